@@ -1,0 +1,7 @@
+-- Recursive Fibonacci: the Lua 5.4 twin of fib.kp.
+local function fib(n)
+  if n < 2 then return n end
+  return fib(n - 1) + fib(n - 2)
+end
+
+print(fib(35))

@@ -1,0 +1,77 @@
+#!/bin/sh
+# Keep vs Lua 5.4 benchmarks.
+#   usage: sh bench/run.sh KEEP_BINARY [LUA_BINARY]
+# For every bench/NAME.kp with a twin bench/NAME.lua: run each version three
+# times, keep the best wall-clock time, check both print the same output, and
+# print a table  name  keep_s  lua_s  ratio  (ratio = keep_s / lua_s; lower is
+# better for Keep).  Always exits 0: a Keep failure is reported as FAILED.
+
+KEEP=${1:-build/keep}
+LUA=${2:-lua5.4}
+DIR=$(cd "$(dirname "$0")" && pwd)
+TMP=${TMPDIR:-/tmp}/keep-bench.$$
+mkdir -p "$TMP"
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+now() { date +%s.%N; }
+
+# best_of3 OUTFILE CMD... : runs CMD three times, stdout to OUTFILE;
+# prints the best wall time in seconds, or FAILED if any run fails.
+best_of3() {
+    out=$1; shift
+    best=""
+    n=0
+    while [ $n -lt 3 ]; do
+        t0=$(now)
+        if ! "$@" >"$out" 2>"$out.err"; then
+            echo FAILED
+            return 1
+        fi
+        t1=$(now)
+        best=$(awk -v a="$t0" -v b="$t1" -v best="$best" \
+            'BEGIN { d = b - a; if (best == "" || d < best) best = d; printf "%.3f", best }')
+        n=$((n + 1))
+    done
+    echo "$best"
+}
+
+if ! command -v "$LUA" >/dev/null 2>&1; then
+    echo "bench: $LUA not found (apt-get install lua5.4)"
+    exit 0
+fi
+if [ ! -x "$KEEP" ]; then
+    echo "bench: warning: Keep binary '$KEEP' is missing or not executable"
+fi
+
+printf '%-16s %10s %10s %10s\n' name keep_s lua_s ratio
+RATIOS=""
+for kp in "$DIR"/*.kp; do
+    [ -f "$kp" ] || continue
+    name=$(basename "$kp" .kp)
+    lua_src="$DIR/$name.lua"
+    [ -f "$lua_src" ] || continue
+
+    lua_t=$(best_of3 "$TMP/$name.lua.out" "$LUA" "$lua_src")
+    keep_t=$(best_of3 "$TMP/$name.keep.out" "$KEEP" "$kp")
+
+    note=""
+    if [ "$keep_t" = FAILED ]; then
+        ratio=FAILED
+        note="keep failed: $(head -n 3 "$TMP/$name.keep.out.err" 2>/dev/null | tr '\n' ' ')"
+    elif [ "$lua_t" = FAILED ]; then
+        ratio=FAILED
+        note="lua failed"
+    elif ! cmp -s "$TMP/$name.keep.out" "$TMP/$name.lua.out"; then
+        ratio=FAILED
+        note="outputs differ"
+    else
+        ratio=$(awk -v k="$keep_t" -v l="$lua_t" \
+            'BEGIN { if (l > 0) printf "%.2f", k / l; else print "inf" }')
+    fi
+    printf '%-16s %10s %10s %10s\n' "$name" "$keep_t" "$lua_t" "$ratio"
+    RATIOS="$RATIOS$name: keep/lua = $ratio${note:+ ($note)}
+"
+done
+echo
+printf '%s' "$RATIOS"
+exit 0
