@@ -18,7 +18,9 @@
  * stats(&a) works for all of them at the cost of a few adds per call.
  *
  * Thread-safety: a KpAllocator is not thread-safe unless its own file says
- * so (the thread-local allocator is; its stats are updated atomically there).
+ * so.  Those that are (page, debug, thread-local) set KP_ALLOC_THREADSAFE,
+ * which makes the wrappers update `stats` with atomic adds; every other
+ * allocator keeps the plain, non-atomic fast path.
  */
 #ifndef KP_ALLOC_H
 #define KP_ALLOC_H
@@ -26,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 /* A source location: file name (borrowed, must outlive the allocation
  * record; script file names live as long as the VM), 1-based line/col. */
@@ -69,7 +72,12 @@ typedef struct KpAllocatorVT {
 enum {
     KP_ALLOC_FREE_IS_NOOP = 1u << 0, /* free does not reclaim (arena, fixed) */
     KP_ALLOC_WANTS_LOC = 1u << 1,    /* records caller locations (debug)    */
+    KP_ALLOC_THREADSAFE = 1u << 2,   /* callable from many threads at once;
+                                        the wrappers update stats atomically */
 };
+
+/* A sink for reports: receives `len` bytes (not NUL-terminated). */
+typedef void (*KpWriteFn)(void *ud, const char *bytes, size_t len);
 
 struct KpAllocator {
     const KpAllocatorVT *vt;
@@ -110,6 +118,22 @@ void kp_allocator_deinit(KpAllocator *a);
 /* Alignment suitable for any scalar or pointer. */
 #define KP_ALIGN_MAX 16
 
+/* Writes one line `name: live N bytes in M blocks, peak P bytes, A allocs,
+ * F frees` describing a->stats (seed 001's printAllocReport).  write NULL
+ * means stderr. */
+void kp_alloc_report(const KpAllocator *a, KpWriteFn write, void *ud);
+
+/* A snapshot of a->stats (read atomically for KP_ALLOC_THREADSAFE ones). */
+KpAllocStats kp_alloc_stats(const KpAllocator *a);
+
+/* ---------------------------------------------------------------- page */
+
+/* PageAllocator: whole pages from mmap/munmap (see page.c).  Thread-safe.
+ * Its state is just the KpAllocator struct. */
+void kp_page_init(KpAllocator *a);
+/* The page size the page allocator rounds to. */
+size_t kp_page_size(void);
+
 /* ---------------------------------------------------------------- direct */
 
 /* DirectAllocator: malloc/free.  Thread-safe as malloc is.  Its state is
@@ -146,5 +170,113 @@ KpArenaMark kp_arena_mark(KpArena *arena);
 /* Frees everything allocated after `mark`. */
 void kp_arena_rewind(KpArena *arena, KpArenaMark mark);
 void kp_arena_deinit(KpArena *arena);
+/* Bytes of chunk capacity the arena holds (for tests and reports). */
+size_t kp_arena_capacity(const KpArena *arena);
+
+/* ---------------------------------------------------------------- fixed */
+
+/* FixedBufferAllocator: bump allocation inside one caller-provided buffer
+ * (see fixed.c).  Exhaustion returns NULL; freeing the most recent block
+ * undoes it; other frees are no-ops. */
+typedef struct KpFixed {
+    unsigned char *buf;
+    size_t len;
+    size_t end; /* bytes used from buf */
+} KpFixed;
+
+/* Initializes `f` over buf[0..len) (caller-owned, must outlive `f`) and
+ * sets `out` (may be NULL) to an allocator view of it. */
+void kp_fixed_init(KpFixed *f, void *buf, size_t len, KpAllocator *out);
+/* Forgets every allocation: the whole buffer is free again. */
+void kp_fixed_reset(KpFixed *f);
+/* True when ptr points into the buffer. */
+bool kp_fixed_owns(const KpFixed *f, const void *ptr);
+
+/* ---------------------------------------------------------------- failing */
+
+/* FailingAllocator, for tests of out-of-memory paths (see failing.c):
+ * passes calls to `backing` but makes every alloc after the first
+ * `fail_after` successful ones return NULL (fail_after < 0: never fails).
+ * Growing resizes fail too once allocs have started failing. */
+typedef struct KpFailing {
+    KpAllocator *backing;
+    int fail_after;   /* successes allowed before failing; <0 = unlimited */
+    int allocs;       /* successful allocs so far */
+    int failures;     /* allocs refused so far */
+} KpFailing;
+
+void kp_failing_init(KpFailing *f, KpAllocator *backing, int fail_after,
+                     KpAllocator *out);
+
+/* ---------------------------------------------------------------- debug */
+
+/* DebugAllocator: checks every call against a backing allocator (see
+ * debug.c for the full contract).  Thread-safe (one mutex). */
+typedef struct KpDebugConfig {
+    /* Bytes of canary before and after each block.  Default 16; 0 means
+     * the default; rounded up to a multiple of 8. */
+    size_t redzone;
+    /* Freed blocks are poisoned and held back until their sizes sum past
+     * this many bytes; then the oldest are checked and released.
+     * Default 1 MiB (1 << 20).  0 means the default; use
+     * KP_DEBUG_NO_QUARANTINE to release blocks at once. */
+    size_t quarantine_bytes;
+    /* Where reports go; NULL means stderr (ud unused then). */
+    KpWriteFn write;
+    void *ud;
+} KpDebugConfig;
+
+#define KP_DEBUG_NO_QUARANTINE ((size_t)1)
+
+typedef struct KpDebugSlot KpDebugSlot; /* (pointer, block header) pair */
+typedef struct KpDebug {
+    KpAllocator *backing;  /* used only under `lock` */
+    KpDebugConfig cfg;     /* with defaults filled in */
+    pthread_mutex_t lock;
+    KpDebugSlot *table;    /* live blocks: open addressing by user pointer */
+    size_t table_cap;      /* slots, a power of two (0 before first use) */
+    size_t live_count, live_bytes;
+    KpDebugSlot *q_ring;   /* quarantine FIFO (ring buffer), oldest first */
+    size_t q_cap, q_head, q_count, q_bytes;
+    uint64_t errors;
+    uint64_t leak_count, leak_bytes; /* found by the last deinit */
+    bool deinited;
+} KpDebug;
+
+/* Initializes `d` over `backing`; cfg NULL means all defaults.  Sets
+ * `out` (may be NULL) to an allocator view with KP_ALLOC_WANTS_LOC. */
+void kp_debug_init(KpDebug *d, KpAllocator *backing, const KpDebugConfig *cfg,
+                   KpAllocator *out);
+/* Checks every live block's canaries and every quarantined block's poison,
+ * prints the leak report, and returns all memory (leaked blocks too) to the
+ * backing allocator.  Also reached through kp_allocator_deinit(out). */
+void kp_debug_deinit(KpDebug *d);
+/* Prints the leak report for the blocks live now (nothing when none). */
+void kp_debug_leak_report(KpDebug *d);
+/* Errors detected so far (overflows, double/invalid frees, mismatches,
+ * writes after free). */
+uint64_t kp_debug_error_count(const KpDebug *d);
+/* Blocks / bytes live now (after deinit: what deinit found leaked). */
+uint64_t kp_debug_leak_count(const KpDebug *d);
+uint64_t kp_debug_leak_bytes(const KpDebug *d);
+
+/* ---------------------------------------------------------- thread-local */
+
+/* ThreadLocalAllocator: per-thread size-class caches over a shared backing
+ * allocator (see threadlocal.c).  Thread-safe. */
+typedef struct KpTlCache KpTlCache;
+typedef struct KpThreadLocal {
+    KpAllocator *backing;   /* used only under `lock` */
+    pthread_mutex_t lock;
+    pthread_key_t key;      /* this thread's KpTlCache */
+    KpTlCache *caches;      /* every cache, live or orphaned (under lock) */
+} KpThreadLocal;
+
+/* Initializes `t` over `backing` and sets `out` to the allocator view
+ * (flag KP_ALLOC_THREADSAFE).  Returns false if no pthread key is left. */
+bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out);
+/* Returns every slab and cache to the backing allocator.  Call once, after
+ * every other thread has stopped using the allocator. */
+void kp_tl_deinit(KpThreadLocal *t);
 
 #endif

@@ -1,13 +1,35 @@
 /*
  * arena.c — ArenaAllocator: bump allocation in growing chunks.
  *
- * Features: O(1) allocation (a pointer bump); freeing the most recent
- * allocation undoes it, any other free is a no-op; reset (free all, or keep
- * the largest chunk); mark/rewind; deinit returns every chunk.
- * Design: a singly linked list of chunks, newest first, each taken from the
- * backing allocator; chunk sizes double (4 KiB first), and a request larger
- * than the next chunk gets a chunk of its own size.
- * Thread-safety: none.  Cost: a chunk header (24 bytes) per chunk.
+ * Features
+ *   - O(1) allocation (a pointer bump), any alignment: the address is
+ *     aligned, not the offset, so alignments above the chunk's own 16 work.
+ *   - Freeing the most recent allocation undoes it (the bump pointer goes
+ *     back to the block's start); any other free is a no-op.  The most
+ *     recent block can also grow or shrink in place while its chunk has
+ *     room; other blocks may only shrink (freeing nothing).
+ *   - kp_arena_reset(retain=false) returns every chunk; retain=true keeps
+ *     the largest chunk, empty, and returns the rest.
+ *   - kp_arena_mark / kp_arena_rewind: rewinding returns the chunks taken
+ *     after the mark and restores the bump pointer of the marked chunk.
+ *     A mark is invalidated by a reset, or by rewinding to an older mark.
+ *   - kp_arena_deinit (or kp_allocator_deinit on the view) returns every
+ *     chunk to the backing allocator.
+ *
+ * Design: a singly linked list of chunks, newest first, each one block of
+ * the backing allocator (16-aligned).  Chunk capacities double, the first
+ * being 4 KiB including the header; a request that does not fit the next
+ * chunk gets a chunk sized for it (the doubling then continues from there).
+ * Allocation only ever bumps in the newest chunk; the tail of an older
+ * chunk is not revisited.
+ *
+ * Stats: the view's stats count what callers asked for, like every
+ * allocator; a reset or rewind does not change them (the arena cannot see
+ * its views).  The backing allocator's stats show the chunks.
+ *
+ * Thread-safety: none.  Cost: a 32-byte header per chunk, up to
+ * align - 1 bytes of padding per block, at most half of the last chunk
+ * unused (doubling).
  */
 #include "alloc.h"
 
@@ -20,35 +42,46 @@ struct KpArenaChunk {
     _Alignas(16) unsigned char data[];
 };
 
+#define FIRST_CHUNK (4096 - sizeof(KpArenaChunk))
+
 static KpArenaChunk *new_chunk(KpArena *ar, size_t need) {
     size_t size = ar->next_chunk_size;
+    if (need > SIZE_MAX / 2 - sizeof(KpArenaChunk)) return NULL;
     while (size < need) size *= 2;
-    KpArenaChunk *c = kp_alloc(ar->backing, sizeof(KpArenaChunk) + size, 16, NULL);
+    KpArenaChunk *c =
+        kp_alloc(ar->backing, sizeof(KpArenaChunk) + size, 16, NULL);
     if (!c) return NULL;
     c->prev = ar->chunk;
     c->size = size;
     c->used = 0;
     ar->chunk = c;
-    ar->next_chunk_size = size * 2;
+    if (size <= SIZE_MAX / 4) ar->next_chunk_size = size * 2;
     return c;
+}
+
+/* Bumps `size` bytes aligned to `align` in chunk c; NULL if it won't fit. */
+static void *bump(KpArenaChunk *c, size_t size, size_t align) {
+    uintptr_t base = (uintptr_t)c->data;
+    uintptr_t cur = base + c->used;
+    uintptr_t at = (cur + align - 1) & ~(uintptr_t)(align - 1);
+    if (at < cur) return NULL;
+    size_t off = (size_t)(at - base);
+    if (off > c->size || size > c->size - off) return NULL;
+    c->used = off + size;
+    return c->data + off;
 }
 
 void *kp_arena_alloc(KpArena *ar, size_t size, size_t align) {
     if (align == 0) align = 1;
-    KpArenaChunk *c = ar->chunk;
-    if (c) {
-        size_t off = (c->used + align - 1) & ~(align - 1);
-        if (off + size <= c->size && off + size >= off) {
-            c->used = off + size;
-            return c->data + off;
-        }
+    if (ar->chunk) {
+        void *p = bump(ar->chunk, size, align);
+        if (p) return p;
     }
-    if (size > SIZE_MAX / 4) return NULL;
-    c = new_chunk(ar, size + align);
-    if (!c) return NULL;
-    size_t off = (c->used + align - 1) & ~(align - 1);
-    c->used = off + size;
-    return c->data + off;
+    if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4) return NULL;
+    /* data[] is 16-aligned: larger alignments may need align-16 padding */
+    size_t pad = align > 16 ? align - 16 : 0;
+    if (!new_chunk(ar, size + pad)) return NULL;
+    return bump(ar->chunk, size, align);
 }
 
 static void *arena_alloc(void *ctx, size_t size, size_t align,
@@ -57,10 +90,12 @@ static void *arena_alloc(void *ctx, size_t size, size_t align,
     return kp_arena_alloc(ctx, size, align);
 }
 
-static bool is_last(KpArena *ar, void *ptr, size_t size) {
-    KpArenaChunk *c = ar->chunk;
-    return c && (unsigned char *)ptr + size == c->data + c->used &&
-           (unsigned char *)ptr >= c->data;
+/* True when [ptr, ptr+size) is the most recent block of the newest chunk. */
+static bool is_last(const KpArena *ar, const void *ptr, size_t size) {
+    const KpArenaChunk *c = ar->chunk;
+    if (!c) return false;
+    uintptr_t p = (uintptr_t)ptr, base = (uintptr_t)c->data;
+    return p >= base && p - base <= c->used && c->used - (p - base) == size;
 }
 
 static bool arena_resize(void *ctx, void *ptr, size_t old_size, size_t new_size,
@@ -69,8 +104,8 @@ static bool arena_resize(void *ctx, void *ptr, size_t old_size, size_t new_size,
     KpArena *ar = ctx;
     if (!is_last(ar, ptr, old_size)) return new_size <= old_size;
     KpArenaChunk *c = ar->chunk;
-    size_t start = (size_t)((unsigned char *)ptr - c->data);
-    if (start + new_size > c->size) return false;
+    size_t start = c->used - old_size;
+    if (new_size > c->size - start) return false;
     c->used = start + new_size;
     return true;
 }
@@ -90,7 +125,7 @@ static const KpAllocatorVT arena_vt = {arena_alloc, arena_resize, arena_free,
 void kp_arena_init(KpArena *ar, KpAllocator *backing, KpAllocator *out) {
     ar->backing = backing;
     ar->chunk = NULL;
-    ar->next_chunk_size = 4096 - sizeof(KpArenaChunk);
+    ar->next_chunk_size = FIRST_CHUNK;
     if (out)
         *out = (KpAllocator){&arena_vt, ar, "ArenaAllocator",
                              KP_ALLOC_FREE_IS_NOOP, -1, {0}};
@@ -107,6 +142,7 @@ static void free_chunks(KpArena *ar, KpArenaChunk *until) {
 void kp_arena_reset(KpArena *ar, bool retain) {
     if (!retain || !ar->chunk) {
         free_chunks(ar, NULL);
+        ar->next_chunk_size = FIRST_CHUNK;
         return;
     }
     KpArenaChunk *big = ar->chunk;
@@ -127,8 +163,22 @@ KpArenaMark kp_arena_mark(KpArena *ar) {
 }
 
 void kp_arena_rewind(KpArena *ar, KpArenaMark m) {
-    free_chunks(ar, m.chunk);
-    if (ar->chunk) ar->chunk->used = m.used;
+    /* A mark whose chunk is gone (stale mark): keep memory safe by
+     * emptying the arena rather than walking off the list. */
+    bool found = m.chunk == NULL;
+    for (KpArenaChunk *c = ar->chunk; c && !found; c = c->prev)
+        found = c == m.chunk;
+    free_chunks(ar, found ? m.chunk : NULL);
+    if (ar->chunk && m.used < ar->chunk->used) ar->chunk->used = m.used;
 }
 
-void kp_arena_deinit(KpArena *ar) { free_chunks(ar, NULL); }
+void kp_arena_deinit(KpArena *ar) {
+    free_chunks(ar, NULL);
+    ar->next_chunk_size = FIRST_CHUNK;
+}
+
+size_t kp_arena_capacity(const KpArena *ar) {
+    size_t n = 0;
+    for (const KpArenaChunk *c = ar->chunk; c; c = c->prev) n += c->size;
+    return n;
+}
