@@ -80,3 +80,7 @@ bench: all
 
 clean:
 	rm -rf build
+
+# ThreadSanitizer run of the allocator thread stress test (alloc/).
+test-tsan:
+	@sh tests/c/tsan.sh build/tsan
