@@ -141,6 +141,8 @@ struct KpNode {
     };
     const char *str; /* KP_N_STRING bytes (not NUL-terminated) */
     size_t str_len;
+    uint32_t depth;  /* height of this subtree (1 for a leaf), set by the
+                        parser; it keeps every tree under 500 levels */
 };
 
 /* Allocates a zeroed node in `arena`; returns NULL when out of memory. */
@@ -153,6 +155,10 @@ const char *kp_ast_strdup(KpArena *arena, const char *s, size_t len);
 const char *kp_ast_kind_name(KpNodeKind kind);
 /* Prints the tree as an S-expression to stdout (for `--dump-ast`). */
 void kp_ast_dump(const KpNode *node, int indent);
+/* Writes the tree as a one-line S-expression into buf (always
+ * NUL-terminated, truncated to cap-1 bytes); returns the full length.
+ * Used by tests: `x := 1 + 2` is "(block (decl x - (+ 1 2)))". */
+size_t kp_ast_sexpr(const KpNode *node, char *buf, size_t cap);
 
 /*
  * Parses a whole program.  Returns a KP_N_BLOCK of top-level statements
