@@ -41,6 +41,7 @@ static int64_t atomic_reserve(KpAllocator *a, int64_t n) {
     return live;
 }
 
+/* Allocates through a->vt after the limit check; counts on success. */
 void *kp_alloc(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc) {
     if (size > (size_t)INT64_MAX) return NULL;
     if (threadsafe(a)) {
@@ -68,6 +69,7 @@ void *kp_alloc(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc) {
     return p;
 }
 
+/* Frees through a->vt and counts the free (NULL is a no-op). */
 void kp_free(KpAllocator *a, void *ptr, size_t size, size_t align,
              const KpSrcLoc *loc) {
     if (!ptr) return;
@@ -83,6 +85,7 @@ void kp_free(KpAllocator *a, void *ptr, size_t size, size_t align,
     a->stats.total_frees++;
 }
 
+/* Resizes in place through a->vt; growth is checked against the limit. */
 bool kp_resize(KpAllocator *a, void *ptr, size_t old_size, size_t new_size,
                size_t align, const KpSrcLoc *loc) {
     if (!a->vt->resize) return false;
@@ -110,6 +113,7 @@ bool kp_resize(KpAllocator *a, void *ptr, size_t old_size, size_t new_size,
     return true;
 }
 
+/* Resize in place, else allocate, copy and free (see alloc.h). */
 void *kp_realloc(KpAllocator *a, void *ptr, size_t old_size, size_t new_size,
                  size_t align, const KpSrcLoc *loc) {
     if (!ptr) return new_size ? kp_alloc(a, new_size, align, loc) : NULL;
@@ -125,10 +129,12 @@ void *kp_realloc(KpAllocator *a, void *ptr, size_t old_size, size_t new_size,
     return q;
 }
 
+/* Calls the allocator's deinit, if it has one. */
 void kp_allocator_deinit(KpAllocator *a) {
     if (a->vt->deinit) a->vt->deinit(a->ctx);
 }
 
+/* Reads every counter with an atomic load (harmless when not shared). */
 KpAllocStats kp_alloc_stats(const KpAllocator *a) {
     KpAllocStats s;
     s.live_bytes = __atomic_load_n(&a->stats.live_bytes, RELAXED);
@@ -144,6 +150,7 @@ static void write_stderr(void *ud, const char *bytes, size_t len) {
     fwrite(bytes, 1, len, stderr);
 }
 
+/* One stats line through `write` (stderr when NULL). */
 void kp_alloc_report(const KpAllocator *a, KpWriteFn write, void *ud) {
     KpAllocStats s = kp_alloc_stats(a);
     char line[256];

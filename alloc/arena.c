@@ -71,6 +71,7 @@ static void *bump(KpArenaChunk *c, size_t size, size_t align) {
     return c->data + off;
 }
 
+/* Bumps in the newest chunk, or starts a new chunk sized for the request. */
 void *kp_arena_alloc(KpArena *ar, size_t size, size_t align) {
     if (align == 0) align = 1;
     if (ar->chunk) {
@@ -122,6 +123,7 @@ static void arena_deinit_vt(void *ctx) { kp_arena_deinit(ctx); }
 static const KpAllocatorVT arena_vt = {arena_alloc, arena_resize, arena_free,
                                        arena_deinit_vt};
 
+/* Empty arena over `backing`; `out` (optional) gets the allocator view. */
 void kp_arena_init(KpArena *ar, KpAllocator *backing, KpAllocator *out) {
     ar->backing = backing;
     ar->chunk = NULL;
@@ -139,6 +141,7 @@ static void free_chunks(KpArena *ar, KpArenaChunk *until) {
     }
 }
 
+/* Empties the arena, keeping the largest chunk when `retain`. */
 void kp_arena_reset(KpArena *ar, bool retain) {
     if (!retain || !ar->chunk) {
         free_chunks(ar, NULL);
@@ -158,10 +161,12 @@ void kp_arena_reset(KpArena *ar, bool retain) {
     ar->chunk = big;
 }
 
+/* The current bump position (newest chunk and its fill). */
 KpArenaMark kp_arena_mark(KpArena *ar) {
     return (KpArenaMark){ar->chunk, ar->chunk ? ar->chunk->used : 0};
 }
 
+/* Frees the chunks newer than the mark and restores its fill. */
 void kp_arena_rewind(KpArena *ar, KpArenaMark m) {
     /* A mark whose chunk is gone (stale mark): keep memory safe by
      * emptying the arena rather than walking off the list. */
@@ -172,11 +177,13 @@ void kp_arena_rewind(KpArena *ar, KpArenaMark m) {
     if (ar->chunk && m.used < ar->chunk->used) ar->chunk->used = m.used;
 }
 
+/* Returns every chunk to the backing allocator; the arena stays usable. */
 void kp_arena_deinit(KpArena *ar) {
     free_chunks(ar, NULL);
     ar->next_chunk_size = FIRST_CHUNK;
 }
 
+/* Sum of the usable bytes of all chunks held. */
 size_t kp_arena_capacity(const KpArena *ar) {
     size_t n = 0;
     for (const KpArenaChunk *c = ar->chunk; c; c = c->prev) n += c->size;

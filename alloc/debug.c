@@ -541,6 +541,7 @@ static const KpAllocatorVT debug_vt = {debug_alloc, debug_resize, debug_free,
 
 /* ------------------------------------------------------------ public */
 
+/* Fills in config defaults; tables are taken lazily from `backing`. */
 void kp_debug_init(KpDebug *d, KpAllocator *backing, const KpDebugConfig *cfg,
                    KpAllocator *out) {
     memset(d, 0, sizeof *d);
@@ -635,12 +636,14 @@ static void leak_report_locked(KpDebug *d) {
             "allocation(s).\n", bytes, n);
 }
 
+/* Prints the grouped leak report for the blocks live now. */
 void kp_debug_leak_report(KpDebug *d) {
     pthread_mutex_lock(&d->lock);
     leak_report_locked(d);
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Final checks and report, then returns all memory; idempotent. */
 void kp_debug_deinit(KpDebug *d) {
     pthread_mutex_lock(&d->lock);
     if (d->deinited) {
@@ -675,15 +678,18 @@ void kp_debug_deinit(KpDebug *d) {
     pthread_mutex_destroy(&d->lock);
 }
 
+/* Errors reported so far. */
 uint64_t kp_debug_error_count(const KpDebug *d) {
     return __atomic_load_n(&d->errors, __ATOMIC_RELAXED);
 }
 
+/* Live blocks now, or the count deinit found leaked. */
 uint64_t kp_debug_leak_count(const KpDebug *d) {
     return d->deinited ? d->leak_count
                        : __atomic_load_n(&d->live_count, __ATOMIC_RELAXED);
 }
 
+/* Live bytes now, or the bytes deinit found leaked. */
 uint64_t kp_debug_leak_bytes(const KpDebug *d) {
     return d->deinited ? d->leak_bytes
                        : __atomic_load_n(&d->live_bytes, __ATOMIC_RELAXED);

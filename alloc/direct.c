@@ -40,6 +40,7 @@ static void direct_free(void *ctx, void *ptr, size_t size, size_t align,
 static const KpAllocatorVT direct_vt = {direct_alloc, direct_resize,
                                         direct_free, NULL};
 
+/* Sets `a` to the stateless malloc-backed allocator. */
 void kp_direct_init(KpAllocator *a) {
     *a = (KpAllocator){&direct_vt, NULL, "DirectAllocator", 0, -1, {0}};
 }

@@ -53,6 +53,7 @@ static void failing_free(void *ctx, void *ptr, size_t size, size_t align,
 static const KpAllocatorVT failing_vt = {failing_alloc, failing_resize,
                                          failing_free, NULL};
 
+/* Resets the counters; `out` (optional) gets the allocator view. */
 void kp_failing_init(KpFailing *f, KpAllocator *backing, int fail_after,
                      KpAllocator *out) {
     f->backing = backing;

@@ -64,6 +64,7 @@ static void fixed_free(void *ctx, void *ptr, size_t size, size_t align,
 static const KpAllocatorVT fixed_vt = {fixed_alloc, fixed_resize, fixed_free,
                                        NULL};
 
+/* Starts with the whole buffer free; a NULL buffer has length 0. */
 void kp_fixed_init(KpFixed *f, void *buf, size_t len, KpAllocator *out) {
     f->buf = buf;
     f->len = buf ? len : 0;
@@ -73,8 +74,10 @@ void kp_fixed_init(KpFixed *f, void *buf, size_t len, KpAllocator *out) {
                              KP_ALLOC_FREE_IS_NOOP, -1, {0}};
 }
 
+/* Forgets every block: the whole buffer is free again. */
 void kp_fixed_reset(KpFixed *f) { f->end = 0; }
 
+/* Whether ptr lies inside the buffer (allocated or not). */
 bool kp_fixed_owns(const KpFixed *f, const void *ptr) {
     uintptr_t p = (uintptr_t)ptr, base = (uintptr_t)f->buf;
     return f->buf && p >= base && p - base < f->len;

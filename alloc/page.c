@@ -24,11 +24,15 @@
  * Use it as the backing of an arena or of the thread-local allocator, not
  * for small objects.
  */
+#ifndef _GNU_SOURCE
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#endif
 #include "alloc.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* The system page size, read once. */
 size_t kp_page_size(void) {
     static size_t page;
     size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
@@ -94,6 +98,7 @@ static void page_free(void *ctx, void *ptr, size_t size, size_t align,
 static const KpAllocatorVT page_vt = {page_alloc, page_resize, page_free,
                                       NULL};
 
+/* Sets `a` to the stateless mmap-backed allocator. */
 void kp_page_init(KpAllocator *a) {
     *a = (KpAllocator){&page_vt, NULL, "PageAllocator", KP_ALLOC_THREADSAFE,
                        -1, {0}};

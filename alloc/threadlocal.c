@@ -309,6 +309,7 @@ static const KpAllocatorVT tl_vt = {tl_alloc, tl_resize, tl_free,
 
 /* ------------------------------------------------------------ public */
 
+/* Creates the pthread key (with the thread-exit destructor) and mutex. */
 bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out) {
     t->backing = backing;
     t->caches = NULL;
@@ -320,6 +321,7 @@ bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out) {
     return true;
 }
 
+/* Returns all slabs and caches; deletes the key and the mutex. */
 void kp_tl_deinit(KpThreadLocal *t) {
     pthread_mutex_lock(&t->lock);
     KpTlCache *c = t->caches;
