@@ -77,7 +77,10 @@ enum {
 };
 
 /* A sink for reports: receives `len` bytes (not NUL-terminated). */
+#ifndef KP_WRITEFN_DEFINED
+#define KP_WRITEFN_DEFINED
 typedef void (*KpWriteFn)(void *ud, const char *bytes, size_t len);
+#endif
 
 struct KpAllocator {
     const KpAllocatorVT *vt;
