@@ -86,10 +86,10 @@ top_closed ::= top_open stmt(S).                { kp_pb_top(ctx, S); }
 top_closed ::= top_open error.
 
 /* ========================================================= blocks */
-block(A) ::= LBRACE(L) bseq(S) RBRACE.          { A = kp_pb_block_close(ctx, S, L); }
-
-bseq(A) ::= bopen(B).                           { A = B; }
-bseq(A) ::= bclosed(B).                         { A = B; }
+/* Two rules rather than a `bseq` nonterminal: after error recovery the
+ * parser must not reduce to "the statements are over" on a bad token. */
+block(A) ::= LBRACE(L) bopen(S) RBRACE.         { A = kp_pb_block_close(ctx, S, L); }
+block(A) ::= LBRACE(L) bclosed(S) RBRACE.       { A = kp_pb_block_close(ctx, S, L); }
 bopen(A) ::= .                                  { A = kp_pb_block(ctx, kp_no_tok); }
 bopen(A) ::= bopen(B) NEWLINE.                  { A = B; }
 bopen(A) ::= bclosed(B) NEWLINE.                { A = B; }
