@@ -12,6 +12,8 @@
  */
 #include "lexer/lexer.h"
 
+#include <string.h>
+
 #include "grammar.h"
 
 void kp_lexer_init(KpLexer *lx, const KpSource *src) {
@@ -20,6 +22,14 @@ void kp_lexer_init(KpLexer *lx, const KpSource *src) {
     lx->lim = lx->base + src->len;
     lx->line_start = lx->base;
     lx->line = 1;
+    /* A UTF-8 byte order mark is skipped; a first line starting with `#!`
+     * (a Unix script's interpreter line) is a comment. */
+    if (src->len >= 3 && memcmp(lx->base, "\xEF\xBB\xBF", 3) == 0) {
+        lx->cur += 3;
+        lx->line_start = lx->cur;
+    }
+    if (lx->lim - lx->cur >= 2 && lx->cur[0] == '#' && lx->cur[1] == '!')
+        while (lx->cur < lx->lim && *lx->cur != '\n') lx->cur++;
 }
 
 /* Length of the valid UTF-8 sequence at p (p < lim, *p >= 0x80), or 0. */

@@ -165,8 +165,17 @@ static void group(Out *o, const KpNodeList *l, int indent) {
 
 static void name_or_dash(Out *o, const char *s) { puts_(o, s ? s : "-"); }
 
+static size_t compact_len(const KpNode *n) {
+    char none[1];
+    Out m = {none, 0, 0}; /* cap 0: count only */
+    node(&m, n, -1);
+    return m.len;
+}
+
 static void node(Out *o, const KpNode *n, int indent) {
     char tmp[64];
+    /* pretty mode: anything short enough stays on one line */
+    if (indent >= 0 && n && compact_len(n) + (size_t)indent * 2 <= 72) indent = -1;
     if (!n) {
         puts_(o, "-");
         return;

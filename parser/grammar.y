@@ -208,11 +208,13 @@ primary(A) ::= LPAREN(T) items_ne(I) RPAREN.    { A = kp_pb_parens(ctx, T, I); }
 primary(A) ::= LBRACKET(T) items(I) RBRACKET.   { A = kp_pb_list(ctx, T, I); }
 
 /* ========================================================== items */
-/* Comma- or newline-separated, trailing separator allowed. */
+/* Comma- or newline-separated, trailing separator allowed.  A trailing
+ * comma is remembered: `(x,)` is not a parenthesized x. */
 items(A) ::= .                                  { A = kp_pb_items(ctx, NULL); }
 items(A) ::= items_ne(B).                       { A = B; }
 items_ne(A) ::= item_seq(B).                    { A = B; }
-items_ne(A) ::= item_seq(B) sep.                { A = kp_pb_items_trail(ctx, B); }
+items_ne(A) ::= item_seq(B) NEWLINE.            { A = B; }
+items_ne(A) ::= item_seq(B) COMMA.              { A = kp_pb_items_trail(ctx, B); }
 item_seq(A) ::= item(I).                        { A = kp_pb_items(ctx, I); }
 item_seq(A) ::= item_seq(L) sep item(I).        { A = kp_pb_items_push(ctx, L, I); }
 sep ::= COMMA.

@@ -839,13 +839,26 @@ void kp_pb_syntax_error(KpParseCtx *c, void *parser, int kind, KpTok t) {
         error_at(c, t.line, t.col, "unexpected end of input (incomplete input)");
         return;
     }
+    /* What the parser could have taken here: at most two hints. */
+    static const struct { int kind; const char *what; } hints[] = {
+        {TK_INT, "an expression"}, {TK_LBRACE, "`{`"}, {TK_RPAREN, "`)`"},
+        {TK_RBRACKET, "`]`"},      {TK_IDENT, "a name"}, {TK_NEWLINE, "end of line"},
+        {TK_RBRACE, "`}`"},
+    };
+    const char *exp[2] = {NULL, NULL};
+    int ne = 0;
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0] && ne < 2; i++) {
+        if (hints[i].kind == TK_IDENT && exp[0] && strcmp(exp[0], "an expression") == 0)
+            continue; /* a name is an expression */
+        if (kp_grammar_accepts(parser, hints[i].kind)) exp[ne++] = hints[i].what;
+    }
+    char expect_buf[64];
     const char *expect = NULL;
-    if (kp_grammar_accepts(parser, TK_INT)) expect = "an expression";
-    else if (kp_grammar_accepts(parser, TK_LBRACE)) expect = "`{`";
-    else if (kp_grammar_accepts(parser, TK_RPAREN)) expect = "`)`";
-    else if (kp_grammar_accepts(parser, TK_RBRACKET)) expect = "`]`";
-    else if (kp_grammar_accepts(parser, TK_IDENT)) expect = "a name";
-    else if (kp_grammar_accepts(parser, TK_RBRACE)) expect = "`}`";
+    if (ne == 1) expect = exp[0];
+    if (ne == 2) {
+        snprintf(expect_buf, sizeof expect_buf, "%s or %s", exp[0], exp[1]);
+        expect = expect_buf;
+    }
     const char *desc = token_desc(kind);
     const char *text = c->src->text + t.off;
     int len = t.len > 24 ? 24 : (int)t.len;

@@ -426,6 +426,10 @@ static void test_separators_and_comments(void) {
     SHAPE("\n\n-- only a comment\n\nx := 1 -- trailing\n\n\n", "(decl x - 1)");
     SHAPE("x := 1\r\ny := 2\r\n", "(decl x - 1) (decl y - 2)");
     SHAPE("x :=\n  1 +\n  2", "(decl x - (+ 1 2))");
+    SHAPE("x := (\n  1 + 2\n)", "(decl x - (+ 1 2))");
+    SHAPE("x := y\n| f\n| g(_)", "(decl x - (pipe (pipe y f) (call g _)))");
+    SHAPE("#!/usr/bin/env keep\nx := 1", "(decl x - 1)");
+    SHAPE("\xEF\xBB\xBFx := 1", "(decl x - 1)");
     SHAPE("", "");
     SHAPE("\n", "");
 }
@@ -478,6 +482,10 @@ static void test_syntax_errors(void) {
     ERRORS("f(a: Int)", 1, "expected an expression");
     ERRORS("x := (.x : Int)", 1, "declares a field");
     ERRORS("x := (1, 2)", 1, "no tuples");
+    ERRORS("x := (1,)", 1, "no tuples");
+    ERRORS("y := 1 2", 1, "unexpected number '2', expected end of line");
+    ERRORS("{ y := 1 2 }", 1, "expected end of line or `}`");
+    ERRORS("f(a b)", 1, "unexpected name 'b'");
     ERRORS("x := (.a = 1, \"b\" = 2)", 1, "either a record");
     ERRORS("f(x) := 3", 1, "must be a block");
     ERRORS("x := { }", 1, "not a value");
