@@ -836,7 +836,7 @@ void kp_pb_syntax_error(KpParseCtx *c, void *parser, int kind, KpTok t) {
     if (c->stop) return;
     if (kind == 0) {
         c->diags->incomplete = true;
-        error_at(c, t.line, t.col, "unexpected end of input (incomplete input)");
+        error_at(c, t.line, t.col, "unexpected end of input");
         return;
     }
     /* What the parser could have taken here: at most two hints. */
