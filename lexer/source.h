@@ -46,7 +46,10 @@ void kp_diag_note(KpDiags *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Writes every diagnostic, in source order, through `write` (e.g. to
  * stderr): "file:line:col: error: msg", the line, a caret, the note. */
+#ifndef KP_WRITEFN_DEFINED
+#define KP_WRITEFN_DEFINED
 typedef void (*KpWriteFn)(void *ud, const char *bytes, size_t len);
+#endif
 void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
                     void *ud);
 /* Formats one located message the same way (used by the VM for runtime

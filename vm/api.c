@@ -1,0 +1,335 @@
+/*
+ * api.c — creating and freeing VMs, running source, built-in types, names
+ * and functions: the implementation of include/keep.h.
+ *
+ * Memory.  The VM struct and its bookkeeping come from the host allocator
+ * (`host`); the compiler's output (code, types, names, the AST) from an
+ * arena over it (`meta`), released at kp_vm_free; script values from the
+ * script heap (`heap`), a separate allocator over the host's so that its
+ * statistics count script values only — that is what --check-leaks reads —
+ * and which becomes a DebugAllocator with --debug-alloc.  The value stack
+ * is mapped from the page allocator: its pages are zero (UNSET) and only
+ * touched ones cost memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../parser/ast.h"
+#include "vm.h"
+
+KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl);
+
+typedef struct KpVMBox {
+    KpVM vm;
+    KpAllocator host_a;   /* the root: malloc */
+    KpAllocator heap_a;   /* script heap view */
+    KpAllocator heap_direct;
+    KpDebug debug;
+    KpAllocator page_a;
+    bool debug_on;
+    bool finished;
+} KpVMBox;
+
+static void write_stdout(void *ud, const char *s, size_t n) {
+    (void)ud;
+    fwrite(s, 1, n, stdout);
+}
+static void write_stderr(void *ud, const char *s, size_t n) {
+    (void)ud;
+    fflush(stdout);
+    fwrite(s, 1, n, stderr);
+}
+
+void kp_vm_write(KpVM *vm, const char *s, size_t n) { vm->write_out(vm->write_ud, s, n); }
+
+/* ------------------------------------------------------------ names */
+
+const char *kp_intern(KpVM *vm, const char *s, size_t len) {
+    if (vm->nnames * 2 >= vm->names_cap) {
+        uint32_t ncap = vm->names_cap ? vm->names_cap * 2 : 256;
+        const char **n = kp_alloc(vm->host, sizeof(char *) * ncap, 8, NULL);
+        if (!n) return "?";
+        memset(n, 0, sizeof(char *) * ncap);
+        for (uint32_t i = 0; i < vm->names_cap; i++) {
+            const char *x = vm->names[i];
+            if (!x) continue;
+            uint32_t h = kp_hash_bytes(x, strlen(x)) & (ncap - 1);
+            while (n[h]) h = (h + 1) & (ncap - 1);
+            n[h] = x;
+        }
+        if (vm->names) kp_free(vm->host, vm->names, sizeof(char *) * vm->names_cap, 8, NULL);
+        vm->names = n;
+        vm->names_cap = ncap;
+    }
+    uint32_t h = kp_hash_bytes(s, len) & (vm->names_cap - 1);
+    while (vm->names[h]) {
+        const char *x = vm->names[h];
+        if (strlen(x) == len && memcmp(x, s, len) == 0) return x;
+        h = (h + 1) & (vm->names_cap - 1);
+    }
+    char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
+    if (!copy) return "?";
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    vm->names[h] = copy;
+    vm->nnames++;
+    return copy;
+}
+
+/* ------------------------------------------------------------ functions */
+
+KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
+    for (uint32_t i = 0; i < vm->nfuncs; i++)
+        if (vm->funcs[i]->name == name) return vm->funcs[i];
+    if (!create) return NULL;
+    if (vm->nfuncs == vm->funcs_cap) {
+        uint32_t ncap = vm->funcs_cap ? vm->funcs_cap * 2 : 64;
+        KpFunc **n = kp_realloc(vm->meta, vm->funcs, sizeof(void *) * vm->funcs_cap, sizeof(void *) * ncap, 8, NULL);
+        if (!n) return NULL;
+        vm->funcs = n;
+        vm->funcs_cap = ncap;
+    }
+    KpFunc *f = kp_arena_alloc(&vm->meta_arena, sizeof(KpFunc), 16);
+    if (!f) return NULL;
+    memset(f, 0, sizeof *f);
+    f->name = name;
+    vm->funcs[vm->nfuncs++] = f;
+    return f;
+}
+
+KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn, int nparams, const uint8_t *modes,
+                               uint8_t variadic, uint8_t vmode) {
+    KpFunc *f = kp_func_get(vm, kp_intern(vm, name, strlen(name)), true);
+    if (!f) return NULL;
+    KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
+    if (!ov) return NULL;
+    memset(ov, 0, sizeof *ov);
+    ov->func = f;
+    ov->native = fn;
+    ov->nparams = (uint16_t)nparams;
+    ov->variadic = variadic;
+    ov->vmode = vmode;
+    ov->params = kp_arena_alloc(&vm->meta_arena, sizeof(KpParam) * (size_t)(nparams + 1), 16);
+    for (int i = 0; i < nparams; i++) {
+        memset(&ov->params[i], 0, sizeof(KpParam));
+        ov->params[i].mode = modes[i];
+        ov->params[i].def = kp_unset();
+        ov->params[i].fast_tag = 255;
+    }
+    ov->file = "<builtin>";
+    if (f->n == f->cap) {
+        uint32_t ncap = f->cap ? f->cap * 2 : 4;
+        KpOverload **q = kp_realloc(vm->meta, f->ovs, sizeof(void *) * f->cap, sizeof(void *) * ncap, 8, NULL);
+        if (!q) return NULL;
+        f->ovs = q;
+        f->cap = ncap;
+    }
+    f->ovs[f->n++] = ov;
+    return ov;
+}
+
+/* ------------------------------------------------------------ types */
+
+static KpType *mk_type(KpVM *vm, KpTypeKind kind, const char *name, uint8_t tag) {
+    KpType *t = kp_arena_alloc(&vm->meta_arena, sizeof(KpType), 16);
+    memset(t, 0, sizeof *t);
+    t->kind = (uint8_t)kind;
+    t->name = kp_intern(vm, name, strlen(name));
+    t->tag = tag;
+    return t;
+}
+
+static void make_builtin_types(KpVM *vm) {
+    vm->t_any = mk_type(vm, KP_TK_ANY, "Any", 0);
+    vm->t_int = mk_type(vm, KP_TK_SCALAR, "Int", KP_T_INT);
+    vm->t_float = mk_type(vm, KP_TK_SCALAR, "Float", KP_T_FLOAT);
+    vm->t_bool = mk_type(vm, KP_TK_SCALAR, "Bool", KP_T_BOOL);
+    vm->t_string = mk_type(vm, KP_TK_SCALAR, "String", KP_T_STR);
+    vm->t_unit = mk_type(vm, KP_TK_SCALAR, "()", KP_T_UNIT);
+    vm->t_type = mk_type(vm, KP_TK_TYPE, "Type", KP_T_TYPE);
+    vm->t_func = mk_type(vm, KP_TK_FUNC, "Function", KP_T_FUNC);
+    vm->t_list = mk_type(vm, KP_TK_LIST, "List", KP_T_LIST);
+    vm->t_map = mk_type(vm, KP_TK_MAP, "HashMap", KP_T_MAP);
+    vm->t_heap = mk_type(vm, KP_TK_OPAQUE, "HeapAllocation", KP_T_HEAP);
+    vm->t_allocator = mk_type(vm, KP_TK_OPAQUE, "Allocator", KP_T_ALLOCATOR);
+    vm->t_system = mk_type(vm, KP_TK_OPAQUE, "System", KP_T_SYSTEM);
+    static const char *sized[] = {"Int8", "Int16", "Int32", "UInt8", "UInt16", "UInt32", "UInt64"};
+    for (int i = 0; i < 7; i++) vm->t_sized[i] = mk_type(vm, KP_TK_SCALAR, sized[i], (uint8_t)(KP_T_I8 + i));
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+KpVM *kp_vm_new(const KpConfig *cfg) {
+    KpAllocator boot;
+    kp_direct_init(&boot);
+    KpVMBox *box = kp_alloc(&boot, sizeof(KpVMBox), 16, NULL);
+    if (!box) return NULL;
+    memset(box, 0, sizeof *box);
+    box->host_a = boot;
+    KpVM *vm = &box->vm;
+    vm->host = &box->host_a;
+    kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
+    vm->meta = &vm->meta_view;
+    kp_direct_init(&box->heap_direct);
+    box->heap_direct.name = "root";
+    if (cfg && cfg->debug_alloc) {
+        kp_debug_init(&box->debug, vm->host, NULL, &box->heap_a);
+        box->heap_a.name = "root (DebugAllocator)";
+        box->debug_on = true;
+    } else {
+        box->heap_a = box->heap_direct;
+    }
+    vm->heap = &box->heap_a;
+    if (cfg && cfg->mem_limit > 0) vm->heap->limit = cfg->mem_limit;
+    kp_page_init(&box->page_a);
+    vm->stack = kp_alloc(&box->page_a, sizeof(KpValue) * KP_STACK_VALUES, 16, NULL);
+    vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
+    if (!vm->stack || !vm->frames) {
+        kp_vm_free(vm);
+        return NULL;
+    }
+    vm->stack_end = vm->stack + KP_STACK_VALUES;
+    vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
+    vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
+    vm->write_ud = cfg ? cfg->ud : NULL;
+    vm->budget = -1;
+    vm->native_top = vm->stack;
+    make_builtin_types(vm);
+    vm->empty_str = kp_str_new(vm, vm->meta, "", 0);
+    if (vm->empty_str) vm->empty_str->h.flags |= KP_OF_IMMORTAL;
+    kp_stdlib_register(vm);
+    return vm;
+}
+
+int kp_vm_finish(KpVM *vm) {
+    KpVMBox *box = (KpVMBox *)vm;
+    if (box->finished) return KP_OK;
+    box->finished = true;
+    /* top-level variables, last declared first */
+    bool ok = true;
+    for (uint32_t r = vm->main_nregs; r-- > 0;) {
+        KpValue v = vm->stack[r];
+        vm->stack[r] = kp_unset();
+        vm->status = KP_OK;
+        if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) {
+            ok = false;
+            vm->nframes = 0;
+            if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
+        }
+    }
+    return ok ? KP_OK : KP_ERR_RUNTIME;
+}
+
+void kp_vm_free(KpVM *vm) {
+    if (!vm) return;
+    KpVMBox *box = (KpVMBox *)vm;
+    if (vm->stack) kp_vm_finish(vm);
+    if (vm->stack) kp_free(&box->page_a, vm->stack, sizeof(KpValue) * KP_STACK_VALUES, 16, NULL);
+    if (vm->frames) kp_free(vm->host, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
+    if (vm->names) kp_free(vm->host, vm->names, sizeof(char *) * vm->names_cap, 8, NULL);
+    kp_buf_free(vm, &vm->err);
+    kp_buf_free(vm, &vm->trace);
+    kp_buf_free(vm, &vm->scratch);
+    kp_buf_free(vm, &vm->out);
+    kp_arena_deinit(&vm->meta_arena);
+    if (box->debug_on) kp_debug_deinit(&box->debug);
+    KpAllocator boot = box->host_a;
+    kp_free(&boot, box, sizeof(KpVMBox), 16, NULL);
+}
+
+/* ------------------------------------------------------------ running */
+
+static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
+    kp_buf_reset(&vm->err);
+    if (d->count > 0 && d->items)
+        kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
+    vm->status = KP_ERR_COMPILE;
+}
+
+static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+    KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
+    char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
+    if (!src || !copy) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "out of memory");
+        return KP_ERR_RUNTIME;
+    }
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    src->name = kp_intern(vm, name, strlen(name));
+    src->text = copy;
+    src->len = len;
+    KpArena diag_arena;
+    kp_arena_init(&diag_arena, vm->host, NULL);
+    KpDiags diags;
+    kp_diags_init(&diags, &diag_arena);
+    KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
+    KpProto *proto = NULL;
+    if (prog && diags.count == 0) proto = kp_compile_ex(vm, src, prog, &diags, repl);
+    if (!proto || diags.count) {
+        if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
+        kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
+        set_compile_error(vm, &diags, src);
+        vm->incomplete = diags.incomplete;
+        kp_arena_deinit(&diag_arena);
+        /* reserved globals of a failed chunk are released */
+        while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+        return KP_ERR_COMPILE;
+    }
+    kp_arena_deinit(&diag_arena);
+    int rc = kp_vm_run_main(vm, proto);
+    if (proto->nregs > vm->main_nregs) {
+        /* main's temporaries are UNSET after a chunk; nothing to keep */
+    }
+    if (rc != KP_OK && vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
+    return rc;
+}
+
+int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len) {
+    return run_source(vm, name, src, len, false);
+}
+
+int kp_vm_run_file(KpVM *vm, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot open '%s'", path);
+        return KP_ERR_USAGE;
+    }
+    KpBuf b = {0};
+    char chunk[65536];
+    size_t n;
+    bool ok = true;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (!kp_buf_add(vm, &b, chunk, n)) { ok = false; break; }
+    bool err = ferror(f);
+    fclose(f);
+    if (!ok || err) {
+        kp_buf_free(vm, &b);
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot read '%s'", path);
+        return KP_ERR_USAGE;
+    }
+    int rc = run_source(vm, path, b.data ? b.data : "", b.len, false);
+    kp_buf_free(vm, &b);
+    return rc;
+}
+
+const char *kp_vm_last_error(KpVM *vm) { return vm->err.data && vm->status != KP_OK ? vm->err.data : ""; }
+
+void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out) {
+    KpAllocStats s = vm->heap->stats;
+    KpVMBox *box = (KpVMBox *)vm;
+    if (box->debug_on) {
+        s.live_bytes = (int64_t)kp_debug_leak_bytes(&box->debug);
+        s.live_count = (int64_t)kp_debug_leak_count(&box->debug);
+    }
+    out->live_bytes = s.live_bytes;
+    out->live_count = s.live_count;
+    out->peak_bytes = s.peak_bytes;
+    out->total_allocs = s.total_allocs;
+    out->total_frees = s.total_frees;
+}
+
+void kp_vm_set_dump_bytecode(KpVM *vm, bool on) { vm->dump_bytecode = on; }

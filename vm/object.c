@@ -1,0 +1,676 @@
+/*
+ * object.c — creating, dropping, cloning, comparing and printing values.
+ *
+ * Dropping is iterative: a value's children go on a work stack instead of
+ * the C stack, so a million-long chain of records cannot overflow the
+ * interpreter.  The order is still depth-first, the same as a recursive
+ * drop: a record's user deinit runs first, then its fields, last field
+ * first, each completely before the next.
+ */
+#include "object.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vm.h"
+
+#define LOC NULL
+
+void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
+    KpObj *o = kp_alloc(a, size, 16, LOC);
+    if (!o) {
+        kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes", a->name,
+                    size);
+        return NULL;
+    }
+    memset(o, 0, size);
+    o->kind = (uint8_t)kind;
+    o->alloc = a;
+    return o;
+}
+
+static void obj_free(KpObj *o, size_t size) {
+    kp_free(o->alloc, o, size, 16, LOC);
+}
+
+/* ------------------------------------------------------------- strings */
+
+uint32_t kp_hash_bytes(const char *s, size_t len) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+KpString *kp_str_new(KpVM *vm, KpAllocator *a, const char *bytes, size_t len) {
+    if (len > UINT32_MAX - 64) {
+        kp_vm_error(vm, "string too long (%zu bytes)", len);
+        return NULL;
+    }
+    KpString *s = kp_obj_new(vm, a, KP_T_STR, sizeof(KpString) + len + 1);
+    if (!s) return NULL;
+    s->rc = 1;
+    s->len = (uint32_t)len;
+    if (len) memcpy(s->data, bytes, len);
+    s->data[len] = 0;
+    s->hash = kp_hash_bytes(bytes, len);
+    return s;
+}
+
+static size_t str_size(KpString *s) { return sizeof(KpString) + s->len + 1; }
+
+/* ------------------------------------------------------------- records */
+
+KpRecord *kp_record_new(KpVM *vm, KpType *t) {
+    KpRecord *r = kp_obj_new(vm, vm->heap, KP_T_RECORD,
+                             sizeof(KpRecord) + sizeof(KpValue) * t->nfields);
+    if (r) r->type = t;
+    return r;
+}
+
+static size_t rec_size(KpRecord *r) {
+    return sizeof(KpRecord) + sizeof(KpValue) * r->type->nfields;
+}
+
+/* --------------------------------------------------------------- lists */
+
+KpList *kp_list_new(KpVM *vm, uint32_t cap) {
+    KpList *l = kp_obj_new(vm, vm->heap, KP_T_LIST, sizeof(KpList));
+    if (!l) return NULL;
+    if (cap) {
+        l->items = kp_alloc(vm->heap, sizeof(KpValue) * cap, 16, LOC);
+        if (!l->items) {
+            obj_free(&l->h, sizeof(KpList));
+            kp_vm_error(vm, "out of memory: list of %u elements", cap);
+            return NULL;
+        }
+        l->cap = cap;
+    }
+    return l;
+}
+
+bool kp_list_push(KpVM *vm, KpList *l, KpValue v) {
+    if (l->len == l->cap) {
+        uint32_t ncap = l->cap ? l->cap * 2 : 4;
+        if (ncap < l->cap || ncap > (1u << 28)) {
+            kp_drop(vm, v);
+            return kp_vm_error(vm, "list too long");
+        }
+        KpValue *n = kp_realloc(l->h.alloc, l->items, sizeof(KpValue) * l->cap,
+                                sizeof(KpValue) * ncap, 16, LOC);
+        if (!n) {
+            kp_drop(vm, v);
+            return kp_vm_error(vm, "out of memory: %s cannot grow a list to %u elements",
+                               l->h.alloc->name, ncap);
+        }
+        l->items = n;
+        l->cap = ncap;
+    }
+    l->items[l->len++] = v;
+    return true;
+}
+
+/* ---------------------------------------------------------------- maps */
+
+KpMap *kp_map_new(KpVM *vm) {
+    return kp_obj_new(vm, vm->heap, KP_T_MAP, sizeof(KpMap));
+}
+
+static uint32_t value_hash(KpValue k) {
+    switch (k.tag) {
+    case KP_T_STR: return ((KpString *)k.p)->hash;
+    case KP_T_FLOAT: {
+        double d = k.f;
+        if (d == (double)(int64_t)d) return (uint32_t)((uint64_t)(int64_t)d * 0x9E3779B97F4A7C15ull >> 32);
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        return (uint32_t)(bits * 0x9E3779B97F4A7C15ull >> 32);
+    }
+    default: return (uint32_t)((uint64_t)k.i * 0x9E3779B97F4A7C15ull >> 32) ^ k.tag;
+    }
+}
+
+static bool map_key_ok(KpValue k) {
+    return k.tag == KP_T_STR || k.tag == KP_T_INT || k.tag == KP_T_BOOL ||
+           k.tag == KP_T_FLOAT || KP_IS_SIZED_INT(k.tag);
+}
+
+KpMapEntry *kp_map_find(KpMap *m, KpValue key) {
+    if (!m->icap) return NULL;
+    uint32_t mask = m->icap - 1, i = value_hash(key) & mask;
+    for (;;) {
+        int32_t e = m->index[i];
+        if (e < 0) return NULL;
+        if (kp_equal(m->entries[e].key, key) &&
+            m->entries[e].key.tag != KP_T_UNSET)
+            return &m->entries[e];
+        i = (i + 1) & mask;
+    }
+}
+
+static bool map_rehash(KpVM *vm, KpMap *m, uint32_t need) {
+    /* compact entries (drop deleted) and rebuild the index */
+    uint32_t ncap = m->cap ? m->cap : 4;
+    while (ncap < need * 2 && ncap < need + 8) ncap *= 2;
+    if (ncap < need) ncap = need;
+    KpMapEntry *ne = kp_alloc(m->h.alloc, sizeof(KpMapEntry) * ncap, 16, LOC);
+    uint32_t nicap = 8;
+    while (nicap < ncap * 2) nicap *= 2;
+    int32_t *ni = kp_alloc(m->h.alloc, sizeof(int32_t) * nicap, 16, LOC);
+    if (!ne || !ni) {
+        if (ne) kp_free(m->h.alloc, ne, sizeof(KpMapEntry) * ncap, 16, LOC);
+        if (ni) kp_free(m->h.alloc, ni, sizeof(int32_t) * nicap, 16, LOC);
+        return kp_vm_error(vm, "out of memory: %s cannot grow a map", m->h.alloc->name);
+    }
+    memset(ni, 0xff, sizeof(int32_t) * nicap);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->nentries; i++) {
+        if (m->entries[i].key.tag == KP_T_UNSET) continue;
+        ne[n] = m->entries[i];
+        uint32_t j = value_hash(ne[n].key) & (nicap - 1);
+        while (ni[j] >= 0) j = (j + 1) & (nicap - 1);
+        ni[j] = (int32_t)n;
+        n++;
+    }
+    if (m->entries) kp_free(m->h.alloc, m->entries, sizeof(KpMapEntry) * m->cap, 16, LOC);
+    if (m->index) kp_free(m->h.alloc, m->index, sizeof(int32_t) * m->icap, 16, LOC);
+    m->entries = ne;
+    m->cap = ncap;
+    m->index = ni;
+    m->icap = nicap;
+    m->nentries = n;
+    return true;
+}
+
+bool kp_map_set(KpVM *vm, KpMap *m, KpValue key, KpValue val) {
+    if (!map_key_ok(key)) {
+        const char *tn = kp_value_type_name(vm, key);
+        kp_drop(vm, key);
+        kp_drop(vm, val);
+        return kp_vm_error(vm, "a map key must be Int, Float, Bool or String, not %s", tn);
+    }
+    KpMapEntry *e = kp_map_find(m, key);
+    if (e) {
+        KpValue old = e->val;
+        e->val = val;
+        kp_drop(vm, key);
+        return kp_drop(vm, old);
+    }
+    if (m->nentries == m->cap) {
+        if (!map_rehash(vm, m, m->count + 1 > m->cap ? m->count + 1 : m->cap)) {
+            kp_drop(vm, key);
+            kp_drop(vm, val);
+            return false;
+        }
+    }
+    uint32_t n = m->nentries++;
+    m->entries[n].key = key;
+    m->entries[n].val = val;
+    uint32_t mask = m->icap - 1, j = value_hash(key) & mask;
+    while (m->index[j] >= 0) j = (j + 1) & mask;
+    m->index[j] = (int32_t)n;
+    m->count++;
+    return true;
+}
+
+bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out) {
+    KpMapEntry *e = kp_map_find(m, key);
+    if (!e) return false;
+    kp_drop(vm, e->key);
+    e->key = kp_unset(); /* tombstone: the index still points here */
+    *out = e->val;
+    e->val = kp_unset();
+    m->count--;
+    return true;
+}
+
+/* ---------------------------------------------------------------- drop */
+
+typedef KpValueStack DropStack;
+static DropStack *dstack(KpVM *vm) { return &vm->dstack; }
+
+static bool dpush(KpVM *vm, KpValue v) {
+    DropStack *d = dstack(vm);
+    if (d->len == d->cap) {
+        size_t ncap = d->cap ? d->cap * 2 : 64;
+        KpValue *n = kp_realloc(vm->meta, d->items, sizeof(KpValue) * d->cap,
+                                sizeof(KpValue) * ncap, 16, LOC);
+        if (!n) return false;
+        d->items = n;
+        d->cap = ncap;
+    }
+    d->items[d->len++] = v;
+    return true;
+}
+
+
+bool kp_drop(KpVM *vm, KpValue v) {
+    if (!KP_NEEDS_DROP(v)) return true;
+    if (v.tag == KP_T_STR) {
+        KpString *s = v.p;
+        if (s->h.flags & KP_OF_IMMORTAL) return true;
+        if (--s->rc == 0) obj_free(&s->h, str_size(s));
+        return true;
+    }
+    DropStack *d = dstack(vm);
+    size_t base = d->len;
+    bool ok = true;
+    if (!dpush(vm, v)) return kp_vm_error(vm, "out of memory while dropping");
+    while (d->len > base) {
+        KpValue x = d->items[--d->len];
+        switch (x.tag) {
+        case KP_T_STR: {
+            KpString *s = x.p;
+            if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0)
+                obj_free(&s->h, str_size(s));
+            break;
+        }
+        case KP_T_RECORD: {
+            KpRecord *r = x.p;
+            if (r->type->user_deinit) {
+                KpValue slot = x;
+                if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
+                d = dstack(vm);
+            }
+            for (uint32_t i = 0; i < r->type->nfields; i++)
+                if (KP_NEEDS_DROP(r->f[i]) && !dpush(vm, r->f[i])) ok = false;
+            d = dstack(vm);
+            obj_free(&r->h, rec_size(r));
+            break;
+        }
+        case KP_T_LIST: {
+            KpList *l = x.p;
+            for (uint32_t i = l->len; i-- > 0;)
+                if (KP_NEEDS_DROP(l->items[i]) && !dpush(vm, l->items[i])) ok = false;
+            d = dstack(vm);
+            if (l->items) kp_free(l->h.alloc, l->items, sizeof(KpValue) * l->cap, 16, LOC);
+            obj_free(&l->h, sizeof(KpList));
+            break;
+        }
+        case KP_T_MAP: {
+            KpMap *m = x.p;
+            for (uint32_t i = m->nentries; i-- > 0;) {
+                if (KP_NEEDS_DROP(m->entries[i].val) && !dpush(vm, m->entries[i].val)) ok = false;
+                if (KP_NEEDS_DROP(m->entries[i].key) && !dpush(vm, m->entries[i].key)) ok = false;
+            }
+            d = dstack(vm);
+            if (m->entries) kp_free(m->h.alloc, m->entries, sizeof(KpMapEntry) * m->cap, 16, LOC);
+            if (m->index) kp_free(m->h.alloc, m->index, sizeof(int32_t) * m->icap, 16, LOC);
+            obj_free(&m->h, sizeof(KpMap));
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return ok;
+}
+
+/* --------------------------------------------------------------- clone */
+
+static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
+    if (depth > 10000) return kp_vm_error(vm, "value nested too deeply to clone");
+    v = kp_deref(v);
+    switch (v.tag) {
+    case KP_T_STR:
+        kp_str_incref(v.p);
+        *out = v;
+        return true;
+    case KP_T_RECORD: {
+        KpRecord *r = v.p;
+        KpRecord *n = kp_record_new(vm, r->type);
+        if (!n) return false;
+        for (uint32_t i = 0; i < r->type->nfields; i++) {
+            if (r->f[i].tag == KP_T_MOVED) { n->f[i] = kp_unset(); continue; }
+            if (!clone_rec(vm, r->f[i], &n->f[i], depth + 1)) {
+                kp_drop(vm, kp_ptr(KP_T_RECORD, n));
+                return false;
+            }
+        }
+        *out = kp_ptr(KP_T_RECORD, n);
+        return true;
+    }
+    case KP_T_LIST: {
+        KpList *l = v.p;
+        KpList *n = kp_list_new(vm, l->len);
+        if (!n) return false;
+        n->elem = l->elem;
+        for (uint32_t i = 0; i < l->len; i++) {
+            if (!clone_rec(vm, l->items[i], &n->items[i], depth + 1)) {
+                kp_drop(vm, kp_ptr(KP_T_LIST, n));
+                return false;
+            }
+            n->len++;
+        }
+        *out = kp_ptr(KP_T_LIST, n);
+        return true;
+    }
+    case KP_T_MAP: {
+        KpMap *m = v.p;
+        KpMap *n = kp_map_new(vm);
+        if (!n) return false;
+        n->ktype = m->ktype;
+        n->vtype = m->vtype;
+        KpValue nv = kp_ptr(KP_T_MAP, n);
+        for (uint32_t i = 0; i < m->nentries; i++) {
+            if (m->entries[i].key.tag == KP_T_UNSET) continue;
+            KpValue k, x;
+            if (!clone_rec(vm, m->entries[i].key, &k, depth + 1)) { kp_drop(vm, nv); return false; }
+            if (!clone_rec(vm, m->entries[i].val, &x, depth + 1)) { kp_drop(vm, k); kp_drop(vm, nv); return false; }
+            if (!kp_map_set(vm, n, k, x)) { kp_drop(vm, nv); return false; }
+        }
+        *out = nv;
+        return true;
+    }
+    case KP_T_MOVED:
+        return kp_vm_error(vm, "cannot clone a moved value");
+    case KP_T_UNSET:
+        return kp_vm_error(vm, "cannot clone an unset value");
+    default:
+        if (v.tag >= KP_T_HEAP)
+            return kp_vm_error(vm, "%s values cannot be cloned", kp_value_type_name(vm, v));
+        *out = v;
+        return true;
+    }
+}
+
+bool kp_clone(KpVM *vm, KpValue v, KpValue *out) { return clone_rec(vm, v, out, 0); }
+
+/* ------------------------------------------------------------ equality */
+
+static bool equal_rec(KpValue a, KpValue b, int depth) {
+    a = kp_deref(a);
+    b = kp_deref(b);
+    if (depth > 10000) return false;
+    if (a.tag != b.tag) {
+        /* Int and Float compare by value; sized ints compare with Int */
+        bool an = a.tag == KP_T_INT || a.tag == KP_T_FLOAT || KP_IS_SIZED_INT(a.tag);
+        bool bn = b.tag == KP_T_INT || b.tag == KP_T_FLOAT || KP_IS_SIZED_INT(b.tag);
+        if (!an || !bn) return false;
+        if (a.tag == KP_T_FLOAT || b.tag == KP_T_FLOAT) {
+            double x = a.tag == KP_T_FLOAT ? a.f : (double)a.i;
+            double y = b.tag == KP_T_FLOAT ? b.f : (double)b.i;
+            return x == y;
+        }
+        if (a.tag == KP_T_U64 || b.tag == KP_T_U64) {
+            if ((a.tag != KP_T_U64 && a.i < 0) || (b.tag != KP_T_U64 && b.i < 0)) return false;
+        }
+        return a.i == b.i;
+    }
+    switch (a.tag) {
+    case KP_T_UNIT: return true;
+    case KP_T_FLOAT: return a.f == b.f;
+    case KP_T_STR: {
+        KpString *x = a.p, *y = b.p;
+        return x == y || (x->len == y->len && x->hash == y->hash &&
+                          memcmp(x->data, y->data, x->len) == 0);
+    }
+    case KP_T_RECORD: {
+        KpRecord *x = a.p, *y = b.p;
+        if (x->type != y->type) return false;
+        for (uint32_t i = 0; i < x->type->nfields; i++)
+            if (!equal_rec(x->f[i], y->f[i], depth + 1)) return false;
+        return true;
+    }
+    case KP_T_LIST: {
+        KpList *x = a.p, *y = b.p;
+        if (x->len != y->len) return false;
+        for (uint32_t i = 0; i < x->len; i++)
+            if (!equal_rec(x->items[i], y->items[i], depth + 1)) return false;
+        return true;
+    }
+    case KP_T_MAP: {
+        KpMap *x = a.p, *y = b.p;
+        if (x->count != y->count) return false;
+        for (uint32_t i = 0; i < x->nentries; i++) {
+            if (x->entries[i].key.tag == KP_T_UNSET) continue;
+            KpMapEntry *e = kp_map_find(y, x->entries[i].key);
+            if (!e || !equal_rec(x->entries[i].val, e->val, depth + 1)) return false;
+        }
+        return true;
+    }
+    default:
+        return a.i == b.i;
+    }
+}
+
+bool kp_equal(KpValue a, KpValue b) { return equal_rec(a, b, 0); }
+
+/* ------------------------------------------------------------ printing */
+
+static bool add(KpVM *vm, const char *s) { return kp_buf_add(vm, &vm->scratch, s, strlen(s)); }
+
+static bool add_quoted(KpVM *vm, KpString *s) {
+    if (!add(vm, "\"")) return false;
+    for (uint32_t i = 0; i < s->len; i++) {
+        unsigned char c = (unsigned char)s->data[i];
+        char buf[8];
+        const char *e = NULL;
+        switch (c) {
+        case '"': e = "\\\""; break;
+        case '\\': e = "\\\\"; break;
+        case '\n': e = "\\n"; break;
+        case '\t': e = "\\t"; break;
+        case '\r': e = "\\r"; break;
+        case 0: e = "\\0"; break;
+        default:
+            if (c < 32 || c == 127) {
+                snprintf(buf, sizeof buf, "\\x%02x", c);
+                e = buf;
+            }
+        }
+        if (e) {
+            if (!add(vm, e)) return false;
+        } else if (!kp_buf_add(vm, &vm->scratch, (const char *)&c, 1)) {
+            return false;
+        }
+    }
+    return add(vm, "\"");
+}
+
+void kp_format_float(double f, char *buf, size_t n) {
+    if (isnan(f)) { snprintf(buf, n, "nan"); return; }
+    if (isinf(f)) { snprintf(buf, n, f > 0 ? "inf" : "-inf"); return; }
+    snprintf(buf, n, "%.14g", f);
+    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
+    char buf[64];
+    if (depth > 200) return add(vm, "...");
+    switch (v.tag) {
+    case KP_T_UNSET: return add(vm, "<unset>");
+    case KP_T_UNIT: return add(vm, "()");
+    case KP_T_BOOL: return add(vm, v.i ? "true" : "false");
+    case KP_T_INT: case KP_T_I8: case KP_T_I16: case KP_T_I32:
+    case KP_T_U8: case KP_T_U16: case KP_T_U32:
+        snprintf(buf, sizeof buf, "%" PRId64, v.i);
+        return add(vm, buf);
+    case KP_T_U64:
+        snprintf(buf, sizeof buf, "%" PRIu64, (uint64_t)v.i);
+        return add(vm, buf);
+    case KP_T_FLOAT:
+        kp_format_float(v.f, buf, sizeof buf);
+        return add(vm, buf);
+    case KP_T_MOVED: return add(vm, "<moved>");
+    case KP_T_REF:
+        if (v.flags & KP_VF_PLACE) return tostring_rec(vm, *(KpValue *)v.p, quoted, depth);
+        if (!add(vm, v.flags & KP_VF_MUT ? "$&" : "&")) return false;
+        return tostring_rec(vm, *(KpValue *)v.p, true, depth + 1);
+    case KP_T_FUNC:
+        snprintf(buf, sizeof buf, "<function %.40s>", ((KpFunc *)v.p)->name);
+        return add(vm, buf);
+    case KP_T_TYPE: return add(vm, kp_type_name(v.p));
+    case KP_T_SYSTEM: return add(vm, "<system>");
+    case KP_T_STR:
+        if (quoted) return add_quoted(vm, v.p);
+        return kp_buf_add(vm, &vm->scratch, ((KpString *)v.p)->data, ((KpString *)v.p)->len);
+    case KP_T_RECORD: {
+        KpRecord *r = v.p;
+        if (!r->type->anon && !add(vm, r->type->name)) return false;
+        if (!add(vm, "(")) return false;
+        for (uint32_t i = 0; i < r->type->nfields; i++) {
+            if (i && !add(vm, ", ")) return false;
+            if (!add(vm, ".") || !add(vm, r->type->fnames[i]) || !add(vm, " = ")) return false;
+            if (!tostring_rec(vm, r->f[i], true, depth + 1)) return false;
+        }
+        return add(vm, ")");
+    }
+    case KP_T_LIST: {
+        KpList *l = v.p;
+        if (!add(vm, "[")) return false;
+        for (uint32_t i = 0; i < l->len; i++) {
+            if (i && !add(vm, ", ")) return false;
+            if (!tostring_rec(vm, l->items[i], true, depth + 1)) return false;
+        }
+        return add(vm, "]");
+    }
+    case KP_T_MAP: {
+        KpMap *m = v.p;
+        if (!m->count) return add(vm, "(=)");
+        if (!add(vm, "(")) return false;
+        bool first = true;
+        for (uint32_t i = 0; i < m->nentries; i++) {
+            if (m->entries[i].key.tag == KP_T_UNSET) continue;
+            if (!first && !add(vm, ", ")) return false;
+            first = false;
+            if (!tostring_rec(vm, m->entries[i].key, true, depth + 1) || !add(vm, " = ") ||
+                !tostring_rec(vm, m->entries[i].val, true, depth + 1))
+                return false;
+        }
+        return add(vm, ")");
+    }
+    default:
+        snprintf(buf, sizeof buf, "<%s>", kp_value_type_name(vm, v));
+        return add(vm, buf);
+    }
+}
+
+bool kp_tostring(KpVM *vm, KpValue v, bool quoted) {
+    return tostring_rec(vm, v, quoted, 0);
+}
+
+/* --------------------------------------------------------------- types */
+
+const char *kp_type_name(const KpType *t) { return t ? t->name : "Any"; }
+
+const char *kp_value_type_name(KpVM *vm, KpValue v) {
+    switch (v.tag) {
+    case KP_T_UNSET: return "<unset>";
+    case KP_T_MOVED: return "<moved>";
+    case KP_T_RECORD: return ((KpRecord *)v.p)->type->name;
+    case KP_T_REF: {
+        KpValue t = *(KpValue *)v.p;
+        if (v.flags & KP_VF_PLACE) return kp_value_type_name(vm, t);
+        static _Thread_local char buf[128];
+        snprintf(buf, sizeof buf, "%s%s", v.flags & KP_VF_MUT ? "$&" : "&",
+                 kp_value_type_name(vm, t));
+        return buf;
+    }
+    case KP_T_LIST: {
+        KpList *l = v.p;
+        return l->elem ? NULL : "List";
+    }
+    default: break;
+    }
+    switch (v.tag) {
+    case KP_T_UNIT: return "()";
+    case KP_T_BOOL: return "Bool";
+    case KP_T_INT: return "Int";
+    case KP_T_FLOAT: return "Float";
+    case KP_T_I8: return "Int8";
+    case KP_T_I16: return "Int16";
+    case KP_T_I32: return "Int32";
+    case KP_T_U8: return "UInt8";
+    case KP_T_U16: return "UInt16";
+    case KP_T_U32: return "UInt32";
+    case KP_T_U64: return "UInt64";
+    case KP_T_FUNC: return "Function";
+    case KP_T_TYPE: return "Type";
+    case KP_T_SYSTEM: return "System";
+    case KP_T_STR: return "String";
+    case KP_T_MAP: return "HashMap";
+    case KP_T_HEAP: return "HeapAllocation";
+    case KP_T_ALLOCATOR: return "Allocator";
+    default: return "?";
+    }
+}
+
+bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v) {
+    if (!t) return true;
+    switch (t->kind) {
+    case KP_TK_ANY: return v.tag != KP_T_UNSET && v.tag != KP_T_MOVED;
+    case KP_TK_SCALAR:
+    case KP_TK_OPAQUE: return v.tag == t->tag;
+    case KP_TK_TYPE: return v.tag == KP_T_TYPE;
+    case KP_TK_FUNC: return v.tag == KP_T_FUNC;
+    case KP_TK_RECORD: return v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type == t;
+    case KP_TK_LIST: {
+        if (v.tag != KP_T_LIST) return false;
+        KpList *l = v.p;
+        if (!t->elem || l->elem == t->elem) return true;
+        for (uint32_t i = 0; i < l->len; i++)
+            if (!kp_type_matches(vm, t->elem, l->items[i])) return false;
+        l->elem = t->elem; /* checked once; pushes are checked from now on */
+        return true;
+    }
+    case KP_TK_MAP: {
+        if (v.tag != KP_T_MAP) return false;
+        KpMap *m = v.p;
+        if ((!t->key || m->ktype == t->key) && (!t->elem || m->vtype == t->elem)) return true;
+        for (uint32_t i = 0; i < m->nentries; i++) {
+            if (m->entries[i].key.tag == KP_T_UNSET) continue;
+            if (!kp_type_matches(vm, t->key, m->entries[i].key) ||
+                !kp_type_matches(vm, t->elem, m->entries[i].val))
+                return false;
+        }
+        m->ktype = t->key;
+        m->vtype = t->elem;
+        return true;
+    }
+    case KP_TK_REF:
+        if (v.tag != KP_T_REF) return false;
+        if (t->refmode == 2 && !(v.flags & KP_VF_MUT)) return false;
+        return kp_type_matches(vm, t->elem, *(KpValue *)v.p);
+    case KP_TK_ABSTRACT:
+        return v.tag != KP_T_UNSET && v.tag != KP_T_MOVED; /* checked by callers */
+    }
+    return false;
+}
+
+static const struct { int64_t lo; int64_t hi; } sized_range[] = {
+    {INT8_MIN, INT8_MAX}, {INT16_MIN, INT16_MAX}, {INT32_MIN, INT32_MAX},
+    {0, UINT8_MAX}, {0, UINT16_MAX}, {0, UINT32_MAX}, {0, INT64_MAX},
+};
+
+bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
+    *why = NULL;
+    if (t && t->kind == KP_TK_SCALAR && KP_IS_SIZED_INT(t->tag)) {
+        if (v->tag == t->tag) return true;
+        if (v->tag == KP_T_INT || (KP_IS_SIZED_INT(v->tag) && v->tag != KP_T_U64)) {
+            int r = t->tag - KP_T_I8;
+            if (t->tag == KP_T_U64 ? v->i < 0 : (v->i < sized_range[r].lo || v->i > sized_range[r].hi)) {
+                *why = "out of range";
+                return false;
+            }
+            v->tag = t->tag;
+            return true;
+        }
+        return false;
+    }
+    if (t && t->kind == KP_TK_SCALAR && t->tag == KP_T_INT && KP_IS_SIZED_INT(v->tag)) {
+        if (v->tag == KP_T_U64 && v->i < 0) { *why = "out of range"; return false; }
+        v->tag = KP_T_INT;
+        return true;
+    }
+    if (t && t->kind == KP_TK_SCALAR && t->tag == KP_T_FLOAT && v->tag == KP_T_INT) {
+        v->f = (double)v->i;
+        v->tag = KP_T_FLOAT;
+        return true;
+    }
+    return kp_type_matches(vm, t, *v);
+}

@@ -1,0 +1,195 @@
+/*
+ * object.h — heap objects, types and functions.
+ *
+ * Every heap object starts with a KpObj header naming the allocator it came
+ * from (the brief's "each value records the allocator it came from"); drop
+ * gives the memory back to exactly that allocator.  Objects are single-owner
+ * (records, lists, maps, allocations move) except strings, which are
+ * immutable and refcounted.  Types and functions are created by the compiler
+ * and live as long as the VM ("immortal"): values of those tags own nothing.
+ */
+#ifndef KP_OBJECT_H
+#define KP_OBJECT_H
+
+#include "../alloc/alloc.h"
+#include "value.h"
+
+typedef struct KpVM KpVM;
+typedef struct KpType KpType;
+typedef struct KpFunc KpFunc;
+typedef struct KpProto KpProto;
+
+enum {
+    KP_OF_IMMORTAL = 1u << 0, /* owned by the VM's metadata (constants) */
+};
+
+typedef struct KpObj {
+    uint8_t kind;  /* KpTag of the value that points at it */
+    uint8_t flags; /* KP_OF_* */
+    uint16_t lock; /* lists/maps: active for-loops over it */
+    uint32_t gen;  /* generation, for checked references */
+    KpAllocator *alloc;
+} KpObj;
+
+typedef struct KpString {
+    KpObj h;
+    int64_t rc;
+    uint32_t len;
+    uint32_t hash;
+    char data[]; /* len bytes + NUL */
+} KpString;
+
+typedef struct KpRecord {
+    KpObj h;
+    KpType *type;
+    KpValue f[]; /* type->nfields */
+} KpRecord;
+
+typedef struct KpList {
+    KpObj h;
+    KpType *elem; /* checked element type, or NULL */
+    KpValue *items;
+    uint32_t len, cap;
+} KpList;
+
+typedef struct KpMapEntry {
+    KpValue key; /* KP_T_UNSET key = deleted entry */
+    KpValue val;
+} KpMapEntry;
+
+/* Insertion-ordered hash map (the layout of CPython's compact dict): an
+ * entries array in insertion order plus an open-addressing index of
+ * int32 positions into it. */
+typedef struct KpMap {
+    KpObj h;
+    KpType *ktype, *vtype;
+    KpMapEntry *entries;
+    uint32_t nentries, cap; /* used slots (incl. deleted), capacity */
+    uint32_t count;         /* live entries */
+    int32_t *index;         /* size icap, -1 = empty */
+    uint32_t icap;
+} KpMap;
+
+/* --------------------------------------------------------------- types */
+
+typedef enum KpTypeKind {
+    KP_TK_ANY,      /* matches everything (untyped)                      */
+    KP_TK_SCALAR,   /* Int, Float, Bool, String, (), sized ints: `tag`  */
+    KP_TK_RECORD,   /* declared record type or anonymous record         */
+    KP_TK_LIST,     /* List#(elem)                                      */
+    KP_TK_MAP,      /* HashMap#(key, elem)                              */
+    KP_TK_REF,      /* &elem / $&elem (refmode 1/2)                     */
+    KP_TK_ABSTRACT, /* an interface: members are function signatures    */
+    KP_TK_TYPE,     /* the type of types (`Type`)                       */
+    KP_TK_FUNC,     /* functions                                        */
+    KP_TK_OPAQUE,   /* built-in object kinds matched by tag (HeapAllocation,
+                       allocators, System)                               */
+} KpTypeKind;
+
+struct KpType {
+    uint8_t kind;    /* KpTypeKind */
+    uint8_t tag;     /* SCALAR/OPAQUE: the value tag it matches */
+    uint8_t refmode; /* REF: 1 = &, 2 = $& */
+    uint8_t anon;    /* RECORD: anonymous (named outputs, literals) */
+    const char *name;
+    /* RECORD */
+    uint32_t nfields;
+    const char **fnames;   /* interned */
+    KpType **ftypes;       /* NULL entries = untyped */
+    KpValue *defaults;     /* KP_T_UNSET = no default */
+    struct KpOverload *user_deinit; /* deinit overload for this type */
+    /* LIST, MAP, REF */
+    KpType *elem, *key;
+    /* ABSTRACT: required function names (with `_` at param position) */
+    uint32_t nreqs;
+    const char **reqs;
+};
+
+/* ----------------------------------------------------------- functions */
+
+typedef enum KpParamMode {
+    KP_PM_VALUE = 0, /* by value: moves movable arguments                 */
+    KP_PM_REF = 1,   /* &T: borrows read-only                             */
+    KP_PM_MUTREF = 2,/* $&T: borrows mutably                              */
+} KpParamMode;
+
+typedef struct KpParam {
+    const char *name; /* interned; NULL for `_` */
+    uint8_t named;    /* written `.name` */
+    uint8_t mode;     /* KpParamMode */
+    uint8_t fast_tag; /* exact value tag for a scalar param type, 0 = any, 255 = slow check */
+    KpType *type;     /* NULL = any */
+    KpValue def;      /* default (constant) or UNSET */
+} KpParam;
+
+typedef bool (*KpNativeFn)(KpVM *vm, KpValue *args, int nargs, KpValue *out);
+
+typedef struct KpOverload {
+    KpFunc *func;
+    KpProto *proto;    /* script function, or NULL */
+    KpNativeFn native; /* native function, or NULL */
+    uint16_t nparams;
+    uint8_t variadic;  /* natives: extra args allowed (bound by `vmode`) */
+    uint8_t vmode;     /* mode of variadic args */
+    KpParam *params;
+    KpType *ret;       /* declared output type, or NULL */
+    const char *file;
+    uint32_t line;
+} KpOverload;
+
+struct KpFunc {
+    const char *name;
+    uint32_t n, cap;
+    KpOverload **ovs;
+    uint8_t special; /* built-ins compiled as special forms (deinit) */
+};
+
+/* ---------------------------------------------------------------- API */
+
+/* Strings.  `a` is the allocator the string comes from. */
+KpString *kp_str_new(KpVM *vm, KpAllocator *a, const char *bytes, size_t len);
+uint32_t kp_hash_bytes(const char *s, size_t len);
+static inline void kp_str_incref(KpString *s) {
+    if (!(s->h.flags & KP_OF_IMMORTAL)) s->rc++;
+}
+
+/* Allocates a zero-filled object of `size` bytes from `a`, header set.
+ * Returns NULL (and sets the VM error) when the allocator is exhausted. */
+void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size);
+
+KpRecord *kp_record_new(KpVM *vm, KpType *t);
+KpList *kp_list_new(KpVM *vm, uint32_t cap);
+bool kp_list_push(KpVM *vm, KpList *l, KpValue v); /* moves v in */
+KpMap *kp_map_new(KpVM *vm);
+/* Finds key; returns the entry or NULL. */
+KpMapEntry *kp_map_find(KpMap *m, KpValue key);
+/* Inserts or replaces (old value dropped); moves key and val in. */
+bool kp_map_set(KpVM *vm, KpMap *m, KpValue key, KpValue val);
+bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out);
+
+/* Releases what `v` owns (runs user deinit first for records).  The slot is
+ * left as is; callers overwrite it.  Returns false if a user deinit raised
+ * an error (the value is still fully released). */
+bool kp_drop(KpVM *vm, KpValue v);
+/* Deep copy into a fresh value owned by the caller. */
+bool kp_clone(KpVM *vm, KpValue v, KpValue *out);
+/* Structural equality (records, lists, maps compare element-wise). */
+bool kp_equal(KpValue a, KpValue b);
+/* Follows references to the value they point at. */
+static inline KpValue kp_deref(KpValue v) {
+    while (v.tag == KP_T_REF) v = *(KpValue *)v.p;
+    return v;
+}
+/* Appends the text of `v` to the VM's scratch buffer (quoted: strings in
+ * quotes, as inside containers). */
+bool kp_tostring(KpVM *vm, KpValue v, bool quoted);
+/* Name of v's type for messages ("Int", "Point", "List#(Int)", "&Point"). */
+const char *kp_value_type_name(KpVM *vm, KpValue v);
+const char *kp_type_name(const KpType *t);
+/* Does v satisfy type t?  Sized-int coercion happens in kp_type_coerce. */
+bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v);
+/* Checks v against t, converting Int to a sized int type (range-checked);
+ * returns false with *why set on mismatch. */
+bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * opcodes.h — the bytecode, one X-macro list.
+ *
+ * An instruction is 8 bytes: op, d (8 bits), a, b, c (16 bits each); jumps
+ * use a 32-bit signed offset `sbx` in place of b:c, relative to the next
+ * instruction.  R(x) is register x of the current frame; RK(x) is a register
+ * or, with bit 15 set, constant K(x & 0x7fff) (Lua 5.1's RK encoding).
+ * "Set R(a)" always drops what R(a) owned before.
+ *
+ * The enum, the names printed by --dump-bytecode and the dispatch table all
+ * come from this list.
+ */
+#ifndef KP_OPCODES_H
+#define KP_OPCODES_H
+
+#define KP_OPCODES(X)                                                          \
+    X(NOP,      "nothing")                                                     \
+    X(LOADK,    "R(a) := K(sbx) (a copy; constants are immortal)")             \
+    X(LOADI,    "R(a) := Int(sbx)")                                            \
+    X(LOADUNIT, "R(a) := ()")                                                  \
+    X(LOADBOOL, "R(a) := Bool(b)")                                             \
+    X(MOVE,     "R(a) := R(b); a movable R(b) becomes MOVED (at this line)")   \
+    X(COPY,     "R(a) := R(b) without moving (references, borrows)")          \
+    X(TAKE,     "if R(a) is an implicit borrow, move the value out of its place") \
+    X(DROP,     "drop R(a+b-1) .. R(a), last first; each becomes UNSET")       \
+    X(ADD,      "R(a) := RK(b) + RK(c)")                                       \
+    X(SUB,      "R(a) := RK(b) - RK(c)")                                       \
+    X(MUL,      "R(a) := RK(b) * RK(c)")                                       \
+    X(DIV,      "R(a) := RK(b) / RK(c) (Int: truncating; zero is an error)")   \
+    X(MOD,      "R(a) := RK(b) % RK(c) (Int: sign of the dividend)")          \
+    X(EQ,       "R(a) := RK(b) == RK(c)")                                      \
+    X(NE,       "R(a) := RK(b) != RK(c)")                                      \
+    X(LT,       "R(a) := RK(b) < RK(c)")                                       \
+    X(LE,       "R(a) := RK(b) <= RK(c)")                                      \
+    X(NEG,      "R(a) := -R(b)")                                               \
+    X(NOT,      "R(a) := not R(b) (Bool only)")                                \
+    X(JMP,      "pc += sbx")                                                   \
+    X(JMPF,     "if R(a) is false: pc += sbx (R(a) must be Bool)")             \
+    X(JMPT,     "if R(a) is true: pc += sbx (R(a) must be Bool)")              \
+    X(JLT,      "if not (RK(a) < RK(b)): pc += (int16)c")                      \
+    X(JLE,      "if not (RK(a) <= RK(b)): pc += (int16)c")                     \
+    X(JEQ,      "if not (RK(a) == RK(b)): pc += (int16)c")                     \
+    X(JNE,      "if not (RK(a) != RK(b)): pc += (int16)c")                     \
+    X(GETFIELD, "R(a) := R(b).K(c); d: 1 take (move out), 2 reference, 4 mutable") \
+    X(SETFIELD, "R(a).K(b) := R(c) (moved in; the old value dropped)")        \
+    X(GETINDEX, "R(a) := R(b)[RK(c)]; d as GETFIELD")                         \
+    X(SETINDEX, "R(a)[RK(b)] := R(c) (moved in)")                             \
+    X(NEWLIST,  "R(a) := [] with capacity b")                                  \
+    X(LISTPUSH, "append R(b) to list R(a) (moved in)")                        \
+    X(NEWMAP,   "R(a) := empty HashMap")                                       \
+    X(MAPSET,   "R(a)[R(b)] := R(c) (key and value moved in)")                \
+    X(NEWREC,   "R(a) := record of type K(b) from R(c)..: UNSET args take the default") \
+    X(DEFAULT,  "R(a) := the default value of type K(b)")                     \
+    X(GETG,     "R(a) := global slot b; d as GETFIELD (0 copy/move by value)")  \
+    X(SETG,     "global slot a := R(b) (moved in)")                          \
+    X(REF,      "R(a) := reference to R(b); d: 1 mutable")                    \
+    X(CALL,     "R(a) := R(a)(R(a+1) .. R(a+b)); c: call descriptor K(c-1) or 0") \
+    X(DEINIT,   "deinitialize the place R(a) refers to, or R(a) itself (d=1)")\
+    X(RET,      "return R(a); the frame's registers are dropped")             \
+    X(RET0,     "return ()")                                                   \
+    X(CHECK,    "check R(a) against type K(b) (coercing sized ints); c: name K(c-1) for the message") \
+    X(FORPREP,  "range loop: R(a) counter, R(a+1) end; if R(a) >= R(a+1): pc += sbx") \
+    X(FORLOOP,  "R(a) += 1; if R(a) < R(a+1): R(a+2) := R(a), pc += sbx")     \
+    X(ITERPREP, "container loop over R(a) (index R(a+1) := 0), d: mode; empty: pc += sbx") \
+    X(ITERNEXT, "next element into R(a+2) (and R(a+3)); if any: pc += sbx")   \
+    X(ITEREND,  "end of container loop over R(a): unlock, drop the loop state") \
+    X(DEFEREND, "end of an out-of-line defer body (run while unwinding)")     \
+    X(HALT,     "end of the main chunk")
+
+typedef enum KpOpcode {
+#define KP_X_ENUM(name, doc) KP_BC_##name,
+    KP_OPCODES(KP_X_ENUM)
+#undef KP_X_ENUM
+    KP_BC__COUNT
+} KpOpcode;
+
+extern const char *const kp_opcode_names[];
+
+#endif

@@ -1,0 +1,1532 @@
+/*
+ * vm.c — the dispatch loop, calls, and runtime errors.
+ *
+ * Design.  One function, execute(), runs bytecode until the frame it was
+ * entered for returns.  Dispatch is computed goto where the compiler has it
+ * (GCC, Clang) and a switch otherwise, both generated from the opcode list.
+ * Hot paths (Int arithmetic, compare-and-branch, calls to a function with
+ * one overload) stay in the loop; everything else calls out.
+ *
+ * Errors never longjmp: every helper returns false after setting the
+ * message, and the loop jumps to one error path that locates the error,
+ * builds the stack trace and unwinds the frames it owns — dropping every
+ * owned register from the top down, running each active defer at its
+ * watermark (the same order as a normal scope exit).
+ */
+#include "vm.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "../parser/ast.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KP_COMPUTED_GOTO 1
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#endif
+
+const char *const kp_opcode_names[] = {
+#define KP_X_NAME(name, doc) #name,
+    KP_OPCODES(KP_X_NAME)
+#undef KP_X_NAME
+};
+
+/* ------------------------------------------------------------ buffers */
+
+void kp_buf_reset(KpBuf *b) { b->len = 0; }
+
+bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 256;
+        while (ncap < b->len + n + 1) ncap *= 2;
+        char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
+        if (!d) return false;
+        b->data = d;
+        b->cap = ncap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return true;
+}
+
+bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return false;
+    if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
+    return kp_buf_add(vm, b, tmp, (size_t)n);
+}
+
+void kp_buf_free(KpVM *vm, KpBuf *b) {
+    if (b->data) kp_free(vm->host, b->data, b->cap, 1, NULL);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ------------------------------------------------------------ errors */
+
+bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
+    if (vm->status == KP_ERR_RUNTIME && vm->err.len) return false; /* keep the first */
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    kp_buf_reset(&vm->err);
+    kp_buf_add(vm, &vm->err, tmp, strlen(tmp));
+    vm->status = KP_ERR_RUNTIME;
+    vm->err_located = false;
+    return false;
+}
+
+static void write_cb(void *ud, const char *s, size_t n) {
+    KpVM *vm = ud;
+    kp_buf_add(vm, &vm->trace, s, n);
+}
+
+static const KpLineInfo *frame_line(const KpFrame *f) {
+    if (!f->proto || !f->pc) return NULL;
+    size_t off = (size_t)(f->pc - f->proto->code);
+    if (off > 0) off--;
+    if (off >= f->proto->ncode) return NULL;
+    return &f->proto->lines[off];
+}
+
+/* Adds position, source line, caret and stack trace to the message. */
+static void locate_error(KpVM *vm) {
+    if (vm->err_located) return;
+    vm->err_located = true;
+    kp_buf_reset(&vm->trace);
+    KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
+    const KpLineInfo *li = top ? frame_line(top) : NULL;
+    const KpSource *src = top && top->proto ? top->proto->src : NULL;
+    kp_diag_format(src, li ? li->line : 0, li ? li->col : 0, "runtime error", vm->err.data ? vm->err.data : "",
+                   write_cb, vm);
+    kp_buf_printf(vm, &vm->trace, "stack trace (most recent call first):\n");
+    int shown = 0;
+    for (int i = vm->nframes - 1; i >= 0; i--) {
+        KpFrame *f = &vm->frames[i];
+        if (f->is_defer) continue;
+        const KpLineInfo *l = frame_line(f);
+        if (shown == 20 && i > 10) {
+            kp_buf_printf(vm, &vm->trace, "    ... %d more frames\n", i - 9);
+            i = 10;
+            continue;
+        }
+        shown++;
+        kp_buf_printf(vm, &vm->trace, "    at %s (%s:%u)\n", f->proto ? f->proto->name : "?",
+                      f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
+    }
+    /* last_error: "file:line:col: message" */
+    char head[256];
+    snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
+    KpBuf msg = {0};
+    kp_buf_add(vm, &msg, head, strlen(head));
+    kp_buf_add(vm, &msg, vm->err.data ? vm->err.data : "", vm->err.len);
+    kp_buf_free(vm, &vm->err);
+    vm->err = msg;
+}
+
+/* Name of the variable in register `reg` of frame `f` at its pc. */
+static const char *reg_name(KpFrame *f, uint32_t reg) {
+    if (!f || !f->proto) return NULL;
+    uint32_t off = (uint32_t)(f->pc - f->proto->code);
+    for (uint32_t i = 0; i < f->proto->nlocals; i++) {
+        KpLocalInfo *l = &f->proto->locals[i];
+        if (l->reg == reg && off >= l->start_pc && off <= l->end_pc + 1) return l->name;
+    }
+    return NULL;
+}
+
+static bool bad_value(KpVM *vm, KpValue v, const char *name) {
+    if (v.tag == KP_T_MOVED) {
+        if (name)
+            return kp_vm_error(vm, "use of moved value '%s' (moved at line %u:%u)", name, KP_POS_LINE(v.aux),
+                               KP_POS_COL(v.aux));
+        return kp_vm_error(vm, "use of a moved value (moved at line %u:%u)", KP_POS_LINE(v.aux), KP_POS_COL(v.aux));
+    }
+    if (name) return kp_vm_error(vm, "'%s' has no value yet", name);
+    return kp_vm_error(vm, "use of a value that was never set");
+}
+
+/* ------------------------------------------------------------ arithmetic */
+
+static const char *op_sym(int op) {
+    switch (op) {
+    case KP_BC_ADD: return "+";
+    case KP_BC_SUB: return "-";
+    case KP_BC_MUL: return "*";
+    case KP_BC_DIV: return "/";
+    case KP_BC_MOD: return "%";
+    case KP_BC_LT: return "<";
+    case KP_BC_LE: return "<=";
+    default: return "?";
+    }
+}
+
+static bool is_intlike(uint8_t t) { return t == KP_T_INT || KP_IS_SIZED_INT(t); }
+
+static bool int_op(KpVM *vm, int op, int64_t a, int64_t b, int64_t *r) {
+    switch (op) {
+    case KP_BC_ADD: if (__builtin_add_overflow(a, b, r)) return kp_vm_error(vm, "integer overflow in %" PRId64 " + %" PRId64, a, b); return true;
+    case KP_BC_SUB: if (__builtin_sub_overflow(a, b, r)) return kp_vm_error(vm, "integer overflow in %" PRId64 " - %" PRId64, a, b); return true;
+    case KP_BC_MUL: if (__builtin_mul_overflow(a, b, r)) return kp_vm_error(vm, "integer overflow in %" PRId64 " * %" PRId64, a, b); return true;
+    case KP_BC_DIV:
+        if (b == 0) return kp_vm_error(vm, "division by zero");
+        if (a == INT64_MIN && b == -1) return kp_vm_error(vm, "integer overflow in %" PRId64 " / -1", a);
+        *r = a / b;
+        return true;
+    case KP_BC_MOD:
+        if (b == 0) return kp_vm_error(vm, "division by zero (in %%)");
+        *r = (b == -1) ? 0 : a % b;
+        return true;
+    }
+    return false;
+}
+
+static const struct { int64_t lo, hi; } sized_rng[] = {
+    {INT8_MIN, INT8_MAX}, {INT16_MIN, INT16_MAX}, {INT32_MIN, INT32_MAX},
+    {0, UINT8_MAX}, {0, UINT16_MAX}, {0, UINT32_MAX}, {0, INT64_MAX},
+};
+
+static const char *tag_name(uint8_t t) {
+    static const char *n[] = {"Int8", "Int16", "Int32", "UInt8", "UInt16", "UInt32", "UInt64"};
+    return KP_IS_SIZED_INT(t) ? n[t - KP_T_I8] : "Int";
+}
+
+static bool arith_slow(KpVM *vm, int op, KpValue *dst, KpValue a, KpValue b) {
+    a = kp_deref(a);
+    b = kp_deref(b);
+    if (a.tag == KP_T_MOVED || a.tag == KP_T_UNSET) return bad_value(vm, a, NULL);
+    if (b.tag == KP_T_MOVED || b.tag == KP_T_UNSET) return bad_value(vm, b, NULL);
+    KpValue r = {0};
+    if (is_intlike(a.tag) && is_intlike(b.tag)) {
+        uint8_t t = a.tag;
+        if (a.tag != b.tag) {
+            if (a.tag == KP_T_INT) t = b.tag;
+            else if (b.tag != KP_T_INT)
+                return kp_vm_error(vm, "mismatched integer types: %s %s %s (convert one side first)", tag_name(a.tag),
+                                   op_sym(op), tag_name(b.tag));
+        }
+        int64_t x = 0;
+        if (t == KP_T_U64) {
+            uint64_t ua = (uint64_t)a.i, ub = (uint64_t)b.i, ur = 0;
+            bool ovf = false;
+            if ((a.tag == KP_T_INT && a.i < 0) || (b.tag == KP_T_INT && b.i < 0)) return kp_vm_error(vm, "UInt64 arithmetic with a negative Int");
+            switch (op) {
+            case KP_BC_ADD: ovf = __builtin_add_overflow(ua, ub, &ur); break;
+            case KP_BC_SUB: ovf = __builtin_sub_overflow(ua, ub, &ur); break;
+            case KP_BC_MUL: ovf = __builtin_mul_overflow(ua, ub, &ur); break;
+            case KP_BC_DIV: if (!ub) return kp_vm_error(vm, "division by zero"); ur = ua / ub; break;
+            case KP_BC_MOD: if (!ub) return kp_vm_error(vm, "division by zero (in %%)"); ur = ua % ub; break;
+            }
+            if (ovf) return kp_vm_error(vm, "UInt64 overflow in %s", op_sym(op));
+            r.tag = KP_T_U64;
+            r.i = (int64_t)ur;
+        } else {
+            if (!int_op(vm, op, a.i, b.i, &x)) return false;
+            if (t != KP_T_INT) {
+                int k = t - KP_T_I8;
+                if (x < sized_rng[k].lo || x > sized_rng[k].hi)
+                    return kp_vm_error(vm, "%s overflow: %" PRId64 " %s %" PRId64 " = %" PRId64 " is out of range",
+                                       tag_name(t), a.i, op_sym(op), b.i, x);
+            }
+            r.tag = t;
+            r.i = x;
+        }
+    } else if ((a.tag == KP_T_FLOAT || is_intlike(a.tag)) && (b.tag == KP_T_FLOAT || is_intlike(b.tag))) {
+        double x = a.tag == KP_T_FLOAT ? a.f : (double)a.i;
+        double y = b.tag == KP_T_FLOAT ? b.f : (double)b.i;
+        r.tag = KP_T_FLOAT;
+        switch (op) {
+        case KP_BC_ADD: r.f = x + y; break;
+        case KP_BC_SUB: r.f = x - y; break;
+        case KP_BC_MUL: r.f = x * y; break;
+        case KP_BC_DIV: r.f = x / y; break;
+        case KP_BC_MOD: r.f = fmod(x, y); break;
+        }
+    } else if (op == KP_BC_ADD && a.tag == KP_T_STR && b.tag == KP_T_STR) {
+        KpString *x = a.p, *y = b.p;
+        size_t n = (size_t)x->len + y->len;
+        KpString *s = kp_obj_new(vm, vm->heap, KP_T_STR, sizeof(KpString) + n + 1);
+        if (!s) return false;
+        if (n > UINT32_MAX - 64) return kp_vm_error(vm, "string too long");
+        s->rc = 1;
+        s->len = (uint32_t)n;
+        memcpy(s->data, x->data, x->len);
+        memcpy(s->data + x->len, y->data, y->len);
+        s->data[n] = 0;
+        s->hash = kp_hash_bytes(s->data, n);
+        r = kp_ptr(KP_T_STR, s);
+    } else {
+        const char *an = kp_value_type_name(vm, a);
+        char abuf[128];
+        snprintf(abuf, sizeof abuf, "%s", an ? an : "?");
+        const char *hint = (op == KP_BC_ADD && (a.tag == KP_T_STR || b.tag == KP_T_STR)) ? " (use str() to convert)" : "";
+        return kp_vm_error(vm, "cannot apply %s to %s and %s%s", op_sym(op), abuf, kp_value_type_name(vm, b), hint);
+    }
+    if (KP_NEEDS_DROP(*dst)) {
+        KpValue old = *dst;
+        *dst = r;
+        return kp_drop(vm, old);
+    }
+    *dst = r;
+    return true;
+}
+
+/* Ordering: returns -2 on error. */
+static int compare(KpVM *vm, KpValue a, KpValue b, int op) {
+    a = kp_deref(a);
+    b = kp_deref(b);
+    if (a.tag == KP_T_MOVED || a.tag == KP_T_UNSET) { bad_value(vm, a, NULL); return -2; }
+    if (b.tag == KP_T_MOVED || b.tag == KP_T_UNSET) { bad_value(vm, b, NULL); return -2; }
+    if (is_intlike(a.tag) && is_intlike(b.tag)) {
+        if (a.tag == KP_T_U64 || b.tag == KP_T_U64) {
+            if (a.tag != KP_T_U64 && a.i < 0) return -1;
+            if (b.tag != KP_T_U64 && b.i < 0) return 1;
+            uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i;
+            return x < y ? -1 : x > y;
+        }
+        return a.i < b.i ? -1 : a.i > b.i;
+    }
+    if ((a.tag == KP_T_FLOAT || is_intlike(a.tag)) && (b.tag == KP_T_FLOAT || is_intlike(b.tag))) {
+        double x = a.tag == KP_T_FLOAT ? a.f : (double)a.i;
+        double y = b.tag == KP_T_FLOAT ? b.f : (double)b.i;
+        if (x != x || y != y) return 2; /* NaN: unordered, every comparison false */
+        return x < y ? -1 : x > y;
+    }
+    if (a.tag == KP_T_STR && b.tag == KP_T_STR) {
+        KpString *x = a.p, *y = b.p;
+        uint32_t n = x->len < y->len ? x->len : y->len;
+        int c = memcmp(x->data, y->data, n);
+        if (c) return c < 0 ? -1 : 1;
+        return x->len < y->len ? -1 : x->len > y->len;
+    }
+    char abuf[128];
+    snprintf(abuf, sizeof abuf, "%s", kp_value_type_name(vm, a));
+    kp_vm_error(vm, "cannot compare %s and %s with %s", abuf, kp_value_type_name(vm, b), op_sym(op));
+    return -2;
+}
+
+/* ------------------------------------------------------------ values */
+
+static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
+    if (KP_NEEDS_DROP(*dst)) {
+        KpValue old = *dst;
+        *dst = v;
+        return kp_drop(vm, old);
+    }
+    *dst = v;
+    return true;
+}
+
+static bool is_locked(KpValue v) {
+    return (v.tag == KP_T_LIST || v.tag == KP_T_MAP) && ((KpObj *)v.p)->lock;
+}
+
+/* Reads a value for a consuming use: moves movable values out of *src
+ * (leaving MOVED at `pos`), copies the rest (strings: one more count). */
+static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool elem, const char *name) {
+    KpValue v = *src;
+    if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, name);
+    if (KP_IS_MOVABLE(v)) {
+        if (elem) return kp_vm_error(vm, "cannot move a %s out of a list or map element; use clone(...), pop(...) or a reference", kp_value_type_name(vm, v));
+        if (is_locked(v)) return kp_vm_error(vm, "cannot move %s while a for loop is iterating over it", name ? name : "this value");
+        src->tag = KP_T_MOVED;
+        src->aux = pos;
+        src->p = NULL;
+    } else if (v.tag == KP_T_STR) {
+        kp_str_incref(v.p);
+    } else if (v.tag == KP_T_ITER) {
+        return kp_vm_error(vm, "internal: iterator read");
+    }
+    *out = v;
+    return true;
+}
+
+/* Field lookup; returns the slot or NULL with the error set. */
+static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *objname) {
+    KpValue v = kp_deref(obj);
+    if (v.tag != KP_T_RECORD) {
+        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, objname); return NULL; }
+        kp_vm_error(vm, "cannot read field '%s' of a %s", name, kp_value_type_name(vm, v));
+        return NULL;
+    }
+    KpRecord *r = v.p;
+    for (uint32_t i = 0; i < r->type->nfields; i++)
+        if (r->type->fnames[i] == name) return &r->f[i];
+    kp_vm_error(vm, "%s has no field '%s'", r->type->name, name);
+    return NULL;
+}
+
+static KpType *field_type(KpValue obj, const char *name) {
+    KpValue v = kp_deref(obj);
+    KpRecord *r = v.p;
+    for (uint32_t i = 0; i < r->type->nfields; i++)
+        if (r->type->fnames[i] == name) return r->type->ftypes[i];
+    return NULL;
+}
+
+/* Reads slot `s` per the GETFIELD flags d into *out. */
+static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem, KpValue *out, const char *what) {
+    if (d & 2) { /* reference */
+        if (s->tag == KP_T_MOVED || s->tag == KP_T_UNSET) return bad_value(vm, *s, what);
+        KpValue r = kp_ptr(KP_T_REF, s);
+        r.flags = (uint8_t)(((d & 4) ? KP_VF_MUT : 0) | ((d & 8) ? KP_VF_PLACE : 0) | (elem ? KP_VF_ELEM : 0));
+        if (s->tag == KP_T_REF && (d & 8)) r = *s; /* a reference variable passes itself on */
+        *out = r;
+        return true;
+    }
+    if (d & 1) return take_from(vm, s, out, pos, elem, what);
+    KpValue v = *s;
+    if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, what);
+    if (KP_IS_MOVABLE(v)) {
+        KpValue r = kp_ptr(KP_T_REF, s);
+        r.flags = (uint8_t)(KP_VF_PLACE | (elem ? KP_VF_ELEM : 0));
+        *out = r;
+        return true;
+    }
+    if (v.tag == KP_T_STR) kp_str_incref(v.p);
+    *out = v;
+    return true;
+}
+
+static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpValue *strbyte, bool create,
+                       KpValue *newval) {
+    KpValue c = kp_deref(obj);
+    idx = kp_deref(idx);
+    if (c.tag == KP_T_LIST) {
+        KpList *l = c.p;
+        if (!is_intlike(idx.tag)) return kp_vm_error(vm, "a list index must be an Int, not %s", kp_value_type_name(vm, idx));
+        if (idx.i < 0 || (uint64_t)idx.i >= l->len)
+            return kp_vm_error(vm, "index %" PRId64 " out of range for a list of length %u", idx.i, l->len);
+        *slot = &l->items[idx.i];
+        return true;
+    }
+    if (c.tag == KP_T_MAP) {
+        KpMap *m = c.p;
+        KpMapEntry *e = kp_map_find(m, idx);
+        if (!e) {
+            if (create) {
+                KpValue k;
+                if (kp_clone(vm, idx, &k) && kp_map_set(vm, m, k, *newval)) {
+                    *newval = kp_unset();
+                    *slot = NULL;
+                    return true;
+                }
+                return false;
+            }
+            kp_buf_reset(&vm->scratch);
+            kp_tostring(vm, idx, true);
+            return kp_vm_error(vm, "key %s not found in the map", vm->scratch.data ? vm->scratch.data : "?");
+        }
+        *slot = &e->val;
+        return true;
+    }
+    if (c.tag == KP_T_STR && strbyte) {
+        KpString *s = c.p;
+        if (!is_intlike(idx.tag)) return kp_vm_error(vm, "a string index must be an Int");
+        if (idx.i < 0 || (uint64_t)idx.i >= s->len)
+            return kp_vm_error(vm, "index %" PRId64 " out of range for a string of %u bytes", idx.i, s->len);
+        *strbyte = kp_int((unsigned char)s->data[idx.i]);
+        *slot = NULL;
+        return true;
+    }
+    if (c.tag == KP_T_MOVED || c.tag == KP_T_UNSET) return bad_value(vm, c, NULL);
+    return kp_vm_error(vm, "cannot index a %s", kp_value_type_name(vm, c));
+}
+
+/* Default value of a type (`x : T` with no initializer). */
+static bool default_value(KpVM *vm, KpType *t, KpValue *out) {
+    switch (t->kind) {
+    case KP_TK_SCALAR:
+        switch (t->tag) {
+        case KP_T_INT: *out = kp_int(0); return true;
+        case KP_T_FLOAT: *out = kp_float(0); return true;
+        case KP_T_BOOL: *out = kp_bool(false); return true;
+        case KP_T_UNIT: *out = kp_unit(); return true;
+        case KP_T_STR: *out = kp_ptr(KP_T_STR, vm->empty_str); return true;
+        default: if (KP_IS_SIZED_INT(t->tag)) { *out = kp_int(0); out->tag = t->tag; return true; }
+        }
+        break;
+    case KP_TK_RECORD: {
+        KpRecord *r = kp_record_new(vm, t);
+        if (!r) return false;
+        for (uint32_t i = 0; i < t->nfields; i++) {
+            if (t->defaults[i].tag == KP_T_UNSET) continue;
+            if (!kp_clone(vm, t->defaults[i], &r->f[i])) { kp_drop(vm, kp_ptr(KP_T_RECORD, r)); return false; }
+        }
+        *out = kp_ptr(KP_T_RECORD, r);
+        return true;
+    }
+    case KP_TK_LIST: {
+        KpList *l = kp_list_new(vm, 0);
+        if (!l) return false;
+        l->elem = t->elem;
+        *out = kp_ptr(KP_T_LIST, l);
+        return true;
+    }
+    case KP_TK_MAP: {
+        KpMap *m = kp_map_new(vm);
+        if (!m) return false;
+        m->ktype = t->key;
+        m->vtype = t->elem;
+        *out = kp_ptr(KP_T_MAP, m);
+        return true;
+    }
+    default: break;
+    }
+    return kp_vm_error(vm, "%s has no default value; give one", t->name);
+}
+
+static bool new_record(KpVM *vm, KpType *t, KpValue *args, KpValue *out) {
+    KpRecord *r = kp_record_new(vm, t);
+    if (!r) return false;
+    for (uint32_t i = 0; i < t->nfields; i++) {
+        KpValue v = args[i];
+        args[i] = kp_unset();
+        if (v.tag == KP_T_UNSET) {
+            if (t->defaults[i].tag != KP_T_UNSET && !kp_clone(vm, t->defaults[i], &v)) goto fail;
+        } else if (t->ftypes[i]) {
+            const char *why;
+            if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
+                KpValue x;
+                if (!take_from(vm, v.p, &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) goto fail;
+                v = x;
+            }
+            if (!kp_type_coerce(vm, t->ftypes[i], &v, &why)) {
+                kp_vm_error(vm, "field '%s' of %s is %s, but the value is %s%s%s", t->fnames[i], t->name,
+                            t->ftypes[i]->name, kp_value_type_name(vm, v), why ? ": " : "", why ? why : "");
+                kp_drop(vm, v);
+                goto fail;
+            }
+        }
+        r->f[i] = v;
+    }
+    *out = kp_ptr(KP_T_RECORD, r);
+    return true;
+fail:
+    kp_drop(vm, kp_ptr(KP_T_RECORD, r));
+    return false;
+}
+
+/* ------------------------------------------------------------ calls */
+
+static bool param_accepts(KpVM *vm, const KpParam *p, KpValue arg, int *score) {
+    KpValue v = kp_deref(arg);
+    if (v.tag == KP_T_UNSET || v.tag == KP_T_MOVED) return false;
+    if (p->mode == KP_PM_MUTREF && arg.tag == KP_T_REF && !(arg.flags & (KP_VF_MUT | KP_VF_PLACE))) return false;
+    if (!p->type) { *score += 1; return true; }
+    if (p->type->kind == KP_TK_ABSTRACT) { *score += 2; return true; }
+    if (p->type->kind == KP_TK_SCALAR && KP_IS_SIZED_INT(p->type->tag) && v.tag == KP_T_INT) { *score += 2; return true; }
+    if (p->type->kind == KP_TK_SCALAR && p->type->tag == KP_T_FLOAT && v.tag == KP_T_INT) { *score += 1; return true; }
+    if (p->type->kind == KP_TK_SCALAR && p->type->tag == KP_T_INT && KP_IS_SIZED_INT(v.tag)) { *score += 1; return true; }
+    if (p->type->kind == KP_TK_REF) {
+        if (!kp_type_matches(vm, p->type, arg)) return false;
+        *score += 3;
+        return true;
+    }
+    if (!kp_type_matches(vm, p->type, v)) return false;
+    *score += 3;
+    return true;
+}
+
+static void describe_args(KpVM *vm, KpValue *args, int nargs, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < nargs && len < n - 32; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", kp_value_type_name(vm, args[i]));
+}
+
+static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs, KpCallDesc *desc) {
+    int npos = nargs - (desc ? desc->nnamed : 0);
+    KpOverload *best = NULL;
+    int best_score = -1, ties = 0;
+    for (int pass = 0; pass < 2 && !best; pass++) {
+        for (uint32_t i = 0; i < f->n; i++) {
+            KpOverload *ov = f->ovs[i];
+            if (pass == 0 && desc && desc->expect && ov->ret != desc->expect) continue;
+            if (pass == 1 && !(desc && desc->expect)) break;
+            if (!ov->variadic && nargs > ov->nparams) continue;
+            int score = 0;
+            bool ok = true;
+            for (int j = 0; j < npos && ok; j++) {
+                const KpParam *p = j < ov->nparams ? &ov->params[j] : NULL;
+                if (!p) { score += 1; continue; } /* variadic */
+                ok = param_accepts(vm, p, args[j], &score);
+            }
+            for (int j = npos; j < nargs && ok; j++) {
+                const char *nm = desc->names[j - npos];
+                int k = -1;
+                for (int q = 0; q < ov->nparams; q++) if (ov->params[q].name == nm) k = q;
+                ok = k >= npos && param_accepts(vm, &ov->params[k], args[j], &score);
+            }
+            /* missing parameters need defaults */
+            for (int q = npos; q < ov->nparams && ok; q++) {
+                bool given = false;
+                for (int j = npos; j < nargs; j++) if (desc->names[j - npos] == ov->params[q].name) given = true;
+                if (!given && ov->params[q].def.tag == KP_T_UNSET) ok = false;
+            }
+            if (!ok) continue;
+            if (score > best_score) { best = ov; best_score = score; ties = 0; }
+            else if (score == best_score) ties++;
+        }
+    }
+    char buf[512];
+    if (!best) {
+        describe_args(vm, args, nargs, buf, sizeof buf);
+        kp_vm_error(vm, "no overload of '%s' accepts (%s)", f->name, buf);
+        return NULL;
+    }
+    if (ties) {
+        describe_args(vm, args, nargs, buf, sizeof buf);
+        kp_vm_error(vm, "ambiguous call to '%s' with (%s): several overloads match equally", f->name, buf);
+        return NULL;
+    }
+    return best;
+}
+
+/* Binds one argument slot to parameter p (mode and type). */
+static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *slot, uint32_t pos) {
+    KpValue v = *slot;
+    const char *pname = p->name ? p->name : "_";
+    if (p->mode == KP_PM_VALUE) {
+        if (v.tag == KP_T_REF) {
+            if (v.flags & KP_VF_PLACE) {
+                KpValue *src = v.p;
+                KpValue x = *src;
+                if (x.tag == KP_T_REF && !(p->type && p->type->kind == KP_TK_REF)) {
+                    /* a reference variable passed by value: copy scalars through it */
+                    KpValue t = kp_deref(x);
+                    if (KP_IS_MOVABLE(t))
+                        return kp_vm_error(vm, "argument %d of '%s' (%s) takes a %s by value, but a reference was passed; pass clone(...) to copy it",
+                                           idx + 1, f->name, pname, kp_value_type_name(vm, t));
+                    if (t.tag == KP_T_STR) kp_str_incref(t.p);
+                    x = t;
+                } else if (!take_from(vm, src, &x, pos, (v.flags & KP_VF_ELEM) != 0, NULL)) {
+                    return false;
+                }
+                *slot = x;
+            } else if (!(p->type && p->type->kind == KP_TK_REF)) {
+                KpValue t = kp_deref(v);
+                if (KP_IS_MOVABLE(t))
+                    return kp_vm_error(vm, "argument %d of '%s' (%s) takes a %s by value, but a reference was passed; pass clone(...) to copy it",
+                                       idx + 1, f->name, pname, kp_value_type_name(vm, t));
+                if (t.tag == KP_T_STR) kp_str_incref(t.p);
+                *slot = t;
+            }
+        }
+        if (p->type) {
+            const char *why;
+            if (!kp_type_coerce(vm, p->type, slot, &why))
+                return kp_vm_error(vm, "argument %d of '%s' (%s) must be %s, but it is %s%s%s", idx + 1, f->name, pname,
+                                   p->type->name, kp_value_type_name(vm, *slot), why ? ": " : "", why ? why : "");
+        }
+        return true;
+    }
+    /* & and $& */
+    if (v.tag == KP_T_REF) {
+        if (v.flags & KP_VF_PLACE) {
+            KpValue *src = v.p;
+            if (src->tag == KP_T_REF) {
+                v = *src;
+                if (p->mode == KP_PM_MUTREF && !(v.flags & KP_VF_MUT))
+                    return kp_vm_error(vm, "argument %d of '%s' (%s) needs a mutable reference ($&), but a read-only one was passed", idx + 1, f->name, pname);
+            } else {
+                if (src->tag == KP_T_MOVED || src->tag == KP_T_UNSET) return bad_value(vm, *src, NULL);
+                v.flags = (uint8_t)((v.flags & KP_VF_ELEM) | (p->mode == KP_PM_MUTREF ? KP_VF_MUT : 0));
+            }
+        } else if (p->mode == KP_PM_MUTREF && !(v.flags & KP_VF_MUT)) {
+            return kp_vm_error(vm, "argument %d of '%s' (%s) needs $&: a read-only reference (&) was passed", idx + 1, f->name, pname);
+        }
+        *slot = v;
+    }
+    if (p->type) {
+        KpValue t = kp_deref(*slot);
+        if (!kp_type_matches(vm, p->type, t)) {
+            if (slot->tag != KP_T_REF) { /* an owned temporary: allow coercion */
+                const char *why;
+                if (kp_type_coerce(vm, p->type, slot, &why)) return true;
+            }
+            return kp_vm_error(vm, "argument %d of '%s' (%s) must be %s%s, but it is %s", idx + 1, f->name, pname,
+                               p->mode == KP_PM_MUTREF ? "$&" : "&", p->type->name, kp_value_type_name(vm, t));
+        }
+    }
+    return true;
+}
+
+/* Reorders named arguments, fills defaults, and binds every argument.
+ * On return the args occupy slots 0..nparams-1 (or nargs for variadics). */
+static bool bind_args(KpVM *vm, KpOverload *ov, KpValue *args, int *pnargs, KpCallDesc *desc, uint32_t pos) {
+    int nargs = *pnargs;
+    KpFunc *f = ov->func;
+    if (desc && desc->nnamed) {
+        int npos = nargs - desc->nnamed;
+        KpValue tmp[256];
+        for (int q = 0; q < ov->nparams; q++) tmp[q] = kp_unset();
+        for (int j = 0; j < npos; j++) tmp[j] = args[j];
+        for (int j = npos; j < nargs; j++) {
+            const char *nm = desc->names[j - npos];
+            int k = -1;
+            for (int q = 0; q < ov->nparams; q++) if (ov->params[q].name == nm) k = q;
+            if (k < 0 || k < npos) {
+                /* leave args in place: unwinding drops them */
+                return kp_vm_error(vm, "'%s' has no parameter '%s'%s", f->name, nm, k >= 0 ? " left to name (it was given by position)" : "");
+            }
+            tmp[k] = args[j];
+        }
+        for (int j = 0; j < nargs; j++) args[j] = kp_unset();
+        for (int q = 0; q < ov->nparams; q++) args[q] = tmp[q];
+        nargs = ov->nparams;
+    }
+    if (nargs < ov->nparams) {
+        for (int q = nargs; q < ov->nparams; q++) args[q] = kp_unset();
+        nargs = ov->nparams;
+    }
+    if (nargs > ov->nparams && !ov->variadic)
+        return kp_vm_error(vm, "'%s' takes %d argument%s, but %d were given", f->name, ov->nparams, ov->nparams == 1 ? "" : "s", nargs);
+    for (int q = 0; q < ov->nparams; q++) {
+        if (args[q].tag == KP_T_UNSET) {
+            if (ov->params[q].def.tag == KP_T_UNSET)
+                return kp_vm_error(vm, "missing argument %d of '%s' (%s)", q + 1, f->name,
+                                   ov->params[q].name ? ov->params[q].name : "_");
+            if (!kp_clone(vm, ov->params[q].def, &args[q])) return false;
+        }
+        const KpParam *p = &ov->params[q];
+        if (args[q].tag == p->fast_tag && p->mode == KP_PM_VALUE) continue;
+        if (!bind_one(vm, f, q, p, &args[q], pos)) return false;
+    }
+    if (ov->variadic) {
+        KpParam vp = {0};
+        vp.mode = ov->vmode;
+        for (int q = ov->nparams; q < nargs; q++)
+            if (!bind_one(vm, f, q, &vp, &args[q], pos)) return false;
+    }
+    *pnargs = nargs;
+    return true;
+}
+
+static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
+    bool ok = true;
+    while (to > from) {
+        --to;
+        if (KP_NEEDS_DROP(*to)) {
+            KpValue v = *to;
+            *to = kp_unset();
+            if (!kp_drop(vm, v)) ok = false;
+        } else {
+            *to = kp_unset();
+        }
+    }
+    return ok;
+}
+
+static bool execute(KpVM *vm, int base_depth);
+
+static bool push_frame(KpVM *vm, KpOverload *ov, KpValue *base) {
+    KpProto *p = ov->proto;
+    if (vm->nframes >= KP_MAX_FRAMES || base + p->nregs + 260 >= vm->stack_end)
+        return kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
+    KpFrame *f = &vm->frames[vm->nframes++];
+    f->proto = p;
+    f->ov = ov;
+    f->pc = p->code;
+    f->base = base;
+    f->is_defer = false;
+    f->is_main = false;
+    return true;
+}
+
+/* Stack space above every live register. */
+static KpValue *stack_top(KpVM *vm) {
+    if (!vm->nframes) return vm->stack + vm->main_nregs;
+    KpFrame *f = &vm->frames[vm->nframes - 1];
+    KpValue *t = f->base + f->proto->nregs;
+    return t > vm->native_top ? t : vm->native_top;
+}
+
+bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
+    KpValue *top = stack_top(vm);
+    if (top + nargs + 2 >= vm->stack_end) return kp_vm_error(vm, "stack overflow");
+    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call a %s", kp_value_type_name(vm, fn));
+    top[0] = fn;
+    for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
+    KpFunc *f = fn.p;
+    KpOverload *ov = select_overload(vm, f, top + 1, nargs, NULL);
+    bool ok = ov && bind_args(vm, ov, top + 1, &nargs, NULL, 0);
+    if (ok && ov->native) {
+        KpValue *save = vm->native_top;
+        vm->native_top = top + 1 + nargs;
+        KpValue r = kp_unit();
+        ok = ov->native(vm, top + 1, nargs, &r);
+        vm->native_top = save;
+        if (!clear_regs(vm, top + 1, top + 1 + nargs)) ok = false;
+        top[0] = r;
+    } else if (ok) {
+        int depth = vm->nframes;
+        ok = push_frame(vm, ov, top + 1) && execute(vm, depth);
+    } else {
+        clear_regs(vm, top + 1, top + 1 + nargs);
+    }
+    *out = ok ? top[0] : kp_unit();
+    top[0] = kp_unset();
+    return ok;
+}
+
+bool kp_vm_call_deinit(KpVM *vm, KpOverload *ov, KpValue *slot) {
+    KpValue ref = kp_ptr(KP_T_REF, slot);
+    ref.flags = KP_VF_MUT;
+    KpValue out;
+    bool ok = kp_vm_call_value(vm, kp_ptr(KP_T_FUNC, ov->func), &ref, 1, &out);
+    kp_drop(vm, out);
+    return ok;
+}
+
+/* ------------------------------------------------------------ unwinding */
+
+static void run_defer(KpVM *vm, KpFrame *f, const KpDeferInfo *d) {
+    const KpInstr *save = f->pc;
+    f->pc = f->proto->code + d->code_pc;
+    f->is_defer = true;
+    int depth = vm->nframes;
+    /* the defer runs in its frame; execute returns at DEFEREND */
+    bool was = vm->unwinding;
+    execute(vm, depth);
+    vm->unwinding = was;
+    f->is_defer = false;
+    f->pc = save;
+}
+
+/* Drops the registers of the top frame, running its active defers at
+ * their place; `lowest` is the first register to keep. */
+static void unwind_frame(KpVM *vm, uint32_t lowest) {
+    KpFrame *f = &vm->frames[vm->nframes - 1];
+    KpProto *p = f->proto;
+    uint32_t off = (uint32_t)(f->pc - p->code);
+    if (off) off--;
+    uint32_t top = p->nregs;
+    for (uint32_t i = p->ndefers; i-- > 0;) {
+        const KpDeferInfo *d = &p->defers[i];
+        if (off < d->start_pc || (d->end_pc && off >= d->end_pc)) continue;
+        if (d->watermark < top) {
+            clear_regs(vm, f->base + (d->watermark > lowest ? d->watermark : lowest), f->base + top);
+            top = d->watermark;
+        }
+        run_defer(vm, f, d);
+    }
+    if (top > lowest) clear_regs(vm, f->base + lowest, f->base + top);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+#define RK(x) (((x) & KP_RK_CONST) ? &K[(x) & 0x7fff] : &R[(x)])
+#define POS (KP_POS_PACK(p->lines[pc - 1 - p->code].line, p->lines[pc - 1 - p->code].col))
+#define SAVEPC() (fr->pc = pc)
+#define LOADFRAME()                      \
+    do {                                 \
+        fr = &vm->frames[vm->nframes - 1]; \
+        p = fr->proto;                   \
+        pc = fr->pc;                     \
+        R = fr->base;                    \
+        K = p->k;                        \
+    } while (0)
+#define CHECK_INTERRUPT()                                                           \
+    do {                                                                            \
+        if (UNLIKELY(vm->budget >= 0) && --vm->budget < 0) {                        \
+            SAVEPC();                                                               \
+            kp_vm_error(vm, "instruction budget exhausted");                        \
+            goto error;                                                             \
+        }                                                                           \
+        if (UNLIKELY(atomic_load_explicit(&vm->interrupt, memory_order_relaxed))) { \
+            atomic_store(&vm->interrupt, 0);                                        \
+            SAVEPC();                                                               \
+            kp_vm_error(vm, "interrupted");                                         \
+            goto error;                                                             \
+        }                                                                           \
+    } while (0)
+
+static bool execute(KpVM *vm, int base_depth) {
+    KpFrame *fr;
+    KpProto *p;
+    const KpInstr *pc;
+    KpValue *R, *K;
+    const KpInstr *i;
+    LOADFRAME();
+
+#ifdef KP_COMPUTED_GOTO
+    static const void *const labels[] = {
+#define KP_X_LABEL(name, doc) &&L_##name,
+        KP_OPCODES(KP_X_LABEL)
+#undef KP_X_LABEL
+    };
+#define CASE(name) L_##name:
+#define NEXT                \
+    do {                    \
+        i = pc++;           \
+        goto *labels[i->op]; \
+    } while (0)
+    NEXT;
+#else
+#define CASE(name) case KP_BC_##name:
+#define NEXT goto dispatch
+dispatch:
+    i = pc++;
+    switch (i->op) {
+#endif
+
+    CASE(NOP) NEXT;
+    CASE(LOADK) {
+        KpValue v = K[i->sbx];
+        if (UNLIKELY(KP_NEEDS_DROP(R[i->a]))) { SAVEPC(); if (!set_slot(vm, &R[i->a], v)) goto error; }
+        else R[i->a] = v;
+        NEXT;
+    }
+    CASE(LOADI) {
+        if (UNLIKELY(KP_NEEDS_DROP(R[i->a]))) { SAVEPC(); if (!set_slot(vm, &R[i->a], kp_int(i->sbx))) goto error; }
+        else { R[i->a].tag = KP_T_INT; R[i->a].i = i->sbx; }
+        NEXT;
+    }
+    CASE(LOADUNIT) {
+        SAVEPC();
+        if (!set_slot(vm, &R[i->a], kp_unit())) goto error;
+        NEXT;
+    }
+    CASE(LOADBOOL) {
+        SAVEPC();
+        if (!set_slot(vm, &R[i->a], kp_bool(i->b != 0))) goto error;
+        NEXT;
+    }
+    CASE(MOVE) {
+        KpValue v = R[i->b];
+        if (LIKELY(!KP_NEEDS_DROP(v) && v.tag > KP_T_UNSET && v.tag != KP_T_MOVED)) {
+            if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { R[i->a] = v; NEXT; }
+        }
+        SAVEPC();
+        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, reg_name(fr, i->b)); goto error; }
+        if (KP_IS_MOVABLE(v)) {
+            if (is_locked(v)) { kp_vm_error(vm, "cannot move '%s' while a for loop is iterating over it", reg_name(fr, i->b) ? reg_name(fr, i->b) : "it"); goto error; }
+            R[i->b].tag = KP_T_MOVED;
+            R[i->b].aux = POS;
+            R[i->b].p = NULL;
+        } else if (v.tag == KP_T_STR) {
+            kp_str_incref(v.p);
+        }
+        if (!set_slot(vm, &R[i->a], v)) goto error;
+        NEXT;
+    }
+    CASE(COPY) {
+        SAVEPC();
+        KpValue v = R[i->b];
+        if (v.tag == KP_T_STR) kp_str_incref(v.p);
+        if (KP_IS_MOVABLE(v)) { kp_vm_error(vm, "internal: COPY of an owned value"); goto error; }
+        if (!set_slot(vm, &R[i->a], v)) goto error;
+        NEXT;
+    }
+    CASE(TAKE) {
+        KpValue v = R[i->a];
+        if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
+            SAVEPC();
+            KpValue x;
+            if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+            R[i->a] = x;
+        }
+        NEXT;
+    }
+    CASE(DROP) {
+        uint32_t a = i->a, n = i->b;
+        SAVEPC();
+        if (!clear_regs(vm, R + a, R + a + n)) goto error;
+        NEXT;
+    }
+
+#define ARITH(NAME, OPC, EXPR_OK)                                                   \
+    CASE(NAME) {                                                                    \
+        KpValue *a = RK(i->b), *b = RK(i->c);                                       \
+        if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT)) {                     \
+            int64_t r;                                                              \
+            if (LIKELY(EXPR_OK) && LIKELY(!KP_NEEDS_DROP(R[i->a]))) {               \
+                R[i->a].tag = KP_T_INT;                                             \
+                R[i->a].i = r;                                                      \
+                NEXT;                                                               \
+            }                                                                       \
+        } else if (a->tag == KP_T_FLOAT && b->tag == KP_T_FLOAT && OPC != KP_BC_MOD && \
+                   !KP_NEEDS_DROP(R[i->a])) {                                       \
+            double x = a->f, y = b->f, r = OPC == KP_BC_ADD ? x + y : OPC == KP_BC_SUB ? x - y : OPC == KP_BC_MUL ? x * y : x / y; \
+            R[i->a].tag = KP_T_FLOAT;                                               \
+            R[i->a].f = r;                                                          \
+            NEXT;                                                                   \
+        }                                                                           \
+        SAVEPC();                                                                   \
+        if (!arith_slow(vm, OPC, &R[i->a], *a, *b)) goto error;                     \
+        NEXT;                                                                       \
+    }
+    ARITH(ADD, KP_BC_ADD, !__builtin_add_overflow(a->i, b->i, &r))
+    ARITH(SUB, KP_BC_SUB, !__builtin_sub_overflow(a->i, b->i, &r))
+    ARITH(MUL, KP_BC_MUL, !__builtin_mul_overflow(a->i, b->i, &r))
+    ARITH(DIV, KP_BC_DIV, (b->i != 0 && !(a->i == INT64_MIN && b->i == -1) && ((r = a->i / b->i), 1)))
+    ARITH(MOD, KP_BC_MOD, (b->i != 0 && b->i != -1 && ((r = a->i % b->i), 1)))
+
+    CASE(EQ) {
+        KpValue *a = RK(i->b), *b = RK(i->c);
+        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        SAVEPC();
+        if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
+        NEXT;
+    }
+    CASE(NE) {
+        KpValue *a = RK(i->b), *b = RK(i->c);
+        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i != b->i : !kp_equal(*a, *b);
+        SAVEPC();
+        if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
+        NEXT;
+    }
+    CASE(LT) {
+        KpValue *a = RK(i->b), *b = RK(i->c);
+        SAVEPC();
+        int c = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? (a->i < b->i ? -1 : 1) : compare(vm, *a, *b, KP_BC_LT);
+        if (c == -2) goto error;
+        if (!set_slot(vm, &R[i->a], kp_bool(c == -1))) goto error;
+        NEXT;
+    }
+    CASE(LE) {
+        KpValue *a = RK(i->b), *b = RK(i->c);
+        SAVEPC();
+        int c = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? (a->i <= b->i ? 0 : 1) : compare(vm, *a, *b, KP_BC_LE);
+        if (c == -2) goto error;
+        if (!set_slot(vm, &R[i->a], kp_bool(c == -1 || c == 0))) goto error;
+        NEXT;
+    }
+    CASE(NEG) {
+        KpValue v = kp_deref(R[i->b]);
+        SAVEPC();
+        if (v.tag == KP_T_INT) {
+            if (v.i == INT64_MIN) { kp_vm_error(vm, "integer overflow in -(%" PRId64 ")", v.i); goto error; }
+            v.i = -v.i;
+        } else if (v.tag == KP_T_FLOAT) {
+            v.f = -v.f;
+        } else if (KP_IS_SIZED_INT(v.tag) && v.tag < KP_T_U8) {
+            int k = v.tag - KP_T_I8;
+            if (-v.i > sized_rng[k].hi) { kp_vm_error(vm, "%s overflow in negation", tag_name(v.tag)); goto error; }
+            v.i = -v.i;
+        } else {
+            if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) bad_value(vm, v, reg_name(fr, i->b));
+            else kp_vm_error(vm, "cannot negate a %s", kp_value_type_name(vm, v));
+            goto error;
+        }
+        if (!set_slot(vm, &R[i->a], v)) goto error;
+        NEXT;
+    }
+    CASE(NOT) {
+        KpValue v = kp_deref(*RK(i->b));
+        SAVEPC();
+        if (v.tag != KP_T_BOOL) {
+            if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) bad_value(vm, v, NULL);
+            else kp_vm_error(vm, "'not' needs a Bool, but the value is %s", kp_value_type_name(vm, v));
+            goto error;
+        }
+        if (!set_slot(vm, &R[i->a], kp_bool(!v.i))) goto error;
+        NEXT;
+    }
+    CASE(JMP) {
+        pc += i->sbx;
+        if (i->sbx < 0) CHECK_INTERRUPT();
+        NEXT;
+    }
+    CASE(JMPF) {
+        KpValue v = kp_deref(R[i->a]);
+        if (LIKELY(v.tag == KP_T_BOOL)) {
+            if (!v.i) pc += i->sbx;
+            NEXT;
+        }
+        SAVEPC();
+        kp_vm_error(vm, "a condition must be a Bool, but the value is %s", kp_value_type_name(vm, v));
+        goto error;
+    }
+    CASE(JMPT) {
+        KpValue v = kp_deref(R[i->a]);
+        if (LIKELY(v.tag == KP_T_BOOL)) {
+            if (v.i) pc += i->sbx;
+            NEXT;
+        }
+        SAVEPC();
+        kp_vm_error(vm, "a condition must be a Bool, but the value is %s", kp_value_type_name(vm, v));
+        goto error;
+    }
+#define JOFF(i) ((int32_t)(((uint32_t)(i)->d << 16 | (i)->c) << 8) >> 8)
+#define JCMP(NAME, INTCMP, CMPOK)                                            \
+    CASE(NAME) {                                                             \
+        KpValue *a = RK(i->a), *b = RK(i->b);                                \
+        if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT)) {              \
+            if (!(INTCMP)) pc += JOFF(i);                                    \
+            NEXT;                                                            \
+        }                                                                    \
+        SAVEPC();                                                            \
+        int c = compare(vm, *a, *b, KP_BC_LT);                               \
+        if (c == -2) goto error;                                             \
+        if (!(CMPOK)) pc += JOFF(i);                                         \
+        NEXT;                                                                \
+    }
+    JCMP(JLT, a->i < b->i, c == -1)
+    JCMP(JLE, a->i <= b->i, c == -1 || c == 0)
+    CASE(JEQ) {
+        KpValue *a = RK(i->a), *b = RK(i->b);
+        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        if (!eq) pc += JOFF(i);
+        NEXT;
+    }
+    CASE(JNE) {
+        KpValue *a = RK(i->a), *b = RK(i->b);
+        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        if (eq) pc += JOFF(i);
+        NEXT;
+    }
+    CASE(GETFIELD) {
+        SAVEPC();
+        const char *name = K[i->c].p;
+        KpValue obj = R[i->b];
+        if (obj.tag == KP_T_MOVED || obj.tag == KP_T_UNSET) { bad_value(vm, obj, reg_name(fr, i->b)); goto error; }
+        KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->b));
+        if (!s) goto error;
+        KpValue out;
+        if (s->tag == KP_T_UNSET && !(i->d & 2)) {
+            kp_vm_error(vm, "field '%s' of %s is unset", name, kp_value_type_name(vm, kp_deref(obj)));
+            goto error;
+        }
+        if (!read_place(vm, s, i->d, POS, false, &out, name)) goto error;
+        if (!set_slot(vm, &R[i->a], out)) goto error;
+        NEXT;
+    }
+    CASE(SETFIELD) {
+        SAVEPC();
+        const char *name = K[i->b].p;
+        KpValue obj = R[i->a];
+        if (obj.tag == KP_T_REF && !(obj.flags & (KP_VF_MUT | KP_VF_PLACE))) {
+            kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
+            goto error;
+        }
+        KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->a));
+        if (!s) goto error;
+        KpValue v = R[i->c];
+        R[i->c] = kp_unset();
+        KpType *ft = field_type(obj, name);
+        if (ft) {
+            const char *why;
+            if (!kp_type_coerce(vm, ft, &v, &why)) {
+                kp_vm_error(vm, "field '%s' is %s, but the value is %s%s%s", name, ft->name, kp_value_type_name(vm, v), why ? ": " : "", why ? why : "");
+                kp_drop(vm, v);
+                goto error;
+            }
+        }
+        if (is_locked(*s)) { kp_drop(vm, v); kp_vm_error(vm, "cannot replace field '%s' while a for loop is iterating over it", name); goto error; }
+        if (!set_slot(vm, s, v)) goto error;
+        NEXT;
+    }
+    CASE(GETINDEX) {
+        SAVEPC();
+        KpValue obj = R[i->b];
+        KpValue *s = NULL, byte;
+        if (!index_slot(vm, obj, *RK(i->c), &s, &byte, false, NULL)) goto error;
+        KpValue out;
+        if (!s) out = byte;
+        else if (!read_place(vm, s, i->d, POS, true, &out, NULL)) goto error;
+        if (!set_slot(vm, &R[i->a], out)) goto error;
+        NEXT;
+    }
+    CASE(SETINDEX) {
+        SAVEPC();
+        KpValue obj = R[i->a];
+        if (obj.tag == KP_T_REF && !(obj.flags & (KP_VF_MUT | KP_VF_PLACE))) {
+            kp_vm_error(vm, "cannot assign to an element through a read-only reference (&); use $&");
+            goto error;
+        }
+        KpValue c = kp_deref(obj);
+        KpValue v = R[i->c];
+        R[i->c] = kp_unset();
+        KpType *et = c.tag == KP_T_LIST ? ((KpList *)c.p)->elem : c.tag == KP_T_MAP ? ((KpMap *)c.p)->vtype : NULL;
+        if (et) {
+            const char *why;
+            if (!kp_type_coerce(vm, et, &v, &why)) {
+                kp_vm_error(vm, "element must be %s, but the value is %s", et->name, kp_value_type_name(vm, v));
+                kp_drop(vm, v);
+                goto error;
+            }
+        }
+        KpValue *s = NULL;
+        if (!index_slot(vm, obj, *RK(i->b), &s, NULL, true, &v)) { kp_drop(vm, v); goto error; }
+        if (s) {
+            if (is_locked(*s)) { kp_drop(vm, v); kp_vm_error(vm, "cannot replace an element while a for loop is iterating over it"); goto error; }
+            if (!set_slot(vm, s, v)) goto error;
+        }
+        NEXT;
+    }
+    CASE(NEWLIST) {
+        SAVEPC();
+        KpList *l = kp_list_new(vm, i->b);
+        if (!l) goto error;
+        if (!set_slot(vm, &R[i->a], kp_ptr(KP_T_LIST, l))) goto error;
+        NEXT;
+    }
+    CASE(LISTPUSH) {
+        SAVEPC();
+        KpValue v = R[i->b];
+        R[i->b] = kp_unset();
+        if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
+            KpValue x;
+            if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+            v = x;
+        }
+        if (!kp_list_push(vm, R[i->a].p, v)) goto error;
+        NEXT;
+    }
+    CASE(NEWMAP) {
+        SAVEPC();
+        KpMap *m = kp_map_new(vm);
+        if (!m) goto error;
+        if (!set_slot(vm, &R[i->a], kp_ptr(KP_T_MAP, m))) goto error;
+        NEXT;
+    }
+    CASE(MAPSET) {
+        SAVEPC();
+        KpValue k = R[i->b], v = R[i->c];
+        R[i->b] = kp_unset();
+        R[i->c] = kp_unset();
+        if (!kp_map_set(vm, R[i->a].p, k, v)) goto error;
+        NEXT;
+    }
+    CASE(NEWREC) {
+        SAVEPC();
+        KpValue out;
+        if (!new_record(vm, K[i->b].p, &R[i->c], &out)) goto error;
+        if (!set_slot(vm, &R[i->a], out)) goto error;
+        NEXT;
+    }
+    CASE(DEFAULT) {
+        SAVEPC();
+        KpValue out;
+        if (!default_value(vm, K[i->b].p, &out)) goto error;
+        if (!set_slot(vm, &R[i->a], out)) goto error;
+        NEXT;
+    }
+    CASE(GETG) {
+        SAVEPC();
+        KpValue *s = &vm->stack[i->b];
+        KpValue out;
+        const char *gname = NULL;
+        for (uint32_t g = 0; g < vm->nglobals; g++) if (vm->globals[g].reg == i->b) gname = vm->globals[g].name;
+        if (!read_place(vm, s, i->d, POS, false, &out, gname)) goto error;
+        if (!set_slot(vm, &R[i->a], out)) goto error;
+        NEXT;
+    }
+    CASE(SETG) {
+        SAVEPC();
+        KpValue v = R[i->b];
+        R[i->b] = kp_unset();
+        if (!set_slot(vm, &vm->stack[i->a], v)) goto error;
+        NEXT;
+    }
+    CASE(REF) {
+        SAVEPC();
+        KpValue *s = &R[i->b];
+        KpValue r = kp_ptr(KP_T_REF, s);
+        r.flags = i->d;
+        if (!(i->d & KP_VF_PLACE) && (s->tag == KP_T_MOVED || s->tag == KP_T_UNSET)) {
+            bad_value(vm, *s, reg_name(fr, i->b));
+            goto error;
+        }
+        if (!set_slot(vm, &R[i->a], r)) goto error;
+        NEXT;
+    }
+    CASE(CALL) {
+        KpValue *fv = &R[i->a];
+        int nargs = i->b;
+        KpCallDesc *desc = i->c ? &p->calls[i->c - 1] : NULL;
+        SAVEPC();
+        KpValue fval = kp_deref(*fv);
+        if (UNLIKELY(fval.tag != KP_T_FUNC)) {
+            if (fval.tag == KP_T_MOVED || fval.tag == KP_T_UNSET) bad_value(vm, fval, NULL);
+            else kp_vm_error(vm, "cannot call a %s", kp_value_type_name(vm, fval));
+            goto error;
+        }
+        KpFunc *f = fval.p;
+        KpOverload *ov;
+        if (LIKELY(f->n == 1 && !desc)) ov = f->ovs[0];
+        else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
+        if (!bind_args(vm, ov, fv + 1, &nargs, desc, POS)) goto error;
+        if (ov->native) {
+            KpValue r = kp_unit();
+            KpValue *save = vm->native_top;
+            vm->native_top = fv + 1 + nargs;
+            vm->native_line = p->lines[pc - 1 - p->code].line;
+            bool ok = ov->native(vm, fv + 1, nargs, &r);
+            vm->native_top = save;
+            if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
+            if (!ok) { kp_drop(vm, r); goto error; }
+            *fv = r;
+            NEXT;
+        }
+        CHECK_INTERRUPT();
+        if (!push_frame(vm, ov, fv + 1)) goto error;
+        LOADFRAME();
+        NEXT;
+    }
+    CASE(DEINIT) {
+        SAVEPC();
+        if (i->d == 1) {
+            if (!clear_regs(vm, R + i->a, R + i->a + 1)) goto error;
+            NEXT;
+        }
+        KpValue r = R[i->a];
+        R[i->a] = kp_unset();
+        if (r.tag != KP_T_REF) { kp_drop(vm, r); NEXT; }
+        KpValue *s = r.p;
+        if (s->tag == KP_T_REF) { /* deinit through a reference variable */
+            KpValue t = *s;
+            if (!(t.flags & KP_VF_MUT)) { kp_vm_error(vm, "cannot deinit through a read-only reference"); goto error; }
+            s = t.p;
+        }
+        if (r.flags & KP_VF_ELEM) { kp_vm_error(vm, "cannot deinit a list or map element in place; use pop(...) or remove(...)"); goto error; }
+        if (s->tag == KP_T_MOVED || s->tag == KP_T_UNSET) { bad_value(vm, *s, NULL); goto error; }
+        if (is_locked(*s)) { kp_vm_error(vm, "cannot deinit a value while a for loop is iterating over it"); goto error; }
+        KpValue v = *s;
+        s->tag = KP_T_MOVED;
+        s->aux = POS;
+        s->p = NULL;
+        if (!kp_drop(vm, v)) goto error;
+        NEXT;
+    }
+    CASE(RET) {
+        KpValue r = R[i->a];
+        R[i->a] = kp_unset();
+        SAVEPC();
+        if (r.tag == KP_T_REF) {
+            KpValue *t = r.p;
+            if (r.flags & KP_VF_PLACE) {
+                KpValue x;
+                if (!take_from(vm, t, &x, POS, (r.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+                r = x;
+            } else if (t >= R && t < R + p->nregs) {
+                kp_vm_error(vm, "'%s' returns a reference to its own local variable, which is deinitialized on return",
+                            p->name);
+                goto error;
+            }
+        }
+        if (p->ret) {
+            const char *why;
+            if (!kp_type_coerce(vm, p->ret, &r, &why)) {
+                kp_vm_error(vm, "'%s' must return %s, but the value is %s%s%s", p->name, p->ret->name, kp_value_type_name(vm, r),
+                            why ? ": " : "", why ? why : "");
+                kp_drop(vm, r);
+                goto error;
+            }
+        }
+        bool ok = clear_regs(vm, R, R + p->nregs);
+        R[-1] = r;
+        vm->nframes--;
+        if (!ok) {
+            /* a deinit of this frame failed: report it in the caller */
+            if (vm->nframes <= base_depth) { locate_error(vm); return false; }
+            LOADFRAME();
+            goto error;
+        }
+        if (vm->nframes <= base_depth) return true;
+        LOADFRAME();
+        NEXT;
+    }
+    CASE(RET0) {
+        SAVEPC();
+        bool ok = clear_regs(vm, R, R + p->nregs);
+        R[-1] = kp_unit();
+        vm->nframes--;
+        if (!ok) { if (vm->nframes <= base_depth) { locate_error(vm); return false; } LOADFRAME(); goto error; }
+        if (vm->nframes <= base_depth) return true;
+        LOADFRAME();
+        NEXT;
+    }
+    CASE(CHECK) {
+        KpType *t = K[i->b].p;
+        KpValue *v = &R[i->a];
+        const char *why;
+        if (LIKELY(kp_type_coerce(vm, t, v, &why))) NEXT;
+        SAVEPC();
+        if (v->tag == KP_T_MOVED || v->tag == KP_T_UNSET) { bad_value(vm, *v, NULL); goto error; }
+        if (i->d == 1) kp_vm_error(vm, "'and' / 'or' need Bool operands, but the value is %s", kp_value_type_name(vm, *v));
+        else if (i->c)
+            kp_vm_error(vm, "'%s' is declared %s, but the value is %s%s%s", (const char *)K[i->c - 1].p, t->name,
+                        kp_value_type_name(vm, *v), why ? ": " : "", why ? why : "");
+        else kp_vm_error(vm, "expected %s, but the value is %s", t->name, kp_value_type_name(vm, *v));
+        goto error;
+    }
+    CASE(FORPREP) {
+        KpValue *a = &R[i->a];
+        SAVEPC();
+        KpValue s = kp_deref(a[0]), e = kp_deref(a[1]);
+        if (!is_intlike(s.tag) || !is_intlike(e.tag)) {
+            kp_vm_error(vm, "a range needs Int bounds, not %s..%s", kp_value_type_name(vm, s), kp_value_type_name(vm, e));
+            goto error;
+        }
+        a[0] = kp_int(s.i);
+        a[1] = kp_int(e.i);
+        if (a[0].i >= a[1].i) { pc += i->sbx; NEXT; }
+        if (!set_slot(vm, &a[2], kp_int(a[0].i))) goto error;
+        NEXT;
+    }
+    CASE(FORLOOP) {
+        KpValue *a = &R[i->a];
+        int64_t n = a[0].i + 1;
+        if (n < a[1].i) {
+            a[0].i = n;
+            if (UNLIKELY(KP_NEEDS_DROP(a[2]))) { SAVEPC(); if (!set_slot(vm, &a[2], kp_int(n))) goto error; }
+            else a[2] = kp_int(n);
+            pc += i->sbx;
+            CHECK_INTERRUPT();
+        }
+        NEXT;
+    }
+    CASE(ITERPREP) {
+        SAVEPC();
+        KpValue c = kp_deref(R[i->a]);
+        if (c.tag != KP_T_LIST && c.tag != KP_T_MAP) {
+            if (c.tag == KP_T_MOVED || c.tag == KP_T_UNSET) bad_value(vm, c, NULL);
+            else kp_vm_error(vm, "cannot iterate over a %s (for works over ranges, lists and maps)", kp_value_type_name(vm, c));
+            goto error;
+        }
+        if ((i->d & 1) && R[i->a].tag == KP_T_REF && !(R[i->a].flags & (KP_VF_MUT | KP_VF_PLACE))) {
+            kp_vm_error(vm, "cannot iterate mutably ($&) through a read-only reference");
+            goto error;
+        }
+        KpObj *o = c.p;
+        if (o->lock == UINT16_MAX) { kp_vm_error(vm, "too many nested loops over one value"); goto error; }
+        o->lock++;
+        KpValue it = kp_ptr(KP_T_ITER, o);
+        it.aux = 0;
+        R[i->a + 1] = it;
+        NEXT;
+    }
+    CASE(ITERNEXT) {
+        KpValue *a = &R[i->a];
+        KpObj *o = a[1].p;
+        uint32_t idx = a[1].aux;
+        uint8_t mode = i->d & 3;
+        bool two = (i->d & 4) != 0;
+        KpValue *e = NULL, key = kp_unset();
+        if (o->kind == KP_T_LIST) {
+            KpList *l = (KpList *)o;
+            if (idx < l->len) { e = &l->items[idx]; key = kp_int(idx); }
+            idx++;
+        } else {
+            KpMap *m = (KpMap *)o;
+            while (idx < m->nentries && m->entries[idx].key.tag == KP_T_UNSET) idx++;
+            if (idx < m->nentries) { e = &m->entries[idx].val; key = m->entries[idx].key; }
+            idx++;
+        }
+        if (!e) NEXT; /* done: fall through to ITEREND */
+        a[1].aux = idx;
+        SAVEPC();
+        KpValue v;
+        if (mode == 2) {
+            v = *e;
+            if (KP_IS_MOVABLE(v) || v.tag == KP_T_STR) { e->tag = KP_T_MOVED; e->aux = POS; e->p = NULL; }
+        } else if (mode == 1 || KP_IS_MOVABLE(*e)) {
+            v = kp_ptr(KP_T_REF, e);
+            v.flags = (uint8_t)(KP_VF_ELEM | (mode == 1 ? KP_VF_MUT : 0));
+        } else {
+            v = *e;
+            if (v.tag == KP_T_STR) kp_str_incref(v.p);
+        }
+        if (o->kind == KP_T_MAP && !two) {
+            /* one variable over a map: the key */
+            if (mode != 2 && v.tag == KP_T_STR) kp_drop(vm, v);
+            v = key;
+            if (v.tag == KP_T_STR) kp_str_incref(v.p);
+        } else if (two) {
+            if (key.tag == KP_T_STR) kp_str_incref(key.p);
+            if (!set_slot(vm, &a[3], v)) goto error;
+            v = key;
+        }
+        if (!set_slot(vm, &a[2], v)) goto error;
+        pc += i->sbx;
+        CHECK_INTERRUPT();
+        NEXT;
+    }
+    CASE(ITEREND) {
+        SAVEPC();
+        if (!clear_regs(vm, R + i->a, R + i->a + 4)) goto error;
+        NEXT;
+    }
+    CASE(DEFEREND) {
+        (void)base_depth;
+        return true;
+    }
+    CASE(HALT) {
+        return true;
+    }
+#ifndef KP_COMPUTED_GOTO
+    default:
+        kp_vm_error(vm, "internal: bad opcode %d", i->op);
+        goto error;
+    }
+#endif
+
+error:
+    fr->pc = pc;
+    if (!vm->err_located) locate_error(vm);
+    {
+        bool was = vm->unwinding;
+        vm->unwinding = true;
+        while (vm->nframes > base_depth) {
+            KpFrame *f = &vm->frames[vm->nframes - 1];
+            unwind_frame(vm, f->is_main ? vm->main_nregs : 0);
+            vm->nframes--;
+        }
+        vm->unwinding = was;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------ entry */
+
+int kp_vm_run_main(KpVM *vm, KpProto *proto) {
+    if (proto->nregs + 16 >= KP_STACK_VALUES) {
+        kp_vm_error(vm, "program too large");
+        return KP_ERR_RUNTIME;
+    }
+    vm->status = KP_OK;
+    kp_buf_reset(&vm->err);
+    vm->err_located = false;
+    vm->nframes = 0;
+    KpFrame *f = &vm->frames[vm->nframes++];
+    f->proto = proto;
+    f->ov = NULL;
+    f->pc = proto->code;
+    f->base = vm->stack;
+    f->is_defer = false;
+    f->is_main = true;
+    bool ok = execute(vm, 0);
+    if (!ok) {
+        /* main's temporaries were dropped by the unwinding */
+        vm->nframes = 0;
+        return KP_ERR_RUNTIME;
+    }
+    vm->nframes = 0;
+    return KP_OK;
+}
+
+void kp_dump_proto(KpVM *vm, const KpProto *p) {
+    (void)vm;
+    fprintf(stderr, "== %s (%u registers, %u constants) ==\n", p->name, p->nregs, p->nk);
+    for (uint32_t j = 0; j < p->ncode; j++) {
+        const KpInstr *i = &p->code[j];
+        fprintf(stderr, "%5u  %4u:%-3u %-9s a=%u b=%u c=%u d=%u sbx=%d\n", j, p->lines[j].line, p->lines[j].col,
+                kp_opcode_names[i->op], i->a, i->b, i->c, i->d, i->sbx);
+    }
+}

@@ -1,0 +1,224 @@
+/*
+ * vm.h — the virtual machine's internal state (not public: see keep.h).
+ *
+ * The VM is a register machine in the manner of Lua 5: each call frame owns
+ * a window of the value stack; arguments sit right above the callee slot
+ * and become the callee's first registers.  The stack is one fixed block
+ * allocated at VM creation, so a pointer to a register (a reference, or an
+ * implicit borrow passed to a call) stays valid while the frame lives;
+ * running past its end is the "stack overflow" runtime error.
+ *
+ * Invariant: a register that is not live holds nothing that needs dropping
+ * (UNSET or a non-owning tag).  Calls clear their frame on return, so a
+ * runtime error can unwind by dropping every owned register from the top of
+ * the stack down, running the active defers at their place in that order.
+ */
+#ifndef KP_VM_H
+#define KP_VM_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "../include/keep.h"
+#include "../lexer/source.h"
+#include "object.h"
+#include "opcodes.h"
+
+typedef struct KpInstr {
+    uint8_t op;
+    uint8_t d;
+    uint16_t a;
+    union {
+        struct {
+            uint16_t b, c;
+        };
+        int32_t sbx;
+    };
+} KpInstr;
+
+#define KP_RK_CONST 0x8000u
+
+/* Where an instruction came from, for errors and traces. */
+typedef struct KpLineInfo {
+    uint32_t line;
+    uint32_t col;
+} KpLineInfo;
+
+/* A defer active over a pc range, run out of line while unwinding. */
+typedef struct KpDeferInfo {
+    uint32_t start_pc, end_pc; /* active for pc in [start, end) */
+    uint32_t code_pc;          /* out-of-line body, ends with DEFEREND */
+    uint32_t watermark;        /* registers >= watermark drop before it */
+} KpDeferInfo;
+
+/* A local variable's name over a pc range (for messages). */
+typedef struct KpLocalInfo {
+    const char *name;
+    uint32_t reg, start_pc, end_pc;
+} KpLocalInfo;
+
+/* A call site's argument names and expected output type. */
+typedef struct KpCallDesc {
+    uint16_t nnamed;       /* the last nnamed args are named */
+    const char **names;    /* interned names of those args   */
+    KpType *expect;        /* output type wanted, or NULL     */
+} KpCallDesc;
+
+struct KpProto {
+    const char *name;     /* function name, "main" for a chunk */
+    const KpSource *src;  /* the source it was compiled from */
+    KpInstr *code;
+    KpLineInfo *lines;
+    uint32_t ncode;
+    KpValue *k;
+    uint32_t nk;
+    KpCallDesc *calls;
+    uint32_t ncalls;
+    KpDeferInfo *defers;
+    uint32_t ndefers;
+    KpLocalInfo *locals;
+    uint32_t nlocals;
+    uint32_t nregs;       /* registers the frame needs */
+    uint16_t nparams;
+    KpType *ret;          /* declared return type or NULL */
+    uint8_t named_outputs;
+};
+
+typedef struct KpFrame {
+    KpProto *proto;
+    KpOverload *ov;      /* the overload running (NULL for chunks/natives) */
+    const KpInstr *pc;   /* saved pc (next instruction) */
+    KpValue *base;
+    bool is_defer;       /* running an out-of-line defer while unwinding */
+    bool is_main;        /* the main chunk: registers below main_nregs are globals */
+} KpFrame;
+
+#define KP_STACK_VALUES (1u << 20) /* 16 MiB of registers */
+#define KP_MAX_FRAMES 20000
+
+/* Growable byte buffer from the VM's internal allocator. */
+typedef struct KpBuf {
+    char *data;
+    size_t len, cap;
+} KpBuf;
+
+/* The drop work stack: drops nest through user deinits, each nested drop
+ * working above its caller's entries (see object.c). */
+typedef struct KpValueStack {
+    KpValue *items;
+    size_t len, cap;
+} KpValueStack;
+
+struct KpVM {
+    KpAllocator *host;       /* the root allocator (host's or ours) */
+    KpAllocator *heap;       /* where script values come from (root) */
+    KpAllocator *meta;       /* the VM's own data: code, types, names */
+    KpArena meta_arena;      /* code, types and names for the VM's life */
+    KpAllocator meta_view;
+
+    KpValue *stack;          /* fixed, KP_STACK_VALUES */
+    KpValue *stack_end;
+    KpFrame *frames;
+    int nframes;
+
+    /* interned names: open addressing over const char* */
+    const char **names;
+    uint32_t nnames, names_cap;
+
+    /* globals: top-level variables are registers of frame 0 */
+    struct KpGlobal {
+        const char *name;
+        uint32_t reg;
+        KpType *type;
+        int pending; /* reserved by the chunk being compiled */
+    } *globals;
+    uint32_t nglobals;
+    int globals_cap;
+    uint32_t main_nregs;     /* registers of frame 0 kept across chunks */
+
+    /* functions by name (all function declarations are program-wide) */
+    KpFunc **funcs;
+    uint32_t nfuncs, funcs_cap;
+    /* named types visible at top level */
+    struct KpNamedType {
+        const char *name;
+        KpType *type;
+        struct KpNode *generic; /* generic declaration AST, or NULL */
+        void *gen_scope;
+    } *types;
+    uint32_t ntypes;
+    int types_cap;
+
+    /* interned derived types: List#(T), HashMap#(K,V), &T; anonymous
+     * records; generic instances */
+    KpType **derived, **anon, **inst;
+    uint32_t nderived, nanon, ninst;
+    int cap_derived, cap_anon, cap_inst;
+
+    /* built-in types */
+    KpType *t_any, *t_int, *t_float, *t_bool, *t_string, *t_unit, *t_type,
+        *t_func, *t_list, *t_map, *t_heap, *t_allocator, *t_system;
+    KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
+
+    /* errors */
+    KpBuf err;               /* message of the last error */
+    KpBuf trace;             /* stack trace text */
+    int status;              /* KP_OK, KP_ERR_RUNTIME, KP_ERR_COMPILE */
+    bool err_located;        /* err already has position and trace */
+    bool incomplete;         /* the last compile ended inside an open construct */
+    KpValue *native_top;     /* registers in use by a running native */
+    uint32_t native_line;
+    KpString *empty_str;
+    bool unwinding;
+
+    KpBuf scratch;           /* tostring output */
+    KpValueStack dstack;
+    KpBuf out;               /* print buffer */
+
+    KpWriteFn write_out, write_err;
+    void *write_ud;
+
+    const KpSource **sources; /* every source compiled, freed at the end */
+    uint32_t nsources, sources_cap;
+
+    _Atomic int interrupt;
+    int64_t budget;          /* remaining instructions, <0 = unlimited */
+    bool dump_bytecode;
+};
+
+/* ---------------------------------------------------------- internals */
+
+const char *kp_intern(KpVM *vm, const char *s, size_t len);
+/* Formats a runtime error at the current instruction (or `line`/`col` when
+ * nonzero) and builds the stack trace.  Always returns false. */
+bool kp_vm_error(KpVM *vm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool kp_vm_error_at(KpVM *vm, uint32_t line, uint32_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Runs `proto` as the main chunk at frame 0. */
+int kp_vm_run_main(KpVM *vm, KpProto *proto);
+/* Calls `ov` with args at `base` (nargs values already bound). */
+bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *args, int nargs,
+                      KpValue *out);
+/* Calls the user deinit overload on a record (slot holds the record). */
+bool kp_vm_call_deinit(KpVM *vm, KpOverload *ov, KpValue *slot);
+
+void kp_buf_reset(KpBuf *b);
+bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n);
+bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kp_buf_free(KpVM *vm, KpBuf *b);
+
+KpFunc *kp_func_get(KpVM *vm, const char *name, bool create);
+KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn,
+                               int nparams, const uint8_t *modes, uint8_t variadic,
+                               uint8_t vmode);
+void kp_stdlib_register(KpVM *vm);
+void kp_vm_write(KpVM *vm, const char *s, size_t n);
+
+/* Compiles a program into a main-chunk proto; NULL with diagnostics. */
+KpProto *kp_compile(KpVM *vm, const KpSource *src, struct KpNode *program,
+                    KpDiags *diags);
+void kp_dump_proto(KpVM *vm, const KpProto *p);
+
+#endif
