@@ -84,7 +84,7 @@ typedef struct Fn {
     int ndefers, cap_adef;
     KpNode **pending_defers; /* compiled out of line at the end */
     uint32_t *pending_info;
-    int npending, cap_pending;
+    int npending, cap_pending, cap_pinfo;
     KpType *ret;
     int nouts;
     uint32_t out_reg;
@@ -1901,6 +1901,17 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    if (n->a && n->a->kind == KP_N_IDENT && f->ndefers == 0) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = lookup_var(c, intern(c, n->a->name), &global, &g);
+        if (l && l != (Local *)1 && !global) {
+            check_not_moved(c, n->a, l);
+            at(c, n);
+            emit(c, KP_BC_RET, l->reg, 0, 0, 0);
+            return;
+        }
+    }
     uint32_t r = reg_alloc(c);
     if (n->a) {
         if (n->a->kind == KP_N_CALL) compile_call(c, n->a, r, f->ret);
@@ -1942,7 +1953,7 @@ static void compile_defer(C *c, KpNode *n) {
     IGROW(c, f->defers, f->ndefers, f->cap_adef);
     f->defers[f->ndefers++] = (ActiveDefer){n->a, f->depth, f->freereg, info};
     IGROW(c, f->pending_defers, f->npending, f->cap_pending);
-    IGROW(c, f->pending_info, f->npending, f->cap_pending);
+    IGROW(c, f->pending_info, f->npending, f->cap_pinfo);
     f->pending_defers[f->npending] = n->a;
     f->pending_info[f->npending++] = info;
 }

@@ -1259,8 +1259,35 @@ dispatch:
         }
         KpFunc *f = fval.p;
         KpOverload *ov;
-        if (LIKELY(f->n == 1 && !desc)) ov = f->ovs[0];
-        else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
+        if (LIKELY(f->n == 1 && !desc)) {
+            ov = f->ovs[0];
+            if (LIKELY(ov->proto && nargs == ov->nparams)) {
+                /* fast path: every argument already has its parameter's exact scalar type */
+                int j = 0;
+                while (j < nargs && fv[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
+                if (j == nargs) {
+                    KpValue *nb = fv + 1;
+                    if (UNLIKELY(vm->nframes >= KP_MAX_FRAMES || nb + ov->proto->nregs + 260 >= vm->stack_end)) {
+                        kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
+                        goto error;
+                    }
+                    CHECK_INTERRUPT();
+                    KpFrame *nf = &vm->frames[vm->nframes++];
+                    nf->proto = ov->proto;
+                    nf->ov = ov;
+                    nf->pc = ov->proto->code;
+                    nf->base = nb;
+                    nf->is_defer = false;
+                    nf->is_main = false;
+                    fr = nf;
+                    p = nf->proto;
+                    pc = nf->pc;
+                    R = nb;
+                    K = p->k;
+                    NEXT;
+                }
+            }
+        } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
         if (!bind_args(vm, ov, fv + 1, &nargs, desc, POS)) goto error;
         if (ov->native) {
             KpValue r = kp_unit();
@@ -1320,7 +1347,7 @@ dispatch:
                 goto error;
             }
         }
-        if (p->ret) {
+        if (p->ret && !(p->ret->kind == KP_TK_SCALAR && p->ret->tag == r.tag)) {
             const char *why;
             if (!kp_type_coerce(vm, p->ret, &r, &why)) {
                 kp_vm_error(vm, "'%s' must return %s, but the value is %s%s%s", p->name, p->ret->name, kp_value_type_name(vm, r),
@@ -1329,7 +1356,11 @@ dispatch:
                 goto error;
             }
         }
-        bool ok = clear_regs(vm, R, R + p->nregs);
+        bool ok = true;
+        for (uint32_t q = p->nregs; q-- > 0;) {
+            if (UNLIKELY(KP_NEEDS_DROP(R[q]))) { ok = clear_regs(vm, R, R + q + 1) && ok; break; }
+            R[q].tag = KP_T_UNSET;
+        }
         R[-1] = r;
         vm->nframes--;
         if (!ok) {
