@@ -158,6 +158,7 @@ static void at(C *c, KpNode *n) {
 }
 
 static uint32_t pc(C *c) { return c->fn->p->ncode; }
+static bool fold_number(KpNode *n, KpValue *out);
 
 static uint32_t emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
     Fn *f = c->fn;
@@ -884,6 +885,12 @@ static Operand operand(C *c, KpNode *n) {
         o.type = vm->t_float;
         return o;
     }
+    KpValue folded;
+    if ((n->kind == KP_N_BINARY || n->kind == KP_N_UNARY) && fold_number(n, &folded)) {
+        o.r = add_k(c, folded) | KP_RK_CONST;
+        o.type = folded.tag == KP_T_INT ? vm->t_int : vm->t_float;
+        return o;
+    }
     if (n->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;
@@ -1048,6 +1055,76 @@ static bool fits_i32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
 static int depth_guard;
 
+/* Constant folding: a literal number, or arithmetic and comparisons on
+ * literal numbers.  Int results that would overflow (or divide by zero)
+ * are left to run, so the error is reported at run time as usual. */
+static bool fold_number(KpNode *n, KpValue *out) {
+    if (n->kind == KP_N_INT) { *out = kp_int(n->ival); return true; }
+    if (n->kind == KP_N_FLOAT) { *out = kp_float(n->fval); return true; }
+    if (n->kind == KP_N_UNARY && n->op == KP_OP_NEG && fold_number(n->a, out)) {
+        if (out->tag == KP_T_INT) { if (out->i == INT64_MIN) return false; out->i = -out->i; return true; }
+        out->f = -out->f;
+        return true;
+    }
+    if (n->kind == KP_N_BINARY) {
+        KpValue a, b;
+        if (n->op > KP_OP_MOD || !fold_number(n->a, &a) || !fold_number(n->b, &b)) return false;
+        if (a.tag == KP_T_INT && b.tag == KP_T_INT) {
+            int64_t r;
+            switch (n->op) {
+            case KP_OP_ADD: if (__builtin_add_overflow(a.i, b.i, &r)) return false; break;
+            case KP_OP_SUB: if (__builtin_sub_overflow(a.i, b.i, &r)) return false; break;
+            case KP_OP_MUL: if (__builtin_mul_overflow(a.i, b.i, &r)) return false; break;
+            case KP_OP_DIV: if (b.i == 0 || (a.i == INT64_MIN && b.i == -1)) return false; r = a.i / b.i; break;
+            case KP_OP_MOD: if (b.i == 0 || b.i == -1) return false; r = a.i % b.i; break;
+            default: return false;
+            }
+            *out = kp_int(r);
+            return true;
+        }
+        double x = a.tag == KP_T_INT ? (double)a.i : a.f, y = b.tag == KP_T_INT ? (double)b.i : b.f;
+        switch (n->op) {
+        case KP_OP_ADD: *out = kp_float(x + y); return true;
+        case KP_OP_SUB: *out = kp_float(x - y); return true;
+        case KP_OP_MUL: *out = kp_float(x * y); return true;
+        case KP_OP_DIV: *out = kp_float(x / y); return true;
+        case KP_OP_MOD: *out = kp_float(fmod(x, y)); return true;
+        default: return false;
+        }
+    }
+    return false;
+}
+
+static bool fold_binary(C *c, KpNode *n, KpValue *out) {
+    (void)c;
+    if (n->op <= KP_OP_MOD) return fold_number(n, out);
+    KpValue a, b;
+    if (n->op < KP_OP_EQ || n->op > KP_OP_GE || !fold_number(n->a, &a) || !fold_number(n->b, &b)) return false;
+    double x = a.tag == KP_T_INT ? (double)a.i : a.f, y = b.tag == KP_T_INT ? (double)b.i : b.f;
+    bool r;
+    if (a.tag == KP_T_INT && b.tag == KP_T_INT) {
+        switch (n->op) {
+        case KP_OP_EQ: r = a.i == b.i; break;
+        case KP_OP_NE: r = a.i != b.i; break;
+        case KP_OP_LT: r = a.i < b.i; break;
+        case KP_OP_LE: r = a.i <= b.i; break;
+        case KP_OP_GT: r = a.i > b.i; break;
+        default: r = a.i >= b.i; break;
+        }
+    } else {
+        switch (n->op) {
+        case KP_OP_EQ: r = x == y; break;
+        case KP_OP_NE: r = x != y; break;
+        case KP_OP_LT: r = x < y; break;
+        case KP_OP_LE: r = x <= y; break;
+        case KP_OP_GT: r = x > y; break;
+        default: r = x >= y; break;
+        }
+    }
+    *out = kp_bool(r);
+    return true;
+}
+
 static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
     KpVM *vm = c->vm;
     if (!n) return NULL;
@@ -1157,6 +1234,14 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
         }
         if (n->op == KP_OP_RANGE) {
             error_at(c, n, "a range a..b can only be used in a for loop");
+            break;
+        }
+        KpValue folded;
+        if (fold_binary(c, n, &folded)) {
+            if (folded.tag == KP_T_INT && fits_i32(folded.i)) emit_sbx(c, KP_BC_LOADI, dst, (int32_t)folded.i);
+            else if (folded.tag == KP_T_BOOL) emit(c, KP_BC_LOADBOOL, dst, (uint32_t)folded.i, 0, 0);
+            else emit_loadk(c, dst, folded);
+            result = folded.tag == KP_T_INT ? vm->t_int : folded.tag == KP_T_FLOAT ? vm->t_float : vm->t_bool;
             break;
         }
         uint32_t save = c->fn->freereg;
@@ -1410,6 +1495,12 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
 static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, KpNode *pipe_first) {
     KpNode *callee = n->a;
     KpFunc *f = NULL;
+    if (callee->kind == KP_N_GENERIC) {
+        KpType *t = resolve_type(c, callee);
+        if (!t) return NULL;
+        if (pipe_first) { error_at(c, n, "cannot pipe into a constructor"); return NULL; }
+        return compile_construct(c, n, t, dst);
+    }
     if (callee->kind == KP_N_IDENT) {
         const char *name = intern(c, callee->name);
         bool global;

@@ -215,7 +215,6 @@ int kp_vm_finish(KpVM *vm) {
         if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) {
             ok = false;
             vm->nframes = 0;
-            if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
         }
     }
     return ok ? KP_OK : KP_ERR_RUNTIME;
@@ -282,7 +281,6 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
     if (proto->nregs > vm->main_nregs) {
         /* main's temporaries are UNSET after a chunk; nothing to keep */
     }
-    if (rc != KP_OK && vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
     return rc;
 }
 

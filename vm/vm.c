@@ -135,6 +135,8 @@ static void locate_error(KpVM *vm) {
     kp_buf_add(vm, &msg, vm->err.data ? vm->err.data : "", vm->err.len);
     kp_buf_free(vm, &vm->err);
     vm->err = msg;
+    /* report now, before the unwinding runs deinits and defers */
+    vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
