@@ -1241,7 +1241,7 @@ dispatch:
         KpValue *s = &R[i->b];
         KpValue r = kp_ptr(KP_T_REF, s);
         r.flags = i->d;
-        if (!(i->d & KP_VF_PLACE) && (s->tag == KP_T_MOVED || s->tag == KP_T_UNSET)) {
+        if (s->tag == KP_T_MOVED || (s->tag == KP_T_UNSET && !(i->d & KP_VF_PLACE))) {
             bad_value(vm, *s, reg_name(fr, i->b));
             goto error;
         }
