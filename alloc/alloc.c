@@ -83,6 +83,8 @@ void kp_free(KpAllocator *a, void *ptr, size_t size, size_t align,
     a->stats.live_bytes -= (int64_t)size;
     a->stats.live_count--;
     a->stats.total_frees++;
+    if ((a->flags & KP_ALLOC_ZOMBIE) && a->stats.live_count == 0 && a->on_empty)
+        a->on_empty(a);
 }
 
 /* Resizes in place through a->vt; growth is checked against the limit. */

@@ -72,6 +72,9 @@ typedef struct KpAllocatorVT {
 enum {
     KP_ALLOC_FREE_IS_NOOP = 1u << 0, /* free does not reclaim (arena, fixed) */
     KP_ALLOC_WANTS_LOC = 1u << 1,    /* records caller locations (debug)    */
+    KP_ALLOC_ZOMBIE = 1u << 8,       /* its owner was deinitialized while blocks
+                                        were live: `on_empty` runs when the
+                                        last one is freed (see vm/memory) */
     KP_ALLOC_THREADSAFE = 1u << 2,   /* callable from many threads at once;
                                         the wrappers update stats atomically */
 };
@@ -89,6 +92,9 @@ struct KpAllocator {
     uint32_t flags;         /* KP_ALLOC_* */
     int64_t limit;          /* cap on live_bytes; <0 = none (see --mem-limit) */
     KpAllocStats stats;
+    /* With KP_ALLOC_ZOMBIE: called by kp_free once live_count drops to 0.
+     * Lets the VM release an allocator whose owner went first. */
+    void (*on_empty)(KpAllocator *a);
 };
 
 /* Allocates `size` bytes (size may be 0: returns a unique non-NULL pointer

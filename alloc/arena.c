@@ -130,7 +130,7 @@ void kp_arena_init(KpArena *ar, KpAllocator *backing, KpAllocator *out) {
     ar->next_chunk_size = FIRST_CHUNK;
     if (out)
         *out = (KpAllocator){&arena_vt, ar, "ArenaAllocator",
-                             KP_ALLOC_FREE_IS_NOOP, -1, {0}};
+                             KP_ALLOC_FREE_IS_NOOP, -1, {0}, NULL};
 }
 
 static void free_chunks(KpArena *ar, KpArenaChunk *until) {

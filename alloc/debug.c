@@ -557,7 +557,7 @@ void kp_debug_init(KpDebug *d, KpAllocator *backing, const KpDebugConfig *cfg,
     pthread_mutex_init(&d->lock, NULL);
     if (out)
         *out = (KpAllocator){&debug_vt, d, "DebugAllocator",
-                             KP_ALLOC_WANTS_LOC | KP_ALLOC_THREADSAFE, -1, {0}};
+                             KP_ALLOC_WANTS_LOC | KP_ALLOC_THREADSAFE, -1, {0}, NULL};
 }
 
 typedef struct Group {

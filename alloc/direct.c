@@ -42,5 +42,5 @@ static const KpAllocatorVT direct_vt = {direct_alloc, direct_resize,
 
 /* Sets `a` to the stateless malloc-backed allocator. */
 void kp_direct_init(KpAllocator *a) {
-    *a = (KpAllocator){&direct_vt, NULL, "DirectAllocator", 0, -1, {0}};
+    *a = (KpAllocator){&direct_vt, NULL, "DirectAllocator", 0, -1, {0}, NULL};
 }

@@ -62,5 +62,5 @@ void kp_failing_init(KpFailing *f, KpAllocator *backing, int fail_after,
     f->failures = 0;
     if (out)
         *out = (KpAllocator){&failing_vt, f, "FailingAllocator",
-                             backing->flags & KP_ALLOC_FREE_IS_NOOP, -1, {0}};
+                             backing->flags & KP_ALLOC_FREE_IS_NOOP, -1, {0}, NULL};
 }

@@ -71,7 +71,7 @@ void kp_fixed_init(KpFixed *f, void *buf, size_t len, KpAllocator *out) {
     f->end = 0;
     if (out)
         *out = (KpAllocator){&fixed_vt, f, "FixedBufferAllocator",
-                             KP_ALLOC_FREE_IS_NOOP, -1, {0}};
+                             KP_ALLOC_FREE_IS_NOOP, -1, {0}, NULL};
 }
 
 /* Forgets every block: the whole buffer is free again. */

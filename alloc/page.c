@@ -101,5 +101,5 @@ static const KpAllocatorVT page_vt = {page_alloc, page_resize, page_free,
 /* Sets `a` to the stateless mmap-backed allocator. */
 void kp_page_init(KpAllocator *a) {
     *a = (KpAllocator){&page_vt, NULL, "PageAllocator", KP_ALLOC_THREADSAFE,
-                       -1, {0}};
+                       -1, {0}, NULL};
 }

@@ -317,7 +317,7 @@ bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out) {
     pthread_mutex_init(&t->lock, NULL);
     if (out)
         *out = (KpAllocator){&tl_vt, t, "ThreadLocalAllocator",
-                             KP_ALLOC_THREADSAFE, -1, {0}};
+                             KP_ALLOC_THREADSAFE, -1, {0}, NULL};
     return true;
 }
 

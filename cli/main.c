@@ -19,6 +19,7 @@ static void usage(FILE *out) {
             "  --check-leaks     fail (exit 1) if the script leaves script memory allocated\n"
             "  --debug-alloc     run on a debug root allocator (redzones, quarantine, leak report)\n"
             "  --mem-limit N     cap the script heap at N bytes (suffix K, M or G)\n"
+            "  --stats           report every allocator's statistics at exit\n"
             "  --dump-bytecode   print the compiled bytecode to stderr\n"
             "  --help            this text\n"
             "exit codes: 0 ok, 1 runtime error, 2 compile error, 64 usage\n");
@@ -47,6 +48,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--check-leaks")) check_leaks = true;
         else if (!strcmp(a, "--debug-alloc")) cfg.debug_alloc = true;
         else if (!strcmp(a, "--dump-bytecode")) dump = true;
+        else if (!strcmp(a, "--stats")) cfg.stats = true;
         else if (!strcmp(a, "--mem-limit")) {
             if (i + 1 >= argc || (cfg.mem_limit = parse_size(argv[++i])) <= 0) {
                 fprintf(stderr, "keep: --mem-limit needs a size such as 64M\n");
@@ -75,6 +77,7 @@ int main(int argc, char **argv) {
         return KP_ERR_RUNTIME;
     }
     kp_vm_set_dump_bytecode(vm, dump);
+    kp_vm_set_args(vm, argc - i, (const char *const *)argv + i);
     int rc = kp_vm_run_file(vm, file);
     if (rc == KP_ERR_USAGE) fprintf(stderr, "keep: %s\n", kp_vm_last_error(vm));
     if (kp_vm_finish(vm) != KP_OK && rc == KP_OK) rc = KP_ERR_RUNTIME;

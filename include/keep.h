@@ -42,6 +42,8 @@ typedef struct KpConfig {
     void *ud;             /* passed to both callbacks                     */
     int64_t mem_limit;    /* cap on script heap bytes; <=0 = none         */
     bool debug_alloc;     /* run scripts on a debug root allocator        */
+    bool stats;           /* report each allocator's statistics at its deinit
+                             and the root's at kp_vm_finish (to write_err) */
 } KpConfig;
 
 /* Creates a VM.  cfg may be NULL (defaults).  Returns NULL when out of
@@ -76,6 +78,9 @@ typedef struct KpHeapStats {
     int64_t live_bytes, live_count, peak_bytes, total_allocs, total_frees;
 } KpHeapStats;
 void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out);
+
+/* Sets system.args, the script's arguments (copied).  Returns KP_OK. */
+int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
 
 /* Debugging aids for the `keep` tool. */
 void kp_vm_set_dump_bytecode(KpVM *vm, bool on);

@@ -25,7 +25,7 @@
 void kp_format_float(double f, char *buf, size_t n);
 
 static bool ret_str(KpVM *vm, const char *s, size_t n, KpValue *out) {
-    KpString *str = kp_str_new(vm, vm->heap, s, n);
+    KpString *str = kp_str_new(vm, vm->ctx, s, n);
     if (!str) return false;
     *out = kp_ptr(KP_T_STR, str);
     return true;

@@ -156,6 +156,26 @@ static void make_builtin_types(KpVM *vm) {
     vm->t_system = mk_type(vm, KP_TK_OPAQUE, "System", KP_T_SYSTEM);
     static const char *sized[] = {"Int8", "Int16", "Int32", "UInt8", "UInt16", "UInt32", "UInt64"};
     for (int i = 0; i < 7; i++) vm->t_sized[i] = mk_type(vm, KP_TK_SCALAR, sized[i], (uint8_t)(KP_T_I8 + i));
+    for (int k = 0; k < KP_AK__COUNT; k++) {
+        vm->t_akind[k] = mk_type(vm, KP_TK_OPAQUE, kp_alloc_kind_name(k), KP_T_ALLOCATOR);
+        vm->t_akind[k]->akind = (uint8_t)k;
+    }
+    vm->t_allocator = vm->t_akind[KP_AK_ANY];
+    vm->t_sysmem = mk_type(vm, KP_TK_OPAQUE, "System.Memory", KP_T_SYSTEM);
+    vm->t_sysmem->akind = 1;
+    /* AllocStats(.live_bytes, .live_count, .peak_bytes, .total_allocs, .total_frees) */
+    static const char *sf[] = {"live_bytes", "live_count", "peak_bytes", "total_allocs", "total_frees"};
+    KpType *st = mk_type(vm, KP_TK_RECORD, "AllocStats", 0);
+    st->nfields = 5;
+    st->fnames = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * 5, 8);
+    st->ftypes = kp_arena_alloc(&vm->meta_arena, sizeof(KpType *) * 5, 8);
+    st->defaults = kp_arena_alloc(&vm->meta_arena, sizeof(KpValue) * 5, 16);
+    for (int i = 0; i < 5; i++) {
+        st->fnames[i] = kp_intern(vm, sf[i], strlen(sf[i]));
+        st->ftypes[i] = vm->t_int;
+        st->defaults[i] = kp_unset();
+    }
+    vm->t_allocstats = st;
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -181,7 +201,9 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
         box->heap_a = box->heap_direct;
     }
     vm->heap = &box->heap_a;
+    vm->ctx = vm->heap;
     if (cfg && cfg->mem_limit > 0) vm->heap->limit = cfg->mem_limit;
+    vm->stats_report = cfg && cfg->stats;
     kp_page_init(&box->page_a);
     vm->stack = kp_alloc(&box->page_a, sizeof(KpValue) * KP_STACK_VALUES, 16, NULL);
     vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
@@ -199,6 +221,9 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     vm->empty_str = kp_str_new(vm, vm->meta, "", 0);
     if (vm->empty_str) vm->empty_str->h.flags |= KP_OF_IMMORTAL;
     kp_stdlib_register(vm);
+    kp_memory_register(vm);
+    vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
+    vm->sys_args = kp_unset();
     return vm;
 }
 
@@ -216,6 +241,17 @@ int kp_vm_finish(KpVM *vm) {
             ok = false;
             vm->nframes = 0;
         }
+    }
+    if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
+    vm->sys_args = kp_unset();
+    if (vm->stats_report) {
+        char buf[256];
+        KpHeapStats s;
+        kp_vm_heap_stats(vm, &s);
+        snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees\n",
+                 vm->heap->name, (long long)s.live_bytes, (long long)s.live_count, (long long)s.peak_bytes,
+                 (long long)s.total_allocs, (long long)s.total_frees);
+        vm->write_err(vm->write_ud, buf, strlen(buf));
     }
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }
@@ -331,3 +367,17 @@ void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out) {
 }
 
 void kp_vm_set_dump_bytecode(KpVM *vm, bool on) { vm->dump_bytecode = on; }
+
+int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv) {
+    KpList *l = kp_list_new(vm, (uint32_t)(argc > 0 ? argc : 0));
+    if (!l) return KP_ERR_RUNTIME;
+    for (int i = 0; i < argc; i++) {
+        KpString *s = kp_str_new(vm, vm->heap, argv[i], strlen(argv[i]));
+        if (!s) { kp_drop(vm, kp_ptr(KP_T_LIST, l)); return KP_ERR_RUNTIME; }
+        l->items[l->len++] = kp_ptr(KP_T_STR, s);
+    }
+    l->elem = vm->t_string;
+    if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
+    vm->sys_args = kp_ptr(KP_T_LIST, l);
+    return KP_OK;
+}

@@ -18,11 +18,30 @@
 
 #define LOC NULL
 
+const KpSrcLoc *kp_vm_loc(KpVM *vm, KpAllocator *a) {
+    if (!(a->flags & KP_ALLOC_WANTS_LOC) || !vm->nframes) return NULL;
+    KpFrame *f = &vm->frames[vm->nframes - 1];
+    if (!f->proto || !f->pc) return NULL;
+    size_t off = (size_t)(f->pc - f->proto->code);
+    if (off) off--;
+    if (off >= f->proto->ncode) return NULL;
+    vm->loc.file = f->proto->src ? f->proto->src->name : NULL;
+    vm->loc.line = f->proto->lines[off].line;
+    vm->loc.col = f->proto->lines[off].col;
+    return &vm->loc;
+}
+
+bool kp_oom_error(KpVM *vm, KpAllocator *a, size_t size) {
+    if (a->limit >= 0)
+        return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes (limit %lld bytes, %lld in use)", a->name,
+                           size, (long long)a->limit, (long long)a->stats.live_bytes);
+    return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes", a->name, size);
+}
+
 void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
-    KpObj *o = kp_alloc(a, size, 16, LOC);
+    KpObj *o = kp_alloc(a, size, 16, kp_vm_loc(vm, a));
     if (!o) {
-        kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes", a->name,
-                    size);
+        kp_oom_error(vm, a, size);
         return NULL;
     }
     memset(o, 0, size);
@@ -66,7 +85,7 @@ static size_t str_size(KpString *s) { return sizeof(KpString) + s->len + 1; }
 /* ------------------------------------------------------------- records */
 
 KpRecord *kp_record_new(KpVM *vm, KpType *t) {
-    KpRecord *r = kp_obj_new(vm, vm->heap, KP_T_RECORD,
+    KpRecord *r = kp_obj_new(vm, vm->ctx, KP_T_RECORD,
                              sizeof(KpRecord) + sizeof(KpValue) * t->nfields);
     if (r) r->type = t;
     return r;
@@ -79,13 +98,13 @@ static size_t rec_size(KpRecord *r) {
 /* --------------------------------------------------------------- lists */
 
 KpList *kp_list_new(KpVM *vm, uint32_t cap) {
-    KpList *l = kp_obj_new(vm, vm->heap, KP_T_LIST, sizeof(KpList));
+    KpList *l = kp_obj_new(vm, vm->ctx, KP_T_LIST, sizeof(KpList));
     if (!l) return NULL;
     if (cap) {
-        l->items = kp_alloc(vm->heap, sizeof(KpValue) * cap, 16, LOC);
+        l->items = kp_alloc(vm->ctx, sizeof(KpValue) * cap, 16, kp_vm_loc(vm, vm->ctx));
         if (!l->items) {
             obj_free(&l->h, sizeof(KpList));
-            kp_vm_error(vm, "out of memory: list of %u elements", cap);
+            kp_oom_error(vm, vm->ctx, sizeof(KpValue) * cap);
             return NULL;
         }
         l->cap = cap;
@@ -101,11 +120,10 @@ bool kp_list_push(KpVM *vm, KpList *l, KpValue v) {
             return kp_vm_error(vm, "list too long");
         }
         KpValue *n = kp_realloc(l->h.alloc, l->items, sizeof(KpValue) * l->cap,
-                                sizeof(KpValue) * ncap, 16, LOC);
+                                sizeof(KpValue) * ncap, 16, kp_vm_loc(vm, l->h.alloc));
         if (!n) {
             kp_drop(vm, v);
-            return kp_vm_error(vm, "out of memory: %s cannot grow a list to %u elements",
-                               l->h.alloc->name, ncap);
+            return kp_oom_error(vm, l->h.alloc, sizeof(KpValue) * ncap);
         }
         l->items = n;
         l->cap = ncap;
@@ -117,7 +135,7 @@ bool kp_list_push(KpVM *vm, KpList *l, KpValue v) {
 /* ---------------------------------------------------------------- maps */
 
 KpMap *kp_map_new(KpVM *vm) {
-    return kp_obj_new(vm, vm->heap, KP_T_MAP, sizeof(KpMap));
+    return kp_obj_new(vm, vm->ctx, KP_T_MAP, sizeof(KpMap));
 }
 
 static uint32_t value_hash(KpValue k) {
@@ -284,6 +302,10 @@ bool kp_drop(KpVM *vm, KpValue v) {
         }
         case KP_T_LIST: {
             KpList *l = x.p;
+            if (l->h.lock) {
+                ok = kp_vm_error(vm, "a list was deinitialized while a for loop iterates over it; its memory is kept");
+                break;
+            }
             for (uint32_t i = l->len; i-- > 0;)
                 if (KP_NEEDS_DROP(l->items[i]) && !dpush(vm, l->items[i])) ok = false;
             d = dstack(vm);
@@ -293,6 +315,10 @@ bool kp_drop(KpVM *vm, KpValue v) {
         }
         case KP_T_MAP: {
             KpMap *m = x.p;
+            if (m->h.lock) {
+                ok = kp_vm_error(vm, "a map was deinitialized while a for loop iterates over it; its memory is kept");
+                break;
+            }
             for (uint32_t i = m->nentries; i-- > 0;) {
                 if (KP_NEEDS_DROP(m->entries[i].val) && !dpush(vm, m->entries[i].val)) ok = false;
                 if (KP_NEEDS_DROP(m->entries[i].key) && !dpush(vm, m->entries[i].key)) ok = false;
@@ -303,6 +329,26 @@ bool kp_drop(KpVM *vm, KpValue v) {
             obj_free(&m->h, sizeof(KpMap));
             break;
         }
+        case KP_T_HEAP: {
+            KpHeapAlloc *h = x.p;
+            if (h->h.lock) {
+                ok = kp_vm_error(vm, "a HeapAllocation was deinitialized while a FixedBufferAllocator still uses it; its memory is kept");
+                break;
+            }
+            if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
+            obj_free(&h->h, sizeof(KpHeapAlloc));
+            break;
+        }
+        case KP_T_ALLOCATOR:
+            if (!kp_alloc_obj_drop(vm, x.p)) ok = false;
+            d = dstack(vm);
+            break;
+        case KP_T_CTXSAVE:
+            vm->ctx = x.p;
+            break;
+        case KP_T_ITER:
+            ((KpObj *)x.p)->lock--;
+            break;
         default:
             break;
         }
@@ -364,6 +410,22 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
             if (!kp_map_set(vm, n, k, x)) { kp_drop(vm, nv); return false; }
         }
         *out = nv;
+        return true;
+    }
+    case KP_T_HEAP: {
+        KpHeapAlloc *h = v.p;
+        KpHeapAlloc *n = kp_obj_new(vm, vm->ctx, KP_T_HEAP, sizeof(KpHeapAlloc));
+        if (!n) return false;
+        n->data = kp_alloc(h->from, (size_t)h->size, 16, kp_vm_loc(vm, h->from));
+        if (!n->data) {
+            obj_free(&n->h, sizeof(KpHeapAlloc));
+            return kp_oom_error(vm, h->from, (size_t)h->size);
+        }
+        memcpy(n->data, h->data, (size_t)h->size);
+        n->size = h->size;
+        n->from = h->from;
+        n->from_self = h->from_self;
+        *out = kp_ptr(KP_T_HEAP, n);
         return true;
     }
     case KP_T_MOVED:
@@ -591,11 +653,11 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_U64: return "UInt64";
     case KP_T_FUNC: return "Function";
     case KP_T_TYPE: return "Type";
-    case KP_T_SYSTEM: return "System";
+    case KP_T_SYSTEM: return v.aux == 1 ? "System.Memory" : "System";
     case KP_T_STR: return "String";
     case KP_T_MAP: return "HashMap";
     case KP_T_HEAP: return "HeapAllocation";
-    case KP_T_ALLOCATOR: return "Allocator";
+    case KP_T_ALLOCATOR: return kp_alloc_kind_name(((KpAllocObj *)v.p)->kind);
     default: return "?";
     }
 }
@@ -604,8 +666,12 @@ bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v) {
     if (!t) return true;
     switch (t->kind) {
     case KP_TK_ANY: return v.tag != KP_T_UNSET && v.tag != KP_T_MOVED;
-    case KP_TK_SCALAR:
-    case KP_TK_OPAQUE: return v.tag == t->tag;
+    case KP_TK_SCALAR: return v.tag == t->tag;
+    case KP_TK_OPAQUE:
+        if (v.tag != t->tag) return false;
+        if (t->tag == KP_T_ALLOCATOR) return !t->akind || ((KpAllocObj *)v.p)->kind == t->akind;
+        if (t->tag == KP_T_SYSTEM) return v.aux == (uint32_t)(t->akind);
+        return true;
     case KP_TK_TYPE: return v.tag == KP_T_TYPE;
     case KP_TK_FUNC: return v.tag == KP_T_FUNC;
     case KP_TK_RECORD: return v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type == t;

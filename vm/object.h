@@ -91,6 +91,7 @@ struct KpType {
     uint8_t tag;     /* SCALAR/OPAQUE: the value tag it matches */
     uint8_t refmode; /* REF: 1 = &, 2 = $& */
     uint8_t anon;    /* RECORD: anonymous (named outputs, literals) */
+    uint8_t akind;   /* OPAQUE allocator types: KpAllocKind, 0 = any */
     const char *name;
     /* RECORD */
     uint32_t nfields;
@@ -143,6 +144,51 @@ struct KpFunc {
     KpOverload **ovs;
     uint8_t special; /* built-ins compiled as special forms (deinit) */
 };
+
+/* ---------------------------------------------------------- allocators */
+
+typedef enum KpAllocKind {
+    KP_AK_ANY = 0, KP_AK_PAGE, KP_AK_ARENA, KP_AK_FIXED, KP_AK_DEBUG,
+    KP_AK_THREADLOCAL, KP_AK_DIRECT, KP_AK__COUNT
+} KpAllocKind;
+
+/* An allocator value (PageAllocator, ArenaAllocator, ...).  `a` is the
+ * interface the values it allocates point at (KpObj.alloc); its stats
+ * count them.  See stdlib/memory.c. */
+typedef struct KpAllocObj {
+    KpObj h;
+    uint8_t kind;          /* KpAllocKind */
+    KpAllocator a;
+    union {
+        KpArena arena;
+        KpFixed fixed;
+        KpDebug debug;
+        KpThreadLocal tl;
+    } u;
+    KpAllocator *backing;  /* NULL for page and direct */
+    struct KpHeapAlloc *buf; /* FixedBufferAllocator over a borrowed HeapAllocation */
+    void *own_buf;         /* FixedBufferAllocator's own buffer (from backing) */
+    size_t own_len;
+    KpValue self;          /* {ALLOCATOR, this}: `h.allocator` refers here */
+    const char *file;      /* where it was created */
+    uint32_t line;
+} KpAllocObj;
+
+/* A HeapAllocation: `size` bytes at `data` from allocator `from`. */
+typedef struct KpHeapAlloc {
+    KpObj h;
+    unsigned char *data;
+    int64_t size;
+    KpAllocator *from;
+    KpValue *from_self;    /* the allocator's `self` slot (for .allocator) */
+} KpHeapAlloc;
+
+bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o);
+const char *kp_alloc_kind_name(int kind);
+/* The location of the running instruction, when `a` records locations. */
+const KpSrcLoc *kp_vm_loc(KpVM *vm, KpAllocator *a);
+/* Sets the "out of memory" error naming allocator `a` and the request. */
+bool kp_oom_error(KpVM *vm, KpAllocator *a, size_t size);
 
 /* ---------------------------------------------------------------- API */
 

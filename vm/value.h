@@ -44,6 +44,8 @@ typedef enum KpTag {
     KP_T_STR,       /* p = KpString*, refcounted                          */
     KP_T_ITER,      /* a for-loop's lock on a list/map: p = KpObj*,
                        aux = next index; dropping it unlocks             */
+    KP_T_CTXSAVE,   /* `using`: the context allocator to restore (p);
+                       dropping it restores it, also when unwinding      */
     KP_T_RECORD,    /* p = KpRecord*  — owned, moves                      */
     KP_T_LIST,      /* p = KpList*                                        */
     KP_T_MAP,       /* p = KpMap*                                         */

@@ -260,7 +260,7 @@ static bool arith_slow(KpVM *vm, int op, KpValue *dst, KpValue a, KpValue b) {
     } else if (op == KP_BC_ADD && a.tag == KP_T_STR && b.tag == KP_T_STR) {
         KpString *x = a.p, *y = b.p;
         size_t n = (size_t)x->len + y->len;
-        KpString *s = kp_obj_new(vm, vm->heap, KP_T_STR, sizeof(KpString) + n + 1);
+        KpString *s = kp_obj_new(vm, vm->ctx, KP_T_STR, sizeof(KpString) + n + 1);
         if (!s) return false;
         if (n > UINT32_MAX - 64) return kp_vm_error(vm, "string too long");
         s->rc = 1;

@@ -111,7 +111,8 @@ typedef struct KpValueStack {
 
 struct KpVM {
     KpAllocator *host;       /* the root allocator (host's or ours) */
-    KpAllocator *heap;       /* where script values come from (root) */
+    KpAllocator *heap;       /* the root script allocator */
+    KpAllocator *ctx;        /* the context allocator: root, or `using A` */
     KpAllocator *meta;       /* the VM's own data: code, types, names */
     KpArena meta_arena;      /* code, types and names for the VM's life */
     KpAllocator meta_view;
@@ -159,6 +160,12 @@ struct KpVM {
     KpType *t_any, *t_int, *t_float, *t_bool, *t_string, *t_unit, *t_type,
         *t_func, *t_list, *t_map, *t_heap, *t_allocator, *t_system;
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
+    KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
+    KpType *t_sysmem, *t_allocstats;
+    KpValue sys_memory;      /* system.memory: the right to make allocators */
+    KpValue sys_args;        /* system.args: List#(String) */
+    KpSrcLoc loc;            /* scratch for kp_vm_loc */
+    bool stats_report;       /* --stats: report each allocator at its deinit */
 
     /* errors */
     KpBuf err;               /* message of the last error */
@@ -214,6 +221,7 @@ KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn,
                                int nparams, const uint8_t *modes, uint8_t variadic,
                                uint8_t vmode);
 void kp_stdlib_register(KpVM *vm);
+void kp_memory_register(KpVM *vm);
 void kp_vm_write(KpVM *vm, const char *s, size_t n);
 
 /* Compiles a program into a main-chunk proto; NULL with diagnostics. */
