@@ -37,7 +37,8 @@
 
 /* ------------------------------------------------------------ state */
 
-typedef struct Local {
+typedef struct Local Local;
+struct Local {
     const char *name;
     uint32_t reg;
     KpType *type;      /* static type, or NULL */
@@ -45,7 +46,10 @@ typedef struct Local {
     int depth;
     uint32_t moved_line, moved_col; /* certain move, 0 = none */
     uint32_t start_pc;
-} Local;
+    uint8_t using_mark; /* the hidden local of a `using` block */
+    uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
+    KpNode *using_node;
+};
 
 typedef struct TypeBind {
     const char *name;
@@ -112,6 +116,7 @@ typedef struct C {
     int nerrors_at_start;
     bool repl;
     int func_depth;
+    int using_depth;
 } C;
 
 #define NO_REG 0xffffffffu
@@ -272,6 +277,8 @@ static void note_local_info(C *c, Local *l) {
 }
 
 static void compile_stmt(C *c, KpNode *n);
+static void compile_using(C *c, KpNode *n);
+static void check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
 static bool type_scalar(KpVM *vm, KpType *t);
 static void compile_block_body(C *c, KpNode *block);
 static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode);
@@ -450,6 +457,9 @@ static KpType *builtin_type(C *c, const char *name) {
     if (!strcmp(name, "HashMap")) return vm->t_map;
     if (!strcmp(name, "HeapAllocation")) return vm->t_heap;
     if (!strcmp(name, "Function")) return vm->t_func;
+    if (!strcmp(name, "AllocStats")) return vm->t_allocstats;
+    for (int k = 0; k < KP_AK__COUNT; k++)
+        if (!strcmp(name, vm->t_akind[k]->name)) return vm->t_akind[k];
     for (size_t i = 0; i < sizeof sized / sizeof *sized; i++)
         if (!strcmp(name, sized[i].n)) return vm->t_sized[sized[i].idx];
     return NULL;
@@ -477,8 +487,10 @@ static KpType *resolve_type(C *c, KpNode *n) {
         return NULL;
     }
     case KP_N_FIELD: {
-        if (n->a && n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "System"))
+        if (n->a && n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "System")) {
+            if (!strcmp(n->name, "Memory")) return c->vm->t_sysmem;
             return c->vm->t_system;
+        }
         error_at(c, n, "unknown type");
         return NULL;
     }
@@ -953,7 +965,8 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
             return l->type;
         }
         if (global) {
-            emit(c, KP_BC_GETG, dst, g->reg, 0, (uint8_t)(flags | 2));
+            emit(c, KP_BC_GETG, dst, g->reg, 0,
+                 (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
             return g->type;
         }
         /* not a variable: a value (function, type...) */
@@ -1514,9 +1527,14 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                 if (pipe_first) { error_at(c, n, "cannot pipe into a constructor"); return NULL; }
                 return compile_construct(c, n, t, dst);
             }
+            KpType *bt = builtin_type(c, name);
+            if (bt && (bt->kind == KP_TK_OPAQUE || bt == c->vm->t_heap) && !pipe_first) {
+                KpFunc *init = find_func(c, intern(c, "init"));
+                if (init) return compile_call_general(c, n, callee, init, dst, bt, NULL);
+            }
             f = find_func(c, name);
             if (!f) {
-                if (builtin_type(c, name)) {
+                if (bt) {
                     error_at(c, callee, "%s cannot be called; use int(), float() or str() to convert", name);
                     return NULL;
                 }
@@ -1752,6 +1770,7 @@ static void compile_assign(C *c, KpNode *n) {
                 emit_check(c, l->reg, vt, target->name);
             }
             l->moved_line = 0;
+            check_outlives_allocator(c, n, l, st);
         } else {
             uint32_t t = reg_alloc(c);
             if (n->op != KP_OP_NONE) {
@@ -1809,6 +1828,25 @@ static void compile_assign(C *c, KpNode *n) {
     }
     (void)vm;
     error_at(c, target, "cannot assign to this expression");
+}
+
+/* A value made inside `using A { }` stored into a variable declared before
+ * A would outlive A: a compile error where the compiler can see it (the
+ * run-time check at A's deinit catches the rest). */
+static void check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st) {
+    if (!c->using_depth || !st || !(type_movable(st) || st == c->vm->t_string)) return;
+    Fn *f = c->fn;
+    for (int i = f->nlocals - 1; i >= 0; i--) {
+        Local *u = &f->locals[i];
+        if (!u->using_mark) continue;
+        if (u->using_alloc != NO_REG && target->reg < u->using_alloc && target->depth < u->depth) {
+            error_at(c, n, "'%s' would outlive the allocator '%s': the value is allocated in `using %s`, but '%s' is declared before '%s'",
+                     target->name, u->using_node->name ? u->using_node->name : "?", u->using_node->name ? u->using_node->name : "?",
+                     target->name, u->using_node->name ? u->using_node->name : "?");
+            kp_diag_note(c->diags, "hint: declare '%s' after the allocator, or clone the value outside the using block", target->name);
+        }
+        return;
+    }
 }
 
 static Loop *push_loop(C *c) {
@@ -2049,6 +2087,49 @@ static void compile_defer(C *c, KpNode *n) {
     f->pending_info[f->npending++] = info;
 }
 
+/* using A { body }: the context allocator is A inside the block and its
+ * callees.  A hidden local holds the allocator to restore (KP_T_CTXSAVE);
+ * it is the block's first local, so it is dropped last — on every exit,
+ * and by the unwinding of a runtime error. */
+static void compile_using(C *c, KpNode *n) {
+    push_scope(c);
+    uint32_t save = reg_alloc(c);
+    uint32_t mark = c->fn->freereg;
+    uint32_t ar;
+    if (n->a->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = lookup_var(c, intern(c, n->a->name), &global, &g);
+        if (l && l != (Local *)1 && !global) ar = l->reg;
+        else { ar = reg_alloc(c); compile_place_ref(c, n->a, ar, KP_VF_PLACE); }
+    } else if (is_place(n->a)) {
+        ar = reg_alloc(c);
+        compile_place_ref(c, n->a, ar, KP_VF_PLACE);
+    } else {
+        error_at(c, n->a, "using needs an allocator variable (an allocator made for the block would die before its values)");
+        ar = reg_alloc(c);
+    }
+    at(c, n);
+    emit(c, KP_BC_USING, save, ar, 0, 0);
+    uint32_t alloc_reg = ar < mark ? ar : NO_REG;
+    if (alloc_reg == NO_REG && n->a->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *al = lookup_var(c, intern(c, n->a->name), &global, &g);
+        if (global && g && c->fn->is_main) alloc_reg = g->reg;
+        (void)al;
+    }
+    reg_free_to(c, mark);
+    Local *l = add_local(c, intern(c, "(using)"), save, NULL);
+    c->using_depth++;
+    l->using_mark = 1;
+    l->using_alloc = alloc_reg;
+    l->using_node = n->a;
+    if (n->b && n->b->kind == KP_N_BLOCK) compile_block_body(c, n->b);
+    c->using_depth--;
+    pop_scope(c, true);
+}
+
 static void compile_stmt(C *c, KpNode *n) {
     if (!n) return;
     at(c, n);
@@ -2073,7 +2154,7 @@ static void compile_stmt(C *c, KpNode *n) {
     case KP_N_TYPEDECL:
     case KP_N_FUNC: break; /* hoisted */
     case KP_N_KEEP: error_at(c, n, "keep is not supported yet"); break;
-    case KP_N_USING: error_at(c, n, "using is not supported yet"); break;
+    case KP_N_USING: compile_using(c, n); break;
     default: {
         uint32_t r = reg_alloc(c);
         KpType *t = expr_to(c, n, r, M_BORROW);

@@ -715,6 +715,28 @@ static const struct { int64_t lo; int64_t hi; } sized_range[] = {
 
 bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
     *why = NULL;
+    if (t && (t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) && !kp_type_matches(vm, t, *v)) {
+        /* convert the elements (e.g. Int literals into an Int32 map) */
+        if (t->kind == KP_TK_LIST && v->tag == KP_T_LIST && t->elem) {
+            KpList *l = v->p;
+            for (uint32_t i = 0; i < l->len; i++)
+                if (!kp_type_coerce(vm, t->elem, &l->items[i], why)) return false;
+            l->elem = t->elem;
+            return true;
+        }
+        if (t->kind == KP_TK_MAP && v->tag == KP_T_MAP) {
+            KpMap *m = v->p;
+            for (uint32_t i = 0; i < m->nentries; i++) {
+                if (m->entries[i].key.tag == KP_T_UNSET) continue;
+                if (t->key && !kp_type_coerce(vm, t->key, &m->entries[i].key, why)) return false;
+                if (t->elem && !kp_type_coerce(vm, t->elem, &m->entries[i].val, why)) return false;
+            }
+            m->ktype = t->key;
+            m->vtype = t->elem;
+            return true;
+        }
+        return false;
+    }
     if (t && t->kind == KP_TK_SCALAR && KP_IS_SIZED_INT(t->tag)) {
         if (v->tag == t->tag) return true;
         if (v->tag == KP_T_INT || (KP_IS_SIZED_INT(v->tag) && v->tag != KP_T_U64)) {

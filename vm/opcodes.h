@@ -53,6 +53,7 @@
     X(DEFAULT,  "R(a) := the default value of type K(b)")                     \
     X(GETG,     "R(a) := global slot b; d as GETFIELD (0 copy/move by value)")  \
     X(SETG,     "global slot a := R(b) (moved in)")                          \
+    X(USING,    "R(a) := the context allocator; the context becomes allocator R(b)") \
     X(REF,      "R(a) := reference to R(b); d: 1 mutable")                    \
     X(CALL,     "R(a) := R(a)(R(a+1) .. R(a+b)); c: call descriptor K(c-1) or 0") \
     X(DEINIT,   "deinitialize the place R(a) refers to, or R(a) itself (d=1)")\

@@ -357,8 +357,36 @@ static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool e
 }
 
 /* Field lookup; returns the slot or NULL with the error set. */
+static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
+    if (v.tag == KP_T_SYSTEM && v.aux == 0) {
+        if (!strcmp(name, "memory")) return &vm->sys_memory;
+        if (!strcmp(name, "args")) {
+            if (vm->sys_args.tag == KP_T_UNSET) kp_vm_set_args(vm, 0, NULL);
+            return &vm->sys_args;
+        }
+        kp_vm_error(vm, "system has no capability '%s' (it has memory and args)", name);
+        return NULL;
+    }
+    if (v.tag == KP_T_HEAP) {
+        KpHeapAlloc *h = v.p;
+        static _Thread_local KpValue tmp;
+        if (!strcmp(name, "size")) { tmp = kp_int(h->size); return &tmp; }
+        if (!strcmp(name, "data")) { tmp = kp_int((int64_t)(intptr_t)h->data); return &tmp; }
+        if (!strcmp(name, "allocator")) {
+            if (h->from_self) return h->from_self;
+            kp_vm_error(vm, "this HeapAllocation came from the root allocator, which is not a script value");
+            return NULL;
+        }
+        kp_vm_error(vm, "HeapAllocation has no field '%s' (it has data, size and allocator)", name);
+        return NULL;
+    }
+    kp_vm_error(vm, "cannot read field '%s' of a %s", name, kp_value_type_name(vm, v));
+    return NULL;
+}
+
 static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *objname) {
     KpValue v = kp_deref(obj);
+    if (v.tag == KP_T_SYSTEM || v.tag == KP_T_HEAP) return special_field(vm, v, name);
     if (v.tag != KP_T_RECORD) {
         if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, objname); return NULL; }
         kp_vm_error(vm, "cannot read field '%s' of a %s", name, kp_value_type_name(vm, v));
@@ -373,6 +401,7 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *
 
 static KpType *field_type(KpValue obj, const char *name) {
     KpValue v = kp_deref(obj);
+    if (v.tag != KP_T_RECORD) return NULL;
     KpRecord *r = v.p;
     for (uint32_t i = 0; i < r->type->nfields; i++)
         if (r->type->fnames[i] == name) return r->type->ftypes[i];
@@ -433,6 +462,27 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "key %s not found in the map", vm->scratch.data ? vm->scratch.data : "?");
         }
         *slot = &e->val;
+        return true;
+    }
+    if (c.tag == KP_T_HEAP) {
+        KpHeapAlloc *h = c.p;
+        if (!is_intlike(idx.tag)) return kp_vm_error(vm, "a HeapAllocation index must be an Int");
+        if (idx.i < 0 || idx.i >= h->size)
+            return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
+        if (create) {
+            KpValue v = kp_deref(*newval);
+            if (!is_intlike(v.tag) || v.i < 0 || v.i > 255)
+                return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_value_type_name(vm, v));
+            h->data[idx.i] = (unsigned char)v.i;
+            *newval = kp_unset();
+            *slot = NULL;
+            return true;
+        }
+        if (!strbyte) return kp_vm_error(vm, "cannot take a reference to a byte of a HeapAllocation");
+        KpValue b = kp_int(h->data[idx.i]);
+        b.tag = KP_T_U8;
+        *strbyte = b;
+        *slot = NULL;
         return true;
     }
     if (c.tag == KP_T_STR && strbyte) {
@@ -1116,6 +1166,10 @@ dispatch:
             kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
             goto error;
         }
+        if (kp_deref(obj).tag != KP_T_RECORD && kp_deref(obj).tag != KP_T_MOVED && kp_deref(obj).tag != KP_T_UNSET) {
+            kp_vm_error(vm, "cannot assign field '%s' of a %s", name, kp_value_type_name(vm, kp_deref(obj)));
+            goto error;
+        }
         KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->a));
         if (!s) goto error;
         KpValue v = R[i->c];
@@ -1234,6 +1288,19 @@ dispatch:
         KpValue v = R[i->b];
         R[i->b] = kp_unset();
         if (!set_slot(vm, &vm->stack[i->a], v)) goto error;
+        NEXT;
+    }
+    CASE(USING) {
+        SAVEPC();
+        KpValue av = kp_deref(R[i->b]);
+        if (av.tag != KP_T_ALLOCATOR) {
+            if (av.tag == KP_T_MOVED || av.tag == KP_T_UNSET) bad_value(vm, av, reg_name(fr, i->b));
+            else kp_vm_error(vm, "using needs an allocator, but the value is %s", kp_value_type_name(vm, av));
+            goto error;
+        }
+        KpValue sv = kp_ptr(KP_T_CTXSAVE, vm->ctx);
+        if (!set_slot(vm, &R[i->a], sv)) goto error;
+        vm->ctx = &((KpAllocObj *)av.p)->a;
         NEXT;
     }
     CASE(REF) {
