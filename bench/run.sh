@@ -49,9 +49,18 @@ for kp in "$DIR"/*.kp; do
     [ -f "$kp" ] || continue
     name=$(basename "$kp" .kp)
     lua_src="$DIR/$name.lua"
+    # a Keep variant may name its Lua twin: `-- lua-twin: binary_trees.lua`
+    twin=$(sed -n 's/^-- lua-twin: *//p' "$kp" | head -1)
+    [ -n "$twin" ] && lua_src="$DIR/$twin"
     [ -f "$lua_src" ] || continue
+    lua_name=$(basename "$lua_src" .lua)
 
-    lua_t=$(best_of3 "$TMP/$name.lua.out" "$LUA" "$lua_src")
+    if [ -f "$TMP/$lua_name.lua.time" ]; then
+        lua_t=$(cat "$TMP/$lua_name.lua.time")
+    else
+        lua_t=$(best_of3 "$TMP/$lua_name.lua.out" "$LUA" "$lua_src")
+        echo "$lua_t" >"$TMP/$lua_name.lua.time"
+    fi
     keep_t=$(best_of3 "$TMP/$name.keep.out" "$KEEP" "$kp")
 
     note=""
@@ -61,7 +70,7 @@ for kp in "$DIR"/*.kp; do
     elif [ "$lua_t" = FAILED ]; then
         ratio=FAILED
         note="lua failed"
-    elif ! cmp -s "$TMP/$name.keep.out" "$TMP/$name.lua.out"; then
+    elif ! cmp -s "$TMP/$name.keep.out" "$TMP/$lua_name.lua.out"; then
         ratio=FAILED
         note="outputs differ"
     else
