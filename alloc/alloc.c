@@ -76,8 +76,10 @@ void kp_free(KpAllocator *a, void *ptr, size_t size, size_t align,
     a->vt->free(a->ctx, ptr, size, align, loc);
     if (threadsafe(a)) {
         __atomic_sub_fetch(&a->stats.live_bytes, (int64_t)size, RELAXED);
-        __atomic_sub_fetch(&a->stats.live_count, 1, RELAXED);
+        int64_t left = __atomic_sub_fetch(&a->stats.live_count, 1, RELAXED);
         __atomic_add_fetch(&a->stats.total_frees, 1, RELAXED);
+        if ((a->flags & KP_ALLOC_ZOMBIE) && left == 0 && a->on_empty)
+            a->on_empty(a);
         return;
     }
     a->stats.live_bytes -= (int64_t)size;

@@ -1437,6 +1437,9 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
     uint32_t save = c->fn->freereg;
     uint32_t base = c->fn->freereg;
     for (uint32_t i = 0; i < t->nfields; i++) reg_alloc(c);
+    /* fields not given must read UNSET (the registers may hold stale
+     * non-owning values from earlier temporaries) */
+    if (t->nfields && (uint32_t)n->list.count < t->nfields) emit(c, KP_BC_DROP, base, t->nfields, 0, 0);
     bool given[1024] = {0};
     int pos = 0;
     for (int i = 0; i < n->list.count; i++) {
@@ -2232,6 +2235,7 @@ static void compile_function(C *c, KpNode *n, KpOverload *ov) {
         }
         if (fn.nouts > 1) fn.out_type = ov->ret;
         fn.p->named_outputs = 1;
+        emit(c, KP_BC_DROP, fn.out_reg, (uint32_t)fn.nouts, 0, 0); /* unset until assigned */
     }
     push_scope(c);
     compile_block_body(c, n->b);

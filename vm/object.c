@@ -289,6 +289,10 @@ bool kp_drop(KpVM *vm, KpValue v) {
         }
         case KP_T_RECORD: {
             KpRecord *r = x.p;
+            if (r->h.lock) {
+                ok = kp_vm_error(vm, "%s was deinitialized while it serves as the allocator of live values; its memory is kept", r->type->name);
+                break;
+            }
             if (r->type->user_deinit) {
                 KpValue slot = x;
                 if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
@@ -344,7 +348,8 @@ bool kp_drop(KpVM *vm, KpValue v) {
             d = dstack(vm);
             break;
         case KP_T_CTXSAVE:
-            vm->ctx = x.p;
+            if (x.flags & 1) kp_script_allocator_end(vm, x.p);
+            else vm->ctx = x.p;
             break;
         case KP_T_ITER:
             ((KpObj *)x.p)->lock--;

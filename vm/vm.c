@@ -1293,6 +1293,12 @@ dispatch:
     CASE(USING) {
         SAVEPC();
         KpValue av = kp_deref(R[i->b]);
+        if (av.tag == KP_T_RECORD) {
+            KpValue sv;
+            if (!kp_script_allocator_begin(vm, av, &sv)) goto error;
+            if (!set_slot(vm, &R[i->a], sv)) goto error;
+            NEXT;
+        }
         if (av.tag != KP_T_ALLOCATOR) {
             if (av.tag == KP_T_MOVED || av.tag == KP_T_UNSET) bad_value(vm, av, reg_name(fr, i->b));
             else kp_vm_error(vm, "using needs an allocator, but the value is %s", kp_value_type_name(vm, av));
