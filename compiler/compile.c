@@ -47,6 +47,8 @@ struct Local {
     uint32_t moved_line, moved_col; /* certain move, 0 = none */
     uint32_t start_pc;
     uint8_t using_mark; /* the hidden local of a `using` block */
+    uint8_t through;    /* holds a reference: 1 = $& (assignment writes
+                           through it), 2 = & (assignment is an error) */
     uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
     KpNode *using_node;
 };
@@ -117,6 +119,11 @@ typedef struct C {
     bool repl;
     int func_depth;
     int using_depth;
+    /* temporaries an argument borrows from (`f(mk().x)`): evaluated before
+     * the call, dropped after it returns */
+    KpNode *pinned_node[32];
+    uint32_t pinned_reg[32];
+    int npinned;
 } C;
 
 #define NO_REG 0xffffffffu
@@ -328,10 +335,29 @@ static void push_scope(C *c) {
 static void pop_scope(C *c, bool emit_drops) {
     Fn *f = c->fn;
     if (emit_drops) emit_exit(c, f->depth - 1, 0);
-    /* close defers of this scope: their pc range ends here */
-    while (f->ndefers > 0 && f->defers[f->ndefers - 1].depth >= f->depth) {
-        f->p->defers[f->defers[f->ndefers - 1].info].end_pc = pc(c);
-        f->ndefers--;
+    /* close defers of this scope: their pc range ends here, and their
+     * out-of-line bodies (run when a runtime error unwinds) go here, where
+     * the scope's locals are still visible */
+    int first = f->ndefers;
+    while (first > 0 && f->defers[first - 1].depth >= f->depth) first--;
+    if (first < f->ndefers) {
+        for (int d = first; d < f->ndefers; d++) f->p->defers[f->defers[d].info].end_pc = pc(c);
+        uint32_t jover = emit_sbx(c, KP_BC_JMP, 0, 0);
+        int nd = f->ndefers;
+        for (int d = first; d < nd; d++) {
+            KpDeferInfo *di = &f->p->defers[f->defers[d].info];
+            uint32_t save = f->freereg;
+            f->freereg = f->defers[d].watermark;
+            f->ndefers = 0;
+            di = &f->p->defers[f->defers[d].info];
+            di->code_pc = pc(c);
+            compile_stmt(c, f->defers[d].stmt);
+            emit(c, KP_BC_DEFEREND, 0, 0, 0, 0);
+            f->ndefers = nd;
+            f->freereg = save;
+        }
+        patch(c, jover, pc(c));
+        f->ndefers = first;
     }
     uint32_t low = NO_REG;
     while (f->nlocals > 0 && f->locals[f->nlocals - 1].depth >= f->depth) {
@@ -724,7 +750,7 @@ static KpOverload *declare_function(C *c, KpNode *n) {
     for (uint32_t i = 0; i < f->n; i++) {
         KpOverload *o = f->ovs[i];
         if (o->nparams != ov->nparams || o->native) continue;
-        bool same = true;
+        bool same = o->ret == ov->ret;
         for (int j = 0; j < ov->nparams && same; j++)
             same = o->params[j].type == ov->params[j].type;
         if (same && !c->repl) {
@@ -836,8 +862,11 @@ typedef struct Operand {
     KpType *type;
 } Operand;
 
+/* A place is a variable, or a field or element of a place: something that
+ * outlives the expression.  A field of a call's result is not one. */
 static bool is_place(KpNode *n) {
-    return n->kind == KP_N_IDENT || n->kind == KP_N_FIELD || n->kind == KP_N_INDEX;
+    while (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX) n = n->a;
+    return n->kind == KP_N_IDENT || n->kind == KP_N_HOLE;
 }
 
 /* Resolves a local or global variable.  Reports captures. */
@@ -947,8 +976,24 @@ static uint8_t binop_code(int op, bool *swap) {
 }
 
 /* Compiles a place for a borrow: dst := REF(place) with flags. */
+static uint32_t pinned(C *c, KpNode *n) {
+    for (int i = c->npinned - 1; i >= 0; i--)
+        if (c->pinned_node[i] == n) return c->pinned_reg[i];
+    return NO_REG;
+}
+
+static KpNode *place_root(KpNode *n) {
+    while (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX) n = n->a;
+    return n;
+}
+
 static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
     at(c, n);
+    uint32_t pr = pinned(c, n);
+    if (pr != NO_REG) {
+        emit(c, KP_BC_REF, dst, pr, 0, flags);
+        return NULL;
+    }
     switch (n->kind) {
     case KP_N_IDENT: {
         bool global;
@@ -965,12 +1010,29 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
             return l->type;
         }
         if (global) {
+            if (c->fn->is_main && c->func_depth == 0 && !l) {
+                error_at(c, n, "'%s' is used before its declaration", n->name);
+                return NULL;
+            }
             emit(c, KP_BC_GETG, dst, g->reg, 0,
                  (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
             return g->type;
         }
         /* not a variable: a value (function, type...) */
         return expr_to(c, n, dst, M_BORROW);
+    }
+    case KP_N_HOLE: {
+        if (c->npipe == 0) {
+            error_at(c, n, "'_' stands for the piped value and can only be used in a pipe");
+            return NULL;
+        }
+        PipeVal *pv = &c->pipe[c->npipe - 1];
+        if (pv->global)
+            emit(c, KP_BC_GETG, dst, pv->reg, 0,
+                 (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
+        else
+            emit(c, KP_BC_REF, dst, pv->reg, 0, flags);
+        return NULL;
     }
     case KP_N_FIELD: {
         uint32_t save = c->fn->freereg;
@@ -1141,7 +1203,7 @@ static bool fold_binary(C *c, KpNode *n, KpValue *out) {
 static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
     KpVM *vm = c->vm;
     if (!n) return NULL;
-    if (++depth_guard > 2000) {
+    if (++depth_guard > 3000) {
         error_at(c, n, "expression nested too deeply");
         depth_guard--;
         return NULL;
@@ -1215,8 +1277,8 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
     }
     case KP_N_RECORD: {
         int nf = n->list.count;
-        const char *names[256];
         if (nf > 256) { error_at(c, n, "too many fields"); break; }
+        const char **names = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * (size_t)(nf + 1), 8);
         for (int i = 0; i < nf; i++) {
             names[i] = intern(c, n->list.items[i]->name);
             for (int j = 0; j < i; j++)
@@ -1344,7 +1406,9 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
                 if (o.type->fnames[i] == fname) { ft = o.type->ftypes[i]; found = true; }
             if (!found) error_at(c, n, "%s has no field '%s'", o.type->name, n->name);
         }
-        emit(c, KP_BC_GETFIELD, dst, o.r, k_name(c, n->name), mode == M_VALUE ? 1 : 8);
+        /* a field of a temporary is moved out of it (the temporary dies at
+         * once); a field of a place is borrowed unless consumed */
+        emit(c, KP_BC_GETFIELD, dst, o.r, k_name(c, n->name), (mode == M_VALUE || o.temp) ? 1 : 8);
         free_operand(c, &o, true);
         reg_free_to(c, save);
         result = ft;
@@ -1410,6 +1474,10 @@ static void compile_arg(C *c, KpNode *a, uint32_t r) {
         expr_to(c, a, r, M_BORROW);
         return;
     }
+    if ((a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) && pinned(c, place_root(a)) != NO_REG) {
+        compile_place_ref(c, a, r, KP_VF_PLACE);
+        return;
+    }
     if (is_place(a)) {
         if (a->kind == KP_N_IDENT) {
             bool global;
@@ -1440,7 +1508,8 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
     /* fields not given must read UNSET (the registers may hold stale
      * non-owning values from earlier temporaries) */
     if (t->nfields && (uint32_t)n->list.count < t->nfields) emit(c, KP_BC_DROP, base, t->nfields, 0, 0);
-    bool given[1024] = {0};
+    bool *given = kp_arena_alloc(&c->vm->meta_arena, t->nfields + 1, 1);
+    memset(given, 0, t->nfields + 1);
     int pos = 0;
     for (int i = 0; i < n->list.count; i++) {
         KpNode *a = n->list.items[i];
@@ -1456,8 +1525,8 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
             idx = pos++;
             if (idx >= (int)t->nfields) { error_at(c, a, "too many values for %s (%u fields)", t->name, t->nfields); continue; }
         }
-        if (idx < 1024 && given[idx]) { error_at(c, a, "field '%s' given twice", t->fnames[idx]); continue; }
-        if (idx < 1024) given[idx] = true;
+        if (given[idx]) { error_at(c, a, "field '%s' given twice", t->fnames[idx]); continue; }
+        given[idx] = true;
         expr_to(c, val, base + (uint32_t)idx, M_VALUE);
     }
     at(c, n);
@@ -1470,12 +1539,27 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
 static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, uint32_t dst,
                                     KpType *expect, KpNode *pipe_first) {
     uint32_t save = c->fn->freereg;
-    uint32_t base = (dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : reg_alloc(c);
+    /* temporaries that arguments borrow fields or elements of */
+    int pin_mark = c->npinned;
+    for (int i = -1; i < n->list.count; i++) {
+        KpNode *a = i < 0 ? pipe_first : n->list.items[i];
+        if (!a) continue;
+        if (a->kind == KP_N_FIELDINIT) a = a->a;
+        if ((a->kind != KP_N_FIELD && a->kind != KP_N_INDEX) || is_place(a)) continue;
+        KpNode *root = place_root(a);
+        if (c->npinned >= 32 || pinned(c, root) != NO_REG) continue;
+        uint32_t t = reg_alloc(c);
+        expr_to(c, root, t, M_VALUE);
+        c->pinned_node[c->npinned] = root;
+        c->pinned_reg[c->npinned++] = t;
+    }
+    bool pins = c->npinned > pin_mark;
+    uint32_t base = (!pins && dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : reg_alloc(c);
     if (base == dst && dst != save - 1) base = reg_alloc(c);
     if (f) emit_loadk(c, base, kp_ptr(KP_T_FUNC, f));
     else expr_to(c, callee, base, M_BORROW);
     int nargs = 0, nnamed = 0;
-    const char *names[256];
+    const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(n->list.count + 1), 8);
     if (pipe_first) {
         uint32_t r = reg_alloc(c);
         compile_arg(c, pipe_first, r);
@@ -1501,6 +1585,11 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     uint32_t desc = (nnamed || expect) ? add_calldesc(c, nnamed, names, expect) : 0;
     emit(c, KP_BC_CALL, base, (uint32_t)nargs, desc, 0);
     if (base != dst) emit(c, KP_BC_MOVE, dst, base, 0, 0);
+    if (pins) {
+        /* the borrowed temporaries die after the call */
+        emit(c, KP_BC_DROP, c->pinned_reg[pin_mark], (uint32_t)(c->npinned - pin_mark), 0, 0);
+        c->npinned = pin_mark;
+    }
     reg_free_to(c, save);
     KpType *rt = NULL;
     if (f && f->n == 1) rt = f->ovs[0]->ret;
@@ -1746,6 +1835,30 @@ static void compile_assign(C *c, KpNode *n) {
             return;
         }
         KpType *vt = global ? g->type : l->type;
+        if (!global && l->through == 2) {
+            error_at(c, target, "cannot assign to '%s': it is a read-only reference (&); take the parameter as $& to change the caller's value", target->name);
+            return;
+        }
+        if (!global && l->through == 1) {
+            /* a $& reference: the assignment writes the referent */
+            uint32_t t = reg_alloc(c);
+            if (n->op != KP_OP_NONE) {
+                Operand b = operand(c, n->b);
+                bool swap;
+                at(c, n);
+                emit(c, binop_code(n->op, &swap), t, l->reg, b.r, 0);
+                free_operand(c, &b, true);
+            } else {
+                if (n->b->kind == KP_N_CALL) compile_call(c, n->b, t, vt);
+                else expr_to(c, n->b, t, M_VALUE);
+                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) emit(c, KP_BC_TAKE, t, 0, 0, 0);
+            }
+            at(c, n);
+            emit_check(c, t, vt, target->name);
+            emit(c, KP_BC_SETREF, l->reg, t, 0, 0);
+            reg_free_to(c, save);
+            return;
+        }
         if (!global) {
             KpType *st;
             if (n->op != KP_OP_NONE) {
@@ -1994,9 +2107,11 @@ static void compile_for(C *c, KpNode *n) {
         push_scope(c);
         if (n->name2) {
             add_local(c, intern(c, n->name), v1, NULL);
-            add_local(c, intern(c, n->name2), v2, NULL);
+            Local *ev = add_local(c, intern(c, n->name2), v2, NULL);
+            if (mode == 1) ev->through = 1;
         } else {
-            add_local(c, intern(c, n->name), v1, NULL);
+            Local *ev = add_local(c, intern(c, n->name), v1, NULL);
+            if (mode == 1) ev->through = 1;
         }
         if (n->b) compile_block_body(c, n->b);
         pop_scope(c, true);
@@ -2042,6 +2157,21 @@ static void compile_return(C *c, KpNode *n) {
             at(c, n);
             emit(c, KP_BC_RET, l->reg, 0, 0, 0);
             return;
+        }
+    }
+    if (n->a && n->a->kind == KP_N_UNARY && (n->a->op == KP_OP_REF || n->a->op == KP_OP_MUTREF)) {
+        KpNode *pl = n->a->a;
+        while (pl && (pl->kind == KP_N_FIELD || pl->kind == KP_N_INDEX)) pl = pl->a;
+        if (pl && pl->kind == KP_N_IDENT) {
+            bool global;
+            struct KpGlobal *g;
+            Local *l = lookup_var(c, intern(c, pl->name), &global, &g);
+            if (l && l != (Local *)1 && !global && !l->through) {
+                error_at(c, n->a, "cannot return a reference to '%s': it is a local of '%s' and is deinitialized when the function returns",
+                         pl->name, f->p->name);
+                kp_diag_note(c->diags, "hint: return the value itself (it moves to the caller), or keep it with an owner that outlives the call");
+                return;
+            }
         }
     }
     uint32_t r = reg_alloc(c);
@@ -2185,7 +2315,9 @@ static KpProto *new_proto(C *c, const char *name) {
 
 static void finish_defers(C *c) {
     Fn *f = c->fn;
+    /* defers still open at the end (top level of main) */
     for (int i = 0; i < f->npending; i++) {
+        if (f->p->defers[f->pending_info[i]].code_pc) continue;
         KpDeferInfo *di = &f->p->defers[f->pending_info[i]];
         di->code_pc = pc(c);
         uint32_t save = f->freereg;
@@ -2220,9 +2352,9 @@ static void compile_function(C *c, KpNode *n, KpOverload *ov) {
         uint32_t r = reg_alloc(c);
         KpParam *p = &ov->params[i];
         const char *pname = p->name ? p->name : intern(c, "_");
-        KpType *t = p->type;
-        if (p->mode != KP_PM_VALUE) t = NULL; /* references: accessed through */
-        add_local(c, pname, r, t);
+        Local *pl = add_local(c, pname, r, p->type);
+        if (p->mode == KP_PM_MUTREF) pl->through = 1;
+        else if (p->mode == KP_PM_REF) pl->through = 2;
     }
     if (n->a && n->a->kind == KP_N_OUTPUTS) {
         fn.nouts = n->a->list.count;

@@ -33,7 +33,7 @@
 %token_type {KpTok}
 %default_type {KpNode *}
 %extra_context {KpParseCtx *ctx}
-%stack_size 4000
+%stack_size 12000
 
 %include {
 #include <assert.h>

@@ -14,7 +14,7 @@
 
 /* The deepest expression tree (and bracket nesting) the parser accepts;
  * the compiler recurses over the AST, so this bounds its recursion. */
-#define KP_PARSE_MAX_DEPTH 500
+#define KP_PARSE_MAX_DEPTH 1200
 
 /* A token as the grammar sees it: a span and a position. */
 typedef struct KpTok {

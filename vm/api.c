@@ -11,6 +11,7 @@
  * is mapped from the page allocator: its pages are zero (UNSET) and only
  * touched ones cost memory.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,7 +329,8 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "cannot open '%s'", path);
+        kp_buf_printf(vm, &vm->err, "cannot open '%s': %s", path, strerror(errno));
+        vm->status = KP_ERR_USAGE;
         return KP_ERR_USAGE;
     }
     KpBuf b = {0};
@@ -343,6 +345,7 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
         kp_buf_free(vm, &b);
         kp_buf_reset(&vm->err);
         kp_buf_printf(vm, &vm->err, "cannot read '%s'", path);
+        vm->status = KP_ERR_USAGE;
         return KP_ERR_USAGE;
     }
     int rc = run_source(vm, path, b.data ? b.data : "", b.len, false);

@@ -53,6 +53,7 @@
     X(DEFAULT,  "R(a) := the default value of type K(b)")                     \
     X(GETG,     "R(a) := global slot b; d as GETFIELD (0 copy/move by value)")  \
     X(SETG,     "global slot a := R(b) (moved in)")                          \
+    X(SETREF,   "write R(b) through the $& reference in R(a) (or into R(a) if it owns)") \
     X(USING,    "R(a) := the context allocator; the context becomes allocator R(b)") \
     X(REF,      "R(a) := reference to R(b); d: 1 mutable")                    \
     X(CALL,     "R(a) := R(a)(R(a+1) .. R(a+b)); c: call descriptor K(c-1) or 0") \

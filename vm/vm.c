@@ -356,6 +356,16 @@ static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool e
     return true;
 }
 
+/* Is a write through `v` allowed?  Every reference on the way to the
+ * value must be mutable ($&) or an implicit borrow of a place. */
+static bool writable(KpValue v) {
+    while (v.tag == KP_T_REF) {
+        if (!(v.flags & (KP_VF_MUT | KP_VF_PLACE))) return false;
+        v = *(KpValue *)v.p;
+    }
+    return true;
+}
+
 /* Field lookup; returns the slot or NULL with the error set. */
 static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
     if (v.tag == KP_T_SYSTEM && v.aux == 0) {
@@ -449,6 +459,12 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         KpMapEntry *e = kp_map_find(m, idx);
         if (!e) {
             if (create) {
+                if (m->h.lock) return kp_vm_error(vm, "cannot add a key to a map while a for loop is iterating over it");
+                if (m->ktype) {
+                    const char *why;
+                    if (!kp_type_coerce(vm, m->ktype, &idx, &why))
+                        return kp_vm_error(vm, "the map's keys are %s, but the key is %s", m->ktype->name, kp_value_type_name(vm, idx));
+                }
                 KpValue k;
                 if (kp_clone(vm, idx, &k) && kp_map_set(vm, m, k, *newval)) {
                     *newval = kp_unset();
@@ -573,6 +589,34 @@ fail:
 }
 
 /* ------------------------------------------------------------ calls */
+
+static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to);
+
+/* T(args) where T is a record type known only at run time. */
+static bool construct_dynamic(KpVM *vm, KpType *t, KpValue *args, int nargs, KpCallDesc *desc, KpValue *out) {
+    KpValue tmp[256];
+    int npos = nargs - (desc ? desc->nnamed : 0);
+    if (t->nfields > 256) return kp_vm_error(vm, "too many fields");
+    if (npos > (int)t->nfields) { clear_regs(vm, args, args + nargs); return kp_vm_error(vm, "too many values for %s (%u fields)", t->name, t->nfields); }
+    for (uint32_t i = 0; i < t->nfields; i++) tmp[i] = kp_unset();
+    for (int j = 0; j < nargs; j++) {
+        int k = j;
+        if (j >= npos) {
+            k = -1;
+            for (uint32_t q = 0; q < t->nfields; q++) if (t->fnames[q] == desc->names[j - npos]) k = (int)q;
+            if (k < 0) { clear_regs(vm, args, args + nargs); return kp_vm_error(vm, "%s has no field '%s'", t->name, desc->names[j - npos]); }
+        }
+        KpValue v = args[j];
+        args[j] = kp_unset();
+        if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
+            KpValue x;
+            if (!take_from(vm, v.p, &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) { clear_regs(vm, tmp, tmp + t->nfields); clear_regs(vm, args, args + nargs); return false; }
+            v = x;
+        }
+        tmp[k] = v;
+    }
+    return new_record(vm, t, tmp, out);
+}
 
 static bool param_accepts(KpVM *vm, const KpParam *p, KpValue arg, int *score) {
     KpValue v = kp_deref(arg);
@@ -785,9 +829,16 @@ static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
 
 static bool execute(KpVM *vm, int base_depth);
 
+/* Calls beyond this depth are "stack overflow"; the frames above it are a
+ * reserve for the deinits and defers that run while that error unwinds. */
+#define KP_CALL_LIMIT (KP_MAX_FRAMES - 256)
+#define KP_STACK_RESERVE 65536
+
 static bool push_frame(KpVM *vm, KpOverload *ov, KpValue *base) {
     KpProto *p = ov->proto;
-    if (vm->nframes >= KP_MAX_FRAMES || base + p->nregs + 260 >= vm->stack_end)
+    int limit = vm->unwinding ? KP_MAX_FRAMES : KP_CALL_LIMIT;
+    KpValue *end = vm->unwinding ? vm->stack_end : vm->stack_end - KP_STACK_RESERVE;
+    if (vm->nframes >= limit || base + p->nregs + 260 >= end)
         return kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = p;
@@ -1162,7 +1213,7 @@ dispatch:
         SAVEPC();
         const char *name = K[i->b].p;
         KpValue obj = R[i->a];
-        if (obj.tag == KP_T_REF && !(obj.flags & (KP_VF_MUT | KP_VF_PLACE))) {
+        if (!writable(obj)) {
             kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
             goto error;
         }
@@ -1201,7 +1252,7 @@ dispatch:
     CASE(SETINDEX) {
         SAVEPC();
         KpValue obj = R[i->a];
-        if (obj.tag == KP_T_REF && !(obj.flags & (KP_VF_MUT | KP_VF_PLACE))) {
+        if (!writable(obj)) {
             kp_vm_error(vm, "cannot assign to an element through a read-only reference (&); use $&");
             goto error;
         }
@@ -1290,6 +1341,22 @@ dispatch:
         if (!set_slot(vm, &vm->stack[i->a], v)) goto error;
         NEXT;
     }
+    CASE(SETREF) {
+        SAVEPC();
+        KpValue v = R[i->b];
+        R[i->b] = kp_unset();
+        KpValue r = R[i->a];
+        if (r.tag != KP_T_REF) { /* the parameter owns a temporary */
+            if (!set_slot(vm, &R[i->a], v)) goto error;
+            NEXT;
+        }
+        if (!writable(r)) { kp_drop(vm, v); kp_vm_error(vm, "cannot assign through a read-only reference (&)"); goto error; }
+        KpValue *s = r.p;
+        while (s->tag == KP_T_REF) s = s->p;
+        if (is_locked(*s)) { kp_drop(vm, v); kp_vm_error(vm, "cannot replace a value while a for loop is iterating over it"); goto error; }
+        if (!set_slot(vm, s, v)) goto error;
+        NEXT;
+    }
     CASE(USING) {
         SAVEPC();
         KpValue av = kp_deref(R[i->b]);
@@ -1327,6 +1394,13 @@ dispatch:
         KpCallDesc *desc = i->c ? &p->calls[i->c - 1] : NULL;
         SAVEPC();
         KpValue fval = kp_deref(*fv);
+        if (UNLIKELY(fval.tag == KP_T_TYPE) && ((KpType *)fval.p)->kind == KP_TK_RECORD) {
+            KpType *t = fval.p;
+            KpValue out;
+            if (!construct_dynamic(vm, t, fv + 1, nargs, desc, &out)) goto error;
+            *fv = out;
+            NEXT;
+        }
         if (UNLIKELY(fval.tag != KP_T_FUNC)) {
             if (fval.tag == KP_T_MOVED || fval.tag == KP_T_UNSET) bad_value(vm, fval, NULL);
             else kp_vm_error(vm, "cannot call a %s", kp_value_type_name(vm, fval));
@@ -1342,7 +1416,7 @@ dispatch:
                 while (j < nargs && fv[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
                 if (j == nargs) {
                     KpValue *nb = fv + 1;
-                    if (UNLIKELY(vm->nframes >= KP_MAX_FRAMES || nb + ov->proto->nregs + 260 >= vm->stack_end)) {
+                    if (UNLIKELY(vm->nframes >= KP_CALL_LIMIT || nb + ov->proto->nregs + 260 >= vm->stack_end - KP_STACK_RESERVE)) {
                         kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
                         goto error;
                     }
