@@ -74,7 +74,7 @@ static bool b_len(KpVM *vm, KpValue *a, int n, KpValue *out) {
     case KP_T_STR: *out = kp_int(((KpString *)v.p)->len); return true;
     case KP_T_LIST: *out = kp_int(((KpList *)v.p)->len); return true;
     case KP_T_MAP: *out = kp_int(((KpMap *)v.p)->count); return true;
-    default: return kp_vm_error(vm, "len of a %s: len works on strings, lists and maps", kp_value_type_name(vm, v));
+    default: return kp_vm_error(vm, "len of %s: len works on strings, lists and maps", kp_a(kp_value_type_name(vm, v)));
     }
 }
 
@@ -292,7 +292,7 @@ static bool b_int(KpVM *vm, KpValue *a, int n, KpValue *out) {
     }
     default:
         if (KP_IS_SIZED_INT(v.tag)) { *out = kp_int(v.i); return true; }
-        return kp_vm_error(vm, "int of a %s", kp_value_type_name(vm, v));
+        return kp_vm_error(vm, "int of %s", kp_a(kp_value_type_name(vm, v)));
     }
 }
 
@@ -309,7 +309,7 @@ static bool b_float(KpVM *vm, KpValue *a, int n, KpValue *out) {
         *out = kp_float(d);
         return true;
     }
-    return kp_vm_error(vm, "float of a %s", kp_value_type_name(vm, v));
+    return kp_vm_error(vm, "float of %s", kp_a(kp_value_type_name(vm, v)));
 }
 
 static bool num_arg(KpVM *vm, const char *fn, KpValue v, double *d, bool *is_int) {

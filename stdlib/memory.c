@@ -312,7 +312,7 @@ static bool b_reset(KpVM *vm, KpValue *a, int n, KpValue *out) {
         return kp_vm_error(vm, "reset works on an ArenaAllocator or a FixedBufferAllocator, not %s", kp_value_type_name(vm, x));
     KpAllocObj *o = x.p;
     if (o->a.stats.live_count > 0)
-        return kp_vm_error(vm, "reset of a %s while %lld values it allocated are alive", kind_names[o->kind],
+        return kp_vm_error(vm, "reset of %s while %lld values it allocated are alive", kp_a(kind_names[o->kind]),
                            (long long)o->a.stats.live_count);
     if (o->kind == KP_AK_ARENA) kp_arena_reset(&o->u.arena, true);
     else kp_fixed_reset(&o->u.fixed);

@@ -625,6 +625,15 @@ bool kp_tostring(KpVM *vm, KpValue v, bool quoted) {
 
 const char *kp_type_name(const KpType *t) { return t ? t->name : "Any"; }
 
+const char *kp_a(const char *name) {
+    static _Thread_local char bufs[4][160];
+    static _Thread_local int next;
+    char *b = bufs[next++ & 3];
+    bool vowel = name && strchr("AEIOUaeiou", name[0]) && name[0];
+    snprintf(b, 160, "%s %s", vowel ? "an" : "a", name ? name : "?");
+    return b;
+}
+
 const char *kp_value_type_name(KpVM *vm, KpValue v) {
     switch (v.tag) {
     case KP_T_UNSET: return "<unset>";
@@ -640,7 +649,12 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     }
     case KP_T_LIST: {
         KpList *l = v.p;
-        return l->elem ? NULL : "List";
+        if (!l->elem) return "List";
+        static _Thread_local char lbuf[2][160];
+        static _Thread_local int ln;
+        char *b = lbuf[ln++ & 1];
+        snprintf(b, 160, "List#(%s)", l->elem->name);
+        return b;
     }
     default: break;
     }
@@ -725,7 +739,12 @@ bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
         if (t->kind == KP_TK_LIST && v->tag == KP_T_LIST && t->elem) {
             KpList *l = v->p;
             for (uint32_t i = 0; i < l->len; i++)
-                if (!kp_type_coerce(vm, t->elem, &l->items[i], why)) return false;
+                if (!kp_type_coerce(vm, t->elem, &l->items[i], why)) {
+                    static _Thread_local char wbuf[200];
+                    snprintf(wbuf, sizeof wbuf, "element %u is %s", i, kp_value_type_name(vm, l->items[i]));
+                    *why = wbuf;
+                    return false;
+                }
             l->elem = t->elem;
             return true;
         }

@@ -235,6 +235,8 @@ bool kp_tostring(KpVM *vm, KpValue v, bool quoted);
 /* Name of v's type for messages ("Int", "Point", "List#(Int)", "&Point"). */
 const char *kp_value_type_name(KpVM *vm, KpValue v);
 const char *kp_type_name(const KpType *t);
+/* "a Point", "an Int": the name with its article (a rotating buffer). */
+const char *kp_a(const char *name);
 /* Does v satisfy type t?  Sized-int coercion happens in kp_type_coerce. */
 bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v);
 /* Checks v against t, converting Int to a sized int type (range-checked);

@@ -342,7 +342,7 @@ static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool e
     KpValue v = *src;
     if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, name);
     if (KP_IS_MOVABLE(v)) {
-        if (elem) return kp_vm_error(vm, "cannot move a %s out of a list or map element; use clone(...), pop(...) or a reference", kp_value_type_name(vm, v));
+        if (elem) return kp_vm_error(vm, "cannot move %s out of a list or map element; use clone(...), pop(...) or a reference", kp_a(kp_value_type_name(vm, v)));
         if (is_locked(v)) return kp_vm_error(vm, "cannot move %s while a for loop is iterating over it", name ? name : "this value");
         src->tag = KP_T_MOVED;
         src->aux = pos;
@@ -390,7 +390,7 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
         kp_vm_error(vm, "HeapAllocation has no field '%s' (it has data, size and allocator)", name);
         return NULL;
     }
-    kp_vm_error(vm, "cannot read field '%s' of a %s", name, kp_value_type_name(vm, v));
+    kp_vm_error(vm, "cannot read field '%s' of %s", name, kp_a(kp_value_type_name(vm, v)));
     return NULL;
 }
 
@@ -399,7 +399,7 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *
     if (v.tag == KP_T_SYSTEM || v.tag == KP_T_HEAP) return special_field(vm, v, name);
     if (v.tag != KP_T_RECORD) {
         if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, objname); return NULL; }
-        kp_vm_error(vm, "cannot read field '%s' of a %s", name, kp_value_type_name(vm, v));
+        kp_vm_error(vm, "cannot read field '%s' of %s", name, kp_a(kp_value_type_name(vm, v)));
         return NULL;
     }
     KpRecord *r = v.p;
@@ -511,7 +511,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         return true;
     }
     if (c.tag == KP_T_MOVED || c.tag == KP_T_UNSET) return bad_value(vm, c, NULL);
-    return kp_vm_error(vm, "cannot index a %s", kp_value_type_name(vm, c));
+    return kp_vm_error(vm, "cannot index %s", kp_a(kp_value_type_name(vm, c)));
 }
 
 /* Default value of a type (`x : T` with no initializer). */
@@ -705,8 +705,8 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
                     /* a reference variable passed by value: copy scalars through it */
                     KpValue t = kp_deref(x);
                     if (KP_IS_MOVABLE(t))
-                        return kp_vm_error(vm, "argument %d of '%s' (%s) takes a %s by value, but a reference was passed; pass clone(...) to copy it",
-                                           idx + 1, f->name, pname, kp_value_type_name(vm, t));
+                        return kp_vm_error(vm, "argument %d of '%s' (%s) takes %s by value, but a reference was passed; pass clone(...) to copy it",
+                                           idx + 1, f->name, pname, kp_a(kp_value_type_name(vm, t)));
                     if (t.tag == KP_T_STR) kp_str_incref(t.p);
                     x = t;
                 } else if (!take_from(vm, src, &x, pos, (v.flags & KP_VF_ELEM) != 0, NULL)) {
@@ -716,8 +716,8 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
             } else if (!(p->type && p->type->kind == KP_TK_REF)) {
                 KpValue t = kp_deref(v);
                 if (KP_IS_MOVABLE(t))
-                    return kp_vm_error(vm, "argument %d of '%s' (%s) takes a %s by value, but a reference was passed; pass clone(...) to copy it",
-                                       idx + 1, f->name, pname, kp_value_type_name(vm, t));
+                    return kp_vm_error(vm, "argument %d of '%s' (%s) takes %s by value, but a reference was passed; pass clone(...) to copy it",
+                                       idx + 1, f->name, pname, kp_a(kp_value_type_name(vm, t)));
                 if (t.tag == KP_T_STR) kp_str_incref(t.p);
                 *slot = t;
             }
@@ -861,7 +861,7 @@ static KpValue *stack_top(KpVM *vm) {
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
     KpValue *top = stack_top(vm);
     if (top + nargs + 2 >= vm->stack_end) return kp_vm_error(vm, "stack overflow");
-    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call a %s", kp_value_type_name(vm, fn));
+    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
     KpFunc *f = fn.p;
@@ -1123,7 +1123,7 @@ dispatch:
             v.i = -v.i;
         } else {
             if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) bad_value(vm, v, reg_name(fr, i->b));
-            else kp_vm_error(vm, "cannot negate a %s", kp_value_type_name(vm, v));
+            else kp_vm_error(vm, "cannot negate %s", kp_a(kp_value_type_name(vm, v)));
             goto error;
         }
         if (!set_slot(vm, &R[i->a], v)) goto error;
@@ -1218,7 +1218,7 @@ dispatch:
             goto error;
         }
         if (kp_deref(obj).tag != KP_T_RECORD && kp_deref(obj).tag != KP_T_MOVED && kp_deref(obj).tag != KP_T_UNSET) {
-            kp_vm_error(vm, "cannot assign field '%s' of a %s", name, kp_value_type_name(vm, kp_deref(obj)));
+            kp_vm_error(vm, "cannot assign field '%s' of %s", name, kp_a(kp_value_type_name(vm, kp_deref(obj))));
             goto error;
         }
         KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->a));
@@ -1403,7 +1403,7 @@ dispatch:
         }
         if (UNLIKELY(fval.tag != KP_T_FUNC)) {
             if (fval.tag == KP_T_MOVED || fval.tag == KP_T_UNSET) bad_value(vm, fval, NULL);
-            else kp_vm_error(vm, "cannot call a %s", kp_value_type_name(vm, fval));
+            else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fval)));
             goto error;
         }
         KpFunc *f = fval.p;
@@ -1577,7 +1577,7 @@ dispatch:
         KpValue c = kp_deref(R[i->a]);
         if (c.tag != KP_T_LIST && c.tag != KP_T_MAP) {
             if (c.tag == KP_T_MOVED || c.tag == KP_T_UNSET) bad_value(vm, c, NULL);
-            else kp_vm_error(vm, "cannot iterate over a %s (for works over ranges, lists and maps)", kp_value_type_name(vm, c));
+            else kp_vm_error(vm, "cannot iterate over %s (for works over ranges, lists and maps)", kp_a(kp_value_type_name(vm, c)));
             goto error;
         }
         if ((i->d & 1) && R[i->a].tag == KP_T_REF && !(R[i->a].flags & (KP_VF_MUT | KP_VF_PLACE))) {
