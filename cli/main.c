@@ -40,6 +40,7 @@ static int64_t parse_size(const char *s) {
 
 int main(int argc, char **argv) {
     KpConfig cfg = {0};
+    cfg.allow_fs = true; /* the command line grants scripts the file system */
     bool check_leaks = false, dump = false;
     const char *file = NULL;
     int i = 1;

@@ -121,6 +121,8 @@ typedef struct C {
     int using_depth;
     /* temporaries an argument borrows from (`f(mk().x)`): evaluated before
      * the call, dropped after it returns */
+    int depth_guard;     /* expression nesting, bounded */
+    struct TypeBind tb_scratch;
     KpNode *pinned_node[32];
     uint32_t pinned_reg[32];
     int npinned;
@@ -381,9 +383,8 @@ static TypeBind *find_type(C *c, const char *name) {
         if (c->types[i].name == name) return &c->types[i];
     for (uint32_t i = 0; i < c->vm->ntypes; i++)
         if (c->vm->types[i].name == name) {
-            static TypeBind tb;
-            tb = (TypeBind){name, c->vm->types[i].type, c->vm->types[i].generic, 0};
-            return &tb;
+            c->tb_scratch = (TypeBind){name, c->vm->types[i].type, c->vm->types[i].generic, 0};
+            return &c->tb_scratch;
         }
     return NULL;
 }
@@ -515,6 +516,7 @@ static KpType *resolve_type(C *c, KpNode *n) {
     case KP_N_FIELD: {
         if (n->a && n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "System")) {
             if (!strcmp(n->name, "Memory")) return c->vm->t_sysmem;
+            if (!strcmp(n->name, "Fs")) return c->vm->t_sysfs;
             return c->vm->t_system;
         }
         error_at(c, n, "unknown type");
@@ -591,7 +593,7 @@ static bool const_eval(C *c, KpNode *n, KpValue *out) {
             KpValue k, v;
             if (!const_eval(c, n->list.items[i]->a, &k) || !const_eval(c, n->list.items[i]->b, &v))
                 return false;
-            if (!kp_map_set(vm, m, k, v)) return false;
+            if (!kp_map_put(vm, m, k, v)) return false;
         }
         *out = kp_ptr(KP_T_MAP, m);
         return true;
@@ -1128,7 +1130,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
 
 static bool fits_i32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
-static int depth_guard;
+/* nesting guard of expr_to: c->depth_guard */
 
 /* Constant folding: a literal number, or arithmetic and comparisons on
  * literal numbers.  Int results that would overflow (or divide by zero)
@@ -1203,9 +1205,9 @@ static bool fold_binary(C *c, KpNode *n, KpValue *out) {
 static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
     KpVM *vm = c->vm;
     if (!n) return NULL;
-    if (++depth_guard > 3000) {
+    if (++c->depth_guard > 3000) {
         error_at(c, n, "expression nested too deeply");
-        depth_guard--;
+        c->depth_guard--;
         return NULL;
     }
     KpType *result = NULL;
@@ -1447,7 +1449,7 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
         error_at(c, n, "expected an expression");
         break;
     }
-    depth_guard--;
+    c->depth_guard--;
     return result;
 }
 
@@ -2399,7 +2401,7 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
     fn.is_main = true;
     fn.p = new_proto(&c, intern(&c, "main"));
     c.fn = &fn;
-    depth_guard = 0;
+
     /* reserve a register for every top-level variable */
     for (int i = 0; i < program->list.count; i++) {
         KpNode *s = program->list.items[i];
@@ -2410,6 +2412,20 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
     }
     fn.freereg = vm->main_nregs;
     fn.p->nregs = vm->main_nregs;
+    if (repl && program->list.count > 0) {
+        /* the REPL shows the value of a final expression statement */
+        KpNode *last = program->list.items[program->list.count - 1];
+        if (last && last->kind == KP_N_EXPRSTMT && last->a && last->a->kind != KP_N_ASSIGN) {
+            KpNode *call = kp_ast_new(&vm->meta_arena, KP_N_CALL, last->line, last->col);
+            KpNode *callee = kp_ast_new(&vm->meta_arena, KP_N_IDENT, last->line, last->col);
+            if (call && callee) {
+                callee->name = "#show";
+                call->a = callee;
+                kp_ast_push(&vm->meta_arena, &call->list, last->a);
+                last->a = call;
+            }
+        }
+    }
     compile_block_body(&c, program);
     /* top-level function bodies compiled in hoist_block; now the end */
     at(&c, NULL);

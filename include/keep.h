@@ -1,12 +1,32 @@
 /*
- * keep.h — the public embedding API of Keep.  This is the only header a
- * host includes; every type here is opaque or plain data.
+ * keep.h — the public embedding API of Keep.  The only header a host
+ * includes (`#include <keep.h>`, link with `-lkeep`, or
+ * `pkg-config --cflags --libs keep`).
  *
- * A host creates a VM from a KpConfig, runs source text or files in it and
- * frees it.  Nothing here calls exit() or longjmps across the host's frames:
- * every function reports failure through its return code, and the text of
- * the last error (with file:line:col) is available from kp_vm_last_error.
- * There is no global state: several VMs may live in one process.
+ * The model.  A host creates a VM from a KpConfig that says what the VM may
+ * do: the allocator every byte comes from (in the spirit of Lua's
+ * lua_Alloc), where output goes, the memory it may use, whether scripts may
+ * touch the file system, their arguments.  The host runs source text or
+ * files, reads and writes script values through numbered *slots* (as in
+ * Wren: slot 0, 1, ... hold values the host is working with), calls script
+ * functions, and registers C functions that scripts call.
+ *
+ * Ownership.  A slot owns its value: setting a slot deinitializes what it
+ * held; values moved out of a slot (into a list, a field, a by-value
+ * parameter) leave it empty.  A KpHandle keeps one value alive across calls
+ * until the host releases it.  Strings returned by the getters are borrowed
+ * from the VM and valid until that slot is next changed.  Everything the VM
+ * allocated is freed by kp_vm_free: the host allocator's count is back to
+ * zero after it.
+ *
+ * Errors.  Functions return KP_OK or an error code; nothing calls exit() or
+ * longjmps across the host's frames.  kp_vm_last_error gives the message
+ * with its file:line:col.  After an error the VM stays usable.
+ *
+ * Threads.  There is no global state: a process may hold many VMs, and
+ * different threads may use different VMs at the same time (one thread per
+ * VM at a time).  kp_vm_interrupt is the one function that may be called
+ * from another thread while the VM runs.
  */
 #ifndef KEEP_H
 #define KEEP_H
@@ -19,71 +39,240 @@
 extern "C" {
 #endif
 
-typedef struct KpVM KpVM;
+#if defined(__GNUC__) || defined(__clang__)
+#define KP_API __attribute__((visibility("default")))
+#else
+#define KP_API
+#endif
 
-/* Result codes (also the `keep` binary's exit codes). */
+#define KEEP_VERSION "0.1.0"
+#define KEEP_VERSION_NUM 100 /* major*10000 + minor*100 + patch */
+
+typedef struct KpVM KpVM;
+typedef struct KpHandle KpHandle;
+
+/* Result codes (the first four are also the `keep` binary's exit codes). */
 enum {
-    KP_OK = 0,            /* success                                     */
-    KP_ERR_RUNTIME = 1,   /* a runtime error (message in last_error)     */
-    KP_ERR_COMPILE = 2,   /* syntax or compile errors                    */
-    KP_ERR_USAGE = 64,    /* bad arguments (a file that cannot be read)  */
+    KP_OK = 0,             /* success                                         */
+    KP_ERR_RUNTIME = 1,    /* a runtime error: message in kp_vm_last_error    */
+    KP_ERR_COMPILE = 2,    /* syntax or compile errors                        */
+    KP_ERR_INCOMPLETE = 3, /* kp_vm_eval: the input ends inside an unfinished
+                              construct (an open bracket, string, block)      */
+    KP_ERR_ARG = 4,        /* the host passed a bad argument (slot out of
+                              range, wrong value kind, unknown name)          */
+    KP_ERR_USAGE = 64,     /* a file that cannot be read                      */
 };
 
 #ifndef KP_WRITEFN_DEFINED
 #define KP_WRITEFN_DEFINED
-/* Output callback: `bytes` (len bytes, not NUL-terminated) borrowed for the
- * duration of the call. */
+/* Output callback: `bytes` (len bytes, not NUL-terminated) are borrowed for
+ * the duration of the call. */
 typedef void (*KpWriteFn)(void *ud, const char *bytes, size_t len);
 #endif
 
+/* The host allocator (Lua's lua_Alloc, with an alignment): allocate
+ * `new_size` bytes when ptr is NULL; free `ptr` (of old_size bytes) when
+ * new_size is 0 and return NULL; otherwise resize.  `align` is a power of
+ * two (at most 16 except for stack and page-sized blocks, at most 4096).
+ * Return NULL on failure (the VM reports "out of memory"). */
+typedef void *(*KpAllocFn)(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align);
+
 typedef struct KpConfig {
-    KpWriteFn write_out;  /* script output (print); NULL = stdout         */
-    KpWriteFn write_err;  /* diagnostics and error reports; NULL = stderr */
-    void *ud;             /* passed to both callbacks                     */
-    int64_t mem_limit;    /* cap on script heap bytes; <=0 = none         */
-    bool debug_alloc;     /* run scripts on a debug root allocator        */
-    bool stats;           /* report each allocator's statistics at its deinit
-                             and the root's at kp_vm_finish (to write_err) */
+    KpAllocFn alloc;       /* NULL: the C library's malloc                  */
+    void *alloc_ud;
+    KpWriteFn write_out;   /* script output (print); NULL: stdout           */
+    KpWriteFn write_err;   /* diagnostics and error reports; NULL: stderr   */
+    void *ud;              /* passed to write_out and write_err             */
+    int64_t mem_limit;     /* cap on script memory in bytes; <= 0: none     */
+    bool debug_alloc;      /* scripts run on a debug root allocator         */
+    bool stats;            /* allocator statistics to write_err at the end  */
+    bool allow_fs;         /* grant system.fs (read_file, write_file)       */
+    int argc;              /* system.args (copied)                          */
+    const char *const *argv;
+    size_t stack_values;   /* value stack size; 0: 1 Mi values (16 MiB)     */
 } KpConfig;
+
+/* ------------------------------------------------------------ lifetime */
 
 /* Creates a VM.  cfg may be NULL (defaults).  Returns NULL when out of
  * memory.  The VM owns everything it allocates; kp_vm_free releases it. */
-KpVM *kp_vm_new(const KpConfig *cfg);
+KP_API KpVM *kp_vm_new(const KpConfig *cfg);
 
-/* Deinitializes the VM's top-level variables (in reverse declaration order,
- * running their deinits), then frees the VM and everything it holds. */
-void kp_vm_free(KpVM *vm);
+/* Deinitializes the top-level variables (in reverse declaration order,
+ * running their deinits) and the host slots and handles, then frees the
+ * VM.  vm may be NULL. */
+KP_API void kp_vm_free(KpVM *vm);
 
-/* Compiles and runs `len` bytes of source named `name` (used in messages;
- * borrowed, must outlive the VM).  `src` is copied.  Returns KP_OK,
- * KP_ERR_COMPILE (diagnostics were written to write_err) or KP_ERR_RUNTIME
- * (the error and stack trace were written to write_err). */
-int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len);
+/* Deinitializes the top-level variables now (what kp_vm_free does first);
+ * KP_ERR_RUNTIME if a deinit raised an error. */
+KP_API int kp_vm_finish(KpVM *vm);
 
-/* Reads the file at `path` and runs it as kp_vm_run_string does; returns
- * KP_ERR_USAGE if the file cannot be read.  `path` is copied. */
-int kp_vm_run_file(KpVM *vm, const char *path);
+/* ------------------------------------------------------------ running */
 
-/* Deinitializes the top-level variables now (what kp_vm_free does first),
- * returning KP_ERR_RUNTIME if a deinit raised an error. */
-int kp_vm_finish(KpVM *vm);
+/* Compiles and runs `len` bytes of `src`, named `name` in messages (both
+ * copied).  Top-level variables and functions stay defined for later runs
+ * and calls.  Returns KP_OK, KP_ERR_COMPILE (diagnostics written to
+ * write_err) or KP_ERR_RUNTIME (error and stack trace written to write_err). */
+KP_API int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len);
 
-/* The message of the last error (compile or runtime), "" if none.  Owned by
- * the VM, valid until the next call into it. */
-const char *kp_vm_last_error(KpVM *vm);
+/* Reads the file at `path` and runs it; KP_ERR_USAGE if it cannot be read. */
+KP_API int kp_vm_run_file(KpVM *vm, const char *path);
 
-/* Script heap statistics: bytes and blocks currently allocated by script
- * values, and totals since creation. */
+/* Flags for kp_vm_eval. */
+enum {
+    KP_EVAL_REPL = 1u << 0, /* redefinitions allowed; the value of a final
+                               expression statement is printed; returns
+                               KP_ERR_INCOMPLETE for unfinished input        */
+};
+/* kp_vm_run_string with flags (the REPL's entry point). */
+KP_API int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags);
+
+/* The message of the last error, "file:line:col: message", or "" if none.
+ * Owned by the VM, valid until the next call into it. */
+KP_API const char *kp_vm_last_error(KpVM *vm);
+
+/* ------------------------------------------------------------ limits */
+
+/* Sets the instruction budget: the script may take this many more steps
+ * (each call and each loop iteration is one step); past it, the running
+ * script stops with the runtime error "instruction budget exhausted" and
+ * the VM stays usable.  budget < 0 removes the limit (the default). */
+KP_API void kp_vm_set_budget(KpVM *vm, int64_t budget);
+
+/* Asks the running script to stop with the runtime error "interrupted" at
+ * its next call or loop iteration.  Safe from any thread and from signal
+ * handlers (an atomic flag); a no-op when nothing runs. */
+KP_API void kp_vm_interrupt(KpVM *vm);
+
+/* Script heap statistics (bytes and blocks of script values). */
 typedef struct KpHeapStats {
     int64_t live_bytes, live_count, peak_bytes, total_allocs, total_frees;
 } KpHeapStats;
-void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out);
+KP_API void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out);
 
-/* Sets system.args, the script's arguments (copied).  Returns KP_OK. */
-int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
+/* Writes a per-allocator report (the root and every script allocator
+ * alive) to write_err. */
+KP_API void kp_vm_report_stats(KpVM *vm);
 
-/* Debugging aids for the `keep` tool. */
-void kp_vm_set_dump_bytecode(KpVM *vm, bool on);
+/* ------------------------------------------------------------ slots */
+
+/* The kinds of values a slot can hold. */
+typedef enum KpKind {
+    KP_KIND_NONE, KP_KIND_UNIT, KP_KIND_BOOL, KP_KIND_INT, KP_KIND_FLOAT,
+    KP_KIND_STRING, KP_KIND_LIST, KP_KIND_MAP, KP_KIND_RECORD,
+    KP_KIND_FUNCTION, KP_KIND_TYPE, KP_KIND_OTHER,
+} KpKind;
+
+/* Makes sure slots 0..n-1 exist (new ones are empty).  Inside a C function
+ * the first slots are its arguments.  Returns KP_OK or KP_ERR_ARG (n too
+ * large) / KP_ERR_RUNTIME (out of memory). */
+KP_API int kp_slots_ensure(KpVM *vm, int n);
+KP_API int kp_slot_count(KpVM *vm);
+
+/* Setters: the slot's old value is deinitialized.  Strings are copied. */
+KP_API int kp_set_unit(KpVM *vm, int slot);
+KP_API int kp_set_bool(KpVM *vm, int slot, bool v);
+KP_API int kp_set_int(KpVM *vm, int slot, int64_t v);
+KP_API int kp_set_float(KpVM *vm, int slot, double v);
+KP_API int kp_set_string(KpVM *vm, int slot, const char *bytes, size_t len);
+KP_API int kp_new_list(KpVM *vm, int slot);
+KP_API int kp_new_map(KpVM *vm, int slot);
+/* A record of the script type `type_name` (declared at top level) with its
+ * field defaults; fields without one are unset.  KP_ERR_ARG if no such
+ * record type. */
+KP_API int kp_new_record(KpVM *vm, int slot, const char *type_name);
+/* Moves the value of `value_slot` to the end of the list in `list_slot`. */
+KP_API int kp_list_append(KpVM *vm, int list_slot, int value_slot);
+/* Moves `value_slot` into the map at key `key_slot` (the key is copied). */
+KP_API int kp_map_set(KpVM *vm, int map_slot, int key_slot, int value_slot);
+/* Moves `value_slot` into field `name` of the record (type-checked). */
+KP_API int kp_set_field(KpVM *vm, int record_slot, const char *name, int value_slot);
+
+/* Getters.  References are followed (a `&` argument reads as its value). */
+KP_API KpKind kp_get_kind(KpVM *vm, int slot);
+/* The type name of the value ("Int", "Point", "List#(Int)"); borrowed. */
+KP_API const char *kp_get_type_name(KpVM *vm, int slot);
+/* Each returns KP_OK, or KP_ERR_ARG when the slot holds another kind (sized
+ * integers read as Int). */
+KP_API int kp_get_bool(KpVM *vm, int slot, bool *out);
+KP_API int kp_get_int(KpVM *vm, int slot, int64_t *out);
+KP_API int kp_get_float(KpVM *vm, int slot, double *out); /* Ints convert */
+/* The bytes (NUL-terminated; *len may be NULL), borrowed; NULL when the
+ * slot is not a String. */
+KP_API const char *kp_get_string(KpVM *vm, int slot, size_t *len);
+/* Elements of a list, entries of a map; -1 for other kinds. */
+KP_API int64_t kp_get_count(KpVM *vm, int slot);
+/* A copy (deep, for records and lists) of element `index` into out_slot. */
+KP_API int kp_list_get(KpVM *vm, int list_slot, int64_t index, int out_slot);
+/* A copy of the value at key `key_slot`; KP_ERR_ARG if absent. */
+KP_API int kp_map_get(KpVM *vm, int map_slot, int key_slot, int out_slot);
+/* A copy of field `name`; KP_ERR_ARG if no such field or it is unset. */
+KP_API int kp_get_field(KpVM *vm, int record_slot, const char *name, int out_slot);
+/* Moves the value of `from` to `to` (`from` becomes empty). */
+KP_API int kp_slot_move(KpVM *vm, int from, int to);
+
+/* ------------------------------------------------------------ calling */
+
+/* Puts the top-level value `name` into `slot`: a function, a type, or a
+ * copy of a top-level variable.  KP_ERR_ARG if there is none. */
+KP_API int kp_get_global(KpVM *vm, const char *name, int slot);
+
+/* Calls the function in `fn_slot` with the `nargs` values in slots
+ * first_arg .. first_arg+nargs-1 and puts the result in `result_slot`.
+ * Arguments are passed as a script passes variables: a by-value parameter
+ * takes (moves) the slot's value, a `&`/`$&` parameter borrows the slot.
+ * Returns KP_OK or KP_ERR_RUNTIME (message in kp_vm_last_error). */
+KP_API int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot);
+
+/* ------------------------------------------------------------ handles */
+
+/* Moves the value of `slot` into a new handle that keeps it alive until
+ * kp_handle_release.  NULL when out of memory or the slot is empty. */
+KP_API KpHandle *kp_handle_new(KpVM *vm, int slot);
+/* Puts the handle's value in `slot`: scalars and strings are copied,
+ * other values are passed as a reference to the handle's value (valid
+ * while the handle lives). */
+KP_API int kp_handle_get(KpVM *vm, KpHandle *h, int slot);
+/* Deinitializes the handle's value and frees the handle.  h may be NULL. */
+KP_API void kp_handle_release(KpVM *vm, KpHandle *h);
+
+/* ------------------------------------------------------------ C functions */
+
+/* How a C function's parameter receives its argument (as in scripts). */
+typedef enum KpMode {
+    KP_MODE_VALUE = 0,  /* takes ownership (moves records, lists, maps)  */
+    KP_MODE_REF = 1,    /* &T: borrows read-only                         */
+    KP_MODE_MUTREF = 2, /* $&T: borrows mutably                          */
+} KpMode;
+
+/* A C function callable from scripts.  Its arguments are in slots
+ * 0..nargs-1 (references for & and $& parameters, read through by the
+ * getters; list and field setters write through $& ones).  The value left
+ * in slot 0 when it returns is its result (unit if slot 0 is empty or
+ * nargs is 0 and nothing was set).  Return KP_OK, or kp_error(...) to raise
+ * a runtime error in the calling script. */
+typedef int (*KpCFunction)(KpVM *vm, int nargs, void *ud);
+
+/* Registers `fn` as an overload of `name` taking `nparams` arguments with
+ * the given modes (NULL: all by value); nparams < 0 means any number, all
+ * borrowed read-only.  `ud` is passed back on every call.  Must be called
+ * before running scripts that use the name.  KP_ERR_ARG for a bad name. */
+KP_API int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud);
+
+/* Sets the runtime error message (printf-style) for the calling script and
+ * returns KP_ERR_RUNTIME, for `return kp_error(vm, "bad %d", x);`. */
+KP_API int kp_error(KpVM *vm, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ------------------------------------------------------------ tools */
+
+/* Sets system.args (copied). */
+KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
+/* Prints compiled bytecode to write_err as scripts are compiled. */
+KP_API void kp_vm_set_dump_bytecode(KpVM *vm, bool on);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -412,6 +413,59 @@ static bool b_get_fields(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return true;
 }
 
+/* The REPL's display of an expression's value (nothing for unit). */
+static bool b_show(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    (void)n;
+    *out = kp_unit();
+    KpValue v = kp_deref(a[0]);
+    if (v.tag == KP_T_UNIT) return true;
+    kp_buf_reset(&vm->scratch);
+    if (!kp_tostring(vm, v, true) || !kp_buf_add(vm, &vm->scratch, "\n", 1)) return false;
+    vm->write_out(vm->write_ud, vm->scratch.data, vm->scratch.len);
+    return true;
+}
+
+static bool fs_arg(KpVM *vm, KpValue v, const char *fn) {
+    v = kp_deref(v);
+    if (v.tag == KP_T_SYSTEM && v.aux == 2) return true;
+    return kp_vm_error(vm, "%s needs the file system capability: %s(&system.fs, ...)", fn, fn);
+}
+
+/* read_file(&system.fs, path) -> String */
+static bool b_read_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    (void)n;
+    if (!fs_arg(vm, a[0], "read_file")) return false;
+    KpValue p = kp_deref(a[1]);
+    if (!want(vm, "read_file", 2, p, KP_T_STR, "String")) return false;
+    FILE *f = fopen(((KpString *)p.p)->data, "rb");
+    if (!f) return kp_vm_error(vm, "read_file: cannot open '%s': %s", ((KpString *)p.p)->data, strerror(errno));
+    KpBuf b = {0};
+    char chunk[16384];
+    size_t got;
+    bool ok = true;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (!kp_buf_add(vm, &b, chunk, got)) { ok = false; break; }
+    fclose(f);
+    ok = ok && ret_str(vm, b.data ? b.data : "", b.len, out);
+    kp_buf_free(vm, &b);
+    return ok;
+}
+
+/* write_file(&system.fs, path, text) */
+static bool b_write_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    (void)n;
+    if (!fs_arg(vm, a[0], "write_file")) return false;
+    KpValue p = kp_deref(a[1]), t = kp_deref(a[2]);
+    if (!want(vm, "write_file", 2, p, KP_T_STR, "String") || !want(vm, "write_file", 3, t, KP_T_STR, "String")) return false;
+    FILE *f = fopen(((KpString *)p.p)->data, "wb");
+    if (!f) return kp_vm_error(vm, "write_file: cannot open '%s': %s", ((KpString *)p.p)->data, strerror(errno));
+    KpString *s = t.p;
+    bool ok = fwrite(s->data, 1, s->len, f) == s->len;
+    if (fclose(f) != 0) ok = false;
+    *out = kp_unit();
+    return ok ? true : kp_vm_error(vm, "write_file: cannot write '%s'", ((KpString *)p.p)->data);
+}
+
 static bool b_check_cycles(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)vm; (void)a; (void)n;
     *out = kp_int(0); /* keep boxes (and so cycles) arrive with references and keep */
@@ -447,5 +501,8 @@ void kp_stdlib_register(KpVM *vm) {
     kp_func_add_native(vm, "assert", b_assert, 1, r1, 1, R);
     kp_func_add_native(vm, "#get_fields", b_get_fields, 1, m1, 0, 0);
     kp_func_add_native(vm, "#check_cycles", b_check_cycles, 0, NULL, 0, 0);
+    kp_func_add_native(vm, "#show", b_show, 1, r1, 0, 0);
+    kp_func_add_native(vm, "read_file", b_read_file, 2, rr, 0, 0);
+    kp_func_add_native(vm, "write_file", b_write_file, 3, rrr, 0, 0);
     (void)rv;
 }

@@ -23,14 +23,44 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
 
 typedef struct KpVMBox {
     KpVM vm;
-    KpAllocator host_a;   /* the root: malloc */
-    KpAllocator heap_a;   /* script heap view */
-    KpAllocator heap_direct;
+    KpAllocator host_a;   /* the root: the host's KpAllocFn, or malloc */
+    KpAllocator heap_a;   /* script heap: a counting view of host_a (or debug) */
     KpDebug debug;
     KpAllocator page_a;
+    KpAllocFn host_fn;
+    void *host_ud;
+    size_t stack_values;
+    bool stack_from_host;
     bool debug_on;
     bool finished;
 } KpVMBox;
+
+/* --------------------------------------------------- the host allocator */
+
+static void *hostfn_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
+    (void)loc;
+    KpVMBox *b = ctx;
+    return b->host_fn(b->host_ud, NULL, 0, size, align);
+}
+static void hostfn_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
+    (void)loc;
+    KpVMBox *b = ctx;
+    b->host_fn(b->host_ud, ptr, size, 0, align);
+}
+static const KpAllocatorVT hostfn_vt = {hostfn_alloc, NULL, hostfn_free, NULL};
+
+/* The script heap: every call passes through to the root; its own stats
+ * count script values only (what --check-leaks reads). */
+static void *pass_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
+    return kp_alloc(ctx, size, align, loc);
+}
+static bool pass_resize(void *ctx, void *ptr, size_t o, size_t n, size_t align, const KpSrcLoc *loc) {
+    return kp_resize(ctx, ptr, o, n, align, loc);
+}
+static void pass_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
+    kp_free(ctx, ptr, size, align, loc);
+}
+static const KpAllocatorVT pass_vt = {pass_alloc, pass_resize, pass_free, NULL};
 
 static void write_stdout(void *ud, const char *s, size_t n) {
     (void)ud;
@@ -164,6 +194,8 @@ static void make_builtin_types(KpVM *vm) {
     vm->t_allocator = vm->t_akind[KP_AK_ANY];
     vm->t_sysmem = mk_type(vm, KP_TK_OPAQUE, "System.Memory", KP_T_SYSTEM);
     vm->t_sysmem->akind = 1;
+    vm->t_sysfs = mk_type(vm, KP_TK_OPAQUE, "System.Fs", KP_T_SYSTEM);
+    vm->t_sysfs->akind = 2;
     /* AllocStats(.live_bytes, .live_count, .peak_bytes, .total_allocs, .total_frees) */
     static const char *sf[] = {"live_bytes", "live_count", "peak_bytes", "total_allocs", "total_frees"};
     KpType *st = mk_type(vm, KP_TK_RECORD, "AllocStats", 0);
@@ -183,36 +215,58 @@ static void make_builtin_types(KpVM *vm) {
 
 KpVM *kp_vm_new(const KpConfig *cfg) {
     KpAllocator boot;
-    kp_direct_init(&boot);
+    KpVMBox tmp;
+    memset(&tmp, 0, sizeof tmp);
+    if (cfg && cfg->alloc) {
+        tmp.host_fn = cfg->alloc;
+        tmp.host_ud = cfg->alloc_ud;
+        boot = (KpAllocator){&hostfn_vt, NULL, "host", 0, -1, {0}, NULL};
+    } else {
+        kp_direct_init(&boot);
+        boot.name = "host";
+    }
+    boot.ctx = &tmp;
     KpVMBox *box = kp_alloc(&boot, sizeof(KpVMBox), 16, NULL);
     if (!box) return NULL;
     memset(box, 0, sizeof *box);
+    box->host_fn = tmp.host_fn;
+    box->host_ud = tmp.host_ud;
     box->host_a = boot;
+    if (box->host_fn) box->host_a.ctx = box;
     KpVM *vm = &box->vm;
     vm->host = &box->host_a;
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
     vm->meta = &vm->meta_view;
-    kp_direct_init(&box->heap_direct);
-    box->heap_direct.name = "root";
     if (cfg && cfg->debug_alloc) {
         kp_debug_init(&box->debug, vm->host, NULL, &box->heap_a);
         box->heap_a.name = "root (DebugAllocator)";
         box->debug_on = true;
     } else {
-        box->heap_a = box->heap_direct;
+        box->heap_a = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
     }
     vm->heap = &box->heap_a;
     vm->ctx = vm->heap;
     if (cfg && cfg->mem_limit > 0) vm->heap->limit = cfg->mem_limit;
     vm->stats_report = cfg && cfg->stats;
-    kp_page_init(&box->page_a);
-    vm->stack = kp_alloc(&box->page_a, sizeof(KpValue) * KP_STACK_VALUES, 16, NULL);
+    vm->allow_fs = cfg && cfg->allow_fs;
+    box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
+    if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
+    size_t stack_bytes = sizeof(KpValue) * box->stack_values;
+    if (box->host_fn) {
+        /* everything from the host: the stack too (zeroed: UNSET) */
+        vm->stack = kp_alloc(vm->host, stack_bytes, 16, NULL);
+        if (vm->stack) memset(vm->stack, 0, stack_bytes);
+        box->stack_from_host = true;
+    } else {
+        kp_page_init(&box->page_a);
+        vm->stack = kp_alloc(&box->page_a, stack_bytes, 16, NULL);
+    }
     vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     if (!vm->stack || !vm->frames) {
         kp_vm_free(vm);
         return NULL;
     }
-    vm->stack_end = vm->stack + KP_STACK_VALUES;
+    vm->stack_end = vm->stack + box->stack_values;
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
@@ -224,7 +278,9 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     kp_stdlib_register(vm);
     kp_memory_register(vm);
     vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
+    vm->sys_fs = (KpValue){.tag = KP_T_SYSTEM, .aux = 2};
     vm->sys_args = kp_unset();
+    if (cfg && cfg->argc > 0 && cfg->argv) kp_vm_set_args(vm, cfg->argc, cfg->argv);
     return vm;
 }
 
@@ -245,15 +301,7 @@ int kp_vm_finish(KpVM *vm) {
     }
     if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
     vm->sys_args = kp_unset();
-    if (vm->stats_report) {
-        char buf[256];
-        KpHeapStats s;
-        kp_vm_heap_stats(vm, &s);
-        snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees\n",
-                 vm->heap->name, (long long)s.live_bytes, (long long)s.live_count, (long long)s.peak_bytes,
-                 (long long)s.total_allocs, (long long)s.total_frees);
-        vm->write_err(vm->write_ud, buf, strlen(buf));
-    }
+    if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }
 
@@ -261,7 +309,11 @@ void kp_vm_free(KpVM *vm) {
     if (!vm) return;
     KpVMBox *box = (KpVMBox *)vm;
     if (vm->stack) kp_vm_finish(vm);
-    if (vm->stack) kp_free(&box->page_a, vm->stack, sizeof(KpValue) * KP_STACK_VALUES, 16, NULL);
+    kp_embed_free(vm);
+    if (vm->stack) {
+        if (box->stack_from_host) kp_free(vm->host, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
+        else kp_free(&box->page_a, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
+    }
     if (vm->frames) kp_free(vm->host, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     if (vm->names) kp_free(vm->host, vm->names, sizeof(char *) * vm->names_cap, 8, NULL);
     kp_buf_free(vm, &vm->err);
@@ -271,6 +323,12 @@ void kp_vm_free(KpVM *vm) {
     kp_arena_deinit(&vm->meta_arena);
     if (box->debug_on) kp_debug_deinit(&box->debug);
     KpAllocator boot = box->host_a;
+    KpVMBox tmp;
+    if (box->host_fn) {
+        tmp.host_fn = box->host_fn;
+        tmp.host_ud = box->host_ud;
+        boot.ctx = &tmp;
+    }
     kp_free(&boot, box, sizeof(KpVMBox), 16, NULL);
 }
 
@@ -284,6 +342,8 @@ static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
 }
 
 static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+    vm->status = KP_OK;
+    kp_buf_reset(&vm->err);
     KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
     char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
     if (!src || !copy) {
@@ -305,6 +365,12 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
     if (prog && diags.count == 0) proto = kp_compile_ex(vm, src, prog, &diags, repl);
     if (!proto || diags.count) {
         if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
+        if (repl && diags.incomplete) {
+            kp_arena_deinit(&diag_arena);
+            while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+            vm->status = KP_ERR_INCOMPLETE;
+            return KP_ERR_INCOMPLETE;
+        }
         kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
         set_compile_error(vm, &diags, src);
         vm->incomplete = diags.incomplete;
@@ -323,6 +389,24 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
 
 int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len) {
     return run_source(vm, name, src, len, false);
+}
+
+int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags) {
+    return run_source(vm, name, src, len, (flags & KP_EVAL_REPL) != 0);
+}
+
+void kp_vm_set_budget(KpVM *vm, int64_t budget) { vm->budget = budget < 0 ? -1 : budget; }
+
+void kp_vm_interrupt(KpVM *vm) { atomic_store(&vm->interrupt, 1); }
+
+void kp_vm_report_stats(KpVM *vm) {
+    char buf[256];
+    KpHeapStats s;
+    kp_vm_heap_stats(vm, &s);
+    snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees\n",
+             vm->heap->name, (long long)s.live_bytes, (long long)s.live_count, (long long)s.peak_bytes,
+             (long long)s.total_allocs, (long long)s.total_frees);
+    vm->write_err(vm->write_ud, buf, strlen(buf));
 }
 
 int kp_vm_run_file(KpVM *vm, const char *path) {
@@ -353,7 +437,9 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
     return rc;
 }
 
-const char *kp_vm_last_error(KpVM *vm) { return vm->err.data && vm->status != KP_OK ? vm->err.data : ""; }
+const char *kp_vm_last_error(KpVM *vm) {
+    return vm->err.data && vm->status != KP_OK && vm->status != KP_ERR_INCOMPLETE ? vm->err.data : "";
+}
 
 void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out) {
     KpAllocStats s = vm->heap->stats;

@@ -204,7 +204,7 @@ static bool map_rehash(KpVM *vm, KpMap *m, uint32_t need) {
     return true;
 }
 
-bool kp_map_set(KpVM *vm, KpMap *m, KpValue key, KpValue val) {
+bool kp_map_put(KpVM *vm, KpMap *m, KpValue key, KpValue val) {
     if (!map_key_ok(key)) {
         const char *tn = kp_value_type_name(vm, key);
         kp_drop(vm, key);
@@ -412,7 +412,7 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
             KpValue k, x;
             if (!clone_rec(vm, m->entries[i].key, &k, depth + 1)) { kp_drop(vm, nv); return false; }
             if (!clone_rec(vm, m->entries[i].val, &x, depth + 1)) { kp_drop(vm, k); kp_drop(vm, nv); return false; }
-            if (!kp_map_set(vm, n, k, x)) { kp_drop(vm, nv); return false; }
+            if (!kp_map_put(vm, n, k, x)) { kp_drop(vm, nv); return false; }
         }
         *out = nv;
         return true;
@@ -672,7 +672,7 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_U64: return "UInt64";
     case KP_T_FUNC: return "Function";
     case KP_T_TYPE: return "Type";
-    case KP_T_SYSTEM: return v.aux == 1 ? "System.Memory" : "System";
+    case KP_T_SYSTEM: return v.aux == 1 ? "System.Memory" : v.aux == 2 ? "System.Fs" : "System";
     case KP_T_STR: return "String";
     case KP_T_MAP: return "HashMap";
     case KP_T_HEAP: return "HeapAllocation";

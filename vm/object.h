@@ -136,6 +136,8 @@ typedef struct KpOverload {
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
     uint32_t line;
+    void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
+    void *host_ud;
 } KpOverload;
 
 struct KpFunc {
@@ -213,7 +215,7 @@ KpMap *kp_map_new(KpVM *vm);
 /* Finds key; returns the entry or NULL. */
 KpMapEntry *kp_map_find(KpMap *m, KpValue key);
 /* Inserts or replaces (old value dropped); moves key and val in. */
-bool kp_map_set(KpVM *vm, KpMap *m, KpValue key, KpValue val);
+bool kp_map_put(KpVM *vm, KpMap *m, KpValue key, KpValue val);
 bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out);
 
 /* Releases what `v` owns (runs user deinit first for records).  The slot is

@@ -370,11 +370,16 @@ static bool writable(KpValue v) {
 static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
     if (v.tag == KP_T_SYSTEM && v.aux == 0) {
         if (!strcmp(name, "memory")) return &vm->sys_memory;
+        if (!strcmp(name, "fs")) {
+            if (vm->allow_fs) return &vm->sys_fs;
+            kp_vm_error(vm, "this program was not granted the file system (system.fs)");
+            return NULL;
+        }
         if (!strcmp(name, "args")) {
             if (vm->sys_args.tag == KP_T_UNSET) kp_vm_set_args(vm, 0, NULL);
             return &vm->sys_args;
         }
-        kp_vm_error(vm, "system has no capability '%s' (it has memory and args)", name);
+        kp_vm_error(vm, "system has no capability '%s' (it has memory, args%s)", name, vm->allow_fs ? " and fs" : "");
         return NULL;
     }
     if (v.tag == KP_T_HEAP) {
@@ -466,7 +471,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
                         return kp_vm_error(vm, "the map's keys are %s, but the key is %s", m->ktype->name, kp_value_type_name(vm, idx));
                 }
                 KpValue k;
-                if (kp_clone(vm, idx, &k) && kp_map_set(vm, m, k, *newval)) {
+                if (kp_clone(vm, idx, &k) && kp_map_put(vm, m, k, *newval)) {
                     *newval = kp_unset();
                     *slot = NULL;
                     return true;
@@ -871,6 +876,7 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
         KpValue *save = vm->native_top;
         vm->native_top = top + 1 + nargs;
         KpValue r = kp_unit();
+        vm->cur_native = ov;
         ok = ov->native(vm, top + 1, nargs, &r);
         vm->native_top = save;
         if (!clear_regs(vm, top + 1, top + 1 + nargs)) ok = false;
@@ -1307,7 +1313,7 @@ dispatch:
         KpValue k = R[i->b], v = R[i->c];
         R[i->b] = kp_unset();
         R[i->c] = kp_unset();
-        if (!kp_map_set(vm, R[i->a].p, k, v)) goto error;
+        if (!kp_map_put(vm, R[i->a].p, k, v)) goto error;
         NEXT;
     }
     CASE(NEWREC) {
@@ -1443,6 +1449,7 @@ dispatch:
             KpValue *save = vm->native_top;
             vm->native_top = fv + 1 + nargs;
             vm->native_line = p->lines[pc - 1 - p->code].line;
+            vm->cur_native = ov;
             bool ok = ov->native(vm, fv + 1, nargs, &r);
             vm->native_top = save;
             if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
@@ -1684,6 +1691,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     kp_buf_reset(&vm->err);
     vm->err_located = false;
     vm->nframes = 0;
+    atomic_store(&vm->interrupt, 0);
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = proto;
     f->ov = NULL;

@@ -161,9 +161,19 @@ struct KpVM {
         *t_func, *t_list, *t_map, *t_heap, *t_allocator, *t_system;
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
-    KpType *t_sysmem, *t_allocstats;
+    KpType *t_sysmem, *t_sysfs, *t_allocstats;
     KpValue sys_memory;      /* system.memory: the right to make allocators */
     KpValue sys_args;        /* system.args: List#(String) */
+    KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
+    bool allow_fs;
+    /* embedding (vm/embed.c): the host's slots, handles, C functions */
+    KpValue *api_slots;      /* the current slot window */
+    int api_nslots;
+    KpValue *hslots;         /* the host's own slots (outside C functions) */
+    int nhslots, cap_hslots;
+    int in_cfunc;            /* C functions running */
+    struct KpHandle *handles;
+    KpOverload *cur_native;  /* the native being called */
     KpSrcLoc loc;            /* scratch for kp_vm_loc */
     bool stats_report;       /* --stats: report each allocator at its deinit */
 
@@ -221,6 +231,7 @@ KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn,
                                int nparams, const uint8_t *modes, uint8_t variadic,
                                uint8_t vmode);
 void kp_stdlib_register(KpVM *vm);
+void kp_embed_free(KpVM *vm);
 void kp_memory_register(KpVM *vm);
 void kp_vm_write(KpVM *vm, const char *s, size_t n);
 
