@@ -4,8 +4,14 @@
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -std=c11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE
-GENWARN  = -std=c11 -D_GNU_SOURCE -Wno-unused-variable -Wno-unused-parameter
+PREFIX  ?= /usr/local
+VERSION  = 0.1.0
+SOMAJOR  = 0
+# library objects are position-independent (for libkeep.so) and export
+# only the KP_API functions of include/keep.h
+PIC      = -fPIC -fvisibility=hidden
+WARN     = -std=c11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(PIC)
+GENWARN  = -std=c11 -D_GNU_SOURCE -Wno-unused-variable -Wno-unused-parameter $(PIC)
 B       ?= build
 LDLIBS   = -lm -lpthread
 
@@ -17,8 +23,11 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(B)/obj/%.o)
 CTEST_SRC = $(wildcard tests/c/test_*.c)
 CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 
-.PHONY: all test test-asan test-debug run bench clean tools
-all: tools $(B)/keep $(B)/libkeep.a $(CTEST_BIN)
+EMBED_SRC = $(wildcard examples/embed/*.c)
+EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
+
+.PHONY: all test test-asan test-debug run bench clean tools install
+all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
 NEED_PKGS = $(if $(shell command -v re2c),,re2c) $(if $(shell command -v lemon),,lemon) \
@@ -36,12 +45,12 @@ $(B)/gen/grammar.c: parser/grammar.y | tools
 	cp parser/grammar.y $(B)/gen/grammar.y
 	lemon -q -T/usr/share/lemon/lempar.c -d$(B)/gen $(B)/gen/grammar.y
 
-$(B)/obj/gen/%.o: $(B)/gen/%.c $(B)/gen/grammar.c
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(B)/gen/grammar.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(GENWARN) -I. -I$(B)/gen -Ilexer -Iparser -c $< -o $@
 
 # ----------------------------------------------------------------- ours
-$(B)/obj/%.o: %.c $(B)/gen/grammar.c
+$(B)/obj/%.o: %.c $(B)/gen/grammar.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -MMD -MP -I. -I$(B)/gen -Iinclude -c $< -o $@
 
@@ -51,8 +60,32 @@ $(B)/libkeep.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(B)/libkeep.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libkeep.so.$(SOMAJOR) -o $(B)/libkeep.so.$(VERSION) $^ $(LDLIBS)
+	ln -sf libkeep.so.$(VERSION) $(B)/libkeep.so.$(SOMAJOR)
+	ln -sf libkeep.so.$(VERSION) $@
+
+$(B)/keep.pc: keep.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep.pc.in > $@
+
 $(B)/keep: $(CLI_OBJ) $(B)/libkeep.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libkeep.a -ledit $(LDLIBS)
+
+$(B)/embed/%: examples/embed/%.c $(B)/libkeep.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< $(B)/libkeep.a $(LDLIBS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(B)/keep $(DESTDIR)$(PREFIX)/bin/keep
+	install -m 644 $(B)/libkeep.a $(DESTDIR)$(PREFIX)/lib/libkeep.a
+	install -m 755 $(B)/libkeep.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkeep.so.$(VERSION)
+	ln -sf libkeep.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkeep.so.$(SOMAJOR)
+	ln -sf libkeep.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkeep.so
+	install -m 644 include/keep.h $(DESTDIR)$(PREFIX)/include/keep.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/keep.pc
+	install -m 644 docs/keep.1 $(DESTDIR)$(PREFIX)/share/man/man1/keep.1
 
 $(B)/tests/%: tests/c/%.c $(B)/libkeep.a
 	@mkdir -p $(dir $@)

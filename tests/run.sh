@@ -86,6 +86,23 @@ $(head -c 1500 "$tmp/err")"
   fi
 done
 
+# embedding hosts: examples/embed/X.c is built as $B/embed/X and must print
+# examples/embed/X.out (run from the repository root)
+for h in "$B"/embed/*; do
+  [ -x "$h" ] || continue
+  name=$(basename "$h")
+  exp="examples/embed/$name.out"
+  timeout 60 "$h" >"$tmp/out" 2>"$tmp/err" </dev/null
+  rc=$?
+  if [ "$rc" = 0 ] && [ -f "$exp" ] && cmp -s "$exp" "$tmp/out"; then
+    pass=$((pass + 1))
+  else
+    report_fail "$h" "exit $rc
+$(diff "$exp" "$tmp/out" 2>&1 | head -20)
+$(head -c 1500 "$tmp/err")"
+  fi
+done
+
 for t in "$B"/tests/test_*; do
   [ -x "$t" ] || continue
   out=$("$t" 2>"$tmp/cerr")
