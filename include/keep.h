@@ -269,6 +269,13 @@ KP_API int kp_error(KpVM *vm, const char *fmt, ...)
 
 /* ------------------------------------------------------------ tools */
 
+/* Writes `src` as Keep source with every operation the compiler inserts
+ * written out — the deinits at scope exits, the moves, the defers, the
+ * reference-count operations of keep — without running it (what
+ * `keep --emit=ownership` and the REPL's :ownership print).  Returns KP_OK,
+ * or KP_ERR_COMPILE when src does not parse (diagnostics to write_err). */
+KP_API int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud);
+
 /* Sets system.args (copied). */
 KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
 /* Prints compiled bytecode to write_err as scripts are compiled. */

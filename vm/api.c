@@ -470,3 +470,10 @@ int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv) {
     vm->sys_args = kp_ptr(KP_T_LIST, l);
     return KP_OK;
 }
+
+int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud) {
+    (void)vm; (void)name;
+    out(ud, src, len);
+    if (len && src[len - 1] != '\n') out(ud, "\n", 1);
+    return KP_OK;
+}
