@@ -1,0 +1,325 @@
+/*
+ * repl.c — the interactive REPL of the `keep` command.
+ *
+ * Every input is evaluated with kp_vm_eval(..., KP_EVAL_REPL) on one VM, so
+ * definitions persist; the VM prints the value of a final expression and
+ * deinitializes a line's temporaries when the line ends.  When the parser
+ * reports KP_ERR_INCOMPLETE (an open bracket, string or block) the lines are
+ * accumulated under the continuation prompt and the whole text is evaluated
+ * once it is complete.
+ *
+ * On a terminal, lines are read with libedit's readline (history in
+ * $XDG_STATE_HOME/keep/history or ~/.keep_history).  Otherwise lines are
+ * read silently from stdin, which makes the REPL scriptable.
+ *
+ * Ctrl-C.  A SIGINT handler (installed without SA_RESTART) sets a flag and,
+ * while a line runs, calls kp_vm_interrupt (an atomic store, safe in a
+ * signal handler): the line stops with "interrupted" and the REPL goes on.
+ * At the prompt the signal makes libedit's read fail, readline returns, and
+ * the flag tells that apart from end of input: the current input is
+ * discarded and a fresh prompt shown.
+ */
+#include "repl.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#define PROMPT "keep> "
+#define PROMPT_MORE "....> "
+#define HISTORY_MAX 1000
+
+static volatile sig_atomic_t g_sigint;  /* a SIGINT arrived             */
+static volatile sig_atomic_t g_running; /* a line is being evaluated    */
+static volatile sig_atomic_t g_newline; /* the terminal echoed ^C       */
+static KpVM *volatile g_vm;             /* the VM to interrupt          */
+static bool g_tty;                      /* stdin is a terminal          */
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_sigint = 1;
+    if (g_running && g_vm) {
+        kp_vm_interrupt(g_vm);
+        if (g_tty) g_newline = 1;
+    }
+}
+
+void keep_repl_write_err(void *ud, const char *bytes, size_t len) {
+    (void)ud;
+    if (g_newline) { /* end the line the terminal's "^C" is on */
+        g_newline = 0;
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+    fwrite(bytes, 1, len, stderr);
+    fflush(stderr);
+}
+
+static void write_stdout(void *ud, const char *bytes, size_t len) {
+    (void)ud;
+    fwrite(bytes, 1, len, stdout);
+}
+
+/* ------------------------------------------------------------ text buffer */
+
+typedef struct Text {
+    char *data;
+    size_t len, cap;
+} Text;
+
+static int text_add(Text *t, const char *s, size_t n) {
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1) cap *= 2;
+        char *p = realloc(t->data, cap);
+        if (!p) return -1;
+        t->data = p;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = 0;
+    return 0;
+}
+
+static void text_set(Text *t, const char *s, size_t n) {
+    t->len = 0;
+    if (text_add(t, s, n) != 0) t->len = 0;
+}
+
+/* ------------------------------------------------------------ the session */
+
+typedef struct Repl {
+    KpVM *vm;
+    Text input; /* the lines of the current (unfinished) input        */
+    Text last;  /* the last input evaluated (for :ownership)          */
+    bool tty;
+    char *history; /* history file path, or NULL                      */
+} Repl;
+
+static void help(void) {
+    printf("Enter Keep statements and expressions; an expression's value is printed.\n"
+           "An unfinished input (open bracket, string or block) continues on the next\n"
+           "line (" PROMPT_MORE "); Ctrl-C discards it, or interrupts a running line.\n"
+           "Definitions persist and may be redefined.  Temporaries are deinitialized\n"
+           "at the end of each input, top-level variables when the session ends.\n"
+           "Commands:\n"
+           "  :help              this text\n"
+           "  :quit              end the session (also Ctrl-D)\n"
+           "  :stats             allocator statistics\n"
+           "  :ownership [code]  the last input (or code) with the deinits, moves and\n"
+           "                     reference counting the compiler inserts written out\n");
+}
+
+static const char *skip_space(const char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+    return s;
+}
+
+/* Runs a `:command`.  Returns false to end the session. */
+static bool command(Repl *r, const char *line) {
+    const char *p = line + 1;
+    size_t n = 0;
+    while (p[n] && p[n] != ' ' && p[n] != '\t' && p[n] != '\r' && p[n] != '\n') n++;
+    const char *arg = skip_space(p + n);
+    size_t arglen = strlen(arg);
+    while (arglen && (arg[arglen - 1] == ' ' || arg[arglen - 1] == '\t' || arg[arglen - 1] == '\r' ||
+                      arg[arglen - 1] == '\n'))
+        arglen--;
+#define IS(word) (n == strlen(word) && !strncmp(p, word, n))
+    if (IS("quit") || IS("q") || IS("exit")) return false;
+    if (IS("help") || IS("h") || IS("?")) {
+        help();
+    } else if (IS("stats")) {
+        fflush(stdout);
+        kp_vm_report_stats(r->vm);
+    } else if (IS("ownership")) {
+        if (arglen) {
+            kp_vm_emit_ownership(r->vm, "<repl>", arg, arglen, write_stdout, NULL);
+        } else if (r->last.len) {
+            kp_vm_emit_ownership(r->vm, "<repl>", r->last.data, r->last.len, write_stdout, NULL);
+        } else {
+            printf("nothing evaluated yet (or give the code: :ownership CODE)\n");
+        }
+    } else {
+        fflush(stdout);
+        fprintf(stderr, "unknown command ':%.*s' (try :help)\n", (int)n, p);
+    }
+#undef IS
+    fflush(stdout);
+    return true;
+}
+
+static int eval(Repl *r, unsigned flags) {
+    g_sigint = 0;
+    g_newline = 0;
+    g_running = 1;
+    int rc = kp_vm_eval(r->vm, "<repl>", r->input.data ? r->input.data : "", r->input.len, flags);
+    g_running = 0;
+    if (g_newline) { /* interrupted without an error report */
+        g_newline = 0;
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+    return rc;
+}
+
+/* Takes one line (without its newline).  Returns false to end the session. */
+static bool take_line(Repl *r, const char *line) {
+    if (r->input.len == 0) {
+        const char *s = skip_space(line);
+        if (!*s) return true;
+        if (*s == ':') return command(r, s);
+    }
+    if (text_add(&r->input, line, strlen(line)) != 0 || text_add(&r->input, "\n", 1) != 0) {
+        fflush(stdout);
+        fprintf(stderr, "keep: out of memory\n");
+        r->input.len = 0;
+        return true;
+    }
+    int rc = eval(r, KP_EVAL_REPL);
+    if (rc == KP_ERR_INCOMPLETE) return true;
+    text_set(&r->last, r->input.data, r->input.len);
+    r->input.len = 0;
+    return true;
+}
+
+/* End of input inside an unfinished construct: report it as the compiler
+ * would (a plain evaluation of an incomplete text is a compile error). */
+static void flush_incomplete(Repl *r) {
+    if (r->input.len == 0) return;
+    if (eval(r, 0) == KP_OK) text_set(&r->last, r->input.data, r->input.len);
+    r->input.len = 0;
+}
+
+/* ------------------------------------------------------------ history */
+
+static char *join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb + 1);
+    return s;
+}
+
+/* mkdir -p of the directory part of `path`; errors are ignored (the
+ * history is then simply not saved). */
+static void make_parent_dirs(const char *path) {
+    char *p = join(path, "");
+    if (!p) return;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        mkdir(p, 0700);
+        *s = '/';
+    }
+    free(p);
+}
+
+static char *history_path(void) {
+    const char *state = getenv("XDG_STATE_HOME");
+    if (state && state[0] == '/') {
+        char *p = join(state, "/keep/history");
+        if (p) make_parent_dirs(p);
+        return p;
+    }
+    const char *home = getenv("HOME");
+    if (home && *home) return join(home, "/.keep_history");
+    return NULL;
+}
+
+/* ------------------------------------------------------------ loops */
+
+static void loop_tty(Repl *r) {
+    rl_catch_signals = 0; /* our SIGINT handler, not libedit's */
+    rl_readline_name = "keep";
+    r->history = history_path();
+    stifle_history(HISTORY_MAX);
+    if (r->history) read_history(r->history);
+    for (;;) {
+        g_sigint = 0;
+        char *line = readline(r->input.len ? PROMPT_MORE : PROMPT);
+        if (g_sigint) { /* Ctrl-C at the prompt: drop the input */
+            free(line);
+            r->input.len = 0;
+            fputs("\n", stdout);
+            fflush(stdout);
+            continue;
+        }
+        if (!line) { /* Ctrl-D */
+            fputs("\n", stdout);
+            fflush(stdout);
+            flush_incomplete(r);
+            break;
+        }
+        if (*skip_space(line)) {
+            add_history(line);
+            if (r->history) write_history(r->history); /* failure is fine */
+        }
+        bool go_on = take_line(r, line);
+        free(line);
+        if (!go_on) break;
+    }
+    free(r->history);
+    r->history = NULL;
+}
+
+static void loop_pipe(Repl *r) {
+    char *line = NULL;
+    size_t cap = 0;
+    for (;;) {
+        g_sigint = 0;
+        errno = 0;
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0) {
+            if (g_sigint && errno == EINTR) { /* Ctrl-C while reading */
+                clearerr(stdin);
+                r->input.len = 0;
+                continue;
+            }
+            flush_incomplete(r);
+            break;
+        }
+        if (n > 0 && line[n - 1] == '\n') line[--n] = 0;
+        if (n > 0 && line[n - 1] == '\r') line[--n] = 0;
+        if (!take_line(r, line)) break;
+    }
+    free(line);
+}
+
+int keep_repl(KpVM *vm) {
+    Repl r = {0};
+    r.vm = vm;
+    r.tty = isatty(STDIN_FILENO) != 0;
+    g_tty = r.tty;
+
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a read at the prompt must return */
+    g_vm = vm;
+    sigaction(SIGINT, &sa, &old);
+
+    if (r.tty) {
+        printf("Keep %s — :help for help, :quit or Ctrl-D to leave\n", KEEP_VERSION);
+        fflush(stdout);
+        loop_tty(&r);
+    } else {
+        loop_pipe(&r);
+    }
+    fflush(stdout);
+
+    sigaction(SIGINT, &old, NULL);
+    g_vm = NULL;
+    free(r.input.data);
+    free(r.last.data);
+    return 0;
+}
