@@ -472,8 +472,19 @@ int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv) {
 }
 
 int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud) {
-    (void)vm; (void)name;
-    out(ud, src, len);
-    if (len && src[len - 1] != '\n') out(ud, "\n", 1);
-    return KP_OK;
+    KpSource source = {name ? name : "<input>", src, len};
+    KpArena arena;
+    kp_arena_init(&arena, vm->host, NULL);
+    KpDiags diags;
+    kp_diags_init(&diags, &arena);
+    KpNode *prog = kp_parse(&source, &arena, &diags);
+    int rc = KP_OK;
+    if (!prog || diags.count) {
+        kp_diags_print(&diags, &source, vm->write_err, vm->write_ud);
+        rc = KP_ERR_COMPILE;
+    } else {
+        kp_emit_ownership(prog, out, ud);
+    }
+    kp_arena_deinit(&arena);
+    return rc;
 }

@@ -239,5 +239,7 @@ void kp_vm_write(KpVM *vm, const char *s, size_t n);
 KpProto *kp_compile(KpVM *vm, const KpSource *src, struct KpNode *program,
                     KpDiags *diags);
 void kp_dump_proto(KpVM *vm, const KpProto *p);
+/* compiler/emit.c: the program with its inserted operations written out. */
+void kp_emit_ownership(const struct KpNode *program, KpWriteFn write, void *ud);
 
 #endif
