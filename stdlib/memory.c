@@ -37,24 +37,46 @@ const char *kp_alloc_kind_name(int kind) {
 
 /* ------------------------------------------------------------ lifetime */
 
+static void destroy(KpAllocObj *o);
+
+static bool dead_and_free(KpAllocObj *o) {
+    return (o->h.flags & KP_OF_ORPHAN) && o->h.lock == 0 && o->a.stats.live_count == 0;
+}
+
+/* One fewer allocator depends on `o`: an orphaned backing may go now. */
+static void unlock_backing(KpAllocObj *o) {
+    if (!o) return;
+    o->h.lock--;
+    if (dead_and_free(o)) destroy(o);
+}
+
 static void destroy(KpAllocObj *o) {
+    KpAllocObj *backing_obj = o->backing_obj;
     switch (o->kind) {
     case KP_AK_ARENA: kp_arena_deinit(&o->u.arena); break;
     case KP_AK_DEBUG: kp_debug_deinit(&o->u.debug); break;
     case KP_AK_THREADLOCAL: kp_tl_deinit(&o->u.tl); break;
     case KP_AK_FIXED:
-        if (o->buf) o->buf->h.lock--;
+        if (o->buf) {
+            KpHeapAlloc *h = o->buf;
+            if (--h->h.lock == 0 && (h->h.flags & KP_OF_ORPHAN)) {
+                /* its owner went first: free it now */
+                if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
+                kp_free(h->h.alloc, h, sizeof(KpHeapAlloc), 16, NULL);
+            }
+        }
         if (o->own_buf) kp_free(o->backing, o->own_buf, o->own_len, 16, NULL);
         break;
     default: break;
     }
     KpAllocator *from = o->h.alloc;
     kp_free(from, o, sizeof(KpAllocObj), 16, NULL);
+    unlock_backing(backing_obj);
 }
 
 static void zombie_empty(KpAllocator *a) {
     KpAllocObj *o = (KpAllocObj *)((char *)a - offsetof(KpAllocObj, a));
-    destroy(o);
+    if (o->h.lock == 0) destroy(o);
 }
 
 static void report_stats(KpVM *vm, KpAllocObj *o) {
@@ -69,7 +91,19 @@ static void report_stats(KpVM *vm, KpAllocObj *o) {
 bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o) {
     if (vm->stats_report) report_stats(vm, o);
     if (vm->ctx == &o->a) vm->ctx = vm->heap; /* defensive: never keep a dead context */
+    if (o->h.lock > 0) {
+        /* allocators made from this one still live: keep it valid for them */
+        o->h.flags |= KP_OF_ORPHAN;
+        o->a.flags |= KP_ALLOC_ZOMBIE;
+        o->a.on_empty = zombie_empty;
+        return kp_vm_error(vm,
+                           "%s (made at %s:%u) was deinitialized while %u allocator%s made from it %s still alive; "
+                           "deinitialize them first (an allocator may not outlive its backing allocator)",
+                           kind_names[o->kind], o->file ? o->file : "?", o->line, (unsigned)o->h.lock,
+                           o->h.lock == 1 ? "" : "s", o->h.lock == 1 ? "is" : "are");
+    }
     if (o->a.stats.live_count > 0) {
+        o->h.flags |= KP_OF_ORPHAN;
         o->a.flags |= KP_ALLOC_ZOMBIE;
         o->a.on_empty = zombie_empty;
         if (o->kind == KP_AK_DEBUG) {
@@ -134,6 +168,13 @@ static KpAllocObj *new_alloc_obj(KpVM *vm, int kind) {
     return o;
 }
 
+static void set_backing_obj(KpAllocObj *o, KpValue b) {
+    KpValue x = kp_deref(b);
+    if (x.tag != KP_T_ALLOCATOR) return;
+    o->backing_obj = x.p;
+    o->backing_obj->h.lock++;
+}
+
 static bool finish(KpAllocObj *o, KpValue *out) {
     o->a.name = kind_names[o->kind];
     o->a.limit = -1;
@@ -172,6 +213,7 @@ static bool init_backed(KpVM *vm, KpValue *a, int kind, KpValue *out) {
     KpAllocObj *o = new_alloc_obj(vm, kind);
     if (!o) return false;
     o->backing = b;
+    set_backing_obj(o, a[0]);
     switch (kind) {
     case KP_AK_ARENA: kp_arena_init(&o->u.arena, b, &o->a); break;
     case KP_AK_DEBUG: {
@@ -183,6 +225,7 @@ static bool init_backed(KpVM *vm, KpValue *a, int kind, KpValue *out) {
     }
     case KP_AK_THREADLOCAL:
         if (!kp_tl_init(&o->u.tl, b, &o->a)) {
+            if (o->backing_obj) o->backing_obj->h.lock--;
             kp_free(o->h.alloc, o, sizeof(KpAllocObj), 16, NULL);
             return kp_vm_error(vm, "cannot create a ThreadLocalAllocator (no thread key left)");
         }
@@ -209,6 +252,7 @@ static bool init_fixed_size(KpVM *vm, KpValue *a, int n, KpValue *out) {
         return false;
     }
     o->backing = b;
+    set_backing_obj(o, a[1]);
     o->own_buf = buf;
     o->own_len = (size_t)sz.i;
     kp_fixed_init(&o->u.fixed, buf, (size_t)sz.i, &o->a);
@@ -312,8 +356,9 @@ static bool b_reset(KpVM *vm, KpValue *a, int n, KpValue *out) {
         return kp_vm_error(vm, "reset works on an ArenaAllocator or a FixedBufferAllocator, not %s", kp_value_type_name(vm, x));
     KpAllocObj *o = x.p;
     if (o->a.stats.live_count > 0)
-        return kp_vm_error(vm, "reset of %s while %lld values it allocated are alive", kp_a(kind_names[o->kind]),
-                           (long long)o->a.stats.live_count);
+        return kp_vm_error(vm, "reset of %s while %lld value%s it allocated %s alive", kp_a(kind_names[o->kind]),
+                           (long long)o->a.stats.live_count, o->a.stats.live_count == 1 ? "" : "s",
+                           o->a.stats.live_count == 1 ? "is" : "are");
     if (o->kind == KP_AK_ARENA) kp_arena_reset(&o->u.arena, true);
     else kp_fixed_reset(&o->u.fixed);
     *out = kp_unit();

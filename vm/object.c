@@ -336,7 +336,9 @@ bool kp_drop(KpVM *vm, KpValue v) {
         case KP_T_HEAP: {
             KpHeapAlloc *h = x.p;
             if (h->h.lock) {
-                ok = kp_vm_error(vm, "a HeapAllocation was deinitialized while a FixedBufferAllocator still uses it; its memory is kept");
+                /* freed when the FixedBufferAllocator over it ends */
+                h->h.flags |= KP_OF_ORPHAN;
+                ok = kp_vm_error(vm, "a HeapAllocation was deinitialized while a FixedBufferAllocator still uses it; it is kept until that allocator ends");
                 break;
             }
             if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
@@ -367,10 +369,20 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
     if (depth > 10000) return kp_vm_error(vm, "value nested too deeply to clone");
     v = kp_deref(v);
     switch (v.tag) {
-    case KP_T_STR:
-        kp_str_incref(v.p);
-        *out = v;
+    case KP_T_STR: {
+        KpString *s = v.p;
+        if ((s->h.flags & KP_OF_IMMORTAL) || s->h.alloc == vm->ctx) {
+            kp_str_incref(s);
+            *out = v;
+            return true;
+        }
+        /* a copy in the context allocator: the clone must not depend on
+         * the allocator the original came from */
+        KpString *c = kp_str_new(vm, vm->ctx, s->data, s->len);
+        if (!c) return false;
+        *out = kp_ptr(KP_T_STR, c);
         return true;
+    }
     case KP_T_RECORD: {
         KpRecord *r = v.p;
         KpRecord *n = kp_record_new(vm, r->type);

@@ -21,6 +21,9 @@ typedef struct KpProto KpProto;
 
 enum {
     KP_OF_IMMORTAL = 1u << 0, /* owned by the VM's metadata (constants) */
+    KP_OF_ORPHAN = 1u << 1,   /* deinitialized while locked: freed when the
+                                 last lock goes (HeapAllocation under a
+                                 FixedBufferAllocator, allocator under others) */
 };
 
 typedef struct KpObj {
@@ -168,6 +171,8 @@ typedef struct KpAllocObj {
         KpThreadLocal tl;
     } u;
     KpAllocator *backing;  /* NULL for page and direct */
+    struct KpAllocObj *backing_obj; /* the backing when it is a script allocator:
+                              locked (h.lock) while this one lives */
     struct KpHeapAlloc *buf; /* FixedBufferAllocator over a borrowed HeapAllocation */
     void *own_buf;         /* FixedBufferAllocator's own buffer (from backing) */
     size_t own_len;

@@ -492,8 +492,8 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
         if (create) {
             KpValue v = kp_deref(*newval);
-            if (!is_intlike(v.tag) || v.i < 0 || v.i > 255)
-                return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_value_type_name(vm, v));
+            if (!is_intlike(v.tag)) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_a(kp_value_type_name(vm, v)));
+            if (v.i < 0 || v.i > 255) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %" PRId64, v.i);
             h->data[idx.i] = (unsigned char)v.i;
             *newval = kp_unset();
             *slot = NULL;
@@ -649,15 +649,27 @@ static void describe_args(KpVM *vm, KpValue *args, int nargs, char *buf, size_t 
         len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", kp_value_type_name(vm, args[i]));
 }
 
+/* Does an overload declared to return `ret` give the `expect`ed type?  A
+ * generic List or HashMap output serves any instance. */
+static bool ret_compatible(const KpType *ret, const KpType *expect) {
+    if (!ret || !expect) return false;
+    if (ret == expect) return true;
+    return (ret->kind == KP_TK_LIST || ret->kind == KP_TK_MAP) && ret->kind == expect->kind && !ret->elem && !ret->key;
+}
+
 static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs, KpCallDesc *desc) {
     int npos = nargs - (desc ? desc->nnamed : 0);
     KpOverload *best = NULL;
     int best_score = -1, ties = 0;
-    for (int pass = 0; pass < 2 && !best; pass++) {
+    bool some_ret = false;
+    if (desc && desc->expect)
+        for (uint32_t i = 0; i < f->n; i++)
+            if (ret_compatible(f->ovs[i]->ret, desc->expect)) some_ret = true;
+    for (int pass = some_ret ? 0 : 1; pass < 2 && !best; pass++) {
+        if (pass == 1 && some_ret) break;
         for (uint32_t i = 0; i < f->n; i++) {
             KpOverload *ov = f->ovs[i];
-            if (pass == 0 && desc && desc->expect && ov->ret != desc->expect) continue;
-            if (pass == 1 && !(desc && desc->expect)) break;
+            if (pass == 0 && !ret_compatible(ov->ret, desc->expect)) continue;
             if (!ov->variadic && nargs > ov->nparams) continue;
             int score = 0;
             bool ok = true;
@@ -686,7 +698,10 @@ static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs
     char buf[512];
     if (!best) {
         describe_args(vm, args, nargs, buf, sizeof buf);
-        kp_vm_error(vm, "no overload of '%s' accepts (%s)", f->name, buf);
+        if (some_ret)
+            kp_vm_error(vm, "no overload of '%s' returning %s accepts (%s)", f->name, desc->expect->name, buf);
+        else
+            kp_vm_error(vm, "no overload of '%s' accepts (%s)", f->name, buf);
         return NULL;
     }
     if (ties) {
@@ -1207,6 +1222,11 @@ dispatch:
         KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->b));
         if (!s) goto error;
         KpValue out;
+        if (kp_deref(obj).tag == KP_T_HEAP && name[0] != 'a') {
+            /* .size and .data are computed: always a value */
+            if (!set_slot(vm, &R[i->a], *s)) goto error;
+            NEXT;
+        }
         if (s->tag == KP_T_UNSET && !(i->d & 2)) {
             kp_vm_error(vm, "field '%s' of %s is unset", name, kp_value_type_name(vm, kp_deref(obj)));
             goto error;
