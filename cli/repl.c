@@ -12,20 +12,25 @@
  * $XDG_STATE_HOME/keep/history or ~/.keep_history).  Otherwise lines are
  * read silently from stdin, which makes the REPL scriptable.
  *
- * Ctrl-C.  A SIGINT handler (installed without SA_RESTART) sets a flag and,
- * while a line runs, calls kp_vm_interrupt (an atomic store, safe in a
- * signal handler): the line stops with "interrupted" and the REPL goes on.
- * At the prompt the signal makes libedit's read fail, readline returns, and
- * the flag tells that apart from end of input: the current input is
- * discarded and a fresh prompt shown.
+ * Ctrl-C.  A SIGINT handler sets a flag and, while a line runs, calls
+ * kp_vm_interrupt (an atomic store, safe in a signal handler): the line
+ * stops with "interrupted" and the REPL goes on.  On a terminal SIGINT is
+ * blocked except while a line runs and while libedit waits for a key: our
+ * rl_getc_function waits with pselect, which unblocks it atomically, so a
+ * Ctrl-C typed at any moment outside a running line (even just before the
+ * wait starts) ends that wait; readline returns, and the flag tells that
+ * apart from end of input: the current input is discarded and a fresh
+ * prompt shown.
  */
 #include "repl.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +45,7 @@ static volatile sig_atomic_t g_running; /* a line is being evaluated    */
 static volatile sig_atomic_t g_newline; /* the terminal echoed ^C       */
 static KpVM *volatile g_vm;             /* the VM to interrupt          */
 static bool g_tty;                      /* stdin is a terminal          */
+static sigset_t g_open_mask;            /* the signal mask without SIGINT */
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -156,12 +162,22 @@ static bool command(Repl *r, const char *line) {
     return true;
 }
 
+static void block_sigint(bool block) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
+}
+
 static int eval(Repl *r, unsigned flags) {
     g_sigint = 0;
     g_newline = 0;
     g_running = 1;
+    if (r->tty) block_sigint(false);
     int rc = kp_vm_eval(r->vm, "<repl>", r->input.data ? r->input.data : "", r->input.len, flags);
+    if (r->tty) block_sigint(true);
     g_running = 0;
+    g_sigint = 0; /* a Ctrl-C while the line ran was for the line */
     if (g_newline) { /* interrupted without an error report */
         g_newline = 0;
         fputc('\n', stdout);
@@ -235,18 +251,66 @@ static char *history_path(void) {
     return NULL;
 }
 
+/* ------------------------------------------------------------ input */
+
+/* One byte from fd, waiting with SIGINT unblocked; -1 at end of input, on
+ * an error, or when Ctrl-C was pressed (g_sigint). */
+static int read_byte(int fd) {
+    for (;;) {
+        if (g_sigint) return -1;
+        fd_set set;
+        FD_ZERO(&set);
+        FD_SET(fd, &set);
+        int n = pselect(fd + 1, &set, NULL, NULL, NULL, &g_open_mask);
+        if (n < 0) {
+            if (errno == EINTR) continue; /* the loop checks g_sigint */
+            return -1;
+        }
+        unsigned char c;
+        ssize_t got = read(fd, &c, 1);
+        if (got == 1) return c;
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        return -1;
+    }
+}
+
+/* libedit's rl_getc_function: a character (a Unicode code point, decoded
+ * from UTF-8 here since libedit takes the result as one wide character),
+ * or EOF, which makes readline return. */
+static int getc_fn(FILE *in) {
+    int fd = fileno(in ? in : stdin);
+    int c = read_byte(fd);
+    if (c < 0x80) return c < 0 ? EOF : c;
+    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+    int cp = c & (0x3F >> more);
+    if (more == 0 || c >= 0xF8) return 0xFFFD;
+    for (int i = 0; i < more; i++) {
+        int b = read_byte(fd);
+        if (b < 0) return EOF;
+        if ((b & 0xC0) != 0x80) return 0xFFFD;
+        cp = (cp << 6) | (b & 0x3F);
+    }
+    return cp;
+}
+
 /* ------------------------------------------------------------ loops */
 
 static void loop_tty(Repl *r) {
-    rl_catch_signals = 0; /* our SIGINT handler, not libedit's */
+    /* libedit decodes input by the locale's character type: without this,
+     * non-ASCII characters (UTF-8) are dropped.  LC_CTYPE only: numbers
+     * keep being printed the C way. */
+    const char *loc = setlocale(LC_CTYPE, "");
+    if (!loc || !strcmp(loc, "C") || !strcmp(loc, "POSIX")) setlocale(LC_CTYPE, "C.UTF-8");
+    rl_catch_signals = 0;       /* our SIGINT handler, not libedit's */
+    rl_getc_function = getc_fn; /* waits for keys with SIGINT unblocked */
     rl_readline_name = "keep";
     r->history = history_path();
     stifle_history(HISTORY_MAX);
     if (r->history) read_history(r->history);
     for (;;) {
-        g_sigint = 0;
         char *line = readline(r->input.len ? PROMPT_MORE : PROMPT);
         if (g_sigint) { /* Ctrl-C at the prompt: drop the input */
+            g_sigint = 0;
             free(line);
             r->input.len = 0;
             fputs("\n", stdout);
@@ -304,11 +368,15 @@ int keep_repl(KpVM *vm) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a read at the prompt must return */
+    sa.sa_flags = 0; /* no SA_RESTART: a read of piped input must return */
     g_vm = vm;
+    g_sigint = 0;
     sigaction(SIGINT, &sa, &old);
 
     if (r.tty) {
+        sigprocmask(SIG_BLOCK, NULL, &g_open_mask);
+        sigdelset(&g_open_mask, SIGINT);
+        block_sigint(true);
         printf("Keep %s — :help for help, :quit or Ctrl-D to leave\n", KEEP_VERSION);
         fflush(stdout);
         loop_tty(&r);
@@ -317,6 +385,7 @@ int keep_repl(KpVM *vm) {
     }
     fflush(stdout);
 
+    if (r.tty) block_sigint(false); /* a pending Ctrl-C reaches our handler */
     sigaction(SIGINT, &old, NULL);
     g_vm = NULL;
     free(r.input.data);
