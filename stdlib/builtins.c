@@ -118,6 +118,8 @@ static bool b_push(KpVM *vm, KpValue *a, int n, KpValue *out) {
         if (!kp_type_coerce(vm, l->elem, &v, &why))
             return kp_vm_error(vm, "push: the list holds %s, but the value is %s", l->elem->name, kp_value_type_name(vm, v));
     }
+    if (v.tag == KP_T_REF && (KpValue *)v.p >= vm->stack && (KpValue *)v.p < vm->stack_end)
+        return kp_vm_error(vm, "push: a reference to a local variable cannot be stored in a list: it could outlive the variable; keep the variable with the list first");
     a[1] = kp_unset();
     *out = kp_unit();
     return kp_list_push(vm, l, v);
@@ -467,8 +469,8 @@ static bool b_write_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
 }
 
 static bool b_check_cycles(KpVM *vm, KpValue *a, int n, KpValue *out) {
-    (void)vm; (void)a; (void)n;
-    *out = kp_int(0); /* keep boxes (and so cycles) arrive with references and keep */
+    (void)a; (void)n;
+    *out = kp_int(kp_check_cycles(vm, vm->collect_cycles));
     return true;
 }
 

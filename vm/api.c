@@ -301,6 +301,7 @@ int kp_vm_finish(KpVM *vm) {
     }
     if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
     vm->sys_args = kp_unset();
+    kp_keep_report(vm);
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }
@@ -310,6 +311,7 @@ void kp_vm_free(KpVM *vm) {
     KpVMBox *box = (KpVMBox *)vm;
     if (vm->stack) kp_vm_finish(vm);
     kp_embed_free(vm);
+    kp_keep_shutdown(vm);
     if (vm->stack) {
         if (box->stack_from_host) kp_free(vm->host, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);

@@ -298,6 +298,9 @@ bool kp_drop(KpVM *vm, KpValue v) {
                 if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
                 d = dstack(vm);
             }
+            /* then what it keeps, newest keep first, then its fields */
+            if ((r->h.flags & KP_OF_KEEPER) && !kp_keep_release_owner(vm, &r->h)) ok = false;
+            d = dstack(vm);
             for (uint32_t i = 0; i < r->type->nfields; i++)
                 if (KP_NEEDS_DROP(r->f[i]) && !dpush(vm, r->f[i])) ok = false;
             d = dstack(vm);
@@ -310,6 +313,8 @@ bool kp_drop(KpVM *vm, KpValue v) {
                 ok = kp_vm_error(vm, "a list was deinitialized while a for loop iterates over it; its memory is kept");
                 break;
             }
+            if ((l->h.flags & KP_OF_KEEPER) && !kp_keep_release_owner(vm, &l->h)) ok = false;
+            d = dstack(vm);
             for (uint32_t i = l->len; i-- > 0;)
                 if (KP_NEEDS_DROP(l->items[i]) && !dpush(vm, l->items[i])) ok = false;
             d = dstack(vm);
@@ -323,6 +328,8 @@ bool kp_drop(KpVM *vm, KpValue v) {
                 ok = kp_vm_error(vm, "a map was deinitialized while a for loop iterates over it; its memory is kept");
                 break;
             }
+            if ((m->h.flags & KP_OF_KEEPER) && !kp_keep_release_owner(vm, &m->h)) ok = false;
+            d = dstack(vm);
             for (uint32_t i = m->nentries; i-- > 0;) {
                 if (KP_NEEDS_DROP(m->entries[i].val) && !dpush(vm, m->entries[i].val)) ok = false;
                 if (KP_NEEDS_DROP(m->entries[i].key) && !dpush(vm, m->entries[i].key)) ok = false;
@@ -355,6 +362,10 @@ bool kp_drop(KpVM *vm, KpValue v) {
             break;
         case KP_T_ITER:
             ((KpObj *)x.p)->lock--;
+            break;
+        case KP_T_BOX:
+            if (!kp_box_release(vm, x.p)) ok = false;
+            d = dstack(vm);
             break;
         default:
             break;

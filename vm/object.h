@@ -21,6 +21,7 @@ typedef struct KpProto KpProto;
 
 enum {
     KP_OF_IMMORTAL = 1u << 0, /* owned by the VM's metadata (constants) */
+    KP_OF_KEEPER = 1u << 2,   /* owns keep boxes (see vm/keep.c)            */
     KP_OF_ORPHAN = 1u << 1,   /* deinitialized while locked: freed when the
                                  last lock goes (HeapAllocation under a
                                  FixedBufferAllocator, allocator under others) */
@@ -199,6 +200,40 @@ const char *kp_alloc_kind_name(int kind);
 const KpSrcLoc *kp_vm_loc(KpVM *vm, KpAllocator *a);
 /* Sets the "out of memory" error naming allocator `a` and the request. */
 bool kp_oom_error(KpVM *vm, KpAllocator *a, size_t size);
+
+/* ---------------------------------------------------------- keep boxes */
+
+/* A kept value (vm/keep.c): `rc` counts its owners (or the kept local
+ * before `keep` runs, or the manual keep). */
+typedef struct KpBox {
+    KpObj h;
+    int32_t rc;
+    int32_t trial;          /* the cycle detector's trial count */
+    uint8_t color, manual, buffered;
+    const char *name;       /* the kept variable, for reports */
+    const char *file;       /* where `keep` ran */
+    uint32_t line;
+    KpValue v;
+    struct KpBox *next_all, *prev_all; /* every live box */
+} KpBox;
+
+bool kp_box_new(KpVM *vm, KpAllocator *a, KpValue v, const char *name, KpValue *out);
+/* Drops one count of a box (its value deinitialized at zero). */
+bool kp_box_release(KpVM *vm, KpBox *b);
+/* `keep` with `n` owner references; 0 owners: manual. */
+bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint32_t line);
+/* An owner object is being dropped: release the boxes it keeps, newest first. */
+bool kp_keep_release_owner(KpVM *vm, KpObj *o);
+/* Ends a manual keep (`deinit(x)` of a kept variable). */
+bool kp_keep_end_manual(KpVM *vm, KpBox *b);
+/* Trial deletion over the boxes (Bacon & Rajan 2001); reports every cycle
+ * of boxes no longer reachable; collect: deinitialize them too.  Returns
+ * the number of cyclic boxes found. */
+int kp_check_cycles(KpVM *vm, bool collect);
+/* At the end of a program: report manual keeps never ended and cycles. */
+void kp_keep_report(KpVM *vm);
+/* When the VM is freed: release every box left. */
+void kp_keep_shutdown(KpVM *vm);
 
 /* ---------------------------------------------------------------- API */
 

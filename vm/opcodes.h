@@ -53,6 +53,9 @@
     X(DEFAULT,  "R(a) := the default value of type K(b)")                     \
     X(GETG,     "R(a) := global slot b; d as GETFIELD (0 copy/move by value)")  \
     X(SETG,     "global slot a := R(b) (moved in)")                          \
+    X(BOXNEW,   "R(a) := a keep box holding R(b) (moved in); name K(c-1); d=1: from allocator R(a)") \
+    X(BOXREF,   "R(a) := reference to the value of box R(b)")               \
+    X(KEEP,     "keep box R(a) with the owners R(b)..R(b+c-1) (none: manual); R(a) := unset") \
     X(SETREF,   "write R(b) through the $& reference in R(a) (or into R(a) if it owns)") \
     X(USING,    "R(a) := the context allocator; the context becomes allocator R(b)") \
     X(REF,      "R(a) := reference to R(b); d: 1 mutable")                    \

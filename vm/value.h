@@ -46,6 +46,8 @@ typedef enum KpTag {
                        aux = next index; dropping it unlocks             */
     KP_T_CTXSAVE,   /* `using`: the context allocator to restore (p);
                        dropping it restores it, also when unwinding      */
+    KP_T_BOX,       /* one count of a keep box (p = KpBox*): the kept
+                       local's own count until `keep` hands it to owners */
     KP_T_RECORD,    /* p = KpRecord*  — owned, moves                      */
     KP_T_LIST,      /* p = KpList*                                        */
     KP_T_MAP,       /* p = KpMap*                                         */
@@ -62,6 +64,7 @@ enum {
                               a by-value parameter moves out of it         */
     KP_VF_ELEM = 1u << 2,  /* REF: points into a list/map element (moving
                               out of it is an error)                       */
+    KP_VF_BOXED = 1u << 3, /* REF: points at a keep box's value            */
 };
 
 typedef struct KpValue {

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../parser/ast.h"
@@ -363,6 +364,20 @@ static bool writable(KpValue v) {
         if (!(v.flags & (KP_VF_MUT | KP_VF_PLACE))) return false;
         v = *(KpValue *)v.p;
     }
+    return true;
+}
+
+/* A reference into the VM stack (a local variable) must not be stored in a
+ * list or map: the container could outlive the variable.  (A kept variable
+ * lives in a box on the heap, so references to it may be.)  Records may
+ * hold references to locals — a view record beside its referent is the
+ * common case; the compiler's escape checks cover the visible escapes. */
+static bool check_stored_ref(KpVM *vm, KpValue v, const char *where) {
+    if (v.tag != KP_T_REF || (v.flags & KP_VF_PLACE)) return true;
+    KpValue *p = v.p;
+    if (p >= vm->stack && p < vm->stack_end)
+        return kp_vm_error(vm, "a reference to a local variable cannot be stored in %s: it could outlive the variable; "
+                           "keep the variable with the value that holds the reference (keep x with v)", where);
     return true;
 }
 
@@ -1285,6 +1300,7 @@ dispatch:
         KpValue c = kp_deref(obj);
         KpValue v = R[i->c];
         R[i->c] = kp_unset();
+        if (!check_stored_ref(vm, v, "a list or map")) goto error;
         KpType *et = c.tag == KP_T_LIST ? ((KpList *)c.p)->elem : c.tag == KP_T_MAP ? ((KpMap *)c.p)->vtype : NULL;
         if (et) {
             const char *why;
@@ -1318,6 +1334,7 @@ dispatch:
             if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
             v = x;
         }
+        if (!check_stored_ref(vm, v, "a list")) goto error;
         if (!kp_list_push(vm, R[i->a].p, v)) goto error;
         NEXT;
     }
@@ -1367,6 +1384,44 @@ dispatch:
         if (!set_slot(vm, &vm->stack[i->a], v)) goto error;
         NEXT;
     }
+    CASE(BOXNEW) {
+        SAVEPC();
+        KpAllocator *al = vm->ctx;
+        if (i->d == 1) {
+            KpValue av = kp_deref(R[i->a]);
+            if (av.tag != KP_T_ALLOCATOR) { kp_vm_error(vm, "keep ... using needs an allocator, not %s", kp_a(kp_value_type_name(vm, av))); goto error; }
+            al = &((KpAllocObj *)av.p)->a;
+            R[i->a] = kp_unset();
+        }
+        KpValue v = R[i->b];
+        R[i->b] = kp_unset();
+        if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
+            KpValue x;
+            if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+            v = x;
+        }
+        KpValue bx;
+        if (!kp_box_new(vm, al, v, i->c ? (const char *)K[i->c - 1].p : NULL, &bx)) goto error;
+        if (!set_slot(vm, &R[i->a], bx)) goto error;
+        NEXT;
+    }
+    CASE(BOXREF) {
+        SAVEPC();
+        KpBox *b = R[i->b].p;
+        KpValue r = kp_ptr(KP_T_REF, &b->v);
+        r.flags = KP_VF_PLACE | KP_VF_MUT | KP_VF_BOXED;
+        if (!set_slot(vm, &R[i->a], r)) goto error;
+        NEXT;
+    }
+    CASE(KEEP) {
+        SAVEPC();
+        KpValue bv = R[i->a];
+        if (bv.tag != KP_T_BOX) { kp_vm_error(vm, "this variable was already kept"); goto error; }
+        KpBox *b = bv.p;
+        if (!kp_keep(vm, b, &R[i->b], i->c, p->src ? p->src->name : NULL, p->lines[pc - 1 - p->code].line)) goto error;
+        R[i->a] = kp_unset(); /* its count went to the owners (or to the manual keep) */
+        NEXT;
+    }
     CASE(SETREF) {
         SAVEPC();
         KpValue v = R[i->b];
@@ -1406,7 +1461,16 @@ dispatch:
         SAVEPC();
         KpValue *s = &R[i->b];
         KpValue r = kp_ptr(KP_T_REF, s);
-        r.flags = i->d;
+        r.flags = i->d & 0x0f;
+        if ((i->d & 16) && s->tag == KP_T_REF) {
+            /* a variable that holds a reference ($& parameter, kept
+             * variable): & of it is that reference */
+            r = *s;
+            r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED)) | ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) |
+                                (i->d & KP_VF_PLACE));
+            if (!set_slot(vm, &R[i->a], r)) goto error;
+            NEXT;
+        }
         if (s->tag == KP_T_MOVED || (s->tag == KP_T_UNSET && !(i->d & KP_VF_PLACE))) {
             bad_value(vm, *s, reg_name(fr, i->b));
             goto error;
@@ -1494,6 +1558,13 @@ dispatch:
         KpValue *s = r.p;
         if (s->tag == KP_T_REF) { /* deinit through a reference variable */
             KpValue t = *s;
+            if (t.flags & KP_VF_BOXED) {
+                KpBox *b = (KpBox *)((char *)t.p - offsetof(KpBox, v));
+                if (b->manual || b->file) {
+                    if (!kp_keep_end_manual(vm, b)) goto error;
+                    NEXT;
+                }
+            }
             if (!(t.flags & KP_VF_MUT)) { kp_vm_error(vm, "cannot deinit through a read-only reference"); goto error; }
             s = t.p;
         }

@@ -174,6 +174,11 @@ struct KpVM {
     int in_cfunc;            /* C functions running */
     struct KpHandle *handles;
     KpOverload *cur_native;  /* the native being called */
+    /* keep (vm/keep.c): owner object -> the boxes it keeps */
+    struct KpKeepLink **keep_tab;
+    uint32_t keep_cap, keep_count;
+    KpBox *boxes;            /* every live box */
+    bool collect_cycles;
     KpSrcLoc loc;            /* scratch for kp_vm_loc */
     bool stats_report;       /* --stats: report each allocator at its deinit */
 

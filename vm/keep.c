@@ -1,0 +1,352 @@
+/*
+ * keep.c — keep boxes, their owners, and the cycle detector.
+ *
+ * Design.  `keep x with y, z` ties x's life to y and z.  The compiler puts
+ * every variable that is kept in a box from its declaration (KpBox, from
+ * the context allocator or the keep's `using A`), so references taken to
+ * it before the keep (`inst.field = &x`) already point at the box.  Until
+ * the keep runs, the variable holds the box's one count (a KP_T_BOX value,
+ * dropped at scope exit like any owned value); `keep` hands that count to
+ * the owners — one count per owner — and links the box to each owner
+ * object in a side table (owner pointer -> links, newest first; the owner
+ * gets KP_OF_KEEPER).  When an owner is deinitialized, its user deinit runs
+ * first (it may still use x), then its boxes are released newest first,
+ * then its fields and memory.  A box whose count reaches zero deinitializes
+ * its value and is freed.  `keep x` with no owner is manual: it ends with
+ * `deinit(x)`, and is reported at shutdown otherwise.
+ *
+ * Cycles.  Boxes can keep each other alive (x's value owns a box whose
+ * value owns x's box...).  kp_check_cycles is synchronous trial deletion
+ * (Bacon & Rajan, "Concurrent Cycle Collection in Reference Counted
+ * Systems", 2001), restricted to keep boxes: subtract from each box's count
+ * the counts held by other boxes' values; boxes still positive are held
+ * from outside (a variable, a manual keep) and, with everything reachable
+ * from them, are live; the rest are unreachable cycles.  Each is reported
+ * as a path through the boxes with the field names and the file:line of
+ * every keep in it; with collect, their values are deinitialized (in the
+ * order the boxes were made) and the boxes freed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "vm.h"
+
+typedef struct KpKeepLink {
+    KpObj *owner;
+    KpBox *box;
+    struct KpKeepLink *next; /* older links of the same owner */
+} KpKeepLink;
+
+/* ------------------------------------------------------------ side table */
+
+static uint32_t hash_ptr(const void *p) { return (uint32_t)(((uintptr_t)p >> 4) * 2654435761u); }
+
+static KpKeepLink **slot_for(KpVM *vm, KpObj *o) {
+    uint32_t mask = vm->keep_cap - 1, i = hash_ptr(o) & mask;
+    while (vm->keep_tab[i] && vm->keep_tab[i] != (KpKeepLink *)1 && vm->keep_tab[i]->owner != o) i = (i + 1) & mask;
+    return &vm->keep_tab[i];
+}
+
+static bool table_grow(KpVM *vm) {
+    uint32_t ncap = vm->keep_cap ? vm->keep_cap * 2 : 64;
+    KpKeepLink **n = kp_alloc(vm->host, sizeof(void *) * ncap, 8, NULL);
+    if (!n) return false;
+    memset(n, 0, sizeof(void *) * ncap);
+    KpKeepLink **old = vm->keep_tab;
+    uint32_t ocap = vm->keep_cap;
+    vm->keep_tab = n;
+    vm->keep_cap = ncap;
+    vm->keep_count = 0;
+    for (uint32_t i = 0; i < ocap; i++) {
+        KpKeepLink *l = old[i];
+        if (!l || l == (KpKeepLink *)1) continue;
+        *slot_for(vm, l->owner) = l;
+        vm->keep_count++;
+    }
+    if (old) kp_free(vm->host, old, sizeof(void *) * ocap, 8, NULL);
+    return true;
+}
+
+static KpKeepLink *links_of(KpVM *vm, KpObj *o) {
+    if (!vm->keep_cap || !(o->flags & KP_OF_KEEPER)) return NULL;
+    KpKeepLink *l = *slot_for(vm, o);
+    return l == (KpKeepLink *)1 ? NULL : l;
+}
+
+/* ------------------------------------------------------------ boxes */
+
+bool kp_box_new(KpVM *vm, KpAllocator *a, KpValue v, const char *name, KpValue *out) {
+    KpBox *b = kp_obj_new(vm, a, KP_T_BOX, sizeof(KpBox));
+    if (!b) {
+        kp_drop(vm, v);
+        return false;
+    }
+    b->rc = 1;
+    b->v = v;
+    b->name = name;
+    b->next_all = vm->boxes;
+    if (vm->boxes) vm->boxes->prev_all = b;
+    vm->boxes = b;
+    *out = kp_ptr(KP_T_BOX, b);
+    return true;
+}
+
+static void box_free(KpVM *vm, KpBox *b) {
+    if (b->prev_all) b->prev_all->next_all = b->next_all;
+    else vm->boxes = b->next_all;
+    if (b->next_all) b->next_all->prev_all = b->prev_all;
+    kp_free(b->h.alloc, b, sizeof(KpBox), 16, NULL);
+}
+
+bool kp_box_release(KpVM *vm, KpBox *b) {
+    if (--b->rc > 0) {
+        b->buffered = 1; /* a candidate root for the cycle detector */
+        return true;
+    }
+    KpValue v = b->v;
+    b->v = kp_unset();
+    bool ok = kp_drop(vm, v);
+    box_free(vm, b);
+    return ok;
+}
+
+static bool is_owner_kind(KpValue v) { return v.tag == KP_T_RECORD || v.tag == KP_T_LIST || v.tag == KP_T_MAP; }
+
+bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint32_t line) {
+    b->file = file;
+    b->line = line;
+    if (n == 0) {
+        b->manual = 1; /* the variable's count now belongs to the manual keep */
+        return true;
+    }
+    for (int i = 0; i < n; i++) {
+        KpValue o = kp_deref(owners[i]);
+        if (!is_owner_kind(o)) {
+            if (o.tag == KP_T_MOVED || o.tag == KP_T_UNSET)
+                return kp_vm_error(vm, "keep %s with a value that was moved or never set", b->name ? b->name : "_");
+            return kp_vm_error(vm, "keep %s with %s: an owner must be a record, a list or a map", b->name ? b->name : "_",
+                               kp_a(kp_value_type_name(vm, o)));
+        }
+        if (o.p == (b->v.tag >= KP_T_RECORD ? b->v.p : NULL))
+            return kp_vm_error(vm, "keep %s with itself", b->name ? b->name : "_");
+    }
+    for (int i = 0; i < n; i++) {
+        KpObj *o = kp_deref(owners[i]).p;
+        if ((vm->keep_count + 1) * 2 > vm->keep_cap && !table_grow(vm)) return kp_vm_error(vm, "out of memory (keep)");
+        KpKeepLink *l = kp_alloc(vm->host, sizeof *l, 16, NULL);
+        if (!l) return kp_vm_error(vm, "out of memory (keep)");
+        KpKeepLink **s = slot_for(vm, o);
+        KpKeepLink *prev = (*s == (KpKeepLink *)1) ? NULL : *s;
+        if (!prev) vm->keep_count++;
+        l->owner = o;
+        l->box = b;
+        l->next = prev;
+        *s = l;
+        o->flags |= KP_OF_KEEPER;
+        b->rc++;
+    }
+    b->rc--; /* the variable's own count went to the owners */
+    return true;
+}
+
+bool kp_keep_release_owner(KpVM *vm, KpObj *o) {
+    if (!(o->flags & KP_OF_KEEPER) || !vm->keep_cap) return true;
+    o->flags &= (uint8_t)~KP_OF_KEEPER;
+    KpKeepLink **s = slot_for(vm, o);
+    KpKeepLink *l = *s;
+    if (!l || l == (KpKeepLink *)1) return true;
+    *s = (KpKeepLink *)1; /* tombstone */
+    bool ok = true;
+    while (l) { /* newest first: reverse keep order */
+        KpKeepLink *next = l->next;
+        KpBox *b = l->box;
+        kp_free(vm->host, l, sizeof *l, 16, NULL);
+        if (!kp_box_release(vm, b)) ok = false;
+        l = next;
+    }
+    return ok;
+}
+
+bool kp_keep_end_manual(KpVM *vm, KpBox *b) {
+    if (!b->manual) return kp_vm_error(vm, "'%s' is kept by its owners; it is deinitialized when they are", b->name ? b->name : "_");
+    b->manual = 0;
+    return kp_box_release(vm, b);
+}
+
+/* ------------------------------------------------------------ cycles */
+
+typedef struct Walk {
+    KpValue *items;
+    size_t len, cap;
+} Walk;
+
+static bool wpush(KpVM *vm, Walk *w, KpValue v) {
+    if (w->len == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 64;
+        KpValue *n = kp_realloc(vm->host, w->items, sizeof(KpValue) * w->cap, sizeof(KpValue) * ncap, 16, NULL);
+        if (!n) return false;
+        w->items = n;
+        w->cap = ncap;
+    }
+    w->items[w->len++] = v;
+    return true;
+}
+
+/* Calls fn(child box) for every box kept by an object that b's value owns. */
+static void for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *, void *), void *ud) {
+    Walk w = {0};
+    wpush(vm, &w, b->v);
+    while (w.len) {
+        KpValue v = w.items[--w.len];
+        if (v.tag < KP_T_RECORD || v.tag > KP_T_MAP) continue;
+        KpObj *o = v.p;
+        for (KpKeepLink *l = links_of(vm, o); l; l = l->next) fn(vm, b, l->box, ud);
+        if (v.tag == KP_T_RECORD) {
+            KpRecord *r = v.p;
+            for (uint32_t i = 0; i < r->type->nfields; i++) wpush(vm, &w, r->f[i]);
+        } else if (v.tag == KP_T_LIST) {
+            KpList *l = v.p;
+            for (uint32_t i = 0; i < l->len; i++) wpush(vm, &w, l->items[i]);
+        } else {
+            KpMap *m = v.p;
+            for (uint32_t i = 0; i < m->nentries; i++) wpush(vm, &w, m->entries[i].val);
+        }
+    }
+    if (w.items) kp_free(vm->host, w.items, sizeof(KpValue) * w.cap, 16, NULL);
+}
+
+enum { WHITE = 0, BLACK = 1 };
+
+static void sub_trial(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)vm; (void)parent; (void)ud;
+    child->trial--;
+}
+
+static void mark_black(KpVM *vm, KpBox *b);
+static void black_child(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)parent; (void)ud;
+    if (child->color != BLACK) mark_black(vm, child);
+}
+static void mark_black(KpVM *vm, KpBox *b) {
+    b->color = BLACK;
+    for_children(vm, b, black_child, NULL);
+}
+
+/* Finds a path of white boxes from `from` back to `start` (DFS). */
+typedef struct PathCtx {
+    KpBox *start;
+    KpBox *path[64];
+    int len;
+    bool found;
+    KpBox *next;
+} PathCtx;
+
+static void pick_white(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)vm; (void)parent;
+    PathCtx *p = ud;
+    if (child->color == WHITE && !p->next) p->next = child;
+    if (child == p->start) p->found = true;
+}
+
+static void report_cycle(KpVM *vm, KpBox *start) {
+    PathCtx p = {start, {start}, 1, false, NULL};
+    KpBox *cur = start;
+    while (p.len < 64) {
+        p.found = false;
+        p.next = NULL;
+        for_children(vm, cur, pick_white, &p);
+        if (p.found || !p.next) break;
+        bool seen = false;
+        for (int i = 0; i < p.len; i++) if (p.path[i] == p.next) seen = true;
+        if (seen) break;
+        p.path[p.len++] = p.next;
+        cur = p.next;
+    }
+    KpBuf b = {0};
+    kp_buf_printf(vm, &b, "cycle: ");
+    for (int i = 0; i < p.len; i++)
+        kp_buf_printf(vm, &b, "%s (kept at %s:%u) -> ", p.path[i]->name ? p.path[i]->name : "_",
+                      p.path[i]->file ? p.path[i]->file : "?", p.path[i]->line);
+    kp_buf_printf(vm, &b, "%s\n", start->name ? start->name : "_");
+    kp_buf_printf(vm, &b, "    hint: tie these values to one common owner, or allocate them in an arena\n");
+    vm->write_err(vm->write_ud, b.data, b.len);
+    kp_buf_free(vm, &b);
+}
+
+int kp_check_cycles(KpVM *vm, bool collect) {
+    for (KpBox *b = vm->boxes; b; b = b->next_all) {
+        b->trial = b->rc;
+        b->color = WHITE;
+    }
+    for (KpBox *b = vm->boxes; b; b = b->next_all) for_children(vm, b, sub_trial, NULL);
+    for (KpBox *b = vm->boxes; b; b = b->next_all)
+        if (b->trial > 0 && b->color != BLACK) mark_black(vm, b);
+    int found = 0;
+    for (KpBox *b = vm->boxes; b; b = b->next_all) {
+        if (b->color != WHITE) continue;
+        found++;
+        b->buffered = 0;
+    }
+    if (!found) return 0;
+    /* report each cycle once: a white box not on an already reported path */
+    for (KpBox *b = vm->boxes; b; b = b->next_all) {
+        if (b->color != WHITE) continue;
+        report_cycle(vm, b);
+        /* everything reachable from it is part of what was reported */
+        b->color = 2;
+        KpBox *c = b;
+        for (int guard = 0; guard < 64; guard++) {
+            PathCtx p = {b, {0}, 0, false, NULL};
+            for_children(vm, c, pick_white, &p);
+            if (!p.next) break;
+            p.next->color = 2;
+            c = p.next;
+        }
+    }
+    if (collect) {
+        /* pin every cyclic box, deinitialize their values (oldest box
+         * first), then free the boxes */
+        KpBox *last = NULL;
+        for (KpBox *b = vm->boxes; b; b = b->next_all) {
+            if (b->color == 2) b->rc = 1 << 29;
+            last = b;
+        }
+        for (KpBox *b = last; b; b = b->prev_all) {
+            if (b->color != 2) continue;
+            KpValue v = b->v;
+            b->v = kp_unset();
+            kp_drop(vm, v);
+        }
+        for (KpBox *b = vm->boxes, *next; b; b = next) {
+            next = b->next_all;
+            if (b->color == 2) box_free(vm, b);
+        }
+    }
+    return found;
+}
+
+void kp_keep_report(KpVM *vm) {
+    for (KpBox *b = vm->boxes; b; b = b->next_all) {
+        if (!b->manual) continue;
+        char buf[512];
+        snprintf(buf, sizeof buf, "leak: '%s' was kept at %s:%u (keep %s) and never ended with deinit(%s)\n",
+                 b->name ? b->name : "_", b->file ? b->file : "?", b->line, b->name ? b->name : "_",
+                 b->name ? b->name : "_");
+        vm->write_err(vm->write_ud, buf, strlen(buf));
+    }
+    if (vm->boxes) kp_check_cycles(vm, vm->collect_cycles);
+}
+
+void kp_keep_shutdown(KpVM *vm) {
+    /* the VM is going away: every box left is released (its value
+     * deinitialized), after the reports of kp_keep_report */
+    while (vm->boxes) {
+        KpBox *b = vm->boxes;
+        b->manual = 0;
+        b->rc = 1;
+        kp_box_release(vm, b);
+    }
+    if (vm->keep_tab) kp_free(vm->host, vm->keep_tab, sizeof(void *) * vm->keep_cap, 8, NULL);
+    vm->keep_tab = NULL;
+    vm->keep_cap = vm->keep_count = 0;
+}
