@@ -97,12 +97,25 @@ typedef struct Fn {
     KpType *out_type;   /* anonymous record for several outputs */
     bool is_main;
     uint32_t line, col;
+    /* keep: the variables this function keeps (boxed from their
+     * declaration), and the keep edges seen so far (owner -> kept) */
+    struct {
+        const char *name;
+        KpNode *using_expr;
+    } kept[64];
+    int nkept;
+    struct {
+        const char *owner, *kept;
+        uint32_t line;
+    } kedges[64];
+    int nkedges;
 } Fn;
 
 typedef struct PipeVal {
     uint32_t reg;        /* register holding the value (or the place) */
     bool place;          /* reg is a variable (not a temporary) */
     bool global;
+    bool boxed;          /* reg holds a reference to a kept value */
 } PipeVal;
 
 typedef struct C {
@@ -122,6 +135,10 @@ typedef struct C {
     /* temporaries an argument borrows from (`f(mk().x)`): evaluated before
      * the call, dropped after it returns */
     int depth_guard;     /* expression nesting, bounded */
+    /* `x := … | keep _ with x | …`: the box waits for x to exist */
+    const char *pending_name;
+    uint32_t pending_reg;
+    bool pending_used;
     struct TypeBind tb_scratch;
     KpNode *pinned_node[32];
     uint32_t pinned_reg[32];
@@ -287,6 +304,7 @@ static void note_local_info(C *c, Local *l) {
 
 static void compile_stmt(C *c, KpNode *n);
 static void compile_using(C *c, KpNode *n);
+static void add_kedge(C *c, const char *owner, const char *kept, uint32_t line);
 static void check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
 static bool type_scalar(KpVM *vm, KpType *t);
 static void compile_block_body(C *c, KpNode *block);
@@ -395,7 +413,12 @@ static KpFunc *find_func(C *c, const char *name) {
     return NULL;
 }
 
+/* A top-level variable by name: one from an earlier chunk (REPL line,
+ * host run) before one this chunk is about to declare, so that
+ * `x := x + 1` reads the old x. */
 static struct KpGlobal *find_global(C *c, const char *name) {
+    for (uint32_t i = c->vm->nglobals; i-- > 0;)
+        if (c->vm->globals[i].name == name && !c->vm->globals[i].pending) return &c->vm->globals[i];
     for (uint32_t i = c->vm->nglobals; i-- > 0;)
         if (c->vm->globals[i].name == name) return &c->vm->globals[i];
     return NULL;
@@ -681,6 +704,41 @@ static KpType *instantiate(C *c, TypeBind *tb, KpNode *use) {
 /* --------------------------------------------------------- functions */
 
 static void compile_function(C *c, KpNode *fn, KpOverload *ov);
+
+/* Finds the variables a function body keeps (not looking into nested
+ * function declarations): they live in boxes from their declaration. */
+static void scan_keeps(C *c, Fn *f, KpNode *n) {
+    if (!n || n->kind == KP_N_FUNC || n->kind == KP_N_TYPEDECL) return;
+    if (n->kind == KP_N_KEEP && n->a && n->a->kind == KP_N_IDENT && f->nkept < 64) {
+        const char *name = intern(c, n->a->name);
+        bool dup = false;
+        for (int i = 0; i < f->nkept; i++) if (f->kept[i].name == name) dup = true;
+        if (!dup) {
+            f->kept[f->nkept].name = name;
+            f->kept[f->nkept++].using_expr = n->b;
+        }
+    }
+    scan_keeps(c, f, n->a);
+    scan_keeps(c, f, n->b);
+    scan_keeps(c, f, n->c);
+    for (int i = 0; i < n->list.count; i++) scan_keeps(c, f, n->list.items[i]);
+}
+
+static int kept_index(Fn *f, const char *name) {
+    for (int i = 0; i < f->nkept; i++) if (f->kept[i].name == name) return i;
+    return -1;
+}
+
+static bool mentions_keep_of(KpNode *n, const char *name) {
+    if (!n) return false;
+    if (n->kind == KP_N_KEEP) {
+        for (int i = 0; i < n->list.count; i++)
+            if (n->list.items[i]->kind == KP_N_IDENT && !strcmp(n->list.items[i]->name, name)) return true;
+    }
+    if (mentions_keep_of(n->a, name) || mentions_keep_of(n->b, name)) return true;
+    for (int i = 0; i < n->list.count; i++) if (mentions_keep_of(n->list.items[i], name)) return true;
+    return false;
+}
 
 static KpOverload *declare_function(C *c, KpNode *n) {
     KpVM *vm = c->vm;
@@ -1008,11 +1066,11 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
         }
         if (l && !global) {
             check_not_moved(c, n, l);
-            emit(c, KP_BC_REF, dst, l->reg, 0, flags);
+            emit(c, KP_BC_REF, dst, l->reg, 0, (uint8_t)(flags | (l->through ? 16 : 0)));
             return l->type;
         }
         if (global) {
-            if (c->fn->is_main && c->func_depth == 0 && !l) {
+            if (c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
                 error_at(c, n, "'%s' is used before its declaration", n->name);
                 return NULL;
             }
@@ -1086,7 +1144,11 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
     }
     if (l && !global) {
         check_not_moved(c, n, l);
-        if (mode == M_BORROW && (!l->type || type_movable(l->type)))
+        if (l->through == 1 && mode == M_VALUE && l->reg != dst) {
+            /* a kept variable or a $& parameter: read through it */
+            emit(c, KP_BC_COPY, dst, l->reg, 0, 0);
+            emit(c, KP_BC_TAKE, dst, 0, 0, 0);
+        } else if (mode == M_BORROW && (!l->type || type_movable(l->type)))
             emit(c, KP_BC_REF, dst, l->reg, 0, KP_VF_PLACE);
         else if (l->reg != dst) {
             emit(c, KP_BC_MOVE, dst, l->reg, 0, 0);
@@ -1098,7 +1160,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         return l->type;
     }
     if (global) {
-        if (c->fn->is_main && c->func_depth == 0 && !l) {
+        if (c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
             error_at(c, n, "'%s' is used before its declaration", n->name);
             return NULL;
         }
@@ -1245,6 +1307,7 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
         PipeVal *pv = &c->pipe[c->npipe - 1];
         if (pv->global) emit(c, KP_BC_GETG, dst, pv->reg, 0, mode == M_BORROW ? 2 | 8 : 1);
         else if (mode == M_BORROW) emit(c, KP_BC_REF, dst, pv->reg, 0, KP_VF_PLACE);
+        else if (pv->boxed) { emit(c, KP_BC_COPY, dst, pv->reg, 0, 0); emit(c, KP_BC_TAKE, dst, 0, 0, 0); }
         else emit(c, KP_BC_MOVE, dst, pv->reg, 0, 0);
         break;
     }
@@ -1714,6 +1777,7 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
         pv.reg = reg_alloc(c);
         temp = true;
         expr_to(c, lhs, pv.reg, M_VALUE);
+        if (lhs->kind == KP_N_PIPE && lhs->b && lhs->b->kind == KP_N_KEEP) pv.boxed = true;
         if (lhs->kind == KP_N_FIELD || lhs->kind == KP_N_INDEX) {
             /* a field piped on is borrowed, not moved: re-read as a borrow */
             emit(c, KP_BC_DROP, pv.reg, 1, 0, 0);
@@ -1741,7 +1805,38 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
             rt = compile_call_with(c, call, out, NULL, hp);
         }
     } else if (rhs->kind == KP_N_KEEP) {
-        error_at(c, rhs, "keep is not supported yet");
+        /* `… | keep _ with r | …`: the value goes into a box tied to r; the
+         * pipe goes on with a reference to it */
+        if (!pv.place || pv.global) {
+            uint32_t box;
+            bool pending = false;
+            if (rhs->list.count == 1 && rhs->list.items[0]->kind == KP_N_IDENT && c->pending_name &&
+                intern(c, rhs->list.items[0]->name) == c->pending_name) {
+                box = c->pending_reg;
+                pending = true;
+                c->pending_used = true;
+            } else {
+                box = reg_alloc(c);
+            }
+            uint8_t d = 0;
+            if (rhs->b) { compile_place_ref(c, rhs->b, box, KP_VF_PLACE); d = 1; }
+            at(c, rhs);
+            emit(c, KP_BC_BOXNEW, box, pv.reg, 0, d);
+            emit(c, KP_BC_BOXREF, out, box, 0, 0);
+            if (!pending) {
+                uint32_t first = c->fn->freereg;
+                for (int i = 0; i < rhs->list.count; i++) {
+                    uint32_t o = reg_alloc(c);
+                    compile_place_ref(c, rhs->list.items[i], o, KP_VF_PLACE | KP_VF_MUT);
+                }
+                at(c, rhs);
+                emit(c, KP_BC_KEEP, box, first, (uint32_t)rhs->list.count, 0);
+            }
+            temp = false; /* the value now lives in the box */
+            if (out != dst) emit(c, KP_BC_COPY, dst, out, 0, 0);
+        } else {
+            error_at(c, rhs, "keep _ in a pipe keeps a temporary; to keep a variable write `keep x with ...`");
+        }
     } else {
         error_at(c, rhs, "expected a function call after '|'");
     }
@@ -1785,13 +1880,28 @@ static void compile_decl(C *c, KpNode *n) {
         for (uint32_t i = vm->nglobals; i-- > 0;)
             if (vm->globals[i].name == name && vm->globals[i].pending) { g = &vm->globals[i]; break; }
         if (!g) g = find_global(c, name);
-        r = g->reg;
-        g->pending = 0;
+        r = g->reg; /* g->pending stays set until the initializer is compiled */
     } else {
         r = reg_alloc(c);
     }
     KpType *st;
     at(c, n);
+    int ki = kept_index(f, name);
+    if (ki >= 0 && top) {
+        error_at(c, n, "'%s' is a top-level variable, which lives until the program ends: keep is for the values of a scope", n->name);
+        ki = -1;
+    }
+    /* `x := … | keep _ with x | …`: a register for the box, kept until x exists */
+    uint32_t pend = NO_REG;
+    const char *save_pname = c->pending_name;
+    uint32_t save_preg = c->pending_reg;
+    bool save_pused = c->pending_used;
+    if (n->b && !top && mentions_keep_of(n->b, n->name)) {
+        pend = reg_alloc(c);
+        c->pending_name = name;
+        c->pending_reg = pend;
+        c->pending_used = false;
+    }
     if (n->b) {
         uint32_t target = r;
         if (top && c->repl) target = reg_alloc(c); /* keep the old value until the new one exists */
@@ -1809,9 +1919,48 @@ static void compile_decl(C *c, KpNode *n) {
         emit(c, KP_BC_DEFAULT, r, add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);
         st = t;
     }
+    if (pend != NO_REG) {
+        c->pending_name = save_pname;
+        c->pending_reg = save_preg;
+        bool used = c->pending_used;
+        c->pending_used = save_pused;
+        if (used) {
+            /* now x exists: tie the pipe's kept value to it */
+            uint32_t o = reg_alloc(c);
+            emit(c, KP_BC_REF, o, r, 0, KP_VF_PLACE | KP_VF_MUT);
+            at(c, n);
+            emit(c, KP_BC_KEEP, pend, o, 1, 0);
+            add_kedge(c, name, "_", n->line);
+        }
+        reg_free_to(c, pend + 1);
+    }
     Local *l = add_local(c, name, r, t ? t : st);
     l->global = top;
-    if (top) g->type = l->type;
+    if (top) {
+        g->type = l->type;
+        g->pending = 0;
+    }
+    if (pend != NO_REG) {
+        /* the box register stays a hidden local: dropped with the scope (a
+         * no-op once the keep ran) */
+        add_local(c, intern(c, "(kept)"), pend, NULL);
+        l = &f->locals[f->nlocals - 2];
+    }
+    if (ki >= 0) {
+        /* a kept variable lives in a box from here on */
+        uint32_t box = reg_alloc(c);
+        KpNode *ue = f->kept[ki].using_expr;
+        uint8_t d = 0;
+        if (ue) {
+            compile_place_ref(c, ue, box, KP_VF_PLACE);
+            d = 1;
+        }
+        at(c, n);
+        emit(c, KP_BC_BOXNEW, box, r, k_name(c, n->name) + 1, d);
+        emit(c, KP_BC_BOXREF, r, box, 0, 0);
+        l->through = 1;
+        add_local(c, intern(c, "(box)"), box, NULL);
+    }
 }
 
 static void compile_assign(C *c, KpNode *n) {
@@ -1832,7 +1981,7 @@ static void compile_assign(C *c, KpNode *n) {
             error_at(c, target, "unknown variable '%s' (declare it with %s := ...)", target->name, target->name);
             return;
         }
-        if (global && c->fn->is_main && c->func_depth == 0 && !l) {
+        if (global && c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
             error_at(c, target, "'%s' is used before its declaration", target->name);
             return;
         }
@@ -2222,6 +2371,82 @@ static void compile_defer(C *c, KpNode *n) {
     f->pending_info[f->npending++] = info;
 }
 
+/* Records `owner keeps kept` and reports a cycle of keeps in this
+ * function (a keeps b keeps a): such values would keep each other alive. */
+static void add_kedge(C *c, const char *owner, const char *kept, uint32_t line) {
+    Fn *f = c->fn;
+    /* does `kept` already reach `owner` through edges owner -> kept? */
+    const char *path[66];
+    uint32_t lines[66];
+    int plen = 0;
+    const char *cur = kept;
+    bool found = false;
+    for (int guard = 0; guard < 64 && !found; guard++) {
+        bool step = false;
+        for (int i = 0; i < f->nkedges; i++) {
+            if (f->kedges[i].owner != cur) continue;
+            path[plen] = cur;
+            lines[plen++] = f->kedges[i].line;
+            cur = f->kedges[i].kept;
+            step = true;
+            if (cur == owner) found = true;
+            break;
+        }
+        if (!step) break;
+    }
+    if (found || kept == owner) {
+        char buf[512];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "%s (line %u)", owner, line);
+        for (int i = 0; i < plen && len < sizeof buf - 64; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s (line %u)", path[i], lines[i]);
+        snprintf(buf + len, sizeof buf - len, " -> %s", owner);
+        error_at(c, NULL, "these keeps form a cycle: %s keeps %s, which keeps it alive in turn: %s", owner, kept, buf);
+        kp_diag_note(c->diags, "hint: keep both with one common owner (keep a, b with owner), or allocate them in an arena that ends them together");
+        return;
+    }
+    if (f->nkedges < 64) {
+        f->kedges[f->nkedges].owner = owner;
+        f->kedges[f->nkedges].kept = kept;
+        f->kedges[f->nkedges++].line = line;
+    }
+}
+
+/* keep x with a, b (using A): hands the box's count to the owners. */
+static void compile_keep(C *c, KpNode *n) {
+    Fn *f = c->fn;
+    if (!n->a || n->a->kind != KP_N_IDENT) {
+        error_at(c, n, "keep needs a variable (or `_` inside a pipe)");
+        return;
+    }
+    const char *name = intern(c, n->a->name);
+    Local *l = find_local(f, name);
+    if (!l || l->global || kept_index(f, name) < 0) {
+        error_at(c, n->a, "keep %s: '%s' must be a variable declared in this function", n->a->name, n->a->name);
+        return;
+    }
+    /* the box is the hidden local right after the variable */
+    Local *box = NULL;
+    for (int i = 0; i < f->nlocals; i++)
+        if (&f->locals[i] == l && i + 1 < f->nlocals) box = &f->locals[i + 1];
+    if (!box) {
+        error_at(c, n->a, "keep %s: no box", n->a->name);
+        return;
+    }
+    uint32_t save = f->freereg;
+    uint32_t first = f->freereg;
+    for (int i = 0; i < n->list.count; i++) {
+        uint32_t o = reg_alloc(c);
+        compile_place_ref(c, n->list.items[i], o, KP_VF_PLACE | KP_VF_MUT);
+    }
+    at(c, n);
+    for (int i = 0; i < n->list.count; i++) {
+        KpNode *on = n->list.items[i];
+        if (on->kind == KP_N_IDENT) add_kedge(c, intern(c, on->name), name, n->line);
+    }
+    emit(c, KP_BC_KEEP, box->reg, first, (uint32_t)n->list.count, 0);
+    reg_free_to(c, save);
+}
+
 /* using A { body }: the context allocator is A inside the block and its
  * callees.  A hidden local holds the allocator to restore (KP_T_CTXSAVE);
  * it is the block's first local, so it is dropped last — on every exit,
@@ -2288,7 +2513,7 @@ static void compile_stmt(C *c, KpNode *n) {
     case KP_N_DEFER: compile_defer(c, n); break;
     case KP_N_TYPEDECL:
     case KP_N_FUNC: break; /* hoisted */
-    case KP_N_KEEP: error_at(c, n, "keep is not supported yet"); break;
+    case KP_N_KEEP: compile_keep(c, n); break;
     case KP_N_USING: compile_using(c, n); break;
     default: {
         uint32_t r = reg_alloc(c);
@@ -2349,6 +2574,7 @@ static void compile_function(C *c, KpNode *n, KpOverload *ov) {
     ov->proto = fn.p;
     fn.p->nparams = ov->nparams;
     fn.p->ret = ov->ret;
+    scan_keeps(c, &fn, n->b);
     push_scope(c);
     for (int i = 0; i < ov->nparams; i++) {
         uint32_t r = reg_alloc(c);
@@ -2412,6 +2638,7 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
     }
     fn.freereg = vm->main_nregs;
     fn.p->nregs = vm->main_nregs;
+    scan_keeps(&c, &fn, program);
     if (repl && program->list.count > 0) {
         /* the REPL shows the value of a final expression statement */
         KpNode *last = program->list.items[program->list.count - 1];

@@ -105,6 +105,8 @@ static int cmp_diag(const void *x, const void *y) {
 void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
                     void *ud) {
     int n = d->count < KP_MAX_DIAGS ? d->count : KP_MAX_DIAGS;
+    if (n > d->cap) n = d->cap; /* out of memory while recording: show what was kept */
+    if (!d->items) n = 0;
     KpDiag sorted[KP_MAX_DIAGS];
     memcpy(sorted, d->items, sizeof(KpDiag) * (size_t)n);
     qsort(sorted, (size_t)n, sizeof(KpDiag), cmp_diag);

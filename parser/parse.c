@@ -988,9 +988,9 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
         }
         if (t.err) {
             kp_diag_add(diags, t.line, t.col, "%s", t.err);
-            if (t.kind == TK_STRING && strcmp(t.err, "unterminated string") == 0 &&
-                only_blanks(src, t.off + t.len))
-                diags->incomplete = true;
+            /* strings cannot span lines, so an unterminated one is an
+             * error even at the end of the input (not "incomplete") */
+            (void)only_blanks;
         }
         switch (t.kind) {
         case TK_LPAREN: case TK_LBRACKET: case TK_HASHPAREN:

@@ -80,7 +80,7 @@ const char *kp_intern(KpVM *vm, const char *s, size_t len) {
     if (vm->nnames * 2 >= vm->names_cap) {
         uint32_t ncap = vm->names_cap ? vm->names_cap * 2 : 256;
         const char **n = kp_alloc(vm->host, sizeof(char *) * ncap, 8, NULL);
-        if (!n) return "?";
+        if (!n) { vm->init_failed = true; return "?"; }
         memset(n, 0, sizeof(char *) * ncap);
         for (uint32_t i = 0; i < vm->names_cap; i++) {
             const char *x = vm->names[i];
@@ -100,7 +100,7 @@ const char *kp_intern(KpVM *vm, const char *s, size_t len) {
         h = (h + 1) & (vm->names_cap - 1);
     }
     char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
-    if (!copy) return "?";
+    if (!copy) { vm->init_failed = true; return "?"; }
     memcpy(copy, s, len);
     copy[len] = 0;
     vm->names[h] = copy;
@@ -122,7 +122,7 @@ KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
         vm->funcs_cap = ncap;
     }
     KpFunc *f = kp_arena_alloc(&vm->meta_arena, sizeof(KpFunc), 16);
-    if (!f) return NULL;
+    if (!f) { vm->init_failed = true; return NULL; }
     memset(f, 0, sizeof *f);
     f->name = name;
     vm->funcs[vm->nfuncs++] = f;
@@ -132,9 +132,9 @@ KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
 KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn, int nparams, const uint8_t *modes,
                                uint8_t variadic, uint8_t vmode) {
     KpFunc *f = kp_func_get(vm, kp_intern(vm, name, strlen(name)), true);
-    if (!f) return NULL;
+    if (!f) { vm->init_failed = true; return NULL; }
     KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
-    if (!ov) return NULL;
+    if (!ov) { vm->init_failed = true; return NULL; }
     memset(ov, 0, sizeof *ov);
     ov->func = f;
     ov->native = fn;
@@ -142,6 +142,7 @@ KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn, int np
     ov->variadic = variadic;
     ov->vmode = vmode;
     ov->params = kp_arena_alloc(&vm->meta_arena, sizeof(KpParam) * (size_t)(nparams + 1), 16);
+    if (!ov->params) { vm->init_failed = true; return NULL; }
     for (int i = 0; i < nparams; i++) {
         memset(&ov->params[i], 0, sizeof(KpParam));
         ov->params[i].mode = modes[i];
@@ -163,7 +164,12 @@ KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn, int np
 /* ------------------------------------------------------------ types */
 
 static KpType *mk_type(KpVM *vm, KpTypeKind kind, const char *name, uint8_t tag) {
+    static KpType dummy; /* only written when out of memory at creation; never used */
     KpType *t = kp_arena_alloc(&vm->meta_arena, sizeof(KpType), 16);
+    if (!t) {
+        vm->init_failed = true;
+        return &dummy;
+    }
     memset(t, 0, sizeof *t);
     t->kind = (uint8_t)kind;
     t->name = kp_intern(vm, name, strlen(name));
@@ -203,6 +209,10 @@ static void make_builtin_types(KpVM *vm) {
     st->fnames = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * 5, 8);
     st->ftypes = kp_arena_alloc(&vm->meta_arena, sizeof(KpType *) * 5, 8);
     st->defaults = kp_arena_alloc(&vm->meta_arena, sizeof(KpValue) * 5, 16);
+    if (vm->init_failed || !st->fnames || !st->ftypes || !st->defaults) {
+        vm->init_failed = true;
+        return;
+    }
     for (int i = 0; i < 5; i++) {
         st->fnames[i] = kp_intern(vm, sf[i], strlen(sf[i]));
         st->ftypes[i] = vm->t_int;
@@ -273,10 +283,22 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     vm->budget = -1;
     vm->native_top = vm->stack;
     make_builtin_types(vm);
+    if (vm->init_failed) {
+        kp_vm_free(vm);
+        return NULL;
+    }
     vm->empty_str = kp_str_new(vm, vm->meta, "", 0);
-    if (vm->empty_str) vm->empty_str->h.flags |= KP_OF_IMMORTAL;
+    if (!vm->empty_str) {
+        kp_vm_free(vm);
+        return NULL;
+    }
+    vm->empty_str->h.flags |= KP_OF_IMMORTAL;
     kp_stdlib_register(vm);
     kp_memory_register(vm);
+    if (vm->init_failed) {
+        kp_vm_free(vm);
+        return NULL;
+    }
     vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
     vm->sys_fs = (KpValue){.tag = KP_T_SYSTEM, .aux = 2};
     vm->sys_args = kp_unset();
@@ -351,6 +373,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
     if (!src || !copy) {
         kp_buf_reset(&vm->err);
         kp_buf_printf(vm, &vm->err, "out of memory");
+        vm->status = KP_ERR_RUNTIME;
         return KP_ERR_RUNTIME;
     }
     memcpy(copy, text, len);

@@ -981,7 +981,8 @@ static void unwind_frame(KpVM *vm, uint32_t lowest) {
     } while (0)
 #define CHECK_INTERRUPT()                                                           \
     do {                                                                            \
-        if (UNLIKELY(vm->budget >= 0) && --vm->budget < 0) {                        \
+        if (UNLIKELY(vm->budget >= 0) && vm->budget-- == 0) {                       \
+            vm->budget = 0; /* stays used up until the host sets a new one */      \
             SAVEPC();                                                               \
             kp_vm_error(vm, "instruction budget exhausted");                        \
             goto error;                                                             \
@@ -1177,8 +1178,8 @@ dispatch:
         NEXT;
     }
     CASE(JMP) {
-        pc += i->sbx;
         if (i->sbx < 0) CHECK_INTERRUPT();
+        pc += i->sbx;
         NEXT;
     }
     CASE(JMPF) {
@@ -1555,6 +1556,14 @@ dispatch:
         KpValue r = R[i->a];
         R[i->a] = kp_unset();
         if (r.tag != KP_T_REF) { kp_drop(vm, r); NEXT; }
+        if (r.flags & KP_VF_BOXED) {
+            /* deinit(x) of a kept variable ends a manual keep */
+            KpBox *b = (KpBox *)((char *)r.p - offsetof(KpBox, v));
+            if (b->manual || b->file) {
+                if (!kp_keep_end_manual(vm, b)) goto error;
+                NEXT;
+            }
+        }
         KpValue *s = r.p;
         if (s->tag == KP_T_REF) { /* deinit through a reference variable */
             KpValue t = *s;
@@ -1665,8 +1674,8 @@ dispatch:
             a[0].i = n;
             if (UNLIKELY(KP_NEEDS_DROP(a[2]))) { SAVEPC(); if (!set_slot(vm, &a[2], kp_int(n))) goto error; }
             else a[2] = kp_int(n);
-            pc += i->sbx;
             CHECK_INTERRUPT();
+            pc += i->sbx;
         }
         NEXT;
     }
@@ -1732,8 +1741,8 @@ dispatch:
             v = key;
         }
         if (!set_slot(vm, &a[2], v)) goto error;
-        pc += i->sbx;
         CHECK_INTERRUPT();
+        pc += i->sbx;
         NEXT;
     }
     CASE(ITEREND) {
@@ -1801,11 +1810,13 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
 }
 
 void kp_dump_proto(KpVM *vm, const KpProto *p) {
-    (void)vm;
-    fprintf(stderr, "== %s (%u registers, %u constants) ==\n", p->name, p->nregs, p->nk);
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "== %s (%u registers, %u constants) ==\n", p->name, p->nregs, p->nk);
+    vm->write_err(vm->write_ud, buf, (size_t)n);
     for (uint32_t j = 0; j < p->ncode; j++) {
         const KpInstr *i = &p->code[j];
-        fprintf(stderr, "%5u  %4u:%-3u %-9s a=%u b=%u c=%u d=%u sbx=%d\n", j, p->lines[j].line, p->lines[j].col,
-                kp_opcode_names[i->op], i->a, i->b, i->c, i->d, i->sbx);
+        n = snprintf(buf, sizeof buf, "%5u  %4u:%-3u %-9s a=%u b=%u c=%u d=%u sbx=%d\n", j, p->lines[j].line,
+                     p->lines[j].col, kp_opcode_names[i->op], i->a, i->b, i->c, i->d, i->sbx);
+        vm->write_err(vm->write_ud, buf, (size_t)n);
     }
 }

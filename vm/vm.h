@@ -188,6 +188,7 @@ struct KpVM {
     int status;              /* KP_OK, KP_ERR_RUNTIME, KP_ERR_COMPILE */
     bool err_located;        /* err already has position and trace */
     bool incomplete;         /* the last compile ended inside an open construct */
+    bool init_failed;        /* out of memory while creating the VM */
     KpValue *native_top;     /* registers in use by a running native */
     uint32_t native_line;
     KpString *empty_str;
