@@ -27,6 +27,7 @@ static void usage(FILE *out) {
             "  --debug-alloc     run on a debug root allocator (redzones, quarantine, leak report)\n"
             "  --mem-limit N     cap the script heap at N bytes (suffix K, M or G)\n"
             "  --stats           report every allocator's statistics at exit\n"
+            "  --collect-cycles  deinitialize unreachable keep cycles (default: report them)\n"
             "  --dump-bytecode   print the compiled bytecode to stderr\n"
             "  --emit=ownership  print the file with the compiler-inserted deinits, moves,\n"
             "                    defers and reference counting written out; do not run it\n"
@@ -98,6 +99,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--debug-alloc")) cfg.debug_alloc = true;
         else if (!strcmp(a, "--dump-bytecode")) dump = true;
         else if (!strcmp(a, "--stats")) cfg.stats = true;
+        else if (!strcmp(a, "--collect-cycles")) cfg.collect_cycles = true;
         else if (!strcmp(a, "-i")) interactive = true;
         else if (!strcmp(a, "--emit=ownership")) emit = true;
         else if (!strcmp(a, "--mem-limit")) {

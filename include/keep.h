@@ -90,6 +90,9 @@ typedef struct KpConfig {
     int argc;              /* system.args (copied)                          */
     const char *const *argv;
     size_t stack_values;   /* value stack size; 0: 1 Mi values (16 MiB)     */
+    bool collect_cycles;   /* #check_cycles() and the end of the program also
+                              deinitialize the unreachable keep cycles they
+                              report (default: report only)                 */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */

@@ -259,6 +259,7 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     if (cfg && cfg->mem_limit > 0) vm->heap->limit = cfg->mem_limit;
     vm->stats_report = cfg && cfg->stats;
     vm->allow_fs = cfg && cfg->allow_fs;
+    vm->collect_cycles = cfg && cfg->collect_cycles;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
     size_t stack_bytes = sizeof(KpValue) * box->stack_values;

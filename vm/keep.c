@@ -98,11 +98,15 @@ static void box_free(KpVM *vm, KpBox *b) {
     kp_free(b->h.alloc, b, sizeof(KpBox), 16, NULL);
 }
 
+enum { DYING = 3 };
+
 bool kp_box_release(KpVM *vm, KpBox *b) {
+    if (b->color == DYING) return true; /* reached again from its own value */
     if (--b->rc > 0) {
         b->buffered = 1; /* a candidate root for the cycle detector */
         return true;
     }
+    b->color = DYING;
     KpValue v = b->v;
     b->v = kp_unset();
     bool ok = kp_drop(vm, v);
@@ -215,7 +219,7 @@ static void for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *
     if (w.items) kp_free(vm->host, w.items, sizeof(KpValue) * w.cap, 16, NULL);
 }
 
-enum { WHITE = 0, BLACK = 1 };
+enum { WHITE = 0, BLACK = 1 }; /* 2: reported, DYING: being released */
 
 static void sub_trial(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
     (void)vm; (void)parent; (void)ud;
@@ -248,6 +252,28 @@ static void pick_white(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
     if (child == p->start) p->found = true;
 }
 
+/* How box `from`'s value holds the owner of box `to`: "" when the value
+ * itself keeps it, ".field" (or ".a.b") when an owner inside it does. */
+static bool find_owner_path(KpVM *vm, KpValue v, KpBox *to, char *buf, size_t n, int depth) {
+    if (depth > 8 || v.tag < KP_T_RECORD || v.tag > KP_T_MAP) return false;
+    for (KpKeepLink *l = links_of(vm, v.p); l; l = l->next)
+        if (l->box == to) return true;
+    if (v.tag != KP_T_RECORD) return false;
+    KpRecord *r = v.p;
+    size_t len = strlen(buf);
+    for (uint32_t i = 0; i < r->type->nfields; i++) {
+        snprintf(buf + len, n - len, ".%s", r->type->fnames[i]);
+        if (find_owner_path(vm, r->f[i], to, buf, n, depth + 1)) return true;
+        buf[len] = 0;
+    }
+    return false;
+}
+
+static void edge_label(KpVM *vm, KpBox *from, KpBox *to, char *buf, size_t n) {
+    buf[0] = 0;
+    if (!find_owner_path(vm, from->v, to, buf, n, 0)) buf[0] = 0;
+}
+
 static void report_cycle(KpVM *vm, KpBox *start) {
     PathCtx p = {start, {start}, 1, false, NULL};
     KpBox *cur = start;
@@ -264,9 +290,13 @@ static void report_cycle(KpVM *vm, KpBox *start) {
     }
     KpBuf b = {0};
     kp_buf_printf(vm, &b, "cycle: ");
-    for (int i = 0; i < p.len; i++)
-        kp_buf_printf(vm, &b, "%s (kept at %s:%u) -> ", p.path[i]->name ? p.path[i]->name : "_",
+    for (int i = 0; i < p.len; i++) {
+        KpBox *to = i + 1 < p.len ? p.path[i + 1] : start;
+        char label[160];
+        edge_label(vm, p.path[i], to, label, sizeof label);
+        kp_buf_printf(vm, &b, "%s%s (kept at %s:%u) -> ", p.path[i]->name ? p.path[i]->name : "_", label,
                       p.path[i]->file ? p.path[i]->file : "?", p.path[i]->line);
+    }
     kp_buf_printf(vm, &b, "%s\n", start->name ? start->name : "_");
     kp_buf_printf(vm, &b, "    hint: tie these values to one common owner, or allocate them in an arena\n");
     vm->write_err(vm->write_ud, b.data, b.len);
@@ -308,18 +338,18 @@ int kp_check_cycles(KpVM *vm, bool collect) {
          * first), then free the boxes */
         KpBox *last = NULL;
         for (KpBox *b = vm->boxes; b; b = b->next_all) {
-            if (b->color == 2) b->rc = 1 << 29;
+            if (b->color == 2) b->color = DYING;
             last = b;
         }
         for (KpBox *b = last; b; b = b->prev_all) {
-            if (b->color != 2) continue;
+            if (b->color != DYING) continue;
             KpValue v = b->v;
             b->v = kp_unset();
             kp_drop(vm, v);
         }
         for (KpBox *b = vm->boxes, *next; b; b = next) {
             next = b->next_all;
-            if (b->color == 2) box_free(vm, b);
+            if (b->color == DYING) box_free(vm, b);
         }
     }
     return found;
@@ -344,6 +374,7 @@ void kp_keep_shutdown(KpVM *vm) {
         KpBox *b = vm->boxes;
         b->manual = 0;
         b->rc = 1;
+        b->color = WHITE;
         kp_box_release(vm, b);
     }
     if (vm->keep_tab) kp_free(vm->host, vm->keep_tab, sizeof(void *) * vm->keep_cap, 8, NULL);
