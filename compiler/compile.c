@@ -50,6 +50,7 @@ struct Local {
     uint8_t through;    /* holds a reference: 1 = $& (assignment writes
                            through it), 2 = & (assignment is an error) */
     uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
+    uint32_t decl_line;   /* where it was declared */
     KpNode *using_node;
 };
 
@@ -293,6 +294,7 @@ static Local *add_local(C *c, const char *name, uint32_t reg, KpType *t) {
     l->type = t;
     l->depth = f->depth;
     l->start_pc = pc(c);
+    l->decl_line = f->line;
     return l;
 }
 
@@ -1662,9 +1664,13 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     return rt;
 }
 
+static void check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
+
 static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, KpNode *pipe_first) {
     KpNode *callee = n->a;
     KpFunc *f = NULL;
+    if (callee->kind == KP_N_IDENT && !strcmp(callee->name, "push") && !pipe_first && n->list.count == 2)
+        check_ref_escape(c, n->list.items[0], n->list.items[1], n);
     if (callee->kind == KP_N_GENERIC) {
         KpType *t = resolve_type(c, callee);
         if (!t) return NULL;
@@ -1869,8 +1875,7 @@ static void compile_decl(C *c, KpNode *n) {
     bool top = f->is_main && f->depth == 0 && c->func_depth == 0;
     for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth == f->depth; i--)
         if (f->locals[i].name == name && !c->repl) {
-            error_at(c, n, "'%s' is already declared in this scope (line %u)", n->name,
-                     f->p->lines[f->locals[i].start_pc < f->p->ncode ? f->locals[i].start_pc : 0].line);
+            error_at(c, n, "'%s' is already declared in this scope (line %u)", n->name, f->locals[i].decl_line);
             return;
         }
     uint32_t r;
@@ -1896,7 +1901,7 @@ static void compile_decl(C *c, KpNode *n) {
     const char *save_pname = c->pending_name;
     uint32_t save_preg = c->pending_reg;
     bool save_pused = c->pending_used;
-    if (n->b && !top && mentions_keep_of(n->b, n->name)) {
+    if (n->b && mentions_keep_of(n->b, n->name)) {
         pend = reg_alloc(c);
         c->pending_name = name;
         c->pending_reg = pend;
@@ -1936,6 +1941,7 @@ static void compile_decl(C *c, KpNode *n) {
     }
     Local *l = add_local(c, name, r, t ? t : st);
     l->global = top;
+    l->decl_line = n->line;
     if (top) {
         g->type = l->type;
         g->pending = 0;
@@ -1963,11 +1969,54 @@ static void compile_decl(C *c, KpNode *n) {
     }
 }
 
+/* ---------------------------------------------------------- escapes */
+
+static int local_index(Fn *f, Local *l) { return (int)(l - f->locals); }
+
+/* The variable at the root of a place (`h` in `h.a[1].b`), or NULL. */
+static KpNode *root_ident(KpNode *n) {
+    while (n && (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX)) n = n->a;
+    return n && n->kind == KP_N_IDENT ? n : NULL;
+}
+
+/* `target = &x` (or a field/element of target, or push(target, &x)):
+ * an error, laid out like Rust's E0597, when target outlives x — it is a
+ * global, a parameter's value, or a variable declared before x — and no
+ * keep covers x. */
+static void check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node) {
+    if (!value || value->kind != KP_N_UNARY || (value->op != KP_OP_REF && value->op != KP_OP_MUTREF)) return;
+    KpNode *xr = root_ident(value->a), *tr = root_ident(target);
+    if (!xr || !tr) return;
+    Fn *f = c->fn;
+    bool xg, tg;
+    struct KpGlobal *xgl, *tgl;
+    Local *x = lookup_var(c, intern(c, xr->name), &xg, &xgl);
+    Local *t = lookup_var(c, intern(c, tr->name), &tg, &tgl);
+    if (!x || x == (Local *)1 || xg || x->global || x->through || kept_index(f, x->name) >= 0) return;
+    const char *why = NULL;
+    char buf[160];
+    if (tg || (t && t != (Local *)1 && t->global)) why = "a top-level variable, which lives until the program ends";
+    else if (t && t != (Local *)1 && t->through) why = "a parameter's value, which belongs to the caller";
+    else if (t && t != (Local *)1 && local_index(f, t) < local_index(f, x)) {
+        snprintf(buf, sizeof buf, "declared before it (line %u), so it is deinitialized after it", t->decl_line);
+        why = buf;
+    }
+    if (!why) return;
+    uint32_t xline = x->decl_line;
+    error_at(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
+    kp_diag_note(c->diags,
+                 "note: '%s' is declared at line %u; the reference is taken here and stored in '%s' at line %u; '%s' is %s; "
+                 "'%s' is deinitialized at the end of its block while '%s' still holds the reference\n"
+                 "    = hint: make the value live as long as '%s': keep %s with %s",
+                 xr->name, xline, tr->name, at_node->line, tr->name, why, xr->name, tr->name, tr->name, xr->name, tr->name);
+}
+
 static void compile_assign(C *c, KpNode *n) {
     KpVM *vm = c->vm;
     KpNode *target = n->a;
     uint32_t save = c->fn->freereg;
     at(c, n);
+    if (n->op == KP_OP_NONE) check_ref_escape(c, target, n->b, n);
     if (target->kind == KP_N_IDENT) {
         const char *name = intern(c, target->name);
         bool global;
