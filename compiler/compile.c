@@ -1038,6 +1038,11 @@ static uint8_t binop_code(int op, bool *swap) {
 }
 
 /* Compiles a place for a borrow: dst := REF(place) with flags. */
+/* GETFIELD/GETINDEX/GETG `d` bits for a reference with value flags. */
+static uint8_t ref_flags(uint8_t vflags) {
+    return (uint8_t)(2 | ((vflags & KP_VF_MUT) ? 4 : 0) | ((vflags & KP_VF_PLACE) ? 8 : 0));
+}
+
 static uint32_t pinned(C *c, KpNode *n) {
     for (int i = c->npinned - 1; i >= 0; i--)
         if (c->pinned_node[i] == n) return c->pinned_reg[i];
@@ -1076,8 +1081,7 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
                 error_at(c, n, "'%s' is used before its declaration", n->name);
                 return NULL;
             }
-            emit(c, KP_BC_GETG, dst, g->reg, 0,
-                 (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
+            emit(c, KP_BC_GETG, dst, g->reg, 0, ref_flags(flags));
             return g->type;
         }
         /* not a variable: a value (function, type...) */
@@ -1090,28 +1094,14 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
         }
         PipeVal *pv = &c->pipe[c->npipe - 1];
         if (pv->global)
-            emit(c, KP_BC_GETG, dst, pv->reg, 0,
-                 (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
+            emit(c, KP_BC_GETG, dst, pv->reg, 0, ref_flags(flags));
         else
             emit(c, KP_BC_REF, dst, pv->reg, 0, flags);
         return NULL;
     }
-    case KP_N_FIELD: {
-        uint32_t save = c->fn->freereg;
-        Operand o = {0};
-        if (n->a->kind == KP_N_IDENT) {
-            o = operand(c, n->a);
-        } else {
-            o.r = reg_alloc(c);
-            o.temp = true;
-            compile_place_ref(c, n->a, o.r, KP_VF_PLACE | (flags & KP_VF_MUT));
-        }
-        emit(c, KP_BC_GETFIELD, dst, o.r, k_name(c, n->name), (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
-        reg_free_to(c, save > dst + 1 ? save : dst + 1);
-        reg_free_to(c, save);
-        return NULL;
-    }
+    case KP_N_FIELD:
     case KP_N_INDEX: {
+        /* the container as a place, then a reference to the field/element */
         uint32_t save = c->fn->freereg;
         Operand o = {0};
         if (n->a->kind == KP_N_IDENT) {
@@ -1121,9 +1111,14 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
             o.temp = true;
             compile_place_ref(c, n->a, o.r, KP_VF_PLACE | (flags & KP_VF_MUT));
         }
-        Operand idx = operand(c, n->b);
-        emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, (uint8_t)(2 | ((flags & KP_VF_MUT) ? 4 : 0) | ((flags & KP_VF_PLACE) ? 8 : 0)));
-        free_operand(c, &idx, true);
+        uint8_t d = ref_flags(flags);
+        if (n->kind == KP_N_FIELD) {
+            emit(c, KP_BC_GETFIELD, dst, o.r, k_name(c, n->name), d);
+        } else {
+            Operand idx = operand(c, n->b);
+            emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, d);
+            free_operand(c, &idx, true);
+        }
         reg_free_to(c, save);
         return NULL;
     }
