@@ -470,8 +470,10 @@ static bool b_write_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
 
 static bool b_check_cycles(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)a; (void)n;
+    int before = vm->status;
     *out = kp_int(kp_check_cycles(vm, vm->collect_cycles));
-    return true;
+    /* a deinit of a collected value may have raised an error */
+    return !(before != KP_ERR_RUNTIME && vm->status == KP_ERR_RUNTIME);
 }
 
 void kp_stdlib_register(KpVM *vm) {
