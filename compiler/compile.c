@@ -51,6 +51,9 @@ struct Local {
                            through it), 2 = & (assignment is an error) */
     uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
     uint32_t decl_line;   /* where it was declared */
+    uint8_t boxed;        /* a kept variable (lives in a keep box) */
+    const char *holds_ref; /* a record variable holding a reference to this
+                              function's local `holds_ref` (set by h.f = &x) */
     KpNode *using_node;
 };
 
@@ -1960,6 +1963,7 @@ static void compile_decl(C *c, KpNode *n) {
         emit(c, KP_BC_BOXNEW, box, r, k_name(c, n->name) + 1, d);
         emit(c, KP_BC_BOXREF, r, box, 0, 0);
         l->through = 1;
+        l->boxed = 1;
         add_local(c, intern(c, "(box)"), box, NULL);
     }
 }
@@ -1996,7 +2000,11 @@ static void check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_nod
         snprintf(buf, sizeof buf, "declared before it (line %u), so it is deinitialized after it", t->decl_line);
         why = buf;
     }
-    if (!why) return;
+    if (!why) {
+        /* target dies first, but it may still be returned: remember */
+        if (t && t != (Local *)1) t->holds_ref = x->name;
+        return;
+    }
     uint32_t xline = x->decl_line;
     error_at(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
     kp_diag_note(c->diags,
@@ -2343,6 +2351,23 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    if (n->a && n->a->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = lookup_var(c, intern(c, n->a->name), &global, &g);
+        if (l && l != (Local *)1 && !global && l->holds_ref) {
+            Local *x = find_local(f, l->holds_ref);
+            if (x && !x->boxed) {
+                error_at(c, n->a, "'%s' does not live long enough: '%s' holds a reference to it and is returned",
+                         x->name, n->a->name);
+                kp_diag_note(c->diags,
+                             "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets '%s'\n"
+                             "    = hint: keep %s with %s",
+                             x->name, x->decl_line, f->p->name, n->a->name, x->name, n->a->name);
+                return;
+            }
+        }
+    }
     if (n->a && n->a->kind == KP_N_IDENT && f->ndefers == 0) {
         bool global;
         struct KpGlobal *g;
@@ -2445,7 +2470,7 @@ static void add_kedge(C *c, const char *owner, const char *kept, uint32_t line) 
             len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s (line %u)", path[i], lines[i]);
         snprintf(buf + len, sizeof buf - len, " -> %s", owner);
         error_at(c, NULL, "these keeps form a cycle: %s keeps %s, which keeps it alive in turn: %s", owner, kept, buf);
-        kp_diag_note(c->diags, "hint: keep both with one common owner (keep a, b with owner), or allocate them in an arena that ends them together");
+        kp_diag_note(c->diags, "hint: keep both with one common owner (keep a with owner, then keep b with owner), or allocate them in an arena that ends them together");
         return;
     }
     if (f->nkedges < 64) {
@@ -2464,7 +2489,7 @@ static void compile_keep(C *c, KpNode *n) {
     }
     const char *name = intern(c, n->a->name);
     Local *l = find_local(f, name);
-    if (!l || l->global || kept_index(f, name) < 0) {
+    if (!l || l->global || kept_index(f, name) < 0 || !l->boxed) {
         error_at(c, n->a, "keep %s: '%s' must be a variable declared in this function", n->a->name, n->a->name);
         return;
     }

@@ -130,8 +130,10 @@ enum {
 /* kp_vm_run_string with flags (the REPL's entry point). */
 KP_API int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags);
 
-/* The message of the last error, "file:line:col: message", or "" if none.
- * Owned by the VM, valid until the next call into it. */
+/* The message of the last error, "file:line:col: message" (for errors of
+ * the API's own arguments, just the message), or "" if none.  Inside a C
+ * function it is the message of the last failed slot call.  Owned by the
+ * VM, valid until the next call into it. */
 KP_API const char *kp_vm_last_error(KpVM *vm);
 
 /* ------------------------------------------------------------ limits */
@@ -184,6 +186,9 @@ KP_API int kp_new_map(KpVM *vm, int slot);
  * field defaults; fields without one are unset.  KP_ERR_ARG if no such
  * record type. */
 KP_API int kp_new_record(KpVM *vm, int slot, const char *type_name);
+/* The container setters below take (move) the value of `value_slot` — it
+ * is empty afterwards, also when they fail (a type mismatch
+ * deinitializes the value). */
 /* Moves the value of `value_slot` to the end of the list in `list_slot`. */
 KP_API int kp_list_append(KpVM *vm, int list_slot, int value_slot);
 /* Moves `value_slot` into the map at key `key_slot` (the key is copied). */
@@ -216,8 +221,9 @@ KP_API int kp_slot_move(KpVM *vm, int from, int to);
 
 /* ------------------------------------------------------------ calling */
 
-/* Puts the top-level value `name` into `slot`: a function, a type, or a
- * copy of a top-level variable.  KP_ERR_ARG if there is none. */
+/* Puts the top-level value `name` into `slot`: a function (built-in or
+ * script), a type declared by a script, or a copy of a top-level variable.
+ * KP_ERR_ARG if there is none. */
 KP_API int kp_get_global(KpVM *vm, const char *name, int slot);
 
 /* Calls the function in `fn_slot` with the `nargs` values in slots

@@ -108,8 +108,10 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
     if (n > d->cap) n = d->cap; /* out of memory while recording: show what was kept */
     if (!d->items) n = 0;
     KpDiag sorted[KP_MAX_DIAGS];
-    memcpy(sorted, d->items, sizeof(KpDiag) * (size_t)n);
-    qsort(sorted, (size_t)n, sizeof(KpDiag), cmp_diag);
+    if (n > 0) {
+        memcpy(sorted, d->items, sizeof(KpDiag) * (size_t)n);
+        qsort(sorted, (size_t)n, sizeof(KpDiag), cmp_diag);
+    }
     for (int i = 0; i < n; i++) {
         kp_diag_format(src, sorted[i].line, sorted[i].col, "error",
                        sorted[i].msg, write, ud);

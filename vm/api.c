@@ -344,7 +344,6 @@ void kp_vm_free(KpVM *vm) {
     kp_buf_free(vm, &vm->err);
     kp_buf_free(vm, &vm->trace);
     kp_buf_free(vm, &vm->scratch);
-    kp_buf_free(vm, &vm->out);
     kp_arena_deinit(&vm->meta_arena);
     if (box->debug_on) kp_debug_deinit(&box->debug);
     KpAllocator boot = box->host_a;
@@ -464,6 +463,7 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
 }
 
 const char *kp_vm_last_error(KpVM *vm) {
+    if (vm->in_cfunc) return vm->err.data ? vm->err.data : "";
     return vm->err.data && vm->status != KP_OK && vm->status != KP_ERR_INCOMPLETE ? vm->err.data : "";
 }
 

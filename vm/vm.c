@@ -137,7 +137,7 @@ static void locate_error(KpVM *vm) {
     kp_buf_free(vm, &vm->err);
     vm->err = msg;
     /* report now, before the unwinding runs deinits and defers */
-    vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
+    if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -1533,7 +1533,6 @@ dispatch:
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;
             vm->native_top = fv + 1 + nargs;
-            vm->native_line = p->lines[pc - 1 - p->code].line;
             vm->cur_native = ov;
             bool ok = ov->native(vm, fv + 1, nargs, &r);
             vm->native_top = save;

@@ -190,13 +190,11 @@ struct KpVM {
     bool incomplete;         /* the last compile ended inside an open construct */
     bool init_failed;        /* out of memory while creating the VM */
     KpValue *native_top;     /* registers in use by a running native */
-    uint32_t native_line;
     KpString *empty_str;
     bool unwinding;
 
     KpBuf scratch;           /* tostring output */
     KpValueStack dstack;
-    KpBuf out;               /* print buffer */
 
     KpWriteFn write_out, write_err;
     void *write_ud;
