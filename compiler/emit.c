@@ -43,7 +43,24 @@ typedef struct Em {
     Var vars[512];
     int nvars;
     int indent;
+    const char *kept[64]; /* variables a `keep` statement names */
+    int nkept;
 } Em;
+
+static void scan_kept(Em *e, const KpNode *n) {
+    if (!n || n->kind == KP_N_FUNC) return;
+    if (n->kind == KP_N_KEEP && n->a && n->a->kind == KP_N_IDENT && e->nkept < 64) e->kept[e->nkept++] = n->a->name;
+    scan_kept(e, n->a);
+    scan_kept(e, n->b);
+    scan_kept(e, n->c);
+    for (int i = 0; i < n->list.count; i++) scan_kept(e, n->list.items[i]);
+}
+
+static bool is_kept(Em *e, const char *name) {
+    for (int i = 0; i < e->nkept; i++)
+        if (!strcmp(e->kept[i], name)) return true;
+    return false;
+}
 
 static void put(Em *e, const char *s) { e->out.write(e->out.ud, s, strlen(s)); }
 static void putn(Em *e, const char *s, size_t n) { e->out.write(e->out.ud, s, n); }
@@ -274,6 +291,8 @@ static void func(Em *e, const KpNode *n) {
     if (!n->b) return;
     put(e, " := {");
     int save = e->nvars;
+    int save_kept = e->nkept;
+    scan_kept(e, n->b);
     e->indent++;
     for (int i = 0; i < n->list.count; i++) {
         const KpNode *p = n->list.items[i];
@@ -296,6 +315,7 @@ static void func(Em *e, const KpNode *n) {
     }
     e->indent--;
     e->nvars = save;
+    e->nkept = save_kept;
     nl(e);
     put(e, "}");
 }
@@ -333,7 +353,13 @@ static void stmt(Em *e, const KpNode *n) {
         }
         int k = n->a ? kind_of_type(n->a) : kind_of_expr(e, n->b);
         add_var(e, n->name, k);
-        if (k != 1) defer_line(e, n->name);
+        if (is_kept(e, n->name)) {
+            put(e, "   -- kept below: it lives in a keep box from here on");
+            nl(e);
+            putf(e, "#defer %s | release(_)   -- the box's count: handed to the owners by keep", n->name);
+        } else if (k != 1) {
+            defer_line(e, n->name);
+        }
         break;
     }
     case KP_N_ASSIGN:
@@ -450,6 +476,7 @@ void kp_emit_ownership(const KpNode *program, KpWriteFn write, void *ud) {
     memset(e, 0, sizeof *e);
     e->out = (Out){write, ud};
     put(e, head);
+    scan_kept(e, program);
     for (int i = 0; program && i < program->list.count; i++) {
         stmt(e, program->list.items[i]);
         put(e, "\n");
