@@ -26,7 +26,7 @@ CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 EMBED_SRC = $(wildcard examples/embed/*.c)
 EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
 
-.PHONY: all test test-asan test-debug run bench clean tools install
+.PHONY: all test test-asan test-debug test-install run bench clean tools install
 all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
@@ -102,6 +102,9 @@ test-asan:
 
 test-debug: all
 	@KEEP_TEST_FLAGS=--debug-alloc sh tests/run.sh $(B)
+
+test-install: all
+	@sh tests/install.sh
 
 run: all
 	$(B)/keep examples/tour.kp

@@ -12,6 +12,7 @@
  *
  * Run from the repository root: build/embed/config_loader [file.kp]
  */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include <keep.h>
 
 #include <stdio.h>

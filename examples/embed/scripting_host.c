@@ -18,6 +18,7 @@
  *  5. Every byte comes from a counting host allocator; its count is back to
  *     zero after kp_vm_free.
  */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include <keep.h>
 
 #include <stdio.h>
