@@ -131,6 +131,7 @@ static bool b_pop(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!l) return false;
     if (!l->len) return kp_vm_error(vm, "pop from an empty list");
     *out = l->items[--l->len];
+    kp_block_renew(&l->h, "an element popped from its list");
     return true;
 }
 
@@ -153,6 +154,7 @@ static bool b_remove(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (k.i < 0 || (uint64_t)k.i >= l->len)
         return kp_vm_error(vm, "remove: index %" PRId64 " out of range for a list of length %u", k.i, l->len);
     *out = l->items[k.i];
+    kp_block_renew(&l->h, "an element removed from its list");
     memmove(&l->items[k.i], &l->items[k.i + 1], sizeof(KpValue) * (l->len - (uint32_t)k.i - 1));
     l->len--;
     return true;
@@ -407,8 +409,7 @@ static bool b_get_fields(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpList *l = kp_list_new(vm, rec->type->nfields);
     if (!l) return false;
     for (uint32_t i = 0; i < rec->type->nfields; i++) {
-        KpValue ref = kp_ptr(KP_T_REF, &rec->f[i]);
-        ref.flags = a[0].flags & KP_VF_MUT;
+        KpValue ref = kp_make_ref(vm, &rec->f[i], &rec->h, a[0].flags & KP_VF_MUT);
         l->items[l->len++] = ref;
     }
     *out = kp_ptr(KP_T_LIST, l);

@@ -62,6 +62,7 @@ static void destroy(KpAllocObj *o) {
             if (--h->h.lock == 0 && (h->h.flags & KP_OF_ORPHAN)) {
                 /* its owner went first: free it now */
                 if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
+                kp_block_release(&h->h, "HeapAllocation");
                 kp_free(h->h.alloc, h, sizeof(KpHeapAlloc), 16, NULL);
             }
         }
@@ -70,6 +71,7 @@ static void destroy(KpAllocObj *o) {
     default: break;
     }
     KpAllocator *from = o->h.alloc;
+    kp_block_release(&o->h, kind_names[o->kind]);
     kp_free(from, o, sizeof(KpAllocObj), 16, NULL);
     unlock_backing(backing_obj);
 }
@@ -226,6 +228,7 @@ static bool init_backed(KpVM *vm, KpValue *a, int kind, KpValue *out) {
     case KP_AK_THREADLOCAL:
         if (!kp_tl_init(&o->u.tl, b, &o->a)) {
             if (o->backing_obj) o->backing_obj->h.lock--;
+            kp_block_release(&o->h, NULL);
             kp_free(o->h.alloc, o, sizeof(KpAllocObj), 16, NULL);
             return kp_vm_error(vm, "cannot create a ThreadLocalAllocator (no thread key left)");
         }
@@ -281,6 +284,7 @@ static bool new_heap(KpVM *vm, KpAllocator *from, KpValue *self, int64_t size, K
     if (!h) return false;
     h->data = kp_alloc(from, (size_t)size, 16, kp_vm_loc(vm, from));
     if (!h->data) {
+        kp_block_release(&h->h, NULL);
         kp_free(h->h.alloc, h, sizeof(KpHeapAlloc), 16, NULL);
         return kp_oom_error(vm, from, (size_t)size);
     }
@@ -486,7 +490,7 @@ static void *script_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *
     KpVM *vm = w->vm;
     KpValue slot = kp_ptr(KP_T_RECORD, w->rec);
     KpValue args[2] = {kp_ptr(KP_T_REF, &slot), kp_int((int64_t)size)};
-    args[0].flags = KP_VF_MUT;
+    args[0].flags = KP_VF_MUT | KP_VF_STATIC;
     KpAllocator *save = vm->ctx;
     vm->ctx = w->parent;
     KpValue out;
@@ -520,7 +524,7 @@ static void script_free(void *ctx, void *ptr, size_t size, size_t align, const K
     if (!h) return;
     KpValue slot = kp_ptr(KP_T_RECORD, w->rec);
     KpValue args[2] = {kp_ptr(KP_T_REF, &slot), kp_ptr(KP_T_HEAP, h)};
-    args[0].flags = KP_VF_MUT;
+    args[0].flags = KP_VF_MUT | KP_VF_STATIC;
     KpAllocator *save = vm->ctx;
     vm->ctx = w->parent;
     KpValue out;

@@ -263,14 +263,22 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
     size_t stack_bytes = sizeof(KpValue) * box->stack_values;
+    size_t gen_bytes = sizeof(uint32_t) * box->stack_values;
     if (box->host_fn) {
         /* everything from the host: the stack too (zeroed: UNSET) */
         vm->stack = kp_alloc(vm->host, stack_bytes, 16, NULL);
         if (vm->stack) memset(vm->stack, 0, stack_bytes);
+        vm->reg_gen = kp_alloc(vm->host, gen_bytes, 16, NULL);
+        if (vm->reg_gen) memset(vm->reg_gen, 0, gen_bytes);
         box->stack_from_host = true;
     } else {
         kp_page_init(&box->page_a);
         vm->stack = kp_alloc(&box->page_a, stack_bytes, 16, NULL);
+        vm->reg_gen = kp_alloc(&box->page_a, gen_bytes, 16, NULL);
+    }
+    if (!vm->reg_gen) {
+        kp_vm_free(vm);
+        return NULL;
     }
     vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     if (!vm->stack || !vm->frames) {
@@ -308,6 +316,7 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
 }
 
 int kp_vm_finish(KpVM *vm) {
+    kp_tls_vm = vm;
     KpVMBox *box = (KpVMBox *)vm;
     if (box->finished) return KP_OK;
     box->finished = true;
@@ -331,6 +340,7 @@ int kp_vm_finish(KpVM *vm) {
 
 void kp_vm_free(KpVM *vm) {
     if (!vm) return;
+    kp_tls_vm = vm;
     KpVMBox *box = (KpVMBox *)vm;
     if (vm->stack) kp_vm_finish(vm);
     kp_embed_free(vm);
@@ -339,6 +349,12 @@ void kp_vm_free(KpVM *vm) {
         if (box->stack_from_host) kp_free(vm->host, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
     }
+    if (vm->reg_gen) {
+        if (box->stack_from_host) kp_free(vm->host, vm->reg_gen, sizeof(uint32_t) * box->stack_values, 16, NULL);
+        else kp_free(&box->page_a, vm->reg_gen, sizeof(uint32_t) * box->stack_values, 16, NULL);
+    }
+    if (vm->blocks) kp_free(vm->host, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks, 16, NULL);
+    if (kp_tls_vm == vm) kp_tls_vm = NULL;
     if (vm->frames) kp_free(vm->host, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     if (vm->names) kp_free(vm->host, vm->names, sizeof(char *) * vm->names_cap, 8, NULL);
     kp_buf_free(vm, &vm->err);
@@ -366,6 +382,7 @@ static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
 }
 
 static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+    kp_tls_vm = vm;
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
     KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);

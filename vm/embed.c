@@ -21,6 +21,7 @@ struct KpHandle {
 };
 
 static void begin(KpVM *vm) {
+    kp_tls_vm = vm;
     if (vm->in_cfunc) return;
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
@@ -28,6 +29,7 @@ static void begin(KpVM *vm) {
 }
 
 static KpValue *slot_at(KpVM *vm, int slot) {
+    kp_tls_vm = vm; /* checked references read the current VM */
     if (!vm->api_slots && !vm->in_cfunc) {
         vm->api_slots = vm->hslots;
         vm->api_nslots = vm->nhslots;
@@ -371,7 +373,7 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
             /* passed like a script variable: by-value parameters move out
              * of the slot, reference parameters borrow it */
             args[i] = kp_ptr(KP_T_REF, s);
-            args[i].flags = KP_VF_PLACE;
+            args[i].flags = KP_VF_PLACE | KP_VF_STATIC; /* the host's slot outlives the call */
             if (s->tag == KP_T_REF) args[i] = *s;
         } else {
             args[i] = *s;
@@ -417,7 +419,7 @@ int kp_handle_get(KpVM *vm, KpHandle *h, int slot) {
     KpValue v = h->v;
     if (KP_IS_MOVABLE(v)) {
         KpValue r = kp_ptr(KP_T_REF, &h->v);
-        r.flags = KP_VF_MUT;
+        r.flags = KP_VF_MUT | KP_VF_STATIC; /* valid while the handle lives (see keep.h) */
         return set(vm, slot, r);
     }
     if (v.tag == KP_T_STR) kp_str_incref(v.p);

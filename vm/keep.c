@@ -92,6 +92,7 @@ bool kp_box_new(KpVM *vm, KpAllocator *a, KpValue v, const char *name, KpValue *
 }
 
 static void box_free(KpVM *vm, KpBox *b) {
+    kp_block_release(&b->h, b->name ? b->name : "kept value");
     if (b->prev_all) b->prev_all->next_all = b->next_all;
     else vm->boxes = b->next_all;
     if (b->next_all) b->next_all->prev_all = b->prev_all;

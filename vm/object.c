@@ -38,6 +38,8 @@ bool kp_oom_error(KpVM *vm, KpAllocator *a, size_t size) {
     return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes", a->name, size);
 }
 
+static uint32_t block_new(KpVM *vm);
+
 void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
     KpObj *o = kp_alloc(a, size, 16, kp_vm_loc(vm, a));
     if (!o) {
@@ -47,10 +49,123 @@ void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
     memset(o, 0, size);
     o->kind = (uint8_t)kind;
     o->alloc = a;
+    /* o->block stays 0 until a reference into the object is made */
     return o;
 }
 
+/* ------------------------------------------------------------ blocks */
+
+_Thread_local KpVM *kp_tls_vm __attribute__((tls_model("initial-exec")));
+
+/* Freed ids are reused first-in first-out, so a dead block keeps the
+ * record of where it died as long as possible (for the error message). */
+static uint32_t block_new(KpVM *vm) {
+    if (vm->free_block && vm->nfree_blocks > 256) {
+        uint32_t id = vm->free_block;
+        vm->free_block = vm->blocks[id].next_free;
+        if (!vm->free_block) vm->free_tail = 0;
+        vm->nfree_blocks--;
+        vm->blocks[id].alive = 1;
+        return id;
+    }
+    if (vm->nblocks == vm->cap_blocks) {
+        uint32_t ncap = vm->cap_blocks ? vm->cap_blocks * 2 : 1024;
+        struct KpBlock *n = kp_realloc(vm->host, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks,
+                                       sizeof(struct KpBlock) * ncap, 16, NULL);
+        if (!n) return 0; /* 0: no block — references into it stay unchecked */
+        vm->blocks = n;
+        vm->cap_blocks = ncap;
+        if (vm->nblocks == 0) { memset(&vm->blocks[0], 0, sizeof vm->blocks[0]); vm->nblocks = 1; }
+    }
+    uint32_t id = vm->nblocks++;
+    vm->blocks[id] = (struct KpBlock){0, 1, 0, 0, NULL};
+    return id;
+}
+
+static uint32_t here(KpVM *vm) {
+    if (!vm->nframes) return 0;
+    KpFrame *f = &vm->frames[vm->nframes - 1];
+    if (!f->proto || !f->pc) return 0;
+    size_t off = (size_t)(f->pc - f->proto->code);
+    if (off) off--;
+    if (off >= f->proto->ncode) return 0;
+    return KP_POS_PACK(f->proto->lines[off].line, f->proto->lines[off].col);
+}
+
+static void block_end(KpVM *vm, uint32_t id, const char *what) {
+    if (!id || id >= vm->nblocks) return;
+    struct KpBlock *b = &vm->blocks[id];
+    b->alive = 0;
+    b->pos = here(vm);
+    b->what = what;
+    if (++b->gen == 0xffff) return; /* retired: never reused, so no generation repeats */
+    b->next_free = 0;
+    if (vm->free_tail) vm->blocks[vm->free_tail].next_free = id;
+    else vm->free_block = id;
+    vm->free_tail = id;
+    vm->nfree_blocks++;
+}
+
+void kp_block_release(KpObj *o, const char *what) {
+    if (!o->block) return;
+    KpVM *vm = kp_tls_vm;
+    if (vm) block_end(vm, o->block, what);
+    o->block = 0;
+}
+
+void kp_block_renew(KpObj *o, const char *why) {
+    if (!o->block) return; /* nothing refers into it */
+    KpVM *vm = kp_tls_vm;
+    if (!vm) return;
+    block_end(vm, o->block, why);
+    o->block = 0; /* a new block when the next reference is made */
+}
+
+static const char *obj_what(KpObj *o) {
+    switch (o->kind) {
+    case KP_T_RECORD: return ((KpRecord *)o)->type->name;
+    case KP_T_LIST: return "List";
+    case KP_T_MAP: return "HashMap";
+    case KP_T_BOX: return "kept value";
+    case KP_T_HEAP: return "HeapAllocation";
+    case KP_T_ALLOCATOR: return "Allocator";
+    default: return "value";
+    }
+}
+
+KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags) {
+    KpValue r = kp_ptr(KP_T_REF, slot);
+    r.flags = (uint8_t)(flags & ~(KP_VF_HEAP | KP_VF_STATIC));
+    if (slot >= vm->stack && slot < vm->stack_end) {
+        r.aux = vm->reg_gen[slot - vm->stack];
+    } else if (owner && (owner->block || (owner->block = block_new(vm)))) {
+        r.flags |= KP_VF_HEAP;
+        r.aux = owner->block;
+        r.x = vm->blocks[owner->block].gen;
+    } else {
+        r.flags |= KP_VF_STATIC;
+    }
+    return r;
+}
+
+KpValue kp_ref_dead(KpValue r) {
+    KpVM *vm = kp_tls_vm;
+    KpValue d = {.tag = KP_T_MOVED, .flags = KP_VF_DEAD};
+    d.p = (void *)"a local variable that went out of scope";
+    if (vm && (r.flags & KP_VF_HEAP) && r.aux < vm->nblocks) {
+        struct KpBlock *b = &vm->blocks[r.aux];
+        if (!b->alive && (uint16_t)(r.x + 1) == b->gen) { /* its very last death */
+            d.aux = b->pos;
+            d.p = (void *)(b->what ? b->what : "a value");
+        } else {
+            d.p = (void *)"a value";
+        }
+    }
+    return d;
+}
+
 static void obj_free(KpObj *o, size_t size) {
+    if (o->block) kp_block_release(o, obj_what(o));
     kp_free(o->alloc, o, size, 16, LOC);
 }
 
@@ -125,6 +240,7 @@ bool kp_list_push(KpVM *vm, KpList *l, KpValue v) {
             kp_drop(vm, v);
             return kp_oom_error(vm, l->h.alloc, sizeof(KpValue) * ncap);
         }
+        if (n != l->items) kp_block_renew(&l->h, "an element of a list that grew (its storage moved)");
         l->items = n;
         l->cap = ncap;
     }
@@ -196,6 +312,7 @@ static bool map_rehash(KpVM *vm, KpMap *m, uint32_t need) {
     }
     if (m->entries) kp_free(m->h.alloc, m->entries, sizeof(KpMapEntry) * m->cap, 16, LOC);
     if (m->index) kp_free(m->h.alloc, m->index, sizeof(int32_t) * m->icap, 16, LOC);
+    kp_block_renew(&m->h, "a value of a map that grew (its storage moved)");
     m->entries = ne;
     m->cap = ncap;
     m->index = ni;
@@ -238,6 +355,7 @@ bool kp_map_put(KpVM *vm, KpMap *m, KpValue key, KpValue val) {
 bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out) {
     KpMapEntry *e = kp_map_find(m, key);
     if (!e) return false;
+    kp_block_renew(&m->h, "a value removed from its map");
     kp_drop(vm, e->key);
     e->key = kp_unset(); /* tombstone: the index still points here */
     *out = e->val;
@@ -588,6 +706,7 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         return add(vm, buf);
     case KP_T_MOVED: return add(vm, "<moved>");
     case KP_T_REF:
+        if (!kp_ref_ok(v)) return add(vm, "<dead reference>");
         if (v.flags & KP_VF_PLACE) return tostring_rec(vm, *(KpValue *)v.p, quoted, depth);
         if (!add(vm, v.flags & KP_VF_MUT ? "$&" : "&")) return false;
         return tostring_rec(vm, *(KpValue *)v.p, true, depth + 1);
@@ -663,6 +782,7 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_MOVED: return "<moved>";
     case KP_T_RECORD: return ((KpRecord *)v.p)->type->name;
     case KP_T_REF: {
+        if (!kp_ref_ok(v)) return "<dead reference>";
         KpValue t = *(KpValue *)v.p;
         if (v.flags & KP_VF_PLACE) return kp_value_type_name(vm, t);
         static _Thread_local char buf[128];
@@ -743,7 +863,7 @@ bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v) {
     case KP_TK_REF:
         if (v.tag != KP_T_REF) return false;
         if (t->refmode == 2 && !(v.flags & KP_VF_MUT)) return false;
-        return kp_type_matches(vm, t->elem, *(KpValue *)v.p);
+        return kp_ref_ok(v) && kp_type_matches(vm, t->elem, *(KpValue *)v.p);
     case KP_TK_ABSTRACT:
         return v.tag != KP_T_UNSET && v.tag != KP_T_MOVED; /* checked by callers */
     }

@@ -31,7 +31,8 @@ typedef struct KpObj {
     uint8_t kind;  /* KpTag of the value that points at it */
     uint8_t flags; /* KP_OF_* */
     uint16_t lock; /* lists/maps: active for-loops over it */
-    uint32_t gen;  /* generation, for checked references */
+    uint32_t block; /* its entry in the VM's block table: references into
+                       it carry that entry's generation (checked refs) */
     KpAllocator *alloc;
 } KpObj;
 
@@ -266,11 +267,37 @@ bool kp_drop(KpVM *vm, KpValue v);
 bool kp_clone(KpVM *vm, KpValue v, KpValue *out);
 /* Structural equality (records, lists, maps compare element-wise). */
 bool kp_equal(KpValue a, KpValue b);
-/* Follows references to the value they point at. */
-static inline KpValue kp_deref(KpValue v) {
-    while (v.tag == KP_T_REF) v = *(KpValue *)v.p;
-    return v;
-}
+/* ------------------------------------------------ checked references
+ *
+ * Every reference carries its referent's generation.  A reference to a
+ * register (a local variable) records the register's generation, bumped
+ * whenever the register is cleared (scope exit, return); a reference into
+ * a heap object (a field, an element, a box) records the object's block id
+ * and that block's generation, bumped when the object is freed, and for
+ * lists and maps also when their storage moves or shrinks.  Using a stale
+ * reference yields a "dead" MOVED marker that every reader reports as an
+ * error — never a read of freed memory.  The VM running on this thread is
+ * kp_tls_vm (one thread per VM at a time; nested VMs save and restore it).
+ */
+extern _Thread_local KpVM *kp_tls_vm __attribute__((tls_model("initial-exec")));
+/* Is the referent of r still there?  (Inline, in vm.h.) */
+static inline bool kp_ref_ok(KpValue r);
+KpValue kp_ref_dead(KpValue r);
+/* The slot a reference points at, or NULL when the referent is gone. */
+static inline KpValue *kp_ref_slot(KpValue r);
+/* A reference to `slot`, inside heap object `owner` (NULL: the slot is a
+ * register, or lives as long as every use of the reference). */
+KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags);
+/* A reference that keeps the checking information of `from` but points at
+ * another slot of the same storage. */
+/* Gives `o` a new block (invalidating references into its old storage),
+ * or releases it when it is freed; `why` names what was lost. */
+void kp_block_renew(KpObj *o, const char *why);
+void kp_block_release(KpObj *o, const char *what);
+
+/* Follows references to the value they point at (a dead reference gives a
+ * MOVED marker with KP_VF_DEAD).  Inline, in vm.h. */
+static inline KpValue kp_deref(KpValue v);
 /* Appends the text of `v` to the VM's scratch buffer (quoted: strings in
  * quotes, as inside containers). */
 bool kp_tostring(KpVM *vm, KpValue v, bool quoted);

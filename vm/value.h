@@ -65,6 +65,12 @@ enum {
     KP_VF_ELEM = 1u << 2,  /* REF: points into a list/map element (moving
                               out of it is an error)                       */
     KP_VF_BOXED = 1u << 3, /* REF: points at a keep box's value            */
+    KP_VF_HEAP = 1u << 4,  /* REF: into a heap object: aux = its block id,
+                              x = the block's generation (see vm/object.c) */
+    KP_VF_STATIC = 1u << 5,/* REF: to a slot that outlives every use (VM
+                              capabilities, host handles, C temporaries)   */
+    KP_VF_DEAD = 1u << 6,  /* MOVED: a reference whose referent is gone;
+                              aux = where it went, p = what it was        */
 };
 
 typedef struct KpValue {

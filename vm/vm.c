@@ -152,6 +152,12 @@ static const char *reg_name(KpFrame *f, uint32_t reg) {
 }
 
 static bool bad_value(KpVM *vm, KpValue v, const char *name) {
+    if (v.tag == KP_T_MOVED && (v.flags & KP_VF_DEAD)) {
+        if (v.aux)
+            return kp_vm_error(vm, "use of a reference to %s, which was deinitialized at line %u:%u", (const char *)v.p,
+                               KP_POS_LINE(v.aux), KP_POS_COL(v.aux));
+        return kp_vm_error(vm, "use of a reference to %s", (const char *)v.p);
+    }
     if (v.tag == KP_T_MOVED) {
         if (name)
             return kp_vm_error(vm, "use of moved value '%s' (moved at line %u:%u)", name, KP_POS_LINE(v.aux),
@@ -160,6 +166,14 @@ static bool bad_value(KpVM *vm, KpValue v, const char *name) {
     }
     if (name) return kp_vm_error(vm, "'%s' has no value yet", name);
     return kp_vm_error(vm, "use of a value that was never set");
+}
+
+/* The slot a reference points at; NULL (error set) when its referent is
+ * gone: the check that makes every reference a checked reference. */
+static KpValue *ref_slot_err(KpVM *vm, KpValue r) {
+    KpValue *s = kp_ref_slot(r);
+    if (!s) bad_value(vm, kp_ref_dead(r), NULL);
+    return s;
 }
 
 /* ------------------------------------------------------------ arithmetic */
@@ -340,6 +354,7 @@ static bool is_locked(KpValue v) {
 /* Reads a value for a consuming use: moves movable values out of *src
  * (leaving MOVED at `pos`), copies the rest (strings: one more count). */
 static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool elem, const char *name) {
+    if (!src) return false; /* a dead reference: ref_slot_err set the error */
     KpValue v = *src;
     if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, name);
     if (KP_IS_MOVABLE(v)) {
@@ -362,6 +377,7 @@ static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool e
 static bool writable(KpValue v) {
     while (v.tag == KP_T_REF) {
         if (!(v.flags & (KP_VF_MUT | KP_VF_PLACE))) return false;
+        if (!kp_ref_ok(v)) return true; /* the use reports the dead reference */
         v = *(KpValue *)v.p;
     }
     return true;
@@ -439,11 +455,12 @@ static KpType *field_type(KpValue obj, const char *name) {
 }
 
 /* Reads slot `s` per the GETFIELD flags d into *out. */
-static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem, KpValue *out, const char *what) {
+static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem, KpValue *out, const char *what,
+                       KpObj *owner) {
     if (d & 2) { /* reference */
         if (s->tag == KP_T_MOVED || s->tag == KP_T_UNSET) return bad_value(vm, *s, what);
-        KpValue r = kp_ptr(KP_T_REF, s);
-        r.flags = (uint8_t)(((d & 4) ? KP_VF_MUT : 0) | ((d & 8) ? KP_VF_PLACE : 0) | (elem ? KP_VF_ELEM : 0));
+        KpValue r = kp_make_ref(vm, s, owner,
+                                (uint8_t)(((d & 4) ? KP_VF_MUT : 0) | ((d & 8) ? KP_VF_PLACE : 0) | (elem ? KP_VF_ELEM : 0)));
         if (s->tag == KP_T_REF && (d & 8)) r = *s; /* a reference variable passes itself on */
         *out = r;
         return true;
@@ -452,9 +469,7 @@ static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem,
     KpValue v = *s;
     if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, what);
     if (KP_IS_MOVABLE(v)) {
-        KpValue r = kp_ptr(KP_T_REF, s);
-        r.flags = (uint8_t)(KP_VF_PLACE | (elem ? KP_VF_ELEM : 0));
-        *out = r;
+        *out = kp_make_ref(vm, s, owner, (uint8_t)(KP_VF_PLACE | (elem ? KP_VF_ELEM : 0)));
         return true;
     }
     if (v.tag == KP_T_STR) kp_str_incref(v.p);
@@ -589,7 +604,7 @@ static bool new_record(KpVM *vm, KpType *t, KpValue *args, KpValue *out) {
             const char *why;
             if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
                 KpValue x;
-                if (!take_from(vm, v.p, &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) goto fail;
+                if (!take_from(vm, ref_slot_err(vm, v), &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) goto fail;
                 v = x;
             }
             if (!kp_type_coerce(vm, t->ftypes[i], &v, &why)) {
@@ -630,7 +645,7 @@ static bool construct_dynamic(KpVM *vm, KpType *t, KpValue *args, int nargs, KpC
         args[j] = kp_unset();
         if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
             KpValue x;
-            if (!take_from(vm, v.p, &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) { clear_regs(vm, tmp, tmp + t->nfields); clear_regs(vm, args, args + nargs); return false; }
+            if (!take_from(vm, ref_slot_err(vm, v), &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) { clear_regs(vm, tmp, tmp + t->nfields); clear_regs(vm, args, args + nargs); return false; }
             v = x;
         }
         tmp[k] = v;
@@ -734,7 +749,8 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
     if (p->mode == KP_PM_VALUE) {
         if (v.tag == KP_T_REF) {
             if (v.flags & KP_VF_PLACE) {
-                KpValue *src = v.p;
+                KpValue *src = ref_slot_err(vm, v);
+                if (!src) return false;
                 KpValue x = *src;
                 if (x.tag == KP_T_REF && !(p->type && p->type->kind == KP_TK_REF)) {
                     /* a reference variable passed by value: copy scalars through it */
@@ -768,14 +784,16 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
     /* & and $& */
     if (v.tag == KP_T_REF) {
         if (v.flags & KP_VF_PLACE) {
-            KpValue *src = v.p;
+            KpValue *src = ref_slot_err(vm, v);
+            if (!src) return false;
             if (src->tag == KP_T_REF) {
                 v = *src;
                 if (p->mode == KP_PM_MUTREF && !(v.flags & KP_VF_MUT))
                     return kp_vm_error(vm, "argument %d of '%s' (%s) needs a mutable reference ($&), but a read-only one was passed", idx + 1, f->name, pname);
             } else {
                 if (src->tag == KP_T_MOVED || src->tag == KP_T_UNSET) return bad_value(vm, *src, NULL);
-                v.flags = (uint8_t)((v.flags & KP_VF_ELEM) | (p->mode == KP_PM_MUTREF ? KP_VF_MUT : 0));
+                v.flags = (uint8_t)((v.flags & (KP_VF_ELEM | KP_VF_HEAP | KP_VF_STATIC | KP_VF_BOXED)) |
+                                    (p->mode == KP_PM_MUTREF ? KP_VF_MUT : 0));
             }
         } else if (p->mode == KP_PM_MUTREF && !(v.flags & KP_VF_MUT)) {
             return kp_vm_error(vm, "argument %d of '%s' (%s) needs $&: a read-only reference (&) was passed", idx + 1, f->name, pname);
@@ -851,6 +869,7 @@ static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
     bool ok = true;
     while (to > from) {
         --to;
+        if (to >= vm->stack && to < vm->stack_end) vm->reg_gen[to - vm->stack]++;
         if (KP_NEEDS_DROP(*to)) {
             KpValue v = *to;
             *to = kp_unset();
@@ -924,7 +943,7 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
 
 bool kp_vm_call_deinit(KpVM *vm, KpOverload *ov, KpValue *slot) {
     KpValue ref = kp_ptr(KP_T_REF, slot);
-    ref.flags = KP_VF_MUT;
+    ref.flags = KP_VF_MUT | KP_VF_STATIC;
     KpValue out;
     bool ok = kp_vm_call_value(vm, kp_ptr(KP_T_FUNC, ov->func), &ref, 1, &out);
     kp_drop(vm, out);
@@ -995,7 +1014,18 @@ static void unwind_frame(KpVM *vm, uint32_t lowest) {
         }                                                                           \
     } while (0)
 
+static bool execute_inner(KpVM *vm, int base_depth);
+
+/* Runs with this thread's current VM set (checked references read it). */
 static bool execute(KpVM *vm, int base_depth) {
+    KpVM *prev = kp_tls_vm;
+    kp_tls_vm = vm;
+    bool ok = execute_inner(vm, base_depth);
+    kp_tls_vm = prev;
+    return ok;
+}
+
+static bool execute_inner(KpVM *vm, int base_depth) {
     KpFrame *fr;
     KpProto *p;
     const KpInstr *pc;
@@ -1077,7 +1107,7 @@ dispatch:
         if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
             SAVEPC();
             KpValue x;
-            if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+            if (!take_from(vm, ref_slot_err(vm, v), &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
             R[i->a] = x;
         }
         NEXT;
@@ -1247,7 +1277,11 @@ dispatch:
             kp_vm_error(vm, "field '%s' of %s is unset", name, kp_value_type_name(vm, kp_deref(obj)));
             goto error;
         }
-        if (!read_place(vm, s, i->d, POS, false, &out, name)) goto error;
+        KpValue ov = kp_deref(obj);
+        KpObj *owner = ov.tag == KP_T_RECORD ? (KpObj *)ov.p : NULL;
+        if (ov.tag == KP_T_HEAP && ((KpHeapAlloc *)ov.p)->from_self)
+            owner = (KpObj *)((char *)((KpHeapAlloc *)ov.p)->from_self - offsetof(KpAllocObj, self));
+        if (!read_place(vm, s, i->d, POS, false, &out, name, owner)) goto error;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
@@ -1286,8 +1320,9 @@ dispatch:
         KpValue *s = NULL, byte;
         if (!index_slot(vm, obj, *RK(i->c), &s, &byte, false, NULL)) goto error;
         KpValue out;
+        KpValue cv = kp_deref(obj);
         if (!s) out = byte;
-        else if (!read_place(vm, s, i->d, POS, true, &out, NULL)) goto error;
+        else if (!read_place(vm, s, i->d, POS, true, &out, NULL, cv.tag >= KP_T_RECORD ? (KpObj *)cv.p : NULL)) goto error;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
@@ -1332,7 +1367,7 @@ dispatch:
         R[i->b] = kp_unset();
         if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
             KpValue x;
-            if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+            if (!take_from(vm, ref_slot_err(vm, v), &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
             v = x;
         }
         if (!check_stored_ref(vm, v, "a list")) goto error;
@@ -1374,7 +1409,7 @@ dispatch:
         KpValue out;
         const char *gname = NULL;
         for (uint32_t g = 0; g < vm->nglobals; g++) if (vm->globals[g].reg == i->b) gname = vm->globals[g].name;
-        if (!read_place(vm, s, i->d, POS, false, &out, gname)) goto error;
+        if (!read_place(vm, s, i->d, POS, false, &out, gname, NULL)) goto error;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
@@ -1398,7 +1433,7 @@ dispatch:
         R[i->b] = kp_unset();
         if (v.tag == KP_T_REF && (v.flags & KP_VF_PLACE)) {
             KpValue x;
-            if (!take_from(vm, v.p, &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+            if (!take_from(vm, ref_slot_err(vm, v), &x, POS, (v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
             v = x;
         }
         KpValue bx;
@@ -1409,8 +1444,7 @@ dispatch:
     CASE(BOXREF) {
         SAVEPC();
         KpBox *b = R[i->b].p;
-        KpValue r = kp_ptr(KP_T_REF, &b->v);
-        r.flags = KP_VF_PLACE | KP_VF_MUT | KP_VF_BOXED;
+        KpValue r = kp_make_ref(vm, &b->v, &b->h, KP_VF_PLACE | KP_VF_MUT | KP_VF_BOXED);
         if (!set_slot(vm, &R[i->a], r)) goto error;
         NEXT;
     }
@@ -1433,8 +1467,9 @@ dispatch:
             NEXT;
         }
         if (!writable(r)) { kp_drop(vm, v); kp_vm_error(vm, "cannot assign through a read-only reference (&)"); goto error; }
-        KpValue *s = r.p;
-        while (s->tag == KP_T_REF) s = s->p;
+        KpValue *s = ref_slot_err(vm, r);
+        while (s && s->tag == KP_T_REF) s = ref_slot_err(vm, *s);
+        if (!s) { kp_drop(vm, v); goto error; }
         if (is_locked(*s)) { kp_drop(vm, v); kp_vm_error(vm, "cannot replace a value while a for loop is iterating over it"); goto error; }
         if (!set_slot(vm, s, v)) goto error;
         NEXT;
@@ -1461,14 +1496,13 @@ dispatch:
     CASE(REF) {
         SAVEPC();
         KpValue *s = &R[i->b];
-        KpValue r = kp_ptr(KP_T_REF, s);
-        r.flags = i->d & 0x0f;
+        KpValue r = kp_make_ref(vm, s, NULL, i->d & 0x0f);
         if ((i->d & 16) && s->tag == KP_T_REF) {
             /* a variable that holds a reference ($& parameter, kept
              * variable): & of it is that reference */
             r = *s;
-            r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED)) | ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) |
-                                (i->d & KP_VF_PLACE));
+            r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
+                                ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
             if (!set_slot(vm, &R[i->a], r)) goto error;
             NEXT;
         }
@@ -1535,6 +1569,7 @@ dispatch:
             vm->native_top = fv + 1 + nargs;
             vm->cur_native = ov;
             bool ok = ov->native(vm, fv + 1, nargs, &r);
+            kp_tls_vm = vm; /* a host function may have used another VM */
             vm->native_top = save;
             if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
             if (!ok) { kp_drop(vm, r); goto error; }
@@ -1555,6 +1590,7 @@ dispatch:
         KpValue r = R[i->a];
         R[i->a] = kp_unset();
         if (r.tag != KP_T_REF) { kp_drop(vm, r); NEXT; }
+        if (!kp_ref_ok(r)) { bad_value(vm, kp_ref_dead(r), NULL); goto error; }
         if (r.flags & KP_VF_BOXED) {
             /* deinit(x) of a kept variable ends a manual keep */
             KpBox *b = (KpBox *)((char *)r.p - offsetof(KpBox, v));
@@ -1566,6 +1602,7 @@ dispatch:
         KpValue *s = r.p;
         if (s->tag == KP_T_REF) { /* deinit through a reference variable */
             KpValue t = *s;
+            if (!kp_ref_ok(t)) { bad_value(vm, kp_ref_dead(t), NULL); goto error; }
             if (t.flags & KP_VF_BOXED) {
                 KpBox *b = (KpBox *)((char *)t.p - offsetof(KpBox, v));
                 if (b->manual || b->file) {
@@ -1594,7 +1631,7 @@ dispatch:
             KpValue *t = r.p;
             if (r.flags & KP_VF_PLACE) {
                 KpValue x;
-                if (!take_from(vm, t, &x, POS, (r.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+                if (!take_from(vm, ref_slot_err(vm, r), &x, POS, (r.flags & KP_VF_ELEM) != 0, NULL)) goto error;
                 r = x;
             } else if (t >= R && t < R + p->nregs) {
                 kp_vm_error(vm, "'%s' returns a reference to its own local variable, which is deinitialized on return",
@@ -1612,9 +1649,11 @@ dispatch:
             }
         }
         bool ok = true;
+        uint32_t *gen = vm->reg_gen + (R - vm->stack);
         for (uint32_t q = p->nregs; q-- > 0;) {
             if (UNLIKELY(KP_NEEDS_DROP(R[q]))) { ok = clear_regs(vm, R, R + q + 1) && ok; break; }
             R[q].tag = KP_T_UNSET;
+            gen[q]++;
         }
         R[-1] = r;
         vm->nframes--;
@@ -1723,8 +1762,7 @@ dispatch:
             v = *e;
             if (KP_IS_MOVABLE(v) || v.tag == KP_T_STR) { e->tag = KP_T_MOVED; e->aux = POS; e->p = NULL; }
         } else if (mode == 1 || KP_IS_MOVABLE(*e)) {
-            v = kp_ptr(KP_T_REF, e);
-            v.flags = (uint8_t)(KP_VF_ELEM | (mode == 1 ? KP_VF_MUT : 0));
+            v = kp_make_ref(vm, e, o, (uint8_t)(KP_VF_ELEM | (mode == 1 ? KP_VF_MUT : 0)));
         } else {
             v = *e;
             if (v.tag == KP_T_STR) kp_str_incref(v.p);

@@ -118,6 +118,15 @@ struct KpVM {
     KpAllocator meta_view;
 
     KpValue *stack;          /* fixed, KP_STACK_VALUES */
+    uint32_t *reg_gen;       /* a generation per register (checked refs) */
+    struct KpBlock {
+        uint16_t gen;
+        uint16_t alive;
+        uint32_t next_free;  /* free list */
+        uint32_t pos;        /* where it died (packed line/col) */
+        const char *what;    /* what died: "Point", "an element of a list ..." */
+    } *blocks;
+    uint32_t nblocks, cap_blocks, free_block, free_tail, nfree_blocks;
     KpValue *stack_end;
     KpFrame *frames;
     int nframes;
@@ -206,6 +215,32 @@ struct KpVM {
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
 };
+
+/* ---------------------------------------------------- checked references */
+
+static inline bool kp_ref_ok(KpValue r) {
+    if (r.flags & KP_VF_STATIC) return true;
+    KpVM *vm = kp_tls_vm;
+    if (!vm) return true;
+    KpValue *p = r.p;
+    if (p >= vm->stack && p < vm->stack_end) return vm->reg_gen[p - vm->stack] == r.aux;
+    if (r.flags & KP_VF_HEAP) {
+        if (r.aux >= vm->nblocks) return false;
+        struct KpBlock *b = &vm->blocks[r.aux];
+        return b->alive && b->gen == r.x;
+    }
+    return true;
+}
+
+static inline KpValue *kp_ref_slot(KpValue r) { return kp_ref_ok(r) ? (KpValue *)r.p : NULL; }
+
+static inline KpValue kp_deref(KpValue v) {
+    while (v.tag == KP_T_REF) {
+        if (!kp_ref_ok(v)) return kp_ref_dead(v);
+        v = *(KpValue *)v.p;
+    }
+    return v;
+}
 
 /* ---------------------------------------------------------- internals */
 
