@@ -18,10 +18,13 @@
  * Cycles.  Boxes can keep each other alive (x's value owns a box whose
  * value owns x's box...).  kp_check_cycles is synchronous trial deletion
  * (Bacon & Rajan, "Concurrent Cycle Collection in Reference Counted
- * Systems", 2001), restricted to keep boxes: subtract from each box's count
- * the counts held by other boxes' values; boxes still positive are held
- * from outside (a variable, a manual keep) and, with everything reachable
- * from them, are live; the rest are unreachable cycles.  Each is reported
+ * Systems", 2001), restricted to keep boxes: a box whose count drops
+ * without reaching zero is buffered as a candidate (never one whose value
+ * cannot hold owners: scalars, strings, records of such fields); from the
+ * candidates, subtract the counts held inside the subgraph they reach;
+ * boxes still positive are held from outside (a variable, a manual keep)
+ * and, with everything reachable from them, are live; the rest are
+ * unreachable cycles.  Every walk uses an explicit stack.  Each is reported
  * as a path through the boxes with the field names and the file:line of
  * every keep in it; with collect, their values are deinitialized (in the
  * order the boxes were made) and the boxes freed.
@@ -101,10 +104,34 @@ static void box_free(KpVM *vm, KpBox *b) {
 
 enum { DYING = 3 };
 
+/* Can a value of this kind own objects that keep boxes?  Scalars, strings,
+ * allocations never can; a record can only through fields that may hold a
+ * record, a list or a map (types proven acyclic are never buffered). */
+static bool type_may_cycle(const KpType *t, int depth) {
+    if (!t) return true;
+    switch (t->kind) {
+    case KP_TK_SCALAR: case KP_TK_OPAQUE: case KP_TK_TYPE: case KP_TK_FUNC: case KP_TK_REF: return false;
+    case KP_TK_RECORD:
+        if (depth > 8) return true;
+        for (uint32_t i = 0; i < t->nfields; i++)
+            if (type_may_cycle(t->ftypes[i], depth + 1)) return true;
+        return false;
+    default: return true; /* lists, maps, Any */
+    }
+}
+
+static bool may_cycle(KpValue v) {
+    if (v.tag == KP_T_LIST || v.tag == KP_T_MAP) return true;
+    if (v.tag != KP_T_RECORD) return false;
+    KpType *t = ((KpRecord *)v.p)->type;
+    if (!t->cyc) t->cyc = type_may_cycle(t, 0) ? 2 : 1;
+    return t->cyc == 2;
+}
+
 bool kp_box_release(KpVM *vm, KpBox *b) {
     if (b->color == DYING) return true; /* reached again from its own value */
     if (--b->rc > 0) {
-        b->buffered = 1; /* a candidate root for the cycle detector */
+        if (may_cycle(b->v)) b->buffered = 1; /* a candidate root for the cycle detector */
         return true;
     }
     b->color = DYING;
@@ -151,6 +178,7 @@ bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint3
         b->rc++;
     }
     b->rc--; /* the variable's own count went to the owners */
+    if (may_cycle(b->v)) b->buffered = 1;
     return true;
 }
 
@@ -222,21 +250,6 @@ static void for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *
 
 enum { WHITE = 0, BLACK = 1 }; /* 2: reported, DYING: being released */
 
-static void sub_trial(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
-    (void)vm; (void)parent; (void)ud;
-    child->trial--;
-}
-
-static void mark_black(KpVM *vm, KpBox *b);
-static void black_child(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
-    (void)parent; (void)ud;
-    if (child->color != BLACK) mark_black(vm, child);
-}
-static void mark_black(KpVM *vm, KpBox *b) {
-    b->color = BLACK;
-    for_children(vm, b, black_child, NULL);
-}
-
 /* Finds a path of white boxes from `from` back to `start` (DFS). */
 typedef struct PathCtx {
     KpBox *start;
@@ -304,21 +317,87 @@ static void report_cycle(KpVM *vm, KpBox *start) {
     kp_buf_free(vm, &b);
 }
 
-int kp_check_cycles(KpVM *vm, bool collect) {
-    for (KpBox *b = vm->boxes; b; b = b->next_all) {
-        b->trial = b->rc;
-        b->color = WHITE;
+/* The boxes reached from the candidates: collected with an explicit
+ * stack (a chain of a million boxes must not overflow the C stack). */
+typedef struct BoxSet {
+    KpBox **items;
+    size_t len, cap;
+} BoxSet;
+
+static bool bpush(KpVM *vm, BoxSet *b, KpBox *x) {
+    if (b->len == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        KpBox **n = kp_realloc(vm->host, b->items, sizeof(void *) * b->cap, sizeof(void *) * ncap, 8, NULL);
+        if (!n) return false;
+        b->items = n;
+        b->cap = ncap;
     }
-    for (KpBox *b = vm->boxes; b; b = b->next_all) for_children(vm, b, sub_trial, NULL);
-    for (KpBox *b = vm->boxes; b; b = b->next_all)
-        if (b->trial > 0 && b->color != BLACK) mark_black(vm, b);
-    int found = 0;
+    b->items[b->len++] = x;
+    return true;
+}
+
+enum { UNSEEN = 4, GRAY = 5 };
+
+static void reach(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)parent;
+    BoxSet *todo = ud;
+    if (child->color != GRAY && child->color != DYING) {
+        child->color = GRAY;
+        child->trial = child->rc;
+        bpush(vm, todo, child);
+    }
+}
+static void dec_trial(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)vm; (void)parent; (void)ud;
+    child->trial--;
+}
+static void blacken(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)parent;
+    if (child->color == WHITE) {
+        child->color = BLACK;
+        bpush(vm, ud, child);
+    }
+}
+
+/* Trial deletion (Bacon & Rajan 2001, the synchronous algorithm) over the
+ * candidate boxes — those whose count dropped without reaching zero and
+ * whose value can hold owners at all: gray the subgraph they reach with
+ * trial counts = real counts; subtract every count held by a box in it;
+ * a box still positive is held from outside, so it and all it reaches are
+ * black (alive); the rest are white: unreachable cycles. */
+int kp_check_cycles(KpVM *vm, bool collect) {
+    BoxSet set = {0}, todo = {0};
     for (KpBox *b = vm->boxes; b; b = b->next_all) {
-        if (b->color != WHITE) continue;
-        found++;
+        if (b->buffered && b->color != DYING) {
+            b->color = GRAY;
+            b->trial = b->rc;
+            bpush(vm, &set, b);
+        } else if (b->color != DYING) {
+            b->color = UNSEEN;
+        }
         b->buffered = 0;
     }
+    /* 1. gray: everything the candidates reach */
+    for (size_t i = 0; i < set.len; i++) for_children(vm, set.items[i], reach, &set);
+    /* 2. subtract the counts held inside the gray subgraph */
+    for (size_t i = 0; i < set.len; i++) for_children(vm, set.items[i], dec_trial, NULL);
+    /* 3. held from outside: black, with all they reach */
+    for (size_t i = 0; i < set.len; i++) set.items[i]->color = WHITE;
+    for (size_t i = 0; i < set.len; i++)
+        if (set.items[i]->trial > 0 && set.items[i]->color == WHITE) {
+            set.items[i]->color = BLACK;
+            bpush(vm, &todo, set.items[i]);
+        }
+    while (todo.len) for_children(vm, todo.items[--todo.len], blacken, &todo);
+    int found = 0;
+    for (size_t i = 0; i < set.len; i++) if (set.items[i]->color == WHITE) found++;
+    for (KpBox *b = vm->boxes; b; b = b->next_all)
+        if (b->color == UNSEEN || b->color == BLACK) b->color = BLACK;
+    if (set.items) kp_free(vm->host, set.items, sizeof(void *) * set.cap, 8, NULL);
+    if (todo.items) kp_free(vm->host, todo.items, sizeof(void *) * todo.cap, 8, NULL);
     if (!found) return 0;
+    if (!collect) /* left alive: candidates again for the next check */
+        for (KpBox *b = vm->boxes; b; b = b->next_all) if (b->color == WHITE) b->buffered = 1;
     /* report each cycle once: a white box not on an already reported path */
     for (KpBox *b = vm->boxes; b; b = b->next_all) {
         if (b->color != WHITE) continue;

@@ -97,6 +97,7 @@ struct KpType {
     uint8_t refmode; /* REF: 1 = &, 2 = $& */
     uint8_t anon;    /* RECORD: anonymous (named outputs, literals) */
     uint8_t akind;   /* OPAQUE allocator types: KpAllocKind, 0 = any */
+    uint8_t cyc;     /* RECORD: 0 unknown, 1 cannot hold keep owners, 2 may */
     const char *name;
     /* RECORD */
     uint32_t nfields;
