@@ -1968,6 +1968,22 @@ static void compile_decl(C *c, KpNode *n) {
     }
 }
 
+/* The value an assignment stores, into register t: the value for `=`, or
+ * `cur op value` for `op=` where register `cur` holds the current value. */
+static KpType *assigned_value(C *c, KpNode *n, uint32_t t, uint32_t cur, KpType *expect) {
+    if (n->op != KP_OP_NONE) {
+        Operand b = operand(c, n->b);
+        bool swap;
+        at(c, n);
+        emit(c, binop_code(n->op, &swap), t, cur, b.r, 0);
+        free_operand(c, &b, true);
+        return NULL;
+    }
+    KpType *st = n->b->kind == KP_N_CALL ? compile_call(c, n->b, t, expect) : expr_to(c, n->b, t, M_VALUE);
+    if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) emit(c, KP_BC_TAKE, t, 0, 0, 0);
+    return st;
+}
+
 /* ---------------------------------------------------------- escapes */
 
 static int local_index(Fn *f, Local *l) { return (int)(l - f->locals); }
@@ -2045,17 +2061,7 @@ static void compile_assign(C *c, KpNode *n) {
         if (!global && l->through == 1) {
             /* a $& reference: the assignment writes the referent */
             uint32_t t = reg_alloc(c);
-            if (n->op != KP_OP_NONE) {
-                Operand b = operand(c, n->b);
-                bool swap;
-                at(c, n);
-                emit(c, binop_code(n->op, &swap), t, l->reg, b.r, 0);
-                free_operand(c, &b, true);
-            } else {
-                if (n->b->kind == KP_N_CALL) compile_call(c, n->b, t, vt);
-                else expr_to(c, n->b, t, M_VALUE);
-                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) emit(c, KP_BC_TAKE, t, 0, 0, 0);
-            }
+            assigned_value(c, n, t, l->reg, vt);
             at(c, n);
             emit_check(c, t, vt, target->name);
             emit(c, KP_BC_SETREF, l->reg, t, 0, 0);
@@ -2092,18 +2098,8 @@ static void compile_assign(C *c, KpNode *n) {
             check_outlives_allocator(c, n, l, st);
         } else {
             uint32_t t = reg_alloc(c);
-            if (n->op != KP_OP_NONE) {
-                emit(c, KP_BC_GETG, t, g->reg, 0, 0);
-                Operand b = operand(c, n->b);
-                bool swap;
-                at(c, n);
-                emit(c, binop_code(n->op, &swap), t, t, b.r, 0);
-                free_operand(c, &b, true);
-            } else {
-                if (n->b->kind == KP_N_CALL) compile_call(c, n->b, t, vt);
-                else expr_to(c, n->b, t, M_VALUE);
-                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) emit(c, KP_BC_TAKE, t, 0, 0, 0);
-            }
+            if (n->op != KP_OP_NONE) emit(c, KP_BC_GETG, t, g->reg, 0, 0);
+            assigned_value(c, n, t, t, vt);
             at(c, n);
             emit_check(c, t, vt, target->name);
             emit(c, KP_BC_SETG, g->reg, t, 0, 0);
@@ -2129,15 +2125,8 @@ static void compile_assign(C *c, KpNode *n) {
             at(c, target);
             if (target->kind == KP_N_FIELD) emit(c, KP_BC_GETFIELD, v, obj, k_name(c, target->name), 0);
             else emit(c, KP_BC_GETINDEX, v, obj, idx.r, 0);
-            Operand b = operand(c, n->b);
-            bool swap;
-            at(c, n);
-            emit(c, binop_code(n->op, &swap), v, v, b.r, 0);
-            free_operand(c, &b, true);
-        } else {
-            expr_to(c, n->b, v, M_VALUE);
-            if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) emit(c, KP_BC_TAKE, v, 0, 0, 0);
         }
+        assigned_value(c, n, v, v, NULL);
         at(c, n);
         if (target->kind == KP_N_FIELD) emit(c, KP_BC_SETFIELD, obj, k_name(c, target->name), v, 0);
         else emit(c, KP_BC_SETINDEX, obj, idx.r, v, 0);
