@@ -988,6 +988,16 @@ static void unwind_frame(KpVM *vm, uint32_t lowest) {
     if (top > lowest) clear_regs(vm, f->base + lowest, f->base + top);
 }
 
+/* deinit(x) through reference r: a dead reference is an error (-1); a
+ * kept variable ends its manual keep (1); otherwise 0, a plain deinit. */
+static int end_kept(KpVM *vm, KpValue r) {
+    if (!kp_ref_ok(r)) return bad_value(vm, kp_ref_dead(r), NULL) ? 0 : -1;
+    if (!(r.flags & KP_VF_BOXED)) return 0;
+    KpBox *b = (KpBox *)((char *)r.p - offsetof(KpBox, v));
+    if (!b->manual && !b->file) return 0;
+    return kp_keep_end_manual(vm, b) ? 1 : -1;
+}
+
 /* ------------------------------------------------------------ the loop */
 
 #define RK(x) (((x) & KP_RK_CONST) ? &K[(x) & 0x7fff] : &R[(x)])
@@ -1593,26 +1603,14 @@ dispatch:
         KpValue r = R[i->a];
         R[i->a] = kp_unset();
         if (r.tag != KP_T_REF) { kp_drop(vm, r); NEXT; }
-        if (!kp_ref_ok(r)) { bad_value(vm, kp_ref_dead(r), NULL); goto error; }
-        if (r.flags & KP_VF_BOXED) {
-            /* deinit(x) of a kept variable ends a manual keep */
-            KpBox *b = (KpBox *)((char *)r.p - offsetof(KpBox, v));
-            if (b->manual || b->file) {
-                if (!kp_keep_end_manual(vm, b)) goto error;
-                NEXT;
-            }
-        }
+        int kept = end_kept(vm, r);
+        if (kept < 0) goto error;
+        if (kept) NEXT;
         KpValue *s = r.p;
         if (s->tag == KP_T_REF) { /* deinit through a reference variable */
             KpValue t = *s;
-            if (!kp_ref_ok(t)) { bad_value(vm, kp_ref_dead(t), NULL); goto error; }
-            if (t.flags & KP_VF_BOXED) {
-                KpBox *b = (KpBox *)((char *)t.p - offsetof(KpBox, v));
-                if (b->manual || b->file) {
-                    if (!kp_keep_end_manual(vm, b)) goto error;
-                    NEXT;
-                }
-            }
+            if ((kept = end_kept(vm, t)) < 0) goto error;
+            if (kept) NEXT;
             if (!(t.flags & KP_VF_MUT)) { kp_vm_error(vm, "cannot deinit through a read-only reference"); goto error; }
             s = t.p;
         }
