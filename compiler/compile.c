@@ -113,6 +113,7 @@ typedef struct Fn {
         uint32_t line;
     } kedges[64];
     int nkedges;
+    KpNode *blocks[64]; /* the block being compiled at each depth */
 } Fn;
 
 typedef struct PipeVal {
@@ -2022,12 +2023,20 @@ static void check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_nod
         return;
     }
     uint32_t xline = x->decl_line;
+    /* the referent dies at the end of its block: after its last statement */
+    uint32_t end_line = at_node->line;
+    KpNode *blk = x->depth >= 0 && x->depth < 64 ? f->blocks[x->depth] : NULL;
+    if (blk && blk->list.count) {
+        KpNode *last = blk->list.items[blk->list.count - 1];
+        if (last && last->line > end_line) end_line = last->line;
+    }
     error_at(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
     kp_diag_note(c->diags,
                  "note: '%s' is declared at line %u; the reference is taken here and stored in '%s' at line %u; '%s' is %s; "
-                 "'%s' is deinitialized at the end of its block while '%s' still holds the reference\n"
+                 "'%s' is deinitialized at the end of its block (after line %u) while '%s' still holds the reference\n"
                  "    = hint: make the value live as long as '%s': keep %s with %s",
-                 xr->name, xline, tr->name, at_node->line, tr->name, why, xr->name, tr->name, tr->name, xr->name, tr->name);
+                 xr->name, xline, tr->name, at_node->line, tr->name, why, xr->name, end_line, tr->name, tr->name, xr->name,
+                 tr->name);
 }
 
 static void compile_assign(C *c, KpNode *n) {
@@ -2584,6 +2593,7 @@ static void compile_stmt(C *c, KpNode *n) {
 }
 
 static void compile_block_body(C *c, KpNode *block) {
+    if (c->fn->depth >= 0 && c->fn->depth < 64) c->fn->blocks[c->fn->depth] = block;
     hoist_block(c, &block->list);
     for (int i = 0; i < block->list.count; i++) compile_stmt(c, block->list.items[i]);
 }

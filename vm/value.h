@@ -71,6 +71,7 @@ enum {
                               capabilities, host handles, C temporaries)   */
     KP_VF_DEAD = 1u << 6,  /* MOVED: a reference whose referent is gone;
                               aux = where it went, p = what it was        */
+    KP_VF_DEINIT = 1u << 7,/* MOVED: ended by deinit(x), not moved away    */
 };
 
 typedef struct KpValue {

@@ -158,6 +158,12 @@ static bool bad_value(KpVM *vm, KpValue v, const char *name) {
                                KP_POS_LINE(v.aux), KP_POS_COL(v.aux));
         return kp_vm_error(vm, "use of a reference to %s", (const char *)v.p);
     }
+    if (v.tag == KP_T_MOVED && (v.flags & KP_VF_DEINIT)) {
+        if (name)
+            return kp_vm_error(vm, "use of '%s', which was deinitialized at line %u:%u", name, KP_POS_LINE(v.aux),
+                               KP_POS_COL(v.aux));
+        return kp_vm_error(vm, "use of a value that was deinitialized at line %u:%u", KP_POS_LINE(v.aux), KP_POS_COL(v.aux));
+    }
     if (v.tag == KP_T_MOVED) {
         if (name)
             return kp_vm_error(vm, "use of moved value '%s' (moved at line %u:%u)", name, KP_POS_LINE(v.aux),
@@ -434,7 +440,8 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *
     KpValue v = kp_deref(obj);
     if (v.tag == KP_T_SYSTEM || v.tag == KP_T_HEAP) return special_field(vm, v, name);
     if (v.tag != KP_T_RECORD) {
-        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, objname); return NULL; }
+        /* through a reference, the name would be the reference's, not the value's */
+        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, obj.tag == KP_T_REF ? NULL : objname); return NULL; }
         kp_vm_error(vm, "cannot read field '%s' of %s", name, kp_a(kp_value_type_name(vm, v)));
         return NULL;
     }
@@ -801,6 +808,8 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
         /* a reference whose referent is gone is reported where it is passed */
         for (KpValue t = v; t.tag == KP_T_REF; t = *(KpValue *)t.p)
             if (!kp_ref_ok(t)) return bad_value(vm, kp_ref_dead(t), NULL);
+        KpValue target = kp_deref(v);
+        if (target.tag == KP_T_MOVED || (target.tag == KP_T_UNSET && v.tag == KP_T_REF)) return bad_value(vm, target, NULL);
         *slot = v;
     }
     if (p->type) {
@@ -1619,6 +1628,7 @@ dispatch:
         if (is_locked(*s)) { kp_vm_error(vm, "cannot deinit a value while a for loop is iterating over it"); goto error; }
         KpValue v = *s;
         s->tag = KP_T_MOVED;
+        s->flags = KP_VF_DEINIT;
         s->aux = POS;
         s->p = NULL;
         if (!kp_drop(vm, v)) goto error;
