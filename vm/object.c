@@ -57,14 +57,13 @@ void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
 
 _Thread_local KpVM *kp_tls_vm __attribute__((tls_model("initial-exec")));
 
-/* Freed ids are reused first-in first-out, so a dead block keeps the
- * record of where it died as long as possible (for the error message). */
+/* Freed ids are reused last-in first-out, which keeps the table's hot
+ * entries in cache; where each block died is kept in a small ring (the
+ * graveyard) for the error message of a stale reference. */
 static uint32_t block_new(KpVM *vm) {
-    if (vm->free_block && vm->nfree_blocks > 256) {
+    if (vm->free_block) {
         uint32_t id = vm->free_block;
         vm->free_block = vm->blocks[id].next_free;
-        if (!vm->free_block) vm->free_tail = 0;
-        vm->nfree_blocks--;
         vm->blocks[id].alive = 1;
         return id;
     }
@@ -78,7 +77,7 @@ static uint32_t block_new(KpVM *vm) {
         if (vm->nblocks == 0) { memset(&vm->blocks[0], 0, sizeof vm->blocks[0]); vm->nblocks = 1; }
     }
     uint32_t id = vm->nblocks++;
-    vm->blocks[id] = (struct KpBlock){0, 1, 0, 0, NULL};
+    vm->blocks[id] = (struct KpBlock){0, 1, 0};
     return id;
 }
 
@@ -95,15 +94,15 @@ static uint32_t here(KpVM *vm) {
 static void block_end(KpVM *vm, uint32_t id, const char *what) {
     if (!id || id >= vm->nblocks) return;
     struct KpBlock *b = &vm->blocks[id];
+    struct KpGrave *g = &vm->graves[vm->next_grave++ & (KP_GRAVES - 1)];
+    g->id = id;
+    g->gen = b->gen;
+    g->pos = here(vm);
+    g->what = what;
     b->alive = 0;
-    b->pos = here(vm);
-    b->what = what;
     if (++b->gen == 0xffff) return; /* retired: never reused, so no generation repeats */
-    b->next_free = 0;
-    if (vm->free_tail) vm->blocks[vm->free_tail].next_free = id;
-    else vm->free_block = id;
-    vm->free_tail = id;
-    vm->nfree_blocks++;
+    b->next_free = vm->free_block;
+    vm->free_block = id;
 }
 
 void kp_block_release(KpObj *o, const char *what) {
@@ -152,13 +151,15 @@ KpValue kp_ref_dead(KpValue r) {
     KpVM *vm = kp_tls_vm;
     KpValue d = {.tag = KP_T_MOVED, .flags = KP_VF_DEAD};
     d.p = (void *)"a local variable that went out of scope";
-    if (vm && (r.flags & KP_VF_HEAP) && r.aux < vm->nblocks) {
-        struct KpBlock *b = &vm->blocks[r.aux];
-        if (!b->alive && (uint16_t)(r.x + 1) == b->gen) { /* its very last death */
-            d.aux = b->pos;
-            d.p = (void *)(b->what ? b->what : "a value");
-        } else {
-            d.p = (void *)"a value";
+    if (vm && (r.flags & KP_VF_HEAP)) {
+        d.p = (void *)"a value";
+        for (uint32_t i = 0; i < KP_GRAVES; i++) {
+            struct KpGrave *g = &vm->graves[i];
+            if (g->id == r.aux && g->gen == r.x && g->what) {
+                d.aux = g->pos;
+                d.p = (void *)g->what;
+                break;
+            }
         }
     }
     return d;

@@ -805,9 +805,8 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
         } else if (p->mode == KP_PM_MUTREF && !(v.flags & KP_VF_MUT)) {
             return kp_vm_error(vm, "argument %d of '%s' (%s) needs $&: a read-only reference (&) was passed", idx + 1, f->name, pname);
         }
-        /* a reference whose referent is gone is reported where it is passed */
-        for (KpValue t = v; t.tag == KP_T_REF; t = *(KpValue *)t.p)
-            if (!kp_ref_ok(t)) return bad_value(vm, kp_ref_dead(t), NULL);
+        /* a reference whose referent is gone (kp_deref gives a dead
+         * marker) or was moved away is reported where it is passed */
         KpValue target = kp_deref(v);
         if (target.tag == KP_T_MOVED || (target.tag == KP_T_UNSET && v.tag == KP_T_REF)) return bad_value(vm, target, NULL);
         *slot = v;

@@ -123,10 +123,17 @@ struct KpVM {
         uint16_t gen;
         uint16_t alive;
         uint32_t next_free;  /* free list */
+    } *blocks;
+    uint32_t nblocks, cap_blocks, free_block;
+    /* the last KP_GRAVES deaths, for the messages of stale references */
+#define KP_GRAVES 1024
+    struct KpGrave {
+        uint32_t id;
+        uint16_t gen;
         uint32_t pos;        /* where it died (packed line/col) */
         const char *what;    /* what died: "Point", "an element of a list ..." */
-    } *blocks;
-    uint32_t nblocks, cap_blocks, free_block, free_tail, nfree_blocks;
+    } graves[KP_GRAVES];
+    uint32_t next_grave;
     KpValue *stack_end;
     KpFrame *frames;
     int nframes;
