@@ -421,6 +421,16 @@ int kp_check_cycles(KpVM *vm, bool collect) {
             if (b->color == 2) b->color = DYING;
             last = b;
         }
+        /* first every user deinit of the cycle's values, while all of them
+         * are intact (each may look at its peers), then take them apart */
+        for (KpBox *b = last; b; b = b->prev_all) {
+            if (b->color != DYING || b->v.tag != KP_T_RECORD) continue;
+            KpRecord *r = b->v.p;
+            if (!r->type->user_deinit || (r->h.flags & KP_OF_DEINITED)) continue;
+            KpValue slot = b->v;
+            kp_vm_call_deinit(vm, r->type->user_deinit, &slot);
+            r->h.flags |= KP_OF_DEINITED;
+        }
         for (KpBox *b = last; b; b = b->prev_all) {
             if (b->color != DYING) continue;
             KpValue v = b->v;

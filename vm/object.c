@@ -412,7 +412,7 @@ bool kp_drop(KpVM *vm, KpValue v) {
                 ok = kp_vm_error(vm, "%s was deinitialized while it serves as the allocator of live values; its memory is kept", r->type->name);
                 break;
             }
-            if (r->type->user_deinit) {
+            if (r->type->user_deinit && !(r->h.flags & KP_OF_DEINITED)) {
                 KpValue slot = x;
                 if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
                 d = dstack(vm);

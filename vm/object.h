@@ -22,6 +22,8 @@ typedef struct KpProto KpProto;
 enum {
     KP_OF_IMMORTAL = 1u << 0, /* owned by the VM's metadata (constants) */
     KP_OF_KEEPER = 1u << 2,   /* owns keep boxes (see vm/keep.c)            */
+    KP_OF_DEINITED = 1u << 3, /* its user deinit already ran (a collected
+                                 cycle runs them all before taking apart) */
     KP_OF_ORPHAN = 1u << 1,   /* deinitialized while locked: freed when the
                                  last lock goes (HeapAllocation under a
                                  FixedBufferAllocator, allocator under others) */
