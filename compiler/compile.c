@@ -225,6 +225,7 @@ static void patch(C *c, uint32_t j, uint32_t target) {
     int32_t off = (int32_t)target - (int32_t)(j + 1);
     switch (i->op) {
     case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
+    case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI:
         if (off < -(1 << 23) || off >= (1 << 23)) {
             error_at(c, NULL, "function too large (a jump spans over 8 million instructions)");
             return;
@@ -1387,6 +1388,17 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
         }
         uint32_t save = c->fn->freereg;
         Operand a = operand(c, n->a);
+        if ((n->op == KP_OP_ADD || n->op == KP_OP_SUB) && n->b->kind == KP_N_INT && !(a.r & KP_RK_CONST) &&
+            (a.type == vm->t_int || !a.type) && n->b->ival > INT16_MIN && n->b->ival <= INT16_MAX) {
+            /* x + 1, n - 2: an immediate operand */
+            int64_t imm = n->op == KP_OP_ADD ? n->b->ival : -n->b->ival;
+            at(c, n);
+            emit(c, KP_BC_ADDI, dst, a.r, (uint32_t)(uint16_t)(int16_t)imm, 0);
+            result = a.type == vm->t_int ? vm->t_int : NULL;
+            free_operand(c, &a, true);
+            reg_free_to(c, save);
+            break;
+        }
         Operand b = operand(c, n->b);
         bool swap;
         uint8_t op = binop_code(n->op, &swap);
@@ -2193,6 +2205,19 @@ static void pop_loop(C *c, uint32_t brk, uint32_t cont) {
 static uint32_t compile_cond_jump(C *c, KpNode *cond) {
     KpVM *vm = c->vm;
     uint32_t save = c->fn->freereg;
+    if (cond->kind == KP_N_BINARY && cond->op >= KP_OP_LT && cond->op <= KP_OP_GE && cond->b->kind == KP_N_INT &&
+        cond->b->ival >= INT16_MIN && cond->b->ival <= INT16_MAX && cond->a->kind != KP_N_INT && cond->a->kind != KP_N_FLOAT) {
+        /* x < 2: compare a register with a small immediate */
+        Operand a = operand(c, cond->a);
+        if (a.r & KP_RK_CONST) { uint32_t t = reg_alloc(c); emit_sbx(c, KP_BC_LOADK, t, (int32_t)(a.r & 0x7fff)); a.r = t; }
+        uint8_t jop = cond->op == KP_OP_LT ? KP_BC_JLTI : cond->op == KP_OP_LE ? KP_BC_JLEI
+                    : cond->op == KP_OP_GT ? KP_BC_JGTI : KP_BC_JGEI;
+        at(c, cond);
+        uint32_t j = emit(c, jop, a.r, (uint32_t)(uint16_t)(int16_t)cond->b->ival, 0, 0);
+        free_operand(c, &a, true);
+        reg_free_to(c, save);
+        return j;
+    }
     if (cond->kind == KP_N_BINARY && cond->op >= KP_OP_EQ && cond->op <= KP_OP_GE) {
         Operand a = operand(c, cond->a);
         Operand b = operand(c, cond->b);

@@ -41,6 +41,11 @@
     X(JLE,      "if not (RK(a) <= RK(b)): pc += (int16)c")                     \
     X(JEQ,      "if not (RK(a) == RK(b)): pc += (int16)c")                     \
     X(JNE,      "if not (RK(a) != RK(b)): pc += (int16)c")                     \
+    X(JLTI,     "if not (R(a) < (int16)b): pc += offset in c:d (Int fast path)") \
+    X(JLEI,     "if not (R(a) <= (int16)b): pc += offset")                     \
+    X(JGTI,     "if not (R(a) > (int16)b): pc += offset")                      \
+    X(JGEI,     "if not (R(a) >= (int16)b): pc += offset")                     \
+    X(ADDI,     "R(a) := R(b) + (int16)c (SUB of a small constant too)")      \
     X(GETFIELD, "R(a) := R(b).K(c); d: 1 take (move out), 2 reference, 4 mutable") \
     X(SETFIELD, "R(a).K(b) := R(c) (moved in; the old value dropped)")        \
     X(GETINDEX, "R(a) := R(b)[RK(c)]; d as GETFIELD")                         \

@@ -912,6 +912,7 @@ static bool push_frame(KpVM *vm, KpOverload *ov, KpValue *base) {
     f->base = base;
     f->is_defer = false;
     f->is_main = false;
+    f->refd = false;
     return true;
 }
 
@@ -1269,6 +1270,37 @@ dispatch:
     }
     JCMP(JLT, a->i < b->i, c == -1)
     JCMP(JLE, a->i <= b->i, c == -1 || c == 0)
+#define JCMPI(NAME, INTCMP, CMPOK)                                           \
+    CASE(NAME) {                                                             \
+        KpValue *a = &R[i->a];                                               \
+        int64_t imm = (int16_t)i->b;                                         \
+        if (LIKELY(a->tag == KP_T_INT)) {                                    \
+            if (!(INTCMP)) pc += JOFF(i);                                    \
+            NEXT;                                                            \
+        }                                                                    \
+        SAVEPC();                                                            \
+        int c = compare(vm, *a, kp_int(imm), KP_BC_LT);                      \
+        if (c == -2) goto error;                                             \
+        if (!(CMPOK)) pc += JOFF(i);                                         \
+        NEXT;                                                                \
+    }
+    JCMPI(JLTI, a->i < imm, c == -1)
+    JCMPI(JLEI, a->i <= imm, c == -1 || c == 0)
+    JCMPI(JGTI, a->i > imm, c == 1)
+    JCMPI(JGEI, a->i >= imm, c == 1 || c == 0)
+    CASE(ADDI) {
+        KpValue *a = &R[i->b];
+        int64_t r;
+        if (LIKELY(a->tag == KP_T_INT) && !__builtin_add_overflow(a->i, (int64_t)(int16_t)i->c, &r) &&
+            LIKELY(!KP_NEEDS_DROP(R[i->a]))) {
+            R[i->a].tag = KP_T_INT;
+            R[i->a].i = r;
+            NEXT;
+        }
+        SAVEPC();
+        if (!arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c))) goto error;
+        NEXT;
+    }
     CASE(JEQ) {
         KpValue *a = RK(i->a), *b = RK(i->b);
         bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
@@ -1517,6 +1549,7 @@ dispatch:
     CASE(REF) {
         SAVEPC();
         KpValue *s = &R[i->b];
+        fr->refd = true;
         KpValue r = kp_make_ref(vm, s, NULL, i->d & 0x0f);
         if ((i->d & 16) && s->tag == KP_T_REF) {
             /* a variable that holds a reference ($& parameter, kept
@@ -1574,6 +1607,7 @@ dispatch:
                     nf->base = nb;
                     nf->is_defer = false;
                     nf->is_main = false;
+                    nf->refd = false;
                     fr = nf;
                     p = nf->proto;
                     pc = nf->pc;
@@ -1659,11 +1693,14 @@ dispatch:
             }
         }
         bool ok = true;
-        uint32_t *gen = vm->reg_gen + (R - vm->stack);
+        if (fr->refd) {
+            /* references into this frame die with it */
+            uint32_t *gen = vm->reg_gen + (R - vm->stack);
+            for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
+        }
         for (uint32_t q = p->nregs; q-- > 0;) {
             if (UNLIKELY(KP_NEEDS_DROP(R[q]))) { ok = clear_regs(vm, R, R + q + 1) && ok; break; }
             R[q].tag = KP_T_UNSET;
-            gen[q]++;
         }
         R[-1] = r;
         vm->nframes--;
@@ -1846,6 +1883,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->base = vm->stack;
     f->is_defer = false;
     f->is_main = true;
+    f->refd = true;
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */

@@ -91,6 +91,8 @@ typedef struct KpFrame {
     KpValue *base;
     bool is_defer;       /* running an out-of-line defer while unwinding */
     bool is_main;        /* the main chunk: registers below main_nregs are globals */
+    bool refd;           /* a reference to one of its registers was made: its
+                            registers' generations must change on return */
 } KpFrame;
 
 #define KP_STACK_VALUES (1u << 20) /* 16 MiB of registers */
