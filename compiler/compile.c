@@ -52,6 +52,9 @@ struct Local {
     uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
     uint32_t decl_line;   /* where it was declared */
     uint8_t boxed;        /* a kept variable (lives in a keep box) */
+    uint8_t addr_taken;   /* a reference to it was made: its register is
+                             cleared at scope exit even when it holds a
+                             scalar, so the reference is seen to die */
     const char *holds_ref; /* a record variable holding a reference to this
                               function's local `holds_ref` (set by h.f = &x) */
     KpNode *using_node;
@@ -329,7 +332,7 @@ static void emit_exit(C *c, int depth, int ndefers_floor) {
      * of the locals (they are allocated in order) */
     uint32_t top = NO_REG, bottom = NO_REG;
     for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth > depth; i--) {
-        if (f->locals[i].global || type_scalar(c->vm, f->locals[i].type)) continue;
+        if (f->locals[i].global || (type_scalar(c->vm, f->locals[i].type) && !f->locals[i].addr_taken)) continue;
         if (top == NO_REG) top = f->locals[i].reg + 1;
         bottom = f->locals[i].reg;
     }
@@ -1078,6 +1081,7 @@ static KpType *compile_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
         }
         if (l && !global) {
             check_not_moved(c, n, l);
+            l->addr_taken = 1;
             emit(c, KP_BC_REF, dst, l->reg, 0, (uint8_t)(flags | (l->through ? 16 : 0)));
             return l->type;
         }
