@@ -1027,6 +1027,26 @@ static void free_operand(C *c, Operand *o, bool may_own) {
 static KpType *compile_call(C *c, KpNode *n, uint32_t dst, KpType *expect);
 static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst);
 
+/* The container of a field or element read: a variable's own register, or
+ * a temporary holding the container (borrowed when it is a place). */
+static Operand container_operand(C *c, KpNode *n) {
+    if (n->kind == KP_N_IDENT) return operand(c, n);
+    Operand o = {reg_alloc(c), true, NULL};
+    o.type = expr_to(c, n, o.r, M_BORROW);
+    return o;
+}
+
+static bool is_place(KpNode *n);
+
+/* GETFIELD/GETINDEX flags for a read of a field or element of `container`.
+ * Of a temporary value (a call's result...) it is moved out (d 1|16: the
+ * temporary dies at once, so even an element may be taken); of a place it
+ * is borrowed (8) unless consumed (1). */
+static uint8_t read_flags(int mode, KpNode *container) {
+    if (!is_place(container)) return 1 | 16;
+    return mode == M_VALUE ? 1 : 8;
+}
+
 static uint8_t binop_code(int op, bool *swap) {
     *swap = false;
     switch (op) {
@@ -1471,14 +1491,7 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
         break;
     case KP_N_FIELD: {
         uint32_t save = c->fn->freereg;
-        Operand o;
-        if (n->a->kind == KP_N_IDENT) {
-            o = operand(c, n->a);
-        } else {
-            o.r = reg_alloc(c);
-            o.temp = true;
-            o.type = expr_to(c, n->a, o.r, M_BORROW);
-        }
+        Operand o = container_operand(c, n->a);
         at(c, n);
         KpType *ft = NULL;
         if (o.type && o.type->kind == KP_TK_RECORD) {
@@ -1488,9 +1501,7 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
                 if (o.type->fnames[i] == fname) { ft = o.type->ftypes[i]; found = true; }
             if (!found) error_at(c, n, "%s has no field '%s'", o.type->name, n->name);
         }
-        /* a field of a temporary is moved out of it (the temporary dies at
-         * once); a field of a place is borrowed unless consumed */
-        emit(c, KP_BC_GETFIELD, dst, o.r, k_name(c, n->name), (mode == M_VALUE || o.temp) ? 1 : 8);
+        emit(c, KP_BC_GETFIELD, dst, o.r, k_name(c, n->name), read_flags(mode, n->a));
         free_operand(c, &o, true);
         reg_free_to(c, save);
         result = ft;
@@ -1498,17 +1509,10 @@ static KpType *expr_to(C *c, KpNode *n, uint32_t dst, int mode) {
     }
     case KP_N_INDEX: {
         uint32_t save = c->fn->freereg;
-        Operand o;
-        if (n->a->kind == KP_N_IDENT) {
-            o = operand(c, n->a);
-        } else {
-            o.r = reg_alloc(c);
-            o.temp = true;
-            o.type = expr_to(c, n->a, o.r, M_BORROW);
-        }
+        Operand o = container_operand(c, n->a);
         Operand idx = operand(c, n->b);
         at(c, n);
-        emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, mode == M_VALUE ? 1 : 8);
+        emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, read_flags(mode, n->a));
         free_operand(c, &idx, true);
         free_operand(c, &o, true);
         reg_free_to(c, save);

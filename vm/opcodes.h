@@ -46,7 +46,7 @@
     X(JGTI,     "if not (R(a) > (int16)b): pc += offset")                      \
     X(JGEI,     "if not (R(a) >= (int16)b): pc += offset")                     \
     X(ADDI,     "R(a) := R(b) + (int16)c (SUB of a small constant too)")      \
-    X(GETFIELD, "R(a) := R(b).K(c); d: 1 take (move out), 2 reference, 4 mutable") \
+    X(GETFIELD, "R(a) := R(b).K(c); d: 1 take, 2 reference, 4 mutable, 8 implicit borrow, 16 from a temporary") \
     X(SETFIELD, "R(a).K(b) := R(c) (moved in; the old value dropped)")        \
     X(GETINDEX, "R(a) := R(b)[RK(c)]; d as GETFIELD")                         \
     X(SETINDEX, "R(a)[RK(b)] := R(c) (moved in)")                             \

@@ -472,7 +472,7 @@ static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem,
         *out = r;
         return true;
     }
-    if (d & 1) return take_from(vm, s, out, pos, elem, what);
+    if (d & 1) return take_from(vm, s, out, pos, elem && !(d & 16), what); /* 16: out of a dying temporary */
     KpValue v = *s;
     if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, what);
     if (KP_IS_MOVABLE(v)) {
