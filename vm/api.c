@@ -345,6 +345,7 @@ void kp_vm_free(KpVM *vm) {
     if (vm->stack) kp_vm_finish(vm);
     kp_embed_free(vm);
     kp_keep_shutdown(vm);
+    kp_drop_stack_free(vm);
     if (vm->stack) {
         if (box->stack_from_host) kp_free(vm->host, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
