@@ -646,10 +646,11 @@ bool kp_clone(KpVM *vm, KpValue v, KpValue *out) { return clone_rec(vm, v, out, 
 
 /* ------------------------------------------------------------ equality */
 
-static bool equal_rec(KpValue a, KpValue b, int depth) {
+/* 1 equal, 0 not, -1 nested deeper than KP_EQUAL_DEPTH (no answer). */
+static int equal_rec(KpValue a, KpValue b, int depth) {
     a = kp_deref(a);
     b = kp_deref(b);
-    if (depth > 10000) return false;
+    if (depth > KP_EQUAL_DEPTH) return -1;
     if (a.tag != b.tag) {
         /* Int and Float compare by value; sized ints compare with Int */
         bool an = a.tag == KP_T_INT || a.tag == KP_T_FLOAT || KP_IS_SIZED_INT(a.tag);
@@ -676,15 +677,19 @@ static bool equal_rec(KpValue a, KpValue b, int depth) {
     case KP_T_RECORD: {
         KpRecord *x = a.p, *y = b.p;
         if (x->type != y->type) return false;
-        for (uint32_t i = 0; i < x->type->nfields; i++)
-            if (!equal_rec(x->f[i], y->f[i], depth + 1)) return false;
+        for (uint32_t i = 0; i < x->type->nfields; i++) {
+            int r = equal_rec(x->f[i], y->f[i], depth + 1);
+            if (r != 1) return r;
+        }
         return true;
     }
     case KP_T_LIST: {
         KpList *x = a.p, *y = b.p;
         if (x->len != y->len) return false;
-        for (uint32_t i = 0; i < x->len; i++)
-            if (!equal_rec(x->items[i], y->items[i], depth + 1)) return false;
+        for (uint32_t i = 0; i < x->len; i++) {
+            int r = equal_rec(x->items[i], y->items[i], depth + 1);
+            if (r != 1) return r;
+        }
         return true;
     }
     case KP_T_MAP: {
@@ -693,7 +698,9 @@ static bool equal_rec(KpValue a, KpValue b, int depth) {
         for (uint32_t i = 0; i < x->nentries; i++) {
             if (x->entries[i].key.tag == KP_T_UNSET) continue;
             KpMapEntry *e = kp_map_find(y, x->entries[i].key);
-            if (!e || !equal_rec(x->entries[i].val, e->val, depth + 1)) return false;
+            if (!e) return false;
+            int r = equal_rec(x->entries[i].val, e->val, depth + 1);
+            if (r != 1) return r;
         }
         return true;
     }
@@ -702,7 +709,14 @@ static bool equal_rec(KpValue a, KpValue b, int depth) {
     }
 }
 
-bool kp_equal(KpValue a, KpValue b) { return equal_rec(a, b, 0); }
+bool kp_equal(KpValue a, KpValue b) { return equal_rec(a, b, 0) == 1; }
+
+bool kp_equal_checked(KpVM *vm, KpValue a, KpValue b, bool *eq) {
+    int r = equal_rec(a, b, 0);
+    *eq = r == 1;
+    if (r >= 0) return true;
+    return kp_vm_error(vm, "values nested more than %d levels deep cannot be compared", KP_EQUAL_DEPTH);
+}
 
 /* ------------------------------------------------------------ printing */
 

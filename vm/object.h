@@ -281,8 +281,13 @@ bool kp_drop_push(KpVM *vm, KpValue v);
 void kp_drop_stack_free(KpVM *vm);
 /* Deep copy into a fresh value owned by the caller. */
 bool kp_clone(KpVM *vm, KpValue v, KpValue *out);
-/* Structural equality (records, lists, maps compare element-wise). */
+/* Structural equality (records, lists, maps compare element-wise), on the
+ * C stack up to KP_EQUAL_DEPTH levels of nesting.  kp_equal answers false
+ * past that depth (for map keys, which never nest); kp_equal_checked sets
+ * the VM error and returns false instead (`==`, `!=`, has). */
+#define KP_EQUAL_DEPTH 10000
 bool kp_equal(KpValue a, KpValue b);
+bool kp_equal_checked(KpVM *vm, KpValue a, KpValue b, bool *eq);
 /* ------------------------------------------------ checked references
  *
  * Every reference carries its referent's generation.  A reference to a

@@ -1170,15 +1170,20 @@ dispatch:
 
     CASE(EQ) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i == b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
     CASE(NE) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i != b->i : !kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i != b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
+        else r = !r;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
@@ -1298,18 +1303,31 @@ dispatch:
             NEXT;
         }
         SAVEPC();
-        if (!arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c))) goto error;
+        /* `x - 1` is ADDI -1: an error names the operator as written */
+        if ((int16_t)i->c < 0 ? !arith_slow(vm, KP_BC_SUB, &R[i->a], *a, kp_int(-(int16_t)i->c))
+                              : !arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c)))
+            goto error;
         NEXT;
     }
     CASE(JEQ) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (!eq) pc += JOFF(i);
         NEXT;
     }
     CASE(JNE) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (eq) pc += JOFF(i);
         NEXT;
     }
