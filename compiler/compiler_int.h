@@ -3,8 +3,8 @@
  * share (the compiler `C`, the function being compiled `Fn`, its `Local`s,
  * scopes, loops and active defers) and the functions one pass module calls
  * in another.  Nothing outside compiler/ includes it; the compiler's
- * public entry points (kp_compile, kp_compile_ex, kp_emit_ownership) are
- * declared in vm/vm.h.
+ * entry points (kp_compile, kp_compile_ex, kp_emit_ownership) are declared
+ * in compiler/compiler.h, for the driver (api/).
  *
  * The modules, in the order data flows through them:
  *   resolve.c       names: scopes, lookup of locals/globals/types/functions,
@@ -31,6 +31,7 @@
 
 #include "../parser/ast.h"
 #include "../vm/vm.h"
+#include "compiler.h"
 
 typedef struct Local Local;
 
