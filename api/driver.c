@@ -54,7 +54,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
         vm->status = KP_ERR_RUNTIME;
         return KP_ERR_RUNTIME;
     }
-    memcpy(copy, text, len);
+    if (len) memcpy(copy, text, len); /* text may be NULL when len is 0 */
     copy[len] = 0;
     src->name = kp_intern(vm, name, strlen(name));
     src->text = copy;
@@ -83,11 +83,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
         return KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);
-    int rc = kp_vm_run_main(vm, proto);
-    if (proto->nregs > vm->main_nregs) {
-        /* main's temporaries are UNSET after a chunk; nothing to keep */
-    }
-    return rc;
+    return kp_vm_run_main(vm, proto);
 }
 
 int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len) {

@@ -465,7 +465,9 @@ static bool drop_one(KpVM *vm, KpValue x) {
     case KP_T_RECORD: {
         KpRecord *r = x.p;
         if (r->h.lock) {
-            ok = kp_vm_error(vm, "%s was deinitialized while it serves as the allocator of live values; its memory is kept", r->type->name);
+            /* deinitialized when its last value goes (kp_script_allocator_end) */
+            r->h.flags |= KP_OF_ORPHAN;
+            ok = kp_vm_error(vm, "%s was deinitialized while it serves as the allocator of live values; it is kept until they are gone", r->type->name);
             break;
         }
         if (r->type->user_deinit && !(r->h.flags & KP_OF_DEINITED)) {

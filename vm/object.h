@@ -26,7 +26,8 @@ enum {
                                  cycle runs them all before taking apart) */
     KP_OF_ORPHAN = 1u << 1,   /* deinitialized while locked: freed when the
                                  last lock goes (HeapAllocation under a
-                                 FixedBufferAllocator, allocator under others) */
+                                 FixedBufferAllocator, allocator under others,
+                                 a user allocator record under its values) */
 };
 
 typedef struct KpObj {

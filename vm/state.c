@@ -309,8 +309,9 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
 int kp_vm_finish(KpVM *vm) {
     kp_tls_vm = vm;
     KpVMBox *box = (KpVMBox *)vm;
-    if (box->finished) return KP_OK;
+    if (box->finished && !vm->ran_since_finish) return KP_OK;
     box->finished = true;
+    vm->ran_since_finish = false; /* a later run's globals are finished again */
     /* top-level variables, last declared first */
     bool ok = true;
     for (uint32_t r = vm->main_nregs; r-- > 0;) {

@@ -1901,6 +1901,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    vm->ran_since_finish = true;
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
@@ -1908,6 +1909,16 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
         return KP_ERR_RUNTIME;
     }
     vm->nframes = 0;
+    /* main's temporaries (registers above the globals) die with the chunk:
+     * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
+     * dropped now, not when a later chunk happens to reuse the register */
+    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+        KpValue v = vm->stack[r];
+        if (v.tag == KP_T_UNSET) continue;
+        vm->stack[r] = kp_unset();
+        vm->reg_gen[r]++;
+        if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) return KP_ERR_RUNTIME;
+    }
     return KP_OK;
 }
 

@@ -223,6 +223,8 @@ struct KpVM {
     _Atomic int interrupt;
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
+    bool ran_since_finish;   /* a chunk ran after kp_vm_finish: its globals
+                                are dropped by the next finish (or free) */
 };
 
 /* ---------------------------------------------------- checked references */
