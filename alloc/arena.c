@@ -15,6 +15,9 @@
  *     A mark is invalidated by a reset, or by rewinding to an older mark.
  *   - kp_arena_deinit (or kp_allocator_deinit on the view) returns every
  *     chunk to the backing allocator.
+ *   - kp_arena_owns tells whether a pointer is inside one of the arena's
+ *     chunks; kp_arena_absorb moves every chunk of one arena into another
+ *     (a run's scratch arena kept because something lasting points in).
  *
  * Design: a singly linked list of chunks, newest first, each one block of
  * the backing allocator (16-aligned).  Chunk capacities double, the first
@@ -181,6 +184,27 @@ void kp_arena_rewind(KpArena *ar, KpArenaMark m) {
 void kp_arena_deinit(KpArena *ar) {
     free_chunks(ar, NULL);
     ar->next_chunk_size = FIRST_CHUNK;
+}
+
+/* Is p inside one of the arena's chunks? */
+bool kp_arena_owns(const KpArena *ar, const void *p) {
+    uintptr_t x = (uintptr_t)p;
+    for (const KpArenaChunk *c = ar->chunk; c; c = c->prev)
+        if (x >= (uintptr_t)c->data && x < (uintptr_t)c->data + c->size) return true;
+    return false;
+}
+
+/* Moves every chunk of `from` into `into` (same backing allocator): they
+ * are freed with `into`; allocation goes on in from's newest chunk. */
+void kp_arena_absorb(KpArena *into, KpArena *from) {
+    if (!from->chunk) return;
+    KpArenaChunk *oldest = from->chunk;
+    while (oldest->prev) oldest = oldest->prev;
+    oldest->prev = into->chunk;
+    into->chunk = from->chunk;
+    if (from->next_chunk_size > into->next_chunk_size) into->next_chunk_size = from->next_chunk_size;
+    from->chunk = NULL;
+    from->next_chunk_size = FIRST_CHUNK;
 }
 
 /* Sum of the usable bytes of all chunks held. */

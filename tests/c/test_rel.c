@@ -192,12 +192,38 @@ static void user_allocator_deinit_while_values_live_freed(void) {
     done(&h, vm);
 }
 
+/* 10,000 evals on one VM: the host's live bytes after the first hundred
+ * stay within a fixed bound (the parser's 1 MB stack, the AST and the
+ * compiler's working memory of each run are given back). */
+static void ten_thousand_evals_flat(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(run(vm, "x := 0\ns := \"\"\nxs : List#(Int) = []\n"
+                  "f (n: Int) -> Int := { return n + 1 }\n") == KP_OK);
+    const char *chunk = "x = f(x) + 1\ns = str(x) + \"!\"\nxs = [x, x + 1]\nif x % 1000 == 0 { print(s) }\n";
+    long base = 0, worst = 0;
+    for (int i = 0; i < 10000; i++) {
+        if (kp_vm_eval(vm, "<eval>", chunk, strlen(chunk), 0) != KP_OK) {
+            CHECK(!"eval failed");
+            break;
+        }
+        if (i == 99) base = h.bytes;
+        if (i >= 99 && h.bytes - base > worst) worst = h.bytes - base;
+    }
+    CHECK(strstr(h.out, "10000!") != NULL);
+    CHECK(worst <= 64 * 1024);
+    printf("note: %s: host live bytes after 100 evals %ld, growth to 10,000 at most %ld, peak %ld\n", current, base,
+           worst, h.peak);
+    done(&h, vm);
+}
+
 int main(void) {
     RUN(run_string_null_source_empty);
     RUN(repl_string_temporaries_freed);
     RUN(runs_after_finish_freed);
     RUN(allocator_deinit_while_values_live_freed);
     RUN(user_allocator_deinit_while_values_live_freed);
+    RUN(ten_thousand_evals_flat);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
