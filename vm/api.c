@@ -40,7 +40,14 @@ typedef struct KpVMBox {
 static void *hostfn_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
     (void)loc;
     KpVMBox *b = ctx;
-    return b->host_fn(b->host_ud, NULL, 0, size, align);
+    void *p = b->host_fn(b->host_ud, NULL, 0, size, align);
+    if (!p) {
+        /* remembered for an error path that finds no message (a helper
+         * that returned false on a failed allocation without saying why) */
+        b->vm.host_refusals++;
+        b->vm.host_refused_bytes = size;
+    }
+    return p;
 }
 static void hostfn_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
     (void)loc;
@@ -281,7 +288,10 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
         return NULL;
     }
     vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
-    if (!vm->stack || !vm->frames) {
+    /* the error message and the stack trace have their space from the
+     * start: reporting "out of memory" must not need memory */
+    if (!vm->stack || !vm->frames || !kp_buf_reserve(vm, &vm->err, KP_ERR_RESERVE) ||
+        !kp_buf_reserve(vm, &vm->trace, KP_TRACE_RESERVE)) {
         kp_vm_free(vm);
         return NULL;
     }
@@ -378,7 +388,22 @@ static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
     kp_buf_reset(&vm->err);
     if (d->count > 0 && d->items)
         kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
+    else if (d->oom)
+        kp_buf_printf(vm, &vm->err, "%s:%u:%u: out of memory", src->name, d->oom_line, d->oom_col);
     vm->status = KP_ERR_COMPILE;
+}
+
+/* Out of memory before anything could be compiled: the message goes to
+ * kp_vm_last_error (its space is reserved) and to write_err (from the C
+ * stack), neither of which allocates. */
+static int report_oom(KpVM *vm, const char *name) {
+    char buf[320];
+    snprintf(buf, sizeof buf, "%.256s:1:1: runtime error: out of memory\n", name);
+    vm->write_err(vm->write_ud, buf, strlen(buf));
+    kp_buf_reset(&vm->err);
+    kp_buf_printf(vm, &vm->err, "%.256s:1:1: out of memory", name);
+    vm->status = KP_ERR_RUNTIME;
+    return KP_ERR_RUNTIME;
 }
 
 static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
@@ -387,12 +412,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
     kp_buf_reset(&vm->err);
     KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
     char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
-    if (!src || !copy) {
-        kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "out of memory");
-        vm->status = KP_ERR_RUNTIME;
-        return KP_ERR_RUNTIME;
-    }
+    if (!src || !copy) return report_oom(vm, name);
     memcpy(copy, text, len);
     copy[len] = 0;
     src->name = kp_intern(vm, name, strlen(name));
@@ -481,7 +501,9 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
 
 const char *kp_vm_last_error(KpVM *vm) {
     if (vm->in_cfunc) return vm->err.data ? vm->err.data : "";
-    return vm->err.data && vm->status != KP_OK && vm->status != KP_ERR_INCOMPLETE ? vm->err.data : "";
+    if (vm->status == KP_OK || vm->status == KP_ERR_INCOMPLETE) return "";
+    /* an error whose message could not be made: only memory can be short */
+    return vm->err.len ? vm->err.data : "out of memory";
 }
 
 void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out) {
