@@ -280,7 +280,6 @@ KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn,
                                uint8_t vmode);
 void kp_stdlib_register(KpVM *vm);
 void kp_embed_free(KpVM *vm);
-void kp_memory_register(KpVM *vm);
 void kp_vm_write(KpVM *vm, const char *s, size_t n);
 
 /* Compiles a program into a main-chunk proto; NULL with diagnostics. */
