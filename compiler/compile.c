@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../compiler/compiler.h"
 #include "../parser/ast.h"
 #include "../vm/vm.h"
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../stdlib/stdlib.h"
 #include "builtins.h"
 
 void kp_format_float(double f, char *buf, size_t n);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../stdlib/stdlib.h"
 #include "builtins.h"
 
 static const char *const kind_names[KP_AK__COUNT] = {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stdlib.h"
 #include "builtins.h"
 
 const KpBuiltin *const kp_builtin_modules[] = {

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../parser/ast.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KP_COMPUTED_GOTO 1
