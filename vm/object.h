@@ -196,7 +196,7 @@ typedef struct KpHeapAlloc {
 } KpHeapAlloc;
 
 bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o);
-/* `using r` over a record that implements Allocator (stdlib/memory.c). */
+/* `using r` over a record that implements Allocator (vm/allocobj.c). */
 bool kp_script_allocator_begin(KpVM *vm, KpValue rec, KpValue *save);
 void kp_script_allocator_end(KpVM *vm, void *wrapper);
 const char *kp_alloc_kind_name(int kind);
