@@ -24,7 +24,6 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     KpVM *vm = kp_vm_create(cfg);
     if (!vm) return NULL;
     kp_stdlib_register(vm);
-    kp_memory_register(vm);
     if (vm->init_failed) {
         kp_vm_free(vm);
         return NULL;

@@ -313,6 +313,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
     vm->sys_fs = (KpValue){.tag = KP_T_SYSTEM, .aux = 2};
     vm->sys_args = kp_unset();
+    vm->sys_script = kp_unset();
     return vm;
 }
 
@@ -334,6 +335,8 @@ int kp_vm_finish(KpVM *vm) {
     }
     if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
     vm->sys_args = kp_unset();
+    if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
+    vm->sys_script = kp_unset();
     kp_keep_report(vm);
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
@@ -423,3 +426,12 @@ int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv) {
     vm->sys_args = kp_ptr(KP_T_LIST, l);
     return KP_OK;
 }
+
+int kp_vm_set_script(KpVM *vm, const char *path) {
+    KpString *s = kp_str_new(vm, vm->heap, path ? path : "", path ? strlen(path) : 0);
+    if (!s) return KP_ERR_RUNTIME;
+    if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
+    vm->sys_script = kp_ptr(KP_T_STR, s);
+    return KP_OK;
+}
+

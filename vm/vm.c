@@ -31,6 +31,21 @@
 #define UNLIKELY(x) (x)
 #endif
 
+#ifdef KP_COMPUTED_GOTO
+#define KP_DISPATCH_INFO "computed goto on"
+#else
+#define KP_DISPATCH_INFO "computed goto off"
+#endif
+#if defined(__clang__)
+#define KP_CC_INFO "clang " __clang_version__
+#elif defined(__GNUC__)
+#define KP_CC_INFO "gcc " __VERSION__
+#else
+#define KP_CC_INFO "an unknown C compiler"
+#endif
+
+const char *kp_build_info(void) { return KP_CC_INFO ", " KP_DISPATCH_INFO; }
+
 const char *const kp_opcode_names[] = {
 #define KP_X_NAME(name, doc) #name,
     KP_OPCODES(KP_X_NAME)
@@ -446,7 +461,11 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
             if (vm->sys_args.tag == KP_T_UNSET) kp_vm_set_args(vm, 0, NULL);
             return &vm->sys_args;
         }
-        kp_vm_error(vm, "system has no capability '%s' (it has memory, args%s)", name, vm->allow_fs ? " and fs" : "");
+        if (!strcmp(name, "script")) {
+            if (vm->sys_script.tag == KP_T_UNSET && kp_vm_set_script(vm, "") != KP_OK) return NULL;
+            return &vm->sys_script;
+        }
+        kp_vm_error(vm, "system has no capability '%s' (it has memory, args, script%s)", name, vm->allow_fs ? " and fs" : "");
         return NULL;
     }
     if (v.tag == KP_T_HEAP) {

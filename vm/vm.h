@@ -186,6 +186,7 @@ struct KpVM {
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
     KpValue sys_memory;      /* system.memory: the right to make allocators */
     KpValue sys_args;        /* system.args: List#(String) */
+    KpValue sys_script;      /* system.script: String, the script's path */
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
     bool allow_fs;
     /* embedding (vm/embed.c): the host's slots, handles, C functions */
