@@ -63,17 +63,20 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
     fn.p = kp_compile_new_proto(&c, kp_compile_intern(&c, "main"));
     c.fn = &fn;
 
-    /* reserve a register for every top-level variable */
+    kp_own_scan_keeps(&c, &fn, program);
+    /* reserve a register for every top-level variable, and one for the box
+     * of each that is kept manually (`keep x` with no owner) */
     for (int i = 0; i < program->list.count; i++) {
         KpNode *s = program->list.items[i];
         if (!s || s->kind != KP_N_DECL) continue;
         const char *name = kp_compile_intern(&c, s->name);
         IGROW(&c, vm->globals, (int)vm->nglobals, vm->globals_cap);
         vm->globals[vm->nglobals++] = (struct KpGlobal){name, vm->main_nregs++, NULL, 1};
+        int ki = kp_own_kept_index(&fn, name);
+        if (ki >= 0 && fn.kept[ki].manual && fn.kept[ki].box_reg == NO_REG) fn.kept[ki].box_reg = vm->main_nregs++;
     }
     fn.freereg = vm->main_nregs;
     fn.p->nregs = vm->main_nregs;
-    kp_own_scan_keeps(&c, &fn, program);
     if (repl && program->list.count > 0) {
         /* the REPL shows the value of a final expression statement */
         KpNode *last = program->list.items[program->list.count - 1];
