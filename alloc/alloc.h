@@ -179,6 +179,9 @@ KpArenaMark kp_arena_mark(KpArena *arena);
 /* Frees everything allocated after `mark`. */
 void kp_arena_rewind(KpArena *arena, KpArenaMark mark);
 void kp_arena_deinit(KpArena *arena);
+/* Makes sure the next `n` bytes of allocation fit the newest chunk (one
+ * chunk of at least n bytes is taken now); false when out of memory. */
+bool kp_arena_reserve(KpArena *arena, size_t n);
 /* True when p points into one of the arena's chunks. */
 bool kp_arena_owns(const KpArena *arena, const void *p);
 /* Moves every chunk of `from` into `into` (both over the same backing):

@@ -15,6 +15,8 @@
  *     A mark is invalidated by a reset, or by rewinding to an older mark.
  *   - kp_arena_deinit (or kp_allocator_deinit on the view) returns every
  *     chunk to the backing allocator.
+ *   - kp_arena_reserve makes room for n bytes of bumps in one chunk now
+ *     (a caller that cannot handle a failed allocation later).
  *   - kp_arena_owns tells whether a pointer is inside one of the arena's
  *     chunks; kp_arena_absorb moves every chunk of one arena into another
  *     (a run's scratch arena kept because something lasting points in).
@@ -184,6 +186,14 @@ void kp_arena_rewind(KpArena *ar, KpArenaMark m) {
 void kp_arena_deinit(KpArena *ar) {
     free_chunks(ar, NULL);
     ar->next_chunk_size = FIRST_CHUNK;
+}
+
+/* Makes sure the newest chunk has `n` free bytes (a new chunk of at least
+ * n bytes otherwise), so that the next n bytes of bumps cannot fail. */
+bool kp_arena_reserve(KpArena *ar, size_t n) {
+    if (ar->chunk && ar->chunk->size - ar->chunk->used >= n) return true;
+    if (n > SIZE_MAX / 4) return false;
+    return new_chunk(ar, n) != NULL;
 }
 
 /* Is p inside one of the arena's chunks? */
