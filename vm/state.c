@@ -287,6 +287,16 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
+    vm->on_diagnostic = cfg ? cfg->on_diagnostic : NULL;
+    /* the error buffer exists from the start, so that an error found out of
+     * memory still has a message (kp_buf_add keeps what fits) */
+    vm->err.data = kp_alloc(vm->host, 256, 1, NULL);
+    if (!vm->err.data) {
+        kp_vm_free(vm);
+        return NULL;
+    }
+    vm->err.cap = 256;
+    kp_buf_reset(&vm->err);
     vm->budget = -1;
     vm->native_top = vm->stack;
     make_builtin_types(vm);

@@ -39,21 +39,45 @@ const char *const kp_opcode_names[] = {
 
 /* ------------------------------------------------------------ buffers */
 
-void kp_buf_reset(KpBuf *b) { b->len = 0; }
+void kp_buf_reset(KpBuf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = 0;
+}
 
+/* Out of memory, what fits in the capacity already there is kept (so the
+ * preallocated error buffer always holds a message, cut if need be). */
 bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n) {
+    bool ok = true;
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 256;
         while (ncap < b->len + n + 1) ncap *= 2;
         char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
-        if (!d) return false;
-        b->data = d;
-        b->cap = ncap;
+        if (d) {
+            b->data = d;
+            b->cap = ncap;
+        } else {
+            if (b->cap <= b->len + 1) return false;
+            n = b->cap - b->len - 1;
+            ok = false;
+        }
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = 0;
-    return true;
+    return ok;
+}
+
+/* Puts `s` in front of the buffer's text (cut, out of memory). */
+static void buf_prepend(KpVM *vm, KpBuf *b, const char *s) {
+    size_t n = strlen(s), old = b->len;
+    char pad[256];
+    if (n >= sizeof pad) n = sizeof pad - 1;
+    memset(pad, ' ', n);
+    kp_buf_add(vm, b, pad, n);
+    size_t got = b->len - old; /* room made */
+    if (!b->data || got == 0) return;
+    memmove(b->data + got, b->data, old);
+    memcpy(b->data, s, got);
 }
 
 bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...) {
@@ -89,11 +113,6 @@ bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
     return false;
 }
 
-static void write_cb(void *ud, const char *s, size_t n) {
-    KpVM *vm = ud;
-    kp_buf_add(vm, &vm->trace, s, n);
-}
-
 static const KpLineInfo *frame_line(const KpFrame *f) {
     if (!f->proto || !f->pc) return NULL;
     size_t off = (size_t)(f->pc - f->proto->code);
@@ -102,41 +121,51 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
     return &f->proto->lines[off];
 }
 
-/* Adds position, source line, caret and stack trace to the message. */
+/* Reports the error once, located at the running instruction with the
+ * stack trace, through the diagnostic sink (source.c's kp_diag_emit, the
+ * one formatting point); then prefixes "file:line:col: " to the message
+ * for kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
     vm->err_located = true;
-    kp_buf_reset(&vm->trace);
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
     const KpSource *src = top && top->proto ? top->proto->src : NULL;
-    kp_diag_format(src, li ? li->line : 0, li ? li->col : 0, "runtime error", vm->err.data ? vm->err.data : "",
-                   write_cb, vm);
-    kp_buf_printf(vm, &vm->trace, "stack trace (most recent call first):\n");
+    /* the stack, most recent call first: NUL-separated entries in trace */
+    enum { MAX_TRACE = 40 };
+    size_t offs[MAX_TRACE];
+    size_t n = 0;
+    kp_buf_reset(&vm->trace);
     int shown = 0;
-    for (int i = vm->nframes - 1; i >= 0; i--) {
+    for (int i = vm->nframes - 1; i >= 0 && n < MAX_TRACE; i--) {
         KpFrame *f = &vm->frames[i];
         if (f->is_defer) continue;
         const KpLineInfo *l = frame_line(f);
+        offs[n++] = vm->trace.len;
         if (shown == 20 && i > 10) {
-            kp_buf_printf(vm, &vm->trace, "    ... %d more frames\n", i - 9);
+            kp_buf_printf(vm, &vm->trace, "... %d more frames", i - 9);
+            kp_buf_add(vm, &vm->trace, "", 1);
             i = 10;
             continue;
         }
         shown++;
-        kp_buf_printf(vm, &vm->trace, "    at %s (%s:%u)\n", f->proto ? f->proto->name : "?",
+        kp_buf_printf(vm, &vm->trace, "%s (%s:%u)", f->proto ? f->proto->name : "?",
                       f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
+        kp_buf_add(vm, &vm->trace, "", 1);
     }
+    const char *trace[MAX_TRACE];
+    size_t ntrace = 0;
+    for (size_t k = 0; k < n && vm->trace.data && offs[k] < vm->trace.len; k++) trace[ntrace++] = vm->trace.data + offs[k];
+    /* report now, before the unwinding runs deinits and defers */
+    if (!vm->err.len) kp_buf_add(vm, &vm->err, "runtime error", 13);
+    vm->status = KP_ERR_RUNTIME;
+    KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+    kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", li ? li->line : 0, li ? li->col : 0,
+                 vm->err.data ? vm->err.data : "runtime error", NULL, 0, trace, ntrace);
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
-    KpBuf msg = {0};
-    kp_buf_add(vm, &msg, head, strlen(head));
-    kp_buf_add(vm, &msg, vm->err.data ? vm->err.data : "", vm->err.len);
-    kp_buf_free(vm, &vm->err);
-    vm->err = msg;
-    /* report now, before the unwinding runs deinits and defers */
-    if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
+    buf_prepend(vm, &vm->err, head);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -915,6 +944,15 @@ static bool push_frame(KpVM *vm, KpOverload *ov, KpValue *base) {
     return true;
 }
 
+/* A native returned false: natives set their message, except where an
+ * allocation of their own failed (a buffer, a copy); give those one, so
+ * every error has a message.  Returns false. */
+static bool native_failed(KpVM *vm, KpOverload *ov) {
+    if (vm->status == KP_ERR_RUNTIME && vm->err.len) return false;
+    vm->status = KP_OK;
+    return kp_vm_error(vm, "%s: out of memory", ov->func ? ov->func->name : "a built-in function");
+}
+
 /* Stack space above every live register. */
 static KpValue *stack_top(KpVM *vm) {
     if (!vm->nframes) return vm->stack + vm->main_nregs;
@@ -937,7 +975,7 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
         vm->native_top = top + 1 + nargs;
         KpValue r = kp_unit();
         vm->cur_native = ov;
-        ok = ov->native(vm, top + 1, nargs, &r);
+        ok = ov->native(vm, top + 1, nargs, &r) || native_failed(vm, ov);
         vm->native_top = save;
         if (!clear_regs(vm, top + 1, top + 1 + nargs)) ok = false;
         top[0] = r;
@@ -1622,7 +1660,7 @@ dispatch:
             KpValue *save = vm->native_top;
             vm->native_top = fv + 1 + nargs;
             vm->cur_native = ov;
-            bool ok = ov->native(vm, fv + 1, nargs, &r);
+            bool ok = ov->native(vm, fv + 1, nargs, &r) || native_failed(vm, ov);
             kp_tls_vm = vm; /* a host function may have used another VM */
             vm->native_top = save;
             if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;

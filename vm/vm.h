@@ -216,6 +216,7 @@ struct KpVM {
 
     KpWriteFn write_out, write_err;
     void *write_ud;
+    KpDiagnosticFn on_diagnostic; /* structured diagnostics, or NULL */
 
     const KpSource **sources; /* every source compiled, freed at the end */
     uint32_t nsources, sources_cap;
