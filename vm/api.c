@@ -304,6 +304,7 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
     vm->empty_str->h.flags |= KP_OF_IMMORTAL;
     kp_stdlib_register(vm);
     kp_memory_register(vm);
+    kp_binary_register(vm);
     if (vm->init_failed) {
         kp_vm_free(vm);
         return NULL;

@@ -180,6 +180,12 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
+    KpType *t_float32, *t_bin[8];
+    struct KpHeapAlloc **pinned; /* every pinned buffer (pins are few) */
+    uint32_t npinned, cap_pinned;
+    int64_t pinned_bytes;    /* bytes of pinned buffers now */
+    int64_t live_views;      /* Readers and Views alive now */
     KpValue sys_memory;      /* system.memory: the right to make allocators */
     KpValue sys_args;        /* system.args: List#(String) */
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
@@ -281,6 +287,7 @@ KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn,
 void kp_stdlib_register(KpVM *vm);
 void kp_embed_free(KpVM *vm);
 void kp_memory_register(KpVM *vm);
+void kp_binary_register(KpVM *vm); /* stdlib/binary.c, stdlib/view.c */
 void kp_vm_write(KpVM *vm, const char *s, size_t n);
 
 /* Compiles a program into a main-chunk proto; NULL with diagnostics. */
