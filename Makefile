@@ -15,7 +15,7 @@ GENWARN  = -std=c11 -D_GNU_SOURCE -Wno-unused-variable -Wno-unused-parameter $(P
 B       ?= build
 LDLIBS   = -lm -lpthread
 
-LIB_SRC  = $(wildcard alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c)
+LIB_SRC  = $(wildcard alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c api/*.c)
 GEN_SRC  = $(B)/gen/lexer.c $(B)/gen/grammar.c
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/lexer.o $(B)/obj/gen/grammar.o
 CLI_SRC  = $(wildcard cli/*.c)
@@ -26,31 +26,42 @@ CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 EMBED_SRC = $(wildcard examples/embed/*.c)
 EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
 
-.PHONY: all test test-asan test-debug test-install run bench clean tools install
+.PHONY: all test test-asan test-debug test-tsan test-install run bench clean tools install
 all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
-NEED_PKGS = $(if $(shell command -v re2c),,re2c) $(if $(shell command -v lemon),,lemon) \
+# Each tool is looked up once per make run; only the missing ones are
+# installed, so a machine that has them never runs apt-get.
+NEED_PKGS = $(if $(shell command -v re2c),,re2c) \
+            $(if $(and $(shell command -v lemon),$(wildcard /usr/share/lemon/lempar.c)),,lemon) \
             $(if $(wildcard /usr/include/histedit.h),,libedit-dev)
 tools:
 	@pkgs="$(strip $(NEED_PKGS))"; if [ -n "$$pkgs" ]; then sh .ci/install-tools $$pkgs; fi
 
+# Parallel builds (-jN): every rule that writes under $(B) depends, order-only,
+# on the directory it writes to; objects wait (order-only) for the generated
+# parser header, and their real header dependencies come from the -MMD files,
+# so a grammar edit rebuilds only what includes grammar.h.
+$(B) $(B)/gen $(B)/obj/gen:
+	@mkdir -p $@
+
 # ------------------------------------------------------------- generated
-$(B)/gen/lexer.c: lexer/lexer.re | tools
-	@mkdir -p $(dir $@)
+$(B)/gen/lexer.c: lexer/lexer.re | tools $(B)/gen
 	re2c -W --no-generation-date -o $@ $<
 
-$(B)/gen/grammar.c: parser/grammar.y | tools
-	@mkdir -p $(dir $@)
+# lemon writes grammar.c and grammar.h in one run (grammar.h is left
+# untouched when its content does not change)
+$(B)/gen/grammar.h: | $(B)/gen/grammar.c
+	@:
+$(B)/gen/grammar.c: parser/grammar.y | tools $(B)/gen
 	cp parser/grammar.y $(B)/gen/grammar.y
 	lemon -q -T/usr/share/lemon/lempar.c -d$(B)/gen $(B)/gen/grammar.y
 
-$(B)/obj/gen/%.o: $(B)/gen/%.c $(B)/gen/grammar.c Makefile
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(GENWARN) -I. -I$(B)/gen -Ilexer -Iparser -c $< -o $@
+$(B)/obj/gen/%.o: $(B)/gen/%.c Makefile | $(B)/gen/grammar.h $(B)/obj/gen
+	$(CC) $(CFLAGS) $(GENWARN) -MMD -MP -I. -I$(B)/gen -Ilexer -Iparser -c $< -o $@
 
 # ----------------------------------------------------------------- ours
-$(B)/obj/%.o: %.c $(B)/gen/grammar.c Makefile
+$(B)/obj/%.o: %.c Makefile | $(B)/gen/grammar.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -MMD -MP -I. -I$(B)/gen -Iinclude -c $< -o $@
 
@@ -65,7 +76,7 @@ $(B)/libkeep.so: $(LIB_OBJ)
 	ln -sf libkeep.so.$(VERSION) $(B)/libkeep.so.$(SOMAJOR)
 	ln -sf libkeep.so.$(VERSION) $@
 
-$(B)/keep.pc: keep.pc.in Makefile
+$(B)/keep.pc: keep.pc.in Makefile | $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep.pc.in > $@
 
 $(B)/keep: $(CLI_OBJ) $(B)/libkeep.a

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../compiler/compiler.h"
 #include "../parser/ast.h"
 #include "../vm/vm.h"
 
@@ -1705,11 +1706,11 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
             TypeBind *tb = find_type(c, name);
             KpType *t = tb ? tb->type : NULL;
             if (tb && tb->generic) { error_at(c, callee, "generic type %s needs arguments: %s#(...)", name, name); return NULL; }
-            if (t) {
+            if (t && t->kind != KP_TK_OPAQUE) {
                 if (pipe_first) { error_at(c, n, "cannot pipe into a constructor"); return NULL; }
                 return compile_construct(c, n, t, dst);
             }
-            KpType *bt = builtin_type(c, name);
+            KpType *bt = t ? t : builtin_type(c, name); /* opaque types (Writer, ...) construct through init */
             if (bt && (bt->kind == KP_TK_OPAQUE || bt == c->vm->t_heap) && !pipe_first) {
                 KpFunc *init = find_func(c, intern(c, "init"));
                 if (init) return compile_call_general(c, n, callee, init, dst, bt, NULL);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../stdlib/stdlib.h"
 #include "../vm/vm.h"
 
 #define V KP_PM_VALUE

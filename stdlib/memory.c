@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../stdlib/stdlib.h"
+#include "../vm/binary.h"
 #include "../vm/vm.h"
 
 static const char *const kind_names[KP_AK__COUNT] = {
@@ -59,12 +61,8 @@ static void destroy(KpAllocObj *o) {
     case KP_AK_FIXED:
         if (o->buf) {
             KpHeapAlloc *h = o->buf;
-            if (--h->h.lock == 0 && (h->h.flags & KP_OF_ORPHAN)) {
-                /* its owner went first: free it now */
-                if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
-                kp_block_release(&h->h, "HeapAllocation");
-                kp_free(h->h.alloc, h, sizeof(KpHeapAlloc), 16, NULL);
-            }
+            h->h.lock--;
+            kp_heap_unborrow(kp_tls_vm, h); /* its owner went first: free it now */
         }
         if (o->own_buf) kp_free(o->backing, o->own_buf, o->own_len, 16, NULL);
         break;
@@ -268,6 +266,7 @@ static bool init_fixed_buf(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (h.tag != KP_T_HEAP) return kp_vm_error(vm, "a FixedBufferAllocator is made from a HeapAllocation, not %s", kp_value_type_name(vm, h));
     if (a[0].tag != KP_T_REF) return kp_vm_error(vm, "pass the HeapAllocation by reference (&buf): the allocator borrows it");
     KpHeapAlloc *ha = h.p;
+    if (!kp_heap_writable(vm, ha)) return false;
     KpAllocObj *o = new_alloc_obj(vm, KP_AK_FIXED);
     if (!o) return false;
     o->buf = ha;
@@ -359,6 +358,7 @@ static bool b_reset(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (x.tag != KP_T_ALLOCATOR || (((KpAllocObj *)x.p)->kind != KP_AK_ARENA && ((KpAllocObj *)x.p)->kind != KP_AK_FIXED))
         return kp_vm_error(vm, "reset works on an ArenaAllocator or a FixedBufferAllocator, not %s", kp_value_type_name(vm, x));
     KpAllocObj *o = x.p;
+    if (!kp_pin_check_reset(vm, &o->a)) return false;
     if (o->a.stats.live_count > 0)
         return kp_vm_error(vm, "reset of %s while %lld value%s it allocated %s alive", kp_a(kind_names[o->kind]),
                            (long long)o->a.stats.live_count, o->a.stats.live_count == 1 ? "" : "s",

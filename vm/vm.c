@@ -14,6 +14,7 @@
  * watermark (the same order as a normal scope exit).
  */
 #include "vm.h"
+#include "binary.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -21,7 +22,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../parser/ast.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KP_COMPUTED_GOTO 1
@@ -426,6 +426,10 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
         if (!strcmp(name, "data")) { tmp = kp_int((int64_t)(intptr_t)h->data); return &tmp; }
         if (!strcmp(name, "allocator")) {
             if (h->from_self) return h->from_self;
+            if (h->mapped) {
+                kp_vm_error(vm, "a mapped file has no allocator: its bytes are the file's pages");
+                return NULL;
+            }
             kp_vm_error(vm, "this HeapAllocation came from the root allocator, which is not a script value");
             return NULL;
         }
@@ -529,6 +533,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
         if (create) {
             KpValue v = kp_deref(*newval);
+            if (!kp_heap_writable(vm, h)) return false;
             if (!is_intlike(v.tag)) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_a(kp_value_type_name(vm, v)));
             if (v.i < 0 || v.i > 255) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %" PRId64, v.i);
             h->data[idx.i] = (unsigned char)v.i;
@@ -542,6 +547,12 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         *strbyte = b;
         *slot = NULL;
         return true;
+    }
+    if (c.tag == KP_T_BIN && ((KpBinObj *)c.p)->bkind == KP_BK_VIEW) { /* v[i, j] (vm/binary.h) */
+        *slot = NULL;
+        if (create) return kp_view_index(vm, c.p, idx, NULL, newval);
+        if (!strbyte) return kp_vm_error(vm, "cannot take a reference to an element of a View");
+        return kp_view_index(vm, c.p, idx, strbyte, NULL);
     }
     if (c.tag == KP_T_STR && strbyte) {
         KpString *s = c.p;

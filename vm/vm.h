@@ -284,17 +284,13 @@ KpFunc *kp_func_get(KpVM *vm, const char *name, bool create);
 KpOverload *kp_func_add_native(KpVM *vm, const char *name, KpNativeFn fn,
                                int nparams, const uint8_t *modes, uint8_t variadic,
                                uint8_t vmode);
-void kp_stdlib_register(KpVM *vm);
 void kp_embed_free(KpVM *vm);
-void kp_memory_register(KpVM *vm);
-void kp_binary_register(KpVM *vm); /* stdlib/binary.c, stdlib/view.c */
 void kp_vm_write(KpVM *vm, const char *s, size_t n);
+/* vm/state.c: a VM with its stack, built-in types and output set up from
+ * cfg, but no library functions (kp_vm_new in api/driver.c adds them).
+ * NULL when out of memory. */
+KpVM *kp_vm_create(const KpConfig *cfg);
 
-/* Compiles a program into a main-chunk proto; NULL with diagnostics. */
-KpProto *kp_compile(KpVM *vm, const KpSource *src, struct KpNode *program,
-                    KpDiags *diags);
 void kp_dump_proto(KpVM *vm, const KpProto *p);
-/* compiler/emit.c: the program with its inserted operations written out. */
-void kp_emit_ownership(const struct KpNode *program, KpWriteFn write, void *ud);
 
 #endif

@@ -29,7 +29,7 @@ objs=""
 pids=""
 jobs=$(nproc 2>/dev/null || echo 2)
 n=0
-for src in alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c "$GEN/lexer.c" "$GEN/grammar.c"; do
+for src in alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c api/*.c "$GEN/lexer.c" "$GEN/grammar.c"; do
     obj="$B/obj/$(echo "$src" | tr '/' '_' | sed 's/\.c$/.o/')"
     case "$src" in
     "$GEN"/*) flags="-Wno-unused-variable -Wno-unused-parameter -I. -I$GEN -Ilexer -Iparser" ;;

@@ -1,6 +1,8 @@
 /*
- * api.c — creating and freeing VMs, running source, built-in types, names
- * and functions: the implementation of include/keep.h.
+ * state.c — the VM's state: creating and freeing it, interned names, the
+ * function table, the built-in types, limits and statistics.  What runs
+ * source (parse, compile, execute) is the driver's, in api/driver.c; this
+ * file knows neither the compiler nor the standard library.
  *
  * Memory.  The VM struct and its bookkeeping come from the host allocator
  * (`host`); the compiler's output (code, types, names, the AST) from an
@@ -11,15 +13,11 @@
  * is mapped from the page allocator: its pages are zero (UNSET) and only
  * touched ones cost memory.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../parser/ast.h"
 #include "vm.h"
-
-KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl);
 
 typedef struct KpVMBox {
     KpVM vm;
@@ -223,7 +221,7 @@ static void make_builtin_types(KpVM *vm) {
 
 /* ------------------------------------------------------------ lifetime */
 
-KpVM *kp_vm_new(const KpConfig *cfg) {
+KpVM *kp_vm_create(const KpConfig *cfg) {
     KpAllocator boot;
     KpVMBox tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -302,17 +300,9 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
         return NULL;
     }
     vm->empty_str->h.flags |= KP_OF_IMMORTAL;
-    kp_stdlib_register(vm);
-    kp_memory_register(vm);
-    kp_binary_register(vm);
-    if (vm->init_failed) {
-        kp_vm_free(vm);
-        return NULL;
-    }
     vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
     vm->sys_fs = (KpValue){.tag = KP_T_SYSTEM, .aux = 2};
     vm->sys_args = kp_unset();
-    if (cfg && cfg->argc > 0 && cfg->argv) kp_vm_set_args(vm, cfg->argc, cfg->argv);
     return vm;
 }
 
@@ -373,71 +363,6 @@ void kp_vm_free(KpVM *vm) {
     kp_free(&boot, box, sizeof(KpVMBox), 16, NULL);
 }
 
-/* ------------------------------------------------------------ running */
-
-static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
-    kp_buf_reset(&vm->err);
-    if (d->count > 0 && d->items)
-        kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
-    vm->status = KP_ERR_COMPILE;
-}
-
-static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
-    kp_tls_vm = vm;
-    vm->status = KP_OK;
-    kp_buf_reset(&vm->err);
-    KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
-    char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
-    if (!src || !copy) {
-        kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "out of memory");
-        vm->status = KP_ERR_RUNTIME;
-        return KP_ERR_RUNTIME;
-    }
-    memcpy(copy, text, len);
-    copy[len] = 0;
-    src->name = kp_intern(vm, name, strlen(name));
-    src->text = copy;
-    src->len = len;
-    KpArena diag_arena;
-    kp_arena_init(&diag_arena, vm->host, NULL);
-    KpDiags diags;
-    kp_diags_init(&diags, &diag_arena);
-    KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
-    KpProto *proto = NULL;
-    if (prog && diags.count == 0) proto = kp_compile_ex(vm, src, prog, &diags, repl);
-    if (!proto || diags.count) {
-        if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
-        if (repl && diags.incomplete) {
-            kp_arena_deinit(&diag_arena);
-            while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
-            vm->status = KP_ERR_INCOMPLETE;
-            return KP_ERR_INCOMPLETE;
-        }
-        kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
-        set_compile_error(vm, &diags, src);
-        vm->incomplete = diags.incomplete;
-        kp_arena_deinit(&diag_arena);
-        /* reserved globals of a failed chunk are released */
-        while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
-        return KP_ERR_COMPILE;
-    }
-    kp_arena_deinit(&diag_arena);
-    int rc = kp_vm_run_main(vm, proto);
-    if (proto->nregs > vm->main_nregs) {
-        /* main's temporaries are UNSET after a chunk; nothing to keep */
-    }
-    return rc;
-}
-
-int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len) {
-    return run_source(vm, name, src, len, false);
-}
-
-int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags) {
-    return run_source(vm, name, src, len, (flags & KP_EVAL_REPL) != 0);
-}
-
 void kp_vm_set_budget(KpVM *vm, int64_t budget) { vm->budget = budget < 0 ? -1 : budget; }
 
 void kp_vm_interrupt(KpVM *vm) { atomic_store(&vm->interrupt, 1); }
@@ -450,34 +375,6 @@ void kp_vm_report_stats(KpVM *vm) {
              vm->heap->name, (long long)s.live_bytes, (long long)s.live_count, (long long)s.peak_bytes,
              (long long)s.total_allocs, (long long)s.total_frees);
     vm->write_err(vm->write_ud, buf, strlen(buf));
-}
-
-int kp_vm_run_file(KpVM *vm, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "cannot open '%s': %s", path, strerror(errno));
-        vm->status = KP_ERR_USAGE;
-        return KP_ERR_USAGE;
-    }
-    KpBuf b = {0};
-    char chunk[65536];
-    size_t n;
-    bool ok = true;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (!kp_buf_add(vm, &b, chunk, n)) { ok = false; break; }
-    bool err = ferror(f);
-    fclose(f);
-    if (!ok || err) {
-        kp_buf_free(vm, &b);
-        kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "cannot read '%s'", path);
-        vm->status = KP_ERR_USAGE;
-        return KP_ERR_USAGE;
-    }
-    int rc = run_source(vm, path, b.data ? b.data : "", b.len, false);
-    kp_buf_free(vm, &b);
-    return rc;
 }
 
 const char *kp_vm_last_error(KpVM *vm) {
@@ -513,22 +410,4 @@ int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv) {
     if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
     vm->sys_args = kp_ptr(KP_T_LIST, l);
     return KP_OK;
-}
-
-int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud) {
-    KpSource source = {name ? name : "<input>", src, len};
-    KpArena arena;
-    kp_arena_init(&arena, vm->host, NULL);
-    KpDiags diags;
-    kp_diags_init(&diags, &arena);
-    KpNode *prog = kp_parse(&source, &arena, &diags);
-    int rc = KP_OK;
-    if (!prog || diags.count) {
-        kp_diags_print(&diags, &source, vm->write_err, vm->write_ud);
-        rc = KP_ERR_COMPILE;
-    } else {
-        kp_emit_ownership(prog, out, ud);
-    }
-    kp_arena_deinit(&arena);
-    return rc;
 }

@@ -1,0 +1,146 @@
+/*
+ * driver.c — the driver above every stage: creating a VM with its standard
+ * library, and running source through the parser, the compiler and the VM
+ * (kp_vm_new, kp_vm_run_string, kp_vm_run_file, kp_vm_eval,
+ * kp_vm_emit_ownership of include/keep.h).
+ *
+ * Layout.  Data flows one way: source → tokens → AST (parser/) → bytecode
+ * (compiler/) → execution (vm/).  vm/ knows nothing of the stages above it;
+ * this folder is the one place that calls them all in order.  Each run's
+ * source text and AST live in the VM's meta arena (a function compiled from
+ * them may be called later); its diagnostics in an arena of their own,
+ * released when the run ends.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../compiler/compiler.h"
+#include "../parser/ast.h"
+#include "../stdlib/stdlib.h"
+#include "../vm/vm.h"
+
+KpVM *kp_vm_new(const KpConfig *cfg) {
+    KpVM *vm = kp_vm_create(cfg);
+    if (!vm) return NULL;
+    kp_stdlib_register(vm);
+    kp_memory_register(vm);
+    kp_binary_register(vm);
+    if (vm->init_failed) {
+        kp_vm_free(vm);
+        return NULL;
+    }
+    if (cfg && cfg->argc > 0 && cfg->argv) kp_vm_set_args(vm, cfg->argc, cfg->argv);
+    return vm;
+}
+
+/* ------------------------------------------------------------ running */
+
+static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
+    kp_buf_reset(&vm->err);
+    if (d->count > 0 && d->items)
+        kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
+    vm->status = KP_ERR_COMPILE;
+}
+
+static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+    kp_tls_vm = vm;
+    vm->status = KP_OK;
+    kp_buf_reset(&vm->err);
+    KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
+    char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
+    if (!src || !copy) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "out of memory");
+        vm->status = KP_ERR_RUNTIME;
+        return KP_ERR_RUNTIME;
+    }
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    src->name = kp_intern(vm, name, strlen(name));
+    src->text = copy;
+    src->len = len;
+    KpArena diag_arena;
+    kp_arena_init(&diag_arena, vm->host, NULL);
+    KpDiags diags;
+    kp_diags_init(&diags, &diag_arena);
+    KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
+    KpProto *proto = NULL;
+    if (prog && diags.count == 0) proto = kp_compile_ex(vm, src, prog, &diags, repl);
+    if (!proto || diags.count) {
+        if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
+        if (repl && diags.incomplete) {
+            kp_arena_deinit(&diag_arena);
+            while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+            vm->status = KP_ERR_INCOMPLETE;
+            return KP_ERR_INCOMPLETE;
+        }
+        kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
+        set_compile_error(vm, &diags, src);
+        vm->incomplete = diags.incomplete;
+        kp_arena_deinit(&diag_arena);
+        /* reserved globals of a failed chunk are released */
+        while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+        return KP_ERR_COMPILE;
+    }
+    kp_arena_deinit(&diag_arena);
+    int rc = kp_vm_run_main(vm, proto);
+    if (proto->nregs > vm->main_nregs) {
+        /* main's temporaries are UNSET after a chunk; nothing to keep */
+    }
+    return rc;
+}
+
+int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len) {
+    return run_source(vm, name, src, len, false);
+}
+
+int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags) {
+    return run_source(vm, name, src, len, (flags & KP_EVAL_REPL) != 0);
+}
+
+int kp_vm_run_file(KpVM *vm, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot open '%s': %s", path, strerror(errno));
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
+    KpBuf b = {0};
+    char chunk[65536];
+    size_t n;
+    bool ok = true;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (!kp_buf_add(vm, &b, chunk, n)) { ok = false; break; }
+    bool err = ferror(f);
+    fclose(f);
+    if (!ok || err) {
+        kp_buf_free(vm, &b);
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot read '%s'", path);
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
+    int rc = run_source(vm, path, b.data ? b.data : "", b.len, false);
+    kp_buf_free(vm, &b);
+    return rc;
+}
+
+int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud) {
+    KpSource source = {name ? name : "<input>", src, len};
+    KpArena arena;
+    kp_arena_init(&arena, vm->host, NULL);
+    KpDiags diags;
+    kp_diags_init(&diags, &arena);
+    KpNode *prog = kp_parse(&source, &arena, &diags);
+    int rc = KP_OK;
+    if (!prog || diags.count) {
+        kp_diags_print(&diags, &source, vm->write_err, vm->write_ud);
+        rc = KP_ERR_COMPILE;
+    } else {
+        kp_emit_ownership(prog, out, ud);
+    }
+    kp_arena_deinit(&arena);
+    return rc;
+}
