@@ -287,6 +287,14 @@ KP_API int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, siz
 
 /* Sets system.args (copied). */
 KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
+/* Sets system.script, the path of the running script (copied; "-" for a
+ * script read from standard input, what the keep command passes).  Until it
+ * is set, system.script is "".  KP_ERR_RUNTIME when out of memory. */
+KP_API int kp_vm_set_script(KpVM *vm, const char *path);
+/* How this library was built, e.g. "gcc 12.2.0, computed goto on": the
+ * compiler and whether the VM dispatches with computed goto.  A static
+ * string. */
+KP_API const char *kp_build_info(void);
 /* Prints compiled bytecode to write_err as scripts are compiled. */
 KP_API void kp_vm_set_dump_bytecode(KpVM *vm, bool on);
 

@@ -42,6 +42,7 @@
 
 #include "../vm/binary.h"
 #include "../vm/vm.h"
+#include "builtins.h"
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -51,123 +52,6 @@
 #else
 #define HOST_BIG 0
 #endif
-
-static const char *const bin_names[KP_BK__COUNT] = {"Binary", "Writer", "Reader", "View", "Pin"};
-
-const char *kp_bin_kind_name(int kind) { return kind > 0 && kind < KP_BK__COUNT ? bin_names[kind] : "Binary"; }
-
-/* ------------------------------------------------------------ elements */
-
-const uint8_t kp_elem_size[KP_E__COUNT] = {1, 2, 4, 8, 1, 2, 4, 8, 4, 8};
-const char *const kp_elem_name[KP_E__COUNT] = {"Int8", "Int16", "Int32", "Int64", "UInt8",
-                                               "UInt16", "UInt32", "UInt64", "Float32", "Float64"};
-
-int kp_elem_of_type(KpVM *vm, const KpType *t) {
-    if (!t) return -1;
-    if (t == vm->t_int) return KP_E_I64;
-    if (t == vm->t_float) return KP_E_F64;
-    if (t == vm->t_float32) return KP_E_F32;
-    if (t->kind != KP_TK_SCALAR) return -1;
-    switch (t->tag) {
-    case KP_T_I8: return KP_E_I8;
-    case KP_T_I16: return KP_E_I16;
-    case KP_T_I32: return KP_E_I32;
-    case KP_T_U8: return KP_E_U8;
-    case KP_T_U16: return KP_E_U16;
-    case KP_T_U32: return KP_E_U32;
-    case KP_T_U64: return KP_E_U64;
-    default: return -1;
-    }
-}
-
-static inline uint16_t sw16(uint16_t x, bool s) { return s ? __builtin_bswap16(x) : x; }
-static inline uint32_t sw32(uint32_t x, bool s) { return s ? __builtin_bswap32(x) : x; }
-static inline uint64_t sw64(uint64_t x, bool s) { return s ? __builtin_bswap64(x) : x; }
-
-KpValue kp_elem_load(int elem, const unsigned char *p, bool big) {
-    bool s = big != HOST_BIG;
-    KpValue v = {.tag = KP_T_INT};
-    switch (elem) {
-    case KP_E_I8: v.i = (int8_t)p[0]; v.tag = KP_T_I8; break;
-    case KP_E_U8: v.i = p[0]; v.tag = KP_T_U8; break;
-    case KP_E_I16: { uint16_t x; memcpy(&x, p, 2); v.i = (int16_t)sw16(x, s); v.tag = KP_T_I16; break; }
-    case KP_E_U16: { uint16_t x; memcpy(&x, p, 2); v.i = sw16(x, s); v.tag = KP_T_U16; break; }
-    case KP_E_I32: { uint32_t x; memcpy(&x, p, 4); v.i = (int32_t)sw32(x, s); v.tag = KP_T_I32; break; }
-    case KP_E_U32: { uint32_t x; memcpy(&x, p, 4); v.i = sw32(x, s); v.tag = KP_T_U32; break; }
-    case KP_E_I64: { uint64_t x; memcpy(&x, p, 8); v.i = (int64_t)sw64(x, s); break; }
-    case KP_E_U64: { uint64_t x; memcpy(&x, p, 8); v.i = (int64_t)sw64(x, s); v.tag = KP_T_U64; break; }
-    case KP_E_F32: {
-        uint32_t x; float f;
-        memcpy(&x, p, 4);
-        x = sw32(x, s);
-        memcpy(&f, &x, 4);
-        v = kp_float(f);
-        break;
-    }
-    case KP_E_F64: {
-        uint64_t x; double f;
-        memcpy(&x, p, 8);
-        x = sw64(x, s);
-        memcpy(&f, &x, 8);
-        v = kp_float(f);
-        break;
-    }
-    }
-    return v;
-}
-
-/* "a UInt8", "an Int8" (kp_a would say "an UInt8") */
-static const char *elem_a(int e) {
-    static const char *const names[KP_E__COUNT] = {"an Int8", "an Int16", "an Int32", "an Int64", "a UInt8",
-                                                   "a UInt16", "a UInt32", "a UInt64", "a Float32", "a Float64"};
-    return names[e];
-}
-
-static const int64_t elem_min[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN, 0, 0, 0, 0};
-static const int64_t elem_max[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX, UINT8_MAX, UINT16_MAX, UINT32_MAX, INT64_MAX};
-
-bool kp_elem_store(KpVM *vm, int elem, unsigned char *p, KpValue v, bool big, const char *fn) {
-    bool s = big != HOST_BIG;
-    v = kp_deref(v);
-    uint64_t bits;
-    if (elem == KP_E_F32 || elem == KP_E_F64) {
-        double d;
-        if (v.tag == KP_T_FLOAT) d = v.f;
-        else if (v.tag == KP_T_INT || (KP_IS_SIZED_INT(v.tag) && v.tag != KP_T_U64)) d = (double)v.i;
-        else if (v.tag == KP_T_U64) d = (double)(uint64_t)v.i;
-        else return kp_vm_error(vm, "%s: %s is written from a Float, not from %s", fn, elem_a(elem), kp_a(kp_value_type_name(vm, v)));
-        if (elem == KP_E_F32) {
-            float f = (float)d;
-            uint32_t x;
-            memcpy(&x, &f, 4);
-            x = sw32(x, s);
-            memcpy(p, &x, 4);
-        } else {
-            memcpy(&bits, &d, 8);
-            bits = sw64(bits, s);
-            memcpy(p, &bits, 8);
-        }
-        return true;
-    }
-    if (v.tag != KP_T_INT && !KP_IS_SIZED_INT(v.tag))
-        return kp_vm_error(vm, "%s: %s is written from an Int, not from %s", fn, elem_a(elem), kp_a(kp_value_type_name(vm, v)));
-    if (v.tag == KP_T_U64 && v.i < 0) { /* above Int's range: only UInt64 holds it */
-        if (elem != KP_E_U64) return kp_vm_error(vm, "%s: %" PRIu64 " does not fit in %s", fn, (uint64_t)v.i, elem_a(elem));
-    } else if (v.i < elem_min[elem] || v.i > elem_max[elem]) {
-        if (elem == KP_E_U64)
-            return kp_vm_error(vm, "%s: %" PRId64 " does not fit in a UInt64 (0..18446744073709551615)", fn, v.i);
-        return kp_vm_error(vm, "%s: %" PRId64 " does not fit in %s (%" PRId64 "..%" PRId64 ")", fn, v.i, elem_a(elem),
-                           elem_min[elem], elem_max[elem]);
-    }
-    bits = (uint64_t)v.i;
-    switch (kp_elem_size[elem]) {
-    case 1: p[0] = (unsigned char)bits; break;
-    case 2: { uint16_t x = sw16((uint16_t)bits, s); memcpy(p, &x, 2); break; }
-    case 4: { uint32_t x = sw32((uint32_t)bits, s); memcpy(p, &x, 4); break; }
-    default: { uint64_t x = sw64(bits, s); memcpy(p, &x, 8); break; }
-    }
-    return true;
-}
 
 /* ------------------------------------------------------------ arguments */
 
@@ -308,181 +192,6 @@ static void *bin_new(KpVM *vm, int kind, size_t size) {
 
 /* A reference into a register: its frame must bump its registers'
  * generations on return, so the borrow sees the buffer go. */
-static void mark_frame_refd(KpVM *vm, const KpValue *slot) {
-    if (!(slot >= vm->stack && slot < vm->stack_end)) return;
-    for (int i = vm->nframes; i-- > 0;)
-        if (vm->frames[i].base <= slot) { vm->frames[i].refd = true; return; }
-}
-
-bool kp_borrow_begin(KpVM *vm, KpValue arg, KpBorrow *b, const char *fn, bool want_mut) {
-    memset(b, 0, sizeof *b);
-    KpValue v = kp_deref(arg);
-    if (v.tag == KP_T_STR) {
-        if (want_mut) return kp_vm_error(vm, "%s: a String is immutable; use a HeapAllocation", fn);
-        b->s = v.p;
-        kp_str_incref(b->s);
-        return true;
-    }
-    if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET)
-        return kp_vm_error(vm, "%s: use of a %s value", fn, v.tag == KP_T_MOVED ? "moved" : "never set");
-    if (v.tag != KP_T_HEAP)
-        return kp_vm_error(vm, "%s needs a HeapAllocation, a mapped file or a String, not %s", fn, kp_a(kp_value_type_name(vm, v)));
-    if (arg.tag != KP_T_REF)
-        return kp_vm_error(vm, "%s borrows its buffer: pass a variable by reference (&buf), not a temporary value", fn);
-    b->mut = (arg.flags & KP_VF_MUT) != 0;
-    if (want_mut && !b->mut) return kp_vm_error(vm, "%s writes: pass the buffer as $&buf", fn);
-    KpHeapAlloc *h = v.p;
-    if (b->mut && h->readonly) b->mut = 0;
-    b->ref = arg;
-    b->ref.flags &= (uint8_t)~KP_VF_PLACE;
-    b->h = h;
-    h->views++;
-    vm->live_views++;
-    mark_frame_refd(vm, arg.p);
-    return true;
-}
-
-static unsigned char none_byte[1];
-
-unsigned char *kp_borrow_bytes(KpVM *vm, const KpBorrow *b, int64_t *len, const char *what) {
-    if (b->s) {
-        *len = b->s->len;
-        return (unsigned char *)b->s->data;
-    }
-    KpValue v = kp_deref(b->ref);
-    if (LIKELY(v.tag == KP_T_HEAP && v.p == b->h)) {
-        *len = b->h->size;
-        return b->h->data ? b->h->data : none_byte;
-    }
-    if (v.tag == KP_T_MOVED && (v.flags & KP_VF_DEAD)) {
-        if (v.aux)
-            kp_vm_error(vm, "the buffer this %s borrows is gone: %s ended at line %u (a %s may not outlive its buffer)", what,
-                        (const char *)v.p, KP_POS_LINE(v.aux), what);
-        else
-            kp_vm_error(vm, "the buffer this %s borrows is gone: it was %s (a %s may not outlive its buffer)", what,
-                        (const char *)v.p, what);
-    } else if (v.tag == KP_T_MOVED) {
-        kp_vm_error(vm, "the buffer this %s borrows was %s at line %u:%u (a %s may not outlive its buffer)", what,
-                    (v.flags & KP_VF_DEINIT) ? "deinitialized" : "moved away", KP_POS_LINE(v.aux), KP_POS_COL(v.aux), what);
-    } else {
-        kp_vm_error(vm, "the variable this %s borrows no longer holds its buffer (it was replaced)", what);
-    }
-    return NULL;
-}
-
-static void heap_free(KpVM *vm, KpHeapAlloc *h) {
-    (void)vm;
-    if (h->mapped) {
-        if (h->data) munmap(h->data, (size_t)h->size);
-    } else if (h->data) {
-        kp_free(h->from, h->data, (size_t)h->size, h->align ? h->align : 16, NULL);
-    }
-    kp_block_release(&h->h, "HeapAllocation");
-    kp_free(h->h.alloc, h, sizeof(KpHeapAlloc), 16, NULL);
-}
-
-void kp_heap_unborrow(KpVM *vm, KpHeapAlloc *h) {
-    if ((h->h.flags & KP_OF_ORPHAN) && !h->views && !h->pins && !h->h.lock) heap_free(vm, h);
-}
-
-void kp_borrow_end(KpVM *vm, KpBorrow *b) {
-    if (b->s) {
-        kp_drop(vm, kp_ptr(KP_T_STR, b->s));
-        b->s = NULL;
-    }
-    if (b->h) {
-        KpHeapAlloc *h = b->h;
-        b->h = NULL;
-        h->views--;
-        vm->live_views--;
-        kp_heap_unborrow(vm, h);
-    }
-}
-
-bool kp_heap_drop(KpVM *vm, KpHeapAlloc *h) {
-    if (h->pins || h->views || h->h.lock) {
-        /* kept until the last borrow ends: never freed under a reader */
-        h->h.flags |= KP_OF_ORPHAN;
-        if (h->pins)
-            return kp_vm_error(vm, "a HeapAllocation of %" PRId64 " bytes was deinitialized while pinned (%s%s%.0u); it is kept until the pin ends",
-                               h->size, h->pin_what ? h->pin_what : "a pin", h->pin_line ? " at line " : "", h->pin_line);
-        if (h->views)
-            return kp_vm_error(vm, "a HeapAllocation of %" PRId64 " bytes was deinitialized while %u Reader%s or View%s still borrow%s it; "
-                               "it is kept until they end (a view may not outlive its buffer)",
-                               h->size, h->views, h->views == 1 ? "" : "s", h->views == 1 ? "" : "s", h->views == 1 ? "s" : "");
-        return kp_vm_error(vm, "a HeapAllocation was deinitialized while a FixedBufferAllocator still uses it; it is kept until that allocator ends");
-    }
-    heap_free(vm, h);
-    return true;
-}
-
-bool kp_heap_writable(KpVM *vm, KpHeapAlloc *h) {
-    if (!h->readonly) return true;
-    return kp_vm_error(vm, "this mapped file is read-only: map it with map_file(&system.fs, path, .write = true) to write");
-}
-
-/* ------------------------------------------------------------ pins */
-
-static const char *pin_desc(KpHeapAlloc *h, char *buf, size_t n) {
-    if (h->pin_line) snprintf(buf, n, "%s at line %u", h->pin_what ? h->pin_what : "a pin", h->pin_line);
-    else snprintf(buf, n, "%s", h->pin_what ? h->pin_what : "a pin");
-    return buf;
-}
-
-static bool pin_refuse(KpVM *vm, KpHeapAlloc *h, const char *action) {
-    char d[128];
-    return kp_vm_error(vm, "cannot %s a pinned HeapAllocation (pinned by %s): unpin it first", action, pin_desc(h, d, sizeof d));
-}
-
-static bool pinned_add(KpVM *vm, KpHeapAlloc *h) {
-    if (vm->npinned == vm->cap_pinned) {
-        uint32_t ncap = vm->cap_pinned ? vm->cap_pinned * 2 : 8;
-        KpHeapAlloc **n = kp_realloc(vm->host, vm->pinned, sizeof(void *) * vm->cap_pinned, sizeof(void *) * ncap, 8, NULL);
-        if (!n) return kp_oom_error(vm, vm->host, sizeof(void *) * ncap);
-        vm->pinned = n;
-        vm->cap_pinned = ncap;
-    }
-    vm->pinned[vm->npinned++] = h;
-    return true;
-}
-
-static void pinned_remove(KpVM *vm, KpHeapAlloc *h) {
-    for (uint32_t i = vm->npinned; i-- > 0;)
-        if (vm->pinned[i] == h) {
-            vm->pinned[i] = vm->pinned[--vm->npinned];
-            return;
-        }
-}
-
-/* Pins h (who: "pin", "kp_pin_bytes"); line 0 = no script line. */
-static bool heap_pin(KpVM *vm, KpHeapAlloc *h, const char *who, uint32_t line) {
-    if (!pinned_add(vm, h)) return false;
-    h->pins++;
-    h->pin_what = who;
-    h->pin_line = line;
-    vm->pinned_bytes += h->size;
-    return true;
-}
-
-static void heap_unpin(KpVM *vm, KpHeapAlloc *h) {
-    pinned_remove(vm, h);
-    h->pins--;
-    vm->pinned_bytes -= h->size;
-    kp_heap_unborrow(vm, h);
-}
-
-bool kp_pin_check_reset(KpVM *vm, KpAllocator *a) {
-    for (uint32_t i = 0; i < vm->npinned; i++) {
-        KpHeapAlloc *h = vm->pinned[i];
-        if (h->from == a) {
-            char d[128];
-            return kp_vm_error(vm, "cannot reset %s: a HeapAllocation of %" PRId64 " bytes from it is pinned (by %s)", kp_a(a->name),
-                               h->size, pin_desc(h, d, sizeof d));
-        }
-    }
-    return true;
-}
-
 static uint32_t cur_line(KpVM *vm) {
     if (!vm->nframes) return 0;
     KpFrame *f = &vm->frames[vm->nframes - 1];
@@ -499,7 +208,7 @@ static bool b_pin(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (a[0].tag != KP_T_REF) return kp_vm_error(vm, "pin borrows its buffer: pass a variable (&buf)");
     KpPin *p = bin_new(vm, KP_BK_PIN, sizeof(KpPin));
     if (!p) return false;
-    if (!heap_pin(vm, v.p, "pin", cur_line(vm))) {
+    if (!kp_heap_pin(vm, v.p, "pin", cur_line(vm))) {
         kp_block_release(&p->h, NULL);
         kp_free(p->h.alloc, p, sizeof(KpPin), 16, NULL);
         return false;
@@ -530,7 +239,7 @@ static bool b_resize(KpVM *vm, KpValue *a, int n, KpValue *out) {
     int64_t sz;
     if (!int_arg(vm, a[1], "resize", "the size", &sz)) return false;
     if (sz <= 0 || sz > ((int64_t)1 << 40)) return kp_vm_error(vm, "resize to %" PRId64 " bytes: the size must be positive", sz);
-    if (h->pins) return pin_refuse(vm, h, "resize");
+    if (h->pins) return kp_pin_refuse(vm, h, "resize");
     if (h->views)
         return kp_vm_error(vm, "cannot resize a HeapAllocation while %u Reader%s or View%s borrow%s it", h->views,
                            h->views == 1 ? "" : "s", h->views == 1 ? "" : "s", h->views == 1 ? "s" : "");
@@ -1025,177 +734,59 @@ static bool b_map_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return true;
 }
 
-/* ------------------------------------------------------------ the tag's hooks */
+/* ------------------------------------------------------------ the table */
 
-bool kp_bin_drop(KpVM *vm, KpBinObj *o) {
-    size_t size = sizeof(KpBinObj);
-    switch (o->bkind) {
-    case KP_BK_WRITER: {
-        KpWriter *w = (KpWriter *)o;
-        if (w->data) kp_free(w->a, w->data, w->cap, 16, NULL);
-        size = sizeof(KpWriter);
-        break;
-    }
-    case KP_BK_READER:
-        kp_borrow_end(vm, &((KpReader *)o)->src);
-        size = sizeof(KpReader);
-        break;
-    case KP_BK_VIEW:
-        kp_borrow_end(vm, &((KpView *)o)->src);
-        size = sizeof(KpView);
-        break;
-    case KP_BK_PIN:
-        heap_unpin(vm, ((KpPin *)o)->buf);
-        size = sizeof(KpPin);
-        break;
-    }
-    kp_block_release(&o->h, kp_bin_kind_name(o->bkind));
-    kp_free(o->h.alloc, o, size, 16, NULL);
-    return true;
-}
+#define LE ".endian: String = \"little\""
 
-bool kp_view_tostring(KpVM *vm, KpView *v);
-
-bool kp_bin_tostring(KpVM *vm, KpBinObj *o) {
-    char buf[160];
-    switch (o->bkind) {
-    case KP_BK_WRITER:
-        snprintf(buf, sizeof buf, "<Writer %zu bytes>", ((KpWriter *)o)->len);
-        break;
-    case KP_BK_READER: {
-        KpReader *r = (KpReader *)o;
-        int64_t len = r->src.s ? r->src.s->len : r->src.h ? r->src.h->size : 0;
-        snprintf(buf, sizeof buf, "<Reader at %" PRId64 " of %" PRId64 " bytes>", r->pos, len);
-        break;
-    }
-    case KP_BK_VIEW: return kp_view_tostring(vm, (KpView *)o);
-    case KP_BK_PIN:
-        snprintf(buf, sizeof buf, "<Pin of %" PRId64 " bytes>", ((KpPin *)o)->buf->size);
-        break;
-    default: snprintf(buf, sizeof buf, "<Binary>"); break;
-    }
-    return kp_buf_add(vm, &vm->scratch, buf, strlen(buf));
-}
-
-/* ------------------------------------------------------------ registration */
-
-typedef struct Param {
-    const char *name; /* NULL = positional only */
-    uint8_t mode;
-    KpType *type;
-    KpValue def;      /* UNSET = required */
-} Param;
-
-static KpValue imm_str(KpVM *vm, const char *s) {
-    KpString *str = kp_str_new(vm, vm->meta, s, strlen(s));
-    if (!str) {
-        vm->init_failed = true;
-        return kp_unset();
-    }
-    str->h.flags |= KP_OF_IMMORTAL;
-    return kp_ptr(KP_T_STR, str);
-}
-
-static void def(KpVM *vm, const char *name, KpNativeFn fn, KpType *ret, int n, const Param *ps) {
-    uint8_t modes[8];
-    for (int i = 0; i < n; i++) modes[i] = ps[i].mode;
-    KpOverload *ov = kp_func_add_native(vm, name, fn, n, modes, 0, 0);
-    if (!ov) return;
-    ov->ret = ret;
-    for (int i = 0; i < n; i++) {
-        if (ps[i].name) {
-            ov->params[i].name = kp_intern(vm, ps[i].name, strlen(ps[i].name));
-            ov->params[i].named = 1;
-        }
-        ov->params[i].type = ps[i].type;
-        ov->params[i].def = ps[i].def;
-        ov->params[i].fast_tag = 255;
-    }
-}
-
-static KpType *bin_type(KpVM *vm, const char *name, uint8_t tag, uint8_t akind, uint8_t kind) {
-    KpType *t = kp_arena_alloc(&vm->meta_arena, sizeof(KpType), 16);
-    if (!t) {
-        vm->init_failed = true;
-        return vm->t_any;
-    }
-    memset(t, 0, sizeof *t);
-    t->kind = kind;
-    t->tag = tag;
-    t->akind = akind;
-    t->name = kp_intern(vm, name, strlen(name));
-    /* a named type visible to every program */
-    if ((int)vm->ntypes == vm->types_cap) {
-        int ncap = vm->types_cap ? vm->types_cap * 2 : 16;
-        struct KpNamedType *nt = kp_realloc(vm->meta, vm->types, sizeof(*nt) * (size_t)vm->types_cap, sizeof(*nt) * (size_t)ncap, 8, NULL);
-        if (!nt) {
-            vm->init_failed = true;
-            return t;
-        }
-        vm->types = nt;
-        vm->types_cap = ncap;
-    }
-    vm->types[vm->ntypes++] = (struct KpNamedType){t->name, t, NULL, NULL};
-    return t;
-}
-
-#define V KP_PM_VALUE
-#define R KP_PM_REF
-#define M KP_PM_MUTREF
-
-void kp_binary_register(KpVM *vm) {
-    vm->t_float32 = bin_type(vm, "Float32", KP_T_FLOAT, 32, KP_TK_SCALAR);
-    vm->t_bin[KP_BK_WRITER] = bin_type(vm, "Writer", KP_T_BIN, KP_BK_WRITER, KP_TK_OPAQUE);
-    vm->t_bin[KP_BK_READER] = bin_type(vm, "Reader", KP_T_BIN, KP_BK_READER, KP_TK_OPAQUE);
-    vm->t_bin[KP_BK_VIEW] = bin_type(vm, "View", KP_T_BIN, KP_BK_VIEW, KP_TK_OPAQUE);
-    vm->t_bin[KP_BK_PIN] = bin_type(vm, "Pin", KP_T_BIN, KP_BK_PIN, KP_TK_OPAQUE);
-    KpType *wt = vm->t_bin[KP_BK_WRITER], *rt = vm->t_bin[KP_BK_READER], *ty = vm->t_type, *u = vm->t_unit;
-    KpType *any_alloc = vm->t_akind[KP_AK_ANY];
-    KpValue little = imm_str(vm, "little"), un = kp_unset();
-    Param endian = {"endian", V, NULL, little};
-
-    def(vm, "read_int", b_read_int, NULL, 4, (Param[]){{NULL, V, ty, un}, {NULL, R, NULL, un}, {NULL, V, NULL, un}, endian});
-    def(vm, "read_float", b_read_float, vm->t_float, 4, (Param[]){{NULL, V, ty, un}, {NULL, R, NULL, un}, {NULL, V, NULL, un}, endian});
-    def(vm, "write_int", b_write_int, u, 5,
-        (Param[]){{NULL, V, ty, un}, {NULL, M, NULL, un}, {NULL, V, NULL, un}, {NULL, V, NULL, un}, endian});
-    def(vm, "write_float", b_write_float, u, 5,
-        (Param[]){{NULL, V, ty, un}, {NULL, M, NULL, un}, {NULL, V, NULL, un}, {NULL, V, NULL, un}, endian});
-    def(vm, "bytes", b_bytes, vm->t_heap, 1, (Param[]){{NULL, R, vm->t_string, un}});
-    def(vm, "resize", b_resize, u, 2, (Param[]){{NULL, M, vm->t_heap, un}, {NULL, V, NULL, un}});
-    def(vm, "alloc", b_alloc_aligned, vm->t_heap, 3, (Param[]){{NULL, R, any_alloc, un}, {NULL, V, NULL, un}, {"align", V, NULL, un}});
-    def(vm, "pin", b_pin, vm->t_bin[KP_BK_PIN], 1, (Param[]){{NULL, R, vm->t_heap, un}});
-    def(vm, "is_pinned", b_is_pinned, vm->t_bool, 1, (Param[]){{NULL, R, vm->t_heap, un}});
-    def(vm, "map_file", b_map_file, vm->t_heap, 3, (Param[]){{NULL, R, NULL, un}, {NULL, R, NULL, un}, {"write", V, NULL, kp_bool(false)}});
-
+const KpBuiltin kp_builtins_binary[] = {
+    {"read_int", b_read_int, "t: Type, buf: &HeapAllocation|String, offset: Int, " LE, "Int", 0},
+    {"read_float", b_read_float, "t: Type, buf: &HeapAllocation|String, offset: Int, " LE, "Float", 0},
+    {"write_int", b_write_int, "t: Type, buf: $&HeapAllocation, offset: Int, value: Int|UInt64, " LE, "()", 0},
+    {"write_float", b_write_float, "t: Type, buf: $&HeapAllocation, offset: Int, value: Float, " LE, "()", 0},
+    {"bytes", b_bytes, "s: &String", "HeapAllocation", KP_BF_CTX},
+    {"resize", b_resize, "buf: $&HeapAllocation, size: Int", "()", 0},
+    {"alloc", b_alloc_aligned, "from: &Allocator, size: Int, .align: Int", "HeapAllocation", 0},
+    {"pin", b_pin, "buf: &HeapAllocation", "Pin", KP_BF_CTX},
+    {"is_pinned", b_is_pinned, "buf: &HeapAllocation", "Bool", 0},
+    {"map_file", b_map_file, "fs: &System.Fs, path: &String, .write: Bool = false", "HeapAllocation", KP_BF_CTX},
     /* Writer */
-    def(vm, "init", init_writer0, wt, 1, (Param[]){endian});
-    def(vm, "init", init_writer1, wt, 2, (Param[]){{NULL, R, any_alloc, un}, endian});
-    static const struct { const char *n; KpNativeFn f; } wfs[] = {
-        {"write_u8", b_write_u8}, {"write_u16", b_write_u16}, {"write_u32", b_write_u32}, {"write_u64", b_write_u64},
-        {"write_i8", b_write_i8}, {"write_i16", b_write_i16}, {"write_i32", b_write_i32}, {"write_i64", b_write_i64},
-        {"write_f32", b_write_f32}, {"write_f64", b_write_f64}, {"write_varint", b_write_varint},
-        {"write_svarint", b_write_svarint}, {"write_bytes", b_write_bytes}, {"write_str", b_write_str},
-    };
-    for (size_t i = 0; i < sizeof wfs / sizeof *wfs; i++)
-        def(vm, wfs[i].n, wfs[i].f, u, 2, (Param[]){{NULL, M, wt, un}, {NULL, i == 12 ? R : V, NULL, un}});
-    def(vm, "take_bytes", b_take_bytes, vm->t_heap, 1, (Param[]){{NULL, V, wt, un}});
-    def(vm, "position", b_position, vm->t_int, 1, (Param[]){{NULL, R, wt, un}});
-
+    {"init", init_writer0, LE, "Writer", KP_BF_CTX},
+    {"init", init_writer1, "from: &Allocator, " LE, "Writer", KP_BF_CTX},
+    {"write_u8", b_write_u8, "w: $&Writer, value: Int", "()", 0},
+    {"write_u16", b_write_u16, "w: $&Writer, value: Int", "()", 0},
+    {"write_u32", b_write_u32, "w: $&Writer, value: Int", "()", 0},
+    {"write_u64", b_write_u64, "w: $&Writer, value: Int|UInt64", "()", 0},
+    {"write_i8", b_write_i8, "w: $&Writer, value: Int", "()", 0},
+    {"write_i16", b_write_i16, "w: $&Writer, value: Int", "()", 0},
+    {"write_i32", b_write_i32, "w: $&Writer, value: Int", "()", 0},
+    {"write_i64", b_write_i64, "w: $&Writer, value: Int", "()", 0},
+    {"write_f32", b_write_f32, "w: $&Writer, value: Float", "()", 0},
+    {"write_f64", b_write_f64, "w: $&Writer, value: Float", "()", 0},
+    {"write_varint", b_write_varint, "w: $&Writer, value: Int|UInt64", "()", 0},
+    {"write_svarint", b_write_svarint, "w: $&Writer, value: Int", "()", 0},
+    {"write_bytes", b_write_bytes, "w: $&Writer, bytes: &HeapAllocation|String", "()", 0},
+    {"write_str", b_write_str, "w: $&Writer, s: &String", "()", 0},
+    {"take_bytes", b_take_bytes, "w: Writer", "HeapAllocation", KP_BF_CTX},
+    {"position", b_position, "w: &Writer", "Int", 0},
     /* Reader */
-    def(vm, "init", init_reader, rt, 2, (Param[]){{NULL, R, NULL, un}, endian});
-    static const struct { const char *n; KpNativeFn f; KpType *ret; } rfs[] = {
-        {"read_u8", b_read_u8, NULL}, {"read_u16", b_read_u16, NULL}, {"read_u32", b_read_u32, NULL},
-        {"read_u64", b_read_u64, NULL}, {"read_i8", b_read_i8, NULL}, {"read_i16", b_read_i16, NULL},
-        {"read_i32", b_read_i32, NULL}, {"read_i64", b_read_i64, NULL}, {"read_f32", b_read_f32, NULL},
-        {"read_f64", b_read_f64, NULL}, {"read_varint", b_read_varint, NULL}, {"read_svarint", b_read_svarint, NULL},
-        {"read_str", b_read_str, NULL},
-    };
-    for (size_t i = 0; i < sizeof rfs / sizeof *rfs; i++) def(vm, rfs[i].n, rfs[i].f, rfs[i].ret, 1, (Param[]){{NULL, M, rt, un}});
-    def(vm, "read_bytes", b_read_bytes, vm->t_heap, 2, (Param[]){{NULL, M, rt, un}, {NULL, V, NULL, un}});
-    def(vm, "skip", b_skip, u, 2, (Param[]){{NULL, M, rt, un}, {NULL, V, NULL, un}});
-    def(vm, "seek", b_seek, u, 2, (Param[]){{NULL, M, rt, un}, {NULL, V, NULL, un}});
-    def(vm, "position", b_position, vm->t_int, 1, (Param[]){{NULL, R, rt, un}});
-    def(vm, "remaining", b_remaining, vm->t_int, 1, (Param[]){{NULL, R, rt, un}});
-
-    kp_view_register(vm);
-}
+    {"init", init_reader, "buf: &HeapAllocation|String, " LE, "Reader", KP_BF_CTX},
+    {"read_u8", b_read_u8, "r: $&Reader", "Int", 0},
+    {"read_u16", b_read_u16, "r: $&Reader", "Int", 0},
+    {"read_u32", b_read_u32, "r: $&Reader", "Int", 0},
+    {"read_u64", b_read_u64, "r: $&Reader", "Int", 0},
+    {"read_i8", b_read_i8, "r: $&Reader", "Int", 0},
+    {"read_i16", b_read_i16, "r: $&Reader", "Int", 0},
+    {"read_i32", b_read_i32, "r: $&Reader", "Int", 0},
+    {"read_i64", b_read_i64, "r: $&Reader", "Int", 0},
+    {"read_f32", b_read_f32, "r: $&Reader", "Float", 0},
+    {"read_f64", b_read_f64, "r: $&Reader", "Float", 0},
+    {"read_varint", b_read_varint, "r: $&Reader", "Int", 0},
+    {"read_svarint", b_read_svarint, "r: $&Reader", "Int", 0},
+    {"read_str", b_read_str, "r: $&Reader", "String", KP_BF_CTX},
+    {"read_bytes", b_read_bytes, "r: $&Reader, n: Int", "HeapAllocation", KP_BF_CTX},
+    {"skip", b_skip, "r: $&Reader, n: Int", "()", 0},
+    {"seek", b_seek, "r: $&Reader, pos: Int", "()", 0},
+    {"position", b_position, "r: &Reader", "Int", 0},
+    {"remaining", b_remaining, "r: &Reader", "Int", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};

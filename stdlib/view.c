@@ -23,10 +23,9 @@
 
 #include "../vm/binary.h"
 #include "../vm/vm.h"
+#include "builtins.h"
 
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
-
-bool kp_view_tostring(KpVM *vm, KpView *v);
 
 static KpView *view_arg(KpVM *vm, KpValue v, const char *fn) {
     KpValue x = kp_deref(v);
@@ -137,7 +136,7 @@ static bool b_view(KpVM *vm, KpValue *a, int n, KpValue *out) {
     off = o.i;
     KpValue sv = kp_deref(a[4]);
     int ns = -1;
-    if (!(sv.tag == KP_T_LIST && ((KpList *)sv.p)->len == 0)) {
+    if (sv.tag != KP_T_UNIT) {
         ns = ints_arg(vm, a[4], strides, "view", ".strides");
         if (ns < 0) return false;
         if (ns != nd) return kp_vm_error(vm, "view: %d strides for %d dimensions (one stride per dimension)", ns, nd);
@@ -334,89 +333,16 @@ bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newv
     return true;
 }
 
-/* ------------------------------------------------------------ printing */
+/* ------------------------------------------------------------ the table */
 
-static bool add(KpVM *vm, const char *s) { return kp_buf_add(vm, &vm->scratch, s, strlen(s)); }
-
-#define PRINT_LIMIT 1000
-
-static bool print_dim(KpVM *vm, const KpView *v, const unsigned char *base, int d, int64_t off, int64_t *budget) {
-    if (!add(vm, "[")) return false;
-    int64_t es = kp_elem_size[v->elem];
-    for (int64_t i = 0; i < v->shape[d]; i++) {
-        if (i) {
-            if (d == v->ndim - 1) {
-                if (!add(vm, ", ")) return false;
-            } else {
-                if (!add(vm, ",\n")) return false;
-                for (int k = 0; k <= d; k++)
-                    if (!add(vm, " ")) return false;
-            }
-        }
-        if (*budget <= 0) return add(vm, "...]");
-        int64_t o = off + i * v->strides[d] * es;
-        if (d == v->ndim - 1) {
-            (*budget)--;
-            if (!kp_tostring(vm, kp_elem_load(v->elem, base + o, false), false)) return false;
-        } else if (!print_dim(vm, v, base, d + 1, o, budget)) {
-            return false;
-        }
-    }
-    return add(vm, "]");
-}
-
-/* A 1-D view prints as a list, a 2-D view one row per line. */
-bool kp_view_tostring(KpVM *vm, KpView *v) {
-    int64_t len;
-    const unsigned char *base;
-    if (v->src.s) base = (const unsigned char *)v->src.s->data;
-    else {
-        KpValue x = kp_deref(v->src.ref);
-        if (!(x.tag == KP_T_HEAP && x.p == v->src.h)) return add(vm, "<View of a buffer that is gone>");
-        base = v->src.h->data;
-    }
-    (void)len;
-    int64_t budget = PRINT_LIMIT;
-    return print_dim(vm, v, base, 0, v->offset, &budget);
-}
-
-/* ------------------------------------------------------------ registration */
-
-void kp_view_register(KpVM *vm) {
-    const uint8_t R = KP_PM_REF, V = KP_PM_VALUE;
-    KpType *vt = vm->t_bin[KP_BK_VIEW];
-    struct { const char *name; KpNativeFn fn; int n; const char *pn[5]; uint8_t modes[5]; KpType *ret; } defs[] = {
-        {"view", b_view, 5, {NULL, NULL, "shape", "offset", "strides"}, {R, V, V, V, V}, vt},
-        {"transpose", b_transpose, 1, {NULL}, {R}, vt},
-        {"slice", b_slice, 4, {NULL, "dim", "from", "to"}, {R, V, V, V}, vt},
-        {"reshape", b_reshape, 2, {NULL, NULL}, {R, V}, vt},
-        {"shape", b_shape, 1, {NULL}, {R}, NULL},
-        {"strides", b_strides, 1, {NULL}, {R}, NULL},
-        {"is_contiguous", b_is_contiguous, 1, {NULL}, {R}, vm->t_bool},
-    };
-    for (size_t i = 0; i < sizeof defs / sizeof *defs; i++) {
-        KpOverload *ov = kp_func_add_native(vm, defs[i].name, defs[i].fn, defs[i].n, defs[i].modes, 0, 0);
-        if (!ov) return;
-        ov->ret = defs[i].ret;
-        for (int k = 0; k < defs[i].n; k++) {
-            ov->params[k].fast_tag = 255;
-            if (defs[i].pn[k]) {
-                ov->params[k].name = kp_intern(vm, defs[i].pn[k], strlen(defs[i].pn[k]));
-                ov->params[k].named = 1;
-            }
-        }
-        if (i == 0) {
-            ov->params[3].def = kp_int(0);
-            /* no strides given: an empty list constant means row-major */
-            KpList *l = kp_obj_new(vm, vm->meta, KP_T_LIST, sizeof(KpList));
-            if (!l) { vm->init_failed = true; return; }
-            l->h.flags |= KP_OF_IMMORTAL;
-            ov->params[4].def = kp_ptr(KP_T_LIST, l);
-        }
-        if (i == 2) {
-            ov->params[1].def = kp_int(0);
-            ov->params[2].def = kp_int(0);
-            ov->params[3].def = kp_unit();
-        }
-    }
-}
+const KpBuiltin kp_builtins_view[] = {
+    {"view", b_view, "buf: &HeapAllocation|String, t: Type, .shape: List#(Int), .offset: Int = 0, .strides: List#(Int)|() = ()",
+     "View", KP_BF_CTX},
+    {"transpose", b_transpose, "v: &View", "View", KP_BF_CTX},
+    {"slice", b_slice, "v: &View, .dim: Int = 0, .from: Int = 0, .to: Int|() = ()", "View", KP_BF_CTX},
+    {"reshape", b_reshape, "v: &View, shape: List#(Int)", "View", KP_BF_CTX},
+    {"shape", b_shape, "v: &View", "List#(Int)", KP_BF_CTX},
+    {"strides", b_strides, "v: &View", "List#(Int)", KP_BF_CTX},
+    {"is_contiguous", b_is_contiguous, "v: &View", "Bool", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};

@@ -92,6 +92,11 @@ bool kp_heap_writable(KpVM *vm, KpHeapAlloc *h);
 /* Names the pins on blocks of allocator `a` (for reset); false with the
  * error set when one is pinned. */
 bool kp_pin_check_reset(KpVM *vm, KpAllocator *a);
+/* Pins h (who: "pin", "kp_pin_bytes"; line 0 = no script line), unpins
+ * it (an orphan is freed with its last pin), refuses `action` on it. */
+bool kp_heap_pin(KpVM *vm, KpHeapAlloc *h, const char *who, uint32_t line);
+void kp_heap_unpin(KpVM *vm, KpHeapAlloc *h);
+bool kp_pin_refuse(KpVM *vm, KpHeapAlloc *h, const char *action);
 
 /* Borrows: start (from an argument), the bytes (NULL with the error set
  * when the buffer is gone), end. */
@@ -109,7 +114,5 @@ bool kp_elem_store(KpVM *vm, int elem, unsigned char *p, KpValue v, bool big, co
 
 /* Views: multi-index read/write (vm.c's index path). */
 bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newval);
-void kp_view_register(KpVM *vm);
-void kp_binary_register(KpVM *vm);
 
 #endif

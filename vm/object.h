@@ -203,7 +203,7 @@ typedef struct KpHeapAlloc {
 } KpHeapAlloc;
 
 bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o);
-/* `using r` over a record that implements Allocator (stdlib/memory.c). */
+/* `using r` over a record that implements Allocator (vm/allocobj.c). */
 bool kp_script_allocator_begin(KpVM *vm, KpValue rec, KpValue *save);
 void kp_script_allocator_end(KpVM *vm, void *wrapper);
 const char *kp_alloc_kind_name(int kind);
@@ -239,7 +239,8 @@ bool kp_keep_release_owner(KpVM *vm, KpObj *o);
 bool kp_keep_end_manual(KpVM *vm, KpBox *b);
 /* Trial deletion over the boxes (Bacon & Rajan 2001); reports every cycle
  * of boxes no longer reachable; collect: deinitialize them too.  Returns
- * the number of cyclic boxes found. */
+ * the number of cyclic boxes found, or -1 when out of memory (nothing
+ * was reported or collected; the candidates stay for the next check). */
 int kp_check_cycles(KpVM *vm, bool collect);
 /* At the end of a program: report manual keeps never ended and cycles. */
 void kp_keep_report(KpVM *vm);

@@ -32,6 +32,21 @@
 #define UNLIKELY(x) (x)
 #endif
 
+#ifdef KP_COMPUTED_GOTO
+#define KP_DISPATCH_INFO "computed goto on"
+#else
+#define KP_DISPATCH_INFO "computed goto off"
+#endif
+#if defined(__clang__)
+#define KP_CC_INFO "clang " __clang_version__
+#elif defined(__GNUC__)
+#define KP_CC_INFO "gcc " __VERSION__
+#else
+#define KP_CC_INFO "an unknown C compiler"
+#endif
+
+const char *kp_build_info(void) { return KP_CC_INFO ", " KP_DISPATCH_INFO; }
+
 const char *const kp_opcode_names[] = {
 #define KP_X_NAME(name, doc) #name,
     KP_OPCODES(KP_X_NAME)
@@ -42,14 +57,29 @@ const char *const kp_opcode_names[] = {
 
 void kp_buf_reset(KpBuf *b) { b->len = 0; }
 
+bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need) {
+    if (need <= b->cap) return true;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < need) ncap *= 2;
+    char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
+    if (!d) return false;
+    if (!b->data) d[0] = 0;
+    b->data = d;
+    b->cap = ncap;
+    return true;
+}
+
 bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + n + 1) ncap *= 2;
-        char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
-        if (!d) return false;
-        b->data = d;
-        b->cap = ncap;
+    if (!kp_buf_reserve(vm, b, b->len + n + 1)) {
+        /* out of memory: the error message and the stack trace live in
+         * space reserved when the VM was made, so they are cut short
+         * instead of lost */
+        if ((b != &vm->err && b != &vm->trace) || b->len + 1 >= b->cap) return false;
+        n = b->cap - 1 - b->len;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return false;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -66,6 +96,18 @@ bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...) {
     if (n < 0) return false;
     if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
     return kp_buf_add(vm, b, tmp, (size_t)n);
+}
+
+void kp_buf_prepend(KpVM *vm, KpBuf *b, const char *s) {
+    size_t n = strlen(s);
+    if (!kp_buf_reserve(vm, b, b->len + n + 1)) {
+        if (b->cap <= n) return; /* (the reserved error space is larger) */
+        b->len = b->cap - 1 - n; /* out of memory: the message is cut short */
+    }
+    memmove(b->data + n, b->data, b->len);
+    memcpy(b->data, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
 }
 
 void kp_buf_free(KpVM *vm, KpBuf *b) {
@@ -106,6 +148,14 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
 /* Adds position, source line, caret and stack trace to the message. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
+    if (!vm->err.len) {
+        /* a helper failed without a message: out of memory, if the host
+         * refused memory (the only failure a helper may leave unsaid) */
+        if (vm->host_refusals)
+            kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
+        else
+            kp_vm_error(vm, "internal error: an operation failed without a message");
+    }
     vm->err_located = true;
     kp_buf_reset(&vm->trace);
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
@@ -131,11 +181,7 @@ static void locate_error(KpVM *vm) {
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
-    KpBuf msg = {0};
-    kp_buf_add(vm, &msg, head, strlen(head));
-    kp_buf_add(vm, &msg, vm->err.data ? vm->err.data : "", vm->err.len);
-    kp_buf_free(vm, &vm->err);
-    vm->err = msg;
+    kp_buf_prepend(vm, &vm->err, head);
     /* report now, before the unwinding runs deinits and defers */
     if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
@@ -416,7 +462,11 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
             if (vm->sys_args.tag == KP_T_UNSET) kp_vm_set_args(vm, 0, NULL);
             return &vm->sys_args;
         }
-        kp_vm_error(vm, "system has no capability '%s' (it has memory, args%s)", name, vm->allow_fs ? " and fs" : "");
+        if (!strcmp(name, "script")) {
+            if (vm->sys_script.tag == KP_T_UNSET && kp_vm_set_script(vm, "") != KP_OK) return NULL;
+            return &vm->sys_script;
+        }
+        kp_vm_error(vm, "system has no capability '%s' (it has memory, args, script%s)", name, vm->allow_fs ? " and fs" : "");
         return NULL;
     }
     if (v.tag == KP_T_HEAP) {
@@ -1898,6 +1948,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
+        vm->status = KP_ERR_RUNTIME;
         vm->nframes = 0;
         return KP_ERR_RUNTIME;
     }

@@ -1,7 +1,9 @@
 /*
  * test_repl.c — drives the `keep` REPL the way a user does: through a
  * pseudo-terminal (posix_openpt, no extra library), checking what appears
- * on the screen; then through pipes (the REPL is scriptable).
+ * on the screen; then through pipes (`keep -i` runs the REPL on piped
+ * input too, which makes it scriptable; plain `keep` runs piped input as one
+ * program, tested in test_cli.c).
  *
  * The keep binary is $KEEP_BIN, or ../keep next to this test binary
  * (build/tests/test_repl -> build/keep; build/asan/tests -> build/asan/keep).
@@ -419,7 +421,7 @@ static int piped(const char *args, const char *input, bool with_err, char *out, 
 
 static void check_piped(const char *input, const char *want, const char *what) {
     char out[8192];
-    int rc = piped("", input, false, out, sizeof out);
+    int rc = piped("-i", input, false, out, sizeof out);
     bool ok = rc == 0 && !strcmp(out, want);
     check(ok, what);
     if (!ok) printf("    exit %d, stdout:\n%s\n    wanted:\n%s\n", rc, out, want);
@@ -443,13 +445,13 @@ static void piped_tests(void) {
     check_piped("print(\"no prompt\")\n", "no prompt\n", "piped: no prompt is printed");
 
     char out[8192];
-    int rc = piped("", "print(1)\n1 / 0\nprint(2)\n", true, out, sizeof out);
+    int rc = piped("-i", "print(1)\n1 / 0\nprint(2)\n", true, out, sizeof out);
     const char *e = strstr(out, "division by zero");
     const char *two = strstr(out, "\n2\n");
     check(rc == 0 && e && two && e < two, "piped: the error is reported, in order with the output, exit 0");
     if (!(rc == 0 && e && two && e < two)) printf("    exit %d, output:\n%s\n", rc, out);
 
-    rc = piped("", "print(1)\nys := [1,\n", true, out, sizeof out);
+    rc = piped("-i", "print(1)\nys := [1,\n", true, out, sizeof out);
     check(rc == 0 && !strncmp(out, "1\n", 2) && strstr(out, "error"),
           "piped: input ending inside a bracket is reported, exit 0");
     if (!(rc == 0 && strstr(out, "error"))) printf("    exit %d, output:\n%s\n", rc, out);
@@ -463,7 +465,7 @@ static void piped_tests(void) {
     if (!(rc == 0 && !strcmp(out, "36\n"))) printf("    exit %d, output:\n%s\n", rc, out);
 
     rc = piped("-i", "", true, out, sizeof out);
-    check(rc == 64, "keep -i without a file is a usage error (64)");
+    check(rc == 0 && !out[0], "keep -i without a file is the REPL, even on piped input (Lua's -i)");
 }
 
 int main(int argc, char **argv) {

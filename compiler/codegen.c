@@ -1,0 +1,907 @@
+/*
+ * codegen.c — register bytecode generation (vm/opcodes.h): the emission
+ * primitives, constants, registers, and the code of expressions, calls and
+ * pipes.
+ *
+ * Design.  One pass over each function's AST emits its code.  Registers
+ * are allocated as a stack (`Fn.freereg`): a local takes the next register
+ * for the rest of its scope, a temporary is freed as soon as the
+ * expression that needed it is done (reg_free_to).  An expression is
+ * compiled into a destination register `dst` with a mode: M_VALUE when it
+ * is consumed (a movable value moves), M_BORROW when it is only read (a
+ * variable is passed as a reference to its place).  Arithmetic takes its
+ * operands where they already are — a constant (KP_RK_CONST), a local's
+ * register — and only copies into a temporary what must be computed.
+ *
+ * A call puts the callee at R(base) and its arguments above it; places are
+ * passed as implicit borrows and the VM selects the overload by the
+ * arguments' run-time types.  A pipe `a | f(_)` binds `_` to the left
+ * value (a place, or a temporary dropped after the right side unless it
+ * moved on).
+ */
+#include "compiler_int.h"
+
+static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst);
+
+void kp_cg_at(C *c, KpNode *n) {
+    if (n && n->line) {
+        c->fn->line = n->line;
+        c->fn->col = n->col;
+    }
+}
+
+uint32_t kp_cg_pc(C *c) { return c->fn->p->ncode; }
+
+uint32_t kp_cg_emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
+    Fn *f = c->fn;
+    KpProto *p = f->p;
+    uint32_t cap = f->cap_code;
+    GROW(c, p->code, &f->cap_code, p->ncode);
+    GROW(c, p->lines, &cap, p->ncode);
+    if (!p->code || !p->lines) return 0;
+    KpInstr *i = &p->code[p->ncode];
+    i->op = op;
+    i->d = d;
+    i->a = (uint16_t)a;
+    i->b = (uint16_t)b;
+    i->c = (uint16_t)cc;
+    p->lines[p->ncode] = (KpLineInfo){f->line, f->col};
+    return p->ncode++;
+}
+
+uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx) {
+    uint32_t i = kp_cg_emit(c, op, a, 0, 0, 0);
+    c->fn->p->code[i].sbx = sbx;
+    return i;
+}
+
+/* Patches jump `at` to land on `target`. */
+void kp_cg_patch(C *c, uint32_t j, uint32_t target) {
+    KpInstr *i = &c->fn->p->code[j];
+    int32_t off = (int32_t)target - (int32_t)(j + 1);
+    switch (i->op) {
+    case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
+    case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI:
+        if (off < -(1 << 23) || off >= (1 << 23)) {
+            kp_compile_error(c, NULL, "function too large (a jump spans over 8 million instructions)");
+            return;
+        }
+        i->c = (uint16_t)(off & 0xffff);
+        i->d = (uint8_t)((off >> 16) & 0xff);
+        break;
+    default:
+        i->sbx = off;
+    }
+}
+
+uint32_t kp_cg_add_k(C *c, KpValue v) {
+    KpProto *p = c->fn->p;
+    for (uint32_t i = 0; i < p->nk; i++) {
+        KpValue k = p->k[i];
+        if (k.tag == v.tag && k.i == v.i) return i;
+        if (k.tag == KP_T_STR && v.tag == KP_T_STR) {
+            KpString *x = k.p, *y = v.p;
+            if (x->len == y->len && memcmp(x->data, y->data, x->len) == 0) return i;
+        }
+    }
+    GROW(c, p->k, &c->fn->cap_k, p->nk);
+    if (p->nk >= 0x7fff) {
+        kp_compile_error(c, NULL, "too many constants in one function (32767 at most)");
+        return 0;
+    }
+    p->k[p->nk] = v;
+    return p->nk++;
+}
+
+uint32_t kp_cg_k_name(C *c, const char *name) {
+    return kp_cg_add_k(c, kp_ptr(KP_T_NAME, (void *)kp_intern(c->vm, name, strlen(name))));
+}
+
+uint32_t kp_cg_reg_alloc(C *c) {
+    Fn *f = c->fn;
+    uint32_t r = f->freereg++;
+    if (f->freereg > 30000) {
+        kp_compile_error(c, NULL, "function too large (more than 30000 registers)");
+        f->freereg = 30000;
+        return 29999;
+    }
+    if (f->freereg > f->p->nregs) f->p->nregs = f->freereg;
+    return r;
+}
+
+void kp_cg_reg_free_to(C *c, uint32_t mark) { c->fn->freereg = mark; }
+
+static void emit_loadk(C *c, uint32_t dst, KpValue v) {
+    uint32_t k = kp_cg_add_k(c, v);
+    kp_cg_emit_sbx(c, KP_BC_LOADK, dst, (int32_t)k);
+}
+
+/* An operand for an arithmetic instruction: a constant, a local's register
+ * (no copy), or a temporary. */
+Operand kp_cg_operand(C *c, KpNode *n) {
+    KpVM *vm = c->vm;
+    Operand o = {0, false, NULL};
+    if (n->kind == KP_N_INT) {
+        o.r = kp_cg_add_k(c, kp_int(n->ival)) | KP_RK_CONST;
+        o.type = vm->t_int;
+        return o;
+    }
+    if (n->kind == KP_N_FLOAT) {
+        o.r = kp_cg_add_k(c, kp_float(n->fval)) | KP_RK_CONST;
+        o.type = vm->t_float;
+        return o;
+    }
+    KpValue folded;
+    if ((n->kind == KP_N_BINARY || n->kind == KP_N_UNARY) && kp_types_fold_number(n, &folded)) {
+        o.r = kp_cg_add_k(c, folded) | KP_RK_CONST;
+        o.type = folded.tag == KP_T_INT ? vm->t_int : vm->t_float;
+        return o;
+    }
+    if (n->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->name), &global, &g);
+        if (l && l != (Local *)1 && !global) {
+            kp_own_check_not_moved(c, n, l);
+            o.r = l->reg;
+            o.type = l->type;
+            return o;
+        }
+    }
+    o.r = kp_cg_reg_alloc(c);
+    o.temp = true;
+    o.type = kp_cg_expr(c, n, o.r, M_BORROW);
+    return o;
+}
+
+void kp_cg_free_operand(C *c, Operand *o, bool may_own) {
+    if (!o->temp) return;
+    if (may_own && !kp_types_scalar(c->vm, o->type)) kp_cg_emit(c, KP_BC_DROP, o->r, 1, 0, 0);
+}
+
+/* The container of a field or element read: a variable's own register, or
+ * a temporary holding the container (borrowed when it is a place). */
+static Operand container_operand(C *c, KpNode *n) {
+    if (n->kind == KP_N_IDENT) return kp_cg_operand(c, n);
+    Operand o = {kp_cg_reg_alloc(c), true, NULL};
+    o.type = kp_cg_expr(c, n, o.r, M_BORROW);
+    return o;
+}
+
+uint8_t kp_cg_binop_code(int op, bool *swap) {
+    *swap = false;
+    switch (op) {
+    case KP_OP_ADD: return KP_BC_ADD;
+    case KP_OP_SUB: return KP_BC_SUB;
+    case KP_OP_MUL: return KP_BC_MUL;
+    case KP_OP_DIV: return KP_BC_DIV;
+    case KP_OP_MOD: return KP_BC_MOD;
+    case KP_OP_EQ: return KP_BC_EQ;
+    case KP_OP_NE: return KP_BC_NE;
+    case KP_OP_LT: return KP_BC_LT;
+    case KP_OP_LE: return KP_BC_LE;
+    case KP_OP_GT: *swap = true; return KP_BC_LT;
+    case KP_OP_GE: *swap = true; return KP_BC_LE;
+    }
+    return KP_BC_NOP;
+}
+
+/* Compiles a place for a borrow: dst := REF(place) with flags. */
+/* GETFIELD/GETINDEX/GETG `d` bits for a reference with value flags. */
+static uint8_t ref_flags(uint8_t vflags) {
+    return (uint8_t)(2 | ((vflags & KP_VF_MUT) ? 4 : 0) | ((vflags & KP_VF_PLACE) ? 8 : 0));
+}
+
+KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
+    kp_cg_at(c, n);
+    uint32_t pr = kp_own_pinned(c, n);
+    if (pr != NO_REG) {
+        kp_cg_emit(c, KP_BC_REF, dst, pr, 0, flags);
+        return NULL;
+    }
+    switch (n->kind) {
+    case KP_N_IDENT: {
+        bool global;
+        struct KpGlobal *g;
+        const char *name = kp_compile_intern(c, n->name);
+        Local *l = kp_resolve_lookup_var(c, name, &global, &g);
+        if (l == (Local *)1) {
+            kp_compile_error(c, n, "cannot use local variable '%s' of an enclosing function (closures are not supported)", n->name);
+            return NULL;
+        }
+        if (l && !global) {
+            kp_own_check_not_moved(c, n, l);
+            l->addr_taken = 1;
+            kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, (uint8_t)(flags | (l->through ? 16 : 0)));
+            return l->type;
+        }
+        if (global) {
+            if (c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
+                kp_compile_error(c, n, "'%s' is used before its declaration", n->name);
+                return NULL;
+            }
+            kp_cg_emit(c, KP_BC_GETG, dst, g->reg, 0, ref_flags(flags));
+            return g->type;
+        }
+        /* not a variable: a value (function, type...) */
+        return kp_cg_expr(c, n, dst, M_BORROW);
+    }
+    case KP_N_HOLE: {
+        if (c->npipe == 0) {
+            kp_compile_error(c, n, "'_' stands for the piped value and can only be used in a pipe");
+            return NULL;
+        }
+        PipeVal *pv = &c->pipe[c->npipe - 1];
+        if (pv->global)
+            kp_cg_emit(c, KP_BC_GETG, dst, pv->reg, 0, ref_flags(flags));
+        else
+            kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, (uint8_t)(flags | (pv->boxed ? 16 : 0)));
+        return NULL;
+    }
+    case KP_N_FIELD:
+    case KP_N_INDEX: {
+        /* the container as a place, then a reference to the field/element */
+        uint32_t save = c->fn->freereg;
+        Operand o = {0};
+        if (n->a->kind == KP_N_IDENT) {
+            o = kp_cg_operand(c, n->a);
+        } else {
+            o.r = kp_cg_reg_alloc(c);
+            o.temp = true;
+            kp_cg_place_ref(c, n->a, o.r, KP_VF_PLACE | (flags & KP_VF_MUT));
+        }
+        uint8_t d = ref_flags(flags);
+        if (n->kind == KP_N_FIELD) {
+            kp_cg_emit(c, KP_BC_GETFIELD, dst, o.r, kp_cg_k_name(c, n->name), d);
+        } else {
+            Operand idx = kp_cg_operand(c, n->b);
+            kp_cg_emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, d);
+            kp_cg_free_operand(c, &idx, true);
+        }
+        kp_cg_reg_free_to(c, save);
+        return NULL;
+    }
+    default:
+        if (flags & KP_VF_PLACE) return kp_cg_expr(c, n, dst, M_VALUE);
+        kp_compile_error(c, n, "can only take a reference to a variable, a field or an element");
+        return NULL;
+    }
+}
+
+static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
+    KpVM *vm = c->vm;
+    const char *name = kp_compile_intern(c, n->name);
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(c, name, &global, &g);
+    if (l == (Local *)1) {
+        kp_compile_error(c, n, "cannot use local variable '%s' of an enclosing function (closures are not supported)", n->name);
+        return NULL;
+    }
+    if (l && !global) {
+        kp_own_check_not_moved(c, n, l);
+        if (l->through == 1 && mode == M_VALUE && l->reg != dst) {
+            /* a kept variable or a $& parameter: read through it */
+            kp_cg_emit(c, KP_BC_COPY, dst, l->reg, 0, 0);
+            kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0);
+        } else if (mode == M_BORROW && (!l->type || kp_types_movable(l->type)))
+            kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, KP_VF_PLACE);
+        else if (l->reg != dst) {
+            kp_cg_emit(c, KP_BC_MOVE, dst, l->reg, 0, 0);
+            if (kp_types_movable(l->type) && mode == M_VALUE && c->fn->depth >= l->depth) {
+                l->moved_line = n->line;
+                l->moved_col = n->col;
+            }
+        }
+        return l->type;
+    }
+    if (global) {
+        if (c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
+            kp_compile_error(c, n, "'%s' is used before its declaration", n->name);
+            return NULL;
+        }
+        kp_cg_emit(c, KP_BC_GETG, dst, g->reg, 0, mode == M_BORROW ? 2 | 8 : 1);
+        return g->type;
+    }
+    TypeBind *tb = kp_resolve_find_type(c, name);
+    KpType *bt = tb ? tb->type : kp_types_builtin(c, name);
+    if (bt) {
+        emit_loadk(c, dst, kp_ptr(KP_T_TYPE, bt));
+        return vm->t_type;
+    }
+    KpFunc *f = kp_resolve_find_func(c, name);
+    if (f) {
+        emit_loadk(c, dst, kp_ptr(KP_T_FUNC, f));
+        return vm->t_func;
+    }
+    if (!strcmp(name, "system")) {
+        emit_loadk(c, dst, (KpValue){.tag = KP_T_SYSTEM});
+        return vm->t_system;
+    }
+    if (!strcmp(name, "...")) {
+        kp_compile_error(c, n, "'...' is a placeholder and cannot run");
+        return NULL;
+    }
+    kp_compile_error(c, n, "unknown name '%s'", n->name);
+    return NULL;
+}
+
+KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
+    KpVM *vm = c->vm;
+    if (!n) return NULL;
+    if (++c->depth_guard > 3000) {
+        kp_compile_error(c, n, "expression nested too deeply");
+        c->depth_guard--;
+        return NULL;
+    }
+    KpType *result = NULL;
+    kp_cg_at(c, n);
+    switch (n->kind) {
+    case KP_N_INT:
+        if (kp_types_fits_i32(n->ival)) kp_cg_emit_sbx(c, KP_BC_LOADI, dst, (int32_t)n->ival);
+        else emit_loadk(c, dst, kp_int(n->ival));
+        result = vm->t_int;
+        break;
+    case KP_N_FLOAT:
+        emit_loadk(c, dst, kp_float(n->fval));
+        result = vm->t_float;
+        break;
+    case KP_N_STRING:
+        emit_loadk(c, dst, kp_ptr(KP_T_STR, kp_compile_const_str(c, n->str, n->str_len)));
+        result = vm->t_string;
+        break;
+    case KP_N_BOOL:
+        kp_cg_emit(c, KP_BC_LOADBOOL, dst, n->ival != 0, 0, 0);
+        result = vm->t_bool;
+        break;
+    case KP_N_UNIT:
+        kp_cg_emit(c, KP_BC_LOADUNIT, dst, 0, 0, 0);
+        result = vm->t_unit;
+        break;
+    case KP_N_IDENT:
+        result = compile_ident(c, n, dst, mode);
+        break;
+    case KP_N_HOLE: {
+        if (c->npipe == 0) {
+            kp_compile_error(c, n, "'_' stands for the piped value and can only be used in a pipe");
+            break;
+        }
+        PipeVal *pv = &c->pipe[c->npipe - 1];
+        if (pv->global) kp_cg_emit(c, KP_BC_GETG, dst, pv->reg, 0, mode == M_BORROW ? 2 | 8 : 1);
+        else if (mode == M_BORROW) kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, KP_VF_PLACE);
+        else if (pv->boxed) { kp_cg_emit(c, KP_BC_COPY, dst, pv->reg, 0, 0); kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0); }
+        else kp_cg_emit(c, KP_BC_MOVE, dst, pv->reg, 0, 0);
+        break;
+    }
+    case KP_N_LIST: {
+        uint32_t save = c->fn->freereg;
+        uint32_t lst = dst;
+        kp_cg_emit(c, KP_BC_NEWLIST, lst, (uint32_t)(n->list.count < 65535 ? n->list.count : 65535), 0, 0);
+        uint32_t t = kp_cg_reg_alloc(c);
+        for (int i = 0; i < n->list.count; i++) {
+            kp_cg_expr(c, n->list.items[i], t, M_VALUE);
+            kp_cg_at(c, n->list.items[i]);
+            kp_cg_emit(c, KP_BC_LISTPUSH, lst, t, 0, 0);
+        }
+        kp_cg_reg_free_to(c, save);
+        result = vm->t_list;
+        break;
+    }
+    case KP_N_MAP: {
+        uint32_t save = c->fn->freereg;
+        kp_cg_emit(c, KP_BC_NEWMAP, dst, 0, 0, 0);
+        uint32_t k = kp_cg_reg_alloc(c), v = kp_cg_reg_alloc(c);
+        for (int i = 0; i < n->list.count; i++) {
+            KpNode *pair = n->list.items[i];
+            kp_cg_expr(c, pair->a, k, M_VALUE);
+            kp_cg_expr(c, pair->b, v, M_VALUE);
+            kp_cg_at(c, pair);
+            kp_cg_emit(c, KP_BC_MAPSET, dst, k, v, 0);
+        }
+        kp_cg_reg_free_to(c, save);
+        result = vm->t_map;
+        break;
+    }
+    case KP_N_RECORD: {
+        int nf = n->list.count;
+        if (nf > 256) { kp_compile_error(c, n, "too many fields"); break; }
+        const char **names = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * (size_t)(nf + 1), 8);
+        for (int i = 0; i < nf; i++) {
+            names[i] = kp_compile_intern(c, n->list.items[i]->name);
+            for (int j = 0; j < i; j++)
+                if (names[j] == names[i]) kp_compile_error(c, n->list.items[i], "field '%s' given twice", names[i]);
+        }
+        KpType *t = kp_types_anon(c, nf, names, NULL);
+        uint32_t save = c->fn->freereg;
+        uint32_t base = c->fn->freereg;
+        for (int i = 0; i < nf; i++) kp_cg_reg_alloc(c);
+        for (int i = 0; i < nf; i++) kp_cg_expr(c, n->list.items[i]->a, base + (uint32_t)i, M_VALUE);
+        kp_cg_at(c, n);
+        kp_cg_emit(c, KP_BC_NEWREC, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), base, 0);
+        kp_cg_reg_free_to(c, save);
+        result = t;
+        break;
+    }
+    case KP_N_BINARY: {
+        if (n->op == KP_OP_AND || n->op == KP_OP_OR) {
+            kp_cg_expr(c, n->a, dst, M_VALUE);
+            kp_cg_at(c, n);
+            uint32_t j = kp_cg_emit_sbx(c, n->op == KP_OP_AND ? KP_BC_JMPF : KP_BC_JMPT, dst, 0);
+            kp_cg_expr(c, n->b, dst, M_VALUE);
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_CHECK, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, vm->t_bool)), 0, 1);
+            kp_cg_patch(c, j, kp_cg_pc(c));
+            result = vm->t_bool;
+            break;
+        }
+        if (n->op == KP_OP_RANGE) {
+            kp_compile_error(c, n, "a range a..b can only be used in a for loop");
+            break;
+        }
+        KpValue folded;
+        if (kp_types_fold_binary(c, n, &folded)) {
+            if (folded.tag == KP_T_INT && kp_types_fits_i32(folded.i)) kp_cg_emit_sbx(c, KP_BC_LOADI, dst, (int32_t)folded.i);
+            else if (folded.tag == KP_T_BOOL) kp_cg_emit(c, KP_BC_LOADBOOL, dst, (uint32_t)folded.i, 0, 0);
+            else emit_loadk(c, dst, folded);
+            result = folded.tag == KP_T_INT ? vm->t_int : folded.tag == KP_T_FLOAT ? vm->t_float : vm->t_bool;
+            break;
+        }
+        uint32_t save = c->fn->freereg;
+        Operand a = kp_cg_operand(c, n->a);
+        if ((n->op == KP_OP_ADD || n->op == KP_OP_SUB) && n->b->kind == KP_N_INT && !(a.r & KP_RK_CONST) &&
+            (a.type == vm->t_int || !a.type) && n->b->ival > INT16_MIN && n->b->ival <= INT16_MAX) {
+            /* x + 1, n - 2: an immediate operand */
+            int64_t imm = n->op == KP_OP_ADD ? n->b->ival : -n->b->ival;
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_ADDI, dst, a.r, (uint32_t)(uint16_t)(int16_t)imm, 0);
+            result = a.type == vm->t_int ? vm->t_int : NULL;
+            kp_cg_free_operand(c, &a, true);
+            kp_cg_reg_free_to(c, save);
+            break;
+        }
+        Operand b = kp_cg_operand(c, n->b);
+        bool swap;
+        uint8_t op = kp_cg_binop_code(n->op, &swap);
+        kp_cg_at(c, n);
+        if (swap) kp_cg_emit(c, op, dst, b.r, a.r, 0);
+        else kp_cg_emit(c, op, dst, a.r, b.r, 0);
+        result = kp_types_static_binop_type(c, n->op, a.type, b.type);
+        kp_cg_free_operand(c, &b, true);
+        kp_cg_free_operand(c, &a, true);
+        kp_cg_reg_free_to(c, save);
+        break;
+    }
+    case KP_N_UNARY: {
+        switch (n->op) {
+        case KP_OP_NEG: {
+            if (n->a->kind == KP_N_INT) {
+                if (n->a->ival == INT64_MIN) emit_loadk(c, dst, kp_int(INT64_MIN));
+                else if (kp_types_fits_i32(-n->a->ival)) kp_cg_emit_sbx(c, KP_BC_LOADI, dst, (int32_t)-n->a->ival);
+                else emit_loadk(c, dst, kp_int(-n->a->ival));
+                result = vm->t_int;
+                break;
+            }
+            if (n->a->kind == KP_N_FLOAT) {
+                emit_loadk(c, dst, kp_float(-n->a->fval));
+                result = vm->t_float;
+                break;
+            }
+            uint32_t save = c->fn->freereg;
+            Operand a = kp_cg_operand(c, n->a);
+            if (a.r & KP_RK_CONST) { uint32_t t = kp_cg_reg_alloc(c); kp_cg_emit_sbx(c, KP_BC_LOADK, t, (int32_t)(a.r & 0x7fff)); a.r = t; }
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_NEG, dst, a.r, 0, 0);
+            result = kp_types_is_num(vm, a.type) ? a.type : NULL;
+            kp_cg_free_operand(c, &a, true);
+            kp_cg_reg_free_to(c, save);
+            break;
+        }
+        case KP_OP_NOT: {
+            uint32_t save = c->fn->freereg;
+            Operand a = kp_cg_operand(c, n->a);
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_NOT, dst, a.r, 0, 0);
+            kp_cg_free_operand(c, &a, true);
+            kp_cg_reg_free_to(c, save);
+            result = vm->t_bool;
+            break;
+        }
+        case KP_OP_REF:
+        case KP_OP_MUTREF: {
+            KpType *t = kp_cg_place_ref(c, n->a, dst, n->op == KP_OP_MUTREF ? KP_VF_MUT : 0);
+            result = t ? kp_types_derived(c, KP_TK_REF, t, NULL, n->op == KP_OP_MUTREF ? 2 : 1) : NULL;
+            break;
+        }
+        case KP_OP_MOVE:
+            result = kp_cg_expr(c, n->a, dst, M_VALUE);
+            if (n->a->kind == KP_N_FIELD || n->a->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0);
+            break;
+        }
+        break;
+    }
+    case KP_N_CALL:
+        result = kp_cg_call(c, n, dst, NULL);
+        break;
+    case KP_N_PIPE:
+        result = compile_pipe(c, n, dst);
+        break;
+    case KP_N_FIELD: {
+        uint32_t save = c->fn->freereg;
+        Operand o = container_operand(c, n->a);
+        kp_cg_at(c, n);
+        KpType *ft = NULL;
+        if (o.type && o.type->kind == KP_TK_RECORD) {
+            const char *fname = kp_compile_intern(c, n->name);
+            bool found = false;
+            for (uint32_t i = 0; i < o.type->nfields; i++)
+                if (o.type->fnames[i] == fname) { ft = o.type->ftypes[i]; found = true; }
+            if (!found) kp_compile_error(c, n, "%s has no field '%s'", o.type->name, n->name);
+        }
+        kp_cg_emit(c, KP_BC_GETFIELD, dst, o.r, kp_cg_k_name(c, n->name), kp_own_read_flags(mode, n->a));
+        kp_cg_free_operand(c, &o, true);
+        kp_cg_reg_free_to(c, save);
+        result = ft;
+        break;
+    }
+    case KP_N_INDEX: {
+        uint32_t save = c->fn->freereg;
+        Operand o = container_operand(c, n->a);
+        Operand idx = kp_cg_operand(c, n->b);
+        kp_cg_at(c, n);
+        kp_cg_emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, kp_own_read_flags(mode, n->a));
+        kp_cg_free_operand(c, &idx, true);
+        kp_cg_free_operand(c, &o, true);
+        kp_cg_reg_free_to(c, save);
+        if (o.type && o.type->kind == KP_TK_LIST) result = o.type->elem;
+        else if (o.type && o.type->kind == KP_TK_MAP) result = o.type->elem;
+        break;
+    }
+    case KP_N_GENERIC: {
+        KpType *t = kp_types_resolve(c, n);
+        if (t) emit_loadk(c, dst, kp_ptr(KP_T_TYPE, t));
+        result = vm->t_type;
+        break;
+    }
+    case KP_N_KEEP:
+        kp_compile_error(c, n, "keep is not supported yet");
+        break;
+    default:
+        kp_compile_error(c, n, "expected an expression");
+        break;
+    }
+    c->depth_guard--;
+    return result;
+}
+
+static uint32_t add_calldesc(C *c, int nnamed, const char **names, KpType *expect) {
+    KpProto *p = c->fn->p;
+    GROW(c, p->calls, &c->fn->cap_calls, p->ncalls);
+    KpCallDesc *d = &p->calls[p->ncalls];
+    d->nnamed = (uint16_t)nnamed;
+    d->names = NULL;
+    if (nnamed) {
+        d->names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)nnamed, 8);
+        memcpy(d->names, names, sizeof(char *) * (size_t)nnamed);
+    }
+    d->expect = expect;
+    return ++p->ncalls;
+}
+
+/* Compiles one argument into register r: places are passed as implicit
+ * borrows; everything else as a value. */
+static void compile_arg(C *c, KpNode *a, uint32_t r) {
+    if (a->kind == KP_N_HOLE) {
+        kp_cg_expr(c, a, r, M_BORROW);
+        return;
+    }
+    if ((a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) && kp_own_pinned(c, kp_resolve_place_root(a)) != NO_REG) {
+        kp_cg_place_ref(c, a, r, KP_VF_PLACE);
+        return;
+    }
+    if (kp_resolve_is_place(a)) {
+        if (a->kind == KP_N_IDENT) {
+            bool global;
+            struct KpGlobal *g;
+            Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &global, &g);
+            if ((l && l != (Local *)1) || global) {
+                kp_cg_place_ref(c, a, r, KP_VF_PLACE);
+                return;
+            }
+            kp_cg_expr(c, a, r, M_VALUE);
+            return;
+        }
+        kp_cg_place_ref(c, a, r, KP_VF_PLACE);
+        return;
+    }
+    kp_cg_expr(c, a, r, M_VALUE);
+}
+
+/* Record construction: T(.x = 1, .y = 2) or T(1, 2). */
+static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
+    if (t->kind != KP_TK_RECORD) {
+        kp_compile_error(c, n, "%s cannot be called; only record types construct values", t->name);
+        return NULL;
+    }
+    uint32_t save = c->fn->freereg;
+    uint32_t base = c->fn->freereg;
+    for (uint32_t i = 0; i < t->nfields; i++) kp_cg_reg_alloc(c);
+    /* fields not given must read UNSET (the registers may hold stale
+     * non-owning values from earlier temporaries) */
+    if (t->nfields && (uint32_t)n->list.count < t->nfields) kp_cg_emit(c, KP_BC_DROP, base, t->nfields, 0, 0);
+    bool *given = kp_arena_alloc(&c->vm->meta_arena, t->nfields + 1, 1);
+    memset(given, 0, t->nfields + 1);
+    int pos = 0;
+    for (int i = 0; i < n->list.count; i++) {
+        KpNode *a = n->list.items[i];
+        int idx = -1;
+        KpNode *val = a;
+        if (a->kind == KP_N_FIELDINIT) {
+            const char *fname = kp_compile_intern(c, a->name);
+            for (uint32_t j = 0; j < t->nfields; j++)
+                if (t->fnames[j] == fname) idx = (int)j;
+            if (idx < 0) { kp_compile_error(c, a, "%s has no field '%s'", t->name, a->name); continue; }
+            val = a->a;
+        } else {
+            idx = pos++;
+            if (idx >= (int)t->nfields) { kp_compile_error(c, a, "too many values for %s (%u fields)", t->name, t->nfields); continue; }
+        }
+        if (given[idx]) { kp_compile_error(c, a, "field '%s' given twice", t->fnames[idx]); continue; }
+        given[idx] = true;
+        kp_cg_expr(c, val, base + (uint32_t)idx, M_VALUE);
+    }
+    kp_cg_at(c, n);
+    kp_cg_emit(c, KP_BC_NEWREC, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), base, 0);
+    kp_cg_reg_free_to(c, save);
+    return t;
+}
+
+/* The general call: R(base) = callee, args above; result moved to dst. */
+static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, uint32_t dst,
+                                    KpType *expect, KpNode *pipe_first) {
+    uint32_t save = c->fn->freereg;
+    /* temporaries that arguments borrow fields or elements of */
+    int pin_mark = c->npinned;
+    for (int i = -1; i < n->list.count; i++) {
+        KpNode *a = i < 0 ? pipe_first : n->list.items[i];
+        if (!a) continue;
+        if (a->kind == KP_N_FIELDINIT) a = a->a;
+        if ((a->kind != KP_N_FIELD && a->kind != KP_N_INDEX) || kp_resolve_is_place(a)) continue;
+        KpNode *root = kp_resolve_place_root(a);
+        if (c->npinned >= 32 || kp_own_pinned(c, root) != NO_REG) continue;
+        uint32_t t = kp_cg_reg_alloc(c);
+        kp_cg_expr(c, root, t, M_VALUE);
+        c->pinned_node[c->npinned] = root;
+        c->pinned_reg[c->npinned++] = t;
+    }
+    bool pins = c->npinned > pin_mark;
+    uint32_t base = (!pins && dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : kp_cg_reg_alloc(c);
+    if (base == dst && dst != save - 1) base = kp_cg_reg_alloc(c);
+    if (f) emit_loadk(c, base, kp_ptr(KP_T_FUNC, f));
+    else kp_cg_expr(c, callee, base, M_BORROW);
+    int nargs = 0, nnamed = 0;
+    const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(n->list.count + 1), 8);
+    if (pipe_first) {
+        uint32_t r = kp_cg_reg_alloc(c);
+        compile_arg(c, pipe_first, r);
+        nargs++;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n->list.count; i++) {
+            KpNode *a = n->list.items[i];
+            bool named = a->kind == KP_N_FIELDINIT;
+            if (named != (pass == 1)) continue;
+            if (nargs >= 250) { kp_compile_error(c, a, "too many arguments (250 at most)"); break; }
+            uint32_t r = kp_cg_reg_alloc(c);
+            if (named) {
+                names[nnamed++] = kp_compile_intern(c, a->name);
+                compile_arg(c, a->a, r);
+            } else {
+                compile_arg(c, a, r);
+            }
+            nargs++;
+        }
+    }
+    kp_cg_at(c, n);
+    uint32_t desc = (nnamed || expect) ? add_calldesc(c, nnamed, names, expect) : 0;
+    kp_cg_emit(c, KP_BC_CALL, base, (uint32_t)nargs, desc, 0);
+    if (base != dst) kp_cg_emit(c, KP_BC_MOVE, dst, base, 0, 0);
+    if (pins) {
+        /* the borrowed temporaries die after the call */
+        kp_cg_emit(c, KP_BC_DROP, c->pinned_reg[pin_mark], (uint32_t)(c->npinned - pin_mark), 0, 0);
+        c->npinned = pin_mark;
+    }
+    kp_cg_reg_free_to(c, save);
+    KpType *rt = NULL;
+    if (f && f->n == 1) rt = f->ovs[0]->ret;
+    if (expect) rt = expect;
+    return rt;
+}
+
+static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, KpNode *pipe_first) {
+    KpNode *callee = n->a;
+    KpFunc *f = NULL;
+    if (callee->kind == KP_N_IDENT && !strcmp(callee->name, "push") && !pipe_first && n->list.count == 2)
+        kp_own_check_ref_escape(c, n->list.items[0], n->list.items[1], n);
+    if (callee->kind == KP_N_GENERIC) {
+        KpType *t = kp_types_resolve(c, callee);
+        if (!t) return NULL;
+        if (pipe_first) { kp_compile_error(c, n, "cannot pipe into a constructor"); return NULL; }
+        return compile_construct(c, n, t, dst);
+    }
+    if (callee->kind == KP_N_IDENT) {
+        const char *name = kp_compile_intern(c, callee->name);
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, name, &global, &g);
+        if (!l && !global) {
+            TypeBind *tb = kp_resolve_find_type(c, name);
+            KpType *t = tb ? tb->type : NULL;
+            if (tb && tb->generic) { kp_compile_error(c, callee, "generic type %s needs arguments: %s#(...)", name, name); return NULL; }
+            if (t) {
+                if (pipe_first) { kp_compile_error(c, n, "cannot pipe into a constructor"); return NULL; }
+                return compile_construct(c, n, t, dst);
+            }
+            KpType *bt = kp_types_builtin(c, name);
+            if (bt && (bt->kind == KP_TK_OPAQUE || bt == c->vm->t_heap) && !pipe_first) {
+                KpFunc *init = kp_resolve_find_func(c, kp_compile_intern(c, "init"));
+                if (init) return compile_call_general(c, n, callee, init, dst, bt, NULL);
+            }
+            f = kp_resolve_find_func(c, name);
+            if (!f) {
+                if (bt) {
+                    kp_compile_error(c, callee, "%s cannot be called; use int(), float() or str() to convert", name);
+                    return NULL;
+                }
+                kp_compile_error(c, callee, "unknown function '%s'", callee->name);
+                return NULL;
+            }
+            if (f->special == 1) { /* deinit(x): the drop of a place */
+                int na = n->list.count + (pipe_first ? 1 : 0);
+                if (na != 1) { kp_compile_error(c, n, "deinit takes one argument"); return NULL; }
+                KpNode *a = pipe_first ? pipe_first : n->list.items[0];
+                uint32_t save = c->fn->freereg;
+                uint32_t r = kp_cg_reg_alloc(c);
+                if (a->kind == KP_N_UNARY && (a->op == KP_OP_MUTREF || a->op == KP_OP_MOVE)) a = a->a;
+                if (kp_resolve_is_place(a) || a->kind == KP_N_HOLE) {
+                    kp_cg_place_ref(c, a->kind == KP_N_HOLE ? a : a, r, KP_VF_PLACE | KP_VF_MUT);
+                    if (a->kind == KP_N_HOLE) { kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0); kp_cg_expr(c, a, r, M_BORROW); }
+                    kp_cg_at(c, n);
+                    kp_cg_emit(c, KP_BC_DEINIT, r, 0, 0, 0);
+                    if (a->kind == KP_N_IDENT) {
+                        bool gg; struct KpGlobal *g2;
+                        Local *l2 = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &gg, &g2);
+                        if (l2 && l2 != (Local *)1 && !gg) { l2->moved_line = n->line; l2->moved_col = n->col; }
+                    }
+                } else {
+                    kp_cg_expr(c, a, r, M_VALUE);
+                    kp_cg_at(c, n);
+                    kp_cg_emit(c, KP_BC_DEINIT, r, 0, 0, 1);
+                }
+                kp_cg_reg_free_to(c, save);
+                kp_cg_emit(c, KP_BC_LOADUNIT, dst, 0, 0, 0);
+                return c->vm->t_unit;
+            }
+        }
+    }
+    return compile_call_general(c, n, callee, f, dst, expect, pipe_first);
+}
+
+KpType *kp_cg_call(C *c, KpNode *n, uint32_t dst, KpType *expect) {
+    return compile_call_with(c, n, dst, expect, NULL);
+}
+
+static bool has_hole(KpNode *n) {
+    if (!n) return false;
+    if (n->kind == KP_N_HOLE) return true;
+    if (n->kind == KP_N_PIPE) return has_hole(n->a); /* a nested pipe binds its own _ on the right */
+    if (has_hole(n->a) || has_hole(n->b) || has_hole(n->c)) return true;
+    for (int i = 0; i < n->list.count; i++)
+        if (has_hole(n->list.items[i])) return true;
+    return false;
+}
+
+static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
+    KpVM *vm = c->vm;
+    KpNode *lhs = n->a, *rhs = n->b;
+    uint32_t save = c->fn->freereg;
+    /* `Type | init(...)`: output-type selection, no insertion */
+    if (rhs->kind == KP_N_CALL && !has_hole(rhs) &&
+        (lhs->kind == KP_N_IDENT || lhs->kind == KP_N_GENERIC)) {
+        KpType *t = NULL;
+        if (lhs->kind == KP_N_GENERIC) t = kp_types_resolve(c, lhs);
+        else {
+            bool global;
+            struct KpGlobal *g;
+            const char *name = kp_compile_intern(c, lhs->name);
+            if (!kp_resolve_lookup_var(c, name, &global, &g) && !global) {
+                TypeBind *tb = kp_resolve_find_type(c, name);
+                t = tb ? tb->type : kp_types_builtin(c, name);
+            }
+        }
+        if (t) return kp_cg_call(c, rhs, dst, t);
+    }
+    if (c->npipe >= 64) { kp_compile_error(c, n, "pipes nested too deeply"); return NULL; }
+    PipeVal pv = {0};
+    bool temp = false;
+    if (lhs->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, lhs->name), &global, &g);
+        if (l && l != (Local *)1 && !global) { pv.reg = l->reg; pv.place = true; kp_own_check_not_moved(c, lhs, l); }
+        else if (global) { pv.reg = g->reg; pv.place = true; pv.global = true; }
+    }
+    if (!pv.place) {
+        pv.reg = kp_cg_reg_alloc(c);
+        temp = true;
+        kp_cg_expr(c, lhs, pv.reg, M_VALUE);
+        if (lhs->kind == KP_N_PIPE && lhs->b && lhs->b->kind == KP_N_KEEP) pv.boxed = true;
+        if (lhs->kind == KP_N_FIELD || lhs->kind == KP_N_INDEX) {
+            /* a field piped on is borrowed, not moved: re-read as a borrow */
+            kp_cg_emit(c, KP_BC_DROP, pv.reg, 1, 0, 0);
+            kp_cg_place_ref(c, lhs, pv.reg, KP_VF_PLACE);
+            temp = false;
+        }
+    }
+    c->pipe[c->npipe++] = pv;
+    KpType *rt = NULL;
+    uint32_t out = temp ? kp_cg_reg_alloc(c) : dst;
+    kp_cg_at(c, n);
+    if (rhs->kind == KP_N_CALL) {
+        if (has_hole(rhs)) rt = kp_cg_call(c, rhs, out, NULL);
+        else {
+            KpNode hole = {.kind = KP_N_HOLE, .line = lhs->line, .col = lhs->col};
+            KpNode *hp = kp_ast_new(&vm->meta_arena, KP_N_HOLE, lhs->line, lhs->col);
+            if (!hp) hp = &hole;
+            rt = compile_call_with(c, rhs, out, NULL, hp);
+        }
+    } else if (rhs->kind == KP_N_IDENT || rhs->kind == KP_N_FIELD) {
+        KpNode *call = kp_ast_new(&vm->meta_arena, KP_N_CALL, rhs->line, rhs->col);
+        KpNode *hp = kp_ast_new(&vm->meta_arena, KP_N_HOLE, lhs->line, lhs->col);
+        if (call && hp) {
+            call->a = rhs;
+            rt = compile_call_with(c, call, out, NULL, hp);
+        }
+    } else if (rhs->kind == KP_N_KEEP) {
+        /* `… | keep _ with r | …`: the value goes into a box tied to r; the
+         * pipe goes on with a reference to it */
+        if (!pv.place || pv.global) {
+            uint32_t box;
+            bool pending = false;
+            if (rhs->list.count == 1 && rhs->list.items[0]->kind == KP_N_IDENT && c->pending_name &&
+                kp_compile_intern(c, rhs->list.items[0]->name) == c->pending_name) {
+                box = c->pending_reg;
+                pending = true;
+                c->pending_used = true;
+            } else {
+                box = kp_cg_reg_alloc(c);
+            }
+            uint8_t d = 0;
+            if (rhs->b) { kp_cg_place_ref(c, rhs->b, box, KP_VF_PLACE); d = 1; }
+            kp_cg_at(c, rhs);
+            kp_cg_emit(c, KP_BC_BOXNEW, box, pv.reg, 0, d);
+            kp_cg_emit(c, KP_BC_BOXREF, out, box, 0, 0);
+            if (!pending) {
+                uint32_t first = c->fn->freereg;
+                for (int i = 0; i < rhs->list.count; i++) {
+                    uint32_t o = kp_cg_reg_alloc(c);
+                    kp_cg_place_ref(c, rhs->list.items[i], o, KP_VF_PLACE | KP_VF_MUT);
+                }
+                kp_cg_at(c, rhs);
+                kp_cg_emit(c, KP_BC_KEEP, box, first, (uint32_t)rhs->list.count, 0);
+            }
+            temp = false; /* the value now lives in the box */
+            if (out != dst) kp_cg_emit(c, KP_BC_COPY, dst, out, 0, 0);
+        } else {
+            kp_compile_error(c, rhs, "keep _ in a pipe keeps a temporary; to keep a variable write `keep x with ...`");
+        }
+    } else {
+        kp_compile_error(c, rhs, "expected a function call after '|'");
+    }
+    c->npipe--;
+    if (temp) {
+        kp_cg_emit(c, KP_BC_DROP, pv.reg, 1, 0, 0); /* the temporary, unless moved on */
+        kp_cg_emit(c, KP_BC_MOVE, dst, out, 0, 0);
+    }
+    kp_cg_reg_free_to(c, save);
+    return rt;
+}

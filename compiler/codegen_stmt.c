@@ -1,0 +1,643 @@
+/*
+ * codegen_stmt.c — register bytecode for statements: declarations,
+ * assignments, if/while/for, break/continue/return, and function bodies.
+ *
+ * Design.  A statement leaves the register stack where it found it; the
+ * locals a declaration adds belong to the enclosing scope, which drops
+ * them at its exit (ownership.c).  Conditions compile straight to a
+ * conditional jump (compare with an immediate, compare two registers, or
+ * test a Bool).  Loops record their break and continue jumps and patch
+ * them when the loop ends; each exit path first emits the drops and
+ * defers of the scopes it leaves.  A function body is compiled into its
+ * own KpProto: parameters take the first registers, named outputs the
+ * next (UNSET until assigned), and falling off the end returns the
+ * outputs (or unit) after the defers and drops.
+ */
+#include "compiler_int.h"
+
+static void emit_check(C *c, uint32_t r, KpType *t, const char *name) {
+    if (!t || t->kind == KP_TK_ANY) return;
+    kp_cg_emit(c, KP_BC_CHECK, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), name ? kp_cg_k_name(c, name) + 1 : 0, 0);
+}
+
+static void compile_decl(C *c, KpNode *n) {
+    KpVM *vm = c->vm;
+    const char *name = kp_compile_intern(c, n->name);
+    Fn *f = c->fn;
+    KpType *t = n->a ? kp_types_resolve(c, n->a) : NULL;
+    bool top = f->is_main && f->depth == 0 && c->func_depth == 0;
+    if (!top && f->nouts && f->depth == 2) {
+        /* `hm : H` (or `hm : H = e`) in a function's body, where hm is a
+         * named output: it gives the output its first value — the type's
+         * default — rather than declaring a variable that would hide it */
+        Local *o = kp_resolve_find_local(f, name);
+        if (o && o->depth == 1 && o->reg >= f->out_reg && o->reg < f->out_reg + (uint32_t)f->nouts) {
+            if (t && o->type && t != o->type) {
+                kp_compile_error(c, n, "'%s' is an output of type %s, but it is declared here as %s", n->name,
+                                 o->type->name, t->name);
+                return;
+            }
+            if (!t) t = o->type;
+            kp_cg_at(c, n);
+            if (n->b) {
+                uint32_t tmp = kp_cg_reg_alloc(c);
+                KpType *st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, tmp, t) : kp_cg_expr(c, n->b, tmp, M_VALUE);
+                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, tmp, 0, 0, 0);
+                kp_cg_at(c, n);
+                if (t && !kp_types_same_static(c, t, st)) emit_check(c, tmp, t, n->name);
+                kp_cg_emit(c, KP_BC_MOVE, o->reg, tmp, 0, 0);
+                kp_cg_reg_free_to(c, tmp);
+            } else if (!t) {
+                kp_compile_error(c, n, "'%s' needs a type or a value", n->name);
+                return;
+            } else {
+                kp_cg_emit(c, KP_BC_DEFAULT, o->reg, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);
+            }
+            o->moved_line = 0;
+            return;
+        }
+    }
+    for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth == f->depth; i--)
+        if (f->locals[i].name == name && !c->repl) {
+            kp_compile_error(c, n, "'%s' is already declared in this scope (line %u)", n->name, f->locals[i].decl_line);
+            return;
+        }
+    uint32_t r;
+    struct KpGlobal *g = NULL;
+    if (top) {
+        g = NULL;
+        for (uint32_t i = vm->nglobals; i-- > 0;)
+            if (vm->globals[i].name == name && vm->globals[i].pending) { g = &vm->globals[i]; break; }
+        if (!g) g = kp_resolve_find_global(c, name);
+        r = g->reg; /* g->pending stays set until the initializer is compiled */
+    } else {
+        r = kp_cg_reg_alloc(c);
+    }
+    KpType *st;
+    kp_cg_at(c, n);
+    int ki = kp_own_kept_index(f, name);
+    if (ki >= 0 && top && !f->kept[ki].manual) {
+        kp_compile_error(c, n, "'%s' is a top-level variable, which lives until the program ends: keep is for the values of a scope", n->name);
+        ki = -1;
+    }
+    /* `x := … | keep _ with x | …`: a register for the box, kept until x exists */
+    uint32_t pend = NO_REG;
+    const char *save_pname = c->pending_name;
+    uint32_t save_preg = c->pending_reg;
+    bool save_pused = c->pending_used;
+    if (n->b && kp_own_mentions_keep_of(n->b, n->name)) {
+        pend = kp_cg_reg_alloc(c);
+        c->pending_name = name;
+        c->pending_reg = pend;
+        c->pending_used = false;
+    }
+    if (n->b) {
+        uint32_t target = r;
+        if (top && c->repl) target = kp_cg_reg_alloc(c); /* keep the old value until the new one exists */
+        if (n->b->kind == KP_N_CALL) st = kp_cg_call(c, n->b, target, t);
+        else st = kp_cg_expr(c, n->b, target, M_VALUE);
+        if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, target, 0, 0, 0);
+        kp_cg_at(c, n);
+        if (t && !kp_types_same_static(c, t, st)) emit_check(c, target, t, n->name);
+        if (target != r) {
+            kp_cg_emit(c, KP_BC_MOVE, r, target, 0, 0);
+            kp_cg_reg_free_to(c, target);
+        }
+    } else {
+        if (!t) { kp_compile_error(c, n, "'%s' needs a type or a value", n->name); return; }
+        kp_cg_emit(c, KP_BC_DEFAULT, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);
+        st = t;
+    }
+    if (pend != NO_REG) {
+        c->pending_name = save_pname;
+        c->pending_reg = save_preg;
+        bool used = c->pending_used;
+        c->pending_used = save_pused;
+        if (used) {
+            /* now x exists: tie the pipe's kept value to it */
+            uint32_t o = kp_cg_reg_alloc(c);
+            kp_cg_emit(c, KP_BC_REF, o, r, 0, KP_VF_PLACE | KP_VF_MUT);
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_KEEP, pend, o, 1, 0);
+            kp_own_add_kedge(c, name, "_", n->line);
+        }
+        kp_cg_reg_free_to(c, pend + 1);
+    }
+    Local *l = kp_resolve_add_local(c, name, r, t ? t : st);
+    l->global = top;
+    l->decl_line = n->line;
+    if (top) {
+        g->type = l->type;
+        g->pending = 0;
+    }
+    if (pend != NO_REG) {
+        /* the box register stays a hidden local: dropped with the scope (a
+         * no-op once the keep ran) */
+        kp_resolve_add_local(c, kp_compile_intern(c, "(kept)"), pend, NULL);
+        l = &f->locals[f->nlocals - 2];
+    }
+    if (ki >= 0) {
+        /* a kept variable lives in a box from here on (a top-level one,
+         * kept manually, in the slot reserved for its box) */
+        uint32_t box = top ? f->kept[ki].box_reg : kp_cg_reg_alloc(c);
+        KpNode *ue = f->kept[ki].using_expr;
+        uint8_t d = 0;
+        if (ue) {
+            kp_cg_place_ref(c, ue, box, KP_VF_PLACE);
+            d = 1;
+        }
+        kp_cg_at(c, n);
+        kp_cg_emit(c, KP_BC_BOXNEW, box, r, kp_cg_k_name(c, n->name) + 1, d);
+        kp_cg_emit(c, KP_BC_BOXREF, r, box, 0, 0);
+        l->through = 1;
+        l->boxed = 1;
+        Local *bl = kp_resolve_add_local(c, kp_compile_intern(c, "(box)"), box, NULL);
+        bl->global = top;
+    }
+}
+
+/* The value an assignment stores, into register t: the value for `=`, or
+ * `cur op value` for `op=` where register `cur` holds the current value. */
+static KpType *assigned_value(C *c, KpNode *n, uint32_t t, uint32_t cur, KpType *expect) {
+    if (n->op != KP_OP_NONE) {
+        Operand b = kp_cg_operand(c, n->b);
+        bool swap;
+        kp_cg_at(c, n);
+        kp_cg_emit(c, kp_cg_binop_code(n->op, &swap), t, cur, b.r, 0);
+        kp_cg_free_operand(c, &b, true);
+        return NULL;
+    }
+    KpType *st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, t, expect) : kp_cg_expr(c, n->b, t, M_VALUE);
+    if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, t, 0, 0, 0);
+    return st;
+}
+
+static void compile_assign(C *c, KpNode *n) {
+    KpVM *vm = c->vm;
+    KpNode *target = n->a;
+    uint32_t save = c->fn->freereg;
+    kp_cg_at(c, n);
+    if (n->op == KP_OP_NONE) kp_own_check_ref_escape(c, target, n->b, n);
+    if (target->kind == KP_N_IDENT) {
+        const char *name = kp_compile_intern(c, target->name);
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, name, &global, &g);
+        if (l == (Local *)1) {
+            kp_compile_error(c, target, "cannot assign to local variable '%s' of an enclosing function", target->name);
+            return;
+        }
+        if (!l && !global) {
+            kp_compile_error(c, target, "unknown variable '%s' (declare it with %s := ...)", target->name, target->name);
+            return;
+        }
+        if (global && c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
+            kp_compile_error(c, target, "'%s' is used before its declaration", target->name);
+            return;
+        }
+        KpType *vt = global ? g->type : l->type;
+        if (!global && l->through == 2) {
+            kp_compile_error(c, target, "cannot assign to '%s': it is a read-only reference (&); take the parameter as $& to change the caller's value", target->name);
+            return;
+        }
+        if (!global && l->through == 1) {
+            /* a $& reference: the assignment writes the referent */
+            uint32_t t = kp_cg_reg_alloc(c);
+            assigned_value(c, n, t, l->reg, vt);
+            kp_cg_at(c, n);
+            emit_check(c, t, vt, target->name);
+            kp_cg_emit(c, KP_BC_SETREF, l->reg, t, 0, 0);
+            kp_cg_reg_free_to(c, save);
+            return;
+        }
+        if (!global) {
+            KpType *st;
+            if (n->op != KP_OP_NONE) {
+                /* x op= v: compute straight into x */
+                Operand b = kp_cg_operand(c, n->b);
+                bool swap;
+                kp_cg_at(c, n);
+                kp_cg_emit(c, kp_cg_binop_code(n->op, &swap), l->reg, l->reg, b.r, 0);
+                st = kp_types_static_binop_type(c, n->op, l->type, b.type);
+                kp_cg_free_operand(c, &b, true);
+            } else if (n->b->kind == KP_N_BINARY || n->b->kind == KP_N_INT || n->b->kind == KP_N_FLOAT ||
+                       n->b->kind == KP_N_BOOL) {
+                st = kp_cg_expr(c, n->b, l->reg, M_VALUE);
+            } else {
+                uint32_t t = kp_cg_reg_alloc(c);
+                st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, t, vt) : kp_cg_expr(c, n->b, t, M_VALUE);
+                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, t, 0, 0, 0);
+                kp_cg_at(c, n);
+                if (vt && !kp_types_same_static(c, vt, st)) emit_check(c, t, vt, target->name);
+                kp_cg_emit(c, KP_BC_MOVE, l->reg, t, 0, 0);
+                st = vt;
+            }
+            if (vt && !kp_types_same_static(c, vt, st)) {
+                kp_cg_at(c, n);
+                emit_check(c, l->reg, vt, target->name);
+            }
+            l->moved_line = 0;
+            kp_own_check_outlives_allocator(c, n, l, st);
+        } else {
+            uint32_t t = kp_cg_reg_alloc(c);
+            if (n->op != KP_OP_NONE) kp_cg_emit(c, KP_BC_GETG, t, g->reg, 0, 0);
+            assigned_value(c, n, t, t, vt);
+            kp_cg_at(c, n);
+            emit_check(c, t, vt, target->name);
+            kp_cg_emit(c, KP_BC_SETG, g->reg, t, 0, 0);
+        }
+        kp_cg_reg_free_to(c, save);
+        return;
+    }
+    if (target->kind == KP_N_FIELD || target->kind == KP_N_INDEX) {
+        uint32_t obj = kp_cg_reg_alloc(c);
+        if (target->a->kind == KP_N_IDENT) {
+            bool global;
+            struct KpGlobal *g;
+            Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, target->a->name), &global, &g);
+            if (l && l != (Local *)1 && !global) { kp_own_check_not_moved(c, target->a, l); kp_cg_emit(c, KP_BC_REF, obj, l->reg, 0, KP_VF_PLACE | KP_VF_MUT); }
+            else kp_cg_place_ref(c, target->a, obj, KP_VF_PLACE | KP_VF_MUT);
+        } else {
+            kp_cg_place_ref(c, target->a, obj, KP_VF_PLACE | KP_VF_MUT);
+        }
+        Operand idx = {0};
+        if (target->kind == KP_N_INDEX) idx = kp_cg_operand(c, target->b);
+        uint32_t v = kp_cg_reg_alloc(c);
+        if (n->op != KP_OP_NONE) {
+            kp_cg_at(c, target);
+            if (target->kind == KP_N_FIELD) kp_cg_emit(c, KP_BC_GETFIELD, v, obj, kp_cg_k_name(c, target->name), 0);
+            else kp_cg_emit(c, KP_BC_GETINDEX, v, obj, idx.r, 0);
+        }
+        assigned_value(c, n, v, v, NULL);
+        kp_cg_at(c, n);
+        if (target->kind == KP_N_FIELD) kp_cg_emit(c, KP_BC_SETFIELD, obj, kp_cg_k_name(c, target->name), v, 0);
+        else kp_cg_emit(c, KP_BC_SETINDEX, obj, idx.r, v, 0);
+        kp_cg_free_operand(c, &idx, true);
+        kp_cg_reg_free_to(c, save);
+        return;
+    }
+    (void)vm;
+    kp_compile_error(c, target, "cannot assign to this expression");
+}
+
+static Loop *push_loop(C *c) {
+    Fn *f = c->fn;
+    IGROW(c, f->loops, f->nloops, f->cap_loops);
+    Loop *lp = &f->loops[f->nloops++];
+    memset(lp, 0, sizeof *lp);
+    lp->depth = f->depth;
+    lp->ndefers = f->ndefers;
+    return lp;
+}
+
+static void loop_add(C *c, uint32_t **arr, int *n, int *cap, uint32_t j) {
+    IGROW(c, *arr, *n, *cap);
+    (*arr)[(*n)++] = j;
+}
+
+static void pop_loop(C *c, uint32_t brk, uint32_t cont) {
+    Fn *f = c->fn;
+    Loop *lp = &f->loops[f->nloops - 1];
+    for (int i = 0; i < lp->nbreaks; i++) kp_cg_patch(c, lp->breaks[i], brk);
+    for (int i = 0; i < lp->nconts; i++) kp_cg_patch(c, lp->conts[i], cont);
+    f->nloops--;
+}
+
+/* Emits the conditional jump taken when `cond` is false; returns it. */
+static uint32_t compile_cond_jump(C *c, KpNode *cond) {
+    KpVM *vm = c->vm;
+    uint32_t save = c->fn->freereg;
+    if (cond->kind == KP_N_BINARY && cond->op >= KP_OP_LT && cond->op <= KP_OP_GE && cond->b->kind == KP_N_INT &&
+        cond->b->ival >= INT16_MIN && cond->b->ival <= INT16_MAX && cond->a->kind != KP_N_INT && cond->a->kind != KP_N_FLOAT) {
+        /* x < 2: compare a register with a small immediate */
+        Operand a = kp_cg_operand(c, cond->a);
+        if (a.r & KP_RK_CONST) { uint32_t t = kp_cg_reg_alloc(c); kp_cg_emit_sbx(c, KP_BC_LOADK, t, (int32_t)(a.r & 0x7fff)); a.r = t; }
+        uint8_t jop = cond->op == KP_OP_LT ? KP_BC_JLTI : cond->op == KP_OP_LE ? KP_BC_JLEI
+                    : cond->op == KP_OP_GT ? KP_BC_JGTI : KP_BC_JGEI;
+        kp_cg_at(c, cond);
+        uint32_t j = kp_cg_emit(c, jop, a.r, (uint32_t)(uint16_t)(int16_t)cond->b->ival, 0, 0);
+        kp_cg_free_operand(c, &a, true);
+        kp_cg_reg_free_to(c, save);
+        return j;
+    }
+    if (cond->kind == KP_N_BINARY && cond->op >= KP_OP_EQ && cond->op <= KP_OP_GE) {
+        Operand a = kp_cg_operand(c, cond->a);
+        Operand b = kp_cg_operand(c, cond->b);
+        bool swap;
+        uint8_t op = kp_cg_binop_code(cond->op, &swap);
+        uint8_t jop = op == KP_BC_LT ? KP_BC_JLT : op == KP_BC_LE ? KP_BC_JLE : op == KP_BC_EQ ? KP_BC_JEQ : KP_BC_JNE;
+        kp_cg_at(c, cond);
+        uint32_t j = swap ? kp_cg_emit(c, jop, b.r, a.r, 0, 0) : kp_cg_emit(c, jop, a.r, b.r, 0, 0);
+        kp_cg_free_operand(c, &b, true);
+        kp_cg_free_operand(c, &a, true);
+        kp_cg_reg_free_to(c, save);
+        (void)vm;
+        return j;
+    }
+    uint32_t r = kp_cg_reg_alloc(c);
+    kp_cg_expr(c, cond, r, M_VALUE);
+    kp_cg_at(c, cond);
+    uint32_t j = kp_cg_emit_sbx(c, KP_BC_JMPF, r, 0);
+    kp_cg_reg_free_to(c, save);
+    return j;
+}
+
+/* A jump emitted after a DROP of the condition temp would need the drop on
+ * both paths; conditions are Bool scalars, so nothing is owned. */
+
+static void compile_body(C *c, KpNode *block) {
+    kp_own_push_scope(c);
+    if (block && block->kind == KP_N_BLOCK) kp_cg_block_body(c, block);
+    else if (block) kp_cg_stmt(c, block);
+    kp_own_pop_scope(c, true);
+}
+
+static void compile_if(C *c, KpNode *n) {
+    uint32_t jf = compile_cond_jump(c, n->a);
+    compile_body(c, n->b);
+    if (n->c) {
+        uint32_t jend = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+        kp_cg_patch(c, jf, kp_cg_pc(c));
+        if (n->c->kind == KP_N_IF) compile_if(c, n->c);
+        else compile_body(c, n->c);
+        kp_cg_patch(c, jend, kp_cg_pc(c));
+    } else {
+        kp_cg_patch(c, jf, kp_cg_pc(c));
+    }
+}
+
+static void compile_while(C *c, KpNode *n) {
+    uint32_t top = kp_cg_pc(c);
+    uint32_t jf = compile_cond_jump(c, n->a);
+    push_loop(c);
+    compile_body(c, n->b);
+    kp_cg_at(c, n);
+    uint32_t back = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+    kp_cg_patch(c, back, top);
+    kp_cg_patch(c, jf, kp_cg_pc(c));
+    pop_loop(c, kp_cg_pc(c), top);
+    kp_own_forget_moves_since(c, 0);
+}
+
+static void compile_for(C *c, KpNode *n) {
+    KpVM *vm = c->vm;
+    uint32_t save = c->fn->freereg;
+    KpNode *it = n->a;
+    kp_own_push_scope(c); /* the loop's state registers */
+    if (it->kind == KP_N_BINARY && it->op == KP_OP_RANGE) {
+        if (n->name2) { kp_compile_error(c, n, "a range loop has one variable"); }
+        uint32_t base = kp_cg_reg_alloc(c);
+        kp_cg_reg_alloc(c);
+        uint32_t var = kp_cg_reg_alloc(c);
+        kp_cg_expr(c, it->a, base, M_VALUE);
+        kp_cg_expr(c, it->b, base + 1, M_VALUE);
+        kp_cg_at(c, n);
+        uint32_t prep = kp_cg_emit_sbx(c, KP_BC_FORPREP, base, 0);
+        uint32_t body = kp_cg_pc(c);
+        push_loop(c);
+        kp_own_push_scope(c);
+        Local *l = kp_resolve_add_local(c, kp_compile_intern(c, n->name), var, vm->t_int);
+        (void)l;
+        if (n->b) kp_cg_block_body(c, n->b);
+        kp_own_pop_scope(c, true);
+        uint32_t cont = kp_cg_pc(c);
+        kp_cg_at(c, n);
+        uint32_t fl = kp_cg_emit_sbx(c, KP_BC_FORLOOP, base, 0);
+        kp_cg_patch(c, fl, body);
+        kp_cg_patch(c, prep, kp_cg_pc(c));
+        pop_loop(c, kp_cg_pc(c), cont);
+        /* the counter and end are Ints: nothing to drop */
+    } else {
+        uint8_t mode = 0;
+        KpNode *src = it;
+        if (src->kind == KP_N_UNARY && src->op == KP_OP_MUTREF) { mode = 1; src = src->a; }
+        else if (src->kind == KP_N_UNARY && src->op == KP_OP_MOVE) { mode = 2; src = src->a; }
+        else if (src->kind == KP_N_UNARY && src->op == KP_OP_REF) { src = src->a; }
+        uint32_t base = kp_cg_reg_alloc(c);
+        kp_cg_reg_alloc(c);
+        uint32_t v1 = kp_cg_reg_alloc(c), v2 = kp_cg_reg_alloc(c);
+        if (mode == 2) kp_cg_expr(c, src, base, M_VALUE);
+        else if (kp_resolve_is_place(src)) kp_cg_place_ref(c, src, base, KP_VF_PLACE | (mode == 1 ? KP_VF_MUT : 0));
+        else kp_cg_expr(c, src, base, M_VALUE);
+        kp_cg_at(c, n);
+        uint8_t d = (uint8_t)(mode | (n->name2 ? 4 : 0));
+        uint32_t prep = kp_cg_emit_sbx(c, KP_BC_ITERPREP, base, 0);
+        c->fn->p->code[prep].d = d;
+        uint32_t jnext = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+        uint32_t body = kp_cg_pc(c);
+        push_loop(c);
+        kp_own_push_scope(c);
+        if (n->name2) {
+            kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, NULL);
+            Local *ev = kp_resolve_add_local(c, kp_compile_intern(c, n->name2), v2, NULL);
+            if (mode == 1) ev->through = 1;
+        } else {
+            Local *ev = kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, NULL);
+            if (mode == 1) ev->through = 1;
+        }
+        if (n->b) kp_cg_block_body(c, n->b);
+        kp_own_pop_scope(c, true);
+        uint32_t cont = kp_cg_pc(c);
+        kp_cg_patch(c, jnext, cont);
+        kp_cg_at(c, n);
+        uint32_t nx = kp_cg_emit_sbx(c, KP_BC_ITERNEXT, base, 0);
+        c->fn->p->code[nx].d = d;
+        kp_cg_patch(c, nx, body);
+        uint32_t end = kp_cg_pc(c);
+        kp_cg_patch(c, prep, end);
+        kp_cg_emit(c, KP_BC_ITEREND, base, 0, 0, 0);
+        pop_loop(c, end, cont);
+    }
+    kp_own_pop_scope(c, false);
+    kp_cg_reg_free_to(c, save);
+    kp_own_forget_moves_since(c, 0);
+}
+
+/* Builds the return value of a function with named outputs into r. */
+static void emit_outputs(C *c, uint32_t r) {
+    Fn *f = c->fn;
+    if (f->nouts == 1) {
+        kp_cg_emit(c, KP_BC_MOVE, r, f->out_reg, 0, 0);
+    } else {
+        kp_cg_emit(c, KP_BC_NEWREC, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, f->out_type)), f->out_reg, 0);
+    }
+}
+
+static void compile_return(C *c, KpNode *n) {
+    Fn *f = c->fn;
+    if (f->is_main && c->func_depth == 0) {
+        kp_compile_error(c, n, "return outside a function");
+        return;
+    }
+    uint32_t save = f->freereg;
+    if (n->a && n->a->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->a->name), &global, &g);
+        if (l && l != (Local *)1 && !global && l->holds_ref) {
+            Local *x = kp_resolve_find_local(f, l->holds_ref);
+            if (x && !x->boxed) {
+                kp_compile_error(c, n->a, "'%s' does not live long enough: '%s' holds a reference to it and is returned",
+                         x->name, n->a->name);
+                kp_diag_note(c->diags,
+                             "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets '%s'\n"
+                             "    = hint: keep %s with %s",
+                             x->name, x->decl_line, f->p->name, n->a->name, x->name, n->a->name);
+                return;
+            }
+        }
+    }
+    if (n->a && n->a->kind == KP_N_IDENT && f->ndefers == 0) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->a->name), &global, &g);
+        if (l && l != (Local *)1 && !global) {
+            kp_own_check_not_moved(c, n->a, l);
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_RET, l->reg, 0, 0, 0);
+            return;
+        }
+    }
+    if (n->a && n->a->kind == KP_N_UNARY && (n->a->op == KP_OP_REF || n->a->op == KP_OP_MUTREF)) {
+        KpNode *pl = n->a->a;
+        while (pl && (pl->kind == KP_N_FIELD || pl->kind == KP_N_INDEX)) pl = pl->a;
+        if (pl && pl->kind == KP_N_IDENT) {
+            bool global;
+            struct KpGlobal *g;
+            Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, pl->name), &global, &g);
+            if (l && l != (Local *)1 && !global && !l->through) {
+                kp_compile_error(c, n->a, "cannot return a reference to '%s': it is a local of '%s' and is deinitialized when the function returns",
+                         pl->name, f->p->name);
+                kp_diag_note(c->diags, "hint: return the value itself (it moves to the caller), or keep it with an owner that outlives the call");
+                return;
+            }
+        }
+    }
+    uint32_t r = kp_cg_reg_alloc(c);
+    if (n->a) {
+        if (n->a->kind == KP_N_CALL) kp_cg_call(c, n->a, r, f->ret);
+        else kp_cg_expr(c, n->a, r, M_VALUE);
+        if (n->a->kind == KP_N_FIELD || n->a->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
+    } else if (f->nouts) {
+        kp_cg_at(c, n);
+        emit_outputs(c, r);
+    } else {
+        kp_cg_emit(c, KP_BC_LOADUNIT, r, 0, 0, 0);
+    }
+    kp_cg_at(c, n);
+    if (f->ndefers > 0) kp_own_emit_exit(c, 0, 0); /* defers and drops in order */
+    kp_cg_emit(c, KP_BC_RET, r, 0, 0, 0);
+    kp_cg_reg_free_to(c, save);
+}
+
+static void compile_jump(C *c, KpNode *n, bool is_break) {
+    Fn *f = c->fn;
+    if (f->nloops == 0) {
+        kp_compile_error(c, n, "%s outside a loop", is_break ? "break" : "continue");
+        return;
+    }
+    Loop *lp = &f->loops[f->nloops - 1];
+    kp_cg_at(c, n);
+    kp_own_emit_exit(c, lp->depth, lp->ndefers);
+    uint32_t j = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+    lp = &f->loops[f->nloops - 1];
+    if (is_break) loop_add(c, &lp->breaks, &lp->nbreaks, &lp->cap_breaks, j);
+    else loop_add(c, &lp->conts, &lp->nconts, &lp->cap_conts, j);
+}
+
+void kp_cg_stmt(C *c, KpNode *n) {
+    if (!n) return;
+    kp_cg_at(c, n);
+    uint32_t save = c->fn->freereg;
+    switch (n->kind) {
+    case KP_N_DECL: compile_decl(c, n); return;
+    case KP_N_ASSIGN: compile_assign(c, n); break;
+    case KP_N_EXPRSTMT: {
+        uint32_t r = kp_cg_reg_alloc(c);
+        KpType *t = kp_cg_expr(c, n->a, r, M_BORROW);
+        if (!kp_types_scalar(c->vm, t)) kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0);
+        break;
+    }
+    case KP_N_BLOCK: compile_body(c, n); break;
+    case KP_N_IF: compile_if(c, n); kp_own_forget_moves_since(c, 0); break;
+    case KP_N_WHILE: compile_while(c, n); break;
+    case KP_N_FOR: compile_for(c, n); break;
+    case KP_N_BREAK: compile_jump(c, n, true); break;
+    case KP_N_CONTINUE: compile_jump(c, n, false); break;
+    case KP_N_RETURN: compile_return(c, n); break;
+    case KP_N_DEFER: kp_own_defer(c, n); break;
+    case KP_N_TYPEDECL:
+    case KP_N_FUNC: break; /* hoisted */
+    case KP_N_KEEP: kp_own_keep(c, n); break;
+    case KP_N_USING: kp_own_using(c, n); break;
+    default: {
+        uint32_t r = kp_cg_reg_alloc(c);
+        KpType *t = kp_cg_expr(c, n, r, M_BORROW);
+        if (!kp_types_scalar(c->vm, t)) kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0);
+        break;
+    }
+    }
+    kp_cg_reg_free_to(c, save);
+}
+
+void kp_cg_block_body(C *c, KpNode *block) {
+    if (c->fn->depth >= 0 && c->fn->depth < 64) c->fn->blocks[c->fn->depth] = block;
+    kp_resolve_hoist_block(c, &block->list);
+    for (int i = 0; i < block->list.count; i++) kp_cg_stmt(c, block->list.items[i]);
+}
+
+void kp_cg_function(C *c, KpNode *n, KpOverload *ov) {
+    Fn fn;
+    memset(&fn, 0, sizeof fn);
+    fn.outer = c->fn;
+    fn.p = kp_compile_new_proto(c, ov->func->name);
+    fn.ret = ov->ret;
+    fn.line = n->line;
+    fn.col = n->col;
+    Fn *outer = c->fn;
+    c->fn = &fn;
+    c->func_depth++;
+    int save_npipe = c->npipe;
+    c->npipe = 0;
+    ov->proto = fn.p;
+    fn.p->nparams = ov->nparams;
+    fn.p->ret = ov->ret;
+    kp_own_scan_keeps(c, &fn, n->b);
+    kp_own_push_scope(c);
+    for (int i = 0; i < ov->nparams; i++) {
+        uint32_t r = kp_cg_reg_alloc(c);
+        KpParam *p = &ov->params[i];
+        const char *pname = p->name ? p->name : kp_compile_intern(c, "_");
+        Local *pl = kp_resolve_add_local(c, pname, r, p->type);
+        if (p->mode == KP_PM_MUTREF) pl->through = 1;
+        else if (p->mode == KP_PM_REF) pl->through = 2;
+    }
+    if (n->a && n->a->kind == KP_N_OUTPUTS) {
+        fn.nouts = n->a->list.count;
+        fn.out_reg = fn.freereg;
+        for (int i = 0; i < fn.nouts; i++) {
+            KpNode *o = n->a->list.items[i];
+            uint32_t r = kp_cg_reg_alloc(c);
+            KpType *t = o->a ? kp_types_resolve(c, o->a) : NULL;
+            kp_resolve_add_local(c, kp_compile_intern(c, o->name ? o->name : "_"), r, t);
+        }
+        if (fn.nouts > 1) fn.out_type = ov->ret;
+        fn.p->named_outputs = 1;
+        kp_cg_emit(c, KP_BC_DROP, fn.out_reg, (uint32_t)fn.nouts, 0, 0); /* unset until assigned */
+    }
+    kp_own_push_scope(c);
+    kp_cg_block_body(c, n->b);
+    /* falling off the end: the result, then the defers and drops in order */
+    uint32_t r = kp_cg_reg_alloc(c);
+    if (fn.nouts) emit_outputs(c, r);
+    else kp_cg_emit(c, KP_BC_LOADUNIT, r, 0, 0, 0);
+    if (fn.ndefers > 0) kp_own_emit_exit(c, 0, 0);
+    kp_cg_emit(c, KP_BC_RET, r, 0, 0, 0);
+    kp_own_pop_scope(c, false);
+    kp_own_pop_scope(c, false);
+    kp_own_finish_defers(c);
+    c->npipe = save_npipe;
+    c->func_depth--;
+    c->fn = outer;
+    if (c->vm->dump_bytecode) kp_dump_proto(c->vm, fn.p);
+}

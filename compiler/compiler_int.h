@@ -1,0 +1,265 @@
+/*
+ * compiler_int.h — the compiler's internal header: the state the passes
+ * share (the compiler `C`, the function being compiled `Fn`, its `Local`s,
+ * scopes, loops and active defers) and the functions one pass module calls
+ * in another.  Nothing outside compiler/ includes it; the compiler's
+ * entry points (kp_compile, kp_compile_ex, kp_emit_ownership) are declared
+ * in compiler/compiler.h, for the driver (api/).
+ *
+ * The modules, in the order data flows through them:
+ *   resolve.c       names: scopes, lookup of locals/globals/types/functions,
+ *                   hoisting of declarations
+ *   types.c         static types: type expressions, record layouts,
+ *                   generics, function signatures, constant folding
+ *   ownership.c     moves, borrows, drops on every exit path, defers,
+ *                   keep boxes and keep cycles, reference escapes,
+ *                   values that would outlive their allocator
+ *   codegen.c       register bytecode: emission primitives, expressions,
+ *                   calls and pipes
+ *   codegen_stmt.c  register bytecode: declarations, assignments, control
+ *                   flow, returns, function bodies
+ *   compile.c       the driver: the shared helpers and kp_compile
+ * Names carry their module: kp_resolve_, kp_types_, kp_own_, kp_cg_,
+ * kp_compile_.
+ */
+#ifndef KP_COMPILER_INT_H
+#define KP_COMPILER_INT_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../parser/ast.h"
+#include "../vm/vm.h"
+#include "compiler.h"
+
+typedef struct Local Local;
+
+struct Local {
+    const char *name;
+    uint32_t reg;
+    KpType *type;      /* static type, or NULL */
+    bool global;       /* top-level variable: reg is an absolute stack slot */
+    int depth;
+    uint32_t moved_line, moved_col; /* certain move, 0 = none */
+    uint32_t start_pc;
+    uint8_t using_mark; /* the hidden local of a `using` block */
+    uint8_t through;    /* holds a reference: 1 = $& (assignment writes
+                           through it), 2 = & (assignment is an error) */
+    uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
+    uint32_t decl_line;   /* where it was declared */
+    uint8_t boxed;        /* a kept variable (lives in a keep box) */
+    uint8_t addr_taken;   /* a reference to it was made: its register is
+                             cleared at scope exit even when it holds a
+                             scalar, so the reference is seen to die */
+    const char *holds_ref; /* a record variable holding a reference to this
+                              function's local `holds_ref` (set by h.f = &x) */
+    KpNode *using_node;
+};
+
+typedef struct TypeBind {
+    const char *name;
+    KpType *type;
+    KpNode *generic;   /* generic declaration, or NULL */
+    int depth;         /* compiler-wide block depth */
+} TypeBind;
+
+typedef struct ActiveDefer {
+    KpNode *stmt;
+    int depth;
+    uint32_t watermark;
+    uint32_t info;     /* index in proto->defers */
+} ActiveDefer;
+
+typedef struct Loop {
+    int depth;          /* block depth of the loop's body scope minus one */
+    int ndefers;        /* active defers when the loop began */
+    uint32_t *breaks;
+    int nbreaks, cap_breaks;
+    uint32_t *conts;
+    int nconts, cap_conts;
+} Loop;
+
+typedef struct Fn {
+    struct Fn *outer;
+    KpProto *p;
+    uint32_t cap_code, cap_k, cap_calls, cap_defers, cap_locals;
+    Local *locals;
+    int nlocals, cap_loc;
+    int depth;
+    uint32_t freereg;
+    Loop *loops;
+    int nloops, cap_loops;
+    ActiveDefer *defers;
+    int ndefers, cap_adef;
+    KpNode **pending_defers; /* compiled out of line at the end */
+    uint32_t *pending_info;
+    int npending, cap_pending, cap_pinfo;
+    KpType *ret;
+    int nouts;
+    uint32_t out_reg;
+    KpType *out_type;   /* anonymous record for several outputs */
+    bool is_main;
+    uint32_t line, col;
+    /* keep: the variables this function keeps (boxed from their
+     * declaration), and the keep edges seen so far (owner -> kept) */
+    struct {
+        const char *name;
+        KpNode *using_expr;
+        bool manual;      /* `keep x` with no owner */
+        uint32_t box_reg; /* a top-level variable's box: a reserved slot */
+    } kept[64];
+    int nkept;
+    struct {
+        const char *owner, *kept;
+        uint32_t line;
+    } kedges[64];
+    int nkedges;
+    KpNode *blocks[64]; /* the block being compiled at each depth */
+} Fn;
+
+typedef struct PipeVal {
+    uint32_t reg;        /* register holding the value (or the place) */
+    bool place;          /* reg is a variable (not a temporary) */
+    bool global;
+    bool boxed;          /* reg holds a reference to a kept value */
+} PipeVal;
+
+typedef struct C {
+    KpVM *vm;
+    const KpSource *src;
+    KpDiags *diags;
+    Fn *fn;
+    TypeBind *types;
+    int ntypes, cap_types;
+    int tdepth;
+    PipeVal pipe[64];
+    int npipe;
+    int nerrors_at_start;
+    bool repl;
+    int func_depth;
+    int using_depth;
+    /* temporaries an argument borrows from (`f(mk().x)`): evaluated before
+     * the call, dropped after it returns */
+    int depth_guard;     /* expression nesting, bounded */
+    /* `x := … | keep _ with x | …`: the box waits for x to exist */
+    const char *pending_name;
+    uint32_t pending_reg;
+    bool pending_used;
+    struct TypeBind tb_scratch;
+    KpNode *pinned_node[32];
+    uint32_t pinned_reg[32];
+    int npinned;
+} C;
+
+/* How an expression's value is wanted: as a value (consumed: a movable
+ * value moves) or borrowed (a reference to a place, or a temporary). */
+enum { M_VALUE = 0, M_BORROW = 1 };
+
+/* An operand of an arithmetic instruction (codegen.c kp_cg_operand). */
+typedef struct Operand {
+    uint32_t r;        /* register, or constant | KP_RK_CONST */
+    bool temp;         /* a temporary this expression allocated */
+    KpType *type;
+} Operand;
+
+/* ------------------------------------------------------------ helpers */
+
+/* "no register" */
+#define NO_REG 0xffffffffu
+/* Grows the array `arr` (capacity *cap, uint32_t) to hold element n. */
+#define GROW(c, arr, cap, n) ((arr) = kp_compile_grow((c), (arr), (cap), (n), sizeof *(arr)))
+/* The same for int counts and capacities. */
+#define IGROW(c, arr, n, cap)                                                         \
+    do {                                                                              \
+        if ((n) >= (cap)) {                                                           \
+            int nc_ = igrow_cap(cap);                                                 \
+            void *q_ = kp_realloc((c)->vm->meta, (arr), sizeof *(arr) * (size_t)(cap), \
+                                  sizeof *(arr) * (size_t)nc_, 16, NULL);             \
+            (arr) = q_;                                                               \
+            (cap) = nc_;                                                              \
+        }                                                                             \
+    } while (0)
+
+static inline int igrow_cap(int cap) { return cap ? cap * 2 : 16; }
+
+/* compile.c — the driver of the passes and their shared state */
+KpString *kp_compile_const_str(C *c, const char *s, size_t len);
+void kp_compile_error(C *c, KpNode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void *kp_compile_grow(C *c, void *arr, uint32_t *cap, uint32_t n, size_t elem);
+const char *kp_compile_intern(C *c, const char *s);
+KpProto *kp_compile_new_proto(C *c, const char *name);
+
+/* resolve.c — names, scopes, hoisting */
+Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t);
+KpFunc *kp_resolve_find_func(C *c, const char *name);
+struct KpGlobal *kp_resolve_find_global(C *c, const char *name);
+Local *kp_resolve_find_local(Fn *f, const char *name);
+TypeBind *kp_resolve_find_type(C *c, const char *name);
+void kp_resolve_hoist_block(C *c, KpNodeList *stmts);
+bool kp_resolve_is_place(KpNode *n);
+int kp_resolve_local_index(Fn *f, Local *l);
+Local *kp_resolve_lookup_var(C *c, const char *name, bool *global, struct KpGlobal **g);
+void kp_resolve_note_local_info(C *c, Local *l);
+KpNode *kp_resolve_place_root(KpNode *n);
+KpNode *kp_resolve_root_ident(KpNode *n);
+
+/* types.c — static types, signatures, constant folding */
+KpType *kp_types_anon(C *c, int n, const char **names, KpType **types);
+KpType *kp_types_builtin(C *c, const char *name);
+KpOverload *kp_types_declare_function(C *c, KpNode *n);
+KpType *kp_types_derived(C *c, KpTypeKind kind, KpType *elem, KpType *key, int refmode);
+void kp_types_fill_record(C *c, KpType *t, KpNode *decl);
+bool kp_types_fits_i32(int64_t v);
+bool kp_types_fold_binary(C *c, KpNode *n, KpValue *out);
+bool kp_types_fold_number(KpNode *n, KpValue *out);
+bool kp_types_is_num(KpVM *vm, KpType *t);
+KpType *kp_types_new(C *c, KpTypeKind kind, const char *name);
+KpType *kp_types_resolve(C *c, KpNode *n);
+bool kp_types_same_static(C *c, KpType *want, KpType *have);
+KpType *kp_types_static_binop_type(C *c, int op, KpType *a, KpType *b);
+bool kp_types_movable(KpType *t);
+bool kp_types_scalar(KpVM *vm, KpType *t);
+
+/* ownership.c — moves, drops, defers, keeps, escapes */
+void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line);
+void kp_own_check_not_moved(C *c, KpNode *n, Local *l);
+void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
+void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
+void kp_own_defer(C *c, KpNode *n);
+void kp_own_keep(C *c, KpNode *n);
+void kp_own_using(C *c, KpNode *n);
+void kp_own_emit_exit(C *c, int depth, int ndefers_floor);
+void kp_own_finish_defers(C *c);
+void kp_own_forget_moves_since(C *c, int nlocals);
+int kp_own_kept_index(Fn *f, const char *name);
+bool kp_own_mentions_keep_of(KpNode *n, const char *name);
+uint32_t kp_own_pinned(C *c, KpNode *n);
+void kp_own_pop_scope(C *c, bool emit_drops);
+void kp_own_push_scope(C *c);
+uint8_t kp_own_read_flags(int mode, KpNode *container);
+void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
+
+/* codegen.c — bytecode emission, expressions and calls */
+uint32_t kp_cg_add_k(C *c, KpValue v);
+void kp_cg_at(C *c, KpNode *n);
+uint8_t kp_cg_binop_code(int op, bool *swap);
+KpType *kp_cg_call(C *c, KpNode *n, uint32_t dst, KpType *expect);
+KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags);
+uint32_t kp_cg_emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
+uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx);
+KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode);
+void kp_cg_free_operand(C *c, Operand *o, bool may_own);
+uint32_t kp_cg_k_name(C *c, const char *name);
+Operand kp_cg_operand(C *c, KpNode *n);
+void kp_cg_patch(C *c, uint32_t j, uint32_t target);
+uint32_t kp_cg_pc(C *c);
+uint32_t kp_cg_reg_alloc(C *c);
+void kp_cg_reg_free_to(C *c, uint32_t mark);
+
+/* codegen_stmt.c — statements and function bodies */
+void kp_cg_block_body(C *c, KpNode *block);
+void kp_cg_function(C *c, KpNode *n, KpOverload *ov);
+void kp_cg_stmt(C *c, KpNode *n);
+
+#endif

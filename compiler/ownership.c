@@ -1,0 +1,397 @@
+/*
+ * ownership.c — the ownership rules: moves, borrows, drops on every exit
+ * path, defers, keep boxes and keep cycles, reference escapes, and values
+ * that would outlive their allocator.
+ *
+ * Design.
+ *  - Scopes.  Every block is a scope; its locals take consecutive registers
+ *    in declaration order, so "deinitialize in reverse declaration order" is
+ *    one DROP over a register range, last register first.  Every exit path
+ *    (end of block, break, continue, return) emits the drops of the scopes
+ *    it leaves, with the active defers inlined at their place (LIFO).  A
+ *    runtime error unwinds with the same order from the VM's side, using the
+ *    defer table written here (KpDeferInfo: pc range, watermark, body).
+ *  - Moves.  A consuming use (initializer, assignment, return, field or
+ *    element store, by-value argument) of a movable value moves it; the VM
+ *    marks the source MOVED with the position.  Where the compiler can see
+ *    that a move certainly happened (straight-line code in the same
+ *    function), a later read is a compile error naming the move; after a
+ *    branch or a loop a move is no longer certain and is forgotten.
+ *  - Borrows.  A place (variable, field, element) passed as an argument is
+ *    passed as an implicit borrow (a REF with KP_VF_PLACE); the callee's
+ *    parameter mode decides at run time whether it moves out of the place
+ *    (by value) or keeps the reference (& / $&).  A field or element of a
+ *    temporary that an argument borrows is "pinned": the temporary is
+ *    evaluated before the call and dropped after it returns.
+ *  - Keeps.  A variable a function keeps lives in a box from its
+ *    declaration; `keep x with a, b` hands the box's count to the owners.
+ *    The keep edges of a function (owner -> kept) are recorded, and a cycle
+ *    among them is a compile error: such values would keep each other
+ *    alive.
+ *  - Escapes.  Storing `&x` into something that outlives x (a global, a
+ *    parameter's value, a variable declared before x) is an error laid out
+ *    like Rust's E0597, unless a keep covers x; a value made inside
+ *    `using A { }` stored into a variable declared before A would outlive
+ *    A, an error where the compiler can see it.
+ *
+ * These decisions are taken while code is generated: the functions here
+ * emit the drops, defer bodies and keep instructions they decide on.
+ */
+#include "compiler_int.h"
+
+/* Emits the drops of locals with register >= `floor_reg` declared in
+ * scopes deeper than `depth`, interleaving the inline copies of the
+ * defers registered deeper than `depth` (newest first).  Does not pop. */
+void kp_own_emit_exit(C *c, int depth, int ndefers_floor) {
+    Fn *f = c->fn;
+    /* registers of locals deeper than depth: a contiguous range at the top
+     * of the locals (they are allocated in order) */
+    uint32_t top = NO_REG, bottom = NO_REG;
+    for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth > depth; i--) {
+        if (f->locals[i].global || (kp_types_scalar(c->vm, f->locals[i].type) && !f->locals[i].addr_taken)) continue;
+        if (top == NO_REG) top = f->locals[i].reg + 1;
+        bottom = f->locals[i].reg;
+    }
+    uint32_t hi = top;
+    for (int d = f->ndefers - 1; d >= ndefers_floor; d--) {
+        ActiveDefer *ad = &f->defers[d];
+        if (ad->depth <= depth) break;
+        if (hi != NO_REG && hi > ad->watermark && bottom != NO_REG) {
+            uint32_t lo = ad->watermark > bottom ? ad->watermark : bottom;
+            if (hi > lo) kp_cg_emit(c, KP_BC_DROP, lo, hi - lo, 0, 0);
+            hi = lo;
+        }
+        /* inline copy of the deferred statement */
+        uint32_t save = f->freereg;
+        int save_n = f->ndefers;
+        f->ndefers = d; /* a defer body does not see itself or later ones */
+        kp_cg_stmt(c, ad->stmt);
+        f->ndefers = save_n;
+        kp_cg_reg_free_to(c, save);
+    }
+    if (hi != NO_REG && bottom != NO_REG && hi > bottom)
+        kp_cg_emit(c, KP_BC_DROP, bottom, hi - bottom, 0, 0);
+}
+
+void kp_own_push_scope(C *c) {
+    c->fn->depth++;
+    c->tdepth++;
+}
+
+void kp_own_pop_scope(C *c, bool emit_drops) {
+    Fn *f = c->fn;
+    if (emit_drops) kp_own_emit_exit(c, f->depth - 1, 0);
+    /* close defers of this scope: their pc range ends here, and their
+     * out-of-line bodies (run when a runtime error unwinds) go here, where
+     * the scope's locals are still visible */
+    int first = f->ndefers;
+    while (first > 0 && f->defers[first - 1].depth >= f->depth) first--;
+    if (first < f->ndefers) {
+        for (int d = first; d < f->ndefers; d++) f->p->defers[f->defers[d].info].end_pc = kp_cg_pc(c);
+        uint32_t jover = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+        int nd = f->ndefers;
+        for (int d = first; d < nd; d++) {
+            KpDeferInfo *di = &f->p->defers[f->defers[d].info];
+            uint32_t save = f->freereg;
+            f->freereg = f->defers[d].watermark;
+            f->ndefers = 0;
+            di = &f->p->defers[f->defers[d].info];
+            di->code_pc = kp_cg_pc(c);
+            kp_cg_stmt(c, f->defers[d].stmt);
+            kp_cg_emit(c, KP_BC_DEFEREND, 0, 0, 0, 0);
+            f->ndefers = nd;
+            f->freereg = save;
+        }
+        kp_cg_patch(c, jover, kp_cg_pc(c));
+        f->ndefers = first;
+    }
+    uint32_t low = NO_REG;
+    while (f->nlocals > 0 && f->locals[f->nlocals - 1].depth >= f->depth) {
+        Local *l = &f->locals[f->nlocals - 1];
+        kp_resolve_note_local_info(c, l);
+        if (!l->global) low = l->reg;
+        f->nlocals--;
+    }
+    if (low != NO_REG) kp_cg_reg_free_to(c, low);
+    while (c->ntypes > 0 && c->types[c->ntypes - 1].depth >= c->tdepth) c->ntypes--;
+    f->depth--;
+    c->tdepth--;
+}
+
+/* Finds the variables a function body keeps (not looking into nested
+ * function declarations): they live in boxes from their declaration. */
+void kp_own_scan_keeps(C *c, Fn *f, KpNode *n) {
+    if (!n || n->kind == KP_N_FUNC || n->kind == KP_N_TYPEDECL) return;
+    if (n->kind == KP_N_KEEP && n->a && n->a->kind == KP_N_IDENT && f->nkept < 64) {
+        const char *name = kp_compile_intern(c, n->a->name);
+        bool dup = false;
+        for (int i = 0; i < f->nkept; i++) if (f->kept[i].name == name) dup = true;
+        if (!dup) {
+            f->kept[f->nkept].name = name;
+            f->kept[f->nkept].manual = n->list.count == 0;
+            f->kept[f->nkept].box_reg = NO_REG;
+            f->kept[f->nkept++].using_expr = n->b;
+        }
+    }
+    kp_own_scan_keeps(c, f, n->a);
+    kp_own_scan_keeps(c, f, n->b);
+    kp_own_scan_keeps(c, f, n->c);
+    for (int i = 0; i < n->list.count; i++) kp_own_scan_keeps(c, f, n->list.items[i]);
+}
+
+int kp_own_kept_index(Fn *f, const char *name) {
+    for (int i = 0; i < f->nkept; i++) if (f->kept[i].name == name) return i;
+    return -1;
+}
+
+bool kp_own_mentions_keep_of(KpNode *n, const char *name) {
+    if (!n) return false;
+    if (n->kind == KP_N_KEEP) {
+        for (int i = 0; i < n->list.count; i++)
+            if (n->list.items[i]->kind == KP_N_IDENT && !strcmp(n->list.items[i]->name, name)) return true;
+    }
+    if (kp_own_mentions_keep_of(n->a, name) || kp_own_mentions_keep_of(n->b, name)) return true;
+    for (int i = 0; i < n->list.count; i++) if (kp_own_mentions_keep_of(n->list.items[i], name)) return true;
+    return false;
+}
+
+void kp_own_check_not_moved(C *c, KpNode *n, Local *l) {
+    if (l && l->moved_line)
+        kp_compile_error(c, n, "use of moved value '%s' (moved at line %u:%u)", n->name, l->moved_line, l->moved_col);
+}
+
+/* GETFIELD/GETINDEX flags for a read of a field or element of `container`.
+ * Of a temporary value (a call's result...) it is moved out (d 1|16: the
+ * temporary dies at once, so even an element may be taken); of a place it
+ * is borrowed (8) unless consumed (1). */
+uint8_t kp_own_read_flags(int mode, KpNode *container) {
+    if (!kp_resolve_is_place(container)) return 1 | 16;
+    return mode == M_VALUE ? 1 : 8;
+}
+
+uint32_t kp_own_pinned(C *c, KpNode *n) {
+    for (int i = c->npinned - 1; i >= 0; i--)
+        if (c->pinned_node[i] == n) return c->pinned_reg[i];
+    return NO_REG;
+}
+
+/* `target = &x` (or a field/element of target, or push(target, &x)):
+ * an error, laid out like Rust's E0597, when target outlives x — it is a
+ * global, a parameter's value, or a variable declared before x — and no
+ * keep covers x. */
+void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node) {
+    if (!value || value->kind != KP_N_UNARY || (value->op != KP_OP_REF && value->op != KP_OP_MUTREF)) return;
+    KpNode *xr = kp_resolve_root_ident(value->a), *tr = kp_resolve_root_ident(target);
+    if (!xr || !tr) return;
+    Fn *f = c->fn;
+    bool xg, tg;
+    struct KpGlobal *xgl, *tgl;
+    Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, xr->name), &xg, &xgl);
+    Local *t = kp_resolve_lookup_var(c, kp_compile_intern(c, tr->name), &tg, &tgl);
+    if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(f, x->name) >= 0) return;
+    const char *why = NULL;
+    char buf[160];
+    if (tg || (t && t != (Local *)1 && t->global)) why = "a top-level variable, which lives until the program ends";
+    else if (t && t != (Local *)1 && t->through) why = "a parameter's value, which belongs to the caller";
+    else if (t && t != (Local *)1 && kp_resolve_local_index(f, t) < kp_resolve_local_index(f, x)) {
+        snprintf(buf, sizeof buf, "declared before it (line %u), so it is deinitialized after it", t->decl_line);
+        why = buf;
+    }
+    if (!why) {
+        /* target dies first, but it may still be returned: remember */
+        if (t && t != (Local *)1) t->holds_ref = x->name;
+        return;
+    }
+    uint32_t xline = x->decl_line;
+    /* the referent dies at the end of its block: after its last statement */
+    uint32_t end_line = at_node->line;
+    KpNode *blk = x->depth >= 0 && x->depth < 64 ? f->blocks[x->depth] : NULL;
+    if (blk && blk->list.count) {
+        KpNode *last = blk->list.items[blk->list.count - 1];
+        if (last && last->line > end_line) end_line = last->line;
+    }
+    kp_compile_error(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
+    kp_diag_note(c->diags,
+                 "note: '%s' is declared at line %u; the reference is taken here and stored in '%s' at line %u; '%s' is %s; "
+                 "'%s' is deinitialized at the end of its block (after line %u) while '%s' still holds the reference\n"
+                 "    = hint: make the value live as long as '%s': keep %s with %s",
+                 xr->name, xline, tr->name, at_node->line, tr->name, why, xr->name, end_line, tr->name, tr->name, xr->name,
+                 tr->name);
+}
+
+/* A value made inside `using A { }` stored into a variable declared before
+ * A would outlive A: a compile error where the compiler can see it (the
+ * run-time check at A's deinit catches the rest). */
+void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st) {
+    if (!c->using_depth || !st || !(kp_types_movable(st) || st == c->vm->t_string)) return;
+    Fn *f = c->fn;
+    for (int i = f->nlocals - 1; i >= 0; i--) {
+        Local *u = &f->locals[i];
+        if (!u->using_mark) continue;
+        if (u->using_alloc != NO_REG && target->reg < u->using_alloc && target->depth < u->depth) {
+            kp_compile_error(c, n, "'%s' would outlive the allocator '%s': the value is allocated in `using %s`, but '%s' is declared before '%s'",
+                     target->name, u->using_node->name ? u->using_node->name : "?", u->using_node->name ? u->using_node->name : "?",
+                     target->name, u->using_node->name ? u->using_node->name : "?");
+            kp_diag_note(c->diags, "hint: declare '%s' after the allocator, or clone the value outside the using block", target->name);
+        }
+        return;
+    }
+}
+
+void kp_own_forget_moves_since(C *c, int nlocals) {
+    (void)nlocals;
+    /* after a branch or loop a move is no longer certain */
+    for (int i = 0; i < c->fn->nlocals; i++) c->fn->locals[i].moved_line = 0;
+}
+
+void kp_own_defer(C *c, KpNode *n) {
+    Fn *f = c->fn;
+    KpProto *p = f->p;
+    GROW(c, p->defers, &f->cap_defers, p->ndefers);
+    uint32_t info = p->ndefers++;
+    p->defers[info] = (KpDeferInfo){kp_cg_pc(c), 0, 0, f->freereg};
+    IGROW(c, f->defers, f->ndefers, f->cap_adef);
+    f->defers[f->ndefers++] = (ActiveDefer){n->a, f->depth, f->freereg, info};
+    IGROW(c, f->pending_defers, f->npending, f->cap_pending);
+    IGROW(c, f->pending_info, f->npending, f->cap_pinfo);
+    f->pending_defers[f->npending] = n->a;
+    f->pending_info[f->npending++] = info;
+}
+
+/* Records `owner keeps kept` and reports a cycle of keeps in this
+ * function (a keeps b keeps a): such values would keep each other alive. */
+void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line) {
+    Fn *f = c->fn;
+    /* does `kept` already reach `owner` through edges owner -> kept? */
+    const char *path[66];
+    uint32_t lines[66];
+    int plen = 0;
+    const char *cur = kept;
+    bool found = false;
+    for (int guard = 0; guard < 64 && !found; guard++) {
+        bool step = false;
+        for (int i = 0; i < f->nkedges; i++) {
+            if (f->kedges[i].owner != cur) continue;
+            path[plen] = cur;
+            lines[plen++] = f->kedges[i].line;
+            cur = f->kedges[i].kept;
+            step = true;
+            if (cur == owner) found = true;
+            break;
+        }
+        if (!step) break;
+    }
+    if (found || kept == owner) {
+        char buf[512];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "%s (line %u)", owner, line);
+        for (int i = 0; i < plen && len < sizeof buf - 64; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s (line %u)", path[i], lines[i]);
+        snprintf(buf + len, sizeof buf - len, " -> %s", owner);
+        kp_compile_error(c, NULL, "these keeps form a cycle: %s keeps %s, which keeps it alive in turn: %s", owner, kept, buf);
+        kp_diag_note(c->diags, "hint: keep both with one common owner (keep a with owner, then keep b with owner), or allocate them in an arena that ends them together");
+        return;
+    }
+    if (f->nkedges < 64) {
+        f->kedges[f->nkedges].owner = owner;
+        f->kedges[f->nkedges].kept = kept;
+        f->kedges[f->nkedges++].line = line;
+    }
+}
+
+/* keep x with a, b (using A): hands the box's count to the owners. */
+void kp_own_keep(C *c, KpNode *n) {
+    Fn *f = c->fn;
+    if (!n->a || n->a->kind != KP_N_IDENT) {
+        kp_compile_error(c, n, "keep needs a variable (or `_` inside a pipe)");
+        return;
+    }
+    const char *name = kp_compile_intern(c, n->a->name);
+    Local *l = kp_resolve_find_local(f, name);
+    int ki = kp_own_kept_index(f, name);
+    if (!l || (l->global && (ki < 0 || !f->kept[ki].manual)) || ki < 0 || !l->boxed) {
+        kp_compile_error(c, n->a, "keep %s: '%s' must be a variable declared in this function", n->a->name, n->a->name);
+        return;
+    }
+    /* the box is the hidden local right after the variable */
+    Local *box = NULL;
+    for (int i = 0; i < f->nlocals; i++)
+        if (&f->locals[i] == l && i + 1 < f->nlocals) box = &f->locals[i + 1];
+    if (!box) {
+        kp_compile_error(c, n->a, "keep %s: no box", n->a->name);
+        return;
+    }
+    uint32_t save = f->freereg;
+    uint32_t first = f->freereg;
+    for (int i = 0; i < n->list.count; i++) {
+        uint32_t o = kp_cg_reg_alloc(c);
+        kp_cg_place_ref(c, n->list.items[i], o, KP_VF_PLACE | KP_VF_MUT);
+    }
+    kp_cg_at(c, n);
+    for (int i = 0; i < n->list.count; i++) {
+        KpNode *on = n->list.items[i];
+        if (on->kind == KP_N_IDENT) kp_own_add_kedge(c, kp_compile_intern(c, on->name), name, n->line);
+    }
+    kp_cg_emit(c, KP_BC_KEEP, box->reg, first, (uint32_t)n->list.count, 0);
+    kp_cg_reg_free_to(c, save);
+}
+
+/* using A { body }: the context allocator is A inside the block and its
+ * callees.  A hidden local holds the allocator to restore (KP_T_CTXSAVE);
+ * it is the block's first local, so it is dropped last — on every exit,
+ * and by the unwinding of a runtime error. */
+void kp_own_using(C *c, KpNode *n) {
+    kp_own_push_scope(c);
+    uint32_t save = kp_cg_reg_alloc(c);
+    uint32_t mark = c->fn->freereg;
+    uint32_t ar;
+    if (n->a->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->a->name), &global, &g);
+        if (l && l != (Local *)1 && !global) ar = l->reg;
+        else { ar = kp_cg_reg_alloc(c); kp_cg_place_ref(c, n->a, ar, KP_VF_PLACE); }
+    } else if (kp_resolve_is_place(n->a)) {
+        ar = kp_cg_reg_alloc(c);
+        kp_cg_place_ref(c, n->a, ar, KP_VF_PLACE);
+    } else {
+        kp_compile_error(c, n->a, "using needs an allocator variable (an allocator made for the block would die before its values)");
+        ar = kp_cg_reg_alloc(c);
+    }
+    kp_cg_at(c, n);
+    kp_cg_emit(c, KP_BC_USING, save, ar, 0, 0);
+    uint32_t alloc_reg = ar < mark ? ar : NO_REG;
+    if (alloc_reg == NO_REG && n->a->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *al = kp_resolve_lookup_var(c, kp_compile_intern(c, n->a->name), &global, &g);
+        if (global && g && c->fn->is_main) alloc_reg = g->reg;
+        (void)al;
+    }
+    kp_cg_reg_free_to(c, mark);
+    Local *l = kp_resolve_add_local(c, kp_compile_intern(c, "(using)"), save, NULL);
+    c->using_depth++;
+    l->using_mark = 1;
+    l->using_alloc = alloc_reg;
+    l->using_node = n->a;
+    if (n->b && n->b->kind == KP_N_BLOCK) kp_cg_block_body(c, n->b);
+    c->using_depth--;
+    kp_own_pop_scope(c, true);
+}
+
+void kp_own_finish_defers(C *c) {
+    Fn *f = c->fn;
+    /* defers still open at the end (top level of main) */
+    for (int i = 0; i < f->npending; i++) {
+        if (f->p->defers[f->pending_info[i]].code_pc) continue;
+        KpDeferInfo *di = &f->p->defers[f->pending_info[i]];
+        di->code_pc = kp_cg_pc(c);
+        uint32_t save = f->freereg;
+        f->freereg = di->watermark;
+        int nd = f->ndefers;
+        f->ndefers = 0;
+        kp_cg_stmt(c, f->pending_defers[i]);
+        f->ndefers = nd;
+        kp_cg_emit(c, KP_BC_DEFEREND, 0, 0, 0, 0);
+        f->freereg = save;
+    }
+}

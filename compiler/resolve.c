@@ -1,0 +1,170 @@
+/*
+ * resolve.c — name resolution: what every name in the program refers to.
+ *
+ * Design.  Keep has lexical scopes: every block is a scope, and a local is
+ * visible from its declaration to the end of its block.  Locals live in
+ * the compiled function's `Fn.locals` stack, newest last, so a lookup scans
+ * from the top and finds the innermost binding; a name not found among the
+ * function's locals may be a local of an enclosing function (a capture,
+ * reported: closures are not supported), then a top-level variable (a
+ * global slot, `KpGlobal`), then a type or a function.  Top-level
+ * variables of earlier chunks (REPL lines, host runs) are found before
+ * those this chunk is about to declare, so `x := x + 1` reads the old x.
+ *
+ * Declarations are hoisted per block (hoist_block): type names first, then
+ * record fields, then function signatures, then function bodies, so that
+ * types and functions can be used before their declaration and can refer
+ * to each other.
+ */
+#include "compiler_int.h"
+
+Local *kp_resolve_find_local(Fn *f, const char *name) {
+    for (int i = f->nlocals - 1; i >= 0; i--)
+        if (f->locals[i].name == name) return &f->locals[i];
+    return NULL;
+}
+
+Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t) {
+    Fn *f = c->fn;
+    IGROW(c, f->locals, f->nlocals, f->cap_loc);
+    Local *l = &f->locals[f->nlocals++];
+    memset(l, 0, sizeof *l);
+    l->name = name;
+    l->reg = reg;
+    l->type = t;
+    l->depth = f->depth;
+    l->start_pc = kp_cg_pc(c);
+    l->decl_line = f->line;
+    return l;
+}
+
+void kp_resolve_note_local_info(C *c, Local *l) {
+    KpProto *p = c->fn->p;
+    GROW(c, p->locals, &c->fn->cap_locals, p->nlocals);
+    p->locals[p->nlocals++] = (KpLocalInfo){l->name, l->reg, l->start_pc, kp_cg_pc(c)};
+}
+
+TypeBind *kp_resolve_find_type(C *c, const char *name) {
+    for (int i = c->ntypes - 1; i >= 0; i--)
+        if (c->types[i].name == name) return &c->types[i];
+    for (uint32_t i = 0; i < c->vm->ntypes; i++)
+        if (c->vm->types[i].name == name) {
+            c->tb_scratch = (TypeBind){name, c->vm->types[i].type, c->vm->types[i].generic, 0};
+            return &c->tb_scratch;
+        }
+    return NULL;
+}
+
+KpFunc *kp_resolve_find_func(C *c, const char *name) {
+    for (uint32_t i = 0; i < c->vm->nfuncs; i++)
+        if (c->vm->funcs[i]->name == name) return c->vm->funcs[i];
+    return NULL;
+}
+
+/* A top-level variable by name: one from an earlier chunk (REPL line,
+ * host run) before one this chunk is about to declare, so that
+ * `x := x + 1` reads the old x. */
+struct KpGlobal *kp_resolve_find_global(C *c, const char *name) {
+    for (uint32_t i = c->vm->nglobals; i-- > 0;)
+        if (c->vm->globals[i].name == name && !c->vm->globals[i].pending) return &c->vm->globals[i];
+    for (uint32_t i = c->vm->nglobals; i-- > 0;)
+        if (c->vm->globals[i].name == name) return &c->vm->globals[i];
+    return NULL;
+}
+
+/* Hoisting: type declarations, then function signatures and bodies. */
+void kp_resolve_hoist_block(C *c, KpNodeList *stmts) {
+    KpVM *vm = c->vm;
+    bool top = c->fn->is_main && c->fn->depth == 0 && c->func_depth == 0;
+    /* 1. type shells */
+    for (int i = 0; i < stmts->count; i++) {
+        KpNode *n = stmts->items[i];
+        if (!n || n->kind != KP_N_TYPEDECL) continue;
+        const char *name = kp_compile_intern(c, n->name);
+        for (int j = c->ntypes - 1; j >= 0 && c->types[j].depth == c->tdepth; j--)
+            if (c->types[j].name == name) kp_compile_error(c, n, "type '%s' is declared twice in this scope", n->name);
+        KpType *t = NULL;
+        if (!n->list2.count) {
+            t = kp_types_new(c, (n->flags & KP_F_ABSTRACT) ? KP_TK_ABSTRACT : KP_TK_RECORD, name);
+        }
+        IGROW(c, c->types, c->ntypes, c->cap_types);
+        c->types[c->ntypes++] = (TypeBind){name, t, n->list2.count ? n : NULL, c->tdepth};
+        if (top) {
+            IGROW(c, vm->types, (int)vm->ntypes, vm->types_cap);
+            vm->types[vm->ntypes++] = (struct KpNamedType){name, t, n->list2.count ? n : NULL, NULL};
+        }
+    }
+    /* 2. fields */
+    for (int i = 0; i < stmts->count; i++) {
+        KpNode *n = stmts->items[i];
+        if (!n || n->kind != KP_N_TYPEDECL || n->list2.count) continue;
+        TypeBind *tb = kp_resolve_find_type(c, kp_compile_intern(c, n->name));
+        if (!tb || !tb->type) continue;
+        if (n->flags & KP_F_ABSTRACT) {
+            KpType *t = tb->type;
+            t->nreqs = 0;
+            t->reqs = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * (size_t)(n->list.count + 1), 8);
+            for (int j = 0; j < n->list.count; j++)
+                if (n->list.items[j]->kind == KP_N_FUNC)
+                    t->reqs[t->nreqs++] = kp_compile_intern(c, n->list.items[j]->name);
+        } else {
+            kp_types_fill_record(c, tb->type, n);
+        }
+    }
+    /* 3. function signatures */
+    KpOverload **ovs = NULL;
+    int novs = 0, cap = 0;
+    for (int i = 0; i < stmts->count; i++) {
+        KpNode *n = stmts->items[i];
+        if (!n || n->kind != KP_N_FUNC) continue;
+        if (!n->b) { kp_compile_error(c, n, "function '%s' has no body", n->name); continue; }
+        IGROW(c, ovs, novs, cap);
+        ovs[novs++] = kp_types_declare_function(c, n);
+    }
+    /* 4. bodies */
+    int k = 0;
+    for (int i = 0; i < stmts->count; i++) {
+        KpNode *n = stmts->items[i];
+        if (!n || n->kind != KP_N_FUNC || !n->b) continue;
+        KpOverload *ov = ovs[k++];
+        if (ov) kp_cg_function(c, n, ov);
+    }
+}
+
+/* A place is a variable, or a field or element of a place: something that
+ * outlives the expression.  A field of a call's result is not one. */
+bool kp_resolve_is_place(KpNode *n) {
+    while (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX) n = n->a;
+    return n->kind == KP_N_IDENT || n->kind == KP_N_HOLE;
+}
+
+/* Resolves a local or global variable.  Reports captures. */
+Local *kp_resolve_lookup_var(C *c, const char *name, bool *global, struct KpGlobal **g) {
+    *global = false;
+    *g = NULL;
+    Local *l = kp_resolve_find_local(c->fn, name);
+    if (l) {
+        if (l->global) { *global = !c->fn->is_main; *g = kp_resolve_find_global(c, name); }
+        return l;
+    }
+    for (Fn *o = c->fn->outer; o; o = o->outer) {
+        Local *ol = kp_resolve_find_local(o, name);
+        if (ol && !ol->global) return (Local *)1; /* capture marker */
+    }
+    struct KpGlobal *gl = kp_resolve_find_global(c, name);
+    if (gl) { *global = true; *g = gl; }
+    return NULL;
+}
+
+KpNode *kp_resolve_place_root(KpNode *n) {
+    while (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX) n = n->a;
+    return n;
+}
+
+int kp_resolve_local_index(Fn *f, Local *l) { return (int)(l - f->locals); }
+
+/* The variable at the root of a place (`h` in `h.a[1].b`), or NULL. */
+KpNode *kp_resolve_root_ident(KpNode *n) {
+    while (n && (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX)) n = n->a;
+    return n && n->kind == KP_N_IDENT ? n : NULL;
+}
