@@ -1,9 +1,23 @@
 /*
- * main.c — the `keep` command: runs a script file, or the REPL.
+ * main.c — the `keep` command: runs a script, code from the command line,
+ * a program piped on standard input, or the REPL.  The conventions are
+ * Lua's (lua.c), which a scripting user already knows:
  *
- *   keep [options] file.kp [args...]    run the script
- *   keep [options]                      the REPL (cli/repl.c)
- *   keep [options] -i file.kp [args...] run the script, then the REPL
+ *   keep [options] [-e CODE]... [script [args...]]
+ *
+ *   -e CODE   runs CODE (repeatable; in order, before the script, on the
+ *             same VM, so the script sees what CODE defined)
+ *   script    a file, or `-` for standard input; system.script is its path
+ *             ("-" for standard input), system.args the arguments after it
+ *   -i        then the REPL (with a script: its definitions; alone: the REPL
+ *             even when standard input is not a terminal)
+ *   -v        the version and how the library was built (alone: then exit)
+ *   --        ends the options: the next argument is the script
+ *
+ * With neither a script nor -e nor -v: the REPL when standard input is a
+ * terminal, otherwise standard input is compiled and run as one program
+ * (`cat f.kp | keep` is `keep f.kp`: true line numbers, errors exit
+ * non-zero).
  *
  * Exit codes: 0 success, 1 runtime error (or leaks with --check-leaks),
  * 2 compile error, 64 usage error (bad option, unreadable file).  The REPL
@@ -12,28 +26,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "keep.h"
 #include "repl.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: keep [options] file.kp [args...]   run a script\n"
-            "       keep [options]                     start the REPL\n"
-            "       keep [options] -i file.kp [args...] run a script, then start the REPL\n"
+            "usage: keep [options] [-e CODE]... [script [args...]]\n"
+            "A script is a file, or - for standard input.  With no script and no -e:\n"
+            "the REPL on a terminal, otherwise standard input is run as one program.\n"
             "options:\n"
-            "  -i                run the file, then start the REPL with its definitions\n"
+            "  -e CODE           run CODE before the script (repeatable)\n"
+            "  -i                after the script (or -e), start the REPL with its definitions\n"
+            "  -v, --version     print the version and build (alone: then exit)\n"
+            "  --                end of options: the next argument is the script\n"
             "  --check-leaks     fail (exit 1) if the script leaves script memory allocated\n"
             "  --debug-alloc     run on a debug root allocator (redzones, quarantine, leak report)\n"
             "  --mem-limit N     cap the script heap at N bytes (suffix K, M or G)\n"
             "  --stats           report every allocator's statistics at exit\n"
             "  --collect-cycles  deinitialize unreachable keep cycles (default: report them)\n"
             "  --dump-bytecode   print the compiled bytecode to stderr\n"
-            "  --emit=ownership  print the file with the compiler-inserted deinits, moves,\n"
+            "  --emit=ownership  print the script with the compiler-inserted deinits, moves,\n"
             "                    defers and reference counting written out; do not run it\n"
-            "  --help            this text\n"
-            "REPL commands: :help, :quit, :stats, :ownership (Ctrl-C interrupts a line)\n"
+            "  -h, --help        this text\n"
+            "REPL commands: :help, :quit, :stats, :type, :ownership (Ctrl-C interrupts a line)\n"
             "exit codes: 0 ok, 1 runtime error, 2 compile error, 64 usage (the REPL: 0)\n");
+}
+
+static void version(void) {
+    printf("Keep %s (%s)\n", KEEP_VERSION, kp_build_info());
+    fflush(stdout);
 }
 
 static int64_t parse_size(const char *s) {
@@ -54,44 +77,79 @@ static void write_stdout(void *ud, const char *bytes, size_t len) {
     fwrite(bytes, 1, len, stdout);
 }
 
-/* --emit=ownership: the file's text through kp_vm_emit_ownership. */
-static int emit_ownership(KpVM *vm, const char *path) {
-    FILE *f = fopen(path, "rb");
+/* The whole of `path` ("-": standard input) into a malloc'd buffer.
+ * Returns NULL (message printed) when it cannot be read. */
+static char *read_all(const char *path, size_t *len_out) {
+    bool is_stdin = !strcmp(path, "-");
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "keep: cannot open '%s'\n", path);
-        return KP_ERR_USAGE;
+        return NULL;
     }
     char *text = NULL;
     size_t len = 0, cap = 0, n;
     char chunk[65536];
+    bool ok = true;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n > cap) {
-            cap = (len + n) * 2;
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
             char *p = realloc(text, cap);
-            if (!p) { free(text); fclose(f); fprintf(stderr, "keep: out of memory\n"); return KP_ERR_RUNTIME; }
+            if (!p) { ok = false; break; }
             text = p;
         }
         memcpy(text + len, chunk, n);
         len += n;
     }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
+    if (ferror(f)) ok = false;
+    if (!is_stdin) fclose(f);
+    if (!ok) {
         free(text);
-        fprintf(stderr, "keep: cannot read '%s'\n", path);
-        return KP_ERR_USAGE;
+        fprintf(stderr, "keep: cannot read '%s'\n", is_stdin ? "standard input" : path);
+        return NULL;
     }
-    int rc = kp_vm_emit_ownership(vm, path, text ? text : "", len, write_stdout, NULL);
+    if (!text) text = calloc(1, 1);
+    if (!text) { fprintf(stderr, "keep: out of memory\n"); return NULL; }
+    text[len] = 0;
+    *len_out = len;
+    return text;
+}
+
+/* --emit=ownership: the script's text through kp_vm_emit_ownership. */
+static int emit_ownership(KpVM *vm, const char *path) {
+    size_t len;
+    char *text = read_all(path, &len);
+    if (!text) return KP_ERR_USAGE;
+    int rc = kp_vm_emit_ownership(vm, !strcmp(path, "-") ? "<stdin>" : path, text, len, write_stdout, NULL);
     free(text);
     fflush(stdout);
     return rc;
 }
 
+/* Runs the script at `path` ("-": standard input, named <stdin> in
+ * messages). */
+static int run_script(KpVM *vm, const char *path) {
+    if (strcmp(path, "-") != 0) {
+        int rc = kp_vm_run_file(vm, path);
+        if (rc == KP_ERR_USAGE) fprintf(stderr, "keep: %s\n", kp_vm_last_error(vm));
+        return rc;
+    }
+    size_t len;
+    char *text = read_all(path, &len);
+    if (!text) return KP_ERR_USAGE;
+    int rc = kp_vm_run_string(vm, "<stdin>", text, len);
+    free(text);
+    return rc;
+}
+
+#define MAX_E 64
+
 int main(int argc, char **argv) {
     KpConfig cfg = {0};
     cfg.allow_fs = true; /* the command line grants scripts the file system */
-    bool check_leaks = false, dump = false, interactive = false, emit = false;
+    bool check_leaks = false, dump = false, interactive = false, emit = false, show_version = false;
     const char *file = NULL;
+    const char *code[MAX_E];
+    int ncode = 0;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -101,8 +159,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--stats")) cfg.stats = true;
         else if (!strcmp(a, "--collect-cycles")) cfg.collect_cycles = true;
         else if (!strcmp(a, "-i")) interactive = true;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--version")) show_version = true;
         else if (!strcmp(a, "--emit=ownership")) emit = true;
-        else if (!strcmp(a, "--mem-limit")) {
+        else if (!strcmp(a, "-e")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "keep: -e needs code, as in: keep -e 'print(1)'\n");
+                return KP_ERR_USAGE;
+            }
+            if (ncode == MAX_E) {
+                fprintf(stderr, "keep: at most %d -e options\n", MAX_E);
+                return KP_ERR_USAGE;
+            }
+            code[ncode++] = argv[++i];
+        } else if (!strcmp(a, "--mem-limit")) {
             if (i + 1 >= argc || (cfg.mem_limit = parse_size(argv[++i])) <= 0) {
                 fprintf(stderr, "keep: --mem-limit needs a size such as 64M\n");
                 return KP_ERR_USAGE;
@@ -119,17 +188,23 @@ int main(int argc, char **argv) {
             usage(stderr);
             return KP_ERR_USAGE;
         } else {
-            file = a;
+            file = a; /* a script path, or "-" */
             i++;
             break;
         }
     }
-    if (!file && (interactive || emit)) {
-        fprintf(stderr, "keep: %s needs a file\n", emit ? "--emit=ownership" : "-i");
+    if (show_version) version();
+    if (!file && emit) {
+        fprintf(stderr, "keep: --emit=ownership needs a script\n");
         usage(stderr);
         return KP_ERR_USAGE;
     }
-    bool repl = !file || interactive;
+    /* nothing to run: the REPL on a terminal, else stdin as a program */
+    if (!file && ncode == 0 && !interactive) {
+        if (show_version) return 0;
+        if (!isatty(STDIN_FILENO)) file = "-";
+    }
+    bool repl = interactive || (!file && ncode == 0);
     if (repl) cfg.write_err = keep_repl_write_err; /* keeps stdout and stderr in order */
     KpVM *vm = kp_vm_new(&cfg);
     if (!vm) {
@@ -142,17 +217,22 @@ int main(int argc, char **argv) {
         kp_vm_free(vm);
         return rc;
     }
-    kp_vm_set_args(vm, file ? argc - i : 0, (const char *const *)argv + i);
+    if (kp_vm_set_args(vm, file ? argc - i : 0, (const char *const *)argv + i) != KP_OK ||
+        kp_vm_set_script(vm, file ? file : "") != KP_OK) {
+        fprintf(stderr, "keep: out of memory\n");
+        kp_vm_free(vm);
+        return KP_ERR_RUNTIME;
+    }
     int rc = KP_OK;
-    if (file) {
-        rc = kp_vm_run_file(vm, file);
+    for (int k = 0; k < ncode && rc == KP_OK; k++) rc = kp_vm_run_string(vm, "(command line)", code[k], strlen(code[k]));
+    if (rc == KP_OK && file) {
+        rc = run_script(vm, file);
         if (rc == KP_ERR_USAGE) {
-            fprintf(stderr, "keep: %s\n", kp_vm_last_error(vm));
             kp_vm_free(vm);
             return rc;
         }
     }
-    if (repl) rc = keep_repl(vm);
+    if (repl && (rc == KP_OK || interactive)) rc = keep_repl(vm);
     if (kp_vm_finish(vm) != KP_OK && rc == KP_OK && !repl) rc = KP_ERR_RUNTIME;
     fflush(stdout);
     if (check_leaks && rc != KP_ERR_USAGE && rc != KP_ERR_COMPILE) {

@@ -35,7 +35,15 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
     if (d->count == d->cap) {
         int ncap = d->cap ? d->cap * 2 : 8;
         KpDiag *n = kp_arena_alloc(d->arena, sizeof(KpDiag) * (size_t)ncap, 8);
-        if (!n) { d->count++; return; }
+        if (!n) {
+            if (!d->oom) {
+                d->oom = true;
+                d->oom_line = line;
+                d->oom_col = col;
+            }
+            d->count++;
+            return;
+        }
         if (d->count) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->count);
         d->items = n;
         d->cap = ncap;
@@ -156,9 +164,9 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, const KpDiagSink *sin
     for (int i = 0; i < n; i++)
         kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", sorted[i].line, sorted[i].col,
                      sorted[i].msg, sorted[i].notes, (size_t)sorted[i].nnotes, NULL, 0);
-    if (n == 0 && d->count > 0) /* none could be recorded */
-        kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", 0, 0,
-                     "out of memory while compiling", NULL, 0, NULL, 0);
+    if (d->oom)
+        kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", d->oom_line, d->oom_col,
+                     "out of memory (while reporting an error)", NULL, 0, NULL, 0);
     if (d->count > KP_MAX_DIAGS) {
         char buf[64];
         snprintf(buf, sizeof buf, "... and %d more errors", d->count - KP_MAX_DIAGS);

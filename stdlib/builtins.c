@@ -18,11 +18,7 @@
 #include <string.h>
 
 #include "../stdlib/stdlib.h"
-#include "../vm/vm.h"
-
-#define V KP_PM_VALUE
-#define R KP_PM_REF
-#define M KP_PM_MUTREF
+#include "builtins.h"
 
 void kp_format_float(double f, char *buf, size_t n);
 
@@ -473,42 +469,42 @@ static bool b_write_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
 static bool b_check_cycles(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)a; (void)n;
     int before = vm->status;
-    *out = kp_int(kp_check_cycles(vm, vm->collect_cycles));
+    int found = kp_check_cycles(vm, vm->collect_cycles);
+    if (found < 0) return kp_vm_error(vm, "out of memory: #check_cycles() could not look for cycles");
+    *out = kp_int(found);
     /* a deinit of a collected value may have raised an error */
     return !(before != KP_ERR_RUNTIME && vm->status == KP_ERR_RUNTIME);
 }
 
-void kp_stdlib_register(KpVM *vm) {
-    static const uint8_t r1[] = {R}, m1[] = {M}, mv[] = {M, V}, rr[] = {R, R}, rrr[] = {R, R, R}, rv[] = {R, V};
-    kp_func_add_native(vm, "print", b_print, 0, NULL, 1, R);
-    kp_func_add_native(vm, "str", b_str, 1, r1, 0, 0);
-    kp_func_add_native(vm, "len", b_len, 1, r1, 0, 0);
-    kp_func_add_native(vm, "clone", b_clone, 1, r1, 0, 0);
-    KpOverload *d = kp_func_add_native(vm, "deinit", b_deinit, 1, m1, 0, 0);
-    if (d) d->func->special = 1;
-    kp_func_add_native(vm, "push", b_push, 2, mv, 0, 0);
-    kp_func_add_native(vm, "pop", b_pop, 1, m1, 0, 0);
-    kp_func_add_native(vm, "remove", b_remove, 2, (const uint8_t[]){M, R}, 0, 0);
-    kp_func_add_native(vm, "has", b_has, 2, rr, 0, 0);
-    kp_func_add_native(vm, "keys", b_keys, 1, r1, 0, 0);
-    kp_func_add_native(vm, "substr", b_substr, 3, rrr, 0, 0);
-    kp_func_add_native(vm, "ord", b_ord, 1, r1, 0, 0);
-    kp_func_add_native(vm, "chr", b_chr, 1, r1, 0, 0);
-    kp_func_add_native(vm, "split", b_split, 2, rr, 0, 0);
-    kp_func_add_native(vm, "join", b_join, 2, rr, 0, 0);
-    kp_func_add_native(vm, "int", b_int, 1, r1, 0, 0);
-    kp_func_add_native(vm, "float", b_float, 1, r1, 0, 0);
-    kp_func_add_native(vm, "abs", b_abs, 1, r1, 0, 0);
-    kp_func_add_native(vm, "min", b_min, 0, NULL, 1, R);
-    kp_func_add_native(vm, "max", b_max, 0, NULL, 1, R);
-    kp_func_add_native(vm, "sqrt", b_sqrt, 1, r1, 0, 0);
-    kp_func_add_native(vm, "floor", b_floor, 1, r1, 0, 0);
-    kp_func_add_native(vm, "error", b_error, 1, r1, 0, 0);
-    kp_func_add_native(vm, "assert", b_assert, 1, r1, 1, R);
-    kp_func_add_native(vm, "#get_fields", b_get_fields, 1, m1, 0, 0);
-    kp_func_add_native(vm, "#check_cycles", b_check_cycles, 0, NULL, 0, 0);
-    kp_func_add_native(vm, "#show", b_show, 1, r1, 0, 0);
-    kp_func_add_native(vm, "read_file", b_read_file, 2, rr, 0, 0);
-    kp_func_add_native(vm, "write_file", b_write_file, 3, rrr, 0, 0);
-    (void)rv;
-}
+const KpBuiltin kp_builtins_core[] = {
+    {"print", b_print, "values: &Any", "()", KP_BF_VARIADIC},
+    {"str", b_str, "x: &Any", "String", KP_BF_CTX},
+    {"len", b_len, "x: &String|List#(T)|HashMap#(K, V)", "Int", 0},
+    {"clone", b_clone, "x: &T", "T", KP_BF_CTX},
+    {"deinit", b_deinit, "x: $&Any", "()", KP_BF_MOVES | KP_BF_SPECIAL},
+    {"push", b_push, "xs: $&List#(T), value: T", "()", 0},
+    {"pop", b_pop, "xs: $&List#(T)", "T", 0},
+    {"remove", b_remove, "c: $&HashMap#(K, V)|List#(V), key: &K|Int", "V", 0},
+    {"has", b_has, "c: &HashMap#(K, V)|List#(T)|String, x: &Any", "Bool", 0},
+    {"keys", b_keys, "m: &HashMap#(K, V)", "List#(K)", KP_BF_CTX},
+    {"substr", b_substr, "s: &String, from: &Int, to: &Int", "String", KP_BF_CTX},
+    {"ord", b_ord, "s: &String", "Int", 0},
+    {"chr", b_chr, "code: &Int", "String", KP_BF_CTX},
+    {"split", b_split, "s: &String, sep: &String", "List#(String)", KP_BF_CTX},
+    {"join", b_join, "xs: &List#(T), sep: &String", "String", KP_BF_CTX},
+    {"int", b_int, "x: &Int|Float|Bool|String", "Int", 0},
+    {"float", b_float, "x: &Int|Float|String", "Float", 0},
+    {"abs", b_abs, "x: &Int|Float", "Int|Float", 0},
+    {"min", b_min, "values: &Int|Float", "Int|Float", KP_BF_VARIADIC},
+    {"max", b_max, "values: &Int|Float", "Int|Float", KP_BF_VARIADIC},
+    {"sqrt", b_sqrt, "x: &Int|Float", "Float", 0},
+    {"floor", b_floor, "x: &Int|Float", "Int|Float", 0},
+    {"error", b_error, "message: &Any", "()", 0},
+    {"assert", b_assert, "condition: &Bool, message: &Any", "()", KP_BF_VARIADIC},
+    {"#get_fields", b_get_fields, "r: $&Any", "List#(Any)", KP_BF_CTX},
+    {"#check_cycles", b_check_cycles, "", "Int", 0},
+    {"#show", b_show, "x: &Any", "()", 0},
+    {"read_file", b_read_file, "fs: &System.Fs, path: &String", "String", KP_BF_CTX},
+    {"write_file", b_write_file, "fs: &System.Fs, path: &String, text: &String", "()", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};

@@ -22,7 +22,8 @@
 #include <string.h>
 
 #include "../stdlib/stdlib.h"
-#include "../vm/vm.h"
+#include "../vm/binary.h"
+#include "builtins.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -167,6 +168,7 @@ static bool init_fixed_buf(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (h.tag != KP_T_HEAP) return kp_vm_error(vm, "a FixedBufferAllocator is made from a HeapAllocation, not %s", kp_value_type_name(vm, h));
     if (a[0].tag != KP_T_REF) return kp_vm_error(vm, "pass the HeapAllocation by reference (&buf): the allocator borrows it");
     KpHeapAlloc *ha = h.p;
+    if (!kp_heap_writable(vm, ha)) return false;
     KpAllocObj *o = new_alloc_obj(vm, KP_AK_FIXED);
     if (!o) return false;
     o->buf = ha;
@@ -258,6 +260,7 @@ static bool b_reset(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (x.tag != KP_T_ALLOCATOR || (((KpAllocObj *)x.p)->kind != KP_AK_ARENA && ((KpAllocObj *)x.p)->kind != KP_AK_FIXED))
         return kp_vm_error(vm, "reset works on an ArenaAllocator or a FixedBufferAllocator, not %s", kp_value_type_name(vm, x));
     KpAllocObj *o = x.p;
+    if (!kp_pin_check_reset(vm, &o->a)) return false;
     if (o->a.stats.live_count > 0)
         return kp_vm_error(vm, "reset of %s while %lld value%s it allocated %s alive", kp_a(kp_alloc_kind_name(o->kind)),
                            (long long)o->a.stats.live_count, o->a.stats.live_count == 1 ? "" : "s",
@@ -285,36 +288,20 @@ static bool init_map(KpVM *vm, KpValue *a, int n, KpValue *out) {
 
 /* ------------------------------------------------------------ registration */
 
-static KpOverload *reg(KpVM *vm, const char *name, KpNativeFn fn, KpType *ret, int n, const uint8_t *modes,
-                       KpType *const *types) {
-    KpOverload *ov = kp_func_add_native(vm, name, fn, n, modes, 0, 0);
-    if (!ov) return NULL;
-    ov->ret = ret;
-    for (int i = 0; i < n; i++) {
-        ov->params[i].type = types[i];
-        ov->params[i].fast_tag = 255;
-    }
-    return ov;
-}
-
-void kp_memory_register(KpVM *vm) {
-    const uint8_t R1[] = {KP_PM_REF}, VR[] = {KP_PM_VALUE, KP_PM_REF}, RV[] = {KP_PM_REF, KP_PM_VALUE},
-                  RR[] = {KP_PM_REF, KP_PM_REF}, M1[] = {KP_PM_MUTREF};
-    KpType *any = vm->t_akind[KP_AK_ANY];
-    KpType *mem[] = {vm->t_sysmem}, *al[] = {any}, *sz_al[] = {vm->t_int, any}, *al_sz[] = {any, vm->t_int},
-           *al_h[] = {any, vm->t_heap}, *buf[] = {vm->t_heap}, *al_map[] = {any, vm->t_map};
-    reg(vm, "init", init_page, vm->t_akind[KP_AK_PAGE], 1, R1, mem);
-    reg(vm, "init", init_direct, vm->t_akind[KP_AK_DIRECT], 1, R1, mem);
-    reg(vm, "init", init_arena, vm->t_akind[KP_AK_ARENA], 1, R1, al);
-    reg(vm, "init", init_debug, vm->t_akind[KP_AK_DEBUG], 1, R1, al);
-    reg(vm, "init", init_tl, vm->t_akind[KP_AK_THREADLOCAL], 1, R1, al);
-    reg(vm, "init", init_fixed_size, vm->t_akind[KP_AK_FIXED], 2, VR, sz_al);
-    reg(vm, "init", init_fixed_buf, vm->t_akind[KP_AK_FIXED], 1, R1, buf);
-    reg(vm, "init", init_heap, vm->t_heap, 2, VR, sz_al);
-    reg(vm, "init", init_map, vm->t_map, 2, RR, al_map);
-    reg(vm, "alloc", b_alloc, vm->t_heap, 2, (const uint8_t[]){KP_PM_REF, KP_PM_VALUE}, al_sz);
-    reg(vm, "dealloc", b_dealloc, vm->t_unit, 2, RV, al_h);
-    reg(vm, "dealloc", b_dealloc1, vm->t_unit, 1, (const uint8_t[]){KP_PM_VALUE}, buf);
-    reg(vm, "stats", b_stats, vm->t_allocstats, 1, R1, (KpType *const[]){NULL});
-    reg(vm, "reset", b_reset, vm->t_unit, 1, M1, (KpType *const[]){NULL});
-}
+const KpBuiltin kp_builtins_memory[] = {
+    {"init", init_page, "_: &System.Memory", "PageAllocator", 0},
+    {"init", init_direct, "_: &System.Memory", "DirectAllocator", 0},
+    {"init", init_arena, "backing: &Allocator", "ArenaAllocator", 0},
+    {"init", init_debug, "backing: &Allocator", "DebugAllocator", 0},
+    {"init", init_tl, "backing: &Allocator", "ThreadLocalAllocator", 0},
+    {"init", init_fixed_size, "size: Int, backing: &Allocator", "FixedBufferAllocator", 0},
+    {"init", init_fixed_buf, "buffer: &HeapAllocation", "FixedBufferAllocator", 0},
+    {"init", init_heap, "size: Int, from: &Allocator", "HeapAllocation", 0},
+    {"init", init_map, "from: &Allocator, m: &HashMap#(K, V)", "HashMap#(K, V)", 0},
+    {"alloc", b_alloc, "from: &Allocator, size: Int", "HeapAllocation", 0},
+    {"dealloc", b_dealloc, "from: &Allocator, h: HeapAllocation", "()", 0},
+    {"dealloc", b_dealloc1, "h: HeapAllocation", "()", 0},
+    {"stats", b_stats, "a: &Allocator|System.Memory", "AllocStats", 0},
+    {"reset", b_reset, "a: $&ArenaAllocator|FixedBufferAllocator", "()", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};

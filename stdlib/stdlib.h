@@ -10,10 +10,10 @@
 
 #include "../include/keep.h"
 
-/* stdlib/builtins.c: print, str, len, push, ... (sets vm->init_failed when
- * out of memory). */
+/* stdlib/registry.c: registers every module's builtin table
+ * (stdlib/builtins.h) — print, str, len, push, ..., the allocators of
+ * memory.c.  Sets vm->init_failed when out of memory or when a row is
+ * malformed. */
 void kp_stdlib_register(KpVM *vm);
-/* stdlib/memory.c: system.memory, the allocator types and their methods. */
-void kp_memory_register(KpVM *vm);
 
 #endif

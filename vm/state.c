@@ -38,7 +38,14 @@ typedef struct KpVMBox {
 static void *hostfn_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
     (void)loc;
     KpVMBox *b = ctx;
-    return b->host_fn(b->host_ud, NULL, 0, size, align);
+    void *p = b->host_fn(b->host_ud, NULL, 0, size, align);
+    if (!p) {
+        /* remembered for an error path that finds no message (a helper
+         * that returned false on a failed allocation without saying why) */
+        b->vm.host_refusals++;
+        b->vm.host_refused_bytes = size;
+    }
+    return p;
 }
 static void hostfn_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
     (void)loc;
@@ -217,6 +224,16 @@ static void make_builtin_types(KpVM *vm) {
         st->defaults[i] = kp_unset();
     }
     vm->t_allocstats = st;
+    /* binary data (vm/binary.h): Float32 stores a Float rounded to single
+     * precision (akind 32); Writer, Reader, View and Pin are KP_T_BIN
+     * objects told apart by their kind byte */
+    vm->t_float32 = mk_type(vm, KP_TK_SCALAR, "Float32", KP_T_FLOAT);
+    vm->t_float32->akind = 32;
+    static const char *bin[] = {"Binary", "Writer", "Reader", "View", "Pin"};
+    for (int k = 0; k < 5; k++) {
+        vm->t_bin[k] = mk_type(vm, KP_TK_OPAQUE, bin[k], KP_T_BIN);
+        vm->t_bin[k]->akind = (uint8_t)k;
+    }
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -279,7 +296,10 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         return NULL;
     }
     vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
-    if (!vm->stack || !vm->frames) {
+    /* the error message and the stack trace have their space from the
+     * start: reporting "out of memory" must not need memory */
+    if (!vm->stack || !vm->frames || !kp_buf_reserve(vm, &vm->err, KP_ERR_RESERVE) ||
+        !kp_buf_reserve(vm, &vm->trace, KP_TRACE_RESERVE)) {
         kp_vm_free(vm);
         return NULL;
     }
@@ -288,15 +308,6 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
     vm->on_diagnostic = cfg ? cfg->on_diagnostic : NULL;
-    /* the error buffer exists from the start, so that an error found out of
-     * memory still has a message (kp_buf_add keeps what fits) */
-    vm->err.data = kp_alloc(vm->host, 256, 1, NULL);
-    if (!vm->err.data) {
-        kp_vm_free(vm);
-        return NULL;
-    }
-    vm->err.cap = 256;
-    kp_buf_reset(&vm->err);
     vm->budget = -1;
     vm->native_top = vm->stack;
     make_builtin_types(vm);
@@ -313,6 +324,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
     vm->sys_fs = (KpValue){.tag = KP_T_SYSTEM, .aux = 2};
     vm->sys_args = kp_unset();
+    vm->sys_script = kp_unset();
     return vm;
 }
 
@@ -334,6 +346,8 @@ int kp_vm_finish(KpVM *vm) {
     }
     if (KP_NEEDS_DROP(vm->sys_args)) kp_drop(vm, vm->sys_args);
     vm->sys_args = kp_unset();
+    if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
+    vm->sys_script = kp_unset();
     kp_keep_report(vm);
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
@@ -389,7 +403,9 @@ void kp_vm_report_stats(KpVM *vm) {
 
 const char *kp_vm_last_error(KpVM *vm) {
     if (vm->in_cfunc) return vm->err.data ? vm->err.data : "";
-    return vm->err.data && vm->status != KP_OK && vm->status != KP_ERR_INCOMPLETE ? vm->err.data : "";
+    if (vm->status == KP_OK || vm->status == KP_ERR_INCOMPLETE) return "";
+    /* an error whose message could not be made: only memory can be short */
+    return vm->err.len ? vm->err.data : "out of memory";
 }
 
 void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out) {
@@ -421,3 +437,12 @@ int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv) {
     vm->sys_args = kp_ptr(KP_T_LIST, l);
     return KP_OK;
 }
+
+int kp_vm_set_script(KpVM *vm, const char *path) {
+    KpString *s = kp_str_new(vm, vm->heap, path ? path : "", path ? strlen(path) : 0);
+    if (!s) return KP_ERR_RUNTIME;
+    if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
+    vm->sys_script = kp_ptr(KP_T_STR, s);
+    return KP_OK;
+}
+

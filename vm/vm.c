@@ -14,6 +14,7 @@
  * watermark (the same order as a normal scope exit).
  */
 #include "vm.h"
+#include "binary.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -31,6 +32,21 @@
 #define UNLIKELY(x) (x)
 #endif
 
+#ifdef KP_COMPUTED_GOTO
+#define KP_DISPATCH_INFO "computed goto on"
+#else
+#define KP_DISPATCH_INFO "computed goto off"
+#endif
+#if defined(__clang__)
+#define KP_CC_INFO "clang " __clang_version__
+#elif defined(__GNUC__)
+#define KP_CC_INFO "gcc " __VERSION__
+#else
+#define KP_CC_INFO "an unknown C compiler"
+#endif
+
+const char *kp_build_info(void) { return KP_CC_INFO ", " KP_DISPATCH_INFO; }
+
 const char *const kp_opcode_names[] = {
 #define KP_X_NAME(name, doc) #name,
     KP_OPCODES(KP_X_NAME)
@@ -44,40 +60,34 @@ void kp_buf_reset(KpBuf *b) {
     if (b->data) b->data[0] = 0;
 }
 
-/* Out of memory, what fits in the capacity already there is kept (so the
- * preallocated error buffer always holds a message, cut if need be). */
+bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need) {
+    if (need <= b->cap) return true;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < need) ncap *= 2;
+    char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
+    if (!d) return false;
+    if (!b->data) d[0] = 0;
+    b->data = d;
+    b->cap = ncap;
+    return true;
+}
+
 bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n) {
-    bool ok = true;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + n + 1) ncap *= 2;
-        char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
-        if (d) {
-            b->data = d;
-            b->cap = ncap;
-        } else {
-            if (b->cap <= b->len + 1) return false;
-            n = b->cap - b->len - 1;
-            ok = false;
-        }
+    if (!kp_buf_reserve(vm, b, b->len + n + 1)) {
+        /* out of memory: the error message and the stack trace live in
+         * space reserved when the VM was made, so they are cut short
+         * instead of lost */
+        if ((b != &vm->err && b != &vm->trace) || b->len + 1 >= b->cap) return false;
+        n = b->cap - 1 - b->len;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return false;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = 0;
-    return ok;
-}
-
-/* Puts `s` in front of the buffer's text (cut, out of memory). */
-static void buf_prepend(KpVM *vm, KpBuf *b, const char *s) {
-    size_t n = strlen(s), old = b->len;
-    char pad[256];
-    if (n >= sizeof pad) n = sizeof pad - 1;
-    memset(pad, ' ', n);
-    kp_buf_add(vm, b, pad, n);
-    size_t got = b->len - old; /* room made */
-    if (!b->data || got == 0) return;
-    memmove(b->data + got, b->data, old);
-    memcpy(b->data, s, got);
+    return true;
 }
 
 bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...) {
@@ -89,6 +99,18 @@ bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...) {
     if (n < 0) return false;
     if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
     return kp_buf_add(vm, b, tmp, (size_t)n);
+}
+
+void kp_buf_prepend(KpVM *vm, KpBuf *b, const char *s) {
+    size_t n = strlen(s);
+    if (!kp_buf_reserve(vm, b, b->len + n + 1)) {
+        if (b->cap <= n) return; /* (the reserved error space is larger) */
+        b->len = b->cap - 1 - n; /* out of memory: the message is cut short */
+    }
+    memmove(b->data + n, b->data, b->len);
+    memcpy(b->data, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
 }
 
 void kp_buf_free(KpVM *vm, KpBuf *b) {
@@ -127,6 +149,14 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
  * for kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
+    if (!vm->err.len) {
+        /* a helper failed without a message: out of memory, if the host
+         * refused memory (the only failure a helper may leave unsaid) */
+        if (vm->host_refusals)
+            kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
+        else
+            kp_vm_error(vm, "internal error: an operation failed without a message");
+    }
     vm->err_located = true;
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
@@ -157,7 +187,6 @@ static void locate_error(KpVM *vm) {
     size_t ntrace = 0;
     for (size_t k = 0; k < n && vm->trace.data && offs[k] < vm->trace.len; k++) trace[ntrace++] = vm->trace.data + offs[k];
     /* report now, before the unwinding runs deinits and defers */
-    if (!vm->err.len) kp_buf_add(vm, &vm->err, "runtime error", 13);
     vm->status = KP_ERR_RUNTIME;
     KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
     kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", li ? li->line : 0, li ? li->col : 0,
@@ -165,7 +194,7 @@ static void locate_error(KpVM *vm) {
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
-    buf_prepend(vm, &vm->err, head);
+    kp_buf_prepend(vm, &vm->err, head);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -444,7 +473,11 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
             if (vm->sys_args.tag == KP_T_UNSET) kp_vm_set_args(vm, 0, NULL);
             return &vm->sys_args;
         }
-        kp_vm_error(vm, "system has no capability '%s' (it has memory, args%s)", name, vm->allow_fs ? " and fs" : "");
+        if (!strcmp(name, "script")) {
+            if (vm->sys_script.tag == KP_T_UNSET && kp_vm_set_script(vm, "") != KP_OK) return NULL;
+            return &vm->sys_script;
+        }
+        kp_vm_error(vm, "system has no capability '%s' (it has memory, args, script%s)", name, vm->allow_fs ? " and fs" : "");
         return NULL;
     }
     if (v.tag == KP_T_HEAP) {
@@ -454,6 +487,10 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
         if (!strcmp(name, "data")) { tmp = kp_int((int64_t)(intptr_t)h->data); return &tmp; }
         if (!strcmp(name, "allocator")) {
             if (h->from_self) return h->from_self;
+            if (h->mapped) {
+                kp_vm_error(vm, "a mapped file has no allocator: its bytes are the file's pages");
+                return NULL;
+            }
             kp_vm_error(vm, "this HeapAllocation came from the root allocator, which is not a script value");
             return NULL;
         }
@@ -557,6 +594,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
         if (create) {
             KpValue v = kp_deref(*newval);
+            if (!kp_heap_writable(vm, h)) return false;
             if (!is_intlike(v.tag)) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_a(kp_value_type_name(vm, v)));
             if (v.i < 0 || v.i > 255) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %" PRId64, v.i);
             h->data[idx.i] = (unsigned char)v.i;
@@ -570,6 +608,12 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         *strbyte = b;
         *slot = NULL;
         return true;
+    }
+    if (c.tag == KP_T_BIN && ((KpBinObj *)c.p)->bkind == KP_BK_VIEW) { /* v[i, j] (vm/binary.h) */
+        *slot = NULL;
+        if (create) return kp_view_index(vm, c.p, idx, NULL, newval);
+        if (!strbyte) return kp_vm_error(vm, "cannot take a reference to an element of a View");
+        return kp_view_index(vm, c.p, idx, strbyte, NULL);
     }
     if (c.tag == KP_T_STR && strbyte) {
         KpString *s = c.p;
@@ -944,15 +988,6 @@ static bool push_frame(KpVM *vm, KpOverload *ov, KpValue *base) {
     return true;
 }
 
-/* A native returned false: natives set their message, except where an
- * allocation of their own failed (a buffer, a copy); give those one, so
- * every error has a message.  Returns false. */
-static bool native_failed(KpVM *vm, KpOverload *ov) {
-    if (vm->status == KP_ERR_RUNTIME && vm->err.len) return false;
-    vm->status = KP_OK;
-    return kp_vm_error(vm, "%s: out of memory", ov->func ? ov->func->name : "a built-in function");
-}
-
 /* Stack space above every live register. */
 static KpValue *stack_top(KpVM *vm) {
     if (!vm->nframes) return vm->stack + vm->main_nregs;
@@ -975,7 +1010,7 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
         vm->native_top = top + 1 + nargs;
         KpValue r = kp_unit();
         vm->cur_native = ov;
-        ok = ov->native(vm, top + 1, nargs, &r) || native_failed(vm, ov);
+        ok = ov->native(vm, top + 1, nargs, &r);
         vm->native_top = save;
         if (!clear_regs(vm, top + 1, top + 1 + nargs)) ok = false;
         top[0] = r;
@@ -1660,7 +1695,7 @@ dispatch:
             KpValue *save = vm->native_top;
             vm->native_top = fv + 1 + nargs;
             vm->cur_native = ov;
-            bool ok = ov->native(vm, fv + 1, nargs, &r) || native_failed(vm, ov);
+            bool ok = ov->native(vm, fv + 1, nargs, &r);
             kp_tls_vm = vm; /* a host function may have used another VM */
             vm->native_top = save;
             if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
@@ -1924,6 +1959,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
+        vm->status = KP_ERR_RUNTIME;
         vm->nframes = 0;
         return KP_ERR_RUNTIME;
     }

@@ -1,7 +1,9 @@
 /*
  * test_repl.c — drives the `keep` REPL the way a user does: through a
  * pseudo-terminal (posix_openpt, no extra library), checking what appears
- * on the screen; then through pipes (the REPL is scriptable).
+ * on the screen; then through pipes (`keep -i` runs the REPL on piped
+ * input too, which makes it scriptable; plain `keep` runs piped input as one
+ * program, tested in test_cli.c).
  *
  * The keep binary is $KEEP_BIN, or ../keep next to this test binary
  * (build/tests/test_repl -> build/keep; build/asan/tests -> build/asan/keep).
@@ -398,6 +400,102 @@ static void session_unwritable_history(void) {
     end(&s);
 }
 
+/* Tab completion, multi-line history entries, stray closers, :type. */
+static void session_editing(void) {
+    char home[512], state[512];
+    snprintf(home, sizeof home, "%s/home3", tmpdir);
+    snprintf(state, sizeof state, "%s/state3", tmpdir);
+    mkdir(home, 0700);
+    Session s;
+    if (!start(&s, home, state, NULL)) { check(false, "start keep on a pty"); return; }
+    expect(&s, "keep> ", "first prompt (editing session)");
+
+    line(&s, "Vec : Type = ( .xpos : Int, .ypos : Int = 0, .label : String = \"v\" )");
+    expect(&s, "keep> ", "a record type declared");
+    line(&s, "velocity := Vec(.xpos = 3)");
+    expect(&s, "keep> ", "a variable of it declared");
+
+    /* a unique global: completed in place */
+    send(&s, "veloc\t");
+    expect(&s, "velocity", "Tab completes a top-level variable");
+    send(&s, ".xp\t");
+    expect(&s, "velocity.xpos", "Tab after `.` completes a field of the variable's record type");
+    send(&s, "\r");
+    expect(&s, "3\nkeep> ", "the completed line runs");
+
+    /* a function and a type */
+    line(&s, "scale_by (v: &Vec, k: Int) -> Int := { return v.xpos * k }");
+    expect(&s, "keep> ", "a function declared");
+    send(&s, "scale_\t");
+    expect(&s, "scale_by", "Tab completes a function name");
+    send(&s, "(&velocity, 7)\r");
+    expect(&s, "21\nkeep> ", "the completed call runs");
+    send(&s, "w := Ve\t");
+    expect(&s, "w := Vec", "Tab completes a type name");
+    send(&s, "(.xpos = 1)\r");
+    expect(&s, "keep> ", "the completed constructor runs");
+    /* several candidates: a second Tab lists them */
+    send(&s, "velocity.\t\t");
+    expect(&s, "label", "Tab Tab lists the fields");
+    expect(&s, "ypos", "... all of them");
+    send(&s, "\x15"); /* Ctrl-U: clear the line */
+    send(&s, "\r");
+    expect(&s, "keep> ", "prompt after clearing the line");
+    send(&s, "prin\t");
+    expect(&s, "print", "Tab completes a built-in function");
+    send(&s, "(\"built-in\")\r");
+    expect(&s, "built-in\nkeep> ", "the completed built-in runs");
+
+    /* a multi-line entry is one history entry */
+    line(&s, "triple (n: Int) -> Int := {");
+    expect(&s, "....> ", "continuation prompt");
+    line(&s, "    return n * 3");
+    expect(&s, "....> ", "continuation prompt again");
+    line(&s, "}");
+    expect(&s, "keep> ", "the function is complete");
+    send(&s, "\x10"); /* Ctrl-P: the previous history entry */
+    expect(&s, "return n * 3", "the previous history entry is the whole definition");
+    send(&s, "\r");
+    expect(&s, "keep> ", "the recalled definition is evaluated whole");
+    expect_not(&s, "error", 300, "... without an error (not just its `}`)");
+    line(&s, "triple(14)");
+    expect(&s, "42\nkeep> ", "the recalled definition is in effect");
+
+    /* a stray closer inside an open block is reported at once */
+    line(&s, "flag := true");
+    expect(&s, "keep> ", "flag declared");
+    line(&s, "if flag {");
+    expect(&s, "....> ", "continuation prompt inside if");
+    line(&s, ")");
+    expect(&s, "unexpected ')'", "a stray ) is reported at once");
+    expect(&s, "keep> ", "and the input starts afresh (not ....>)");
+    line(&s, "print(\"fresh\")");
+    expect(&s, "fresh\nkeep> ", "the next line is a fresh input");
+
+    /* :type prints the compiler's static type */
+    line(&s, ":type velocity");
+    expect(&s, "Vec\nkeep> ", ":type of a variable");
+    line(&s, ":type 1 + 2");
+    expect(&s, "Int\nkeep> ", ":type of an arithmetic expression");
+    line(&s, ":type [1, 2, 3]");
+    expect(&s, "List", ":type of a list literal (what the compiler knows of it)");
+    line(&s, ":type \"a\" + \"b\"");
+    expect(&s, "String\nkeep> ", ":type of a string concatenation");
+    line(&s, ":type triple(2)");
+    expect(&s, "Int\nkeep> ", ":type of a call (the declared output type)");
+    line(&s, ":type velocity.label");
+    expect(&s, "String\nkeep> ", ":type of a field");
+    line(&s, ":type nosuch + 1");
+    expect(&s, "nosuch", ":type of an unknown name reports the error");
+    expect(&s, "keep> ", "prompt after the :type error");
+    line(&s, ":type");
+    expect(&s, "usage: :type EXPR", ":type without an expression");
+
+    line(&s, ":quit");
+    check(finish(&s) == 0, "the editing session exits 0");
+    end(&s);
+}
+
 /* ------------------------------------------------------------ piped */
 
 /* Runs keep (extra `args`) with `input` on stdin; stdout (and stderr when
@@ -419,7 +517,7 @@ static int piped(const char *args, const char *input, bool with_err, char *out, 
 
 static void check_piped(const char *input, const char *want, const char *what) {
     char out[8192];
-    int rc = piped("", input, false, out, sizeof out);
+    int rc = piped("-i", input, false, out, sizeof out);
     bool ok = rc == 0 && !strcmp(out, want);
     check(ok, what);
     if (!ok) printf("    exit %d, stdout:\n%s\n    wanted:\n%s\n", rc, out, want);
@@ -443,13 +541,13 @@ static void piped_tests(void) {
     check_piped("print(\"no prompt\")\n", "no prompt\n", "piped: no prompt is printed");
 
     char out[8192];
-    int rc = piped("", "print(1)\n1 / 0\nprint(2)\n", true, out, sizeof out);
+    int rc = piped("-i", "print(1)\n1 / 0\nprint(2)\n", true, out, sizeof out);
     const char *e = strstr(out, "division by zero");
     const char *two = strstr(out, "\n2\n");
     check(rc == 0 && e && two && e < two, "piped: the error is reported, in order with the output, exit 0");
     if (!(rc == 0 && e && two && e < two)) printf("    exit %d, output:\n%s\n", rc, out);
 
-    rc = piped("", "print(1)\nys := [1,\n", true, out, sizeof out);
+    rc = piped("-i", "print(1)\nys := [1,\n", true, out, sizeof out);
     check(rc == 0 && !strncmp(out, "1\n", 2) && strstr(out, "error"),
           "piped: input ending inside a bracket is reported, exit 0");
     if (!(rc == 0 && strstr(out, "error"))) printf("    exit %d, output:\n%s\n", rc, out);
@@ -463,7 +561,7 @@ static void piped_tests(void) {
     if (!(rc == 0 && !strcmp(out, "36\n"))) printf("    exit %d, output:\n%s\n", rc, out);
 
     rc = piped("-i", "", true, out, sizeof out);
-    check(rc == 64, "keep -i without a file is a usage error (64)");
+    check(rc == 0 && !out[0], "keep -i without a file is the REPL, even on piped input (Lua's -i)");
 }
 
 int main(int argc, char **argv) {
@@ -492,6 +590,7 @@ int main(int argc, char **argv) {
     session_main();
     session_home_and_eof();
     session_unwritable_history();
+    session_editing();
     piped_tests();
 
     char cmd[400];

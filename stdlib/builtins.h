@@ -1,0 +1,109 @@
+/*
+ * builtins.h — the builtin table: one KpBuiltin entry per native function.
+ *
+ * Design.  Every native function of the standard library is described by
+ * one row of a per-module table, in the style of Lua's luaL_Reg: its name,
+ * its C function, its signature, and flags.  The VM registers the natives
+ * from these tables (kp_stdlib_register walks kp_builtin_modules), and the
+ * compiler's passes read the same rows to learn each builtin's parameter
+ * modes and types and its result type — no pass needs to know a builtin by
+ * its name.  One row may share its name with others: they are overloads.
+ *
+ * The signature is Keep text, written exactly as in a function declaration
+ * (docs/language.md §6), so a reader that knows Keep's types knows it:
+ *
+ *     params:  "s: &String, .base: Int = 10"     result: "Int"
+ *
+ *   - Parameters are separated by commas.  Each is `name: MODE TYPE`,
+ *     `.name: MODE TYPE` for a named parameter (passed by position or by
+ *     name), optionally followed by `= DEFAULT` (an Int, Float, String,
+ *     Bool or `()` literal).  The name `_` is an unnamed parameter.
+ *   - MODE is `&` (borrows read-only), `$&` (borrows mutably) or nothing
+ *     (by value: the argument is moved in; the native owns it).
+ *   - TYPE is a Keep type: `Int Float Bool String () Type Function`,
+ *     `List#(T)`, `HashMap#(K, V)`, `HeapAllocation`, `Allocator` and the
+ *     allocator kinds, `System.Memory`, `System.Fs`, `AllocStats`,
+ *     `Random`; two pseudo-types: `Any` (any value) and a union `A|B|C`
+ *     (any of these; the native tells them apart).  A single capital
+ *     letter (`T`, `K`, `V`) is a type variable: it is bound by the first
+ *     parameter it appears in, and every later use (in parameters or in
+ *     the result) means that same type — `xs: $&List#(T)` → `T` says pop
+ *     returns the list's element type.  `Int` also accepts the sized
+ *     integers (Int8 … UInt64).
+ *   - The result is a TYPE without a mode; `()` is unit.
+ *
+ * At registration the VM gives each parameter the run-time type its text
+ * names when that is one concrete type (so overloads of one name, such as
+ * the `init`s of memory.c, are selected by it); a union, `Any` or a type
+ * variable leaves the parameter unchecked by the VM (the native checks it
+ * and gives the precise message).
+ *
+ * Flags:
+ *   KP_BF_VARIADIC  the last parameter repeats: zero or more further
+ *                   arguments with its mode and type (print, min, max).
+ *   KP_BF_MOVES     the native moves its first argument out of its place
+ *                   although it is passed `$&` (deinit): afterwards the
+ *                   caller's variable is moved.
+ *   KP_BF_SPECIAL   the compiler treats the call as a special form
+ *                   (deinit: user overloads of it run only from the VM).
+ *   KP_BF_CTX       the result is allocated from the context allocator
+ *                   (documentation for the passes: it is a fresh owned
+ *                   value, never a borrow of an argument).
+ */
+#ifndef KEEP_STDLIB_BUILTINS_H
+#define KEEP_STDLIB_BUILTINS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../vm/vm.h"
+
+enum {
+    KP_BF_VARIADIC = 1u << 0,
+    KP_BF_MOVES = 1u << 1,
+    KP_BF_SPECIAL = 1u << 2,
+    KP_BF_CTX = 1u << 3,
+};
+
+typedef struct KpBuiltin {
+    const char *name;   /* the Keep name; `#name` for directives */
+    KpNativeFn fn;      /* the C function (see KpNativeFn in vm/object.h) */
+    const char *params; /* parameter list text, without parentheses; "" for none */
+    const char *result; /* result type text */
+    uint32_t flags;     /* KP_BF_* */
+} KpBuiltin;
+
+/* One parameter of a row, as kp_builtin_params splits it.  The texts
+ * point into the row's `params` string (static storage); they are not
+ * NUL-terminated: use the lengths. */
+typedef struct KpBuiltinParam {
+    const char *name;     /* "_" for an unnamed parameter */
+    size_t name_len;
+    uint8_t named;        /* written `.name` */
+    uint8_t mode;         /* KpParamMode: KP_PM_VALUE, KP_PM_REF, KP_PM_MUTREF */
+    const char *type;     /* the type text after the mode ("Any" when none) */
+    size_t type_len;
+    const char *def;      /* default value text, or NULL */
+    size_t def_len;
+} KpBuiltinParam;
+
+/* Splits b->params into at most `max` parameters written to `out`.
+ * Returns the number of parameters, or -1 when the text is malformed or
+ * has more than `max` parameters (a defect of the table: the VM reports
+ * it at registration as an initialization failure). */
+int kp_builtin_params(const KpBuiltin *b, KpBuiltinParam *out, int max);
+
+/* The tables, each ended by a row with a NULL name, and the list of all of
+ * them, ended by NULL.  A module's table is `kp_builtins_<module>`. */
+extern const KpBuiltin kp_builtins_core[];
+extern const KpBuiltin kp_builtins_memory[];
+extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
+extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
+extern const KpBuiltin *const kp_builtin_modules[];
+
+/* Registers every row of `table` as a native overload in `vm`.  Returns
+ * false (and sets vm->init_failed) when a row is malformed or memory ran
+ * out. */
+bool kp_builtins_register(KpVM *vm, const KpBuiltin *table);
+
+#endif
