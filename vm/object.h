@@ -146,7 +146,13 @@ typedef struct KpOverload {
     uint32_t line;
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
     void *host_ud;
+    uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
+                              add overloads of the same name */
 } KpOverload;
+
+/* The first host function of f registered without KP_REG_OVERLOAD, which a
+ * script function of the same name would silently overload; or NULL. */
+KpOverload *kp_func_host_owner(KpFunc *f);
 
 struct KpFunc {
     const char *name;
