@@ -147,7 +147,8 @@ static Fit fit(KpVM *vm, KpType *want, KpType *have) {
     switch (want->kind) {
     case KP_TK_SCALAR:
         if (have->kind != KP_TK_SCALAR) return FIT_NO;
-        if (want == vm->t_float && have == vm->t_int) return FIT_YES;
+        if (want->tag == have->tag) return FIT_YES; /* Float32 is a Float stored in 32 bits */
+        if (want->tag == KP_T_FLOAT && have == vm->t_int) return FIT_YES;
         if (is_sized(want) && (have == vm->t_int || is_sized(have))) return FIT_MAYBE; /* range: at run time */
         if (want == vm->t_int && is_sized(have)) return FIT_YES;
         return FIT_NO;
@@ -252,7 +253,7 @@ static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a
     else if (want->kind == KP_TK_REF) { r = FIT_MAYBE; s = 3; }
     else if (want == have) { r = FIT_YES; s = 3; }
     else if (is_sized(want) && have == vm->t_int) { r = FIT_YES; s = 2; needs = true; }
-    else if (want == vm->t_float && have == vm->t_int) { r = FIT_YES; s = 1; needs = true; }
+    else if (want->kind == KP_TK_SCALAR && want->tag == KP_T_FLOAT && have == vm->t_int) { r = FIT_YES; s = 1; needs = true; }
     else if (want == vm->t_int && is_sized(have)) { r = FIT_YES; s = 1; needs = true; }
     else { r = fit(vm, want, have); s = 3; needs = true; if (r == FIT_YES) r = FIT_MAYBE; }
     if (r == FIT_NO) {
