@@ -36,7 +36,7 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
 
 static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
     kp_buf_reset(&vm->err);
-    if (d->count > 0 && d->items)
+    if (d->count > 0 && d->items && d->cap > 0)
         kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
     else if (d->oom)
         kp_buf_printf(vm, &vm->err, "%s:%u:%u: out of memory", src->name, d->oom_line, d->oom_col);
@@ -83,7 +83,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
             vm->status = KP_ERR_INCOMPLETE;
             return KP_ERR_INCOMPLETE;
         }
-        kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
+        kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
         set_compile_error(vm, &diags, src);
         vm->incomplete = diags.incomplete;
         kp_arena_deinit(&diag_arena);
@@ -144,7 +144,7 @@ int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len
     KpNode *prog = kp_parse(&source, &arena, &diags);
     int rc = KP_OK;
     if (!prog || diags.count) {
-        kp_diags_print(&diags, &source, vm->write_err, vm->write_ud);
+        kp_diags_print(&diags, &source, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
         rc = KP_ERR_COMPILE;
     } else {
         kp_emit_ownership(prog, out, ud);

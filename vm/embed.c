@@ -378,6 +378,53 @@ int kp_get_global(KpVM *vm, const char *name, int slot) {
     return arg_error(vm, "no top-level '%s'", name);
 }
 
+static struct KpGlobal *find_global(KpVM *vm, const char *name) {
+    const char *in = kp_intern(vm, name, strlen(name));
+    for (uint32_t i = vm->nglobals; i-- > 0;)
+        if (vm->globals[i].name == in && !vm->globals[i].pending) return &vm->globals[i];
+    return NULL;
+}
+
+int kp_get_global_ref(KpVM *vm, const char *name, int slot) {
+    begin(vm);
+    if (!name) return arg_error(vm, "kp_get_global_ref needs a name");
+    if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
+    struct KpGlobal *g = find_global(vm, name);
+    if (!g) return arg_error(vm, "no top-level variable '%s'", name);
+    KpValue *r = &vm->stack[g->reg];
+    if (r->tag == KP_T_UNSET || r->tag == KP_T_MOVED) return arg_error(vm, "'%s' has no value", name);
+    if (r->tag == KP_T_REF) return set(vm, slot, *r); /* a reference variable: the same reference */
+    return set(vm, slot, kp_make_ref(vm, r, NULL, KP_VF_MUT));
+}
+
+int kp_set_global(KpVM *vm, const char *name, int slot) {
+    begin(vm);
+    if (!name) return arg_error(vm, "kp_set_global needs a name");
+    SLOT(slot, s);
+    struct KpGlobal *g = find_global(vm, name);
+    if (!g) {
+        KpValue dead = *s;
+        *s = kp_unset();
+        if (KP_NEEDS_DROP(dead)) kp_drop(vm, dead);
+        return arg_error(vm, "no top-level variable '%s' (declare it in a script first, e.g. '%s := ...')", name, name);
+    }
+    KpValue v;
+    int rc = take(vm, slot, &v);
+    if (rc) return rc;
+    const char *why;
+    if (g->type && !kp_type_coerce(vm, g->type, &v, &why)) {
+        const char *vt = kp_value_type_name(vm, v);
+        char tn[128];
+        snprintf(tn, sizeof tn, "%s", vt);
+        kp_drop(vm, v);
+        return arg_error(vm, "'%s' is %s, but the value is %s", name, g->type->name, tn);
+    }
+    KpValue *r = &vm->stack[g->reg];
+    KpValue old = *r;
+    *r = v;
+    return KP_NEEDS_DROP(old) && !kp_drop(vm, old) ? KP_ERR_RUNTIME : KP_OK;
+}
+
 int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     begin(vm);
     SLOT(fn_slot, fs);

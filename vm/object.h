@@ -191,8 +191,15 @@ typedef struct KpHeapAlloc {
     KpObj h;
     unsigned char *data;
     int64_t size;
-    KpAllocator *from;
+    KpAllocator *from;     /* NULL for a mapped file */
     KpValue *from_self;    /* the allocator's `self` slot (for .allocator) */
+    uint32_t align;        /* the alignment it was allocated with (0 = 16) */
+    uint32_t views;        /* Readers and Views borrowing it (vm/binary.h) */
+    uint32_t pins;         /* pins (script pin blocks, kp_pin_bytes) */
+    uint8_t mapped;        /* map_file: munmap at deinit */
+    uint8_t readonly;      /* a read-only mapping */
+    const char *pin_what;  /* the most recent pin, for messages */
+    uint32_t pin_line;
 } KpHeapAlloc;
 
 bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o);

@@ -224,6 +224,16 @@ static void make_builtin_types(KpVM *vm) {
         st->defaults[i] = kp_unset();
     }
     vm->t_allocstats = st;
+    /* binary data (vm/binary.h): Float32 stores a Float rounded to single
+     * precision (akind 32); Writer, Reader, View and Pin are KP_T_BIN
+     * objects told apart by their kind byte */
+    vm->t_float32 = mk_type(vm, KP_TK_SCALAR, "Float32", KP_T_FLOAT);
+    vm->t_float32->akind = 32;
+    static const char *bin[] = {"Binary", "Writer", "Reader", "View", "Pin"};
+    for (int k = 0; k < 5; k++) {
+        vm->t_bin[k] = mk_type(vm, KP_TK_OPAQUE, bin[k], KP_T_BIN);
+        vm->t_bin[k]->akind = (uint8_t)k;
+    }
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -297,6 +307,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
+    vm->on_diagnostic = cfg ? cfg->on_diagnostic : NULL;
     vm->budget = -1;
     vm->native_top = vm->stack;
     make_builtin_types(vm);

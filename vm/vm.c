@@ -14,6 +14,7 @@
  * watermark (the same order as a normal scope exit).
  */
 #include "vm.h"
+#include "binary.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -54,7 +55,10 @@ const char *const kp_opcode_names[] = {
 
 /* ------------------------------------------------------------ buffers */
 
-void kp_buf_reset(KpBuf *b) { b->len = 0; }
+void kp_buf_reset(KpBuf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = 0;
+}
 
 bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need) {
     if (need <= b->cap) return true;
@@ -131,11 +135,6 @@ bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
     return false;
 }
 
-static void write_cb(void *ud, const char *s, size_t n) {
-    KpVM *vm = ud;
-    kp_buf_add(vm, &vm->trace, s, n);
-}
-
 static const KpLineInfo *frame_line(const KpFrame *f) {
     if (!f->proto || !f->pc) return NULL;
     size_t off = (size_t)(f->pc - f->proto->code);
@@ -144,7 +143,10 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
     return &f->proto->lines[off];
 }
 
-/* Adds position, source line, caret and stack trace to the message. */
+/* Reports the error once, located at the running instruction with the
+ * stack trace, through the diagnostic sink (source.c's kp_diag_emit, the
+ * one formatting point); then prefixes "file:line:col: " to the message
+ * for kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
     if (!vm->err.len) {
@@ -156,33 +158,43 @@ static void locate_error(KpVM *vm) {
             kp_vm_error(vm, "internal error: an operation failed without a message");
     }
     vm->err_located = true;
-    kp_buf_reset(&vm->trace);
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
     const KpSource *src = top && top->proto ? top->proto->src : NULL;
-    kp_diag_format(src, li ? li->line : 0, li ? li->col : 0, "runtime error", vm->err.data ? vm->err.data : "",
-                   write_cb, vm);
-    kp_buf_printf(vm, &vm->trace, "stack trace (most recent call first):\n");
+    /* the stack, most recent call first: NUL-separated entries in trace */
+    enum { MAX_TRACE = 40 };
+    size_t offs[MAX_TRACE];
+    size_t n = 0;
+    kp_buf_reset(&vm->trace);
     int shown = 0;
-    for (int i = vm->nframes - 1; i >= 0; i--) {
+    for (int i = vm->nframes - 1; i >= 0 && n < MAX_TRACE; i--) {
         KpFrame *f = &vm->frames[i];
         if (f->is_defer) continue;
         const KpLineInfo *l = frame_line(f);
+        offs[n++] = vm->trace.len;
         if (shown == 20 && i > 10) {
-            kp_buf_printf(vm, &vm->trace, "    ... %d more frames\n", i - 9);
+            kp_buf_printf(vm, &vm->trace, "... %d more frames", i - 9);
+            kp_buf_add(vm, &vm->trace, "", 1);
             i = 10;
             continue;
         }
         shown++;
-        kp_buf_printf(vm, &vm->trace, "    at %s (%s:%u)\n", f->proto ? f->proto->name : "?",
+        kp_buf_printf(vm, &vm->trace, "%s (%s:%u)", f->proto ? f->proto->name : "?",
                       f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
+        kp_buf_add(vm, &vm->trace, "", 1);
     }
+    const char *trace[MAX_TRACE];
+    size_t ntrace = 0;
+    for (size_t k = 0; k < n && vm->trace.data && offs[k] < vm->trace.len; k++) trace[ntrace++] = vm->trace.data + offs[k];
+    /* report now, before the unwinding runs deinits and defers */
+    vm->status = KP_ERR_RUNTIME;
+    KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+    kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", li ? li->line : 0, li ? li->col : 0,
+                 vm->err.data ? vm->err.data : "runtime error", NULL, 0, trace, ntrace);
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
     kp_buf_prepend(vm, &vm->err, head);
-    /* report now, before the unwinding runs deinits and defers */
-    if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -475,6 +487,10 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
         if (!strcmp(name, "data")) { tmp = kp_int((int64_t)(intptr_t)h->data); return &tmp; }
         if (!strcmp(name, "allocator")) {
             if (h->from_self) return h->from_self;
+            if (h->mapped) {
+                kp_vm_error(vm, "a mapped file has no allocator: its bytes are the file's pages");
+                return NULL;
+            }
             kp_vm_error(vm, "this HeapAllocation came from the root allocator, which is not a script value");
             return NULL;
         }
@@ -578,6 +594,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
         if (create) {
             KpValue v = kp_deref(*newval);
+            if (!kp_heap_writable(vm, h)) return false;
             if (!is_intlike(v.tag)) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_a(kp_value_type_name(vm, v)));
             if (v.i < 0 || v.i > 255) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %" PRId64, v.i);
             h->data[idx.i] = (unsigned char)v.i;
@@ -591,6 +608,12 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         *strbyte = b;
         *slot = NULL;
         return true;
+    }
+    if (c.tag == KP_T_BIN && ((KpBinObj *)c.p)->bkind == KP_BK_VIEW) { /* v[i, j] (vm/binary.h) */
+        *slot = NULL;
+        if (create) return kp_view_index(vm, c.p, idx, NULL, newval);
+        if (!strbyte) return kp_vm_error(vm, "cannot take a reference to an element of a View");
+        return kp_view_index(vm, c.p, idx, strbyte, NULL);
     }
     if (c.tag == KP_T_STR && strbyte) {
         KpString *s = c.p;

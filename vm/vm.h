@@ -184,6 +184,12 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
+    KpType *t_float32, *t_bin[8];
+    struct KpHeapAlloc **pinned; /* every pinned buffer (pins are few) */
+    uint32_t npinned, cap_pinned;
+    int64_t pinned_bytes;    /* bytes of pinned buffers now */
+    int64_t live_views;      /* Readers and Views alive now */
     KpValue sys_memory;      /* system.memory: the right to make allocators */
     KpValue sys_args;        /* system.args: List#(String) */
     KpValue sys_script;      /* system.script: String, the script's path */
@@ -223,6 +229,7 @@ struct KpVM {
 
     KpWriteFn write_out, write_err;
     void *write_ud;
+    KpDiagnosticFn on_diagnostic; /* structured diagnostics, or NULL */
 
     const KpSource **sources; /* every source compiled, freed at the end */
     uint32_t nsources, sources_cap;
