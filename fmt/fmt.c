@@ -16,7 +16,10 @@
  *    that opens several brackets indents the next by one level), a line
  *    that starts with closers back at the level of the line that opened
  *    them; a line that continues a statement (it starts with `|`, or the
- *    line before ended with a binary operator) one level more.
+ *    line before ended with a binary operator) one level more.  Inside
+ *    `( )` and `[ ]` whose opener is not the last token of its line
+ *    (`f(a,`), a line indented deeper than that keeps its indentation (an
+ *    item aligned under the bracket).
  *  - Spaces: one around binary operators, `:=`, `=`, `->`, `|` and after
  *    keywords and commas; none before `,` `;` `)` `]`, after `.`, `&`,
  *    `$&`, `~&` and unary minus, around `..`, before `[` of an index or
@@ -77,6 +80,7 @@ typedef struct Fmt {
     struct {
         int inner, outer;
         int brace; /* a `{` (statements), not `(` `[` `#(` (items) */
+        int hanging; /* tokens follow the opener on its line: `f(a,` */
     } stack[1280]; /* KP_PARSE_MAX_DEPTH brackets fit */
     int depth;
     int comment_col; /* output column of the last trailing comment, or -1 */
@@ -222,13 +226,13 @@ static int spaces(Fmt *f, const Tok *before, const Tok *a, const Tok *b) {
 
 /* ------------------------------------------------------------ lines */
 
-/* Writes tokens [from, to) of one line, after `indent` levels; a trailing
+/* Writes tokens [from, to) of one line, after `indent` columns; a trailing
  * comment (index `comment`, or -1) at its column.  Lines too wide are
  * split at the commas of their first bracket group. */
 static void emit_line(Fmt *f, int indent, int from, int to, int comment, int depth_budget);
 
 static size_t line_width(Fmt *f, int indent, int from, int to) {
-    size_t w = (size_t)indent * INDENT;
+    size_t w = (size_t)indent;
     for (int i = from; i < to; i++) {
         w += f->toks[i].len;
         if (i + 1 < to) {
@@ -240,8 +244,8 @@ static size_t line_width(Fmt *f, int indent, int from, int to) {
 }
 
 static void write_tokens(Fmt *f, int indent, int from, int to, int comment) {
-    put_spaces(f, indent * INDENT);
-    size_t col = (size_t)indent * INDENT;
+    put_spaces(f, indent);
+    size_t col = (size_t)indent;
     for (int i = from; i < to; i++) {
         const Tok *t = &f->toks[i];
         put(f, text(f, t), t->len);
@@ -257,7 +261,7 @@ static void write_tokens(Fmt *f, int indent, int from, int to, int comment) {
     if (comment >= 0) {
         const Tok *c = &f->toks[comment];
         size_t want = c->col - 1; /* its column in the source, 0-based */
-        size_t at = from < to ? (want > col ? want : col + 1) : (size_t)indent * INDENT;
+        size_t at = from < to ? (want > col ? want : col + 1) : (size_t)indent;
         put_spaces(f, (int)(at - col));
         put(f, text(f, c), c->len);
         if (from < to) f->comment_col = (int)at;
@@ -305,7 +309,7 @@ static void emit_line(Fmt *f, int indent, int from, int to, int comment, int dep
     for (int j = open + 1; j <= close; j++) {
         int kj = f->toks[j].kind;
         if (j == close || (kj == TK_COMMA && d == 0)) {
-            if (j > start) emit_line(f, indent + 1, start, j, -1, depth_budget - 1);
+            if (j > start) emit_line(f, indent + INDENT, start, j, -1, depth_budget - 1);
             start = j + 1;
         } else if (is_open(kj)) {
             d++;
@@ -357,6 +361,7 @@ static void layout(Fmt *f, size_t start_off) {
         }
         bool is_code = code_end > i;
         bool in_items = f->depth > 0 && f->depth <= MAX_STACK && f->stack[f->depth - 1].brace == 0;
+        bool may_align = in_items && f->stack[f->depth - 1].hanging;
         if (is_code && (continues || f->toks[i].kind == TK_PIPE) && !lead && !in_items) indent++;
         /* the brackets this line leaves open */
         int line_indent = indent;
@@ -371,6 +376,7 @@ static void layout(Fmt *f, size_t start_off) {
                     f->stack[f->depth].inner = base_inner;
                     f->stack[f->depth].outer = line_indent;
                     f->stack[f->depth].brace = kind == TK_LBRACE;
+                    f->stack[f->depth].hanging = k + 1 < code_end;
                 }
                 f->depth++;
             } else if (is_close(kind) && f->depth > 0) {
@@ -378,7 +384,16 @@ static void layout(Fmt *f, size_t start_off) {
             }
         }
         if (is_code) {
-            emit_line(f, indent, i, code_end, comment, 8);
+            /* inside ( ) or [ ], a line indented deeper than its level
+             * keeps its indentation (aligned under an opening bracket) */
+            int cols = indent * INDENT;
+            if (may_align && !lead) {
+                int vis = 0;
+                for (size_t k = f->toks[i].off; k > 0 && (f->src[k - 1] == ' ' || f->src[k - 1] == '\t'); k--)
+                    vis += f->src[k - 1] == '\t' ? INDENT : 1;
+                if (vis > cols && vis <= 80) cols = vis;
+            }
+            emit_line(f, cols, i, code_end, comment, 8);
             int lastk = f->toks[code_end - 1].kind;
             continues = is_binary_op(lastk) && !is_open(lastk);
         } else if (trail_src_col >= 0 && line == last_line + 1 && f->toks[i].col == (uint32_t)trail_src_col) {
@@ -391,7 +406,7 @@ static void layout(Fmt *f, size_t start_off) {
             int ind = inner_of(f, f->depth);
             bool items = f->depth > 0 && f->depth <= MAX_STACK && f->stack[f->depth - 1].brace == 0;
             if (continues && !items) ind++;
-            write_tokens(f, ind, i, i, comment);
+            write_tokens(f, ind * INDENT, i, i, comment);
             trail_src_col = -1;
         }
         if (is_code) {

@@ -10,7 +10,8 @@
 #     exit code, and the same diagnostics once positions (file:line:col) and
 #     the echoed source lines are taken out — for every file outside
 #     tests/robustness (hostile inputs, deep recursion: formatted, not run);
-#  4. the command: --check, -w, a file that does not parse.
+#  4. the repository's own files are formatted (as .ci/run checks);
+#  5. the command: --check, -w, a file that does not parse.
 # Files that do not parse are not formatted (keep fmt exits 2) and skipped.
 # Prints "N passed, M failed".
 B=${1:-build}
@@ -98,7 +99,17 @@ for f in $files; do
 done
 [ "$nfiles" -gt 100 ] && ok || bad "only $nfiles files were formatted"
 
-# 4. the command
+# 4. the repository's files are formatted (what .ci/run checks): every .kp
+# under examples/, tests/ and bench/ but the machine-made inputs of
+# tests/robustness and tests/fuzz and the pending tests/todo
+# shellcheck disable=SC2046
+unformatted=$("$KEEP" fmt --check $(find examples tests bench -name '*.kp' -not -path 'tests/robustness/*' \
+  -not -path 'tests/fuzz/*' -not -path 'tests/todo/*' | sort) 2>/dev/null)
+if [ -z "$unformatted" ]; then ok; else
+  for u in $unformatted; do bad "$u is not formatted: run  $KEEP fmt -w $u"; done
+fi
+
+# 5. the command
 printf 'x:=1\nprint(x)\n' >"$tmp/u.kp"
 printf 'x := 1\nprint(x)\n' >"$tmp/g.kp"
 out=$("$KEEP" fmt --check "$tmp/g.kp" "$tmp/u.kp" 2>/dev/null); rc=$?
