@@ -335,9 +335,27 @@ typedef enum KpMode {
 typedef int (*KpCFunction)(KpVM *vm, int nargs, void *ud);
 
 /* Registers `fn` as an overload of `name` taking `nparams` arguments with
- * the given modes (NULL: all by value); nparams < 0 means any number, all
- * borrowed read-only.  `ud` is passed back on every call.  Must be called
- * before running scripts that use the name.  KP_ERR_ARG for a bad name. */
+ * the given modes (NULL: all by value; the array is copied); nparams < 0
+ * means any number, all borrowed read-only.  `ud` is passed back on every
+ * call.  Must be called before running scripts that use the name.  `name`
+ * is copied.  Several C functions may share a name (overloads chosen by
+ * argument count and types, as for script functions).  kp_register(...) is
+ * kp_register_ex(..., 0).
+ *
+ * Conflicts.  A name that a script has defined, or that the standard
+ * library defines, is refused (KP_ERR_ARG, the message names the script's
+ * file:line): the C function would silently become one more overload and
+ * calls could turn ambiguous.  The reverse holds too: a script that defines
+ * a function with the name of a registered C function gets a compile error
+ * at its declaration.  Pass KP_REG_OVERLOAD to mean the overload (a C
+ * `str (f: &File)` next to the built-in str, or scripts adding overloads of
+ * the host's `draw`).  KP_ERR_ARG also for a bad name, a NULL fn, more than
+ * 64 parameters or an unknown flag. */
+enum {
+    KP_REG_OVERLOAD = 1u << 0, /* add to whatever else the name means */
+};
+KP_API int kp_register_ex(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud,
+                          unsigned flags);
 KP_API int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud);
 
 /* Sets the runtime error message (printf-style) for the calling script and

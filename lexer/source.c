@@ -28,7 +28,7 @@ static const char *vformat(KpArena *arena, const char *fmt, va_list ap) {
 }
 
 void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) {
-    if (d->count >= KP_MAX_DIAGS) {
+    if (d->count >= KP_MAX_DIAGS || d->oom) { /* after a lost one, count only: items has no room */
         d->count++;
         return;
     }

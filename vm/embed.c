@@ -546,22 +546,47 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     return ok;
 }
 
-int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud) {
+KpOverload *kp_func_host_owner(KpFunc *f) {
+    for (uint32_t i = 0; f && i < f->n; i++)
+        if (f->ovs[i]->host_fn && !f->ovs[i]->host_overload) return f->ovs[i];
+    return NULL;
+}
+
+int kp_register_ex(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud,
+                   unsigned flags) {
     begin(vm);
     if (!name || !*name || !fn) return arg_error(vm, "kp_register needs a name and a function");
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
             return arg_error(vm, "'%s' is not a valid function name", name);
     if (nparams > 64) return arg_error(vm, "too many parameters");
+    if (flags & ~(unsigned)KP_REG_OVERLOAD) return arg_error(vm, "unknown kp_register flags 0x%x", flags);
+    bool overload = (flags & KP_REG_OVERLOAD) != 0;
+    KpFunc *f = kp_func_get(vm, kp_intern(vm, name, strlen(name)), false);
+    for (uint32_t i = 0; f && i < f->n && !overload; i++) {
+        KpOverload *o = f->ovs[i];
+        if (o->proto || (!o->native && !o->host_fn)) /* a script function */
+            return arg_error(vm, "'%s' is already defined by a script at %s:%u; registering a C function "
+                             "of that name would overload it (register with KP_REG_OVERLOAD to mean that)",
+                             name, o->file ? o->file : "?", o->line);
+        if (o->native && !o->host_fn)
+            return arg_error(vm, "'%s' is a built-in function; registering a C function of that name would "
+                             "overload it (register with KP_REG_OVERLOAD to mean that)", name);
+    }
     uint8_t m[64];
     for (int i = 0; i < nparams; i++) m[i] = modes ? (uint8_t)modes[i] : KP_PM_VALUE;
     KpOverload *ov = nparams < 0 ? kp_func_add_native(vm, name, host_trampoline, 0, NULL, 1, KP_PM_REF)
                                  : kp_func_add_native(vm, name, host_trampoline, nparams, m, 0, 0);
-    if (!ov) return failed(vm);
+    if (!ov) return arg_error(vm, "out of memory registering '%s'", name);
     ov->host_fn = (void *)fn;
     ov->host_ud = ud;
+    ov->host_overload = overload;
     ov->file = "<host>";
     return KP_OK;
+}
+
+int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud) {
+    return kp_register_ex(vm, name, fn, nparams, modes, ud, 0);
 }
 
 int kp_error(KpVM *vm, const char *fmt, ...) {

@@ -1242,15 +1242,20 @@ dispatch:
 
     CASE(EQ) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i == b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
     CASE(NE) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i != b->i : !kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i != b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
+        else r = !r;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
@@ -1370,18 +1375,31 @@ dispatch:
             NEXT;
         }
         SAVEPC();
-        if (!arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c))) goto error;
+        /* `x - 1` is ADDI -1: an error names the operator as written */
+        if ((int16_t)i->c < 0 ? !arith_slow(vm, KP_BC_SUB, &R[i->a], *a, kp_int(-(int16_t)i->c))
+                              : !arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c)))
+            goto error;
         NEXT;
     }
     CASE(JEQ) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (!eq) pc += JOFF(i);
         NEXT;
     }
     CASE(JNE) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (eq) pc += JOFF(i);
         NEXT;
     }
@@ -1956,6 +1974,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    vm->ran_since_finish = true;
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
@@ -1964,6 +1983,16 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
         return KP_ERR_RUNTIME;
     }
     vm->nframes = 0;
+    /* main's temporaries (registers above the globals) die with the chunk:
+     * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
+     * dropped now, not when a later chunk happens to reuse the register */
+    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+        KpValue v = vm->stack[r];
+        if (v.tag == KP_T_UNSET) continue;
+        vm->stack[r] = kp_unset();
+        vm->reg_gen[r]++;
+        if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) return KP_ERR_RUNTIME;
+    }
     return KP_OK;
 }
 

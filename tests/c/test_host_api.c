@@ -338,6 +338,48 @@ static void every_error_return_leaves_a_message(void) {
     HOST_DONE(&h, vm);
 }
 
+/* ------------------------------------------------------------ registration */
+
+static int c_draw(KpVM *vm, int nargs, void *ud) {
+    (void)ud;
+    int64_t n = 0;
+    if (nargs == 1) kp_get_int(vm, 0, &n);
+    return kp_set_int(vm, 0, 100 + n);
+}
+
+static void register_conflicts_with_scripts_are_errors(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    KpMode v1[] = {KP_MODE_VALUE};
+    /* a script function first, then the host: refused, naming the script */
+    CHECK(run(vm, "\ndraw (n: Int) -> Int := { return n }\n") == KP_OK);
+    CHECK(kp_register(vm, "draw", c_draw, 1, v1, NULL) == KP_ERR_ARG);
+    CHECK(has(kp_vm_last_error(vm), "'draw' is already defined by a script at test.kp:2"));
+    CHECK(has(kp_vm_last_error(vm), "KP_REG_OVERLOAD"));
+    /* a built-in name: refused too */
+    CHECK(kp_register(vm, "len", c_draw, 1, v1, NULL) == KP_ERR_ARG);
+    CHECK(has(kp_vm_last_error(vm), "'len' is a built-in function"));
+    CHECK(kp_register_ex(vm, "len", c_draw, 1, v1, NULL, 99) == KP_ERR_ARG);
+    /* the host first, then a script: a compile error at the declaration */
+    CHECK(kp_register(vm, "paint", c_draw, 1, v1, NULL) == KP_OK);
+    CHECK(kp_register(vm, "paint", c_draw, 0, NULL, NULL) == KP_OK); /* C overloads of C functions are fine */
+    CHECK(run(vm, "x := 1\npaint (s: String) -> Int := { return 1 }\n") == KP_ERR_COMPILE);
+    CHECK(has(kp_vm_last_error(vm), "test.kp:2:"));
+    CHECK(has(kp_vm_last_error(vm), "'paint' is a C function registered by the host"));
+    clear_output(&h);
+    CHECK(run(vm, "print(paint(1), paint())\n") == KP_OK);
+    CHECK(strcmp(h.out, "101 100\n") == 0);
+    /* asked for explicitly, both directions overload */
+    CHECK(kp_register_ex(vm, "draw", c_draw, 0, NULL, NULL, KP_REG_OVERLOAD) == KP_OK);
+    CHECK(kp_register_ex(vm, "shade", c_draw, 1, v1, NULL, KP_REG_OVERLOAD) == KP_OK);
+    CHECK(kp_register_ex(vm, "str", c_draw, 0, NULL, NULL, KP_REG_OVERLOAD) == KP_OK);
+    CHECK(run(vm, "shade (s: String) -> Int := { return len(s) }\n") == KP_OK);
+    clear_output(&h);
+    CHECK(run(vm, "print(draw(5), draw(), shade(2), shade(\"abc\"), str(), str(7))\n") == KP_OK);
+    CHECK(strcmp(h.out, "5 100 102 3 100 7\n") == 0);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(void) {
@@ -346,6 +388,7 @@ int main(void) {
     RUN(diagnostics_arrive_structured_one_per_message);
     RUN(without_a_callback_each_message_is_one_write);
     RUN(every_error_return_leaves_a_message);
+    RUN(register_conflicts_with_scripts_are_errors);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
