@@ -97,7 +97,22 @@ int kp_builtin_params(const KpBuiltin *b, KpBuiltinParam *out, int max);
  * them, ended by NULL.  A module's table is `kp_builtins_<module>`. */
 extern const KpBuiltin kp_builtins_core[];
 extern const KpBuiltin kp_builtins_memory[];
+extern const KpBuiltin kp_builtins_string[];
+extern const KpBuiltin kp_builtins_list[];
+extern const KpBuiltin kp_builtins_map[];
+extern const KpBuiltin kp_builtins_math[];
+extern const KpBuiltin kp_builtins_io[];
 extern const KpBuiltin *const kp_builtin_modules[];
+
+/* The constants of the language that are not literals (math.c): pi, e,
+ * inf, nan — Floats.  Ended by a NULL name.  kp_builtin_const finds one
+ * by name (the code generator's last resort for a name). */
+typedef struct KpBuiltinConst {
+    const char *name;
+    double value;
+} KpBuiltinConst;
+extern const KpBuiltinConst kp_builtin_consts[];
+bool kp_builtin_const(const char *name, KpValue *out);
 
 /* Registers every row of `table` as a native overload in `vm`.  Returns
  * false (and sets vm->init_failed) when a row is malformed or memory ran

@@ -19,6 +19,11 @@
 const KpBuiltin *const kp_builtin_modules[] = {
     kp_builtins_core,
     kp_builtins_memory,
+    kp_builtins_string,
+    kp_builtins_list,
+    kp_builtins_map,
+    kp_builtins_math,
+    kp_builtins_io,
     NULL,
 };
 

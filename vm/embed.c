@@ -486,6 +486,19 @@ int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const K
     if (nparams > 64) return arg_error(vm, "too many parameters");
     uint8_t m[64];
     for (int i = 0; i < nparams; i++) m[i] = modes ? (uint8_t)modes[i] : KP_PM_VALUE;
+    /* a host function replaces the standard library's overloads of the
+     * same name and parameter count (as setting a global does in Lua):
+     * the host's clamp is the one its scripts call */
+    KpFunc *f = kp_func_get(vm, kp_intern(vm, name, strlen(name)), false);
+    for (uint32_t i = 0; f && i < f->n;) {
+        KpOverload *o = f->ovs[i];
+        if (o->native && !strcmp(o->file, "<builtin>") && (nparams < 0 ? o->variadic : o->nparams == nparams && !o->variadic)) {
+            memmove(&f->ovs[i], &f->ovs[i + 1], sizeof(KpOverload *) * (f->n - i - 1));
+            f->n--;
+        } else {
+            i++;
+        }
+    }
     KpOverload *ov = nparams < 0 ? kp_func_add_native(vm, name, host_trampoline, 0, NULL, 1, KP_PM_REF)
                                  : kp_func_add_native(vm, name, host_trampoline, nparams, m, 0, 0);
     if (!ov) return KP_ERR_RUNTIME;
