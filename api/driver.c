@@ -38,7 +38,22 @@ static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
     kp_buf_reset(&vm->err);
     if (d->count > 0 && d->items)
         kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
+    else if (d->oom)
+        kp_buf_printf(vm, &vm->err, "%s:%u:%u: out of memory", src->name, d->oom_line, d->oom_col);
     vm->status = KP_ERR_COMPILE;
+}
+
+/* Out of memory before anything could be compiled: the message goes to
+ * kp_vm_last_error (its space is reserved) and to write_err (from the C
+ * stack), neither of which allocates. */
+static int report_oom(KpVM *vm, const char *name) {
+    char buf[320];
+    snprintf(buf, sizeof buf, "%.256s:1:1: runtime error: out of memory\n", name);
+    vm->write_err(vm->write_ud, buf, strlen(buf));
+    kp_buf_reset(&vm->err);
+    kp_buf_printf(vm, &vm->err, "%.256s:1:1: out of memory", name);
+    vm->status = KP_ERR_RUNTIME;
+    return KP_ERR_RUNTIME;
 }
 
 static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
@@ -47,12 +62,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
     kp_buf_reset(&vm->err);
     KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
     char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
-    if (!src || !copy) {
-        kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "out of memory");
-        vm->status = KP_ERR_RUNTIME;
-        return KP_ERR_RUNTIME;
-    }
+    if (!src || !copy) return report_oom(vm, name);
     memcpy(copy, text, len);
     copy[len] = 0;
     src->name = kp_intern(vm, name, strlen(name));
@@ -116,7 +126,7 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
     if (!ok || err) {
         kp_buf_free(vm, &b);
         kp_buf_reset(&vm->err);
-        kp_buf_printf(vm, &vm->err, "cannot read '%s'", path);
+        kp_buf_printf(vm, &vm->err, "cannot read '%s'%s", path, ok ? "" : ": out of memory");
         vm->status = KP_ERR_USAGE;
         return KP_ERR_USAGE;
     }

@@ -236,7 +236,7 @@ KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
         if (pv->global)
             kp_cg_emit(c, KP_BC_GETG, dst, pv->reg, 0, ref_flags(flags));
         else
-            kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, flags);
+            kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, (uint8_t)(flags | (pv->boxed ? 16 : 0)));
         return NULL;
     }
     case KP_N_FIELD:

@@ -106,6 +106,8 @@ typedef struct Fn {
     struct {
         const char *name;
         KpNode *using_expr;
+        bool manual;      /* `keep x` with no owner */
+        uint32_t box_reg; /* a top-level variable's box: a reserved slot */
     } kept[64];
     int nkept;
     struct {

@@ -105,6 +105,9 @@ KpType *kp_types_builtin(C *c, const char *name) {
     if (!strcmp(name, "List")) return vm->t_list;
     if (!strcmp(name, "HashMap")) return vm->t_map;
     if (!strcmp(name, "HeapAllocation")) return vm->t_heap;
+    if (!strcmp(name, "Float32")) return vm->t_float32;
+    for (int k = 1; k < 5; k++) /* Writer, Reader, View, Pin (vm/binary.h) */
+        if (!strcmp(name, vm->t_bin[k]->name)) return vm->t_bin[k];
     if (!strcmp(name, "Function")) return vm->t_func;
     if (!strcmp(name, "AllocStats")) return vm->t_allocstats;
     for (int k = 0; k < KP_AK__COUNT; k++)

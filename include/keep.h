@@ -291,6 +291,17 @@ KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
  * script read from standard input, what the keep command passes).  Until it
  * is set, system.script is "".  KP_ERR_RUNTIME when out of memory. */
 KP_API int kp_vm_set_script(KpVM *vm, const char *path);
+/* Tools' views of the program a VM holds; nothing runs (api/inspect.c).
+ * kp_vm_static_type writes to `out` the name of the static type the
+ * compiler infers for the expression `src` (`len` bytes) in the top-level
+ * scope — nothing when it can only tell at run time — and returns KP_OK,
+ * or KP_ERR_COMPILE (diagnostics to write_err).  kp_vm_complete calls
+ * `each` with every completion of the name at the end of `text` (`len`
+ * bytes): top-level variables, functions, types and keywords, or after
+ * `a.b.` the fields of that record; each completion is the whole text with
+ * the last name completed (borrowed for the call).  Returns their count. */
+KP_API int kp_vm_static_type(KpVM *vm, const char *src, size_t len, KpWriteFn out, void *ud);
+KP_API int kp_vm_complete(KpVM *vm, const char *text, size_t len, KpWriteFn each, void *ud);
 /* How this library was built, e.g. "gcc 12.2.0, computed goto on": the
  * compiler and whether the VM dispatches with computed goto.  A static
  * string. */

@@ -35,7 +35,15 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
     if (d->count == d->cap) {
         int ncap = d->cap ? d->cap * 2 : 8;
         KpDiag *n = kp_arena_alloc(d->arena, sizeof(KpDiag) * (size_t)ncap, 8);
-        if (!n) { d->count++; return; }
+        if (!n) {
+            if (!d->oom) {
+                d->oom = true;
+                d->oom_line = line;
+                d->oom_col = col;
+            }
+            d->count++;
+            return;
+        }
         if (d->count) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->count);
         d->items = n;
         d->cap = ncap;
@@ -121,6 +129,9 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
             out(write, ud, "\n");
         }
     }
+    if (d->oom)
+        kp_diag_format(src, d->oom_line, d->oom_col, "error",
+                       "out of memory (while reporting an error)", write, ud);
     if (d->count > KP_MAX_DIAGS) {
         char buf[64];
         snprintf(buf, sizeof buf, "... and %d more errors\n",

@@ -33,6 +33,9 @@ typedef struct KpDiags {
     KpDiag *items;
     int count, cap;
     bool incomplete;  /* input ended inside an unfinished construct */
+    bool oom;         /* a diagnostic was lost for want of memory: printed
+                         as "out of memory" at oom_line:oom_col */
+    uint32_t oom_line, oom_col;
 } KpDiags;
 
 /* Initializes an empty list whose messages go to `arena` (borrowed). */

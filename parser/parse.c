@@ -982,8 +982,19 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
             }
         }
         if (t.kind == KP_TOK_EOF) {
-            if (parens > 0 || braces > 0) diags->incomplete = true;
+            /* Only an input whose every token was accepted can be mended
+             * by more lines: after an error (a stray `)` inside `if x {`)
+             * it is reported at once, not continued. */
+            int errors_before_end = diags->count;
+            if ((parens > 0 || braces > 0) && errors_before_end == 0) diags->incomplete = true;
             feed(&c, parser, 0, to_tok(&t));
+            if (errors_before_end > 0) {
+                diags->incomplete = false;
+                /* an open bracket's "unexpected end of input" after an
+                 * error inside it is that error's echo */
+                if ((parens > 0 || braces > 0) && diags->count > errors_before_end)
+                    diags->count = errors_before_end;
+            }
             break;
         }
         if (t.err) {

@@ -185,7 +185,9 @@ static bool b_show(KpVM *vm, KpValue *a, int n, KpValue *out) {
 static bool b_check_cycles(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)a; (void)n;
     int before = vm->status;
-    *out = kp_int(kp_check_cycles(vm, vm->collect_cycles));
+    int found = kp_check_cycles(vm, vm->collect_cycles);
+    if (found < 0) return kp_vm_error(vm, "out of memory: #check_cycles() could not look for cycles");
+    *out = kp_int(found);
     /* a deinit of a collected value may have raised an error */
     return !(before != KP_ERR_RUNTIME && vm->status == KP_ERR_RUNTIME);
 }

@@ -469,7 +469,7 @@ const KpBuiltin kp_builtins_string[] = {
     {"join", b_join, "xs: &List#(T), sep: &String", "String", KP_BF_CTX},
     {"substr", b_substr, "s: &String, from: Int, to: Int", "String", KP_BF_CTX},
     {"chars", b_chars, "s: &String", "List#(String)", KP_BF_CTX},
-    {"bytes", b_bytes, "s: &String", "List#(Int)", KP_BF_CTX},
+    {"bytes", b_bytes, "s: &String", "List#(Int)", KP_BF_CTX | KP_BF_BY_RESULT},
     {"ord", b_ord, "s: &String", "Int", 0},
     {"chr", b_chr, "code: Int", "String", KP_BF_CTX},
     {"parse_int", b_parse_int, "s: &String, .base: Int = 10", "Int", 0},

@@ -50,11 +50,20 @@ static int arg_error(KpVM *vm, const char *fmt, ...) {
     return KP_ERR_ARG;
 }
 
+/* A call that failed for want of memory (the helpers that failed may have
+ * said so already; otherwise the message is said here). */
+static int failed(KpVM *vm) {
+    if (!vm->err.len) kp_buf_printf(vm, &vm->err, "out of memory");
+    if (!vm->in_cfunc) vm->status = KP_ERR_RUNTIME;
+    return KP_ERR_RUNTIME;
+}
+
 #define SLOT(s, v)                                                          \
     KpValue *v = slot_at(vm, s);                                            \
     if (!v) return arg_error(vm, "slot %d does not exist (%d slots)", s, vm->api_nslots)
 
 int kp_slots_ensure(KpVM *vm, int n) {
+    begin(vm);
     if (n < 0 || n > 100000) return arg_error(vm, "cannot have %d slots", n);
     if (vm->in_cfunc) {
         if (n <= vm->api_nslots) return KP_OK;
@@ -70,7 +79,7 @@ int kp_slots_ensure(KpVM *vm, int n) {
         while (ncap < n) ncap *= 2;
         KpValue *h = kp_realloc(vm->host, vm->hslots, sizeof(KpValue) * (size_t)vm->cap_hslots,
                                 sizeof(KpValue) * (size_t)ncap, 16, NULL);
-        if (!h) return KP_ERR_RUNTIME;
+        if (!h) return failed(vm);
         for (int i = vm->cap_hslots; i < ncap; i++) h[i] = kp_unset();
         vm->hslots = h;
         vm->cap_hslots = ncap;
@@ -104,23 +113,26 @@ int kp_set_int(KpVM *vm, int slot, int64_t v) { return set(vm, slot, kp_int(v));
 int kp_set_float(KpVM *vm, int slot, double v) { return set(vm, slot, kp_float(v)); }
 
 int kp_set_string(KpVM *vm, int slot, const char *bytes, size_t len) {
+    begin(vm);
     if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
     KpString *s = kp_str_new(vm, vm->ctx, bytes ? bytes : "", bytes ? len : 0);
-    if (!s) return KP_ERR_RUNTIME;
+    if (!s) return failed(vm);
     return set(vm, slot, kp_ptr(KP_T_STR, s));
 }
 
 int kp_new_list(KpVM *vm, int slot) {
+    begin(vm);
     if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
     KpList *l = kp_list_new(vm, 0);
-    if (!l) return KP_ERR_RUNTIME;
+    if (!l) return failed(vm);
     return set(vm, slot, kp_ptr(KP_T_LIST, l));
 }
 
 int kp_new_map(KpVM *vm, int slot) {
+    begin(vm);
     if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
     KpMap *m = kp_map_new(vm);
-    if (!m) return KP_ERR_RUNTIME;
+    if (!m) return failed(vm);
     return set(vm, slot, kp_ptr(KP_T_MAP, m));
 }
 
@@ -132,15 +144,16 @@ static KpType *find_type(KpVM *vm, const char *name) {
 }
 
 int kp_new_record(KpVM *vm, int slot, const char *type_name) {
+    begin(vm);
     if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
     KpType *t = type_name ? find_type(vm, type_name) : NULL;
     if (!t || t->kind != KP_TK_RECORD) return arg_error(vm, "no record type '%s' is declared at top level", type_name ? type_name : "");
     KpRecord *r = kp_record_new(vm, t);
-    if (!r) return KP_ERR_RUNTIME;
+    if (!r) return failed(vm);
     for (uint32_t i = 0; i < t->nfields; i++)
         if (t->defaults[i].tag != KP_T_UNSET && !kp_clone(vm, t->defaults[i], &r->f[i])) {
             kp_drop(vm, kp_ptr(KP_T_RECORD, r));
-            return KP_ERR_RUNTIME;
+            return failed(vm);
         }
     return set(vm, slot, kp_ptr(KP_T_RECORD, r));
 }
@@ -172,6 +185,7 @@ static KpValue target(KpVM *vm, int slot, KpTag tag) {
 }
 
 int kp_list_append(KpVM *vm, int list_slot, int value_slot) {
+    begin(vm);
     KpValue l = target(vm, list_slot, KP_T_LIST);
     if (l.tag != KP_T_LIST) return arg_error(vm, "slot %d does not hold a list (or holds a read-only reference)", list_slot);
     if (((KpObj *)l.p)->lock) return arg_error(vm, "the list is being iterated");
@@ -186,19 +200,20 @@ int kp_list_append(KpVM *vm, int list_slot, int value_slot) {
             return arg_error(vm, "the list holds %s", list->elem->name);
         }
     }
-    return kp_list_push(vm, list, v) ? KP_OK : KP_ERR_RUNTIME;
+    return kp_list_push(vm, list, v) ? KP_OK : failed(vm);
 }
 
 int kp_map_set(KpVM *vm, int map_slot, int key_slot, int value_slot) {
+    begin(vm);
     KpValue m = target(vm, map_slot, KP_T_MAP);
     if (m.tag != KP_T_MAP) return arg_error(vm, "slot %d does not hold a map", map_slot);
     SLOT(key_slot, ks);
     KpValue k;
-    if (!kp_clone(vm, kp_deref(*ks), &k)) return KP_ERR_RUNTIME;
+    if (!kp_clone(vm, kp_deref(*ks), &k)) return failed(vm);
     KpValue v;
     int rc = take(vm, value_slot, &v);
     if (rc) { kp_drop(vm, k); return rc; }
-    return kp_map_put(vm, m.p, k, v) ? KP_OK : KP_ERR_RUNTIME;
+    return kp_map_put(vm, m.p, k, v) ? KP_OK : failed(vm);
 }
 
 static KpValue *field_of(KpVM *vm, KpValue rec, const char *name, KpType **ft) {
@@ -213,6 +228,7 @@ static KpValue *field_of(KpVM *vm, KpValue rec, const char *name, KpType **ft) {
 }
 
 int kp_set_field(KpVM *vm, int record_slot, const char *name, int value_slot) {
+    begin(vm);
     KpValue r = target(vm, record_slot, KP_T_RECORD);
     if (r.tag != KP_T_RECORD) return arg_error(vm, "slot %d does not hold a record", record_slot);
     KpType *ft = NULL;
@@ -302,11 +318,12 @@ int64_t kp_get_count(KpVM *vm, int slot) {
 static int put_copy(KpVM *vm, int out_slot, KpValue v) {
     if (!slot_at(vm, out_slot)) return arg_error(vm, "slot %d does not exist", out_slot);
     KpValue c;
-    if (!kp_clone(vm, v, &c)) return KP_ERR_RUNTIME;
+    if (!kp_clone(vm, v, &c)) return failed(vm);
     return set(vm, out_slot, c);
 }
 
 int kp_list_get(KpVM *vm, int list_slot, int64_t index, int out_slot) {
+    begin(vm);
     KpValue l = get(vm, list_slot);
     if (l.tag != KP_T_LIST) return arg_error(vm, "slot %d holds %s, not a list", list_slot, kp_value_type_name(vm, l));
     KpList *list = l.p;
@@ -315,6 +332,7 @@ int kp_list_get(KpVM *vm, int list_slot, int64_t index, int out_slot) {
 }
 
 int kp_map_get(KpVM *vm, int map_slot, int key_slot, int out_slot) {
+    begin(vm);
     KpValue m = get(vm, map_slot);
     if (m.tag != KP_T_MAP) return arg_error(vm, "slot %d holds %s, not a map", map_slot, kp_value_type_name(vm, m));
     KpMapEntry *e = kp_map_find(m.p, get(vm, key_slot));
@@ -323,6 +341,7 @@ int kp_map_get(KpVM *vm, int map_slot, int key_slot, int out_slot) {
 }
 
 int kp_get_field(KpVM *vm, int record_slot, const char *name, int out_slot) {
+    begin(vm);
     KpValue r = get(vm, record_slot);
     if (r.tag != KP_T_RECORD) return arg_error(vm, "slot %d holds %s, not a record", record_slot, kp_value_type_name(vm, r));
     KpValue *f = field_of(vm, r, name, NULL);
@@ -398,11 +417,13 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
 /* ------------------------------------------------------------ handles */
 
 KpHandle *kp_handle_new(KpVM *vm, int slot) {
+    begin(vm);
     KpValue v;
     if (take(vm, slot, &v) != KP_OK) return NULL;
     KpHandle *h = kp_alloc(vm->host, sizeof *h, 16, NULL);
     if (!h) {
         kp_drop(vm, v);
+        failed(vm);
         return NULL;
     }
     h->v = v;
@@ -479,6 +500,7 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
 }
 
 int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud) {
+    begin(vm);
     if (!name || !*name || !fn) return arg_error(vm, "kp_register needs a name and a function");
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
@@ -501,7 +523,7 @@ int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const K
     }
     KpOverload *ov = nparams < 0 ? kp_func_add_native(vm, name, host_trampoline, 0, NULL, 1, KP_PM_REF)
                                  : kp_func_add_native(vm, name, host_trampoline, nparams, m, 0, 0);
-    if (!ov) return KP_ERR_RUNTIME;
+    if (!ov) return failed(vm);
     ov->host_fn = (void *)fn;
     ov->host_ud = ud;
     ov->file = "<host>";

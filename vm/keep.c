@@ -211,13 +211,17 @@ bool kp_keep_end_manual(KpVM *vm, KpBox *b) {
 typedef struct Walk {
     KpValue *items;
     size_t len, cap;
+    bool failed; /* out of memory: the walk missed values */
 } Walk;
 
 static bool wpush(KpVM *vm, Walk *w, KpValue v) {
     if (w->len == w->cap) {
         size_t ncap = w->cap ? w->cap * 2 : 64;
         KpValue *n = kp_realloc(vm->host, w->items, sizeof(KpValue) * w->cap, sizeof(KpValue) * ncap, 16, NULL);
-        if (!n) return false;
+        if (!n) {
+            w->failed = true;
+            return false;
+        }
         w->items = n;
         w->cap = ncap;
     }
@@ -225,8 +229,9 @@ static bool wpush(KpVM *vm, Walk *w, KpValue v) {
     return true;
 }
 
-/* Calls fn(child box) for every box kept by an object that b's value owns. */
-static void for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *, void *), void *ud) {
+/* Calls fn(child box) for every box kept by an object that b's value owns;
+ * false when out of memory (some children were not visited). */
+static bool for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *, void *), void *ud) {
     Walk w = {0};
     wpush(vm, &w, b->v);
     while (w.len) {
@@ -246,6 +251,7 @@ static void for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *
         }
     }
     if (w.items) kp_free(vm->host, w.items, sizeof(KpValue) * w.cap, 16, NULL);
+    return !w.failed;
 }
 
 enum { WHITE = 0, BLACK = 1 }; /* 2: reported, DYING: being released */
@@ -312,8 +318,12 @@ static void report_cycle(KpVM *vm, KpBox *start) {
                       p.path[i]->file ? p.path[i]->file : "?", p.path[i]->line);
     }
     kp_buf_printf(vm, &b, "%s\n", start->name ? start->name : "_");
-    kp_buf_printf(vm, &b, "    hint: tie these values to one common owner, or allocate them in an arena\n");
-    vm->write_err(vm->write_ud, b.data, b.len);
+    if (!kp_buf_printf(vm, &b, "    hint: tie these values to one common owner, or allocate them in an arena\n")) {
+        static const char msg[] = "cycle: (out of memory while describing it)\n";
+        vm->write_err(vm->write_ud, msg, sizeof msg - 1);
+    } else {
+        vm->write_err(vm->write_ud, b.data, b.len);
+    }
     kp_buf_free(vm, &b);
 }
 
@@ -322,13 +332,17 @@ static void report_cycle(KpVM *vm, KpBox *start) {
 typedef struct BoxSet {
     KpBox **items;
     size_t len, cap;
+    bool failed; /* out of memory: a box was left out */
 } BoxSet;
 
 static bool bpush(KpVM *vm, BoxSet *b, KpBox *x) {
     if (b->len == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 64;
         KpBox **n = kp_realloc(vm->host, b->items, sizeof(void *) * b->cap, sizeof(void *) * ncap, 8, NULL);
-        if (!n) return false;
+        if (!n) {
+            b->failed = true;
+            return false;
+        }
         b->items = n;
         b->cap = ncap;
     }
@@ -364,37 +378,44 @@ static void blacken(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
  * whose value can hold owners at all: gray the subgraph they reach with
  * trial counts = real counts; subtract every count held by a box in it;
  * a box still positive is held from outside, so it and all it reaches are
- * black (alive); the rest are white: unreachable cycles. */
+ * black (alive); the rest are white: unreachable cycles.
+ *
+ * Out of memory for its work lists, the check cannot tell: it leaves every
+ * box alive and a candidate still, and returns -1. */
 int kp_check_cycles(KpVM *vm, bool collect) {
     BoxSet set = {0}, todo = {0};
+    bool ok = true;
     for (KpBox *b = vm->boxes; b; b = b->next_all) {
         if (b->buffered && b->color != DYING) {
             b->color = GRAY;
             b->trial = b->rc;
-            bpush(vm, &set, b);
+            ok = bpush(vm, &set, b) && ok;
         } else if (b->color != DYING) {
             b->color = UNSEEN;
         }
-        b->buffered = 0;
     }
     /* 1. gray: everything the candidates reach */
-    for (size_t i = 0; i < set.len; i++) for_children(vm, set.items[i], reach, &set);
+    for (size_t i = 0; ok && i < set.len; i++) ok = for_children(vm, set.items[i], reach, &set) && !set.failed;
     /* 2. subtract the counts held inside the gray subgraph */
-    for (size_t i = 0; i < set.len; i++) for_children(vm, set.items[i], dec_trial, NULL);
+    for (size_t i = 0; ok && i < set.len; i++) ok = for_children(vm, set.items[i], dec_trial, NULL);
     /* 3. held from outside: black, with all they reach */
-    for (size_t i = 0; i < set.len; i++) set.items[i]->color = WHITE;
-    for (size_t i = 0; i < set.len; i++)
+    for (size_t i = 0; ok && i < set.len; i++) set.items[i]->color = WHITE;
+    for (size_t i = 0; ok && i < set.len; i++)
         if (set.items[i]->trial > 0 && set.items[i]->color == WHITE) {
             set.items[i]->color = BLACK;
-            bpush(vm, &todo, set.items[i]);
+            ok = bpush(vm, &todo, set.items[i]);
         }
-    while (todo.len) for_children(vm, todo.items[--todo.len], blacken, &todo);
+    while (ok && todo.len) ok = for_children(vm, todo.items[--todo.len], blacken, &todo) && !todo.failed;
     int found = 0;
     for (size_t i = 0; i < set.len; i++) if (set.items[i]->color == WHITE) found++;
-    for (KpBox *b = vm->boxes; b; b = b->next_all)
+    for (KpBox *b = vm->boxes; b; b = b->next_all) {
+        if (!ok && b->color != DYING) b->color = BLACK; /* as if nothing was looked at */
+        else if (ok) b->buffered = 0;
         if (b->color == UNSEEN || b->color == BLACK) b->color = BLACK;
+    }
     if (set.items) kp_free(vm->host, set.items, sizeof(void *) * set.cap, 8, NULL);
     if (todo.items) kp_free(vm->host, todo.items, sizeof(void *) * todo.cap, 8, NULL);
+    if (!ok) return -1;
     if (!found) return 0;
     if (!collect) /* left alive: candidates again for the next check */
         for (KpBox *b = vm->boxes; b; b = b->next_all) if (b->color == WHITE) b->buffered = 1;
@@ -454,7 +475,10 @@ void kp_keep_report(KpVM *vm) {
                  b->name ? b->name : "_");
         vm->write_err(vm->write_ud, buf, strlen(buf));
     }
-    if (vm->boxes) kp_check_cycles(vm, vm->collect_cycles);
+    if (vm->boxes && kp_check_cycles(vm, vm->collect_cycles) < 0) {
+        static const char msg[] = "warning: out of memory: the check for unreachable keep cycles could not run\n";
+        vm->write_err(vm->write_ud, msg, sizeof msg - 1);
+    }
 }
 
 void kp_keep_shutdown(KpVM *vm) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "vm.h"
+#include "binary.h"
 
 #define LOC NULL
 
@@ -128,6 +129,7 @@ static const char *obj_what(KpObj *o) {
     case KP_T_BOX: return "kept value";
     case KP_T_HEAP: return "HeapAllocation";
     case KP_T_ALLOCATOR: return "Allocator";
+    case KP_T_BIN: return kp_bin_kind_name(((KpBinObj *)o)->bkind);
     default: return "value";
     }
 }
@@ -471,17 +473,13 @@ bool kp_drop(KpVM *vm, KpValue v) {
             break;
         }
         case KP_T_HEAP: {
-            KpHeapAlloc *h = x.p;
-            if (h->h.lock) {
-                /* freed when the FixedBufferAllocator over it ends */
-                h->h.flags |= KP_OF_ORPHAN;
-                ok = kp_vm_error(vm, "a HeapAllocation was deinitialized while a FixedBufferAllocator still uses it; it is kept until that allocator ends");
-                break;
-            }
-            if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
-            obj_free(&h->h, sizeof(KpHeapAlloc));
+            if (!kp_heap_drop(vm, x.p)) ok = false;
             break;
         }
+        case KP_T_BIN:
+            if (!kp_bin_drop(vm, x.p)) ok = false;
+            d = dstack(vm);
+            break;
         case KP_T_ALLOCATOR:
             if (!kp_alloc_obj_drop(vm, x.p)) ok = false;
             d = dstack(vm);
@@ -580,15 +578,21 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
         KpHeapAlloc *h = v.p;
         KpHeapAlloc *n = kp_obj_new(vm, vm->ctx, KP_T_HEAP, sizeof(KpHeapAlloc));
         if (!n) return false;
-        n->data = kp_alloc(h->from, (size_t)h->size, 16, kp_vm_loc(vm, h->from));
-        if (!n->data) {
-            obj_free(&n->h, sizeof(KpHeapAlloc));
-            return kp_oom_error(vm, h->from, (size_t)h->size);
+        /* a mapped file's clone is ordinary memory from the context allocator */
+        KpAllocator *from = h->from ? h->from : vm->ctx;
+        size_t align = h->align ? h->align : 16;
+        if (h->size) {
+            n->data = kp_alloc(from, (size_t)h->size, align, kp_vm_loc(vm, from));
+            if (!n->data) {
+                obj_free(&n->h, sizeof(KpHeapAlloc));
+                return kp_oom_error(vm, from, (size_t)h->size);
+            }
+            memcpy(n->data, h->data, (size_t)h->size);
         }
-        memcpy(n->data, h->data, (size_t)h->size);
         n->size = h->size;
-        n->from = h->from;
-        n->from_self = h->from_self;
+        n->from = from;
+        n->from_self = h->from ? h->from_self : NULL;
+        n->align = (uint32_t)align;
         *out = kp_ptr(KP_T_HEAP, n);
         return true;
     }
@@ -771,6 +775,7 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         }
         return add(vm, ")");
     }
+    case KP_T_BIN: return kp_bin_tostring(vm, v.p);
     default:
         snprintf(buf, sizeof buf, "<%s>", kp_value_type_name(vm, v));
         return add(vm, buf);
@@ -838,6 +843,7 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_MAP: return "HashMap";
     case KP_T_HEAP: return "HeapAllocation";
     case KP_T_ALLOCATOR: return kp_alloc_kind_name(((KpAllocObj *)v.p)->kind);
+    case KP_T_BIN: return kp_bin_kind_name(((KpBinObj *)v.p)->bkind);
     default: return "?";
     }
 }
@@ -850,6 +856,7 @@ bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v) {
     case KP_TK_OPAQUE:
         if (v.tag != t->tag) return false;
         if (t->tag == KP_T_ALLOCATOR) return !t->akind || ((KpAllocObj *)v.p)->kind == t->akind;
+        if (t->tag == KP_T_BIN) return !t->akind || ((KpBinObj *)v.p)->bkind == t->akind;
         if (t->tag == KP_T_SYSTEM) return v.aux == (uint32_t)(t->akind);
         return true;
     case KP_TK_TYPE: return v.tag == KP_T_TYPE;
@@ -943,6 +950,10 @@ bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
     if (t && t->kind == KP_TK_SCALAR && t->tag == KP_T_FLOAT && v->tag == KP_T_INT) {
         v->f = (double)v->i;
         v->tag = KP_T_FLOAT;
+    }
+    /* Float32 (akind 32) stores a Float rounded to single precision */
+    if (t && t->kind == KP_TK_SCALAR && t->tag == KP_T_FLOAT && t->akind == 32 && v->tag == KP_T_FLOAT) {
+        v->f = (double)(float)v->f;
         return true;
     }
     return kp_type_matches(vm, t, *v);

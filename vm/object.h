@@ -140,6 +140,8 @@ typedef struct KpOverload {
     uint16_t nparams;
     uint8_t variadic;  /* natives: extra args allowed (bound by `vmode`) */
     uint8_t vmode;     /* mode of variadic args */
+    uint8_t by_result; /* natives: selected only where the expected type
+                          asks for its output type (KP_BF_BY_RESULT) */
     KpParam *params;
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
@@ -191,8 +193,15 @@ typedef struct KpHeapAlloc {
     KpObj h;
     unsigned char *data;
     int64_t size;
-    KpAllocator *from;
+    KpAllocator *from;     /* NULL for a mapped file */
     KpValue *from_self;    /* the allocator's `self` slot (for .allocator) */
+    uint32_t align;        /* the alignment it was allocated with (0 = 16) */
+    uint32_t views;        /* Readers and Views borrowing it (vm/binary.h) */
+    uint32_t pins;         /* pins (script pin blocks, kp_pin_bytes) */
+    uint8_t mapped;        /* map_file: munmap at deinit */
+    uint8_t readonly;      /* a read-only mapping */
+    const char *pin_what;  /* the most recent pin, for messages */
+    uint32_t pin_line;
 } KpHeapAlloc;
 
 bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o);
@@ -232,7 +241,8 @@ bool kp_keep_release_owner(KpVM *vm, KpObj *o);
 bool kp_keep_end_manual(KpVM *vm, KpBox *b);
 /* Trial deletion over the boxes (Bacon & Rajan 2001); reports every cycle
  * of boxes no longer reachable; collect: deinitialize them too.  Returns
- * the number of cyclic boxes found. */
+ * the number of cyclic boxes found, or -1 when out of memory (nothing
+ * was reported or collected; the candidates stay for the next check). */
 int kp_check_cycles(KpVM *vm, bool collect);
 /* At the end of a program: report manual keeps never ended and cycles. */
 void kp_keep_report(KpVM *vm);

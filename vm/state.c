@@ -38,7 +38,14 @@ typedef struct KpVMBox {
 static void *hostfn_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
     (void)loc;
     KpVMBox *b = ctx;
-    return b->host_fn(b->host_ud, NULL, 0, size, align);
+    void *p = b->host_fn(b->host_ud, NULL, 0, size, align);
+    if (!p) {
+        /* remembered for an error path that finds no message (a helper
+         * that returned false on a failed allocation without saying why) */
+        b->vm.host_refusals++;
+        b->vm.host_refused_bytes = size;
+    }
+    return p;
 }
 static void hostfn_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
     (void)loc;
@@ -217,6 +224,16 @@ static void make_builtin_types(KpVM *vm) {
         st->defaults[i] = kp_unset();
     }
     vm->t_allocstats = st;
+    /* binary data (vm/binary.h): Float32 stores a Float rounded to single
+     * precision (akind 32); Writer, Reader, View and Pin are KP_T_BIN
+     * objects told apart by their kind byte */
+    vm->t_float32 = mk_type(vm, KP_TK_SCALAR, "Float32", KP_T_FLOAT);
+    vm->t_float32->akind = 32;
+    static const char *bin[] = {"Binary", "Writer", "Reader", "View", "Pin"};
+    for (int k = 0; k < 5; k++) {
+        vm->t_bin[k] = mk_type(vm, KP_TK_OPAQUE, bin[k], KP_T_BIN);
+        vm->t_bin[k]->akind = (uint8_t)k;
+    }
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -279,7 +296,10 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         return NULL;
     }
     vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
-    if (!vm->stack || !vm->frames) {
+    /* the error message and the stack trace have their space from the
+     * start: reporting "out of memory" must not need memory */
+    if (!vm->stack || !vm->frames || !kp_buf_reserve(vm, &vm->err, KP_ERR_RESERVE) ||
+        !kp_buf_reserve(vm, &vm->trace, KP_TRACE_RESERVE)) {
         kp_vm_free(vm);
         return NULL;
     }
@@ -382,7 +402,9 @@ void kp_vm_report_stats(KpVM *vm) {
 
 const char *kp_vm_last_error(KpVM *vm) {
     if (vm->in_cfunc) return vm->err.data ? vm->err.data : "";
-    return vm->err.data && vm->status != KP_OK && vm->status != KP_ERR_INCOMPLETE ? vm->err.data : "";
+    if (vm->status == KP_OK || vm->status == KP_ERR_INCOMPLETE) return "";
+    /* an error whose message could not be made: only memory can be short */
+    return vm->err.len ? vm->err.data : "out of memory";
 }
 
 void kp_vm_heap_stats(KpVM *vm, KpHeapStats *out) {

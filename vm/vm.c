@@ -14,6 +14,7 @@
  * watermark (the same order as a normal scope exit).
  */
 #include "vm.h"
+#include "binary.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -56,14 +57,29 @@ const char *const kp_opcode_names[] = {
 
 void kp_buf_reset(KpBuf *b) { b->len = 0; }
 
+bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need) {
+    if (need <= b->cap) return true;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < need) ncap *= 2;
+    char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
+    if (!d) return false;
+    if (!b->data) d[0] = 0;
+    b->data = d;
+    b->cap = ncap;
+    return true;
+}
+
 bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + n + 1) ncap *= 2;
-        char *d = kp_realloc(vm->host, b->data, b->cap, ncap, 1, NULL);
-        if (!d) return false;
-        b->data = d;
-        b->cap = ncap;
+    if (!kp_buf_reserve(vm, b, b->len + n + 1)) {
+        /* out of memory: the error message and the stack trace live in
+         * space reserved when the VM was made, so they are cut short
+         * instead of lost */
+        if ((b != &vm->err && b != &vm->trace) || b->len + 1 >= b->cap) return false;
+        n = b->cap - 1 - b->len;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return false;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -80,6 +96,18 @@ bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...) {
     if (n < 0) return false;
     if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
     return kp_buf_add(vm, b, tmp, (size_t)n);
+}
+
+void kp_buf_prepend(KpVM *vm, KpBuf *b, const char *s) {
+    size_t n = strlen(s);
+    if (!kp_buf_reserve(vm, b, b->len + n + 1)) {
+        if (b->cap <= n) return; /* (the reserved error space is larger) */
+        b->len = b->cap - 1 - n; /* out of memory: the message is cut short */
+    }
+    memmove(b->data + n, b->data, b->len);
+    memcpy(b->data, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
 }
 
 void kp_buf_free(KpVM *vm, KpBuf *b) {
@@ -120,6 +148,14 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
 /* Adds position, source line, caret and stack trace to the message. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
+    if (!vm->err.len) {
+        /* a helper failed without a message: out of memory, if the host
+         * refused memory (the only failure a helper may leave unsaid) */
+        if (vm->host_refusals)
+            kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
+        else
+            kp_vm_error(vm, "internal error: an operation failed without a message");
+    }
     vm->err_located = true;
     kp_buf_reset(&vm->trace);
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
@@ -145,11 +181,7 @@ static void locate_error(KpVM *vm) {
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
-    KpBuf msg = {0};
-    kp_buf_add(vm, &msg, head, strlen(head));
-    kp_buf_add(vm, &msg, vm->err.data ? vm->err.data : "", vm->err.len);
-    kp_buf_free(vm, &vm->err);
-    vm->err = msg;
+    kp_buf_prepend(vm, &vm->err, head);
     /* report now, before the unwinding runs deinits and defers */
     if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
@@ -444,6 +476,10 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
         if (!strcmp(name, "data")) { tmp = kp_int((int64_t)(intptr_t)h->data); return &tmp; }
         if (!strcmp(name, "allocator")) {
             if (h->from_self) return h->from_self;
+            if (h->mapped) {
+                kp_vm_error(vm, "a mapped file has no allocator: its bytes are the file's pages");
+                return NULL;
+            }
             kp_vm_error(vm, "this HeapAllocation came from the root allocator, which is not a script value");
             return NULL;
         }
@@ -547,6 +583,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
         if (create) {
             KpValue v = kp_deref(*newval);
+            if (!kp_heap_writable(vm, h)) return false;
             if (!is_intlike(v.tag)) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_a(kp_value_type_name(vm, v)));
             if (v.i < 0 || v.i > 255) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %" PRId64, v.i);
             h->data[idx.i] = (unsigned char)v.i;
@@ -560,6 +597,12 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         *strbyte = b;
         *slot = NULL;
         return true;
+    }
+    if (c.tag == KP_T_BIN && ((KpBinObj *)c.p)->bkind == KP_BK_VIEW) { /* v[i, j] (vm/binary.h) */
+        *slot = NULL;
+        if (create) return kp_view_index(vm, c.p, idx, NULL, newval);
+        if (!strbyte) return kp_vm_error(vm, "cannot take a reference to an element of a View");
+        return kp_view_index(vm, c.p, idx, strbyte, NULL);
     }
     if (c.tag == KP_T_STR && strbyte) {
         KpString *s = c.p;
@@ -725,6 +768,7 @@ static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs
         for (uint32_t i = 0; i < f->n; i++) {
             KpOverload *ov = f->ovs[i];
             if (pass == 0 && !ret_compatible(ov->ret, desc->expect)) continue;
+            if (pass == 1 && ov->by_result) continue; /* only chosen by its output type */
             if (!ov->variadic && nargs > ov->nparams) continue;
             int score = 0;
             bool ok = true;
@@ -1932,6 +1976,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
+        vm->status = KP_ERR_RUNTIME;
         vm->nframes = 0;
         return KP_ERR_RUNTIME;
     }

@@ -99,6 +99,10 @@ typedef struct KpFrame {
 #define KP_MAX_FRAMES 20000
 
 /* Growable byte buffer from the VM's internal allocator. */
+/* Bytes reserved at kp_vm_new for the message of the last error and for
+ * the stack trace, so that reporting "out of memory" needs no memory. */
+enum { KP_ERR_RESERVE = 2048, KP_TRACE_RESERVE = 4096 };
+
 typedef struct KpBuf {
     char *data;
     size_t len, cap;
@@ -180,6 +184,12 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
+    KpType *t_float32, *t_bin[8];
+    struct KpHeapAlloc **pinned; /* every pinned buffer (pins are few) */
+    uint32_t npinned, cap_pinned;
+    int64_t pinned_bytes;    /* bytes of pinned buffers now */
+    int64_t live_views;      /* Readers and Views alive now */
     KpValue sys_memory;      /* system.memory: the right to make allocators */
     KpValue sys_args;        /* system.args: List#(String) */
     KpValue sys_script;      /* system.script: String, the script's path */
@@ -208,6 +218,8 @@ struct KpVM {
     bool err_located;        /* err already has position and trace */
     bool incomplete;         /* the last compile ended inside an open construct */
     bool init_failed;        /* out of memory while creating the VM */
+    uint64_t host_refusals;  /* requests the host allocator refused */
+    size_t host_refused_bytes; /* the size of the last one */
     KpValue *native_top;     /* registers in use by a running native */
     KpString *empty_str;
     bool unwinding;
@@ -270,7 +282,15 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *args, int nargs,
 bool kp_vm_call_deinit(KpVM *vm, KpOverload *ov, KpValue *slot);
 
 void kp_buf_reset(KpBuf *b);
+/* Makes room for `need` bytes in all (false when out of memory). */
+bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need);
+/* Appends n bytes; false when out of memory.  vm->err and vm->trace
+ * never lose a message: out of memory, it is cut to their reserved space
+ * (KP_ERR_RESERVE, KP_TRACE_RESERVE bytes, allocated with the VM). */
 bool kp_buf_add(KpVM *vm, KpBuf *b, const char *s, size_t n);
+/* Inserts the string s at the front (cutting the end of b's text short
+ * when out of memory). */
+void kp_buf_prepend(KpVM *vm, KpBuf *b, const char *s);
 bool kp_buf_printf(KpVM *vm, KpBuf *b, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kp_buf_free(KpVM *vm, KpBuf *b);

@@ -1361,9 +1361,8 @@ static void failing_host_allocator_fails_cleanly(void) {
     else CHECK(crashes == 0);
     CHECK(leaks == 0);
     CHECK(wrong == 0);
-    snprintf(what, sizeof what, "out of host memory, a run fails with KP_ERR_RUNTIME but kp_vm_last_error is \"\" (%d values of N, first N = %d)", silent, first_silent);
-    if (silent) KNOWN_BUG(silent == 0, what);
-    else CHECK(silent == 0);
+    if (silent) fprintf(stderr, "out of host memory, a run failed without \"out of memory\" in kp_vm_last_error (%d values of N, first N = %d)\n", silent, first_silent);
+    CHECK(silent == 0);
     /* failing at once: kp_vm_new returns NULL */
     memset(&h, 0, sizeof h);
     KpConfig cfg = host_config(&h, NULL);
