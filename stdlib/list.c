@@ -42,11 +42,7 @@ static bool b_push(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!check_elem(vm, "push", l, &v)) return false;
     a[1] = kp_unset();
     *out = kp_unit();
-    if (!kp_list_push(vm, l, v)) {
-        kp_drop(vm, v);
-        return false;
-    }
-    return true;
+    return kp_list_push(vm, l, v); /* it drops v when it fails */
 }
 
 static bool b_pop(KpVM *vm, KpValue *a, int n, KpValue *out) {
@@ -75,10 +71,7 @@ static bool b_insert(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpValue v = a[2];
     if (!check_elem(vm, "insert", l, &v)) return false;
     a[2] = kp_unset();
-    if (!kp_list_push(vm, l, v)) {
-        kp_drop(vm, v);
-        return false;
-    }
+    if (!kp_list_push(vm, l, v)) return false; /* it dropped v */
     memmove(&l->items[i + 1], &l->items[i], sizeof(KpValue) * (l->len - 1 - (uint32_t)i));
     l->items[i] = v;
     kp_block_renew(&l->h, "an element moved by insert");
@@ -188,12 +181,13 @@ static bool b_extend(KpVM *vm, KpValue *a, int n, KpValue *out) {
         if (!check_elem(vm, "extend", l, &m->items[i])) return false;
     *out = kp_unit();
     uint32_t k = 0;
+    bool ok = true;
     for (; k < m->len; k++)
-        if (!kp_list_push(vm, l, m->items[k])) break;
+        if (!kp_list_push(vm, l, m->items[k])) { k++; ok = false; break; } /* it dropped that one */
     /* what was not moved stays in ys, which the VM drops after the call */
-    memmove(m->items, m->items + k, sizeof(KpValue) * (m->len - k));
+    if (k && k < m->len) memmove(m->items, m->items + k, sizeof(KpValue) * (m->len - k));
     m->len -= k;
-    return m->len == 0;
+    return ok;
 }
 
 /* sum(xs): the sum of the numbers (0 for an empty list); Int overflow is an error. */
