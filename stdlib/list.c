@@ -92,12 +92,17 @@ static bool b_remove_at(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return true;
 }
 
-static bool find_value(KpList *l, KpValue v, int64_t *at) {
+/* Finds v in l: *at is its first index or -1; false on an error (values
+ * nested too deeply to compare). */
+static bool find_value(KpVM *vm, KpList *l, KpValue v, int64_t *at) {
     v = kp_deref(v);
-    for (uint32_t i = 0; i < l->len; i++)
-        if (kp_equal(kp_deref(l->items[i]), v)) { *at = i; return true; }
     *at = -1;
-    return false;
+    for (uint32_t i = 0; i < l->len; i++) {
+        bool eq;
+        if (!kp_equal_checked(vm, kp_deref(l->items[i]), v, &eq)) return false;
+        if (eq) { *at = i; return true; }
+    }
+    return true;
 }
 
 static bool b_contains(KpVM *vm, KpValue *a, int n, KpValue *out) {
@@ -105,7 +110,8 @@ static bool b_contains(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpList *l = kp_lib_list(vm, "contains", a, 0, false);
     if (!l) return false;
     int64_t at;
-    *out = kp_bool(find_value(l, a[1], &at));
+    if (!find_value(vm, l, a[1], &at)) return false;
+    *out = kp_bool(at >= 0);
     return true;
 }
 
@@ -114,7 +120,7 @@ static bool b_index_of(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpList *l = kp_lib_list(vm, "index_of", a, 0, false);
     if (!l) return false;
     int64_t at;
-    find_value(l, a[1], &at);
+    if (!find_value(vm, l, a[1], &at)) return false;
     *out = kp_int(at);
     return true;
 }
