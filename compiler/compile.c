@@ -92,6 +92,7 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
             }
         }
     }
+    kp_tc_count_decls(&c, program);
     kp_cg_block_body(&c, program);
     /* top-level function bodies compiled in hoist_block; now the end */
     kp_cg_at(&c, NULL);

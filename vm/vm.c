@@ -1648,6 +1648,10 @@ dispatch:
             r = *s;
             r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
                                 ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
+            /* a reference whose referent is gone is reported where it is
+             * passed on (as the run-time binding of an argument does) */
+            KpValue target = kp_deref(r);
+            if (target.tag == KP_T_MOVED || target.tag == KP_T_UNSET) { bad_value(vm, target, NULL); goto error; }
             if (!set_slot(vm, &R[i->a], r)) goto error;
             NEXT;
         }
@@ -1709,6 +1713,49 @@ dispatch:
             }
         } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
         if (!bind_args(vm, ov, fv + 1, &nargs, desc, POS)) goto error;
+        if (ov->native) {
+            KpValue r = kp_unit();
+            KpValue *save = vm->native_top;
+            vm->native_top = fv + 1 + nargs;
+            vm->cur_native = ov;
+            bool ok = ov->native(vm, fv + 1, nargs, &r);
+            kp_tls_vm = vm; /* a host function may have used another VM */
+            vm->native_top = save;
+            if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
+            if (!ok) { kp_drop(vm, r); goto error; }
+            *fv = r;
+            NEXT;
+        }
+        CHECK_INTERRUPT();
+        if (!push_frame(vm, ov, fv + 1)) goto error;
+        LOADFRAME();
+        NEXT;
+    }
+    CASE(CALLS) {
+        /* bound at compile time: no selection; only the arguments the
+         * types pass could not prove are bound (checked, converted) */
+        KpValue *fv = &R[i->a];
+        int nargs = i->b;
+        KpCallDesc *desc = &p->calls[i->c - 1];
+        KpOverload *ov = desc->ov;
+        SAVEPC();
+        if (UNLIKELY(KP_NEEDS_DROP(*fv))) { /* R(a) may still hold an earlier result */
+            KpValue old = *fv;
+            *fv = kp_unset();
+            if (!kp_drop(vm, old)) goto error;
+        }
+        uint64_t chk = desc->check;
+        if (chk) {
+            KpValue *args = fv + 1;
+            for (int q = 0; q < nargs; q++) {
+                if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
+                KpParam vp = {0};
+                const KpParam *pp = q < ov->nparams ? &ov->params[q] : &vp;
+                if (q >= ov->nparams) vp.mode = ov->vmode;
+                if (args[q].tag == pp->fast_tag && pp->mode == KP_PM_VALUE) continue;
+                if (!bind_one(vm, ov->func, q, pp, &args[q], POS)) goto error;
+            }
+        }
         if (ov->native) {
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;

@@ -62,6 +62,9 @@ typedef struct KpCallDesc {
     uint16_t nnamed;       /* the last nnamed args are named */
     const char **names;    /* interned names of those args   */
     KpType *expect;        /* output type wanted, or NULL     */
+    struct KpOverload *ov; /* CALLS: the overload bound at compile time */
+    uint64_t check;        /* CALLS: arguments the VM still binds (bit i:
+                              argument i; bit 63 also stands for the rest) */
 } KpCallDesc;
 
 struct KpProto {
