@@ -290,6 +290,11 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     KpVM *vm = &box->vm;
     vm->host = &box->host_a;
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
+    /* one first chunk that holds the library's tables (~31 KiB today, room
+     * left for more) instead of a doubling series of small ones, half of
+     * which would stay unused: a new VM takes ~57 KiB from the host in all
+     * (tests/c/test_host_api.c holds it under 64 KiB) */
+    vm->meta_arena.next_chunk_size = 40 * 1024;
     vm->meta = &vm->meta_view;
     kp_arena_init(&vm->names_arena, vm->host, &vm->names_view);
     if (cfg && cfg->debug_alloc) {
@@ -309,26 +314,35 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
     size_t stack_bytes = sizeof(KpValue) * box->stack_values;
     size_t gen_bytes = sizeof(uint32_t) * box->stack_values;
-    if (box->host_fn) {
-        /* everything from the host: the stack too (zeroed: UNSET) */
+    /* The value stack, its generations and the call frames never move (a
+     * reference is a pointer to a register, a C function holds a pointer to
+     * its arguments across calls back into the VM): address space for the
+     * configured maximum is reserved from the page allocator, and the
+     * system commits its pages as the stack first reaches them, so a VM
+     * costs memory for the depth it uses, not for its maximum.  Zero pages
+     * are UNSET registers.  With KpConfig.stack_from_host the host
+     * allocator gives all of it at once instead. */
+    size_t frames_bytes = sizeof(KpFrame) * KP_MAX_FRAMES;
+    if (box->host_fn && cfg && cfg->stack_from_host) {
         vm->stack = kp_alloc(vm->host, stack_bytes, 16, NULL);
         if (vm->stack) memset(vm->stack, 0, stack_bytes);
         vm->reg_gen = kp_alloc(vm->host, gen_bytes, 16, NULL);
         if (vm->reg_gen) memset(vm->reg_gen, 0, gen_bytes);
+        vm->frames = kp_alloc(vm->host, frames_bytes, 16, NULL);
         box->stack_from_host = true;
     } else {
         kp_page_init(&box->page_a);
         vm->stack = kp_alloc(&box->page_a, stack_bytes, 16, NULL);
         vm->reg_gen = kp_alloc(&box->page_a, gen_bytes, 16, NULL);
+        vm->frames = kp_alloc(&box->page_a, frames_bytes, 16, NULL);
     }
-    if (!vm->reg_gen) {
+    if (!vm->reg_gen || !vm->frames) {
         kp_vm_free(vm);
         return NULL;
     }
-    vm->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     /* the error message and the stack trace have their space from the
      * start: reporting "out of memory" must not need memory */
-    if (!vm->stack || !vm->frames || !kp_buf_reserve(vm, &vm->err, KP_ERR_RESERVE) ||
+    if (!vm->stack || !kp_buf_reserve(vm, &vm->err, KP_ERR_RESERVE) ||
         !kp_buf_reserve(vm, &vm->trace, KP_TRACE_RESERVE)) {
         kp_vm_free(vm);
         return NULL;
@@ -402,7 +416,8 @@ void kp_vm_free(KpVM *vm) {
     }
     if (vm->blocks) kp_free(vm->host, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks, 16, NULL);
     if (kp_tls_vm == vm) kp_tls_vm = NULL;
-    if (vm->frames) kp_free(vm->host, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
+    if (vm->frames) kp_free(box->stack_from_host ? vm->host : &box->page_a, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
+    if (vm->graves) kp_free(vm->host, vm->graves, sizeof(struct KpGrave) * KP_GRAVES, 8, NULL);
     if (vm->names) kp_free(vm->host, vm->names, sizeof(char *) * vm->names_cap, 8, NULL);
     kp_buf_free(vm, &vm->err);
     kp_buf_free(vm, &vm->trace);

@@ -155,7 +155,8 @@ struct KpVM {
         uint16_t gen;
         uint32_t pos;        /* where it died (packed line/col) */
         const char *what;    /* what died: "Point", "an element of a list ..." */
-    } graves[KP_GRAVES];
+    } *graves;               /* KP_GRAVES of them, from the host at the first
+                                death (a VM that never needs them pays nothing) */
     uint32_t next_grave;
     KpValue *stack_end;
     KpFrame *frames;
