@@ -144,9 +144,30 @@ KpString *kp_vm_const_str(KpVM *vm, const char *s, size_t len) {
 
 /* ------------------------------------------------------------ functions */
 
-KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
+/* The library's functions are registered by name, when a name is first
+ * looked up (by the compiler, kp_get_global, kp_register), not all at VM
+ * creation: a VM pays only for what its scripts use.  They go to the
+ * lasting library arena, also when the lookup happens during a run (whose
+ * meta arena is scratch, see api/driver.c). */
+static KpFunc *find_func(KpVM *vm, const char *name) {
     for (uint32_t i = 0; i < vm->nfuncs; i++)
         if (vm->funcs[i]->name == name) return vm->funcs[i];
+    return NULL;
+}
+
+KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
+    KpFunc *found = find_func(vm, name);
+    if (found) return found;
+    if (vm->lib_lookup && !vm->lib_loading) {
+        KpArena run = vm->meta_arena;
+        vm->meta_arena = vm->lib_arena;
+        vm->lib_loading = true;
+        bool any = vm->lib_lookup(vm, name);
+        vm->lib_loading = false;
+        vm->lib_arena = vm->meta_arena;
+        vm->meta_arena = run;
+        if (any && (found = find_func(vm, name))) return found;
+    }
     if (!create) return NULL;
     if (vm->nfuncs == vm->funcs_cap) {
         uint32_t ncap = vm->funcs_cap ? vm->funcs_cap * 2 : 64;
@@ -290,13 +311,9 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     KpVM *vm = &box->vm;
     vm->host = &box->host_a;
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
-    /* one first chunk that holds the library's tables (~31 KiB today, room
-     * left for more) instead of a doubling series of small ones, half of
-     * which would stay unused: a new VM takes ~57 KiB from the host in all
-     * (tests/c/test_host_api.c holds it under 64 KiB) */
-    vm->meta_arena.next_chunk_size = 40 * 1024;
     vm->meta = &vm->meta_view;
     kp_arena_init(&vm->names_arena, vm->host, &vm->names_view);
+    kp_arena_init(&vm->lib_arena, vm->host, NULL);
     if (cfg && cfg->debug_alloc) {
         kp_debug_init(&box->debug, vm->host, NULL, &box->heap_a);
         box->heap_a.name = "root (DebugAllocator)";
@@ -425,6 +442,7 @@ void kp_vm_free(KpVM *vm) {
     if (vm->kstrs) kp_free(vm->host, vm->kstrs, sizeof(void *) * vm->kstrs_cap, 8, NULL);
     kp_arena_deinit(&vm->meta_arena);
     kp_arena_deinit(&vm->names_arena);
+    kp_arena_deinit(&vm->lib_arena);
     if (box->debug_on) kp_debug_deinit(&box->debug);
     KpAllocator boot = box->host_a;
     KpVMBox tmp;

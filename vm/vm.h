@@ -182,6 +182,12 @@ struct KpVM {
     /* functions by name (all function declarations are program-wide) */
     KpFunc **funcs;
     uint32_t nfuncs, funcs_cap;
+    /* the library (set by the driver): registers the library's functions
+     * named `name`, if any, when the name is first looked up; false when
+     * there are none.  Their tables live in lib_arena. */
+    bool (*lib_lookup)(KpVM *vm, const char *name);
+    bool lib_loading;
+    KpArena lib_arena;
     /* named types visible at top level */
     struct KpNamedType {
         const char *name;
