@@ -126,6 +126,7 @@ static void compile_decl(C *c, KpNode *n) {
     Local *l = kp_resolve_add_local(c, name, r, t ? t : st);
     l->global = top;
     l->decl_line = n->line;
+    if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
     if (top) {
         g->type = l->type;
         g->pending = 0;
@@ -470,6 +471,7 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    if (n->a && kp_own_check_return_borrow(c, n->a)) return;
     if (n->a && n->a->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;

@@ -46,6 +46,9 @@
  *                   caller's variable is moved.
  *   KP_BF_SPECIAL   the compiler treats the call as a special form
  *                   (deinit: user overloads of it run only from the VM).
+ *   KP_BF_BORROWS   the result borrows the first argument (a View or a
+ *                   Reader of a buffer): the ownership pass treats it like
+ *                   a reference to that argument (it may not outlive it).
  *   KP_BF_CTX       the result is allocated from the context allocator
  *                   (documentation for the passes: it is a fresh owned
  *                   value, never a borrow of an argument).
@@ -63,6 +66,7 @@ enum {
     KP_BF_MOVES = 1u << 1,
     KP_BF_SPECIAL = 1u << 2,
     KP_BF_CTX = 1u << 3,
+    KP_BF_BORROWS = 1u << 4,
 };
 
 typedef struct KpBuiltin {

@@ -145,6 +145,7 @@ bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
         KpOverload *ov = kp_func_add_native(vm, b->name, b->fn, fixed, modes, variadic, variadic ? ps[n - 1].mode : 0);
         if (!ov) { vm->init_failed = true; return false; }
         if (b->flags & KP_BF_SPECIAL) ov->func->special = 1;
+        if (b->flags & KP_BF_BORROWS) ov->result_borrows = 1;
         ov->ret = runtime_type(vm, b->result, strlen(b->result));
         for (int i = 0; i < fixed; i++) {
             KpParam *p = &ov->params[i];
