@@ -51,7 +51,7 @@ int kp_vm_static_type(KpVM *vm, const char *text, size_t len, KpWriteFn out, voi
         }
     }
     if (diags.count) {
-        kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
+        kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
         rc = KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);

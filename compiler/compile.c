@@ -34,9 +34,10 @@ void *kp_compile_grow(C *c, void *arr, uint32_t *cap, uint32_t n, size_t elem) {
 }
 
 KpString *kp_compile_const_str(C *c, const char *s, size_t len) {
-    KpString *str = kp_str_new(c->vm, c->vm->meta, s, len);
-    if (str) str->h.flags |= KP_OF_IMMORTAL;
-    return str;
+    KpString *str = kp_vm_const_str(c->vm, s, len); /* outlives the run's arena */
+    if (str) return str;
+    kp_compile_error(c, NULL, "out of memory");
+    return c->vm->empty_str; /* the chunk does not run */
 }
 
 const char *kp_compile_intern(C *c, const char *s) { return kp_intern(c->vm, s, strlen(s)); }

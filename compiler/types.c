@@ -312,6 +312,12 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
             return NULL;
         }
     }
+    if (kp_func_host_owner(f)) { /* see kp_register_ex in include/keep.h */
+        kp_compile_error(c, n, "'%s' is a C function registered by the host (kp_register); a script function of "
+                         "that name would overload it: rename it (or the host registers it with KP_REG_OVERLOAD)",
+                         n->name);
+        return NULL;
+    }
     KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
     memset(ov, 0, sizeof *ov);
     ov->func = f;

@@ -180,7 +180,9 @@ static bool init_fixed_buf(KpVM *vm, KpValue *a, int n, KpValue *out) {
 /* ------------------------------------------------------------ HeapAllocation */
 
 static bool new_heap(KpVM *vm, KpAllocator *from, KpValue *self, int64_t size, KpValue *out) {
-    if (size <= 0 || size > ((int64_t)1 << 40)) return kp_vm_error(vm, "cannot allocate %lld bytes: the size must be positive", (long long)size);
+    if (size <= 0) return kp_vm_error(vm, "cannot allocate %lld bytes: the size must be positive", (long long)size);
+    if (size > ((int64_t)1 << 40))
+        return kp_vm_error(vm, "cannot allocate %lld bytes: more than the largest allocation (2^40 bytes)", (long long)size);
     KpHeapAlloc *h = kp_obj_new(vm, vm->ctx, KP_T_HEAP, sizeof(KpHeapAlloc));
     if (!h) return false;
     h->data = kp_alloc(from, (size_t)size, 16, kp_vm_loc(vm, from));

@@ -246,9 +246,15 @@ static const KpAllocatorVT script_vt = {script_alloc, NULL, script_free, NULL};
 
 static void script_release(KpScriptAlloc *w) {
     KpVM *vm = w->vm;
-    w->rec->h.lock--;
+    KpRecord *rec = w->rec;
     if (w->keys) kp_free(vm->host, w->keys, sizeof(void *) * w->cap, 8, NULL);
     kp_free(vm->host, w, sizeof *w, 16, NULL);
+    if (--rec->h.lock == 0 && (rec->h.flags & KP_OF_ORPHAN)) {
+        /* it was deinitialized while its values lived (an error then):
+         * now that the last of them is gone, it goes too */
+        rec->h.flags &= (uint8_t)~KP_OF_ORPHAN;
+        kp_drop(vm, kp_ptr(KP_T_RECORD, rec));
+    }
 }
 
 static void script_empty(KpAllocator *a) {

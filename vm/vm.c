@@ -55,7 +55,10 @@ const char *const kp_opcode_names[] = {
 
 /* ------------------------------------------------------------ buffers */
 
-void kp_buf_reset(KpBuf *b) { b->len = 0; }
+void kp_buf_reset(KpBuf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = 0;
+}
 
 bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need) {
     if (need <= b->cap) return true;
@@ -132,11 +135,6 @@ bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
     return false;
 }
 
-static void write_cb(void *ud, const char *s, size_t n) {
-    KpVM *vm = ud;
-    kp_buf_add(vm, &vm->trace, s, n);
-}
-
 static const KpLineInfo *frame_line(const KpFrame *f) {
     if (!f->proto || !f->pc) return NULL;
     size_t off = (size_t)(f->pc - f->proto->code);
@@ -145,7 +143,10 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
     return &f->proto->lines[off];
 }
 
-/* Adds position, source line, caret and stack trace to the message. */
+/* Reports the error once, located at the running instruction with the
+ * stack trace, through the diagnostic sink (source.c's kp_diag_emit, the
+ * one formatting point); then prefixes "file:line:col: " to the message
+ * for kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
     if (!vm->err.len) {
@@ -157,33 +158,43 @@ static void locate_error(KpVM *vm) {
             kp_vm_error(vm, "internal error: an operation failed without a message");
     }
     vm->err_located = true;
-    kp_buf_reset(&vm->trace);
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
     const KpSource *src = top && top->proto ? top->proto->src : NULL;
-    kp_diag_format(src, li ? li->line : 0, li ? li->col : 0, "runtime error", vm->err.data ? vm->err.data : "",
-                   write_cb, vm);
-    kp_buf_printf(vm, &vm->trace, "stack trace (most recent call first):\n");
+    /* the stack, most recent call first: NUL-separated entries in trace */
+    enum { MAX_TRACE = 40 };
+    size_t offs[MAX_TRACE];
+    size_t n = 0;
+    kp_buf_reset(&vm->trace);
     int shown = 0;
-    for (int i = vm->nframes - 1; i >= 0; i--) {
+    for (int i = vm->nframes - 1; i >= 0 && n < MAX_TRACE; i--) {
         KpFrame *f = &vm->frames[i];
         if (f->is_defer) continue;
         const KpLineInfo *l = frame_line(f);
+        offs[n++] = vm->trace.len;
         if (shown == 20 && i > 10) {
-            kp_buf_printf(vm, &vm->trace, "    ... %d more frames\n", i - 9);
+            kp_buf_printf(vm, &vm->trace, "... %d more frames", i - 9);
+            kp_buf_add(vm, &vm->trace, "", 1);
             i = 10;
             continue;
         }
         shown++;
-        kp_buf_printf(vm, &vm->trace, "    at %s (%s:%u)\n", f->proto ? f->proto->name : "?",
+        kp_buf_printf(vm, &vm->trace, "%s (%s:%u)", f->proto ? f->proto->name : "?",
                       f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
+        kp_buf_add(vm, &vm->trace, "", 1);
     }
+    const char *trace[MAX_TRACE];
+    size_t ntrace = 0;
+    for (size_t k = 0; k < n && vm->trace.data && offs[k] < vm->trace.len; k++) trace[ntrace++] = vm->trace.data + offs[k];
+    /* report now, before the unwinding runs deinits and defers */
+    vm->status = KP_ERR_RUNTIME;
+    KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+    kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", li ? li->line : 0, li ? li->col : 0,
+                 vm->err.data ? vm->err.data : "runtime error", NULL, 0, trace, ntrace);
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
     kp_buf_prepend(vm, &vm->err, head);
-    /* report now, before the unwinding runs deinits and defers */
-    if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -1231,15 +1242,20 @@ dispatch:
 
     CASE(EQ) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i == b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
     CASE(NE) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i != b->i : !kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i != b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
+        else r = !r;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
@@ -1359,18 +1375,31 @@ dispatch:
             NEXT;
         }
         SAVEPC();
-        if (!arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c))) goto error;
+        /* `x - 1` is ADDI -1: an error names the operator as written */
+        if ((int16_t)i->c < 0 ? !arith_slow(vm, KP_BC_SUB, &R[i->a], *a, kp_int(-(int16_t)i->c))
+                              : !arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c)))
+            goto error;
         NEXT;
     }
     CASE(JEQ) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (!eq) pc += JOFF(i);
         NEXT;
     }
     CASE(JNE) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (eq) pc += JOFF(i);
         NEXT;
     }
@@ -1945,6 +1974,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    vm->ran_since_finish = true;
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
@@ -1953,6 +1983,16 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
         return KP_ERR_RUNTIME;
     }
     vm->nframes = 0;
+    /* main's temporaries (registers above the globals) die with the chunk:
+     * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
+     * dropped now, not when a later chunk happens to reuse the register */
+    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+        KpValue v = vm->stack[r];
+        if (v.tag == KP_T_UNSET) continue;
+        vm->stack[r] = kp_unset();
+        vm->reg_gen[r]++;
+        if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) return KP_ERR_RUNTIME;
+    }
     return KP_OK;
 }
 

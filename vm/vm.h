@@ -120,7 +120,13 @@ struct KpVM {
     KpAllocator *heap;       /* the root script allocator */
     KpAllocator *ctx;        /* the context allocator: root, or `using A` */
     KpAllocator *meta;       /* the VM's own data: code, types, names */
-    KpArena meta_arena;      /* code, types and names for the VM's life */
+    KpArena meta_arena;      /* code and types for the VM's life; during a
+                                run, that run's scratch (see api/driver.c) */
+    KpArena names_arena;     /* interned names and string constants */
+    KpAllocator names_view;
+    KpString **kstrs;        /* string constants, deduplicated (open
+                                addressing by hash; kp_vm_const_str) */
+    uint32_t nkstrs, kstrs_cap;
     KpAllocator meta_view;
 
     KpValue *stack;          /* fixed, KP_STACK_VALUES */
@@ -229,6 +235,7 @@ struct KpVM {
 
     KpWriteFn write_out, write_err;
     void *write_ud;
+    KpDiagnosticFn on_diagnostic; /* structured diagnostics, or NULL */
 
     const KpSource **sources; /* every source compiled, freed at the end */
     uint32_t nsources, sources_cap;
@@ -236,7 +243,14 @@ struct KpVM {
     _Atomic int interrupt;
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
+    bool ran_since_finish;   /* a chunk ran after kp_vm_finish: its globals
+                                are dropped by the next finish (or free) */
 };
+
+/* The immortal string constant with these bytes: one per distinct text
+ * for the VM's life, outside the per-run arena (a value may hold it after
+ * the run that compiled it).  NULL when out of memory. */
+KpString *kp_vm_const_str(KpVM *vm, const char *s, size_t len);
 
 /* ---------------------------------------------------- checked references */
 
