@@ -585,6 +585,7 @@ void kp_cg_stmt(C *c, KpNode *n) {
 void kp_cg_block_body(C *c, KpNode *block) {
     if (c->fn->depth >= 0 && c->fn->depth < 64) c->fn->blocks[c->fn->depth] = block;
     kp_resolve_hoist_block(c, &block->list);
+    kp_tc_block(c, block);
     for (int i = 0; i < block->list.count; i++) kp_cg_stmt(c, block->list.items[i]);
 }
 

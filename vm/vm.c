@@ -1647,6 +1647,10 @@ dispatch:
             r = *s;
             r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
                                 ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
+            /* a reference whose referent is gone is reported where it is
+             * passed on (as the run-time binding of an argument does) */
+            KpValue target = kp_deref(r);
+            if (target.tag == KP_T_MOVED || target.tag == KP_T_UNSET) { bad_value(vm, target, NULL); goto error; }
             if (!set_slot(vm, &R[i->a], r)) goto error;
             NEXT;
         }
@@ -1708,6 +1712,49 @@ dispatch:
             }
         } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
         if (!bind_args(vm, ov, fv + 1, &nargs, desc, POS)) goto error;
+        if (ov->native) {
+            KpValue r = kp_unit();
+            KpValue *save = vm->native_top;
+            vm->native_top = fv + 1 + nargs;
+            vm->cur_native = ov;
+            bool ok = ov->native(vm, fv + 1, nargs, &r);
+            kp_tls_vm = vm; /* a host function may have used another VM */
+            vm->native_top = save;
+            if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
+            if (!ok) { kp_drop(vm, r); goto error; }
+            *fv = r;
+            NEXT;
+        }
+        CHECK_INTERRUPT();
+        if (!push_frame(vm, ov, fv + 1)) goto error;
+        LOADFRAME();
+        NEXT;
+    }
+    CASE(CALLS) {
+        /* bound at compile time: no selection; only the arguments the
+         * types pass could not prove are bound (checked, converted) */
+        KpValue *fv = &R[i->a];
+        int nargs = i->b;
+        KpCallDesc *desc = &p->calls[i->c - 1];
+        KpOverload *ov = desc->ov;
+        SAVEPC();
+        if (UNLIKELY(KP_NEEDS_DROP(*fv))) { /* R(a) may still hold an earlier result */
+            KpValue old = *fv;
+            *fv = kp_unset();
+            if (!kp_drop(vm, old)) goto error;
+        }
+        uint64_t chk = desc->check;
+        if (chk) {
+            KpValue *args = fv + 1;
+            for (int q = 0; q < nargs; q++) {
+                if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
+                KpParam vp = {0};
+                const KpParam *pp = q < ov->nparams ? &ov->params[q] : &vp;
+                if (q >= ov->nparams) vp.mode = ov->vmode;
+                if (args[q].tag == pp->fast_tag && pp->mode == KP_PM_VALUE) continue;
+                if (!bind_one(vm, ov->func, q, pp, &args[q], POS)) goto error;
+            }
+        }
         if (ov->native) {
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;
@@ -1946,7 +1993,7 @@ error:
         vm->unwinding = true;
         while (vm->nframes > base_depth) {
             KpFrame *f = &vm->frames[vm->nframes - 1];
-            unwind_frame(vm, f->is_main ? vm->main_nregs : 0);
+            unwind_frame(vm, f->is_main ? f->globals : 0);
             vm->nframes--;
         }
         vm->unwinding = was;
@@ -1957,15 +2004,15 @@ error:
 /* ------------------------------------------------------------ entry */
 
 int kp_vm_run_main(KpVM *vm, KpProto *proto) {
-    if (proto->nregs + 16 >= KP_STACK_VALUES) {
+    int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
+    if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
         kp_vm_error(vm, "program too large");
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
     vm->err_located = false;
-    vm->nframes = 0;
-    atomic_store(&vm->interrupt, 0);
+    if (!depth) atomic_store(&vm->interrupt, 0);
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = proto;
     f->ov = NULL;
@@ -1974,19 +2021,19 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    f->globals = proto->temps;
     vm->ran_since_finish = true;
-    bool ok = execute(vm, 0);
+    bool ok = execute(vm, depth);
+    vm->nframes = depth;
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
         vm->status = KP_ERR_RUNTIME;
-        vm->nframes = 0;
         return KP_ERR_RUNTIME;
     }
-    vm->nframes = 0;
     /* main's temporaries (registers above the globals) die with the chunk:
      * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
      * dropped now, not when a later chunk happens to reuse the register */
-    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+    for (uint32_t r = proto->temps; r < proto->nregs; r++) {
         KpValue v = vm->stack[r];
         if (v.tag == KP_T_UNSET) continue;
         vm->stack[r] = kp_unset();
@@ -1995,6 +2042,8 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     }
     return KP_OK;
 }
+
+KpValue *kp_vm_stack_top(KpVM *vm) { return stack_top(vm); }
 
 void kp_dump_proto(KpVM *vm, const KpProto *p) {
     char buf[256];
