@@ -76,8 +76,14 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
         int ki = kp_own_kept_index(&fn, name);
         if (ki >= 0 && fn.kept[ki].manual && fn.kept[ki].box_reg == NO_REG) fn.kept[ki].box_reg = vm->main_nregs++;
     }
-    fn.freereg = vm->main_nregs;
-    fn.p->nregs = vm->main_nregs;
+    /* temporaries start above the globals and the room kept for the
+     * globals of chunks run re-entrantly, or, for such a chunk, above
+     * everything in use (api/driver.c) */
+    uint32_t temps = vm->main_nregs + KP_NESTED_GLOBALS;
+    if (vm->temps_floor > temps) temps = vm->temps_floor;
+    fn.freereg = temps;
+    fn.p->nregs = temps;
+    fn.p->temps = temps;
     if (repl && program->list.count > 0) {
         /* the REPL shows the value of a final expression statement */
         KpNode *last = program->list.items[program->list.count - 1];
@@ -129,8 +135,14 @@ KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, KpNode *expr, KpDi
     fn.is_main = true;
     fn.p = kp_compile_new_proto(&c, kp_compile_intern(&c, "main"));
     c.fn = &fn;
-    fn.freereg = vm->main_nregs;
-    fn.p->nregs = vm->main_nregs;
+    /* temporaries start above the globals and the room kept for the
+     * globals of chunks run re-entrantly, or, for such a chunk, above
+     * everything in use (api/driver.c) */
+    uint32_t temps = vm->main_nregs + KP_NESTED_GLOBALS;
+    if (vm->temps_floor > temps) temps = vm->temps_floor;
+    fn.freereg = temps;
+    fn.p->nregs = temps;
+    fn.p->temps = temps;
     uint32_t dst = kp_cg_reg_alloc(&c);
     KpType *t = kp_cg_expr(&c, expr, dst, M_VALUE);
     return diags->count > errors_before ? NULL : t;

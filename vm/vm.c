@@ -1993,7 +1993,7 @@ error:
         vm->unwinding = true;
         while (vm->nframes > base_depth) {
             KpFrame *f = &vm->frames[vm->nframes - 1];
-            unwind_frame(vm, f->is_main ? vm->main_nregs : 0);
+            unwind_frame(vm, f->is_main ? f->globals : 0);
             vm->nframes--;
         }
         vm->unwinding = was;
@@ -2004,15 +2004,15 @@ error:
 /* ------------------------------------------------------------ entry */
 
 int kp_vm_run_main(KpVM *vm, KpProto *proto) {
-    if (proto->nregs + 16 >= KP_STACK_VALUES) {
+    int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
+    if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
         kp_vm_error(vm, "program too large");
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
     vm->err_located = false;
-    vm->nframes = 0;
-    atomic_store(&vm->interrupt, 0);
+    if (!depth) atomic_store(&vm->interrupt, 0);
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = proto;
     f->ov = NULL;
@@ -2021,19 +2021,19 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    f->globals = proto->temps;
     vm->ran_since_finish = true;
-    bool ok = execute(vm, 0);
+    bool ok = execute(vm, depth);
+    vm->nframes = depth;
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
         vm->status = KP_ERR_RUNTIME;
-        vm->nframes = 0;
         return KP_ERR_RUNTIME;
     }
-    vm->nframes = 0;
     /* main's temporaries (registers above the globals) die with the chunk:
      * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
      * dropped now, not when a later chunk happens to reuse the register */
-    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+    for (uint32_t r = proto->temps; r < proto->nregs; r++) {
         KpValue v = vm->stack[r];
         if (v.tag == KP_T_UNSET) continue;
         vm->stack[r] = kp_unset();
@@ -2042,6 +2042,8 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     }
     return KP_OK;
 }
+
+KpValue *kp_vm_stack_top(KpVM *vm) { return stack_top(vm); }
 
 void kp_dump_proto(KpVM *vm, const KpProto *p) {
     char buf[256];
