@@ -475,6 +475,7 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    kp_own_check_return_call(c, n);
     if (n->a && n->a->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;
