@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "vm.h"
+#include "binary.h"
 
 typedef struct KpVMBox {
     KpVM vm;
@@ -395,6 +396,7 @@ void kp_vm_free(KpVM *vm) {
     KpVMBox *box = (KpVMBox *)vm;
     if (vm->stack) kp_vm_finish(vm);
     kp_embed_free(vm);
+    kp_pins_shutdown(vm); /* host pins left: reported, then ended */
     kp_keep_shutdown(vm);
     kp_drop_stack_free(vm);
     if (vm->stack) {
@@ -434,9 +436,13 @@ void kp_vm_report_stats(KpVM *vm) {
     char buf[256];
     KpHeapStats s;
     kp_vm_heap_stats(vm, &s);
-    snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees\n",
+    int64_t pinned, views;
+    kp_bin_region_stats(vm, NULL, &pinned, &views);
+    char extra[96] = "";
+    if (pinned || views) snprintf(extra, sizeof extra, ", %lld bytes pinned, %lld live views", (long long)pinned, (long long)views);
+    snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees%s\n",
              vm->heap->name, (long long)s.live_bytes, (long long)s.live_count, (long long)s.peak_bytes,
-             (long long)s.total_allocs, (long long)s.total_frees);
+             (long long)s.total_allocs, (long long)s.total_frees, extra);
     vm->write_err(vm->write_ud, buf, strlen(buf));
 }
 
