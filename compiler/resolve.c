@@ -77,6 +77,7 @@ Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t) {
     l->depth = f->depth;
     l->start_pc = kp_cg_pc(c);
     l->decl_line = f->line;
+    l->decl_col = f->col;
     l->prev_same = -1;
     if ((f->lindex_n + 1) * 2 > f->lindex_cap && !lindex_grow(c, f)) {
         /* no index any more: lookups scan */
@@ -114,9 +115,7 @@ TypeBind *kp_resolve_find_type(C *c, const char *name) {
 }
 
 KpFunc *kp_resolve_find_func(C *c, const char *name) {
-    for (uint32_t i = 0; i < c->vm->nfuncs; i++)
-        if (c->vm->funcs[i]->name == name) return c->vm->funcs[i];
-    return NULL;
+    return kp_func_get(c->vm, name, false); /* (registers library functions on first use) */
 }
 
 /* A top-level variable by name: one from an earlier chunk (REPL line,
