@@ -20,6 +20,7 @@
  * moved on).
  */
 #include "compiler_int.h"
+#include "../stdlib/builtins.h"
 
 static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst);
 
@@ -317,6 +318,11 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
     if (!strcmp(name, "system")) {
         emit_loadk(c, dst, (KpValue){.tag = KP_T_SYSTEM});
         return vm->t_system;
+    }
+    KpValue cv;
+    if (kp_builtin_const(name, &cv)) { /* pi, e, inf, nan (stdlib/math.c) */
+        emit_loadk(c, dst, cv);
+        return vm->t_float;
     }
     if (!strcmp(name, "...")) {
         kp_compile_error(c, n, "'...' is a placeholder and cannot run");

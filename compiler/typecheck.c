@@ -381,6 +381,7 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
     for (uint32_t i = 0; i < f->n; i++) {
         KpOverload *ov = f->ovs[i];
         if (some_ret && !ret_compatible(ov->ret, expect)) continue;
+        if (!some_ret && ov->by_result) continue; /* chosen only by its output type */
         match_overload(t, ov, args, nargs, npos, &cur);
         if (cur.fit == FIT_NO) {
             if (!have_no) { first_no = cur; have_no = true; }

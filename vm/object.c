@@ -198,6 +198,17 @@ KpString *kp_str_new(KpVM *vm, KpAllocator *a, const char *bytes, size_t len) {
     return s;
 }
 
+int kp_str_char_len(const KpString *s, uint32_t i) {
+    const unsigned char *p = (const unsigned char *)s->data + i;
+    uint32_t n = s->len - i;
+    unsigned c = p[0];
+    int k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    if ((uint32_t)k > n) return 1;
+    for (int j = 1; j < k; j++)
+        if ((p[j] & 0xC0) != 0x80) return 1;
+    return k;
+}
+
 static size_t str_size(KpString *s) { return sizeof(KpString) + s->len + 1; }
 
 /* ------------------------------------------------------------- records */
@@ -518,7 +529,12 @@ static bool drop_one(KpVM *vm, KpValue x) {
         else vm->ctx = x.p;
         break;
     case KP_T_ITER:
-        ((KpObj *)x.p)->lock--;
+        if (((KpObj *)x.p)->kind == KP_T_STR) { /* a loop over a string holds a count of it */
+            KpString *s = x.p;
+            if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0) obj_free(&s->h, str_size(s));
+        } else {
+            ((KpObj *)x.p)->lock--;
+        }
         break;
     case KP_T_BOX:
         if (!kp_box_drop_count(vm, x.p)) ok = false;

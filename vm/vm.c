@@ -779,6 +779,7 @@ static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs
         for (uint32_t i = 0; i < f->n; i++) {
             KpOverload *ov = f->ovs[i];
             if (pass == 0 && !ret_compatible(ov->ret, desc->expect)) continue;
+            if (pass == 1 && ov->by_result) continue; /* only chosen by its output type */
             if (!ov->variadic && nargs > ov->nparams) continue;
             int score = 0;
             bool ok = true;
@@ -1904,9 +1905,9 @@ dispatch:
     CASE(ITERPREP) {
         SAVEPC();
         KpValue c = kp_deref(R[i->a]);
-        if (c.tag != KP_T_LIST && c.tag != KP_T_MAP) {
+        if (c.tag != KP_T_LIST && c.tag != KP_T_MAP && c.tag != KP_T_STR) {
             if (c.tag == KP_T_MOVED || c.tag == KP_T_UNSET) bad_value(vm, c, NULL);
-            else kp_vm_error(vm, "cannot iterate over %s (for works over ranges, lists and maps)", kp_a(kp_value_type_name(vm, c)));
+            else kp_vm_error(vm, "cannot iterate over %s (for works over ranges, lists, maps and strings)", kp_a(kp_value_type_name(vm, c)));
             goto error;
         }
         if ((i->d & 1) && R[i->a].tag == KP_T_REF && !(R[i->a].flags & (KP_VF_MUT | KP_VF_PLACE))) {
@@ -1914,6 +1915,14 @@ dispatch:
             goto error;
         }
         KpObj *o = c.p;
+        if (c.tag == KP_T_STR) {
+            /* a string: the loop holds a count of it (strings are immutable) */
+            kp_str_incref(c.p);
+            KpValue it = kp_ptr(KP_T_ITER, o);
+            it.aux = 0;
+            R[i->a + 1] = it;
+            NEXT;
+        }
         if (o->lock == UINT16_MAX) { kp_vm_error(vm, "too many nested loops over one value"); goto error; }
         o->lock++;
         KpValue it = kp_ptr(KP_T_ITER, o);
@@ -1928,6 +1937,25 @@ dispatch:
         uint8_t mode = i->d & 3;
         bool two = (i->d & 4) != 0;
         KpValue *e = NULL, key = kp_unset();
+        if (o->kind == KP_T_STR) {
+            /* for c in s: each character as a string; for i, c in s: its byte offset */
+            KpString *str = (KpString *)o;
+            if (idx >= str->len) NEXT;
+            SAVEPC();
+            int k = kp_str_char_len(str, idx);
+            KpString *ch = kp_str_new(vm, vm->ctx, str->data + idx, (size_t)k);
+            if (!ch) goto error;
+            a[1].aux = idx + (uint32_t)k;
+            KpValue cv = kp_ptr(KP_T_STR, ch);
+            if (two) {
+                if (!set_slot(vm, &a[3], cv)) goto error;
+                cv = kp_int(idx);
+            }
+            if (!set_slot(vm, &a[2], cv)) goto error;
+            CHECK_INTERRUPT();
+            pc += i->sbx;
+            NEXT;
+        }
         if (o->kind == KP_T_LIST) {
             KpList *l = (KpList *)o;
             if (idx < l->len) { e = &l->items[idx]; key = kp_int(idx); }
