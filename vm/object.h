@@ -182,6 +182,10 @@ typedef struct KpAllocObj {
         KpFixed fixed;
         KpDebug debug;
         KpThreadLocal tl;
+        struct {             /* page and direct: the system allocator, */
+            KpAllocator inner; /* counted against the VM's memory limit */
+            KpCounted counted;
+        } sys;
     } u;
     KpAllocator *backing;  /* NULL for page and direct */
     struct KpAllocObj *backing_obj; /* the backing when it is a script allocator:
