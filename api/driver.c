@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../compiler/compiler.h"
 #include "../parser/ast.h"
@@ -250,14 +251,41 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
         vm->status = KP_ERR_USAGE;
         return KP_ERR_USAGE;
     }
+    /* only regular files, and at most max_source bytes: /dev/zero or a
+     * pipe would be read until memory runs out */
+    struct stat st;
+    const char *refuse = NULL;
+    char why[96];
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        refuse = "not a regular file";
+    } else if ((uint64_t)st.st_size > vm->max_source) {
+        snprintf(why, sizeof why, "%lld bytes, more than the limit of %zu bytes", (long long)st.st_size, vm->max_source);
+        refuse = why;
+    }
+    if (refuse) {
+        fclose(f);
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot run '%s': %s", path, refuse);
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
     KpBuf b = {0};
     char chunk[65536];
     size_t n;
-    bool ok = true;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    bool ok = true, too_big = false;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n > vm->max_source) { too_big = true; break; } /* it grew while being read */
         if (!kp_buf_add(vm, &b, chunk, n)) { ok = false; break; }
+    }
     bool err = ferror(f);
     fclose(f);
+    if (too_big) {
+        kp_buf_free(vm, &b);
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot run '%s': more than the limit of %zu bytes", path, vm->max_source);
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
     if (!ok || err) {
         kp_buf_free(vm, &b);
         kp_buf_reset(&vm->err);

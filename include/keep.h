@@ -147,6 +147,8 @@ typedef struct KpConfig {
                               scripts cannot make PageAllocator or
                               DirectAllocator (a runtime error) and allocate
                               from the root and allocators over it          */
+    size_t max_source_bytes; /* kp_vm_run_file refuses larger files (and
+                              anything not a regular file); 0: 256 MiB      */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */
@@ -190,7 +192,9 @@ KP_API int kp_vm_finish(KpVM *vm);
  * write_err) or KP_ERR_RUNTIME (error and stack trace written to write_err). */
 KP_API int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len);
 
-/* Reads the file at `path` and runs it; KP_ERR_USAGE if it cannot be read. */
+/* Reads the file at `path` and runs it; KP_ERR_USAGE if it cannot be read,
+ * is not a regular file (a device, a pipe, /dev/zero) or is larger than
+ * KpConfig.max_source_bytes (default 256 MiB). */
 KP_API int kp_vm_run_file(KpVM *vm, const char *path);
 
 /* Flags for kp_vm_eval. */

@@ -332,6 +332,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->stats_report = cfg && cfg->stats;
     vm->allow_fs = cfg && cfg->allow_fs;
     vm->no_memory = cfg && cfg->no_system_memory;
+    vm->max_source = cfg && cfg->max_source_bytes ? cfg->max_source_bytes : (size_t)256 << 20;
     vm->collect_cycles = cfg && cfg->collect_cycles;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;

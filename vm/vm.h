@@ -227,6 +227,7 @@ struct KpVM {
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
     bool allow_fs;
     bool no_memory;          /* system.memory withheld by the host */
+    size_t max_source;       /* kp_vm_run_file's size limit, bytes */
     KpAccount acct;          /* the memory limit of everything scripts
                                 allocate: the root and every Page/Direct
                                 allocator are counted views over it */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int passed, failed;
 static const char *current;
@@ -251,6 +252,30 @@ static void mem_limit_covers_direct_allocators(void) {
     done(&h, vm);
 }
 
+/* kp_vm_run_file refuses what is not a regular file (/dev/zero would be
+ * read until memory runs out) and files over KpConfig.max_source_bytes. */
+static void source_files_bounded(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(kp_vm_run_file(vm, "/dev/zero") == KP_ERR_USAGE);
+    CHECK(strstr(kp_vm_last_error(vm), "not a regular file") != NULL);
+    done(&h, vm);
+    memset(&h, 0, sizeof h);
+    KpConfig cfg = host_config(&h);
+    cfg.max_source_bytes = 100;
+    vm = kp_vm_new(&cfg);
+    char path[] = "/tmp/keep_test_rel_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (int i = 0; i < 20; i++) fputs("x := 1\n", f);
+    fclose(f);
+    CHECK(kp_vm_run_file(vm, path) == KP_ERR_USAGE);
+    CHECK(strstr(kp_vm_last_error(vm), "140 bytes, more than the limit of 100 bytes") != NULL);
+    remove(path);
+    done(&h, vm);
+}
+
 int main(void) {
     RUN(run_string_null_source_empty);
     RUN(repl_string_temporaries_freed);
@@ -260,6 +285,7 @@ int main(void) {
     RUN(ten_thousand_evals_flat);
     RUN(system_memory_withheld);
     RUN(mem_limit_covers_direct_allocators);
+    RUN(source_files_bounded);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
