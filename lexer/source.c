@@ -32,8 +32,9 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
         d->count++;
         return;
     }
-    if (d->count == d->cap) {
+    if (d->count >= d->cap) { /* (count passes cap once memory ran out) */
         int ncap = d->cap ? d->cap * 2 : 8;
+        while (ncap <= d->count) ncap *= 2;
         KpDiag *n = kp_arena_alloc(d->arena, sizeof(KpDiag) * (size_t)ncap, 8);
         if (!n) {
             if (!d->oom) {
@@ -44,7 +45,9 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
             d->count++;
             return;
         }
-        if (d->count) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->count);
+        if (d->cap) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->cap);
+        for (int i = d->cap; i < d->count; i++) /* the ones lost meanwhile */
+            n[i] = (KpDiag){d->oom_line, d->oom_col, "out of memory", NULL};
         d->items = n;
         d->cap = ncap;
     }
@@ -56,7 +59,7 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
 }
 
 void kp_diag_note(KpDiags *d, const char *fmt, ...) {
-    if (d->count == 0 || d->count > KP_MAX_DIAGS) return;
+    if (d->count == 0 || d->count > KP_MAX_DIAGS || d->count > d->cap) return;
     va_list ap;
     va_start(ap, fmt);
     d->items[d->count - 1].note = vformat(d->arena, fmt, ap);
@@ -129,9 +132,9 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
             out(write, ud, "\n");
         }
     }
-    if (d->oom)
+    if (d->oom && d->count > d->cap && d->cap < KP_MAX_DIAGS) /* lost, not shown */
         kp_diag_format(src, d->oom_line, d->oom_col, "error",
-                       "out of memory (while reporting an error)", write, ud);
+                       "out of memory", write, ud);
     if (d->count > KP_MAX_DIAGS) {
         char buf[64];
         snprintf(buf, sizeof buf, "... and %d more errors\n",

@@ -139,9 +139,7 @@ static bool b_remove(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (c.tag == KP_T_MAP) {
         if (((KpObj *)c.p)->lock) return kp_vm_error(vm, "cannot remove from a map while a for loop is iterating over it");
         if (!kp_map_remove(vm, c.p, k, out)) {
-            kp_buf_reset(&vm->scratch);
-            kp_tostring(vm, k, true);
-            return kp_vm_error(vm, "remove: key %s not found", vm->scratch.data);
+            return kp_vm_error(vm, "remove: key %s not found", kp_tostring_msg(vm, k, true));
         }
         return true;
     }
@@ -379,9 +377,7 @@ static bool b_error(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)n;
     (void)out;
     KpValue v = kp_deref(a[0]);
-    kp_buf_reset(&vm->scratch);
-    kp_tostring(vm, v, false);
-    return kp_vm_error(vm, "%s", vm->scratch.data ? vm->scratch.data : "");
+    return kp_vm_error(vm, "%s", kp_tostring_msg(vm, v, false));
 }
 
 static bool b_assert(KpVM *vm, KpValue *a, int n, KpValue *out) {
@@ -390,9 +386,7 @@ static bool b_assert(KpVM *vm, KpValue *a, int n, KpValue *out) {
     *out = kp_unit();
     if (c.i) return true;
     if (n > 1) {
-        kp_buf_reset(&vm->scratch);
-        kp_tostring(vm, kp_deref(a[1]), false);
-        return kp_vm_error(vm, "assertion failed: %s", vm->scratch.data ? vm->scratch.data : "");
+        return kp_vm_error(vm, "assertion failed: %s", kp_tostring_msg(vm, kp_deref(a[1]), false));
     }
     return kp_vm_error(vm, "assertion failed");
 }
@@ -407,6 +401,10 @@ static bool b_get_fields(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!l) return false;
     for (uint32_t i = 0; i < rec->type->nfields; i++) {
         KpValue ref = kp_make_ref(vm, &rec->f[i], &rec->h, a[0].flags & KP_VF_MUT);
+        if (ref.tag != KP_T_REF) {
+            kp_drop(vm, kp_ptr(KP_T_LIST, l));
+            return false;
+        }
         l->items[l->len++] = ref;
     }
     *out = kp_ptr(KP_T_LIST, l);

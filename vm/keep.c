@@ -466,7 +466,7 @@ int kp_check_cycles(KpVM *vm, bool collect) {
     return found;
 }
 
-void kp_keep_report(KpVM *vm) {
+bool kp_keep_report(KpVM *vm) {
     for (KpBox *b = vm->boxes; b; b = b->next_all) {
         if (!b->manual) continue;
         char buf[512];
@@ -476,9 +476,12 @@ void kp_keep_report(KpVM *vm) {
         vm->write_err(vm->write_ud, buf, strlen(buf));
     }
     if (vm->boxes && kp_check_cycles(vm, vm->collect_cycles) < 0) {
-        static const char msg[] = "warning: out of memory: the check for unreachable keep cycles could not run\n";
+        static const char msg[] = "error: out of memory: the check for unreachable keep cycles could not run\n";
         vm->write_err(vm->write_ud, msg, sizeof msg - 1);
+        kp_vm_error(vm, "out of memory: the check for unreachable keep cycles could not run");
+        return false;
     }
+    return true;
 }
 
 void kp_keep_shutdown(KpVM *vm) {

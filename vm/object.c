@@ -141,6 +141,11 @@ KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags) {
         r.flags |= KP_VF_HEAP;
         r.aux = owner->block;
         r.x = vm->blocks[owner->block].gen;
+    } else if (owner) {
+        /* out of memory for the block table: an unchecked reference could
+         * outlive its owner, so there is none */
+        kp_vm_error(vm, "out of memory: no room to track a reference");
+        return kp_unset();
     } else {
         r.flags |= KP_VF_STATIC;
     }
@@ -762,6 +767,12 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
 
 bool kp_tostring(KpVM *vm, KpValue v, bool quoted) {
     return tostring_rec(vm, v, quoted, 0);
+}
+
+const char *kp_tostring_msg(KpVM *vm, KpValue v, bool quoted) {
+    kp_buf_reset(&vm->scratch);
+    if (!tostring_rec(vm, v, quoted, 0) || !vm->scratch.data) return "(a value: out of memory to show it)";
+    return vm->scratch.data;
 }
 
 /* --------------------------------------------------------------- types */

@@ -236,7 +236,7 @@ bool kp_keep_end_manual(KpVM *vm, KpBox *b);
  * was reported or collected; the candidates stay for the next check). */
 int kp_check_cycles(KpVM *vm, bool collect);
 /* At the end of a program: report manual keeps never ended and cycles. */
-void kp_keep_report(KpVM *vm);
+bool kp_keep_report(KpVM *vm); /* false: out of memory for the cycle check (error set) */
 /* When the VM is freed: release every box left. */
 void kp_keep_shutdown(KpVM *vm);
 
@@ -290,7 +290,8 @@ KpValue kp_ref_dead(KpValue r);
 /* The slot a reference points at, or NULL when the referent is gone. */
 static inline KpValue *kp_ref_slot(KpValue r);
 /* A reference to `slot`, inside heap object `owner` (NULL: the slot is a
- * register, or lives as long as every use of the reference). */
+ * register, or lives as long as every use of the reference).  Out of
+ * memory to track it, an UNSET value with the error set (check the tag). */
 KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags);
 /* A reference that keeps the checking information of `from` but points at
  * another slot of the same storage. */
@@ -305,6 +306,10 @@ static inline KpValue kp_deref(KpValue v);
 /* Appends the text of `v` to the VM's scratch buffer (quoted: strings in
  * quotes, as inside containers). */
 bool kp_tostring(KpVM *vm, KpValue v, bool quoted);
+/* The text of v for a message (vm->scratch is reset and used); when it
+ * cannot be made for want of memory, "(a value: out of memory to show
+ * it)".  Valid until scratch is next used. */
+const char *kp_tostring_msg(KpVM *vm, KpValue v, bool quoted);
 /* Name of v's type for messages ("Int", "Point", "List#(Int)", "&Point"). */
 const char *kp_value_type_name(KpVM *vm, KpValue v);
 const char *kp_type_name(const KpType *t);

@@ -44,6 +44,9 @@ static void *hostfn_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *
          * that returned false on a failed allocation without saying why) */
         b->vm.host_refusals++;
         b->vm.host_refused_bytes = size;
+        /* the compiler gives up at once (everything it made is in the
+         * VM's arena, released with the VM) */
+        if (b->vm.compile_oom) longjmp(*b->vm.compile_oom, 1);
     }
     return p;
 }
@@ -337,7 +340,8 @@ int kp_vm_finish(KpVM *vm) {
     vm->sys_args = kp_unset();
     if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
     vm->sys_script = kp_unset();
-    kp_keep_report(vm);
+    if (!ok) vm->status = KP_ERR_RUNTIME; /* (a later deinit may have succeeded) */
+    if (!kp_keep_report(vm)) ok = false;
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }

@@ -16,6 +16,7 @@
 #ifndef KP_VM_H
 #define KP_VM_H
 
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -214,6 +215,8 @@ struct KpVM {
     bool init_failed;        /* out of memory while creating the VM */
     uint64_t host_refusals;  /* requests the host allocator refused */
     size_t host_refused_bytes; /* the size of the last one */
+    jmp_buf *compile_oom;    /* while compiling: where a refused host
+                                allocation jumps (compiler/compile.c) */
     KpValue *native_top;     /* registers in use by a running native */
     KpString *empty_str;
     bool unwinding;
