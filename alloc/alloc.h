@@ -179,6 +179,14 @@ KpArenaMark kp_arena_mark(KpArena *arena);
 /* Frees everything allocated after `mark`. */
 void kp_arena_rewind(KpArena *arena, KpArenaMark mark);
 void kp_arena_deinit(KpArena *arena);
+/* Makes sure the next `n` bytes of allocation fit the newest chunk (one
+ * chunk of at least n bytes is taken now); false when out of memory. */
+bool kp_arena_reserve(KpArena *arena, size_t n);
+/* True when p points into one of the arena's chunks. */
+bool kp_arena_owns(const KpArena *arena, const void *p);
+/* Moves every chunk of `from` into `into` (both over the same backing):
+ * they are released with `into`; `from` is left empty and usable. */
+void kp_arena_absorb(KpArena *into, KpArena *from);
 /* Bytes of chunk capacity the arena holds (for tests and reports). */
 size_t kp_arena_capacity(const KpArena *arena);
 

@@ -15,6 +15,11 @@
  *     A mark is invalidated by a reset, or by rewinding to an older mark.
  *   - kp_arena_deinit (or kp_allocator_deinit on the view) returns every
  *     chunk to the backing allocator.
+ *   - kp_arena_reserve makes room for n bytes of bumps in one chunk now
+ *     (a caller that cannot handle a failed allocation later).
+ *   - kp_arena_owns tells whether a pointer is inside one of the arena's
+ *     chunks; kp_arena_absorb moves every chunk of one arena into another
+ *     (a run's scratch arena kept because something lasting points in).
  *
  * Design: a singly linked list of chunks, newest first, each one block of
  * the backing allocator (16-aligned).  Chunk capacities double, the first
@@ -181,6 +186,35 @@ void kp_arena_rewind(KpArena *ar, KpArenaMark m) {
 void kp_arena_deinit(KpArena *ar) {
     free_chunks(ar, NULL);
     ar->next_chunk_size = FIRST_CHUNK;
+}
+
+/* Makes sure the newest chunk has `n` free bytes (a new chunk of at least
+ * n bytes otherwise), so that the next n bytes of bumps cannot fail. */
+bool kp_arena_reserve(KpArena *ar, size_t n) {
+    if (ar->chunk && ar->chunk->size - ar->chunk->used >= n) return true;
+    if (n > SIZE_MAX / 4) return false;
+    return new_chunk(ar, n) != NULL;
+}
+
+/* Is p inside one of the arena's chunks? */
+bool kp_arena_owns(const KpArena *ar, const void *p) {
+    uintptr_t x = (uintptr_t)p;
+    for (const KpArenaChunk *c = ar->chunk; c; c = c->prev)
+        if (x >= (uintptr_t)c->data && x < (uintptr_t)c->data + c->size) return true;
+    return false;
+}
+
+/* Moves every chunk of `from` into `into` (same backing allocator): they
+ * are freed with `into`; allocation goes on in from's newest chunk. */
+void kp_arena_absorb(KpArena *into, KpArena *from) {
+    if (!from->chunk) return;
+    KpArenaChunk *oldest = from->chunk;
+    while (oldest->prev) oldest = oldest->prev;
+    oldest->prev = into->chunk;
+    into->chunk = from->chunk;
+    if (from->next_chunk_size > into->next_chunk_size) into->next_chunk_size = from->next_chunk_size;
+    from->chunk = NULL;
+    from->next_chunk_size = FIRST_CHUNK;
 }
 
 /* Sum of the usable bytes of all chunks held. */

@@ -6,10 +6,23 @@
  *
  * Layout.  Data flows one way: source → tokens → AST (parser/) → bytecode
  * (compiler/) → execution (vm/).  vm/ knows nothing of the stages above it;
- * this folder is the one place that calls them all in order.  Each run's
- * source text and AST live in the VM's meta arena (a function compiled from
- * them may be called later); its diagnostics in an arena of their own,
- * released when the run ends.
+ * this folder is the one place that calls them all in order.
+ *
+ * Memory per run.  A host may run thousands of chunks on one VM (a REPL,
+ * a server evaluating requests), so a run must not leave its working
+ * memory behind.  For the length of one run the VM's meta arena is a fresh
+ * scratch arena: the source copy, the AST, the compiler's working arrays
+ * and the chunk's main function all go there (the parser's own stack comes
+ * from the host and goes back when the parse ends; interned names and
+ * string constants live in an arena of their own, since values may hold
+ * them).  When the run ends, the lasting tables — functions and their
+ * overloads, named, derived, anonymous and generic types, globals — are
+ * checked for pointers into the scratch arena: if the chunk defined
+ * something lasting, the scratch arena joins the meta arena (the AST of a
+ * generic type, the source of a function's error messages stay with it);
+ * otherwise it is freed whole.  So a chunk of statements costs nothing
+ * once it has run.  Diagnostics have an arena of their own, released when
+ * the run ends.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,9 +47,12 @@ KpVM *kp_vm_new(const KpConfig *cfg) {
 
 /* ------------------------------------------------------------ running */
 
+/* Sources up to this size get their compile's memory reserved up front. */
+#define KP_RUN_RESERVE_MAX ((size_t)16 << 20)
+
 static void set_compile_error(KpVM *vm, const KpDiags *d, const KpSource *src) {
     kp_buf_reset(&vm->err);
-    if (d->count > 0 && d->items)
+    if (d->count > 0 && d->items && d->cap > 0)
         kp_buf_printf(vm, &vm->err, "%s:%u:%u: %s", src->name, d->items[0].line, d->items[0].col, d->items[0].msg);
     else if (d->oom)
         kp_buf_printf(vm, &vm->err, "%s:%u:%u: out of memory", src->name, d->oom_line, d->oom_col);
@@ -56,14 +72,69 @@ static int report_oom(KpVM *vm, const char *name) {
     return KP_ERR_RUNTIME;
 }
 
+/* Does anything that outlives the run point into the run's arena? */
+static bool in_run(const KpArena *run, const void *p) { return p && kp_arena_owns(run, p); }
+
+static bool types_in_run(const KpArena *run, KpType **ts, uint32_t n) {
+    if (in_run(run, ts)) return true;
+    for (uint32_t i = 0; i < n; i++)
+        if (in_run(run, ts[i]) || (ts[i] && in_run(run, ts[i]->user_deinit))) return true;
+    return false;
+}
+
+static bool run_arena_needed(KpVM *vm, const KpArena *run) {
+    if (!run->chunk) return false;
+    if (in_run(run, vm->funcs)) return true;
+    for (uint32_t i = 0; i < vm->nfuncs; i++) {
+        KpFunc *f = vm->funcs[i];
+        if (in_run(run, f) || in_run(run, f->ovs)) return true;
+        for (uint32_t j = 0; j < f->n; j++) {
+            KpOverload *ov = f->ovs[j];
+            if (in_run(run, ov) || in_run(run, ov->params) || in_run(run, ov->proto) || in_run(run, ov->ret))
+                return true;
+        }
+    }
+    if (in_run(run, vm->types)) return true;
+    for (uint32_t i = 0; i < vm->ntypes; i++)
+        if (in_run(run, vm->types[i].type) || in_run(run, vm->types[i].generic) || in_run(run, vm->types[i].gen_scope) ||
+            (vm->types[i].type && in_run(run, vm->types[i].type->user_deinit)))
+            return true;
+    if (types_in_run(run, vm->derived, vm->nderived) || types_in_run(run, vm->anon, vm->nanon) ||
+        types_in_run(run, vm->inst, vm->ninst))
+        return true;
+    if (in_run(run, vm->globals)) return true;
+    for (uint32_t i = 0; i < vm->nglobals; i++)
+        if (in_run(run, vm->globals[i].type)) return true;
+    return false;
+}
+
+static int run_source_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl);
+
+/* One run in its own scratch arena (see the essay above). */
 static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+    KpArena lasting = vm->meta_arena;
+    kp_arena_init(&vm->meta_arena, vm->host, NULL);
+    int rc = run_source_in(vm, name, text, len, repl);
+    KpArena run = vm->meta_arena;
+    vm->meta_arena = lasting;
+    if (run_arena_needed(vm, &run)) kp_arena_absorb(&vm->meta_arena, &run);
+    else kp_arena_deinit(&run);
+    return rc;
+}
+
+static int run_source_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
     kp_tls_vm = vm;
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
+    /* room for the source, the AST and the compiler's arrays taken at once:
+     * out of memory is reported here, cleanly, rather than in the middle
+     * of the compiler (which expects its allocations to succeed) */
+    if (len <= KP_RUN_RESERVE_MAX && !kp_arena_reserve(&vm->meta_arena, 8 * len + 64 * 1024))
+        return report_oom(vm, name);
     KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
     char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
     if (!src || !copy) return report_oom(vm, name);
-    memcpy(copy, text, len);
+    if (len) memcpy(copy, text, len); /* text may be NULL when len is 0 */
     copy[len] = 0;
     src->name = kp_intern(vm, name, strlen(name));
     src->text = copy;
@@ -83,7 +154,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
             vm->status = KP_ERR_INCOMPLETE;
             return KP_ERR_INCOMPLETE;
         }
-        kp_diags_print(&diags, src, vm->write_err, vm->write_ud);
+        kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
         set_compile_error(vm, &diags, src);
         vm->incomplete = diags.incomplete;
         kp_arena_deinit(&diag_arena);
@@ -92,11 +163,7 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
         return KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);
-    int rc = kp_vm_run_main(vm, proto);
-    if (proto->nregs > vm->main_nregs) {
-        /* main's temporaries are UNSET after a chunk; nothing to keep */
-    }
-    return rc;
+    return kp_vm_run_main(vm, proto);
 }
 
 int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len) {
@@ -144,7 +211,7 @@ int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len
     KpNode *prog = kp_parse(&source, &arena, &diags);
     int rc = KP_OK;
     if (!prog || diags.count) {
-        kp_diags_print(&diags, &source, vm->write_err, vm->write_ud);
+        kp_diags_print(&diags, &source, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
         rc = KP_ERR_COMPILE;
     } else {
         kp_emit_ownership(prog, out, ud);

@@ -50,7 +50,7 @@ static void usage(FILE *out) {
             "  --emit=ownership  print the script with the compiler-inserted deinits, moves,\n"
             "                    defers and reference counting written out; do not run it\n"
             "  -h, --help        this text\n"
-            "REPL commands: :help, :quit, :stats, :ownership (Ctrl-C interrupts a line)\n"
+            "REPL commands: :help, :quit, :stats, :type, :ownership (Ctrl-C interrupts a line)\n"
             "exit codes: 0 ok, 1 runtime error, 2 compile error, 64 usage (the REPL: 0)\n");
 }
 

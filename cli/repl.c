@@ -9,8 +9,18 @@
  * once it is complete.
  *
  * On a terminal, lines are read with libedit's readline (history in
- * $XDG_STATE_HOME/keep/history or ~/.keep_history).  Otherwise lines are
- * read silently from stdin, which makes the REPL scriptable.
+ * $XDG_STATE_HOME/keep/history or ~/.keep_history).  An entry that spans
+ * several lines is stored as one history entry (Up brings back the whole
+ * definition, not its last `}`).  Tab completes the name before the
+ * cursor from what the VM knows (kp_vm_complete: top-level variables,
+ * functions, types, keywords; after `a.` the fields of a's record type).
+ * Otherwise (keep -i with piped input) lines are read silently from stdin,
+ * which makes the REPL scriptable.
+ *
+ * An entry is complete when the parser says so: KP_ERR_INCOMPLETE (an open
+ * bracket, string or block with every token so far accepted) continues it;
+ * any error before the end — a stray `)` inside `if x {` — is reported at
+ * once.
  *
  * Ctrl-C.  A SIGINT handler sets a flag and, while a line runs, calls
  * kp_vm_interrupt (an atomic store, safe in a signal handler): the line
@@ -99,12 +109,15 @@ static void text_set(Text *t, const char *s, size_t n) {
     if (text_add(t, s, n) != 0) t->len = 0;
 }
 
+static void text_sink(void *ud, const char *bytes, size_t len) { text_add(ud, bytes, len); }
+
 /* ------------------------------------------------------------ the session */
 
 typedef struct Repl {
     KpVM *vm;
     Text input; /* the lines of the current (unfinished) input        */
     Text last;  /* the last input evaluated (for :ownership)          */
+    Text entry; /* the lines of the current entry, for the history    */
     bool tty;
     char *history; /* history file path, or NULL                      */
 } Repl;
@@ -119,6 +132,7 @@ static void help(void) {
            "  :help              this text\n"
            "  :quit              end the session (also Ctrl-D)\n"
            "  :stats             allocator statistics\n"
+           "  :type EXPR         the static type the compiler infers for EXPR\n"
            "  :ownership [code]  the last input (or code) with the deinits, moves and\n"
            "                     reference counting the compiler inserts written out\n");
 }
@@ -145,6 +159,16 @@ static bool command(Repl *r, const char *line) {
     } else if (IS("stats")) {
         fflush(stdout);
         kp_vm_report_stats(r->vm);
+    } else if (IS("type") || IS("t")) {
+        if (!arglen) {
+            printf("usage: :type EXPR\n");
+        } else {
+            Text t = {0};
+            int rc = kp_vm_static_type(r->vm, arg, arglen, text_sink, &t);
+            if (rc == KP_OK && t.len) printf("%s\n", t.data);
+            else if (rc == KP_OK) printf("not known before running (checked when it runs)\n");
+            free(t.data);
+        }
     } else if (IS("ownership")) {
         if (arglen) {
             kp_vm_emit_ownership(r->vm, "<repl>", arg, arglen, write_stdout, NULL);
@@ -293,6 +317,58 @@ static int getc_fn(FILE *in) {
     return cp;
 }
 
+/* ------------------------------------------------------------ completion */
+
+/* The completions of the word before the cursor, collected from
+ * kp_vm_complete and handed to libedit one by one. */
+static struct {
+    char **items;
+    int n, cap;
+    int next;
+} g_cands;
+
+static void cands_clear(void) {
+    for (int i = 0; i < g_cands.n; i++) free(g_cands.items[i]);
+    g_cands.n = 0;
+    g_cands.next = 0;
+}
+
+static void cand_add(void *ud, const char *bytes, size_t len) {
+    (void)ud;
+    if (g_cands.n == g_cands.cap) {
+        int cap = g_cands.cap ? g_cands.cap * 2 : 32;
+        char **p = realloc(g_cands.items, sizeof *p * (size_t)cap);
+        if (!p) return;
+        g_cands.items = p;
+        g_cands.cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (!c) return;
+    memcpy(c, bytes, len);
+    c[len] = 0;
+    g_cands.items[g_cands.n++] = c;
+}
+
+static char *complete_next(const char *text, int state) {
+    if (state == 0) {
+        cands_clear();
+        if (g_vm) kp_vm_complete(g_vm, text, strlen(text), cand_add, NULL);
+    }
+    if (g_cands.next >= g_cands.n) return NULL;
+    const char *c = g_cands.items[g_cands.next++];
+    size_t n = strlen(c);
+    char *copy = malloc(n + 1); /* libedit frees it */
+    if (copy) memcpy(copy, c, n + 1);
+    return copy;
+}
+
+static char **complete(const char *text, int start, int end) {
+    (void)start;
+    (void)end;
+    rl_attempted_completion_over = 1; /* names only, never file names */
+    return rl_completion_matches(text, complete_next);
+}
+
 /* ------------------------------------------------------------ loops */
 
 static void loop_tty(Repl *r) {
@@ -304,6 +380,10 @@ static void loop_tty(Repl *r) {
     rl_catch_signals = 0;       /* our SIGINT handler, not libedit's */
     rl_getc_function = getc_fn; /* waits for keys with SIGINT unblocked */
     rl_readline_name = "keep";
+    rl_attempted_completion_function = complete;
+    /* a word ends at these; not at '.', so `p.x` completes as a field */
+    rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{}()[],+-*/%!~:#";
+    rl_completion_append_character = '\0';
     r->history = history_path();
     stifle_history(HISTORY_MAX);
     if (r->history) read_history(r->history);
@@ -313,6 +393,7 @@ static void loop_tty(Repl *r) {
             g_sigint = 0;
             free(line);
             r->input.len = 0;
+            r->entry.len = 0;
             fputs("\n", stdout);
             fflush(stdout);
             continue;
@@ -323,16 +404,28 @@ static void loop_tty(Repl *r) {
             flush_incomplete(r);
             break;
         }
-        if (*skip_space(line)) {
-            add_history(line);
-            if (r->history) write_history(r->history); /* failure is fine */
-        }
+        /* the entry's lines are one history entry once it is complete */
+        if (r->entry.len) text_add(&r->entry, "\n", 1);
+        text_add(&r->entry, line, strlen(line));
         bool go_on = take_line(r, line);
         free(line);
+        if (r->input.len == 0) {
+            if (r->entry.data && *skip_space(r->entry.data)) {
+                add_history(r->entry.data);
+                if (r->history) write_history(r->history); /* failure is fine */
+            }
+            r->entry.len = 0;
+        }
         if (!go_on) break;
     }
     free(r->history);
     r->history = NULL;
+    free(r->entry.data);
+    r->entry = (Text){0};
+    cands_clear();
+    free(g_cands.items);
+    g_cands.items = NULL;
+    g_cands.cap = 0;
 }
 
 static void loop_pipe(Repl *r) {

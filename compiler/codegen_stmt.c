@@ -26,6 +26,37 @@ static void compile_decl(C *c, KpNode *n) {
     Fn *f = c->fn;
     KpType *t = n->a ? kp_types_resolve(c, n->a) : NULL;
     bool top = f->is_main && f->depth == 0 && c->func_depth == 0;
+    if (!top && f->nouts && f->depth == 2) {
+        /* `hm : H` (or `hm : H = e`) in a function's body, where hm is a
+         * named output: it gives the output its first value — the type's
+         * default — rather than declaring a variable that would hide it */
+        Local *o = kp_resolve_find_local(f, name);
+        if (o && o->depth == 1 && o->reg >= f->out_reg && o->reg < f->out_reg + (uint32_t)f->nouts) {
+            if (t && o->type && t != o->type) {
+                kp_compile_error(c, n, "'%s' is an output of type %s, but it is declared here as %s", n->name,
+                                 o->type->name, t->name);
+                return;
+            }
+            if (!t) t = o->type;
+            kp_cg_at(c, n);
+            if (n->b) {
+                uint32_t tmp = kp_cg_reg_alloc(c);
+                KpType *st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, tmp, t) : kp_cg_expr(c, n->b, tmp, M_VALUE);
+                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, tmp, 0, 0, 0);
+                kp_cg_at(c, n);
+                if (t && !kp_types_same_static(c, t, st)) emit_check(c, tmp, t, n->name);
+                kp_cg_emit(c, KP_BC_MOVE, o->reg, tmp, 0, 0);
+                kp_cg_reg_free_to(c, tmp);
+            } else if (!t) {
+                kp_compile_error(c, n, "'%s' needs a type or a value", n->name);
+                return;
+            } else {
+                kp_cg_emit(c, KP_BC_DEFAULT, o->reg, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);
+            }
+            o->moved_line = 0;
+            return;
+        }
+    }
     for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth == f->depth; i--)
         if (f->locals[i].name == name && !c->repl) {
             kp_compile_error(c, n, "'%s' is already declared in this scope (line %u)", n->name, f->locals[i].decl_line);
@@ -45,7 +76,7 @@ static void compile_decl(C *c, KpNode *n) {
     KpType *st;
     kp_cg_at(c, n);
     int ki = kp_own_kept_index(f, name);
-    if (ki >= 0 && top) {
+    if (ki >= 0 && top && !f->kept[ki].manual) {
         kp_compile_error(c, n, "'%s' is a top-level variable, which lives until the program ends: keep is for the values of a scope", n->name);
         ki = -1;
     }
@@ -106,8 +137,9 @@ static void compile_decl(C *c, KpNode *n) {
         l = &f->locals[f->nlocals - 2];
     }
     if (ki >= 0) {
-        /* a kept variable lives in a box from here on */
-        uint32_t box = kp_cg_reg_alloc(c);
+        /* a kept variable lives in a box from here on (a top-level one,
+         * kept manually, in the slot reserved for its box) */
+        uint32_t box = top ? f->kept[ki].box_reg : kp_cg_reg_alloc(c);
         KpNode *ue = f->kept[ki].using_expr;
         uint8_t d = 0;
         if (ue) {
@@ -119,7 +151,8 @@ static void compile_decl(C *c, KpNode *n) {
         kp_cg_emit(c, KP_BC_BOXREF, r, box, 0, 0);
         l->through = 1;
         l->boxed = 1;
-        kp_resolve_add_local(c, kp_compile_intern(c, "(box)"), box, NULL);
+        Local *bl = kp_resolve_add_local(c, kp_compile_intern(c, "(box)"), box, NULL);
+        bl->global = top;
     }
 }
 
@@ -550,6 +583,7 @@ void kp_cg_stmt(C *c, KpNode *n) {
 void kp_cg_block_body(C *c, KpNode *block) {
     if (c->fn->depth >= 0 && c->fn->depth < 64) c->fn->blocks[c->fn->depth] = block;
     kp_resolve_hoist_block(c, &block->list);
+    kp_tc_block(c, block);
     for (int i = 0; i < block->list.count; i++) kp_cg_stmt(c, block->list.items[i]);
 }
 

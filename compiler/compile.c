@@ -42,9 +42,10 @@ void *kp_compile_grow(C *c, void *arr, uint32_t *cap, uint32_t n, size_t elem) {
 }
 
 KpString *kp_compile_const_str(C *c, const char *s, size_t len) {
-    KpString *str = kp_str_new(c->vm, c->vm->meta, s, len);
-    if (str) str->h.flags |= KP_OF_IMMORTAL;
-    return str;
+    KpString *str = kp_vm_const_str(c->vm, s, len); /* outlives the run's arena */
+    if (str) return str;
+    kp_compile_error(c, NULL, "out of memory");
+    return c->vm->empty_str; /* the chunk does not run */
 }
 
 const char *kp_compile_intern(C *c, const char *s) { return kp_intern(c->vm, s, strlen(s)); }
@@ -87,17 +88,20 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
     fn.p = kp_compile_new_proto(&c, kp_compile_intern(&c, "main"));
     c.fn = &fn;
 
-    /* reserve a register for every top-level variable */
+    kp_own_scan_keeps(&c, &fn, program);
+    /* reserve a register for every top-level variable, and one for the box
+     * of each that is kept manually (`keep x` with no owner) */
     for (int i = 0; i < program->list.count; i++) {
         KpNode *s = program->list.items[i];
         if (!s || s->kind != KP_N_DECL) continue;
         const char *name = kp_compile_intern(&c, s->name);
         IGROW(&c, vm->globals, (int)vm->nglobals, vm->globals_cap);
         vm->globals[vm->nglobals++] = (struct KpGlobal){name, vm->main_nregs++, NULL, 1};
+        int ki = kp_own_kept_index(&fn, name);
+        if (ki >= 0 && fn.kept[ki].manual && fn.kept[ki].box_reg == NO_REG) fn.kept[ki].box_reg = vm->main_nregs++;
     }
     fn.freereg = vm->main_nregs;
     fn.p->nregs = vm->main_nregs;
-    kp_own_scan_keeps(&c, &fn, program);
     if (repl && program->list.count > 0) {
         /* the REPL shows the value of a final expression statement */
         KpNode *last = program->list.items[program->list.count - 1];
@@ -112,6 +116,7 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
             }
         }
     }
+    kp_tc_count_decls(&c, program);
     kp_cg_block_body(&c, program);
     /* top-level function bodies compiled in hoist_block; now the end */
     kp_cg_at(&c, NULL);
@@ -129,4 +134,28 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
 
 KpProto *kp_compile(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags) {
     return kp_compile_ex(vm, src, program, diags, false);
+}
+
+/* The static type of one expression in the top-level scope, for the REPL's
+ * :type: the expression is compiled into a throwaway main proto (never
+ * run), exactly as a REPL line would compile it, and the type the passes
+ * inferred is returned — NULL when they cannot tell before running. */
+KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, KpNode *expr, KpDiags *diags) {
+    C c;
+    memset(&c, 0, sizeof c);
+    c.vm = vm;
+    c.src = src;
+    c.diags = diags;
+    c.repl = true;
+    int errors_before = diags->count;
+    Fn fn;
+    memset(&fn, 0, sizeof fn);
+    fn.is_main = true;
+    fn.p = kp_compile_new_proto(&c, kp_compile_intern(&c, "main"));
+    c.fn = &fn;
+    fn.freereg = vm->main_nregs;
+    fn.p->nregs = vm->main_nregs;
+    uint32_t dst = kp_cg_reg_alloc(&c);
+    KpType *t = kp_cg_expr(&c, expr, dst, M_VALUE);
+    return diags->count > errors_before ? NULL : t;
 }

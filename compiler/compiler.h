@@ -17,6 +17,7 @@
 
 struct KpNode;
 struct KpProto;
+struct KpType;
 
 /* Compiles a program into a main-chunk proto (allocated in the VM's meta
  * arena, alive until kp_vm_free).  `repl` allows redefinitions and wraps a
@@ -26,6 +27,12 @@ struct KpProto;
 struct KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, struct KpNode *program, KpDiags *diags, bool repl);
 /* kp_compile_ex without the REPL's rules. */
 struct KpProto *kp_compile(KpVM *vm, const KpSource *src, struct KpNode *program, KpDiags *diags);
+
+/* The static type the compiler infers for the expression `expr` in the
+ * top-level scope of `vm` (its globals, functions and types), or NULL when
+ * it cannot tell before running (or on errors, added to `diags`).  Nothing
+ * is run and no global is declared (the REPL's :type, api/inspect.c). */
+struct KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, struct KpNode *expr, KpDiags *diags);
 
 /* compiler/emit.c: writes the program with every operation the compiler
  * inserts (drops, moves, defers, keep counts) spelled out. */

@@ -106,6 +106,8 @@ typedef struct Fn {
     struct {
         const char *name;
         KpNode *using_expr;
+        bool manual;      /* `keep x` with no owner */
+        uint32_t box_reg; /* a top-level variable's box: a reserved slot */
     } kept[64];
     int nkept;
     struct {
@@ -115,6 +117,14 @@ typedef struct Fn {
     int nkedges;
     KpNode *blocks[64]; /* the block being compiled at each depth */
 } Fn;
+
+/* How many declarations of a function name the chunk has, and how many
+ * are hoisted so far (typecheck.c: a function's overloads are complete
+ * when every one is). */
+typedef struct KpDeclCount {
+    const char *name;
+    uint32_t total, seen;
+} KpDeclCount;
 
 typedef struct PipeVal {
     uint32_t reg;        /* register holding the value (or the place) */
@@ -148,6 +158,10 @@ typedef struct C {
     KpNode *pinned_node[32];
     uint32_t pinned_reg[32];
     int npinned;
+    struct {
+        KpDeclCount *items; /* open addressing on the interned name */
+        uint32_t n, cap;
+    } decls;
 } C;
 
 /* How an expression's value is wanted: as a value (consumed: a movable
@@ -259,5 +273,10 @@ void kp_cg_reg_free_to(C *c, uint32_t mark);
 void kp_cg_block_body(C *c, KpNode *block);
 void kp_cg_function(C *c, KpNode *n, KpOverload *ov);
 void kp_cg_stmt(C *c, KpNode *n);
+
+/* typecheck.c — the types pass */
+void kp_tc_block(C *c, KpNode *block);
+void kp_tc_count_decls(C *c, KpNode *n);
+void kp_tc_declared(C *c, const char *name);
 
 #endif

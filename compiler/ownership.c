@@ -128,6 +128,8 @@ void kp_own_scan_keeps(C *c, Fn *f, KpNode *n) {
         for (int i = 0; i < f->nkept; i++) if (f->kept[i].name == name) dup = true;
         if (!dup) {
             f->kept[f->nkept].name = name;
+            f->kept[f->nkept].manual = n->list.count == 0;
+            f->kept[f->nkept].box_reg = NO_REG;
             f->kept[f->nkept++].using_expr = n->b;
         }
     }
@@ -305,7 +307,8 @@ void kp_own_keep(C *c, KpNode *n) {
     }
     const char *name = kp_compile_intern(c, n->a->name);
     Local *l = kp_resolve_find_local(f, name);
-    if (!l || l->global || kp_own_kept_index(f, name) < 0 || !l->boxed) {
+    int ki = kp_own_kept_index(f, name);
+    if (!l || (l->global && (ki < 0 || !f->kept[ki].manual)) || ki < 0 || !l->boxed) {
         kp_compile_error(c, n->a, "keep %s: '%s' must be a variable declared in this function", n->a->name, n->a->name);
         return;
     }

@@ -120,6 +120,7 @@ void kp_resolve_hoist_block(C *c, KpNodeList *stmts) {
         if (!n->b) { kp_compile_error(c, n, "function '%s' has no body", n->name); continue; }
         IGROW(c, ovs, novs, cap);
         ovs[novs++] = kp_types_declare_function(c, n);
+        kp_tc_declared(c, kp_compile_intern(c, n->name));
     }
     /* 4. bodies */
     int k = 0;

@@ -105,6 +105,9 @@ KpType *kp_types_builtin(C *c, const char *name) {
     if (!strcmp(name, "List")) return vm->t_list;
     if (!strcmp(name, "HashMap")) return vm->t_map;
     if (!strcmp(name, "HeapAllocation")) return vm->t_heap;
+    if (!strcmp(name, "Float32")) return vm->t_float32;
+    for (int k = 1; k < 5; k++) /* Writer, Reader, View, Pin (vm/binary.h) */
+        if (!strcmp(name, vm->t_bin[k]->name)) return vm->t_bin[k];
     if (!strcmp(name, "Function")) return vm->t_func;
     if (!strcmp(name, "AllocStats")) return vm->t_allocstats;
     for (int k = 0; k < KP_AK__COUNT; k++)
@@ -308,6 +311,12 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
             kp_compile_error(c, n, "'%s' is a built-in and cannot be redefined", n->name);
             return NULL;
         }
+    }
+    if (kp_func_host_owner(f)) { /* see kp_register_ex in include/keep.h */
+        kp_compile_error(c, n, "'%s' is a C function registered by the host (kp_register); a script function of "
+                         "that name would overload it: rename it (or the host registers it with KP_REG_OVERLOAD)",
+                         n->name);
+        return NULL;
     }
     KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
     memset(ov, 0, sizeof *ov);

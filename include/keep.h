@@ -77,6 +77,46 @@ typedef void (*KpWriteFn)(void *ud, const char *bytes, size_t len);
  * Return NULL on failure (the VM reports "out of memory"). */
 typedef void *(*KpAllocFn)(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align);
 
+/* ------------------------------------------------------------ diagnostics
+ *
+ * Every compile error and runtime error reaches the host once, as one
+ * KpDiagnostic (the shape of Wren's errorFn and of LSP diagnostics) when the
+ * host sets KpConfig.on_diagnostic, or else as its text through write_err,
+ * in one call per message.  Both come from the one place the VM formats a
+ * message, so the text in KpDiagnostic.text is byte for byte what write_err
+ * receives.  Reports that are not about one message (leak and cycle
+ * reports, --stats) always go to write_err. */
+
+typedef enum KpSeverity {
+    KP_SEVERITY_ERROR = 0,   /* a compile or runtime error                    */
+    KP_SEVERITY_WARNING = 1, /* the program runs; something looks wrong       */
+    KP_SEVERITY_NOTE = 2,    /* information ("... and 3 more errors")         */
+} KpSeverity;
+
+/* One diagnostic.  Every pointer is borrowed for the duration of the
+ * callback (copy what you keep); strings are NUL-terminated. */
+typedef struct KpDiagnostic {
+    KpSeverity severity;
+    int code;                  /* KP_ERR_COMPILE or KP_ERR_RUNTIME            */
+    const char *file;          /* the source's name ("config.kp", "<repl>");
+                                  "?" when unknown                            */
+    uint32_t line, col;        /* 1-based; 0 when there is no position        */
+    const char *message;       /* the message alone, without position         */
+    const char *source_line;   /* the line at `line` (control bytes shown as
+                                  spaces, at most 200 bytes); "" if none      */
+    const char *const *notes;  /* nnotes extra lines ("hint: ...")            */
+    size_t nnotes;
+    const char *const *trace;  /* runtime errors: the stack, most recent call
+                                  first, each "name (file:line)"; else none   */
+    size_t ntrace;
+    const char *text;          /* the whole formatted report (text_len bytes),
+                                  as write_err would have received it         */
+    size_t text_len;
+} KpDiagnostic;
+
+/* Receives each diagnostic; `ud` is KpConfig.ud. */
+typedef void (*KpDiagnosticFn)(void *ud, const KpDiagnostic *d);
+
 typedef struct KpConfig {
     KpAllocFn alloc;       /* NULL: the C library's malloc                  */
     void *alloc_ud;
@@ -93,6 +133,9 @@ typedef struct KpConfig {
     bool collect_cycles;   /* #check_cycles() and the end of the program also
                               deinitialize the unreachable keep cycles they
                               report (default: report only)                 */
+    KpDiagnosticFn on_diagnostic; /* compile and runtime errors, one
+                              KpDiagnostic each, instead of their text on
+                              write_err; NULL: text on write_err            */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */
@@ -221,10 +264,39 @@ KP_API int kp_slot_move(KpVM *vm, int from, int to);
 
 /* ------------------------------------------------------------ calling */
 
+/* ------------------------------------------------------------ globals
+ *
+ * A script's top-level variables are the VM's globals (lua_getglobal /
+ * lua_setglobal, Wren's wrenGetVariable).  They live until kp_vm_finish or
+ * kp_vm_free; a host reads them by copy or by reference and replaces them
+ * by moving a value in.  `name` is borrowed for the call. */
+
 /* Puts the top-level value `name` into `slot`: a function (built-in or
- * script), a type declared by a script, or a copy of a top-level variable.
- * KP_ERR_ARG if there is none. */
+ * script), a type declared by a script, or a COPY of a top-level variable
+ * (deep for records, lists and maps: changing the copy does not change the
+ * script's value; use kp_get_global_ref for that).  KP_ERR_ARG if there is
+ * none or the variable has no value (moved away, not yet set). */
 KP_API int kp_get_global(KpVM *vm, const char *name, int slot);
+
+/* Puts a mutable REFERENCE to the top-level variable `name` into `slot`
+ * (a borrow, like a `$&` argument): getters read through it and the
+ * container setters (kp_list_append, kp_map_set, kp_set_field with the
+ * slot as the container) change the script's value in place.  Nothing is
+ * copied.  The reference is checked: once the variable is moved away or
+ * deinitialized, reads give KP_KIND_NONE instead of a stale value.  It
+ * stays valid across runs (globals never move: see "Memory" at
+ * kp_vm_new).  KP_ERR_ARG if there is no such variable or it has no value. */
+KP_API int kp_get_global_ref(KpVM *vm, const char *name, int slot);
+
+/* Moves the value of `slot` into the top-level variable `name` (declared by
+ * a script that ran, `level := 1` or `cfg : Config = ...`), deinitializing
+ * its old value; `slot` is empty afterwards, also when this fails.  The
+ * value is checked against the variable's type (the declared one, or the
+ * one the compiler gave it from its initializer), as an assignment in a
+ * script is: KP_ERR_ARG when it does not fit, or when there is no such
+ * variable (globals are declared by scripts, since compiled code refers to
+ * them by position); KP_ERR_RUNTIME if the old value's deinit failed. */
+KP_API int kp_set_global(KpVM *vm, const char *name, int slot);
 
 /* Calls the function in `fn_slot` with the `nargs` values in slots
  * first_arg .. first_arg+nargs-1 and puts the result in `result_slot`.
@@ -263,9 +335,27 @@ typedef enum KpMode {
 typedef int (*KpCFunction)(KpVM *vm, int nargs, void *ud);
 
 /* Registers `fn` as an overload of `name` taking `nparams` arguments with
- * the given modes (NULL: all by value); nparams < 0 means any number, all
- * borrowed read-only.  `ud` is passed back on every call.  Must be called
- * before running scripts that use the name.  KP_ERR_ARG for a bad name. */
+ * the given modes (NULL: all by value; the array is copied); nparams < 0
+ * means any number, all borrowed read-only.  `ud` is passed back on every
+ * call.  Must be called before running scripts that use the name.  `name`
+ * is copied.  Several C functions may share a name (overloads chosen by
+ * argument count and types, as for script functions).  kp_register(...) is
+ * kp_register_ex(..., 0).
+ *
+ * Conflicts.  A name that a script has defined, or that the standard
+ * library defines, is refused (KP_ERR_ARG, the message names the script's
+ * file:line): the C function would silently become one more overload and
+ * calls could turn ambiguous.  The reverse holds too: a script that defines
+ * a function with the name of a registered C function gets a compile error
+ * at its declaration.  Pass KP_REG_OVERLOAD to mean the overload (a C
+ * `str (f: &File)` next to the built-in str, or scripts adding overloads of
+ * the host's `draw`).  KP_ERR_ARG also for a bad name, a NULL fn, more than
+ * 64 parameters or an unknown flag. */
+enum {
+    KP_REG_OVERLOAD = 1u << 0, /* add to whatever else the name means */
+};
+KP_API int kp_register_ex(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud,
+                          unsigned flags);
 KP_API int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud);
 
 /* Sets the runtime error message (printf-style) for the calling script and
@@ -291,6 +381,17 @@ KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);
  * script read from standard input, what the keep command passes).  Until it
  * is set, system.script is "".  KP_ERR_RUNTIME when out of memory. */
 KP_API int kp_vm_set_script(KpVM *vm, const char *path);
+/* Tools' views of the program a VM holds; nothing runs (api/inspect.c).
+ * kp_vm_static_type writes to `out` the name of the static type the
+ * compiler infers for the expression `src` (`len` bytes) in the top-level
+ * scope — nothing when it can only tell at run time — and returns KP_OK,
+ * or KP_ERR_COMPILE (diagnostics to write_err).  kp_vm_complete calls
+ * `each` with every completion of the name at the end of `text` (`len`
+ * bytes): top-level variables, functions, types and keywords, or after
+ * `a.b.` the fields of that record; each completion is the whole text with
+ * the last name completed (borrowed for the call).  Returns their count. */
+KP_API int kp_vm_static_type(KpVM *vm, const char *src, size_t len, KpWriteFn out, void *ud);
+KP_API int kp_vm_complete(KpVM *vm, const char *text, size_t len, KpWriteFn each, void *ud);
 /* How this library was built, e.g. "gcc 12.2.0, computed goto on": the
  * compiler and whether the VM dispatches with computed goto.  A static
  * string. */

@@ -28,13 +28,12 @@ static const char *vformat(KpArena *arena, const char *fmt, va_list ap) {
 }
 
 void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) {
-    if (d->count >= KP_MAX_DIAGS) {
+    if (d->count >= KP_MAX_DIAGS || d->oom) { /* after a lost one, count only: items has no room */
         d->count++;
         return;
     }
-    if (d->count >= d->cap) { /* (count passes cap once memory ran out) */
+    if (d->count >= d->cap) {
         int ncap = d->cap ? d->cap * 2 : 8;
-        while (ncap <= d->count) ncap *= 2;
         KpDiag *n = kp_arena_alloc(d->arena, sizeof(KpDiag) * (size_t)ncap, 8);
         if (!n) {
             if (!d->oom) {
@@ -46,8 +45,6 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
             return;
         }
         if (d->cap) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->cap);
-        for (int i = d->cap; i < d->count; i++) /* the ones lost meanwhile */
-            n[i] = (KpDiag){d->oom_line, d->oom_col, "out of memory", NULL};
         d->items = n;
         d->cap = ncap;
     }
@@ -55,14 +52,16 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
     va_start(ap, fmt);
     const char *msg = vformat(d->arena, fmt, ap);
     va_end(ap);
-    d->items[d->count++] = (KpDiag){line, col, msg, NULL};
+    d->items[d->count++] = (KpDiag){line, col, msg, {NULL}, 0};
 }
 
 void kp_diag_note(KpDiags *d, const char *fmt, ...) {
     if (d->count == 0 || d->count > KP_MAX_DIAGS || d->count > d->cap) return;
+    KpDiag *last = &d->items[d->count - 1];
+    if (last->nnotes >= KP_DIAG_MAX_NOTES) return;
     va_list ap;
     va_start(ap, fmt);
-    d->items[d->count - 1].note = vformat(d->arena, fmt, ap);
+    last->notes[last->nnotes++] = vformat(d->arena, fmt, ap);
     va_end(ap);
 }
 
@@ -77,33 +76,73 @@ const char *kp_source_line(const KpSource *src, uint32_t line, size_t *len) {
     return p;
 }
 
-static void out(KpWriteFn w, void *ud, const char *s) { w(ud, s, strlen(s)); }
+/* The text of one diagnostic, cut at its capacity. */
+typedef struct Text {
+    char *p;
+    size_t len, cap;
+} Text;
 
-void kp_diag_format(const KpSource *src, uint32_t line, uint32_t col,
-                    const char *kind, const char *msg, KpWriteFn write,
-                    void *ud) {
-    char head[256];
-    snprintf(head, sizeof head, "%s:%u:%u: %s: ", src ? src->name : "?",
-             line, col, kind);
-    out(write, ud, head);
-    out(write, ud, msg);
-    out(write, ud, "\n");
-    if (!src || line == 0) return;
-    size_t len;
-    const char *l = kp_source_line(src, line, &len);
-    if (len > 200) len = 200; /* keep giant lines readable */
-    out(write, ud, "    ");
-    /* show the line with control bytes (and NUL) replaced by spaces */
-    char buf[201];
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)l[i];
-        buf[i] = (c < 32 && c != '\t') || c == 127 ? ' ' : (char)c;
+static void put(Text *t, const char *s, size_t n) {
+    if (n > t->cap - 1 - t->len) n = t->cap - 1 - t->len;
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = 0;
+}
+static void puts_(Text *t, const char *s) { put(t, s, strlen(s)); }
+
+void kp_diag_emit(const KpDiagSink *sink, const KpSource *src, KpSeverity severity, int code,
+                  const char *kind, uint32_t line, uint32_t col, const char *msg,
+                  const char *const *notes, size_t nnotes, const char *const *trace, size_t ntrace) {
+    char textbuf[8192], shown[201];
+    Text t = {textbuf, 0, sizeof textbuf};
+    textbuf[0] = shown[0] = 0;
+    const char *file = src && src->name ? src->name : "?";
+    size_t len = 0;
+    const char *l = NULL;
+    if (src && line > 0) {
+        l = kp_source_line(src, line, &len);
+        if (len > 200) len = 200; /* keep giant lines readable */
+        /* the line with control bytes (and NUL) replaced by spaces */
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)l[i];
+            shown[i] = (c < 32 && c != '\t') || c == 127 ? ' ' : (char)c;
+        }
+        shown[len] = 0;
     }
-    write(ud, buf, len);
-    out(write, ud, "\n    ");
-    for (uint32_t i = 1; i < col && i <= len; i++)
-        write(ud, l[i - 1] == '\t' ? "\t" : " ", 1);
-    out(write, ud, "^\n");
+    if (severity == KP_SEVERITY_NOTE && line == 0) {
+        puts_(&t, msg);
+        puts_(&t, "\n");
+    } else {
+        char head[256];
+        snprintf(head, sizeof head, "%s:%u:%u: %s: ", file, line, col, kind);
+        puts_(&t, head);
+        puts_(&t, msg);
+        puts_(&t, "\n");
+        if (l) {
+            puts_(&t, "    ");
+            put(&t, shown, len);
+            puts_(&t, "\n    ");
+            for (uint32_t i = 1; i < col && i <= len; i++) puts_(&t, l[i - 1] == '\t' ? "\t" : " ");
+            puts_(&t, "^\n");
+        }
+    }
+    for (size_t i = 0; i < nnotes; i++) {
+        puts_(&t, "    = ");
+        puts_(&t, notes[i]);
+        puts_(&t, "\n");
+    }
+    if (ntrace) puts_(&t, "stack trace (most recent call first):\n");
+    for (size_t i = 0; i < ntrace; i++) {
+        puts_(&t, trace[i][0] == '.' ? "    " : "    at ");
+        puts_(&t, trace[i]);
+        puts_(&t, "\n");
+    }
+    if (sink->on_diag) {
+        KpDiagnostic d = {severity, code, file, line, col, msg, shown, notes, nnotes, trace, ntrace, textbuf, t.len};
+        sink->on_diag(sink->ud, &d);
+    } else if (sink->write) {
+        sink->write(sink->ud, textbuf, t.len);
+    }
 }
 
 static int cmp_diag(const void *x, const void *y) {
@@ -113,8 +152,7 @@ static int cmp_diag(const void *x, const void *y) {
     return 0;
 }
 
-void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
-                    void *ud) {
+void kp_diags_print(const KpDiags *d, const KpSource *src, const KpDiagSink *sink) {
     int n = d->count < KP_MAX_DIAGS ? d->count : KP_MAX_DIAGS;
     if (n > d->cap) n = d->cap; /* out of memory while recording: show what was kept */
     if (!d->items) n = 0;
@@ -123,22 +161,15 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
         memcpy(sorted, d->items, sizeof(KpDiag) * (size_t)n);
         qsort(sorted, (size_t)n, sizeof(KpDiag), cmp_diag);
     }
-    for (int i = 0; i < n; i++) {
-        kp_diag_format(src, sorted[i].line, sorted[i].col, "error",
-                       sorted[i].msg, write, ud);
-        if (sorted[i].note) {
-            out(write, ud, "    = ");
-            out(write, ud, sorted[i].note);
-            out(write, ud, "\n");
-        }
-    }
-    if (d->oom && d->count > d->cap && d->cap < KP_MAX_DIAGS) /* lost, not shown */
-        kp_diag_format(src, d->oom_line, d->oom_col, "error",
-                       "out of memory", write, ud);
+    for (int i = 0; i < n; i++)
+        kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", sorted[i].line, sorted[i].col,
+                     sorted[i].msg, sorted[i].notes, (size_t)sorted[i].nnotes, NULL, 0);
+    if (d->oom)
+        kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", d->oom_line, d->oom_col,
+                     "out of memory", NULL, 0, NULL, 0);
     if (d->count > KP_MAX_DIAGS) {
         char buf[64];
-        snprintf(buf, sizeof buf, "... and %d more errors\n",
-                 d->count - KP_MAX_DIAGS);
-        out(write, ud, buf);
+        snprintf(buf, sizeof buf, "... and %d more errors", d->count - KP_MAX_DIAGS);
+        kp_diag_emit(sink, src, KP_SEVERITY_NOTE, KP_ERR_COMPILE, "note", 0, 0, buf, NULL, 0, NULL, 0);
     }
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../alloc/alloc.h"
+#include "../include/keep.h"
 
 typedef struct KpSource {
     const char *name; /* file name as given ("tests/x.kp", "<repl>"); borrowed */
@@ -21,11 +22,13 @@ typedef struct KpSource {
     size_t len;
 } KpSource;
 
-/* One diagnostic.  msg and note are in the diags' arena. */
+/* One diagnostic.  msg and notes are in the diags' arena. */
+#define KP_DIAG_MAX_NOTES 4
 typedef struct KpDiag {
     uint32_t line, col;
     const char *msg;
-    const char *note; /* optional extra line ("hint: ..."), or NULL */
+    const char *notes[KP_DIAG_MAX_NOTES]; /* extra lines ("hint: ...") */
+    int nnotes;
 } KpDiag;
 
 typedef struct KpDiags {
@@ -44,23 +47,34 @@ void kp_diags_init(KpDiags *d, KpArena *arena);
  * dropped (the count still grows, so callers see that errors happened). */
 void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Attaches a note ("hint: ...") to the most recent diagnostic. */
+/* Attaches a note ("hint: ...") to the most recent diagnostic (at most
+ * KP_DIAG_MAX_NOTES; more are dropped). */
 void kp_diag_note(KpDiags *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Writes every diagnostic, in source order, through `write` (e.g. to
- * stderr): "file:line:col: error: msg", the line, a caret, the note. */
-#ifndef KP_WRITEFN_DEFINED
-#define KP_WRITEFN_DEFINED
-typedef void (*KpWriteFn)(void *ud, const char *bytes, size_t len);
-#endif
-void kp_diags_print(const KpDiags *d, const KpSource *src, KpWriteFn write,
-                    void *ud);
-/* Formats one located message the same way (used by the VM for runtime
- * errors): "file:line:col: error: msg\n   line\n   ^\n".  `kind` is
- * "error" or "runtime error". */
-void kp_diag_format(const KpSource *src, uint32_t line, uint32_t col,
-                    const char *kind, const char *msg, KpWriteFn write,
-                    void *ud);
+
+/* Where diagnostics go: each one to `on_diag` as a KpDiagnostic when it is
+ * set, else its text to `write` (one call per diagnostic).  `ud` is passed
+ * to both. */
+typedef struct KpDiagSink {
+    KpWriteFn write;
+    KpDiagnosticFn on_diag;
+    void *ud;
+} KpDiagSink;
+
+/* The one formatting point of every located message.  Builds the
+ * KpDiagnostic (file from src, the source line, notes, trace) and its text
+ * "file:line:col: error: msg\n    line\n    ^\n    = note\n" (then, for
+ * a trace, "stack trace (most recent call first):\n    at entry\n" ...),
+ * and hands it to the sink.  `kind` is the word after the position
+ * ("error", "runtime error", "warning"); with line 0 and severity NOTE only
+ * the message is written.  The text is cut at 8 KiB. */
+void kp_diag_emit(const KpDiagSink *sink, const KpSource *src, KpSeverity severity, int code,
+                  const char *kind, uint32_t line, uint32_t col, const char *msg,
+                  const char *const *notes, size_t nnotes, const char *const *trace, size_t ntrace);
+
+/* Hands every diagnostic to the sink, in source order, then "... and N
+ * more errors" when some were dropped. */
+void kp_diags_print(const KpDiags *d, const KpSource *src, const KpDiagSink *sink);
 /* Returns the bytes of 1-based line `line` (without the newline). */
 const char *kp_source_line(const KpSource *src, uint32_t line, size_t *len);
 

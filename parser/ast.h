@@ -117,6 +117,9 @@ enum {
     KP_F_NAMED = 1u << 0,    /* PARAM written `.name`                      */
     KP_F_ABSTRACT = 1u << 1, /* TYPEDECL declared `: Abstract`             */
     KP_F_PAREN = 1u << 2,    /* expression was written in parentheses      */
+    KP_F_TYPED = 1u << 3,    /* BLOCK already checked by the compiler's
+                                types pass (a defer body is compiled at
+                                each exit, but checked once)              */
 };
 
 typedef struct KpNode KpNode;
@@ -143,6 +146,11 @@ struct KpNode {
     size_t str_len;
     uint32_t depth;  /* height of this subtree (1 for a leaf), set by the
                         parser; it keeps every tree under 500 levels */
+    /* Set by the compiler's types pass (compiler/typecheck.c) on a CALL
+     * bound at compile time: the overload, and the arguments (bit i: the
+     * i-th) whose types it could not prove, which the VM still checks. */
+    struct KpOverload *bound;
+    uint64_t bound_check;
 };
 
 /* Allocates a zeroed node in `arena`; returns NULL when out of memory. */

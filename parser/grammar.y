@@ -42,7 +42,7 @@ static const KpTok kp_no_tok = {0, 0, 0, 0};
 }
 
 %code {
-/* sizeof the parser, so parse.c can place it in the arena. */
+/* sizeof the parser, so parse.c can allocate it. */
 size_t kp_grammar_parser_size(void) { return sizeof(yyParser); }
 void kp_grammar_init(void *p, KpParseCtx *c) { kp_grammarInit(p, c); }
 void kp_grammar_feed(void *p, int kind, KpTok tok) { kp_grammar(p, kind, tok); }

@@ -20,7 +20,8 @@
  *
  * Errors accumulate in the KpDiags; Lemon's `error` token resynchronizes
  * at the next statement.  Nothing here calls malloc: the Lemon parser
- * object itself lives in the arena.
+ * object (its 12,000-entry stack, about 1 MB) comes from the arena's
+ * backing allocator for the length of one parse, then goes back.
  */
 #include "parser/parser_int.h"
 
@@ -934,7 +935,12 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
         kp_diag_add(diags, 1, 1, "source too large (4 GiB or more)");
         return c.program;
     }
-    void *parser = kp_arena_alloc(arena, kp_grammar_parser_size(), KP_ALIGN_MAX);
+    /* the parser's stack (about 1 MB) is working memory: it comes from the
+     * arena's backing allocator and is given back when the parse ends, so
+     * that only the AST stays in the arena */
+    KpAllocator *work = arena->backing;
+    size_t parser_size = kp_grammar_parser_size();
+    void *parser = kp_alloc(work, parser_size, KP_ALIGN_MAX, NULL);
     if (!parser) {
         kp_diag_add(diags, 1, 1, "out of memory while parsing");
         return c.program;
@@ -982,8 +988,19 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
             }
         }
         if (t.kind == KP_TOK_EOF) {
-            if (parens > 0 || braces > 0) diags->incomplete = true;
+            /* Only an input whose every token was accepted can be mended
+             * by more lines: after an error (a stray `)` inside `if x {`)
+             * it is reported at once, not continued. */
+            int errors_before_end = diags->count;
+            if ((parens > 0 || braces > 0) && errors_before_end == 0) diags->incomplete = true;
             feed(&c, parser, 0, to_tok(&t));
+            if (errors_before_end > 0) {
+                diags->incomplete = false;
+                /* an open bracket's "unexpected end of input" after an
+                 * error inside it is that error's echo */
+                if ((parens > 0 || braces > 0) && diags->count > errors_before_end)
+                    diags->count = errors_before_end;
+            }
             break;
         }
         if (t.err) {
@@ -1032,5 +1049,6 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
             }
         }
     }
+    kp_free(work, parser, parser_size, KP_ALIGN_MAX, NULL);
     return c.program;
 }

@@ -165,8 +165,11 @@ static bool b_has(KpVM *vm, KpValue *a, int n, KpValue *out) {
     }
     if (c.tag == KP_T_LIST) {
         KpList *l = c.p;
-        for (uint32_t i = 0; i < l->len; i++)
-            if (kp_equal(l->items[i], k)) { *out = kp_bool(true); return true; }
+        for (uint32_t i = 0; i < l->len; i++) {
+            bool eq;
+            if (!kp_equal_checked(vm, l->items[i], k, &eq)) return false;
+            if (eq) { *out = kp_bool(true); return true; }
+        }
         *out = kp_bool(false);
         return true;
     }
@@ -275,8 +278,12 @@ static bool b_int(KpVM *vm, KpValue *a, int n, KpValue *out) {
     switch (v.tag) {
     case KP_T_INT: *out = v; return true;
     case KP_T_FLOAT:
-        if (!(v.f >= -9223372036854775808.0 && v.f < 9223372036854775808.0))
-            return kp_vm_error(vm, "int(%g): out of the Int range", v.f);
+        if (v.f != v.f) return kp_vm_error(vm, "int(nan): NaN has no Int value");
+        if (!(v.f >= -9223372036854775808.0 && v.f < 9223372036854775808.0)) {
+            char buf[64];
+            kp_format_float(v.f, buf, sizeof buf);
+            return kp_vm_error(vm, "int(%s): out of the Int range", buf);
+        }
         *out = kp_int((int64_t)v.f);
         return true;
     case KP_T_BOOL: *out = kp_int(v.i); return true;

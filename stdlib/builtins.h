@@ -97,6 +97,8 @@ int kp_builtin_params(const KpBuiltin *b, KpBuiltinParam *out, int max);
  * them, ended by NULL.  A module's table is `kp_builtins_<module>`. */
 extern const KpBuiltin kp_builtins_core[];
 extern const KpBuiltin kp_builtins_memory[];
+extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
+extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
 extern const KpBuiltin *const kp_builtin_modules[];
 
 /* Registers every row of `table` as a native overload in `vm`.  Returns

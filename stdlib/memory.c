@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../stdlib/stdlib.h"
+#include "../vm/binary.h"
 #include "builtins.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -167,6 +168,7 @@ static bool init_fixed_buf(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (h.tag != KP_T_HEAP) return kp_vm_error(vm, "a FixedBufferAllocator is made from a HeapAllocation, not %s", kp_value_type_name(vm, h));
     if (a[0].tag != KP_T_REF) return kp_vm_error(vm, "pass the HeapAllocation by reference (&buf): the allocator borrows it");
     KpHeapAlloc *ha = h.p;
+    if (!kp_heap_writable(vm, ha)) return false;
     KpAllocObj *o = new_alloc_obj(vm, KP_AK_FIXED);
     if (!o) return false;
     o->buf = ha;
@@ -178,7 +180,9 @@ static bool init_fixed_buf(KpVM *vm, KpValue *a, int n, KpValue *out) {
 /* ------------------------------------------------------------ HeapAllocation */
 
 static bool new_heap(KpVM *vm, KpAllocator *from, KpValue *self, int64_t size, KpValue *out) {
-    if (size <= 0 || size > ((int64_t)1 << 40)) return kp_vm_error(vm, "cannot allocate %lld bytes: the size must be positive", (long long)size);
+    if (size <= 0) return kp_vm_error(vm, "cannot allocate %lld bytes: the size must be positive", (long long)size);
+    if (size > ((int64_t)1 << 40))
+        return kp_vm_error(vm, "cannot allocate %lld bytes: more than the largest allocation (2^40 bytes)", (long long)size);
     KpHeapAlloc *h = kp_obj_new(vm, vm->ctx, KP_T_HEAP, sizeof(KpHeapAlloc));
     if (!h) return false;
     h->data = kp_alloc(from, (size_t)size, 16, kp_vm_loc(vm, from));
@@ -258,6 +262,7 @@ static bool b_reset(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (x.tag != KP_T_ALLOCATOR || (((KpAllocObj *)x.p)->kind != KP_AK_ARENA && ((KpAllocObj *)x.p)->kind != KP_AK_FIXED))
         return kp_vm_error(vm, "reset works on an ArenaAllocator or a FixedBufferAllocator, not %s", kp_value_type_name(vm, x));
     KpAllocObj *o = x.p;
+    if (!kp_pin_check_reset(vm, &o->a)) return false;
     if (o->a.stats.live_count > 0)
         return kp_vm_error(vm, "reset of %s while %lld value%s it allocated %s alive", kp_a(kp_alloc_kind_name(o->kind)),
                            (long long)o->a.stats.live_count, o->a.stats.live_count == 1 ? "" : "s",

@@ -19,6 +19,8 @@
 const KpBuiltin *const kp_builtin_modules[] = {
     kp_builtins_core,
     kp_builtins_memory,
+    kp_builtins_binary,
+    kp_builtins_view,
     NULL,
 };
 
@@ -91,7 +93,9 @@ static KpType *runtime_type(KpVM *vm, const char *s, size_t n) {
         {"()", offsetof(KpVM, t_unit)}, {"Type", offsetof(KpVM, t_type)},
         {"Function", offsetof(KpVM, t_func)}, {"HeapAllocation", offsetof(KpVM, t_heap)},
         {"System.Memory", offsetof(KpVM, t_sysmem)}, {"System.Fs", offsetof(KpVM, t_sysfs)},
-        {"AllocStats", offsetof(KpVM, t_allocstats)},
+        {"AllocStats", offsetof(KpVM, t_allocstats)}, {"Float32", offsetof(KpVM, t_float32)},
+        {"Writer", offsetof(KpVM, t_bin[1])}, {"Reader", offsetof(KpVM, t_bin[2])},
+        {"View", offsetof(KpVM, t_bin[3])}, {"Pin", offsetof(KpVM, t_bin[4])},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
         if (text_is(s, n, named[i].name)) return *(KpType **)((char *)vm + named[i].off);
@@ -100,11 +104,18 @@ static KpType *runtime_type(KpVM *vm, const char *s, size_t n) {
     return NULL;
 }
 
-static bool parse_default(const char *s, size_t n, KpValue *out) {
+static bool parse_default(KpVM *vm, const char *s, size_t n, KpValue *out) {
     char buf[64];
     if (n >= sizeof buf) return false;
     memcpy(buf, s, n);
     buf[n] = 0;
+    if (n >= 2 && buf[0] == '"' && buf[n - 1] == '"') { /* a string without escapes, immortal */
+        KpString *str = kp_str_new(vm, vm->meta, buf + 1, n - 2);
+        if (!str) return false;
+        str->h.flags |= KP_OF_IMMORTAL;
+        *out = kp_ptr(KP_T_STR, str);
+        return true;
+    }
     if (!strcmp(buf, "true") || !strcmp(buf, "false")) { *out = kp_bool(buf[0] == 't'); return true; }
     if (!strcmp(buf, "()")) { *out = kp_unit(); return true; }
     char *end;
@@ -140,7 +151,7 @@ bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
             if (!text_is(ps[i].name, ps[i].name_len, "_")) p->name = kp_intern(vm, ps[i].name, ps[i].name_len);
             p->named = ps[i].named;
             p->type = runtime_type(vm, ps[i].type, ps[i].type_len);
-            if (ps[i].def && !parse_default(ps[i].def, ps[i].def_len, &p->def)) { vm->init_failed = true; return false; }
+            if (ps[i].def && !parse_default(vm, ps[i].def, ps[i].def_len, &p->def)) { vm->init_failed = true; return false; }
         }
     }
     return true;

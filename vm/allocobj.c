@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "vm.h"
+#include "binary.h"
 
 static const char *const kind_names[KP_AK__COUNT] = {
     "Allocator", "PageAllocator", "ArenaAllocator", "FixedBufferAllocator",
@@ -54,12 +55,8 @@ static void destroy(KpAllocObj *o) {
     case KP_AK_FIXED:
         if (o->buf) {
             KpHeapAlloc *h = o->buf;
-            if (--h->h.lock == 0 && (h->h.flags & KP_OF_ORPHAN)) {
-                /* its owner went first: free it now */
-                if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
-                kp_block_release(&h->h, "HeapAllocation");
-                kp_free(h->h.alloc, h, sizeof(KpHeapAlloc), 16, NULL);
-            }
+            h->h.lock--;
+            kp_heap_unborrow(kp_tls_vm, h); /* its owner went first: free it now */
         }
         if (o->own_buf) kp_free(o->backing, o->own_buf, o->own_len, 16, NULL);
         break;
@@ -236,9 +233,15 @@ static const KpAllocatorVT script_vt = {script_alloc, NULL, script_free, NULL};
 
 static void script_release(KpScriptAlloc *w) {
     KpVM *vm = w->vm;
-    w->rec->h.lock--;
+    KpRecord *rec = w->rec;
     if (w->keys) kp_free(vm->host, w->keys, sizeof(void *) * w->cap, 8, NULL);
     kp_free(vm->host, w, sizeof *w, 16, NULL);
+    if (--rec->h.lock == 0 && (rec->h.flags & KP_OF_ORPHAN)) {
+        /* it was deinitialized while its values lived (an error then):
+         * now that the last of them is gone, it goes too */
+        rec->h.flags &= (uint8_t)~KP_OF_ORPHAN;
+        kp_drop(vm, kp_ptr(KP_T_RECORD, rec));
+    }
 }
 
 static void script_empty(KpAllocator *a) {

@@ -378,6 +378,53 @@ int kp_get_global(KpVM *vm, const char *name, int slot) {
     return arg_error(vm, "no top-level '%s'", name);
 }
 
+static struct KpGlobal *find_global(KpVM *vm, const char *name) {
+    const char *in = kp_intern(vm, name, strlen(name));
+    for (uint32_t i = vm->nglobals; i-- > 0;)
+        if (vm->globals[i].name == in && !vm->globals[i].pending) return &vm->globals[i];
+    return NULL;
+}
+
+int kp_get_global_ref(KpVM *vm, const char *name, int slot) {
+    begin(vm);
+    if (!name) return arg_error(vm, "kp_get_global_ref needs a name");
+    if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
+    struct KpGlobal *g = find_global(vm, name);
+    if (!g) return arg_error(vm, "no top-level variable '%s'", name);
+    KpValue *r = &vm->stack[g->reg];
+    if (r->tag == KP_T_UNSET || r->tag == KP_T_MOVED) return arg_error(vm, "'%s' has no value", name);
+    if (r->tag == KP_T_REF) return set(vm, slot, *r); /* a reference variable: the same reference */
+    return set(vm, slot, kp_make_ref(vm, r, NULL, KP_VF_MUT));
+}
+
+int kp_set_global(KpVM *vm, const char *name, int slot) {
+    begin(vm);
+    if (!name) return arg_error(vm, "kp_set_global needs a name");
+    SLOT(slot, s);
+    struct KpGlobal *g = find_global(vm, name);
+    if (!g) {
+        KpValue dead = *s;
+        *s = kp_unset();
+        if (KP_NEEDS_DROP(dead)) kp_drop(vm, dead);
+        return arg_error(vm, "no top-level variable '%s' (declare it in a script first, e.g. '%s := ...')", name, name);
+    }
+    KpValue v;
+    int rc = take(vm, slot, &v);
+    if (rc) return rc;
+    const char *why;
+    if (g->type && !kp_type_coerce(vm, g->type, &v, &why)) {
+        const char *vt = kp_value_type_name(vm, v);
+        char tn[128];
+        snprintf(tn, sizeof tn, "%s", vt);
+        kp_drop(vm, v);
+        return arg_error(vm, "'%s' is %s, but the value is %s", name, g->type->name, tn);
+    }
+    KpValue *r = &vm->stack[g->reg];
+    KpValue old = *r;
+    *r = v;
+    return KP_NEEDS_DROP(old) && !kp_drop(vm, old) ? KP_ERR_RUNTIME : KP_OK;
+}
+
 int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     begin(vm);
     SLOT(fn_slot, fs);
@@ -499,22 +546,47 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     return ok;
 }
 
-int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud) {
+KpOverload *kp_func_host_owner(KpFunc *f) {
+    for (uint32_t i = 0; f && i < f->n; i++)
+        if (f->ovs[i]->host_fn && !f->ovs[i]->host_overload) return f->ovs[i];
+    return NULL;
+}
+
+int kp_register_ex(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud,
+                   unsigned flags) {
     begin(vm);
     if (!name || !*name || !fn) return arg_error(vm, "kp_register needs a name and a function");
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
             return arg_error(vm, "'%s' is not a valid function name", name);
     if (nparams > 64) return arg_error(vm, "too many parameters");
+    if (flags & ~(unsigned)KP_REG_OVERLOAD) return arg_error(vm, "unknown kp_register flags 0x%x", flags);
+    bool overload = (flags & KP_REG_OVERLOAD) != 0;
+    KpFunc *f = kp_func_get(vm, kp_intern(vm, name, strlen(name)), false);
+    for (uint32_t i = 0; f && i < f->n && !overload; i++) {
+        KpOverload *o = f->ovs[i];
+        if (o->proto || (!o->native && !o->host_fn)) /* a script function */
+            return arg_error(vm, "'%s' is already defined by a script at %s:%u; registering a C function "
+                             "of that name would overload it (register with KP_REG_OVERLOAD to mean that)",
+                             name, o->file ? o->file : "?", o->line);
+        if (o->native && !o->host_fn)
+            return arg_error(vm, "'%s' is a built-in function; registering a C function of that name would "
+                             "overload it (register with KP_REG_OVERLOAD to mean that)", name);
+    }
     uint8_t m[64];
     for (int i = 0; i < nparams; i++) m[i] = modes ? (uint8_t)modes[i] : KP_PM_VALUE;
     KpOverload *ov = nparams < 0 ? kp_func_add_native(vm, name, host_trampoline, 0, NULL, 1, KP_PM_REF)
                                  : kp_func_add_native(vm, name, host_trampoline, nparams, m, 0, 0);
-    if (!ov) return failed(vm);
+    if (!ov) return arg_error(vm, "out of memory registering '%s'", name);
     ov->host_fn = (void *)fn;
     ov->host_ud = ud;
+    ov->host_overload = overload;
     ov->file = "<host>";
     return KP_OK;
+}
+
+int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud) {
+    return kp_register_ex(vm, name, fn, nparams, modes, ud, 0);
 }
 
 int kp_error(KpVM *vm, const char *fmt, ...) {

@@ -20,7 +20,7 @@
  * (Bacon & Rajan, "Concurrent Cycle Collection in Reference Counted
  * Systems", 2001), restricted to keep boxes: a box whose count drops
  * without reaching zero is buffered as a candidate (never one whose value
- * cannot hold owners: scalars, strings, records of such fields); from the
+ * cannot reach other boxes: scalars, strings, allocations); from the
  * candidates, subtract the counts held inside the subgraph they reach;
  * boxes still positive are held from outside (a variable, a manual keep)
  * and, with everything reachable from them, are live; the rest are
@@ -44,14 +44,38 @@ typedef struct KpKeepLink {
 
 static uint32_t hash_ptr(const void *p) { return (uint32_t)(((uintptr_t)p >> 4) * 2654435761u); }
 
-static KpKeepLink **slot_for(KpVM *vm, KpObj *o) {
+/* Open addressing with linear probing; a released owner leaves a
+ * tombstone (1) so that the probe sequences through it stay intact: a
+ * lookup walks past tombstones and stops only at an empty slot. */
+#define TOMB ((KpKeepLink *)1)
+
+/* The slot holding o's links, or NULL when o keeps nothing. */
+static KpKeepLink **find_slot(KpVM *vm, KpObj *o) {
     uint32_t mask = vm->keep_cap - 1, i = hash_ptr(o) & mask;
-    while (vm->keep_tab[i] && vm->keep_tab[i] != (KpKeepLink *)1 && vm->keep_tab[i]->owner != o) i = (i + 1) & mask;
+    for (uint32_t n = 0; n < vm->keep_cap && vm->keep_tab[i]; n++, i = (i + 1) & mask)
+        if (vm->keep_tab[i] != TOMB && vm->keep_tab[i]->owner == o) return &vm->keep_tab[i];
+    return NULL;
+}
+
+/* The slot for o's links: its own, else the first tombstone or empty slot
+ * on its probe sequence (the table always has an empty slot). */
+static KpKeepLink **insert_slot(KpVM *vm, KpObj *o) {
+    KpKeepLink **s = find_slot(vm, o);
+    if (s) return s;
+    uint32_t mask = vm->keep_cap - 1, i = hash_ptr(o) & mask;
+    while (vm->keep_tab[i] && vm->keep_tab[i] != TOMB) i = (i + 1) & mask;
     return &vm->keep_tab[i];
 }
 
+/* Rebuilds the table without tombstones, at a size where the live owners
+ * fill at most a quarter of it.  keep_count counts the slots in use (live
+ * owners and tombstones): the table is rebuilt when they pass half. */
 static bool table_grow(KpVM *vm) {
-    uint32_t ncap = vm->keep_cap ? vm->keep_cap * 2 : 64;
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < vm->keep_cap; i++)
+        if (vm->keep_tab[i] && vm->keep_tab[i] != TOMB) live++;
+    uint32_t ncap = 64;
+    while ((uint64_t)(live + 1) * 4 > ncap) ncap *= 2;
     KpKeepLink **n = kp_alloc(vm->host, sizeof(void *) * ncap, 8, NULL);
     if (!n) return false;
     memset(n, 0, sizeof(void *) * ncap);
@@ -62,8 +86,8 @@ static bool table_grow(KpVM *vm) {
     vm->keep_count = 0;
     for (uint32_t i = 0; i < ocap; i++) {
         KpKeepLink *l = old[i];
-        if (!l || l == (KpKeepLink *)1) continue;
-        *slot_for(vm, l->owner) = l;
+        if (!l || l == TOMB) continue;
+        *insert_slot(vm, l->owner) = l;
         vm->keep_count++;
     }
     if (old) kp_free(vm->host, old, sizeof(void *) * ocap, 8, NULL);
@@ -72,8 +96,8 @@ static bool table_grow(KpVM *vm) {
 
 static KpKeepLink *links_of(KpVM *vm, KpObj *o) {
     if (!vm->keep_cap || !(o->flags & KP_OF_KEEPER)) return NULL;
-    KpKeepLink *l = *slot_for(vm, o);
-    return l == (KpKeepLink *)1 ? NULL : l;
+    KpKeepLink **s = find_slot(vm, o);
+    return s ? *s : NULL;
 }
 
 /* ------------------------------------------------------------ boxes */
@@ -104,31 +128,20 @@ static void box_free(KpVM *vm, KpBox *b) {
 
 enum { DYING = 3 };
 
-/* Can a value of this kind own objects that keep boxes?  Scalars, strings,
- * allocations never can; a record can only through fields that may hold a
- * record, a list or a map (types proven acyclic are never buffered). */
-static bool type_may_cycle(const KpType *t, int depth) {
-    if (!t) return true;
-    switch (t->kind) {
-    case KP_TK_SCALAR: case KP_TK_OPAQUE: case KP_TK_TYPE: case KP_TK_FUNC: case KP_TK_REF: return false;
-    case KP_TK_RECORD:
-        if (depth > 8) return true;
-        for (uint32_t i = 0; i < t->nfields; i++)
-            if (type_may_cycle(t->ftypes[i], depth + 1)) return true;
-        return false;
-    default: return true; /* lists, maps, Any */
-    }
-}
-
+/* Can a box's value reach other boxes?  Every record, list and map can:
+ * it may itself be an owner (`keep w with v`), whatever its fields hold;
+ * scalars, strings and allocations cannot, and are never buffered. */
 static bool may_cycle(KpValue v) {
-    if (v.tag == KP_T_LIST || v.tag == KP_T_MAP) return true;
-    if (v.tag != KP_T_RECORD) return false;
-    KpType *t = ((KpRecord *)v.p)->type;
-    if (!t->cyc) t->cyc = type_may_cycle(t, 0) ? 2 : 1;
-    return t->cyc == 2;
+    return v.tag == KP_T_RECORD || v.tag == KP_T_LIST || v.tag == KP_T_MAP;
 }
 
-bool kp_box_release(KpVM *vm, KpBox *b) {
+bool kp_box_release(KpVM *vm, KpBox *b) { return kp_drop(vm, kp_ptr(KP_T_BOX, b)); }
+
+/* One count of b goes (a step of kp_drop, vm/object.c): at zero its value
+ * is scheduled for dropping above a marker that frees b afterwards, so a
+ * chain of a million boxes is released on kp_drop's work stack, never by
+ * C recursion. */
+bool kp_box_drop_count(KpVM *vm, KpBox *b) {
     if (b->color == DYING) return true; /* reached again from its own value */
     if (--b->rc > 0) {
         if (may_cycle(b->v)) b->buffered = 1; /* a candidate root for the cycle detector */
@@ -137,10 +150,20 @@ bool kp_box_release(KpVM *vm, KpBox *b) {
     b->color = DYING;
     KpValue v = b->v;
     b->v = kp_unset();
+    KpValue mark = {.tag = KP_DROP_BOX_FREE};
+    mark.p = b;
+    if (kp_drop_push(vm, mark) && (!KP_NEEDS_DROP(v) || kp_drop_push(vm, v))) return true;
+    /* no memory for the work stack: the marker may be pushed without its
+     * value, which is then dropped here (nested) before the marker runs */
     bool ok = kp_drop(vm, v);
+    if (vm->dstack.len && vm->dstack.items[vm->dstack.len - 1].tag == KP_DROP_BOX_FREE &&
+        vm->dstack.items[vm->dstack.len - 1].p == b)
+        return ok; /* the marker frees b */
     box_free(vm, b);
     return ok;
 }
+
+void kp_box_free(KpVM *vm, KpBox *b) { box_free(vm, b); }
 
 static bool is_owner_kind(KpValue v) { return v.tag == KP_T_RECORD || v.tag == KP_T_LIST || v.tag == KP_T_MAP; }
 
@@ -167,9 +190,9 @@ bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint3
         if ((vm->keep_count + 1) * 2 > vm->keep_cap && !table_grow(vm)) return kp_vm_error(vm, "out of memory (keep)");
         KpKeepLink *l = kp_alloc(vm->host, sizeof *l, 16, NULL);
         if (!l) return kp_vm_error(vm, "out of memory (keep)");
-        KpKeepLink **s = slot_for(vm, o);
-        KpKeepLink *prev = (*s == (KpKeepLink *)1) ? NULL : *s;
-        if (!prev) vm->keep_count++;
+        KpKeepLink **s = insert_slot(vm, o);
+        KpKeepLink *prev = (*s == TOMB) ? NULL : *s;
+        if (!*s) vm->keep_count++; /* an empty slot taken (a tombstone was counted) */
         l->owner = o;
         l->box = b;
         l->next = prev;
@@ -185,16 +208,44 @@ bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint3
 bool kp_keep_release_owner(KpVM *vm, KpObj *o) {
     if (!(o->flags & KP_OF_KEEPER) || !vm->keep_cap) return true;
     o->flags &= (uint8_t)~KP_OF_KEEPER;
-    KpKeepLink **s = slot_for(vm, o);
+    KpKeepLink **s = find_slot(vm, o);
+    if (!s) return true;
     KpKeepLink *l = *s;
-    if (!l || l == (KpKeepLink *)1) return true;
-    *s = (KpKeepLink *)1; /* tombstone */
+    *s = TOMB;
+    /* the links are newest first; they go on the work stack oldest first,
+     * so that kp_drop releases them newest first (reverse keep order) */
+    KpKeepLink *rev = NULL;
+    while (l) {
+        KpKeepLink *next = l->next;
+        l->next = rev;
+        rev = l;
+        l = next;
+    }
     bool ok = true;
-    while (l) { /* newest first: reverse keep order */
+    for (l = rev; l;) {
         KpKeepLink *next = l->next;
         KpBox *b = l->box;
+        if (!kp_drop_push(vm, kp_ptr(KP_T_BOX, b))) {
+            /* no memory for the work stack: this box and the newer ones
+             * are due before those pushed; they are released now, nested,
+             * newest first */
+            KpKeepLink *newest = NULL;
+            while (l) {
+                next = l->next;
+                l->next = newest;
+                newest = l;
+                l = next;
+            }
+            while (newest) {
+                next = newest->next;
+                b = newest->box;
+                kp_free(vm->host, newest, sizeof *newest, 16, NULL);
+                if (!kp_box_release(vm, b)) ok = false;
+                newest = next;
+            }
+            break;
+        }
         kp_free(vm->host, l, sizeof *l, 16, NULL);
-        if (!kp_box_release(vm, b)) ok = false;
         l = next;
     }
     return ok;
@@ -317,6 +368,7 @@ static void report_cycle(KpVM *vm, KpBox *start) {
         kp_buf_printf(vm, &b, "%s%s (kept at %s:%u) -> ", p.path[i]->name ? p.path[i]->name : "_", label,
                       p.path[i]->file ? p.path[i]->file : "?", p.path[i]->line);
     }
+    if (!p.found && p.len == 64) kp_buf_printf(vm, &b, "... -> "); /* a longer cycle: its first 64 boxes */
     kp_buf_printf(vm, &b, "%s\n", start->name ? start->name : "_");
     if (!kp_buf_printf(vm, &b, "    hint: tie these values to one common owner, or allocate them in an arena\n")) {
         static const char msg[] = "cycle: (out of memory while describing it)\n";
@@ -373,6 +425,14 @@ static void blacken(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
     }
 }
 
+static void mark_reported(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
+    (void)parent;
+    if (child->color == WHITE) {
+        child->color = 2;
+        bpush(vm, ud, child);
+    }
+}
+
 /* Trial deletion (Bacon & Rajan 2001, the synchronous algorithm) over the
  * candidate boxes — those whose count dropped without reaching zero and
  * whose value can hold owners at all: gray the subgraph they reach with
@@ -425,14 +485,10 @@ int kp_check_cycles(KpVM *vm, bool collect) {
         report_cycle(vm, b);
         /* everything reachable from it is part of what was reported */
         b->color = 2;
-        KpBox *c = b;
-        for (int guard = 0; guard < 64; guard++) {
-            PathCtx p = {b, {0}, 0, false, NULL};
-            for_children(vm, c, pick_white, &p);
-            if (!p.next) break;
-            p.next->color = 2;
-            c = p.next;
-        }
+        BoxSet seen = {0};
+        bpush(vm, &seen, b);
+        while (seen.len) for_children(vm, seen.items[--seen.len], mark_reported, &seen);
+        if (seen.items) kp_free(vm->host, seen.items, sizeof(void *) * seen.cap, 8, NULL);
     }
     if (collect) {
         /* pin every cyclic box, deinitialize their values (oldest box

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "vm.h"
+#include "binary.h"
 
 #define LOC NULL
 
@@ -128,6 +129,7 @@ static const char *obj_what(KpObj *o) {
     case KP_T_BOX: return "kept value";
     case KP_T_HEAP: return "HeapAllocation";
     case KP_T_ALLOCATOR: return "Allocator";
+    case KP_T_BIN: return kp_bin_kind_name(((KpBinObj *)o)->bkind);
     default: return "value";
     }
 }
@@ -375,11 +377,14 @@ bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out) {
 typedef KpValueStack DropStack;
 static DropStack *dstack(KpVM *vm) { return &vm->dstack; }
 
+/* The work stack lives in the host allocator; it grows with the depth of
+ * what is dropped (two entries per kept box in a chain) and is given back
+ * when an outermost drop leaves it large. */
 static bool dpush(KpVM *vm, KpValue v) {
     DropStack *d = dstack(vm);
     if (d->len == d->cap) {
         size_t ncap = d->cap ? d->cap * 2 : 64;
-        KpValue *n = kp_realloc(vm->meta, d->items, sizeof(KpValue) * d->cap,
+        KpValue *n = kp_realloc(vm->host, d->items, sizeof(KpValue) * d->cap,
                                 sizeof(KpValue) * ncap, 16, LOC);
         if (!n) return false;
         d->items = n;
@@ -389,6 +394,177 @@ static bool dpush(KpVM *vm, KpValue v) {
     return true;
 }
 
+bool kp_drop_push(KpVM *vm, KpValue v) { return dpush(vm, v); }
+
+/* The children of an object in the order they are dropped: a list's
+ * elements first to last, a record's fields last to first, a map's
+ * entries in order, each key before its value. */
+static KpValue child_at(KpObj *o, uint32_t k) {
+    switch (o->kind) {
+    case KP_T_RECORD: {
+        KpRecord *r = (KpRecord *)o;
+        return r->f[r->type->nfields - 1 - k];
+    }
+    case KP_T_LIST: return ((KpList *)o)->items[k];
+    default: {
+        KpMapEntry *e = &((KpMap *)o)->entries[k / 2];
+        return k % 2 ? e->val : e->key;
+    }
+    }
+}
+
+/* Puts the n children of o on the work stack, last first, so that they
+ * are dropped in order.  When the stack cannot grow (out of memory), those
+ * not pushed yet — due before every pushed one — are dropped at once,
+ * nested, in their order: nothing leaks and every deinit still runs in
+ * the order the language gives. */
+static bool drop_children(KpVM *vm, KpObj *o, uint32_t n) {
+    uint32_t m = 0;
+    for (; m < n; m++) {
+        KpValue c = child_at(o, n - 1 - m);
+        if (KP_NEEDS_DROP(c) && !dpush(vm, c)) break;
+    }
+    bool ok = true;
+    for (uint32_t k = 0; k + m < n; k++) {
+        KpValue c = child_at(o, k);
+        if (KP_NEEDS_DROP(c) && !kp_drop(vm, c)) ok = false;
+    }
+    return ok;
+}
+
+void kp_drop_stack_free(KpVM *vm) {
+    DropStack *d = dstack(vm);
+    if (d->items) kp_free(vm->host, d->items, sizeof(KpValue) * d->cap, 16, LOC);
+    d->items = NULL;
+    d->len = d->cap = 0;
+}
+
+/* The second step of a record, list or map that kept boxes: once those
+ * are released (they may still look at it), its own parts and memory. */
+static bool drop_rest(KpVM *vm, KpObj *o) {
+    bool ok = true;
+    switch (o->kind) {
+    case KP_T_RECORD: {
+        KpRecord *r = (KpRecord *)o;
+        ok = drop_children(vm, o, r->type->nfields);
+        obj_free(&r->h, rec_size(r));
+        break;
+    }
+    case KP_T_LIST: {
+        KpList *l = (KpList *)o;
+        ok = drop_children(vm, o, l->len);
+        if (l->items) kp_free(l->h.alloc, l->items, sizeof(KpValue) * l->cap, 16, LOC);
+        obj_free(&l->h, sizeof(KpList));
+        break;
+    }
+    case KP_T_MAP: {
+        KpMap *m = (KpMap *)o;
+        ok = drop_children(vm, o, 2 * m->nentries);
+        if (m->entries) kp_free(m->h.alloc, m->entries, sizeof(KpMapEntry) * m->cap, 16, LOC);
+        if (m->index) kp_free(m->h.alloc, m->index, sizeof(int32_t) * m->icap, 16, LOC);
+        obj_free(&m->h, sizeof(KpMap));
+        break;
+    }
+    }
+    return ok;
+}
+
+static bool drop_one(KpVM *vm, KpValue x);
+
+/* An owner's kept boxes go on the stack above the rest of the owner: they
+ * are released (newest first) while the owner is still whole. */
+static bool drop_owner(KpVM *vm, KpObj *o) {
+    if (!(o->flags & KP_OF_KEEPER)) return drop_rest(vm, o);
+    KpValue rest = {.tag = KP_DROP_REST};
+    rest.p = o;
+    if (!dpush(vm, rest)) {
+        /* no memory for the marker: the boxes are released now, all the
+         * way down (what they push included), then the rest */
+        DropStack *d = dstack(vm);
+        size_t base = d->len;
+        bool ok = kp_keep_release_owner(vm, o);
+        while (d->len > base)
+            if (!drop_one(vm, d->items[--d->len])) ok = false;
+        return drop_rest(vm, o) && ok;
+    }
+    return kp_keep_release_owner(vm, o);
+}
+
+/* One step of kp_drop: releases x, putting what it owns on the work
+ * stack. */
+static bool drop_one(KpVM *vm, KpValue x) {
+    bool ok = true;
+    switch (x.tag) {
+    case KP_T_STR: {
+        KpString *s = x.p;
+        if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0)
+            obj_free(&s->h, str_size(s));
+        break;
+    }
+    case KP_T_RECORD: {
+        KpRecord *r = x.p;
+        if (r->h.lock) {
+            /* deinitialized when its last value goes (kp_script_allocator_end) */
+            r->h.flags |= KP_OF_ORPHAN;
+            ok = kp_vm_error(vm, "%s was deinitialized while it serves as the allocator of live values; it is kept until they are gone", r->type->name);
+            break;
+        }
+        if (r->type->user_deinit && !(r->h.flags & KP_OF_DEINITED)) {
+            KpValue slot = x;
+            if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
+        }
+        /* then what it keeps, newest keep first, then its fields */
+        if (!drop_owner(vm, &r->h)) ok = false;
+        break;
+    }
+    case KP_T_LIST: {
+        KpList *l = x.p;
+        if (l->h.lock) {
+            ok = kp_vm_error(vm, "a list was deinitialized while a for loop iterates over it; its memory is kept");
+            break;
+        }
+        if (!drop_owner(vm, &l->h)) ok = false;
+        break;
+    }
+    case KP_T_MAP: {
+        KpMap *m = x.p;
+        if (m->h.lock) {
+            ok = kp_vm_error(vm, "a map was deinitialized while a for loop iterates over it; its memory is kept");
+            break;
+        }
+        if (!drop_owner(vm, &m->h)) ok = false;
+        break;
+    }
+    case KP_DROP_REST:
+        if (!drop_rest(vm, x.p)) ok = false;
+        break;
+    case KP_DROP_BOX_FREE:
+        kp_box_free(vm, x.p);
+        break;
+    case KP_T_HEAP:
+        if (!kp_heap_drop(vm, x.p)) ok = false;
+        break;
+    case KP_T_BIN:
+        if (!kp_bin_drop(vm, x.p)) ok = false;
+        break;
+    case KP_T_ALLOCATOR:
+        if (!kp_alloc_obj_drop(vm, x.p)) ok = false;
+        break;
+    case KP_T_CTXSAVE:
+        if (x.flags & 1) kp_script_allocator_end(vm, x.p);
+        else vm->ctx = x.p;
+        break;
+    case KP_T_ITER:
+        ((KpObj *)x.p)->lock--;
+        break;
+    case KP_T_BOX:
+        if (!kp_box_drop_count(vm, x.p)) ok = false;
+        break;
+    default:
+        break;
+    }
+    return ok;
+}
 
 bool kp_drop(KpVM *vm, KpValue v) {
     if (!KP_NEEDS_DROP(v)) return true;
@@ -400,101 +576,10 @@ bool kp_drop(KpVM *vm, KpValue v) {
     }
     DropStack *d = dstack(vm);
     size_t base = d->len;
-    bool ok = true;
-    if (!dpush(vm, v)) return kp_vm_error(vm, "out of memory while dropping");
-    while (d->len > base) {
-        KpValue x = d->items[--d->len];
-        switch (x.tag) {
-        case KP_T_STR: {
-            KpString *s = x.p;
-            if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0)
-                obj_free(&s->h, str_size(s));
-            break;
-        }
-        case KP_T_RECORD: {
-            KpRecord *r = x.p;
-            if (r->h.lock) {
-                ok = kp_vm_error(vm, "%s was deinitialized while it serves as the allocator of live values; its memory is kept", r->type->name);
-                break;
-            }
-            if (r->type->user_deinit && !(r->h.flags & KP_OF_DEINITED)) {
-                KpValue slot = x;
-                if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
-                d = dstack(vm);
-            }
-            /* then what it keeps, newest keep first, then its fields */
-            if ((r->h.flags & KP_OF_KEEPER) && !kp_keep_release_owner(vm, &r->h)) ok = false;
-            d = dstack(vm);
-            for (uint32_t i = 0; i < r->type->nfields; i++)
-                if (KP_NEEDS_DROP(r->f[i]) && !dpush(vm, r->f[i])) ok = false;
-            d = dstack(vm);
-            obj_free(&r->h, rec_size(r));
-            break;
-        }
-        case KP_T_LIST: {
-            KpList *l = x.p;
-            if (l->h.lock) {
-                ok = kp_vm_error(vm, "a list was deinitialized while a for loop iterates over it; its memory is kept");
-                break;
-            }
-            if ((l->h.flags & KP_OF_KEEPER) && !kp_keep_release_owner(vm, &l->h)) ok = false;
-            d = dstack(vm);
-            for (uint32_t i = l->len; i-- > 0;)
-                if (KP_NEEDS_DROP(l->items[i]) && !dpush(vm, l->items[i])) ok = false;
-            d = dstack(vm);
-            if (l->items) kp_free(l->h.alloc, l->items, sizeof(KpValue) * l->cap, 16, LOC);
-            obj_free(&l->h, sizeof(KpList));
-            break;
-        }
-        case KP_T_MAP: {
-            KpMap *m = x.p;
-            if (m->h.lock) {
-                ok = kp_vm_error(vm, "a map was deinitialized while a for loop iterates over it; its memory is kept");
-                break;
-            }
-            if ((m->h.flags & KP_OF_KEEPER) && !kp_keep_release_owner(vm, &m->h)) ok = false;
-            d = dstack(vm);
-            for (uint32_t i = m->nentries; i-- > 0;) {
-                if (KP_NEEDS_DROP(m->entries[i].val) && !dpush(vm, m->entries[i].val)) ok = false;
-                if (KP_NEEDS_DROP(m->entries[i].key) && !dpush(vm, m->entries[i].key)) ok = false;
-            }
-            d = dstack(vm);
-            if (m->entries) kp_free(m->h.alloc, m->entries, sizeof(KpMapEntry) * m->cap, 16, LOC);
-            if (m->index) kp_free(m->h.alloc, m->index, sizeof(int32_t) * m->icap, 16, LOC);
-            obj_free(&m->h, sizeof(KpMap));
-            break;
-        }
-        case KP_T_HEAP: {
-            KpHeapAlloc *h = x.p;
-            if (h->h.lock) {
-                /* freed when the FixedBufferAllocator over it ends */
-                h->h.flags |= KP_OF_ORPHAN;
-                ok = kp_vm_error(vm, "a HeapAllocation was deinitialized while a FixedBufferAllocator still uses it; it is kept until that allocator ends");
-                break;
-            }
-            if (h->data) kp_free(h->from, h->data, (size_t)h->size, 16, NULL);
-            obj_free(&h->h, sizeof(KpHeapAlloc));
-            break;
-        }
-        case KP_T_ALLOCATOR:
-            if (!kp_alloc_obj_drop(vm, x.p)) ok = false;
-            d = dstack(vm);
-            break;
-        case KP_T_CTXSAVE:
-            if (x.flags & 1) kp_script_allocator_end(vm, x.p);
-            else vm->ctx = x.p;
-            break;
-        case KP_T_ITER:
-            ((KpObj *)x.p)->lock--;
-            break;
-        case KP_T_BOX:
-            if (!kp_box_release(vm, x.p)) ok = false;
-            d = dstack(vm);
-            break;
-        default:
-            break;
-        }
-    }
+    bool ok = drop_one(vm, v);
+    while (d->len > base)
+        if (!drop_one(vm, d->items[--d->len])) ok = false;
+    if (base == 0 && d->cap > 4096) kp_drop_stack_free(vm); /* a deep drop is over */
     return ok;
 }
 
@@ -568,15 +653,21 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
         KpHeapAlloc *h = v.p;
         KpHeapAlloc *n = kp_obj_new(vm, vm->ctx, KP_T_HEAP, sizeof(KpHeapAlloc));
         if (!n) return false;
-        n->data = kp_alloc(h->from, (size_t)h->size, 16, kp_vm_loc(vm, h->from));
-        if (!n->data) {
-            obj_free(&n->h, sizeof(KpHeapAlloc));
-            return kp_oom_error(vm, h->from, (size_t)h->size);
+        /* a mapped file's clone is ordinary memory from the context allocator */
+        KpAllocator *from = h->from ? h->from : vm->ctx;
+        size_t align = h->align ? h->align : 16;
+        if (h->size) {
+            n->data = kp_alloc(from, (size_t)h->size, align, kp_vm_loc(vm, from));
+            if (!n->data) {
+                obj_free(&n->h, sizeof(KpHeapAlloc));
+                return kp_oom_error(vm, from, (size_t)h->size);
+            }
+            memcpy(n->data, h->data, (size_t)h->size);
         }
-        memcpy(n->data, h->data, (size_t)h->size);
         n->size = h->size;
-        n->from = h->from;
-        n->from_self = h->from_self;
+        n->from = from;
+        n->from_self = h->from ? h->from_self : NULL;
+        n->align = (uint32_t)align;
         *out = kp_ptr(KP_T_HEAP, n);
         return true;
     }
@@ -596,10 +687,11 @@ bool kp_clone(KpVM *vm, KpValue v, KpValue *out) { return clone_rec(vm, v, out, 
 
 /* ------------------------------------------------------------ equality */
 
-static bool equal_rec(KpValue a, KpValue b, int depth) {
+/* 1 equal, 0 not, -1 nested deeper than KP_EQUAL_DEPTH (no answer). */
+static int equal_rec(KpValue a, KpValue b, int depth) {
     a = kp_deref(a);
     b = kp_deref(b);
-    if (depth > 10000) return false;
+    if (depth > KP_EQUAL_DEPTH) return -1;
     if (a.tag != b.tag) {
         /* Int and Float compare by value; sized ints compare with Int */
         bool an = a.tag == KP_T_INT || a.tag == KP_T_FLOAT || KP_IS_SIZED_INT(a.tag);
@@ -626,15 +718,19 @@ static bool equal_rec(KpValue a, KpValue b, int depth) {
     case KP_T_RECORD: {
         KpRecord *x = a.p, *y = b.p;
         if (x->type != y->type) return false;
-        for (uint32_t i = 0; i < x->type->nfields; i++)
-            if (!equal_rec(x->f[i], y->f[i], depth + 1)) return false;
+        for (uint32_t i = 0; i < x->type->nfields; i++) {
+            int r = equal_rec(x->f[i], y->f[i], depth + 1);
+            if (r != 1) return r;
+        }
         return true;
     }
     case KP_T_LIST: {
         KpList *x = a.p, *y = b.p;
         if (x->len != y->len) return false;
-        for (uint32_t i = 0; i < x->len; i++)
-            if (!equal_rec(x->items[i], y->items[i], depth + 1)) return false;
+        for (uint32_t i = 0; i < x->len; i++) {
+            int r = equal_rec(x->items[i], y->items[i], depth + 1);
+            if (r != 1) return r;
+        }
         return true;
     }
     case KP_T_MAP: {
@@ -643,7 +739,9 @@ static bool equal_rec(KpValue a, KpValue b, int depth) {
         for (uint32_t i = 0; i < x->nentries; i++) {
             if (x->entries[i].key.tag == KP_T_UNSET) continue;
             KpMapEntry *e = kp_map_find(y, x->entries[i].key);
-            if (!e || !equal_rec(x->entries[i].val, e->val, depth + 1)) return false;
+            if (!e) return false;
+            int r = equal_rec(x->entries[i].val, e->val, depth + 1);
+            if (r != 1) return r;
         }
         return true;
     }
@@ -652,7 +750,14 @@ static bool equal_rec(KpValue a, KpValue b, int depth) {
     }
 }
 
-bool kp_equal(KpValue a, KpValue b) { return equal_rec(a, b, 0); }
+bool kp_equal(KpValue a, KpValue b) { return equal_rec(a, b, 0) == 1; }
+
+bool kp_equal_checked(KpVM *vm, KpValue a, KpValue b, bool *eq) {
+    int r = equal_rec(a, b, 0);
+    *eq = r == 1;
+    if (r >= 0) return true;
+    return kp_vm_error(vm, "values nested more than %d levels deep cannot be compared", KP_EQUAL_DEPTH);
+}
 
 /* ------------------------------------------------------------ printing */
 
@@ -759,6 +864,7 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         }
         return add(vm, ")");
     }
+    case KP_T_BIN: return kp_bin_tostring(vm, v.p);
     default:
         snprintf(buf, sizeof buf, "<%s>", kp_value_type_name(vm, v));
         return add(vm, buf);
@@ -832,6 +938,7 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_MAP: return "HashMap";
     case KP_T_HEAP: return "HeapAllocation";
     case KP_T_ALLOCATOR: return kp_alloc_kind_name(((KpAllocObj *)v.p)->kind);
+    case KP_T_BIN: return kp_bin_kind_name(((KpBinObj *)v.p)->bkind);
     default: return "?";
     }
 }
@@ -844,6 +951,7 @@ bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v) {
     case KP_TK_OPAQUE:
         if (v.tag != t->tag) return false;
         if (t->tag == KP_T_ALLOCATOR) return !t->akind || ((KpAllocObj *)v.p)->kind == t->akind;
+        if (t->tag == KP_T_BIN) return !t->akind || ((KpBinObj *)v.p)->bkind == t->akind;
         if (t->tag == KP_T_SYSTEM) return v.aux == (uint32_t)(t->akind);
         return true;
     case KP_TK_TYPE: return v.tag == KP_T_TYPE;
@@ -937,6 +1045,10 @@ bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
     if (t && t->kind == KP_TK_SCALAR && t->tag == KP_T_FLOAT && v->tag == KP_T_INT) {
         v->f = (double)v->i;
         v->tag = KP_T_FLOAT;
+    }
+    /* Float32 (akind 32) stores a Float rounded to single precision */
+    if (t && t->kind == KP_TK_SCALAR && t->tag == KP_T_FLOAT && t->akind == 32 && v->tag == KP_T_FLOAT) {
+        v->f = (double)(float)v->f;
         return true;
     }
     return kp_type_matches(vm, t, *v);

@@ -26,7 +26,8 @@ enum {
                                  cycle runs them all before taking apart) */
     KP_OF_ORPHAN = 1u << 1,   /* deinitialized while locked: freed when the
                                  last lock goes (HeapAllocation under a
-                                 FixedBufferAllocator, allocator under others) */
+                                 FixedBufferAllocator, allocator under others,
+                                 a user allocator record under its values) */
 };
 
 typedef struct KpObj {
@@ -99,7 +100,6 @@ struct KpType {
     uint8_t refmode; /* REF: 1 = &, 2 = $& */
     uint8_t anon;    /* RECORD: anonymous (named outputs, literals) */
     uint8_t akind;   /* OPAQUE allocator types: KpAllocKind, 0 = any */
-    uint8_t cyc;     /* RECORD: 0 unknown, 1 cannot hold keep owners, 2 may */
     const char *name;
     /* RECORD */
     uint32_t nfields;
@@ -146,7 +146,13 @@ typedef struct KpOverload {
     uint32_t line;
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
     void *host_ud;
+    uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
+                              add overloads of the same name */
 } KpOverload;
+
+/* The first host function of f registered without KP_REG_OVERLOAD, which a
+ * script function of the same name would silently overload; or NULL. */
+KpOverload *kp_func_host_owner(KpFunc *f);
 
 struct KpFunc {
     const char *name;
@@ -191,8 +197,15 @@ typedef struct KpHeapAlloc {
     KpObj h;
     unsigned char *data;
     int64_t size;
-    KpAllocator *from;
+    KpAllocator *from;     /* NULL for a mapped file */
     KpValue *from_self;    /* the allocator's `self` slot (for .allocator) */
+    uint32_t align;        /* the alignment it was allocated with (0 = 16) */
+    uint32_t views;        /* Readers and Views borrowing it (vm/binary.h) */
+    uint32_t pins;         /* pins (script pin blocks, kp_pin_bytes) */
+    uint8_t mapped;        /* map_file: munmap at deinit */
+    uint8_t readonly;      /* a read-only mapping */
+    const char *pin_what;  /* the most recent pin, for messages */
+    uint32_t pin_line;
 } KpHeapAlloc;
 
 bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o);
@@ -224,9 +237,15 @@ typedef struct KpBox {
 bool kp_box_new(KpVM *vm, KpAllocator *a, KpValue v, const char *name, KpValue *out);
 /* Drops one count of a box (its value deinitialized at zero). */
 bool kp_box_release(KpVM *vm, KpBox *b);
+/* kp_drop's step for one count of a box: at zero, the value and a
+ * KP_DROP_BOX_FREE marker go on the drop work stack. */
+bool kp_box_drop_count(KpVM *vm, KpBox *b);
+/* Frees a box whose value is gone (the KP_DROP_BOX_FREE marker). */
+void kp_box_free(KpVM *vm, KpBox *b);
 /* `keep` with `n` owner references; 0 owners: manual. */
 bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint32_t line);
-/* An owner object is being dropped: release the boxes it keeps, newest first. */
+/* An owner object is being dropped: its boxes go on the drop work stack,
+ * to be released newest first (called from kp_drop only). */
 bool kp_keep_release_owner(KpVM *vm, KpObj *o);
 /* Ends a manual keep (`deinit(x)` of a kept variable). */
 bool kp_keep_end_manual(KpVM *vm, KpBox *b);
@@ -267,10 +286,23 @@ bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out);
  * left as is; callers overwrite it.  Returns false if a user deinit raised
  * an error (the value is still fully released). */
 bool kp_drop(KpVM *vm, KpValue v);
+/* Work-stack entries of kp_drop that are not values: the rest of a
+ * record, list or map whose kept boxes go first (p = the KpObj), and a box
+ * to free once its value is gone (p = the KpBox). */
+enum { KP_DROP_REST = KP_T__COUNT + 1, KP_DROP_BOX_FREE };
+/* Schedules v on the running kp_drop's work stack (false: out of memory). */
+bool kp_drop_push(KpVM *vm, KpValue v);
+/* Gives the drop work stack back (kp_vm_free, or after a deep drop). */
+void kp_drop_stack_free(KpVM *vm);
 /* Deep copy into a fresh value owned by the caller. */
 bool kp_clone(KpVM *vm, KpValue v, KpValue *out);
-/* Structural equality (records, lists, maps compare element-wise). */
+/* Structural equality (records, lists, maps compare element-wise), on the
+ * C stack up to KP_EQUAL_DEPTH levels of nesting.  kp_equal answers false
+ * past that depth (for map keys, which never nest); kp_equal_checked sets
+ * the VM error and returns false instead (`==`, `!=`, has). */
+#define KP_EQUAL_DEPTH 10000
 bool kp_equal(KpValue a, KpValue b);
+bool kp_equal_checked(KpVM *vm, KpValue a, KpValue b, bool *eq);
 /* ------------------------------------------------ checked references
  *
  * Every reference carries its referent's generation.  A reference to a

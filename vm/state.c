@@ -107,13 +107,42 @@ const char *kp_intern(KpVM *vm, const char *s, size_t len) {
         if (strlen(x) == len && memcmp(x, s, len) == 0) return x;
         h = (h + 1) & (vm->names_cap - 1);
     }
-    char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
+    char *copy = kp_arena_alloc(&vm->names_arena, len + 1, 1);
     if (!copy) { vm->init_failed = true; return "?"; }
     memcpy(copy, s, len);
     copy[len] = 0;
     vm->names[h] = copy;
     vm->nnames++;
     return copy;
+}
+
+KpString *kp_vm_const_str(KpVM *vm, const char *s, size_t len) {
+    uint32_t hash = kp_hash_bytes(s, len);
+    if ((vm->nkstrs + 1) * 2 > vm->kstrs_cap) {
+        uint32_t ncap = vm->kstrs_cap ? vm->kstrs_cap * 2 : 64;
+        KpString **n = kp_alloc(vm->host, sizeof(void *) * ncap, 8, NULL);
+        if (!n) return NULL;
+        memset(n, 0, sizeof(void *) * ncap);
+        for (uint32_t i = 0; i < vm->kstrs_cap; i++) {
+            KpString *x = vm->kstrs[i];
+            if (!x) continue;
+            uint32_t j = x->hash & (ncap - 1);
+            while (n[j]) j = (j + 1) & (ncap - 1);
+            n[j] = x;
+        }
+        if (vm->kstrs) kp_free(vm->host, vm->kstrs, sizeof(void *) * vm->kstrs_cap, 8, NULL);
+        vm->kstrs = n;
+        vm->kstrs_cap = ncap;
+    }
+    uint32_t j = hash & (vm->kstrs_cap - 1);
+    for (KpString *x; (x = vm->kstrs[j]); j = (j + 1) & (vm->kstrs_cap - 1))
+        if (x->hash == hash && x->len == len && memcmp(x->data, s, len) == 0) return x;
+    KpString *str = kp_str_new(vm, &vm->names_view, s, len);
+    if (!str) return NULL;
+    str->h.flags |= KP_OF_IMMORTAL;
+    vm->kstrs[j] = str;
+    vm->nkstrs++;
+    return str;
 }
 
 /* ------------------------------------------------------------ functions */
@@ -227,6 +256,16 @@ static void make_builtin_types(KpVM *vm) {
         st->defaults[i] = kp_unset();
     }
     vm->t_allocstats = st;
+    /* binary data (vm/binary.h): Float32 stores a Float rounded to single
+     * precision (akind 32); Writer, Reader, View and Pin are KP_T_BIN
+     * objects told apart by their kind byte */
+    vm->t_float32 = mk_type(vm, KP_TK_SCALAR, "Float32", KP_T_FLOAT);
+    vm->t_float32->akind = 32;
+    static const char *bin[] = {"Binary", "Writer", "Reader", "View", "Pin"};
+    for (int k = 0; k < 5; k++) {
+        vm->t_bin[k] = mk_type(vm, KP_TK_OPAQUE, bin[k], KP_T_BIN);
+        vm->t_bin[k]->akind = (uint8_t)k;
+    }
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -255,6 +294,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->host = &box->host_a;
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
     vm->meta = &vm->meta_view;
+    kp_arena_init(&vm->names_arena, vm->host, &vm->names_view);
     if (cfg && cfg->debug_alloc) {
         kp_debug_init(&box->debug, vm->host, NULL, &box->heap_a);
         box->heap_a.name = "root (DebugAllocator)";
@@ -300,6 +340,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
+    vm->on_diagnostic = cfg ? cfg->on_diagnostic : NULL;
     vm->budget = -1;
     vm->native_top = vm->stack;
     make_builtin_types(vm);
@@ -323,10 +364,12 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
 int kp_vm_finish(KpVM *vm) {
     kp_tls_vm = vm;
     KpVMBox *box = (KpVMBox *)vm;
-    if (box->finished) return KP_OK;
+    if (box->finished && !vm->ran_since_finish) return KP_OK;
     box->finished = true;
+    vm->ran_since_finish = false; /* a later run's globals are finished again */
     /* top-level variables, last declared first */
     bool ok = true;
+    kp_buf_reset(&vm->err); /* (the last run's error is not this one's) */
     for (uint32_t r = vm->main_nregs; r-- > 0;) {
         KpValue v = vm->stack[r];
         vm->stack[r] = kp_unset();
@@ -340,7 +383,14 @@ int kp_vm_finish(KpVM *vm) {
     vm->sys_args = kp_unset();
     if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
     vm->sys_script = kp_unset();
-    if (!ok) vm->status = KP_ERR_RUNTIME; /* (a later deinit may have succeeded) */
+    if (!ok) {
+        vm->status = KP_ERR_RUNTIME; /* (a later deinit may have succeeded) */
+        if (kp_vm_error_unsaid(vm)) { /* reported nowhere yet */
+            char buf[KP_ERR_RESERVE + 32];
+            snprintf(buf, sizeof buf, "error: %s\n", vm->err.data);
+            vm->write_err(vm->write_ud, buf, strlen(buf));
+        }
+    }
     if (!kp_keep_report(vm)) ok = false;
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
@@ -353,6 +403,7 @@ void kp_vm_free(KpVM *vm) {
     if (vm->stack) kp_vm_finish(vm);
     kp_embed_free(vm);
     kp_keep_shutdown(vm);
+    kp_drop_stack_free(vm);
     if (vm->stack) {
         if (box->stack_from_host) kp_free(vm->host, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
@@ -368,7 +419,9 @@ void kp_vm_free(KpVM *vm) {
     kp_buf_free(vm, &vm->err);
     kp_buf_free(vm, &vm->trace);
     kp_buf_free(vm, &vm->scratch);
+    if (vm->kstrs) kp_free(vm->host, vm->kstrs, sizeof(void *) * vm->kstrs_cap, 8, NULL);
     kp_arena_deinit(&vm->meta_arena);
+    kp_arena_deinit(&vm->names_arena);
     if (box->debug_on) kp_debug_deinit(&box->debug);
     KpAllocator boot = box->host_a;
     KpVMBox tmp;

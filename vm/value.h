@@ -53,6 +53,7 @@ typedef enum KpTag {
     KP_T_MAP,       /* p = KpMap*                                         */
     KP_T_HEAP,      /* p = KpHeapAlloc* (HeapAllocation)                  */
     KP_T_ALLOCATOR, /* p = KpAllocObj* (an allocator value)               */
+    KP_T_BIN,       /* p = KpBinObj*: Writer, Reader, View, pin (binary.h) */
     KP_T__COUNT
 } KpTag;
 

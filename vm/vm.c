@@ -14,6 +14,7 @@
  * watermark (the same order as a normal scope exit).
  */
 #include "vm.h"
+#include "binary.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -54,7 +55,10 @@ const char *const kp_opcode_names[] = {
 
 /* ------------------------------------------------------------ buffers */
 
-void kp_buf_reset(KpBuf *b) { b->len = 0; }
+void kp_buf_reset(KpBuf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = 0;
+}
 
 bool kp_buf_reserve(KpVM *vm, KpBuf *b, size_t need) {
     if (need <= b->cap) return true;
@@ -131,11 +135,6 @@ bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
     return false;
 }
 
-static void write_cb(void *ud, const char *s, size_t n) {
-    KpVM *vm = ud;
-    kp_buf_add(vm, &vm->trace, s, n);
-}
-
 static const KpLineInfo *frame_line(const KpFrame *f) {
     if (!f->proto || !f->pc) return NULL;
     size_t off = (size_t)(f->pc - f->proto->code);
@@ -144,45 +143,62 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
     return &f->proto->lines[off];
 }
 
-/* Adds position, source line, caret and stack trace to the message. */
+bool kp_vm_error_unsaid(KpVM *vm) {
+    if (vm->err.len) return false;
+    /* a helper failed without a message: out of memory, if the host
+     * refused memory (the only failure a helper may leave unsaid) */
+    if (vm->host_refusals)
+        kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
+    else
+        kp_vm_error(vm, "internal error: an operation failed without a message");
+    return true;
+}
+
+/* Reports the error once, located at the running instruction with the
+ * stack trace, through the diagnostic sink (source.c's kp_diag_emit, the
+ * one formatting point); then prefixes "file:line:col: " to the message
+ * for kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
-    if (!vm->err.len) {
-        /* a helper failed without a message: out of memory, if the host
-         * refused memory (the only failure a helper may leave unsaid) */
-        if (vm->host_refusals)
-            kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
-        else
-            kp_vm_error(vm, "internal error: an operation failed without a message");
-    }
+    kp_vm_error_unsaid(vm);
     vm->err_located = true;
-    kp_buf_reset(&vm->trace);
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
     const KpSource *src = top && top->proto ? top->proto->src : NULL;
-    kp_diag_format(src, li ? li->line : 0, li ? li->col : 0, "runtime error", vm->err.data ? vm->err.data : "",
-                   write_cb, vm);
-    kp_buf_printf(vm, &vm->trace, "stack trace (most recent call first):\n");
+    /* the stack, most recent call first: NUL-separated entries in trace */
+    enum { MAX_TRACE = 40 };
+    size_t offs[MAX_TRACE];
+    size_t n = 0;
+    kp_buf_reset(&vm->trace);
     int shown = 0;
-    for (int i = vm->nframes - 1; i >= 0; i--) {
+    for (int i = vm->nframes - 1; i >= 0 && n < MAX_TRACE; i--) {
         KpFrame *f = &vm->frames[i];
         if (f->is_defer) continue;
         const KpLineInfo *l = frame_line(f);
+        offs[n++] = vm->trace.len;
         if (shown == 20 && i > 10) {
-            kp_buf_printf(vm, &vm->trace, "    ... %d more frames\n", i - 9);
+            kp_buf_printf(vm, &vm->trace, "... %d more frames", i - 9);
+            kp_buf_add(vm, &vm->trace, "", 1);
             i = 10;
             continue;
         }
         shown++;
-        kp_buf_printf(vm, &vm->trace, "    at %s (%s:%u)\n", f->proto ? f->proto->name : "?",
+        kp_buf_printf(vm, &vm->trace, "%s (%s:%u)", f->proto ? f->proto->name : "?",
                       f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
+        kp_buf_add(vm, &vm->trace, "", 1);
     }
+    const char *trace[MAX_TRACE];
+    size_t ntrace = 0;
+    for (size_t k = 0; k < n && vm->trace.data && offs[k] < vm->trace.len; k++) trace[ntrace++] = vm->trace.data + offs[k];
+    /* report now, before the unwinding runs deinits and defers */
+    vm->status = KP_ERR_RUNTIME;
+    KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+    kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", li ? li->line : 0, li ? li->col : 0,
+                 vm->err.data ? vm->err.data : "runtime error", NULL, 0, trace, ntrace);
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
     kp_buf_prepend(vm, &vm->err, head);
-    /* report now, before the unwinding runs deinits and defers */
-    if (vm->trace.len) vm->write_err(vm->write_ud, vm->trace.data, vm->trace.len);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -475,6 +491,10 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
         if (!strcmp(name, "data")) { tmp = kp_int((int64_t)(intptr_t)h->data); return &tmp; }
         if (!strcmp(name, "allocator")) {
             if (h->from_self) return h->from_self;
+            if (h->mapped) {
+                kp_vm_error(vm, "a mapped file has no allocator: its bytes are the file's pages");
+                return NULL;
+            }
             kp_vm_error(vm, "this HeapAllocation came from the root allocator, which is not a script value");
             return NULL;
         }
@@ -577,6 +597,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return kp_vm_error(vm, "index %" PRId64 " out of range for a HeapAllocation of %" PRId64 " bytes", idx.i, h->size);
         if (create) {
             KpValue v = kp_deref(*newval);
+            if (!kp_heap_writable(vm, h)) return false;
             if (!is_intlike(v.tag)) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %s", kp_a(kp_value_type_name(vm, v)));
             if (v.i < 0 || v.i > 255) return kp_vm_error(vm, "a byte is an Int from 0 to 255, not %" PRId64, v.i);
             h->data[idx.i] = (unsigned char)v.i;
@@ -590,6 +611,12 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
         *strbyte = b;
         *slot = NULL;
         return true;
+    }
+    if (c.tag == KP_T_BIN && ((KpBinObj *)c.p)->bkind == KP_BK_VIEW) { /* v[i, j] (vm/binary.h) */
+        *slot = NULL;
+        if (create) return kp_view_index(vm, c.p, idx, NULL, newval);
+        if (!strbyte) return kp_vm_error(vm, "cannot take a reference to an element of a View");
+        return kp_view_index(vm, c.p, idx, strbyte, NULL);
     }
     if (c.tag == KP_T_STR && strbyte) {
         KpString *s = c.p;
@@ -1218,15 +1245,20 @@ dispatch:
 
     CASE(EQ) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i == b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
     CASE(NE) {
         KpValue *a = RK(i->b), *b = RK(i->c);
-        bool r = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i != b->i : !kp_equal(*a, *b);
+        bool r;
         SAVEPC();
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i != b->i;
+        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
+        else r = !r;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
@@ -1346,18 +1378,31 @@ dispatch:
             NEXT;
         }
         SAVEPC();
-        if (!arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c))) goto error;
+        /* `x - 1` is ADDI -1: an error names the operator as written */
+        if ((int16_t)i->c < 0 ? !arith_slow(vm, KP_BC_SUB, &R[i->a], *a, kp_int(-(int16_t)i->c))
+                              : !arith_slow(vm, KP_BC_ADD, &R[i->a], *a, kp_int((int16_t)i->c)))
+            goto error;
         NEXT;
     }
     CASE(JEQ) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (!eq) pc += JOFF(i);
         NEXT;
     }
     CASE(JNE) {
         KpValue *a = RK(i->a), *b = RK(i->b);
-        bool eq = (a->tag == KP_T_INT && b->tag == KP_T_INT) ? a->i == b->i : kp_equal(*a, *b);
+        bool eq;
+        if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
+        else {
+            SAVEPC();
+            if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
+        }
         if (eq) pc += JOFF(i);
         NEXT;
     }
@@ -1605,6 +1650,10 @@ dispatch:
             r = *s;
             r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
                                 ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
+            /* a reference whose referent is gone is reported where it is
+             * passed on (as the run-time binding of an argument does) */
+            KpValue target = kp_deref(r);
+            if (target.tag == KP_T_MOVED || target.tag == KP_T_UNSET) { bad_value(vm, target, NULL); goto error; }
             if (!set_slot(vm, &R[i->a], r)) goto error;
             NEXT;
         }
@@ -1666,6 +1715,49 @@ dispatch:
             }
         } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
         if (!bind_args(vm, ov, fv + 1, &nargs, desc, POS)) goto error;
+        if (ov->native) {
+            KpValue r = kp_unit();
+            KpValue *save = vm->native_top;
+            vm->native_top = fv + 1 + nargs;
+            vm->cur_native = ov;
+            bool ok = ov->native(vm, fv + 1, nargs, &r);
+            kp_tls_vm = vm; /* a host function may have used another VM */
+            vm->native_top = save;
+            if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
+            if (!ok) { kp_drop(vm, r); goto error; }
+            *fv = r;
+            NEXT;
+        }
+        CHECK_INTERRUPT();
+        if (!push_frame(vm, ov, fv + 1)) goto error;
+        LOADFRAME();
+        NEXT;
+    }
+    CASE(CALLS) {
+        /* bound at compile time: no selection; only the arguments the
+         * types pass could not prove are bound (checked, converted) */
+        KpValue *fv = &R[i->a];
+        int nargs = i->b;
+        KpCallDesc *desc = &p->calls[i->c - 1];
+        KpOverload *ov = desc->ov;
+        SAVEPC();
+        if (UNLIKELY(KP_NEEDS_DROP(*fv))) { /* R(a) may still hold an earlier result */
+            KpValue old = *fv;
+            *fv = kp_unset();
+            if (!kp_drop(vm, old)) goto error;
+        }
+        uint64_t chk = desc->check;
+        if (chk) {
+            KpValue *args = fv + 1;
+            for (int q = 0; q < nargs; q++) {
+                if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
+                KpParam vp = {0};
+                const KpParam *pp = q < ov->nparams ? &ov->params[q] : &vp;
+                if (q >= ov->nparams) vp.mode = ov->vmode;
+                if (args[q].tag == pp->fast_tag && pp->mode == KP_PM_VALUE) continue;
+                if (!bind_one(vm, ov->func, q, pp, &args[q], POS)) goto error;
+            }
+        }
         if (ov->native) {
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;
@@ -1933,6 +2025,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    vm->ran_since_finish = true;
     bool ok = execute(vm, 0);
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
@@ -1941,6 +2034,16 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
         return KP_ERR_RUNTIME;
     }
     vm->nframes = 0;
+    /* main's temporaries (registers above the globals) die with the chunk:
+     * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
+     * dropped now, not when a later chunk happens to reuse the register */
+    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+        KpValue v = vm->stack[r];
+        if (v.tag == KP_T_UNSET) continue;
+        vm->stack[r] = kp_unset();
+        vm->reg_gen[r]++;
+        if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) return KP_ERR_RUNTIME;
+    }
     return KP_OK;
 }
 

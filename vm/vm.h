@@ -63,6 +63,9 @@ typedef struct KpCallDesc {
     uint16_t nnamed;       /* the last nnamed args are named */
     const char **names;    /* interned names of those args   */
     KpType *expect;        /* output type wanted, or NULL     */
+    struct KpOverload *ov; /* CALLS: the overload bound at compile time */
+    uint64_t check;        /* CALLS: arguments the VM still binds (bit i:
+                              argument i; bit 63 also stands for the rest) */
 } KpCallDesc;
 
 struct KpProto {
@@ -121,7 +124,13 @@ struct KpVM {
     KpAllocator *heap;       /* the root script allocator */
     KpAllocator *ctx;        /* the context allocator: root, or `using A` */
     KpAllocator *meta;       /* the VM's own data: code, types, names */
-    KpArena meta_arena;      /* code, types and names for the VM's life */
+    KpArena meta_arena;      /* code and types for the VM's life; during a
+                                run, that run's scratch (see api/driver.c) */
+    KpArena names_arena;     /* interned names and string constants */
+    KpAllocator names_view;
+    KpString **kstrs;        /* string constants, deduplicated (open
+                                addressing by hash; kp_vm_const_str) */
+    uint32_t nkstrs, kstrs_cap;
     KpAllocator meta_view;
 
     KpValue *stack;          /* fixed, KP_STACK_VALUES */
@@ -185,6 +194,12 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
+    KpType *t_float32, *t_bin[8];
+    struct KpHeapAlloc **pinned; /* every pinned buffer (pins are few) */
+    uint32_t npinned, cap_pinned;
+    int64_t pinned_bytes;    /* bytes of pinned buffers now */
+    int64_t live_views;      /* Readers and Views alive now */
     KpValue sys_memory;      /* system.memory: the right to make allocators */
     KpValue sys_args;        /* system.args: List#(String) */
     KpValue sys_script;      /* system.script: String, the script's path */
@@ -226,6 +241,7 @@ struct KpVM {
 
     KpWriteFn write_out, write_err;
     void *write_ud;
+    KpDiagnosticFn on_diagnostic; /* structured diagnostics, or NULL */
 
     const KpSource **sources; /* every source compiled, freed at the end */
     uint32_t nsources, sources_cap;
@@ -233,7 +249,14 @@ struct KpVM {
     _Atomic int interrupt;
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
+    bool ran_since_finish;   /* a chunk ran after kp_vm_finish: its globals
+                                are dropped by the next finish (or free) */
 };
+
+/* The immortal string constant with these bytes: one per distinct text
+ * for the VM's life, outside the per-run arena (a value may hold it after
+ * the run that compiled it).  NULL when out of memory. */
+KpString *kp_vm_const_str(KpVM *vm, const char *s, size_t len);
 
 /* ---------------------------------------------------- checked references */
 
@@ -270,6 +293,10 @@ bool kp_vm_error(KpVM *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool kp_vm_error_at(KpVM *vm, uint32_t line, uint32_t col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* After a failure: gives the error a message if none was set (out of
+ * memory when the host refused a request, else an internal error); true
+ * when it did. */
+bool kp_vm_error_unsaid(KpVM *vm);
 /* Runs `proto` as the main chunk at frame 0. */
 int kp_vm_run_main(KpVM *vm, KpProto *proto);
 /* Calls `ov` with args at `base` (nargs values already bound). */

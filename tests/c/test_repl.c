@@ -400,6 +400,102 @@ static void session_unwritable_history(void) {
     end(&s);
 }
 
+/* Tab completion, multi-line history entries, stray closers, :type. */
+static void session_editing(void) {
+    char home[512], state[512];
+    snprintf(home, sizeof home, "%s/home3", tmpdir);
+    snprintf(state, sizeof state, "%s/state3", tmpdir);
+    mkdir(home, 0700);
+    Session s;
+    if (!start(&s, home, state, NULL)) { check(false, "start keep on a pty"); return; }
+    expect(&s, "keep> ", "first prompt (editing session)");
+
+    line(&s, "Vec : Type = ( .xpos : Int, .ypos : Int = 0, .label : String = \"v\" )");
+    expect(&s, "keep> ", "a record type declared");
+    line(&s, "velocity := Vec(.xpos = 3)");
+    expect(&s, "keep> ", "a variable of it declared");
+
+    /* a unique global: completed in place */
+    send(&s, "veloc\t");
+    expect(&s, "velocity", "Tab completes a top-level variable");
+    send(&s, ".xp\t");
+    expect(&s, "velocity.xpos", "Tab after `.` completes a field of the variable's record type");
+    send(&s, "\r");
+    expect(&s, "3\nkeep> ", "the completed line runs");
+
+    /* a function and a type */
+    line(&s, "scale_by (v: &Vec, k: Int) -> Int := { return v.xpos * k }");
+    expect(&s, "keep> ", "a function declared");
+    send(&s, "scale_\t");
+    expect(&s, "scale_by", "Tab completes a function name");
+    send(&s, "(&velocity, 7)\r");
+    expect(&s, "21\nkeep> ", "the completed call runs");
+    send(&s, "w := Ve\t");
+    expect(&s, "w := Vec", "Tab completes a type name");
+    send(&s, "(.xpos = 1)\r");
+    expect(&s, "keep> ", "the completed constructor runs");
+    /* several candidates: a second Tab lists them */
+    send(&s, "velocity.\t\t");
+    expect(&s, "label", "Tab Tab lists the fields");
+    expect(&s, "ypos", "... all of them");
+    send(&s, "\x15"); /* Ctrl-U: clear the line */
+    send(&s, "\r");
+    expect(&s, "keep> ", "prompt after clearing the line");
+    send(&s, "prin\t");
+    expect(&s, "print", "Tab completes a built-in function");
+    send(&s, "(\"built-in\")\r");
+    expect(&s, "built-in\nkeep> ", "the completed built-in runs");
+
+    /* a multi-line entry is one history entry */
+    line(&s, "triple (n: Int) -> Int := {");
+    expect(&s, "....> ", "continuation prompt");
+    line(&s, "    return n * 3");
+    expect(&s, "....> ", "continuation prompt again");
+    line(&s, "}");
+    expect(&s, "keep> ", "the function is complete");
+    send(&s, "\x10"); /* Ctrl-P: the previous history entry */
+    expect(&s, "return n * 3", "the previous history entry is the whole definition");
+    send(&s, "\r");
+    expect(&s, "keep> ", "the recalled definition is evaluated whole");
+    expect_not(&s, "error", 300, "... without an error (not just its `}`)");
+    line(&s, "triple(14)");
+    expect(&s, "42\nkeep> ", "the recalled definition is in effect");
+
+    /* a stray closer inside an open block is reported at once */
+    line(&s, "flag := true");
+    expect(&s, "keep> ", "flag declared");
+    line(&s, "if flag {");
+    expect(&s, "....> ", "continuation prompt inside if");
+    line(&s, ")");
+    expect(&s, "unexpected ')'", "a stray ) is reported at once");
+    expect(&s, "keep> ", "and the input starts afresh (not ....>)");
+    line(&s, "print(\"fresh\")");
+    expect(&s, "fresh\nkeep> ", "the next line is a fresh input");
+
+    /* :type prints the compiler's static type */
+    line(&s, ":type velocity");
+    expect(&s, "Vec\nkeep> ", ":type of a variable");
+    line(&s, ":type 1 + 2");
+    expect(&s, "Int\nkeep> ", ":type of an arithmetic expression");
+    line(&s, ":type [1, 2, 3]");
+    expect(&s, "List", ":type of a list literal (what the compiler knows of it)");
+    line(&s, ":type \"a\" + \"b\"");
+    expect(&s, "String\nkeep> ", ":type of a string concatenation");
+    line(&s, ":type triple(2)");
+    expect(&s, "Int\nkeep> ", ":type of a call (the declared output type)");
+    line(&s, ":type velocity.label");
+    expect(&s, "String\nkeep> ", ":type of a field");
+    line(&s, ":type nosuch + 1");
+    expect(&s, "nosuch", ":type of an unknown name reports the error");
+    expect(&s, "keep> ", "prompt after the :type error");
+    line(&s, ":type");
+    expect(&s, "usage: :type EXPR", ":type without an expression");
+
+    line(&s, ":quit");
+    check(finish(&s) == 0, "the editing session exits 0");
+    end(&s);
+}
+
 /* ------------------------------------------------------------ piped */
 
 /* Runs keep (extra `args`) with `input` on stdin; stdout (and stderr when
@@ -494,6 +590,7 @@ int main(int argc, char **argv) {
     session_main();
     session_home_and_eof();
     session_unwritable_history();
+    session_editing();
     piped_tests();
 
     char cmd[400];

@@ -1,0 +1,748 @@
+/*
+ * typecheck.c — the types pass: static types of expressions, the checks
+ * they allow before the program runs, and static overload resolution.
+ *
+ * Design.  The pass runs over each block right after the block's
+ * declarations are hoisted (resolve.c) and before any of its statements is
+ * compiled (codegen_stmt.c), so it sees every type and function the block
+ * can name, and every local of the enclosing blocks with its static type.
+ * Code generation compiles every block, the ones that never run included
+ * (`if false { … }`), so every block of the program is checked.  The pass
+ * walks the block's statements in order, keeping the static type of each
+ * local the block declares; nested blocks are checked when they are
+ * compiled, with the locals declared before them in scope.
+ *
+ * A static type is known or unknown (NULL).  Known types come from
+ * literals, constructors, annotations, parameters, declared outputs, and
+ * operations on known types; a value of unknown type (an untyped
+ * parameter, a loop variable, the result of a function whose overloads
+ * return different types, a host value) is checked when the program runs,
+ * as before.  Every comparison of types therefore has three answers
+ * (Fit): certainly fits, certainly does not (a compile error), or cannot
+ * tell (the run-time check stays).
+ *
+ * Calls.  For a call of a named function, every overload is matched
+ * against the arguments' static types the way the VM's run-time selection
+ * does (vm/vm.c select_overload): arity, named arguments, defaults,
+ * parameter modes, and the same preference scores (an exact type beats an
+ * Abstract, which beats an untyped parameter).  When no overload can
+ * accept the arguments the call is a compile error: for a function with
+ * one overload the precise one (wrong number of arguments, argument N
+ * must be T), otherwise "no overload" with the candidates listed; two
+ * equally good overloads are "ambiguous".  When exactly one overload is
+ * certain to be chosen, the call is bound to it (KpNode.bound): code
+ * generation passes each argument in the form its parameter takes and
+ * emits a direct call (CALLS) that the VM runs without selection, checking
+ * at run time only the arguments whose types the pass could not prove.
+ * An expected output type (`b : HeapAllocation = init(…)`, `T | init(…)`)
+ * first narrows the overloads to those returning it, as at run time.
+ *
+ * A function's overloads are all known only once every declaration of it
+ * in the chunk is hoisted: a declaration nested in a function body is
+ * hoisted when that body is compiled.  The pass counts the declarations
+ * of each name in the chunk first (kp_tc_count_decls), and a call of a
+ * function not yet complete, or with a host-registered overload, or in the
+ * REPL (where a later line may redefine it), is resolved at run time.
+ */
+#include "compiler_int.h"
+
+typedef enum Fit { FIT_NO = 0, FIT_MAYBE = 1, FIT_YES = 2 } Fit;
+
+typedef struct TcVar {
+    const char *name;
+    KpType *type;
+} TcVar;
+
+typedef struct Tc {
+    C *c;
+    KpVM *vm;
+    TcVar *vars;
+    int nvars, cap;
+    KpType *hole; /* static type of `_` in the pipe being checked */
+    bool in_pipe;
+} Tc;
+
+/* ------------------------------------------------ declarations count */
+
+static uint32_t hash_ptr(const void *p) {
+    uintptr_t x = (uintptr_t)p;
+    x ^= x >> 17;
+    x *= 0x9E3779B1u;
+    return (uint32_t)(x ^ (x >> 15));
+}
+
+static KpDeclCount *decl_slot(C *c, const char *name, bool add) {
+    if (!c->decls.cap) {
+        if (!add) return NULL;
+        c->decls.cap = 64;
+        c->decls.items = kp_arena_alloc(&c->vm->meta_arena, sizeof(KpDeclCount) * 64, 8);
+        if (!c->decls.items) { c->decls.cap = 0; return NULL; }
+        memset(c->decls.items, 0, sizeof(KpDeclCount) * 64);
+    }
+    if (add && (c->decls.n + 1) * 2 > c->decls.cap) {
+        uint32_t ncap = c->decls.cap * 2;
+        KpDeclCount *n = kp_arena_alloc(&c->vm->meta_arena, sizeof(KpDeclCount) * ncap, 8);
+        if (!n) return NULL;
+        memset(n, 0, sizeof(KpDeclCount) * ncap);
+        for (uint32_t i = 0; i < c->decls.cap; i++) {
+            KpDeclCount *o = &c->decls.items[i];
+            if (!o->name) continue;
+            uint32_t h = hash_ptr(o->name) & (ncap - 1);
+            while (n[h].name) h = (h + 1) & (ncap - 1);
+            n[h] = *o;
+        }
+        c->decls.items = n;
+        c->decls.cap = ncap;
+    }
+    uint32_t h = hash_ptr(name) & (c->decls.cap - 1);
+    while (c->decls.items[h].name) {
+        if (c->decls.items[h].name == name) return &c->decls.items[h];
+        h = (h + 1) & (c->decls.cap - 1);
+    }
+    if (!add) return NULL;
+    c->decls.items[h].name = name;
+    c->decls.n++;
+    return &c->decls.items[h];
+}
+
+/* Counts the function declarations of the chunk, at every depth. */
+void kp_tc_count_decls(C *c, KpNode *n) {
+    if (!n) return;
+    if (n->kind == KP_N_FUNC && n->b && n->name) {
+        KpDeclCount *d = decl_slot(c, kp_compile_intern(c, n->name), true);
+        if (d) d->total++;
+    }
+    if (n->kind == KP_N_TYPEDECL) return; /* Abstract signatures declare nothing */
+    kp_tc_count_decls(c, n->a);
+    kp_tc_count_decls(c, n->b);
+    kp_tc_count_decls(c, n->c);
+    for (int i = 0; i < n->list.count; i++) kp_tc_count_decls(c, n->list.items[i]);
+}
+
+/* Notes that one declaration of `name` was hoisted. */
+void kp_tc_declared(C *c, const char *name) {
+    KpDeclCount *d = decl_slot(c, name, false);
+    if (d) d->seen++;
+}
+
+/* Are all the overloads of f known now, and fixed for the program? */
+static bool overloads_complete(C *c, KpFunc *f) {
+    if (c->repl) return false;
+    for (uint32_t i = 0; i < f->n; i++)
+        if (f->ovs[i]->host_fn) return false;
+    KpDeclCount *d = decl_slot(c, f->name, false);
+    return !d || d->seen >= d->total;
+}
+
+/* ------------------------------------------------------------ fits */
+
+static bool is_sized(KpType *t) { return t && t->kind == KP_TK_SCALAR && KP_IS_SIZED_INT(t->tag); }
+
+/* Does a value of static type `have` fit a place of type `want`? */
+static Fit fit(KpVM *vm, KpType *want, KpType *have) {
+    if (!want || want->kind == KP_TK_ANY || want->kind == KP_TK_ABSTRACT) return FIT_YES;
+    if (!have || have->kind == KP_TK_ANY || have->kind == KP_TK_ABSTRACT) return FIT_MAYBE;
+    if (want == have) return FIT_YES;
+    if (have->kind == KP_TK_REF) return want->kind == KP_TK_REF ? fit(vm, want->elem, have->elem) : FIT_MAYBE;
+    switch (want->kind) {
+    case KP_TK_SCALAR:
+        if (have->kind != KP_TK_SCALAR) return FIT_NO;
+        if (want->tag == have->tag) return FIT_YES; /* Float32 is a Float stored in 32 bits */
+        if (want->tag == KP_T_FLOAT && have == vm->t_int) return FIT_YES;
+        if (is_sized(want) && (have == vm->t_int || is_sized(have))) return FIT_MAYBE; /* range: at run time */
+        if (want == vm->t_int && is_sized(have)) return FIT_YES;
+        return FIT_NO;
+    case KP_TK_RECORD:
+        return have->kind == KP_TK_RECORD && !(want->anon && have->anon) ? FIT_NO
+             : have->kind == KP_TK_RECORD ? FIT_MAYBE : FIT_NO;
+    case KP_TK_LIST:
+    case KP_TK_MAP:
+        if (have->kind != want->kind) return FIT_NO;
+        return FIT_MAYBE; /* element types are checked (and converted) at run time */
+    case KP_TK_REF:
+        return FIT_MAYBE;
+    case KP_TK_TYPE:
+    case KP_TK_FUNC:
+        return have->kind == want->kind ? FIT_YES : FIT_NO;
+    case KP_TK_OPAQUE:
+        if (have->kind != KP_TK_OPAQUE) return FIT_NO;
+        if (have->tag != want->tag) return FIT_NO;
+        if (want->akind && have->akind && want->akind != have->akind) return FIT_NO;
+        return want->akind ? FIT_MAYBE : FIT_YES;
+    default:
+        return FIT_MAYBE;
+    }
+}
+
+static const char *tname(KpType *t) { return t ? t->name : "_"; }
+
+/* ------------------------------------------------------------ scopes */
+
+static void tc_push_var(Tc *t, const char *name, KpType *type) {
+    if (t->nvars == t->cap) {
+        int ncap = t->cap ? t->cap * 2 : 16;
+        TcVar *q = kp_realloc(t->vm->meta, t->vars, sizeof(TcVar) * (size_t)t->cap, sizeof(TcVar) * (size_t)ncap, 8, NULL);
+        if (!q) return;
+        t->vars = q;
+        t->cap = ncap;
+    }
+    t->vars[t->nvars++] = (TcVar){name, type};
+}
+
+/* The static type of variable `name`, and whether it is a variable. */
+static KpType *var_type(Tc *t, const char *name, bool *is_var) {
+    *is_var = true;
+    for (int i = t->nvars - 1; i >= 0; i--)
+        if (t->vars[i].name == name) return t->vars[i].type;
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(t->c, name, &global, &g);
+    if (l == (Local *)1) return NULL;
+    if (l) return l->type;
+    if (global) return g ? g->type : NULL;
+    *is_var = false;
+    return NULL;
+}
+
+/* Resolves a type expression without reporting (code generation reports
+ * what is wrong with it). */
+static KpType *quiet_type(Tc *t, KpNode *n) {
+    KpDiags *d = t->c->diags;
+    int mark = d->count;
+    KpType *ty = kp_types_resolve(t->c, n);
+    if (d->count != mark && mark <= 100) { d->count = mark; return NULL; }
+    return ty;
+}
+
+/* ------------------------------------------------------------ calls */
+
+typedef struct Arg {
+    KpNode *node;     /* the argument expression (the value of a named one) */
+    const char *name; /* named argument, or NULL */
+    KpType *type;     /* static type of the value (of the referent for &x) */
+    uint8_t ref;      /* written &x (1) or $&x (2) */
+    bool place;       /* a variable, field or element: passed as a borrow */
+} Arg;
+
+typedef struct Match {
+    Fit fit;
+    int score;
+    uint64_t check; /* arguments (by parameter index) bound at run time */
+    char why[200];  /* the first reason it does not fit */
+} Match;
+
+static KpType *expr_type(Tc *t, KpNode *n);
+
+static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a, Match *m) {
+    KpVM *vm = t->vm;
+    const char *pname = p->name ? p->name : "_";
+    if (p->mode == KP_PM_MUTREF && a->ref == 1) {
+        if (m->fit != FIT_NO)
+            snprintf(m->why, sizeof m->why, "argument %d of '%s' (%s) needs $&: a read-only reference (&) was passed",
+                     idx + 1, f->name, pname);
+        m->fit = FIT_NO;
+        return;
+    }
+    bool needs = false;
+    Fit r;
+    int s = 0;
+    KpType *have = a->type, *want = p->type;
+    if (!want) { r = FIT_YES; s = 1; }
+    else if (want->kind == KP_TK_ABSTRACT) { r = FIT_YES; s = 2; needs = true; }
+    else if (!have) { r = FIT_MAYBE; s = 1; }
+    else if (want->kind == KP_TK_REF) { r = FIT_MAYBE; s = 3; }
+    else if (want == have) { r = FIT_YES; s = 3; }
+    else if (is_sized(want) && have == vm->t_int) { r = FIT_YES; s = 2; needs = true; }
+    else if (want->kind == KP_TK_SCALAR && want->tag == KP_T_FLOAT && have == vm->t_int) { r = FIT_YES; s = 1; needs = true; }
+    else if (want == vm->t_int && is_sized(have)) { r = FIT_YES; s = 1; needs = true; }
+    else { r = fit(vm, want, have); s = 3; needs = true; if (r == FIT_YES) r = FIT_MAYBE; }
+    if (r == FIT_NO) {
+        if (m->fit != FIT_NO)
+            snprintf(m->why, sizeof m->why, "argument %d of '%s' (%s) must be %s%s, but it is %s", idx + 1, f->name, pname,
+                     p->mode == KP_PM_MUTREF ? "$&" : p->mode == KP_PM_REF ? "&" : "", want->name, have->name);
+        m->fit = FIT_NO;
+        return;
+    }
+    if (r == FIT_MAYBE) needs = true;
+    /* a moved-out field or element, or a place whose value may be gone:
+     * the binding checks it (a variable's register is checked by REF) */
+    if (a->node->kind == KP_N_FIELD || a->node->kind == KP_N_INDEX || a->node->kind == KP_N_HOLE) needs = true;
+    /* by value: a variable may hold a reference (a copy of a & parameter),
+     * so the binding looks at the value; its exact scalar tag is one test */
+    if (p->mode == KP_PM_VALUE) needs = true;
+    if (needs) m->check |= idx < 64 ? (uint64_t)1 << idx : ~(uint64_t)0;
+    if (r == FIT_MAYBE && m->fit == FIT_YES) m->fit = FIT_MAYBE;
+    m->score += s;
+}
+
+static void match_overload(Tc *t, KpOverload *ov, Arg *args, int nargs, int npos, Match *m) {
+    KpFunc *f = ov->func;
+    memset(m, 0, sizeof *m);
+    m->fit = FIT_YES;
+    if (!ov->variadic && nargs > ov->nparams) {
+        snprintf(m->why, sizeof m->why, "'%s' takes %d argument%s, but %d %s given", f->name, ov->nparams,
+                 ov->nparams == 1 ? "" : "s", nargs, nargs == 1 ? "was" : "were");
+        m->fit = FIT_NO;
+        return;
+    }
+    for (int j = 0; j < npos; j++) {
+        if (j < ov->nparams) accept_arg(t, f, j, &ov->params[j], &args[j], m);
+        else {
+            KpParam vp = {0};
+            vp.mode = ov->vmode;
+            accept_arg(t, f, j, &vp, &args[j], m);
+        }
+    }
+    for (int j = npos; j < nargs; j++) {
+        int k = -1;
+        for (int q = 0; q < ov->nparams; q++)
+            if (ov->params[q].name == args[j].name) k = q;
+        if (k < npos) {
+            if (m->fit != FIT_NO)
+                snprintf(m->why, sizeof m->why, "'%s' has no parameter '%s'%s", f->name, args[j].name,
+                         k >= 0 ? " left to name (it was given by position)" : "");
+            m->fit = FIT_NO;
+            return;
+        }
+        accept_arg(t, f, k, &ov->params[k], &args[j], m);
+    }
+    for (int q = npos; q < ov->nparams; q++) {
+        bool given = false;
+        for (int j = npos; j < nargs; j++)
+            if (args[j].name == ov->params[q].name) given = true;
+        if (!given && ov->params[q].def.tag == KP_T_UNSET) {
+            if (m->fit != FIT_NO) {
+                if (nargs < ov->nparams && npos == nargs)
+                    snprintf(m->why, sizeof m->why, "'%s' takes %d argument%s, but %d %s given", f->name, ov->nparams,
+                             ov->nparams == 1 ? "" : "s", nargs, nargs == 1 ? "was" : "were");
+                else
+                    snprintf(m->why, sizeof m->why, "missing argument %d of '%s' (%s)", q + 1, f->name,
+                             ov->params[q].name ? ov->params[q].name : "_");
+            }
+            m->fit = FIT_NO;
+            return;
+        }
+    }
+}
+
+static bool ret_compatible(const KpType *ret, const KpType *expect) {
+    if (!ret || !expect) return false;
+    if (ret == expect) return true;
+    return (ret->kind == KP_TK_LIST || ret->kind == KP_TK_MAP) && ret->kind == expect->kind && !ret->elem && !ret->key;
+}
+
+static void describe_ov(char *buf, size_t n, KpOverload *ov) {
+    size_t len = (size_t)snprintf(buf, n, "%s (", ov->func->name);
+    for (int i = 0; i < ov->nparams && len < n - 40; i++) {
+        const KpParam *p = &ov->params[i];
+        len += (size_t)snprintf(buf + len, n - len, "%s%s%s: %s%s", i ? ", " : "", p->named ? "." : "", p->name ? p->name : "_",
+                                p->mode == KP_PM_MUTREF ? "$&" : p->mode == KP_PM_REF ? "&" : "", p->type ? p->type->name : "Any");
+    }
+    if (ov->variadic && len < n - 8) len += (size_t)snprintf(buf + len, n - len, "%s...", ov->nparams ? ", " : "");
+    if (len < n - 40) len += (size_t)snprintf(buf + len, n - len, ") -> %s", ov->ret ? ov->ret->name : "_");
+    if (ov->proto && len < n - 24) snprintf(buf + len, n - len, " (line %u)", ov->line);
+    else if (!ov->proto && len < n - 16) snprintf(buf + len, n - len, " (built-in)");
+}
+
+static void note_candidates(Tc *t, KpFunc *f, KpOverload **only, int nonly) {
+    char note[1400];
+    size_t len = (size_t)snprintf(note, sizeof note, "note: candidates:");
+    int shown = 0;
+    for (uint32_t i = 0; i < f->n && len < sizeof note - 300; i++) {
+        KpOverload *ov = f->ovs[i];
+        if (only) {
+            bool in = false;
+            for (int k = 0; k < nonly; k++) in |= only[k] == ov;
+            if (!in) continue;
+        }
+        char d[256];
+        describe_ov(d, sizeof d, ov);
+        len += (size_t)snprintf(note + len, sizeof note - len, "\n        %s", d);
+        shown++;
+    }
+    if (shown) kp_diag_note(t->c->diags, "%s", note);
+}
+
+/* Checks a call of function f with these arguments; binds it when one
+ * overload is certain.  Returns the static result type. */
+static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, int npos, KpType *expect, bool bindable) {
+    KpVM *vm = t->vm;
+    if (f->special || f->n == 0) return NULL;
+    bool complete = overloads_complete(t->c, f);
+    bool some_ret = false;
+    if (expect)
+        for (uint32_t i = 0; i < f->n; i++)
+            if (ret_compatible(f->ovs[i]->ret, expect)) some_ret = true;
+    Match best = {0}, cur;
+    KpOverload *best_ov = NULL, *tied[8];
+    int nties = 0, nviable = 0, nmaybe = 0;
+    Match first_no = {0};
+    bool have_no = false;
+    for (uint32_t i = 0; i < f->n; i++) {
+        KpOverload *ov = f->ovs[i];
+        if (some_ret && !ret_compatible(ov->ret, expect)) continue;
+        match_overload(t, ov, args, nargs, npos, &cur);
+        if (cur.fit == FIT_NO) {
+            if (!have_no) { first_no = cur; have_no = true; }
+            continue;
+        }
+        nviable++;
+        if (cur.fit == FIT_MAYBE) nmaybe++;
+        if (!best_ov || cur.score > best.score) {
+            best = cur;
+            best_ov = ov;
+            nties = 0;
+        } else if (cur.score == best.score) {
+            if (nties < 8) tied[nties] = ov;
+            nties++;
+        }
+    }
+    if (!nviable) {
+        if (!complete) return NULL;
+        if (f->n == 1 || (some_ret && f->n == 1)) {
+            kp_compile_error(t->c, n, "%s", first_no.why);
+        } else {
+            char buf[400];
+            size_t len = 0;
+            buf[0] = 0;
+            for (int j = 0; j < nargs && len < sizeof buf - 64; j++)
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s%s%s%s", j ? ", " : "", args[j].name ? "." : "",
+                                        args[j].name ? args[j].name : "", args[j].name ? " = " : "",
+                                        args[j].ref == 2 ? "$&" : args[j].ref ? "&" : "");
+            len = 0;
+            for (int j = 0; j < nargs && len < sizeof buf - 64; j++)
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s%s", j ? ", " : "",
+                                        args[j].ref == 2 ? "$&" : args[j].ref ? "&" : "", tname(args[j].type));
+            if (some_ret)
+                kp_compile_error(t->c, n, "no overload of '%s' returning %s accepts (%s)", f->name, expect->name, buf);
+            else
+                kp_compile_error(t->c, n, "no overload of '%s' accepts (%s)", f->name, buf);
+            note_candidates(t, f, NULL, 0);
+        }
+        return NULL;
+    }
+    if (nmaybe == 0 && nties > 0) {
+        if (!complete) return NULL;
+        char buf[400];
+        size_t len = 0;
+        buf[0] = 0;
+        for (int j = 0; j < nargs && len < sizeof buf - 64; j++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", j ? ", " : "", tname(args[j].type));
+        kp_compile_error(t->c, n, "ambiguous call to '%s' with (%s): several overloads match equally", f->name, buf);
+        KpOverload *cands[9];
+        cands[0] = best_ov;
+        int nc = 1;
+        for (int k = 0; k < nties && k < 8; k++) cands[nc++] = tied[k];
+        note_candidates(t, f, cands, nc);
+        return NULL;
+    }
+    KpOverload *chosen = NULL;
+    if (nmaybe == 0) chosen = best_ov;            /* certain: the best of the fitting ones */
+    else if (nviable == 1 && f->n == 1) chosen = best_ov; /* the only overload: checked where unproven */
+    if (!chosen) {
+        /* the run time chooses; the static result is known if they agree */
+        KpType *rt = NULL;
+        bool same = true;
+        for (uint32_t i = 0; i < f->n; i++) {
+            if (some_ret && !ret_compatible(f->ovs[i]->ret, expect)) continue;
+            if (!rt) rt = f->ovs[i]->ret;
+            else if (rt != f->ovs[i]->ret) same = false;
+        }
+        return some_ret ? expect : same ? rt : NULL;
+    }
+    /* bound only when the call passes every parameter by position (named
+     * arguments and defaults are arranged by the run-time binding), and no
+     * argument borrows from a temporary (code generation pins those) */
+    if (npos != nargs || nargs < chosen->nparams || (!chosen->variadic && nargs != chosen->nparams)) bindable = false;
+    for (int j = 0; j < nargs && bindable; j++) {
+        KpNode *a = args[j].node;
+        if (a->kind == KP_N_HOLE || ((a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) && !kp_resolve_is_place(a)))
+            bindable = false;
+        if (a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) && !kp_resolve_is_place(a->a))
+            bindable = false;
+    }
+    if (complete && bindable && (chosen->proto || chosen->native) && !chosen->host_fn) {
+        n->bound = chosen;
+        n->bound_check = best.check;
+    }
+    (void)vm;
+    if (some_ret) return expect;
+    return chosen->ret;
+}
+
+/* Collects a call's arguments (with the piped value first, if any). */
+static int collect_args(Tc *t, KpNode *n, Arg *args, int max, int *npos, KpNode *first, KpType *first_type) {
+    int na = 0;
+    if (first && na < max) args[na++] = (Arg){first, NULL, first_type, 0, true};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n->list.count && na < max; i++) {
+            KpNode *a = n->list.items[i];
+            bool named = a->kind == KP_N_FIELDINIT;
+            if (named != (pass == 1)) continue;
+            KpNode *v = named ? a->a : a;
+            Arg g = {v, named ? kp_compile_intern(t->c, a->name) : NULL, NULL, 0, false};
+            if (v->kind == KP_N_UNARY && (v->op == KP_OP_REF || v->op == KP_OP_MUTREF)) {
+                g.ref = v->op == KP_OP_MUTREF ? 2 : 1;
+                g.type = expr_type(t, v->a);
+            } else {
+                g.type = expr_type(t, v);
+                g.place = kp_resolve_is_place(v);
+            }
+            args[na++] = g;
+        }
+        if (pass == 0) *npos = na;
+    }
+    return na;
+}
+
+static KpType *check_call(Tc *t, KpNode *n, KpType *expect, KpNode *first, KpType *first_type) {
+    KpNode *callee = n->a;
+    Arg args[64];
+    int npos = 0;
+    if (n->list.count + 1 > 64) {
+        for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]);
+        return NULL;
+    }
+    if (callee->kind == KP_N_GENERIC) {
+        for (int i = 0; i < n->list.count; i++) {
+            KpNode *a = n->list.items[i];
+            expr_type(t, a->kind == KP_N_FIELDINIT ? a->a : a);
+        }
+        return quiet_type(t, callee);
+    }
+    if (callee->kind != KP_N_IDENT) {
+        expr_type(t, callee);
+        collect_args(t, n, args, 64, &npos, first, first_type);
+        return NULL;
+    }
+    const char *name = kp_compile_intern(t->c, callee->name);
+    bool is_var;
+    var_type(t, name, &is_var);
+    if (is_var) { /* a function value: chosen at run time */
+        collect_args(t, n, args, 64, &npos, first, first_type);
+        return NULL;
+    }
+    TypeBind *tb = kp_resolve_find_type(t->c, name);
+    if (tb && tb->type && !tb->generic) { /* a constructor: checked by code generation */
+        for (int i = 0; i < n->list.count; i++) {
+            KpNode *a = n->list.items[i];
+            expr_type(t, a->kind == KP_N_FIELDINIT ? a->a : a);
+        }
+        return tb->type;
+    }
+    KpType *bt = tb ? NULL : kp_types_builtin(t->c, name);
+    int na = collect_args(t, n, args, 64, &npos, first, first_type);
+    KpFunc *f = kp_resolve_find_func(t->c, name);
+    if (bt && (bt->kind == KP_TK_OPAQUE || bt == t->vm->t_heap) && !first) {
+        /* `HeapAllocation(…)`: init(…) returning that type */
+        KpFunc *init = kp_resolve_find_func(t->c, kp_compile_intern(t->c, "init"));
+        if (init) check_call_of(t, n, init, args, na, npos, bt, false);
+        return bt;
+    }
+    if (!f) return NULL;
+    return check_call_of(t, n, f, args, na, npos, expect, first == NULL);
+}
+
+/* ------------------------------------------------------------ expressions */
+
+static KpType *field_of(Tc *t, KpNode *n, KpType *ct) {
+    if (!ct) return NULL;
+    if (ct->kind == KP_TK_REF) ct = ct->elem;
+    if (!ct || ct->kind != KP_TK_RECORD || !ct->fnames) return NULL;
+    const char *fname = kp_compile_intern(t->c, n->name);
+    for (uint32_t i = 0; i < ct->nfields; i++)
+        if (ct->fnames[i] == fname) return ct->ftypes[i];
+    kp_compile_error(t->c, n, "%s has no field '%s'", ct->name, n->name);
+    return NULL;
+}
+
+static bool has_hole(KpNode *n) {
+    if (!n) return false;
+    if (n->kind == KP_N_HOLE) return true;
+    if (n->kind == KP_N_PIPE) return has_hole(n->a);
+    if (has_hole(n->a) || has_hole(n->b) || has_hole(n->c)) return true;
+    for (int i = 0; i < n->list.count; i++)
+        if (has_hole(n->list.items[i])) return true;
+    return false;
+}
+
+static KpType *check_pipe(Tc *t, KpNode *n) {
+    KpNode *lhs = n->a, *rhs = n->b;
+    /* `T | init(…)`: output-type selection */
+    if (rhs->kind == KP_N_CALL && !has_hole(rhs) && (lhs->kind == KP_N_IDENT || lhs->kind == KP_N_GENERIC)) {
+        KpType *ty = NULL;
+        if (lhs->kind == KP_N_GENERIC) ty = quiet_type(t, lhs);
+        else {
+            bool is_var;
+            const char *name = kp_compile_intern(t->c, lhs->name);
+            var_type(t, name, &is_var);
+            if (!is_var) {
+                TypeBind *tb = kp_resolve_find_type(t->c, name);
+                ty = tb ? tb->type : kp_types_builtin(t->c, name);
+            }
+        }
+        if (ty) {
+            check_call(t, rhs, ty, NULL, NULL);
+            return ty;
+        }
+    }
+    KpType *lt = expr_type(t, lhs);
+    if (lhs->kind == KP_N_PIPE && lhs->b && lhs->b->kind == KP_N_KEEP) lt = NULL; /* a kept box's reference */
+    KpType *save = t->hole;
+    bool save_in = t->in_pipe;
+    t->hole = lt;
+    t->in_pipe = true;
+    KpType *rt = NULL;
+    if (rhs->kind == KP_N_CALL) {
+        Arg args[64];
+        int npos = 0;
+        if (rhs->list.count < 63) collect_args(t, rhs, args, 64, &npos, NULL, NULL);
+    } else if (rhs->kind == KP_N_KEEP) {
+        for (int i = 0; i < rhs->list.count; i++) expr_type(t, rhs->list.items[i]);
+        rt = NULL;
+    }
+    t->hole = save;
+    t->in_pipe = save_in;
+    return rt;
+}
+
+/* The static type of expression n (NULL: unknown), checking it. */
+static KpType *expr_type(Tc *t, KpNode *n) {
+    KpVM *vm = t->vm;
+    if (!n) return NULL;
+    switch (n->kind) {
+    case KP_N_INT: return vm->t_int;
+    case KP_N_FLOAT: return vm->t_float;
+    case KP_N_STRING: return vm->t_string;
+    case KP_N_BOOL: return vm->t_bool;
+    case KP_N_UNIT: return vm->t_unit;
+    case KP_N_IDENT: {
+        bool is_var;
+        KpType *ty = var_type(t, kp_compile_intern(t->c, n->name), &is_var);
+        return is_var ? ty : NULL;
+    }
+    case KP_N_HOLE: return t->in_pipe ? t->hole : NULL;
+    case KP_N_LIST:
+        for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]);
+        return vm->t_list;
+    case KP_N_MAP:
+        for (int i = 0; i < n->list.count; i++) {
+            expr_type(t, n->list.items[i]->a);
+            expr_type(t, n->list.items[i]->b);
+        }
+        return vm->t_map;
+    case KP_N_RECORD:
+        for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]->a);
+        return NULL;
+    case KP_N_BINARY: {
+        KpType *a = expr_type(t, n->a), *b = expr_type(t, n->b);
+        if (n->op == KP_OP_RANGE) return NULL;
+        return kp_types_static_binop_type(t->c, n->op, a, b);
+    }
+    case KP_N_UNARY: {
+        KpType *a = expr_type(t, n->a);
+        switch (n->op) {
+        case KP_OP_NEG: return kp_types_is_num(vm, a) ? a : NULL;
+        case KP_OP_NOT: return vm->t_bool;
+        case KP_OP_REF:
+        case KP_OP_MUTREF: return a ? kp_types_derived(t->c, KP_TK_REF, a, NULL, n->op == KP_OP_MUTREF ? 2 : 1) : NULL;
+        default: return a;
+        }
+    }
+    case KP_N_CALL: return check_call(t, n, NULL, NULL, NULL);
+    case KP_N_PIPE: return check_pipe(t, n);
+    case KP_N_FIELD: {
+        if (n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "system")) return NULL;
+        return field_of(t, n, expr_type(t, n->a));
+    }
+    case KP_N_INDEX: {
+        KpType *ct = expr_type(t, n->a);
+        expr_type(t, n->b);
+        if (ct && ct->kind == KP_TK_REF) ct = ct->elem;
+        if (ct && (ct->kind == KP_TK_LIST || ct->kind == KP_TK_MAP)) return ct->elem;
+        if (ct == vm->t_string) return vm->t_int;
+        return NULL;
+    }
+    case KP_N_GENERIC: return vm->t_type;
+    default: return NULL;
+    }
+}
+
+/* ------------------------------------------------------------ statements */
+
+static void check_decl(Tc *t, KpNode *n) {
+    KpType *want = n->a ? quiet_type(t, n->a) : NULL;
+    KpType *have = NULL;
+    if (n->b) {
+        have = n->b->kind == KP_N_CALL ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
+        if (want && have && fit(t->vm, want, have) == FIT_NO) {
+            kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", n->name, want->name, have->name);
+            kp_diag_note(t->c->diags, "note: '%s' is declared %s here (line %u)", n->name, want->name, n->line);
+        }
+    }
+    tc_push_var(t, kp_compile_intern(t->c, n->name), want ? want : have);
+}
+
+static void check_assign(Tc *t, KpNode *n) {
+    KpNode *target = n->a;
+    KpType *want = NULL;
+    if (target->kind == KP_N_IDENT) {
+        bool is_var;
+        want = var_type(t, kp_compile_intern(t->c, target->name), &is_var);
+    } else {
+        want = expr_type(t, target);
+    }
+    KpType *have = n->b->kind == KP_N_CALL && n->op == KP_OP_NONE ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
+    if (n->op == KP_OP_NONE && want && have && fit(t->vm, want, have) == FIT_NO) {
+        if (target->kind == KP_N_IDENT)
+            kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", target->name, want->name, have->name);
+        else if (target->kind == KP_N_FIELD)
+            kp_compile_error(t->c, n->b, "field '%s' is %s, but the value is %s", target->name, want->name, have->name);
+    }
+}
+
+static void check_stmt(Tc *t, KpNode *n) {
+    if (!n) return;
+    switch (n->kind) {
+    case KP_N_DECL: check_decl(t, n); break;
+    case KP_N_ASSIGN: check_assign(t, n); break;
+    case KP_N_EXPRSTMT: expr_type(t, n->a); break;
+    case KP_N_IF: expr_type(t, n->a); break;                 /* bodies: when compiled */
+    case KP_N_WHILE: expr_type(t, n->a); break;
+    case KP_N_FOR:
+        if (n->a && n->a->kind == KP_N_BINARY && n->a->op == KP_OP_RANGE) {
+            expr_type(t, n->a->a);
+            expr_type(t, n->a->b);
+        } else {
+            expr_type(t, n->a && n->a->kind == KP_N_UNARY ? n->a->a : n->a);
+        }
+        break;
+    case KP_N_RETURN: expr_type(t, n->a); break;
+    case KP_N_DEFER:
+        if (n->a && n->a->kind != KP_N_BLOCK) check_stmt(t, n->a);
+        break;
+    case KP_N_KEEP:
+        for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]);
+        break;
+    case KP_N_USING: expr_type(t, n->a); break;
+    case KP_N_BLOCK:
+    case KP_N_TYPEDECL:
+    case KP_N_FUNC:
+    case KP_N_BREAK:
+    case KP_N_CONTINUE:
+        break;
+    default: expr_type(t, n); break;
+    }
+}
+
+/* Checks the statements of `block` (its declarations already hoisted). */
+void kp_tc_block(C *c, KpNode *block) {
+    if (!block || (block->flags & KP_F_TYPED)) return;
+    block->flags |= KP_F_TYPED;
+    Tc t;
+    memset(&t, 0, sizeof t);
+    t.c = c;
+    t.vm = c->vm;
+    for (int i = 0; i < block->list.count; i++) check_stmt(&t, block->list.items[i]);
+    if (t.vars) kp_free(c->vm->meta, t.vars, sizeof(TcVar) * (size_t)t.cap, 8, NULL);
+}

@@ -1,0 +1,394 @@
+/*
+ * test_host_api.c — what a real host needs from include/keep.h beyond
+ * running scripts: globals from C, structured diagnostics, a message with
+ * every error, registration conflicts, re-entrant calls, small VMs and
+ * host-defined types.  Only <keep.h> is included, as in a host.
+ *
+ * Every VM runs on a counting host allocator and must give every block
+ * back at kp_vm_free.  Prints one line per failed check on stderr, then
+ * "N passed, M failed".
+ */
+#include <keep.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+static const char *current;
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (c) {                                                                                   \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, current, #c);     \
+        }                                                                                          \
+    } while (0)
+
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        current = #fn;                                                                             \
+        fn();                                                                                      \
+    } while (0)
+
+/* ------------------------------------------------------------ the host */
+
+typedef struct Host {
+    long blocks, bytes, peak_bytes, allocs;
+    char out[8192];
+    size_t out_len;
+    char err[16384];
+    size_t err_len;
+    int nerr_writes; /* write_err calls */
+} Host;
+
+static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
+    Host *h = ud;
+    if (new_size == 0) {
+        if (ptr) {
+            free(ptr);
+            h->blocks--;
+            h->bytes -= (long)old_size;
+        }
+        return NULL;
+    }
+    h->allocs++;
+    if (align < sizeof(void *)) align = sizeof(void *);
+    void *p = NULL;
+    if (posix_memalign(&p, align, new_size) != 0) return NULL;
+    if (ptr) {
+        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
+        free(ptr);
+        h->bytes -= (long)old_size;
+    } else {
+        h->blocks++;
+    }
+    h->bytes += (long)new_size;
+    if (h->bytes > h->peak_bytes) h->peak_bytes = h->bytes;
+    return p;
+}
+
+static void append(char *buf, size_t cap, size_t *len, const char *bytes, size_t n) {
+    if (n == 0) return;
+    if (*len + n >= cap) n = cap - 1 - *len;
+    memcpy(buf + *len, bytes, n);
+    *len += n;
+    buf[*len] = 0;
+}
+static void host_out(void *ud, const char *bytes, size_t len) {
+    Host *h = ud;
+    append(h->out, sizeof h->out, &h->out_len, bytes, len);
+}
+static void host_err(void *ud, const char *bytes, size_t len) {
+    Host *h = ud;
+    h->nerr_writes++;
+    append(h->err, sizeof h->err, &h->err_len, bytes, len);
+}
+
+static KpConfig host_config(Host *h) {
+    memset(h, 0, sizeof *h);
+    KpConfig cfg = {0};
+    cfg.alloc = host_alloc;
+    cfg.alloc_ud = h;
+    cfg.write_out = host_out;
+    cfg.write_err = host_err;
+    cfg.ud = h;
+    return cfg;
+}
+
+static KpVM *host_vm(Host *h) {
+    KpConfig cfg = host_config(h);
+    KpVM *vm = kp_vm_new(&cfg);
+    CHECK(vm != NULL);
+    return vm;
+}
+
+static void clear_output(Host *h) {
+    h->out_len = h->err_len = 0;
+    h->out[0] = h->err[0] = 0;
+    h->nerr_writes = 0;
+}
+
+#define HOST_DONE(h, vm)                                                                           \
+    do {                                                                                           \
+        kp_vm_free(vm);                                                                            \
+        CHECK((h)->blocks == 0);                                                                   \
+        CHECK((h)->bytes == 0);                                                                    \
+    } while (0)
+
+static int run(KpVM *vm, const char *src) { return kp_vm_run_string(vm, "test.kp", src, strlen(src)); }
+static bool has(const char *hay, const char *needle) { return hay && strstr(hay, needle) != NULL; }
+static bool has_error(KpVM *vm) { return kp_vm_last_error(vm)[0] != 0; }
+
+/* ------------------------------------------------------------ globals */
+
+static void set_global_moves_a_value_in_type_checked(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(run(vm, "P : Type = (.x : Int, .y : Int)\nlevel := 1\nname : String = \"a\"\nps : List#(P) = []\n"
+                  "show () := { print(level, name, len(ps)) }\n") == KP_OK);
+    kp_slots_ensure(vm, 3);
+    kp_set_int(vm, 0, 7);
+    CHECK(kp_set_global(vm, "level", 0) == KP_OK);
+    CHECK(kp_get_kind(vm, 0) == KP_KIND_NONE); /* moved in */
+    kp_set_string(vm, 0, "zed", 3);
+    CHECK(kp_set_global(vm, "name", 0) == KP_OK);
+    CHECK(run(vm, "show()\n") == KP_OK);
+    CHECK(strcmp(h.out, "7 zed 0\n") == 0);
+    /* the wrong type is refused, the slot emptied, the global unchanged */
+    kp_set_string(vm, 0, "seven", 5);
+    CHECK(kp_set_global(vm, "level", 0) == KP_ERR_ARG);
+    CHECK(has(kp_vm_last_error(vm), "'level' is Int, but the value is String"));
+    CHECK(kp_get_kind(vm, 0) == KP_KIND_NONE);
+    kp_new_list(vm, 0);
+    CHECK(kp_set_global(vm, "ps", 0) == KP_OK); /* an empty list fits List#(P) */
+    kp_set_int(vm, 0, 1);
+    CHECK(kp_set_global(vm, "nope", 0) == KP_ERR_ARG);
+    CHECK(has(kp_vm_last_error(vm), "no top-level variable 'nope'"));
+    CHECK(kp_get_kind(vm, 0) == KP_KIND_NONE);
+    clear_output(&h);
+    CHECK(run(vm, "show()\nlevel += 1\nprint(level)\n") == KP_OK);
+    CHECK(strcmp(h.out, "7 zed 0\n8\n") == 0);
+    /* a record into a record-typed global */
+    CHECK(run(vm, "origin : P = P(.x = 0, .y = 0)\n") == KP_OK);
+    kp_new_record(vm, 1, "P");
+    kp_set_int(vm, 2, 5);
+    kp_set_field(vm, 1, "x", 2);
+    kp_set_int(vm, 2, 6);
+    kp_set_field(vm, 1, "y", 2);
+    CHECK(kp_set_global(vm, "origin", 1) == KP_OK);
+    clear_output(&h);
+    CHECK(run(vm, "print(origin.x + origin.y)\n") == KP_OK);
+    CHECK(strcmp(h.out, "11\n") == 0);
+    HOST_DONE(&h, vm);
+}
+
+static void get_global_copies_and_get_global_ref_borrows(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(run(vm, "xs : List#(Int) = [1, 2]\nn := 5\n") == KP_OK);
+    kp_slots_ensure(vm, 3);
+    /* a copy: appending to it leaves the script's list alone */
+    CHECK(kp_get_global(vm, "xs", 0) == KP_OK);
+    kp_set_int(vm, 1, 3);
+    CHECK(kp_list_append(vm, 0, 1) == KP_OK);
+    CHECK(kp_get_count(vm, 0) == 3);
+    CHECK(run(vm, "print(len(xs))\n") == KP_OK);
+    CHECK(strcmp(h.out, "2\n") == 0);
+    /* a reference: the script's list changes in place */
+    CHECK(kp_get_global_ref(vm, "xs", 0) == KP_OK);
+    kp_set_int(vm, 1, 30);
+    CHECK(kp_list_append(vm, 0, 1) == KP_OK);
+    CHECK(kp_get_count(vm, 0) == 3);
+    clear_output(&h);
+    CHECK(run(vm, "print(xs)\n") == KP_OK);
+    CHECK(strcmp(h.out, "[1, 2, 30]\n") == 0);
+    int64_t i = 0;
+    CHECK(kp_get_global_ref(vm, "n", 2) == KP_OK);
+    CHECK(kp_get_int(vm, 2, &i) == KP_OK && i == 5);
+    CHECK(run(vm, "n = 6\n") == KP_OK);
+    CHECK(kp_get_int(vm, 2, &i) == KP_OK && i == 6); /* reads the variable, not a copy */
+    /* the reference is checked: the list moved away reads as nothing */
+    CHECK(run(vm, "gone := xs\n") == KP_OK);
+    CHECK(kp_get_kind(vm, 0) == KP_KIND_NONE);
+    CHECK(kp_get_count(vm, 0) == -1);
+    CHECK(kp_get_global_ref(vm, "xs", 1) == KP_ERR_ARG && has(kp_vm_last_error(vm), "has no value"));
+    CHECK(kp_get_global_ref(vm, "missing", 1) == KP_ERR_ARG && has(kp_vm_last_error(vm), "missing"));
+    HOST_DONE(&h, vm);
+}
+
+/* ------------------------------------------------------------ diagnostics */
+
+typedef struct Seen {
+    int n;
+    KpDiagnostic d[8];
+    char msg[8][256], file[8][64], line[8][256], note[8][256], trace0[8][128], text[8][1024];
+} Seen;
+
+static Seen seen;
+static void collect(void *ud, const KpDiagnostic *d) {
+    (void)ud;
+    if (seen.n >= 8) return;
+    int i = seen.n++;
+    seen.d[i] = *d;
+    snprintf(seen.msg[i], 256, "%s", d->message);
+    snprintf(seen.file[i], 64, "%s", d->file);
+    snprintf(seen.line[i], 256, "%s", d->source_line);
+    snprintf(seen.note[i], 256, "%s", d->nnotes ? d->notes[0] : "");
+    snprintf(seen.trace0[i], 128, "%s", d->ntrace ? d->trace[0] : "");
+    snprintf(seen.text[i], 1024, "%.*s", (int)d->text_len, d->text);
+}
+
+static void diagnostics_arrive_structured_one_per_message(void) {
+    Host h;
+    KpConfig cfg = host_config(&h);
+    cfg.on_diagnostic = collect;
+    KpVM *vm = kp_vm_new(&cfg);
+    memset(&seen, 0, sizeof seen);
+    CHECK(run(vm, "x := 1\ny := x +\nz := 2 +\n") == KP_ERR_COMPILE);
+    CHECK(seen.n >= 1);
+    CHECK(seen.d[0].severity == KP_SEVERITY_ERROR && seen.d[0].code == KP_ERR_COMPILE);
+    CHECK(strcmp(seen.file[0], "test.kp") == 0);
+    CHECK(seen.d[0].line >= 2 && seen.d[0].col >= 1);
+    CHECK(seen.msg[0][0] != 0 && !has(seen.msg[0], "test.kp:")); /* the message alone */
+    CHECK(has(seen.text[0], "test.kp:") && has(seen.text[0], seen.msg[0]) && has(seen.text[0], "^"));
+    CHECK(h.err_len == 0); /* nothing on write_err when a callback is set */
+    /* a note travels as a note */
+    memset(&seen, 0, sizeof seen);
+    CHECK(run(vm, "f (t: Int) -> &Int := { return &t }\n") == KP_ERR_COMPILE);
+    CHECK(seen.n == 1);
+    /* a runtime error: message, position, source line and the stack */
+    memset(&seen, 0, sizeof seen);
+    CHECK(run(vm, "inner () := { xs : List#(Int) = []\n  return xs[3] }\nouter () := { inner() }\nouter()\n") ==
+          KP_ERR_RUNTIME);
+    CHECK(seen.n == 1);
+    CHECK(seen.d[0].code == KP_ERR_RUNTIME && seen.d[0].severity == KP_SEVERITY_ERROR);
+    CHECK(seen.d[0].line == 2);
+    CHECK(has(seen.line[0], "return xs[3]"));
+    CHECK(seen.d[0].ntrace >= 3);
+    CHECK(has(seen.trace0[0], "inner (test.kp:2)"));
+    CHECK(has(seen.text[0], "stack trace (most recent call first):"));
+    CHECK(has(kp_vm_last_error(vm), "test.kp:2:"));
+    CHECK(h.err_len == 0);
+    HOST_DONE(&h, vm);
+}
+
+static void without_a_callback_each_message_is_one_write(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(run(vm, "x := 1 +\n") == KP_ERR_COMPILE);
+    CHECK(h.nerr_writes == 1);
+    CHECK(has(h.err, "test.kp:2:1: error: ") && has(h.err, "^"));
+    clear_output(&h);
+    CHECK(run(vm, "f () := { error(\"boom\") }\nf()\n") == KP_ERR_RUNTIME);
+    CHECK(h.nerr_writes == 1);
+    CHECK(has(h.err, "boom") && has(h.err, "stack trace"));
+    HOST_DONE(&h, vm);
+}
+
+/* ------------------------------------------------------------ errors */
+
+/* Every failing call must leave a message: each check runs one failing
+ * call and looks at kp_vm_last_error right after it. */
+#define FAILS_WITH_MESSAGE(call)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        CHECK(rc_ != KP_OK);                                                                       \
+        if (rc_ != KP_OK && !has_error(vm))                                                        \
+            fprintf(stderr, "%s: no message after: %s\n", current, #call);                         \
+        CHECK(rc_ == KP_OK || has_error(vm));                                                      \
+    } while (0)
+
+static int c_noop(KpVM *vm, int nargs, void *ud) {
+    (void)vm, (void)nargs, (void)ud;
+    return KP_OK;
+}
+
+static void every_error_return_leaves_a_message(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(run(vm, "P : Type = (.x : Int)\nxs := [1]\nf (n: Int) -> Int := { return n }\n") == KP_OK);
+    kp_slots_ensure(vm, 4);
+    int64_t i;
+    double d;
+    bool b;
+    kp_new_list(vm, 0);
+    FAILS_WITH_MESSAGE(kp_list_get(vm, 0, 0, 1)); /* out of range */
+    FAILS_WITH_MESSAGE(kp_list_get(vm, 0, -1, 1));
+    FAILS_WITH_MESSAGE(kp_list_get(vm, 9, 0, 1));
+    FAILS_WITH_MESSAGE(kp_get_int(vm, 0, &i));
+    FAILS_WITH_MESSAGE(kp_get_float(vm, 0, &d));
+    FAILS_WITH_MESSAGE(kp_get_bool(vm, 0, &b));
+    FAILS_WITH_MESSAGE(kp_set_int(vm, 99, 1));
+    FAILS_WITH_MESSAGE(kp_set_string(vm, -1, "x", 1));
+    FAILS_WITH_MESSAGE(kp_slots_ensure(vm, -1));
+    FAILS_WITH_MESSAGE(kp_new_record(vm, 1, "Nope"));
+    FAILS_WITH_MESSAGE(kp_list_append(vm, 1, 2)); /* slot 1 is not a list */
+    FAILS_WITH_MESSAGE(kp_list_append(vm, 0, 2)); /* slot 2 is empty */
+    kp_new_map(vm, 1);
+    kp_set_int(vm, 2, 1);
+    FAILS_WITH_MESSAGE(kp_map_get(vm, 1, 2, 3));
+    FAILS_WITH_MESSAGE(kp_map_set(vm, 0, 2, 3));
+    kp_new_record(vm, 1, "P");
+    FAILS_WITH_MESSAGE(kp_get_field(vm, 1, "x", 3)); /* unset */
+    FAILS_WITH_MESSAGE(kp_get_field(vm, 1, "y", 3));
+    kp_set_string(vm, 2, "s", 1);
+    FAILS_WITH_MESSAGE(kp_set_field(vm, 1, "x", 2));
+    FAILS_WITH_MESSAGE(kp_slot_move(vm, 50, 0));
+    FAILS_WITH_MESSAGE(kp_get_global(vm, "missing", 0));
+    FAILS_WITH_MESSAGE(kp_get_global_ref(vm, "missing", 0));
+    kp_set_int(vm, 2, 1);
+    FAILS_WITH_MESSAGE(kp_set_global(vm, "missing", 2));
+    FAILS_WITH_MESSAGE(kp_call(vm, 3, 0, 0, 0)); /* slot 3 holds no function */
+    CHECK(kp_get_global(vm, "f", 3) == KP_OK);
+    kp_set_string(vm, 2, "not an int", 10);
+    FAILS_WITH_MESSAGE(kp_call(vm, 3, 2, 1, 0));
+    FAILS_WITH_MESSAGE(kp_call(vm, 3, 2, -1, 0));
+    FAILS_WITH_MESSAGE(kp_handle_get(vm, NULL, 0));
+    FAILS_WITH_MESSAGE(kp_register(vm, "bad name", c_noop, 0, NULL, NULL));
+    FAILS_WITH_MESSAGE(kp_register(vm, "ok", NULL, 0, NULL, NULL));
+    FAILS_WITH_MESSAGE(kp_vm_run_file(vm, "/nonexistent/file.kp"));
+    FAILS_WITH_MESSAGE(run(vm, "y := \n"));
+    FAILS_WITH_MESSAGE(run(vm, "error(\"x\")\n"));
+    CHECK(kp_vm_eval(vm, "<repl>", "(1 +", 4, KP_EVAL_REPL) == KP_ERR_INCOMPLETE);
+    /* a success clears the message */
+    CHECK(run(vm, "z := 1\n") == KP_OK && !has_error(vm));
+    HOST_DONE(&h, vm);
+}
+
+/* ------------------------------------------------------------ registration */
+
+static int c_draw(KpVM *vm, int nargs, void *ud) {
+    (void)ud;
+    int64_t n = 0;
+    if (nargs == 1) kp_get_int(vm, 0, &n);
+    return kp_set_int(vm, 0, 100 + n);
+}
+
+static void register_conflicts_with_scripts_are_errors(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    KpMode v1[] = {KP_MODE_VALUE};
+    /* a script function first, then the host: refused, naming the script */
+    CHECK(run(vm, "\ndraw (n: Int) -> Int := { return n }\n") == KP_OK);
+    CHECK(kp_register(vm, "draw", c_draw, 1, v1, NULL) == KP_ERR_ARG);
+    CHECK(has(kp_vm_last_error(vm), "'draw' is already defined by a script at test.kp:2"));
+    CHECK(has(kp_vm_last_error(vm), "KP_REG_OVERLOAD"));
+    /* a built-in name: refused too */
+    CHECK(kp_register(vm, "len", c_draw, 1, v1, NULL) == KP_ERR_ARG);
+    CHECK(has(kp_vm_last_error(vm), "'len' is a built-in function"));
+    CHECK(kp_register_ex(vm, "len", c_draw, 1, v1, NULL, 99) == KP_ERR_ARG);
+    /* the host first, then a script: a compile error at the declaration */
+    CHECK(kp_register(vm, "paint", c_draw, 1, v1, NULL) == KP_OK);
+    CHECK(kp_register(vm, "paint", c_draw, 0, NULL, NULL) == KP_OK); /* C overloads of C functions are fine */
+    CHECK(run(vm, "x := 1\npaint (s: String) -> Int := { return 1 }\n") == KP_ERR_COMPILE);
+    CHECK(has(kp_vm_last_error(vm), "test.kp:2:"));
+    CHECK(has(kp_vm_last_error(vm), "'paint' is a C function registered by the host"));
+    clear_output(&h);
+    CHECK(run(vm, "print(paint(1), paint())\n") == KP_OK);
+    CHECK(strcmp(h.out, "101 100\n") == 0);
+    /* asked for explicitly, both directions overload */
+    CHECK(kp_register_ex(vm, "draw", c_draw, 0, NULL, NULL, KP_REG_OVERLOAD) == KP_OK);
+    CHECK(kp_register_ex(vm, "shade", c_draw, 1, v1, NULL, KP_REG_OVERLOAD) == KP_OK);
+    CHECK(kp_register_ex(vm, "str", c_draw, 0, NULL, NULL, KP_REG_OVERLOAD) == KP_OK);
+    CHECK(run(vm, "shade (s: String) -> Int := { return len(s) }\n") == KP_OK);
+    clear_output(&h);
+    CHECK(run(vm, "print(draw(5), draw(), shade(2), shade(\"abc\"), str(), str(7))\n") == KP_OK);
+    CHECK(strcmp(h.out, "5 100 102 3 100 7\n") == 0);
+    HOST_DONE(&h, vm);
+}
+
+/* ------------------------------------------------------------ main */
+
+int main(void) {
+    RUN(set_global_moves_a_value_in_type_checked);
+    RUN(get_global_copies_and_get_global_ref_borrows);
+    RUN(diagnostics_arrive_structured_one_per_message);
+    RUN(without_a_callback_each_message_is_one_write);
+    RUN(every_error_return_leaves_a_message);
+    RUN(register_conflicts_with_scripts_are_errors);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
