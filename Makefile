@@ -15,7 +15,7 @@ GENWARN  = -std=c11 -D_GNU_SOURCE -Wno-unused-variable -Wno-unused-parameter $(P
 B       ?= build
 LDLIBS   = -lm -lpthread
 
-LIB_SRC  = $(wildcard alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c api/*.c)
+LIB_SRC  = $(wildcard alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c api/*.c fmt/*.c)
 GEN_SRC  = $(B)/gen/lexer.c $(B)/gen/grammar.c
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/lexer.o $(B)/obj/gen/grammar.o
 CLI_SRC  = $(wildcard cli/*.c)

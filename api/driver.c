@@ -111,7 +111,7 @@ static bool run_arena_needed(KpVM *vm, const KpArena *run) {
 static int run_source_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl);
 
 /* One run in its own scratch arena (see the essay above). */
-static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+static int run_in_arena(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
     KpArena lasting = vm->meta_arena;
     kp_arena_init(&vm->meta_arena, vm->host, NULL);
     int rc = run_source_in(vm, name, text, len, repl);
@@ -120,6 +120,71 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
     if (run_arena_needed(vm, &run)) kp_arena_absorb(&vm->meta_arena, &run);
     else kp_arena_deinit(&run);
     return rc;
+}
+
+/*
+ * Re-entrancy.  A C function called by a running script may run more
+ * source on the same VM (and so may a C function that chunk calls).  The
+ * top-level variables are registers at the bottom of the stack, below the
+ * main chunk's temporaries; every main chunk leaves KP_NESTED_GLOBALS
+ * registers free above its globals (compiler/compile.c), and a chunk run
+ * while another runs declares its globals there, while its temporaries go
+ * above everything in use (the running frames and the C function's
+ * slots, vm->temps_floor): the caller's registers are never touched.  The
+ * nested run allocates from the root allocator, not from a `using` block of
+ * the caller, and its errors are its own: the calling script carries on
+ * when the C function returns normally.
+ */
+static int run_source(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
+    if (!vm->nframes) {
+        vm->temps_floor = 0;
+        return run_in_arena(vm, name, text, len, repl);
+    }
+    if (vm->in_host_deinit) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot run '%s' from a host type's deinit callback: it may not call back into the VM",
+                      name);
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
+    uint32_t top = (uint32_t)(kp_vm_stack_top(vm) - vm->stack);
+    if (top + 16 > KP_MAX_MAIN_REGS) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot run '%s' from a C function this deep in the stack (%u registers in use)",
+                      name, top);
+        vm->status = KP_ERR_RUNTIME;
+        return KP_ERR_RUNTIME;
+    }
+    KpAllocator *save_ctx = vm->ctx;
+    uint32_t save_floor = vm->temps_floor;
+    vm->temps_floor = top;
+    vm->ctx = vm->heap;
+    int rc = run_in_arena(vm, name, text, len, repl);
+    vm->ctx = save_ctx;
+    vm->temps_floor = save_floor;
+    return rc;
+}
+
+/* A re-entrant chunk's globals go in the room the running main chunks left
+ * above theirs (KP_NESTED_GLOBALS registers): a diagnostic when they do not
+ * fit (each may need a second register, for a kept box). */
+static void nested_room(KpVM *vm, KpNode *prog, KpDiags *diags) {
+    uint32_t limit = UINT32_MAX;
+    for (int i = 0; i < vm->nframes; i++)
+        if (vm->frames[i].is_main && vm->frames[i].globals < limit) limit = vm->frames[i].globals;
+    uint32_t need = 0;
+    KpNode *first = NULL;
+    for (int i = 0; i < prog->list.count; i++) {
+        KpNode *s = prog->list.items[i];
+        if (!s || s->kind != KP_N_DECL) continue;
+        if (!first) first = s;
+        need += 2;
+    }
+    if (first && vm->main_nregs + need > limit)
+        kp_diag_add(diags, first->line, first->col,
+                    "a chunk run from a C function while a script runs may declare only a few top-level variables "
+                    "(room for %u more); declare them in a chunk run at top level",
+                    (limit - vm->main_nregs) / 2);
 }
 
 static int run_source_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
@@ -145,6 +210,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
     kp_diags_init(&diags, &diag_arena);
     KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
     KpProto *proto = NULL;
+    if (prog && diags.count == 0 && vm->nframes > 0) nested_room(vm, prog, &diags);
     if (prog && diags.count == 0) proto = kp_compile_ex(vm, src, prog, &diags, repl);
     if (!proto || diags.count) {
         if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");

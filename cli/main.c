@@ -4,6 +4,7 @@
  * Lua's (lua.c), which a scripting user already knows:
  *
  *   keep [options] [-e CODE]... [script [args...]]
+ *   keep fmt [-w | --check] [file.kp...]   the formatter (cli/fmt.c, fmt/)
  *
  *   -e CODE   runs CODE (repeatable; in order, before the script, on the
  *             same VM, so the script sees what CODE defined)
@@ -29,11 +30,13 @@
 #include <unistd.h>
 
 #include "keep.h"
+#include "cli.h"
 #include "repl.h"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: keep [options] [-e CODE]... [script [args...]]\n"
+            "       keep fmt [-w | --check] [file.kp...]\n"
             "A script is a file, or - for standard input.  With no script and no -e:\n"
             "the REPL on a terminal, otherwise standard input is run as one program.\n"
             "options:\n"
@@ -50,6 +53,8 @@ static void usage(FILE *out) {
             "  --emit=ownership  print the script with the compiler-inserted deinits, moves,\n"
             "                    defers and reference counting written out; do not run it\n"
             "  -h, --help        this text\n"
+            "keep fmt prints each file in the canonical layout (-w rewrites it; --check\n"
+            "lists the files that are not formatted and exits 1 if there is one).\n"
             "REPL commands: :help, :quit, :stats, :type, :ownership (Ctrl-C interrupts a line)\n"
             "exit codes: 0 ok, 1 runtime error, 2 compile error, 64 usage (the REPL: 0)\n");
 }
@@ -79,7 +84,7 @@ static void write_stdout(void *ud, const char *bytes, size_t len) {
 
 /* The whole of `path` ("-": standard input) into a malloc'd buffer.
  * Returns NULL (message printed) when it cannot be read. */
-static char *read_all(const char *path, size_t *len_out) {
+char *keep_read_all(const char *path, size_t *len_out) {
     bool is_stdin = !strcmp(path, "-");
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
@@ -117,7 +122,7 @@ static char *read_all(const char *path, size_t *len_out) {
 /* --emit=ownership: the script's text through kp_vm_emit_ownership. */
 static int emit_ownership(KpVM *vm, const char *path) {
     size_t len;
-    char *text = read_all(path, &len);
+    char *text = keep_read_all(path, &len);
     if (!text) return KP_ERR_USAGE;
     int rc = kp_vm_emit_ownership(vm, !strcmp(path, "-") ? "<stdin>" : path, text, len, write_stdout, NULL);
     free(text);
@@ -134,7 +139,7 @@ static int run_script(KpVM *vm, const char *path) {
         return rc;
     }
     size_t len;
-    char *text = read_all(path, &len);
+    char *text = keep_read_all(path, &len);
     if (!text) return KP_ERR_USAGE;
     int rc = kp_vm_run_string(vm, "<stdin>", text, len);
     free(text);
@@ -144,6 +149,7 @@ static int run_script(KpVM *vm, const char *path) {
 #define MAX_E 64
 
 int main(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "fmt")) return keep_fmt_main(argc - 1, argv + 1);
     KpConfig cfg = {0};
     cfg.allow_fs = true; /* the command line grants scripts the file system */
     bool check_leaks = false, dump = false, interactive = false, emit = false, show_version = false;

@@ -20,6 +20,7 @@
  * moved on).
  */
 #include "compiler_int.h"
+#include "../stdlib/builtins.h"
 
 static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst);
 
@@ -318,11 +319,21 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         emit_loadk(c, dst, (KpValue){.tag = KP_T_SYSTEM});
         return vm->t_system;
     }
+    KpValue cv;
+    if (kp_builtin_const(name, &cv)) { /* pi, e, inf, nan (stdlib/math.c) */
+        emit_loadk(c, dst, cv);
+        return vm->t_float;
+    }
     if (!strcmp(name, "...")) {
         kp_compile_error(c, n, "'...' is a placeholder and cannot run");
         return NULL;
     }
     kp_compile_error(c, n, "unknown name '%s'", n->name);
+    kp_diag_label(c->diags, "not found in this scope");
+    KpSimilar s;
+    kp_compile_similar_init(&s, name);
+    kp_compile_similar_names(c, &s, true, true, true);
+    kp_compile_similar_help(c, &s);
     return NULL;
 }
 
@@ -795,6 +806,11 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                     return NULL;
                 }
                 kp_compile_error(c, callee, "unknown function '%s'", callee->name);
+                kp_diag_label(c->diags, "not found in this scope");
+                KpSimilar s;
+                kp_compile_similar_init(&s, name);
+                kp_compile_similar_names(c, &s, false, true, true);
+                kp_compile_similar_help(c, &s);
                 return NULL;
             }
             if (f->special == 1) { /* deinit(x): the drop of a place */

@@ -157,7 +157,13 @@ bool kp_own_mentions_keep_of(KpNode *n, const char *name) {
 
 void kp_own_check_not_moved(C *c, KpNode *n, Local *l) {
     if (l && l->moved_line)
+    {
         kp_compile_error(c, n, "use of moved value '%s' (moved at line %u:%u)", n->name, l->moved_line, l->moved_col);
+        kp_diag_label(c->diags, "value used here after move");
+        kp_diag_span(c->diags, l->moved_line, l->moved_col, "'%s' moved here", n->name);
+        if (l->decl_line) kp_diag_span(c->diags, l->decl_line, l->decl_col ? l->decl_col : 1, "'%s' declared here", n->name);
+        kp_diag_note(c->diags, "help: to use it after this, pass a copy (clone(%s)) or a reference (&%s)", n->name, n->name);
+    }
 }
 
 /* GETFIELD/GETINDEX flags for a read of a field or element of `container`.

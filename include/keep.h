@@ -136,6 +136,10 @@ typedef struct KpConfig {
     KpDiagnosticFn on_diagnostic; /* compile and runtime errors, one
                               KpDiagnostic each, instead of their text on
                               write_err; NULL: text on write_err            */
+    bool no_system_memory; /* withhold system.memory (like system.fs):
+                              scripts cannot make PageAllocator or
+                              DirectAllocator (a runtime error) and allocate
+                              from the root and allocators over it          */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */

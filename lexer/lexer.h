@@ -15,7 +15,9 @@
  *   KP_TOK_BAD     a byte that starts no token (err = "unexpected character");
  *                  returned one byte at a time
  * A raw newline is returned as TK_NEWLINE every time; the filter decides
- * whether it ends a statement.  Comments and blanks are skipped.
+ * whether it ends a statement.  Comments and blanks are skipped, except
+ * that a lexer whose `comments` flag is set returns each `-- ...` comment
+ * (up to its newline) as KP_TOK_COMMENT — the formatter's mode (fmt/).
  *
  * Strings: a TK_STRING token spans both quotes (escapes are decoded by the
  * parser).  An unterminated string ends before the newline (or at the end
@@ -28,6 +30,7 @@
 #ifndef KP_LEXER_H
 #define KP_LEXER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +40,7 @@ enum {
     KP_TOK_EOF = 0,
     KP_TOK_SEMI = 1000,
     KP_TOK_BAD = 1001,
+    KP_TOK_COMMENT = 1002, /* only with KpLexer.comments set */
 };
 
 typedef struct KpToken {
@@ -53,6 +57,7 @@ typedef struct KpLexer {
     const unsigned char *lim;  /* base + src->len (never read) */
     const unsigned char *line_start;
     uint32_t line;
+    bool comments; /* return comments as KP_TOK_COMMENT (default: skip) */
 } KpLexer;
 
 /* Starts lexing `src` (borrowed; must outlive the lexer). */

@@ -22,6 +22,7 @@ void kp_lexer_init(KpLexer *lx, const KpSource *src) {
     lx->lim = lx->base + src->len;
     lx->line_start = lx->base;
     lx->line = 1;
+    lx->comments = false;
     /* A UTF-8 byte order mark is skipped; a first line starting with `#!`
      * (a Unix script's interpreter line) is a comment. */
     if (src->len >= 3 && memcmp(lx->base, "\xEF\xBB\xBF", 3) == 0) {
@@ -119,7 +120,7 @@ KpToken kp_lexer_next(KpLexer *lx) {
 
             $             { t.kind = KP_TOK_EOF; cur = lim; goto done; }
             [ \t\r]+      { continue; }
-            "--" [^\n]*   { continue; }
+            "--" [^\n]*   { if (lx->comments) TOK(KP_TOK_COMMENT); continue; }
             "\n"          { lx->line++; lx->line_start = cur; TOK(TK_NEWLINE); }
             ";"           { TOK(KP_TOK_SEMI); }
 

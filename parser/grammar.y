@@ -204,6 +204,7 @@ primary(A) ::= TRUE(T).                         { A = kp_pb_bool(ctx, T, true); 
 primary(A) ::= FALSE(T).                        { A = kp_pb_bool(ctx, T, false); }
 primary(A) ::= HOLE(T).                         { A = kp_pb_leaf(ctx, KP_N_HOLE, T); }
 primary(A) ::= LPAREN(T) RPAREN.                { A = kp_pb_leaf(ctx, KP_N_UNIT, T); }
+primary(A) ::= LPAREN(T) ASSIGN RPAREN.         { A = kp_pb_leaf(ctx, KP_N_MAP, T); }
 primary(A) ::= LPAREN(T) items_ne(I) RPAREN.    { A = kp_pb_parens(ctx, T, I); }
 primary(A) ::= LBRACKET(T) items(I) RBRACKET.   { A = kp_pb_list(ctx, T, I); }
 

@@ -46,6 +46,10 @@
  *                   caller's variable is moved.
  *   KP_BF_SPECIAL   the compiler treats the call as a special form
  *                   (deinit: user overloads of it run only from the VM).
+ *   KP_BF_BY_RESULT  the overload is chosen only where the expected type
+ *                   asks for its result (`xs : List#(Int) = bytes(s)`);
+ *                   without one, the other overloads of the name are
+ *                   considered (bytes(s) is then binary.c's HeapAllocation).
  *   KP_BF_CTX       the result is allocated from the context allocator
  *                   (documentation for the passes: it is a fresh owned
  *                   value, never a borrow of an argument).
@@ -63,6 +67,7 @@ enum {
     KP_BF_MOVES = 1u << 1,
     KP_BF_SPECIAL = 1u << 2,
     KP_BF_CTX = 1u << 3,
+    KP_BF_BY_RESULT = 1u << 4,
 };
 
 typedef struct KpBuiltin {
@@ -97,9 +102,24 @@ int kp_builtin_params(const KpBuiltin *b, KpBuiltinParam *out, int max);
  * them, ended by NULL.  A module's table is `kp_builtins_<module>`. */
 extern const KpBuiltin kp_builtins_core[];
 extern const KpBuiltin kp_builtins_memory[];
+extern const KpBuiltin kp_builtins_string[];
+extern const KpBuiltin kp_builtins_list[];
+extern const KpBuiltin kp_builtins_map[];
+extern const KpBuiltin kp_builtins_math[];
+extern const KpBuiltin kp_builtins_io[];
 extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
 extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
 extern const KpBuiltin *const kp_builtin_modules[];
+
+/* The constants of the language that are not literals (math.c): pi, e,
+ * inf, nan — Floats.  Ended by a NULL name.  kp_builtin_const finds one
+ * by name (the code generator's last resort for a name). */
+typedef struct KpBuiltinConst {
+    const char *name;
+    double value;
+} KpBuiltinConst;
+extern const KpBuiltinConst kp_builtin_consts[];
+bool kp_builtin_const(const char *name, KpValue *out);
 
 /* Registers every row of `table` as a native overload in `vm`.  Returns
  * false (and sets vm->init_failed) when a row is malformed or memory ran

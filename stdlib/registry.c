@@ -19,6 +19,11 @@
 const KpBuiltin *const kp_builtin_modules[] = {
     kp_builtins_core,
     kp_builtins_memory,
+    kp_builtins_string,
+    kp_builtins_list,
+    kp_builtins_map,
+    kp_builtins_math,
+    kp_builtins_io,
     kp_builtins_binary,
     kp_builtins_view,
     NULL,
@@ -145,6 +150,7 @@ bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
         KpOverload *ov = kp_func_add_native(vm, b->name, b->fn, fixed, modes, variadic, variadic ? ps[n - 1].mode : 0);
         if (!ov) { vm->init_failed = true; return false; }
         if (b->flags & KP_BF_SPECIAL) ov->func->special = 1;
+        ov->by_result = (b->flags & KP_BF_BY_RESULT) != 0;
         ov->ret = runtime_type(vm, b->result, strlen(b->result));
         for (int i = 0; i < fixed; i++) {
             KpParam *p = &ov->params[i];

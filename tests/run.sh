@@ -127,5 +127,19 @@ $(head -c 1500 "$tmp/cerr")"
   fi
 done
 
+# tool checks that print their own "N passed, M failed": the formatter
+# over every .kp file (tests/fmt/check.sh)
+for t in tests/fmt/check.sh; do
+  [ -f "$t" ] || continue
+  out=$(sh "$t" "$B" 2>&1)
+  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+  if [ -n "$line" ] && [ "$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')" = 0 ]; then
+    pass=$((pass + 1))
+  else
+    report_fail "$t" "$line
+$(printf '%s\n' "$out" | grep -v '^[0-9]* passed' | head -20)"
+  fi
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -427,6 +427,12 @@ int kp_set_global(KpVM *vm, const char *name, int slot) {
 
 int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     begin(vm);
+    if (vm->in_host_deinit) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot call a function from a host type's deinit callback: it may not call back into the VM");
+        if (!vm->in_cfunc) vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
     SLOT(fn_slot, fs);
     if (!slot_at(vm, result_slot)) return arg_error(vm, "slot %d does not exist", result_slot);
     if (nargs < 0 || nargs > 250) return arg_error(vm, "bad argument count %d", nargs);
@@ -525,7 +531,10 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     vm->api_nslots = save_n;
     vm->native_top = save_top;
     bool ok = true;
-    if (rc != KP_OK) {
+    if (rc == KP_OK) {
+        /* an error of a nested run or call it made is not the script's */
+        vm->status = KP_OK;
+    } else {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", vm->err.len ? vm->err.data : "failed");
         kp_buf_reset(&vm->err);

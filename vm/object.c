@@ -33,6 +33,15 @@ const KpSrcLoc *kp_vm_loc(KpVM *vm, KpAllocator *a) {
 }
 
 bool kp_oom_error(KpVM *vm, KpAllocator *a, size_t size) {
+    /* the limit refused it (perhaps a chunk or slab for this request):
+     * the message says so */
+    int64_t refusals = __atomic_load_n(&vm->acct.refusals, __ATOMIC_RELAXED);
+    bool limited = refusals != vm->acct_refusals_seen ||
+                   (vm->acct.limit >= 0 && __atomic_load_n(&vm->acct.used, __ATOMIC_RELAXED) + (int64_t)size > vm->acct.limit);
+    vm->acct_refusals_seen = refusals;
+    if (limited)
+        return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes (limit %lld bytes, %lld in use)", a->name,
+                           size, (long long)vm->acct.limit, (long long)__atomic_load_n(&vm->acct.used, __ATOMIC_RELAXED));
     if (a->limit >= 0)
         return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes (limit %lld bytes, %lld in use)", a->name,
                            size, (long long)a->limit, (long long)a->stats.live_bytes);
@@ -201,6 +210,17 @@ KpString *kp_str_new(KpVM *vm, KpAllocator *a, const char *bytes, size_t len) {
     s->data[len] = 0;
     s->hash = kp_hash_bytes(bytes, len);
     return s;
+}
+
+int kp_str_char_len(const KpString *s, uint32_t i) {
+    const unsigned char *p = (const unsigned char *)s->data + i;
+    uint32_t n = s->len - i;
+    unsigned c = p[0];
+    int k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    if ((uint32_t)k > n) return 1;
+    for (int j = 1; j < k; j++)
+        if ((p[j] & 0xC0) != 0x80) return 1;
+    return k;
 }
 
 static size_t str_size(KpString *s) { return sizeof(KpString) + s->len + 1; }
@@ -555,7 +575,12 @@ static bool drop_one(KpVM *vm, KpValue x) {
         else vm->ctx = x.p;
         break;
     case KP_T_ITER:
-        ((KpObj *)x.p)->lock--;
+        if (((KpObj *)x.p)->kind == KP_T_STR) { /* a loop over a string holds a count of it */
+            KpString *s = x.p;
+            if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0) obj_free(&s->h, str_size(s));
+        } else {
+            ((KpObj *)x.p)->lock--;
+        }
         break;
     case KP_T_BOX:
         if (!kp_box_drop_count(vm, x.p)) ok = false;

@@ -140,6 +140,8 @@ typedef struct KpOverload {
     uint16_t nparams;
     uint8_t variadic;  /* natives: extra args allowed (bound by `vmode`) */
     uint8_t vmode;     /* mode of variadic args */
+    uint8_t by_result; /* natives: selected only where the expected type
+                          asks for its output type (KP_BF_BY_RESULT) */
     KpParam *params;
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
@@ -180,6 +182,10 @@ typedef struct KpAllocObj {
         KpFixed fixed;
         KpDebug debug;
         KpThreadLocal tl;
+        struct {             /* page and direct: the system allocator, */
+            KpAllocator inner; /* counted against the VM's memory limit */
+            KpCounted counted;
+        } sys;
     } u;
     KpAllocator *backing;  /* NULL for page and direct */
     struct KpAllocObj *backing_obj; /* the backing when it is a script allocator:
@@ -264,6 +270,9 @@ void kp_keep_shutdown(KpVM *vm);
 /* Strings.  `a` is the allocator the string comes from. */
 KpString *kp_str_new(KpVM *vm, KpAllocator *a, const char *bytes, size_t len);
 uint32_t kp_hash_bytes(const char *s, size_t len);
+/* The length in bytes of the UTF-8 character at byte offset i < s->len
+ * (1 for a byte that does not start a valid sequence). */
+int kp_str_char_len(const KpString *s, uint32_t i);
 static inline void kp_str_incref(KpString *s) {
     if (!(s->h.flags & KP_OF_IMMORTAL)) s->rc++;
 }

@@ -22,7 +22,8 @@
 typedef struct KpVMBox {
     KpVM vm;
     KpAllocator host_a;   /* the root: the host's KpAllocFn, or malloc */
-    KpAllocator heap_a;   /* script heap: a counting view of host_a (or debug) */
+    KpAllocator heap_a;   /* script heap: counted (vm->acct) over heap_inner */
+    KpAllocator heap_inner; /* a pass-through view of host_a, or the debug one */
     KpDebug debug;
     KpAllocator page_a;
     KpAllocFn host_fn;
@@ -295,18 +296,22 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
     vm->meta = &vm->meta_view;
     kp_arena_init(&vm->names_arena, vm->host, &vm->names_view);
+    /* the root is a counted view (the VM's one memory account) over the
+     * host allocator, or over a debug allocator over it */
+    vm->acct.limit = cfg && cfg->mem_limit > 0 ? cfg->mem_limit : -1;
     if (cfg && cfg->debug_alloc) {
-        kp_debug_init(&box->debug, vm->host, NULL, &box->heap_a);
-        box->heap_a.name = "root (DebugAllocator)";
+        kp_debug_init(&box->debug, vm->host, NULL, &box->heap_inner);
         box->debug_on = true;
     } else {
-        box->heap_a = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
+        box->heap_inner = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
     }
+    kp_counted_init(&vm->heap_counted, &box->heap_inner, 0, &vm->acct, &box->heap_a);
+    box->heap_a.name = box->debug_on ? "root (DebugAllocator)" : "root";
     vm->heap = &box->heap_a;
     vm->ctx = vm->heap;
-    if (cfg && cfg->mem_limit > 0) vm->heap->limit = cfg->mem_limit;
     vm->stats_report = cfg && cfg->stats;
     vm->allow_fs = cfg && cfg->allow_fs;
+    vm->no_memory = cfg && cfg->no_system_memory;
     vm->collect_cycles = cfg && cfg->collect_cycles;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;

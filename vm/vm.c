@@ -467,7 +467,12 @@ static bool check_stored_ref(KpVM *vm, KpValue v, const char *where) {
 /* Field lookup; returns the slot or NULL with the error set. */
 static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
     if (v.tag == KP_T_SYSTEM && v.aux == 0) {
-        if (!strcmp(name, "memory")) return &vm->sys_memory;
+        if (!strcmp(name, "memory")) {
+            if (!vm->no_memory) return &vm->sys_memory;
+            kp_vm_error(vm, "this program was not granted system.memory: it cannot make a PageAllocator or a "
+                            "DirectAllocator; allocate from the context allocator or an allocator over it");
+            return NULL;
+        }
         if (!strcmp(name, "fs")) {
             if (vm->allow_fs) return &vm->sys_fs;
             kp_vm_error(vm, "this program was not granted the file system (system.fs)");
@@ -782,6 +787,7 @@ static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs
         for (uint32_t i = 0; i < f->n; i++) {
             KpOverload *ov = f->ovs[i];
             if (pass == 0 && !ret_compatible(ov->ret, desc->expect)) continue;
+            if (pass == 1 && ov->by_result) continue; /* only chosen by its output type */
             if (!ov->variadic && nargs > ov->nparams) continue;
             int score = 0;
             bool ok = true;
@@ -1907,9 +1913,9 @@ dispatch:
     CASE(ITERPREP) {
         SAVEPC();
         KpValue c = kp_deref(R[i->a]);
-        if (c.tag != KP_T_LIST && c.tag != KP_T_MAP) {
+        if (c.tag != KP_T_LIST && c.tag != KP_T_MAP && c.tag != KP_T_STR) {
             if (c.tag == KP_T_MOVED || c.tag == KP_T_UNSET) bad_value(vm, c, NULL);
-            else kp_vm_error(vm, "cannot iterate over %s (for works over ranges, lists and maps)", kp_a(kp_value_type_name(vm, c)));
+            else kp_vm_error(vm, "cannot iterate over %s (for works over ranges, lists, maps and strings)", kp_a(kp_value_type_name(vm, c)));
             goto error;
         }
         if ((i->d & 1) && R[i->a].tag == KP_T_REF && !(R[i->a].flags & (KP_VF_MUT | KP_VF_PLACE))) {
@@ -1917,6 +1923,14 @@ dispatch:
             goto error;
         }
         KpObj *o = c.p;
+        if (c.tag == KP_T_STR) {
+            /* a string: the loop holds a count of it (strings are immutable) */
+            kp_str_incref(c.p);
+            KpValue it = kp_ptr(KP_T_ITER, o);
+            it.aux = 0;
+            R[i->a + 1] = it;
+            NEXT;
+        }
         if (o->lock == UINT16_MAX) { kp_vm_error(vm, "too many nested loops over one value"); goto error; }
         o->lock++;
         KpValue it = kp_ptr(KP_T_ITER, o);
@@ -1931,6 +1945,25 @@ dispatch:
         uint8_t mode = i->d & 3;
         bool two = (i->d & 4) != 0;
         KpValue *e = NULL, key = kp_unset();
+        if (o->kind == KP_T_STR) {
+            /* for c in s: each character as a string; for i, c in s: its byte offset */
+            KpString *str = (KpString *)o;
+            if (idx >= str->len) NEXT;
+            SAVEPC();
+            int k = kp_str_char_len(str, idx);
+            KpString *ch = kp_str_new(vm, vm->ctx, str->data + idx, (size_t)k);
+            if (!ch) goto error;
+            a[1].aux = idx + (uint32_t)k;
+            KpValue cv = kp_ptr(KP_T_STR, ch);
+            if (two) {
+                if (!set_slot(vm, &a[3], cv)) goto error;
+                cv = kp_int(idx);
+            }
+            if (!set_slot(vm, &a[2], cv)) goto error;
+            CHECK_INTERRUPT();
+            pc += i->sbx;
+            NEXT;
+        }
         if (o->kind == KP_T_LIST) {
             KpList *l = (KpList *)o;
             if (idx < l->len) { e = &l->items[idx]; key = kp_int(idx); }
@@ -1997,7 +2030,7 @@ error:
         vm->unwinding = true;
         while (vm->nframes > base_depth) {
             KpFrame *f = &vm->frames[vm->nframes - 1];
-            unwind_frame(vm, f->is_main ? vm->main_nregs : 0);
+            unwind_frame(vm, f->is_main ? f->globals : 0);
             vm->nframes--;
         }
         vm->unwinding = was;
@@ -2008,15 +2041,15 @@ error:
 /* ------------------------------------------------------------ entry */
 
 int kp_vm_run_main(KpVM *vm, KpProto *proto) {
-    if (proto->nregs + 16 >= KP_STACK_VALUES) {
+    int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
+    if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
         kp_vm_error(vm, "program too large");
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
     vm->err_located = false;
-    vm->nframes = 0;
-    atomic_store(&vm->interrupt, 0);
+    if (!depth) atomic_store(&vm->interrupt, 0);
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = proto;
     f->ov = NULL;
@@ -2025,19 +2058,19 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     f->is_defer = false;
     f->is_main = true;
     f->refd = true;
+    f->globals = proto->temps;
     vm->ran_since_finish = true;
-    bool ok = execute(vm, 0);
+    bool ok = execute(vm, depth);
+    vm->nframes = depth;
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
         vm->status = KP_ERR_RUNTIME;
-        vm->nframes = 0;
         return KP_ERR_RUNTIME;
     }
-    vm->nframes = 0;
     /* main's temporaries (registers above the globals) die with the chunk:
      * a value a REPL line left in one (the copy of `s := "a" + "b"`) is
      * dropped now, not when a later chunk happens to reuse the register */
-    for (uint32_t r = vm->main_nregs; r < proto->nregs; r++) {
+    for (uint32_t r = proto->temps; r < proto->nregs; r++) {
         KpValue v = vm->stack[r];
         if (v.tag == KP_T_UNSET) continue;
         vm->stack[r] = kp_unset();
@@ -2046,6 +2079,8 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     }
     return KP_OK;
 }
+
+KpValue *kp_vm_stack_top(KpVM *vm) { return stack_top(vm); }
 
 void kp_dump_proto(KpVM *vm, const KpProto *p) {
     char buf[256];

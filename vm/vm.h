@@ -83,6 +83,8 @@ struct KpProto {
     KpLocalInfo *locals;
     uint32_t nlocals;
     uint32_t nregs;       /* registers the frame needs */
+    uint32_t temps;       /* main chunks: the first register above the
+                             globals and their reserve (see KP_NESTED_GLOBALS) */
     uint16_t nparams;
     KpType *ret;          /* declared return type or NULL */
     uint8_t named_outputs;
@@ -97,9 +99,15 @@ typedef struct KpFrame {
     bool is_main;        /* the main chunk: registers below main_nregs are globals */
     bool refd;           /* a reference to one of its registers was made: its
                             registers' generations must change on return */
+    uint32_t globals;    /* main chunks: registers below this are globals */
 } KpFrame;
 
 #define KP_STACK_VALUES (1u << 20) /* 16 MiB of registers */
+/* Registers a main chunk leaves free above the globals, where a chunk run
+ * re-entrantly (from a C function, api/driver.c) declares its own. */
+#define KP_NESTED_GLOBALS 32
+/* Registers of a main chunk are instruction operands (16 bits). */
+#define KP_MAX_MAIN_REGS 65000u
 #define KP_MAX_FRAMES 20000
 
 /* Growable byte buffer from the VM's internal allocator. */
@@ -168,6 +176,8 @@ struct KpVM {
     uint32_t nglobals;
     int globals_cap;
     uint32_t main_nregs;     /* registers of frame 0 kept across chunks */
+    uint32_t temps_floor;    /* a re-entrant chunk's temporaries start here */
+    bool in_host_deinit;     /* a host type's deinit runs: no calls back in */
 
     /* functions by name (all function declarations are program-wide) */
     KpFunc **funcs;
@@ -205,6 +215,12 @@ struct KpVM {
     KpValue sys_script;      /* system.script: String, the script's path */
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
     bool allow_fs;
+    bool no_memory;          /* system.memory withheld by the host */
+    KpAccount acct;          /* the memory limit of everything scripts
+                                allocate: the root and every Page/Direct
+                                allocator are counted views over it */
+    KpCounted heap_counted;
+    int64_t acct_refusals_seen; /* acct.refusals at the last OOM message */
     /* embedding (vm/embed.c): the host's slots, handles, C functions */
     KpValue *api_slots;      /* the current slot window */
     int api_nslots;
@@ -297,8 +313,11 @@ bool kp_vm_error_at(KpVM *vm, uint32_t line, uint32_t col, const char *fmt, ...)
  * memory when the host refused a request, else an internal error); true
  * when it did. */
 bool kp_vm_error_unsaid(KpVM *vm);
-/* Runs `proto` as the main chunk at frame 0. */
+/* Runs `proto` as a main chunk: at frame 0, or, called from a C function
+ * while a script runs (re-entrant), in a frame above the running ones. */
 int kp_vm_run_main(KpVM *vm, KpProto *proto);
+/* The first stack slot above everything in use (frames and C functions). */
+KpValue *kp_vm_stack_top(KpVM *vm);
 /* Calls `ov` with args at `base` (nargs values already bound). */
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *args, int nargs,
                       KpValue *out);

@@ -2,7 +2,7 @@
  * scripting_host.c — a host that lets scripts drive it, and drives them.
  *
  *  1. C functions exposed to scripts with kp_register, one per parameter
- *     mode: `clamp(x, lo, hi)` takes its arguments by value, `area(&r)`
+ *     mode: `limit(x, lo, hi)` takes its arguments by value, `area(&r)`
  *     reads a record it borrows read-only (&), `log_event($&log, text)`
  *     appends to a list it borrows mutably ($&).
  *  2. The host calls script functions with kp_call, passing arguments in
@@ -74,8 +74,8 @@ static void write_err(void *ud, const char *bytes, size_t len) {
 
 /* --------------------------------------------------- functions for scripts */
 
-/* clamp(x, lo, hi) -> Int: three Ints by value. */
-static int c_clamp(KpVM *vm, int nargs, void *ud) {
+/* limit(x, lo, hi) -> Int: three Ints by value. */
+static int c_limit(KpVM *vm, int nargs, void *ud) {
     (void)nargs;
     (void)ud;
     int64_t x, lo, hi;
@@ -118,12 +118,12 @@ static const char script[] =
     "log_event(events, \"started\")          -- auto-borrowed as $&\n"
     "room := Rect(.w = 4, .h = 3)\n"
     "print(\"area of\", room, \"is\", area(&room))\n"
-    "print(\"clamped:\", clamp(250, 0, 100), clamp(-3, 0, 100))\n"
+    "print(\"limited:\", limit(250, 0, 100), limit(-3, 0, 100))\n"
     "log_event($&events, \"measured room\")\n"
     "print(\"events:\", events)\n"
     "\n"
     "-- functions the host calls\n"
-    "score (r: &Rect, bonus: Int) -> Int := { return area(r) * 10 + clamp(bonus, 0, 5) }\n"
+    "score (r: &Rect, bonus: Int) -> Int := { return area(r) * 10 + limit(bonus, 0, 5) }\n"
     "total (xs: List#(Int)) -> Int := {     -- takes the list by value\n"
     "    t := 0\n"
     "    for x in xs { t += x }\n"
@@ -184,7 +184,7 @@ int main(void) {
     static const KpMode by_value[3] = {KP_MODE_VALUE, KP_MODE_VALUE, KP_MODE_VALUE};
     static const KpMode by_ref[1] = {KP_MODE_REF};
     static const KpMode log_modes[2] = {KP_MODE_MUTREF, KP_MODE_VALUE};
-    check(vm, kp_register(vm, "clamp", c_clamp, 3, by_value, NULL), "register clamp");
+    check(vm, kp_register(vm, "limit", c_limit, 3, by_value, NULL), "register limit");
     check(vm, kp_register(vm, "area", c_area, 1, by_ref, NULL), "register area");
     check(vm, kp_register(vm, "log_event", c_log_event, 2, log_modes, &serial), "register log_event");
     printf("== script\n");
@@ -234,7 +234,7 @@ int main(void) {
     /* an error raised by a C function with kp_error is a runtime error of
      * the calling script, prefixed with the function's name */
     printf("== kp_error\n");
-    static const char bad_call[] = "print(clamp(1, 5, 0))\n";
+    static const char bad_call[] = "print(limit(1, 5, 0))\n";
     int rc = kp_vm_run_string(vm, "bad.kp", bad_call, sizeof bad_call - 1);
     printf("code %d: %s\n", rc, kp_vm_last_error(vm));
 
@@ -245,7 +245,7 @@ int main(void) {
     rc = kp_vm_run_string(vm, "runaway.kp", runaway, sizeof runaway - 1);
     printf("runaway script: code %d: %s\n", rc, strstr(kp_vm_last_error(vm), "instruction budget exhausted") ? "instruction budget exhausted" : kp_vm_last_error(vm));
     kp_vm_set_budget(vm, -1);
-    run(vm, "after.kp", "print(\"after the budget: clamp still works:\", clamp(7, 0, 5))\n");
+    run(vm, "after.kp", "print(\"after the budget: limit still works:\", limit(7, 0, 5))\n");
 
     /* 4b. the memory limit stops a script that allocates without end */
     printf("== memory limit\n");

@@ -380,6 +380,153 @@ static void register_conflicts_with_scripts_are_errors(void) {
     HOST_DONE(&h, vm);
 }
 
+/* ------------------------------------------------------------ re-entrancy */
+
+static int reenters; /* how many nested runs happened */
+
+/* Runs more source on the same VM from inside an expression, returns 2. */
+static int c_reenter(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    const char *src = "nested_n := 40\nprint(\"nested\", nested_n + 2)\n";
+    int rc = kp_vm_run_string(vm, "nested.kp", src, strlen(src));
+    if (rc != KP_OK) return kp_error(vm, "nested run failed: %s", kp_vm_last_error(vm));
+    reenters++;
+    return kp_set_int(vm, 0, 2);
+}
+
+/* Runs a nested chunk with temporaries only (no globals), returns 3. */
+static int c_reenter_tmp(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    const char *src = "print(\"tmp\", [1, 2, 3], str(9) + \"!\")\n";
+    int rc = kp_vm_eval(vm, "tmp.kp", src, strlen(src), 0);
+    if (rc != KP_OK) return kp_error(vm, "nested eval failed: %s", kp_vm_last_error(vm));
+    reenters++;
+    return kp_set_int(vm, 0, 3);
+}
+
+/* Calls the script function `twice` through kp_call on its argument. */
+static int c_call_twice(KpVM *vm, int nargs, void *ud) {
+    (void)ud;
+    int64_t n = 0;
+    if (nargs != 1 || kp_get_int(vm, 0, &n) != KP_OK) return kp_error(vm, "wants an Int");
+    kp_slots_ensure(vm, 4);
+    if (kp_get_global(vm, "twice", 1) != KP_OK) return KP_ERR_RUNTIME;
+    kp_set_int(vm, 2, n);
+    if (kp_call(vm, 1, 2, 1, 3) != KP_OK) return KP_ERR_RUNTIME;
+    reenters++;
+    return kp_slot_move(vm, 3, 0);
+}
+
+/* A nested run that fails: the C function sees the error and carries on. */
+static int c_reenter_fails(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    const char *src = "xs : List#(Int) = []\nprint(xs[5])\n";
+    int rc = kp_vm_run_string(vm, "bad.kp", src, strlen(src));
+    bool said = rc == KP_ERR_RUNTIME && strstr(kp_vm_last_error(vm), "bad.kp:2:") != NULL;
+    const char *bad = "y := (\n";
+    int rc2 = kp_vm_run_string(vm, "bad2.kp", bad, strlen(bad));
+    bool said2 = rc2 == KP_ERR_COMPILE && kp_vm_last_error(vm)[0] != 0;
+    return kp_set_int(vm, 0, said && said2 ? 1 : 0);
+}
+
+/* Runs `src` and compares what it printed. */
+static void expect_run(Host *h, KpVM *vm, const char *src, const char *out) {
+    clear_output(h);
+    int rc = run(vm, src);
+    CHECK(rc == KP_OK);
+    if (rc != KP_OK) fprintf(stderr, "  %s\n", kp_vm_last_error(vm));
+    CHECK(strcmp(h->out, out) == 0);
+    if (strcmp(h->out, out) != 0) fprintf(stderr, "  printed: <%s>\n  wanted:  <%s>\n", h->out, out);
+}
+
+static void c_functions_may_reenter_the_vm_anywhere_in_an_expression(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(kp_register(vm, "reenter", c_reenter, 0, NULL, NULL) == KP_OK);
+    CHECK(kp_register(vm, "reenter_tmp", c_reenter_tmp, 0, NULL, NULL) == KP_OK);
+    KpMode v1[] = {KP_MODE_VALUE};
+    CHECK(kp_register(vm, "call_twice", c_call_twice, 1, v1, NULL) == KP_OK);
+    CHECK(kp_register(vm, "reenter_fails", c_reenter_fails, 0, NULL, NULL) == KP_OK);
+    reenters = 0;
+    /* an argument, after a temporary already computed (the bug of issue 13) */
+    expect_run(&h, vm, "twice (n: Int) -> Int := { return n * 2 }\na := \"left\"\nprint(\"x\" + a, reenter(), \"y\")\n",
+               "nested 42\nxleft 2 y\n");
+    /* operands, inside a function with live locals and temporaries */
+    expect_run(&h, vm,
+               "f (k: Int) -> Int := { t := [k, k + 1]\n"
+               "  r := t[0] * 10 + reenter_tmp() * (t[1] + reenter())\n"
+               "  return r + len(t) }\n"
+               "print(f(4))\n",
+               "tmp [1, 2, 3] 9!\nnested 42\n63\n");
+    /* kp_call from inside an expression: operand and argument */
+    expect_run(&h, vm, "b := 5\nprint(b + call_twice(b) * 100, call_twice(call_twice(1)))\n", "1005 4\n");
+    /* pipe stages */
+    expect_run(&h, vm, "p := 7 | call_twice(_)\nq := reenter() | call_twice(_) | twice\nprint(p, q)\n",
+               "nested 42\n14 8\n");
+    /* inside a for over a list the loop is iterating, with the loop's lock live */
+    expect_run(&h, vm,
+               "ys := [1, 2, 3]\ntotal := 0\n"
+               "for y in ys { total += y * 10 + reenter_tmp() + call_twice(y) }\n"
+               "print(total, len(ys))\n",
+               "tmp [1, 2, 3] 9!\ntmp [1, 2, 3] 9!\ntmp [1, 2, 3] 9!\n81 3\n");
+    /* the nested chunk's globals stay for later runs */
+    expect_run(&h, vm, "print(nested_n)\n", "40\n");
+    /* a nested error is the C function's to handle; the caller goes on */
+    expect_run(&h, vm, "s := \"ok\"\nprint(s, reenter_fails(), s + \"!\")\n", "ok 1 ok!\n");
+    CHECK(has(h.err, "bad.kp:2:"));
+    /* and a later error of the caller is reported as its own */
+    clear_output(&h);
+    CHECK(run(vm, "zs : List#(Int) = []\nprint(reenter(), zs[1])\n") == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "test.kp:2:"));
+    CHECK(reenters > 8);
+    HOST_DONE(&h, vm);
+}
+
+/* Runs the source given as its argument (a String) and returns the code. */
+static int c_run(KpVM *vm, int nargs, void *ud) {
+    (void)ud;
+    size_t len = 0;
+    const char *src = nargs == 1 ? kp_get_string(vm, 0, &len) : NULL;
+    if (!src) return kp_error(vm, "wants a String");
+    char copy[512];
+    snprintf(copy, sizeof copy, "%.*s", (int)len, src);
+    int rc = kp_vm_run_string(vm, "inner.kp", copy, strlen(copy));
+    return kp_set_int(vm, 0, rc);
+}
+
+static void nested_runs_nest_and_keep_their_globals_in_bounds(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    KpMode v1[] = {KP_MODE_VALUE};
+    CHECK(kp_register(vm, "run", c_run, 1, v1, NULL) == KP_OK);
+    /* a run inside a run inside a run, each with a global of its own */
+    expect_run(&h, vm,
+               "a := 1\n"
+               "r := run(\"b := 2\\nprint(run(\\\"c := 3\\\\nprint(a + b + c)\\\"), a + b)\")\n"
+               "print(r)\n",
+               "6\n0 3\n0\n");
+    expect_run(&h, vm, "print(a, b, c)\n", "1 2 3\n");
+    /* an error in the caller after a nested run keeps the nested globals */
+    clear_output(&h);
+    CHECK(run(vm, "x := [1]\nrun(\"d := 4\")\nprint(x[7])\n") == KP_ERR_RUNTIME);
+    expect_run(&h, vm, "print(d, len(x))\n", "4 1\n");
+    /* too many new globals for the room a running chunk left: refused */
+    char many[600] = "";
+    for (int i = 0; i < 40; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "g%d := %d\\n", i, i);
+    char src[800];
+    snprintf(src, sizeof src, "print(run(\"%s\"))\n", many);
+    clear_output(&h);
+    CHECK(run(vm, src) == KP_OK);
+    CHECK(strcmp(h.out, "2\n") == 0); /* KP_ERR_COMPILE */
+    CHECK(has(h.err, "may declare only a few top-level variables"));
+    /* at top level the same chunk is fine */
+    snprintf(src, sizeof src, "%s", many);
+    for (char *p = src; (p = strstr(p, "\\n"));) { p[0] = '\n'; memmove(p + 1, p + 2, strlen(p + 2) + 1); }
+    CHECK(run(vm, src) == KP_OK);
+    expect_run(&h, vm, "print(g39)\n", "39\n");
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(void) {
@@ -389,6 +536,8 @@ int main(void) {
     RUN(without_a_callback_each_message_is_one_write);
     RUN(every_error_return_leaves_a_message);
     RUN(register_conflicts_with_scripts_are_errors);
+    RUN(c_functions_may_reenter_the_vm_anywhere_in_an_expression);
+    RUN(nested_runs_nest_and_keep_their_globals_in_bounds);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
