@@ -34,9 +34,19 @@ all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(
 # installed, so a machine that has them never runs apt-get.
 NEED_PKGS = $(if $(shell command -v re2c),,re2c) \
             $(if $(and $(shell command -v lemon),$(wildcard /usr/share/lemon/lempar.c)),,lemon) \
-            $(if $(wildcard /usr/include/histedit.h),,libedit-dev)
+            $(if $(wildcard /usr/include/histedit.h),,libedit-dev) \
+            $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm) \
+            $(if $(shell command -v vim),,vim)
 tools:
 	@pkgs="$(strip $(NEED_PKGS))"; if [ -n "$$pkgs" ]; then sh .ci/install-tools $$pkgs; fi
+
+# The editor grammar tests (tests/editors/check.sh) run the TextMate grammar
+# headless with two npm packages, installed once under build/npm.
+NPM_STAMP = build/npm/.installed
+$(NPM_STAMP): | tools
+	@mkdir -p build/npm
+	cd build/npm && npm install --no-audit --no-fund --loglevel=error vscode-textmate@9.3.2 vscode-oniguruma@2.0.1
+	@touch $@
 
 # Parallel builds (-jN): every rule that writes under $(B) depends, order-only,
 # on the directory it writes to; objects wait (order-only) for the generated
@@ -96,6 +106,7 @@ install: all
 	ln -sf libkeep.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkeep.so
 	install -m 644 include/keep.h $(DESTDIR)$(PREFIX)/include/keep.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/keep.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep-static.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/keep-static.pc
 	install -m 644 docs/keep.1 $(DESTDIR)$(PREFIX)/share/man/man1/keep.1
 
 $(B)/tests/%: tests/c/%.c $(B)/libkeep.a
@@ -103,15 +114,15 @@ $(B)/tests/%: tests/c/%.c $(B)/libkeep.a
 	$(CC) $(CFLAGS) $(WARN) -I. -Iinclude -o $@ $< $(B)/libkeep.a $(LDLIBS)
 
 # ----------------------------------------------------------------- tests
-test: all
+test: all $(NPM_STAMP)
 	@sh tests/run.sh $(B)
 
-test-asan:
+test-asan: $(NPM_STAMP)
 	@$(MAKE) --no-print-directory B=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh build/asan
 
-test-debug: all
+test-debug: all $(NPM_STAMP)
 	@KEEP_TEST_FLAGS=--debug-alloc sh tests/run.sh $(B)
 
 test-install: all

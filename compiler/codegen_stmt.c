@@ -127,6 +127,7 @@ static void compile_decl(C *c, KpNode *n) {
     l->global = top;
     l->decl_line = n->line;
     l->decl_col = n->col;
+    if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
     if (top) {
         g->type = l->type;
         g->pending = 0;
@@ -475,6 +476,8 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    if (n->a && kp_own_check_return_borrow(c, n->a)) return;
+    kp_own_check_return_call(c, n);
     if (n->a && n->a->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;

@@ -238,6 +238,9 @@ void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line);
 void kp_own_check_not_moved(C *c, KpNode *n, Local *l);
 void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
 void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
+KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what);
+void kp_own_note_borrow(C *c, Local *l, KpNode *value);
+bool kp_own_check_return_borrow(C *c, KpNode *value);
 void kp_own_defer(C *c, KpNode *n);
 void kp_own_keep(C *c, KpNode *n);
 void kp_own_using(C *c, KpNode *n);
@@ -251,6 +254,8 @@ void kp_own_pop_scope(C *c, bool emit_drops);
 void kp_own_push_scope(C *c);
 uint8_t kp_own_read_flags(int mode, KpNode *container);
 void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
+bool kp_own_param_flows(const KpOverload *ov, int i);
+void kp_own_check_return_call(C *c, KpNode *ret);
 
 /* codegen.c — bytecode emission, expressions and calls */
 uint32_t kp_cg_add_k(C *c, KpValue v);

@@ -185,9 +185,68 @@ uint32_t kp_own_pinned(C *c, KpNode *n) {
  * an error, laid out like Rust's E0597, when target outlives x — it is a
  * global, a parameter's value, or a variable declared before x — and no
  * keep covers x. */
+/* A call whose result borrows its first argument (a builtin row flagged
+ * KP_BF_BORROWS: view(&buf, ...), Reader(&buf), transpose(&v), ...): that
+ * argument, and in *what the name of the result's type; else NULL. */
+KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what) {
+    if (!value || value->kind != KP_N_CALL || !value->a || value->a->kind != KP_N_IDENT || value->list.count < 1) return NULL;
+    const char *name = kp_compile_intern(c, value->a->name);
+    KpFunc *f = kp_resolve_find_func(c, name);
+    KpType *ctor = NULL;
+    if (kp_resolve_find_type(c, name) == NULL && (ctor = kp_types_builtin(c, name)) && ctor->kind == KP_TK_OPAQUE)
+        f = kp_resolve_find_func(c, kp_compile_intern(c, "init")); /* T(&buf): an init returning T */
+    else
+        ctor = NULL;
+    if (!f) return NULL;
+    for (uint32_t i = 0; i < f->n; i++) {
+        KpOverload *ov = f->ovs[i];
+        if (!ov->result_borrows || (ctor && ov->ret != ctor)) continue;
+        KpNode *arg = value->list.items[0];
+        if (arg->kind == KP_N_UNARY && (arg->op == KP_OP_REF || arg->op == KP_OP_MUTREF)) arg = arg->a;
+        if (what) *what = ov->ret ? ov->ret->name : "borrow";
+        return arg;
+    }
+    return NULL;
+}
+
+/* The local of this function (not a parameter's value, not kept) that a
+ * borrowing call's result borrows, or NULL. */
+static Local *borrowed_local(C *c, KpNode *value, const char **what) {
+    KpNode *arg = kp_own_borrowed_arg(c, value, what);
+    KpNode *xr = arg ? kp_resolve_root_ident(arg) : NULL;
+    if (!xr) return NULL;
+    bool xg;
+    struct KpGlobal *xgl;
+    Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, xr->name), &xg, &xgl);
+    if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(c->fn, x->name) >= 0) return NULL;
+    return x;
+}
+
+/* `v := view(&buf, ...)`: v borrows buf (returning v is then an error). */
+void kp_own_note_borrow(C *c, Local *l, KpNode *value) {
+    Local *x = borrowed_local(c, value, NULL);
+    if (x && l && l != (Local *)1 && !l->global) l->holds_ref = x->name;
+}
+
+/* `return view(&buf, ...)` of a local buf: an error (true) */
+bool kp_own_check_return_borrow(C *c, KpNode *value) {
+    const char *what = NULL;
+    Local *x = borrowed_local(c, value, &what);
+    if (!x) return false;
+    kp_compile_error(c, value, "'%s' does not live long enough: a %s of it is returned", x->name, what);
+    kp_diag_note(c->diags, "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets the %s\n"
+                 "    = hint: a %s may not outlive its buffer: return the buffer, or take it as a parameter",
+                 x->name, x->decl_line, c->fn->p->name, what, what);
+    return true;
+}
+
 void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node) {
-    if (!value || value->kind != KP_N_UNARY || (value->op != KP_OP_REF && value->op != KP_OP_MUTREF)) return;
-    KpNode *xr = kp_resolve_root_ident(value->a), *tr = kp_resolve_root_ident(target);
+    const char *what = NULL;
+    KpNode *referent = NULL;
+    if (value && value->kind == KP_N_UNARY && (value->op == KP_OP_REF || value->op == KP_OP_MUTREF)) referent = value->a;
+    else referent = kp_own_borrowed_arg(c, value, &what);
+    if (!referent) return;
+    KpNode *xr = kp_resolve_root_ident(referent), *tr = kp_resolve_root_ident(target);
     if (!xr || !tr) return;
     Fn *f = c->fn;
     bool xg, tg;
@@ -215,6 +274,16 @@ void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_nod
     if (blk && blk->list.count) {
         KpNode *last = blk->list.items[blk->list.count - 1];
         if (last && last->line > end_line) end_line = last->line;
+    }
+    if (what) {
+        kp_compile_error(c, value, "'%s' does not live long enough: a %s of it is stored in '%s'", xr->name, what, tr->name);
+        kp_diag_note(c->diags,
+                     "note: '%s' is declared at line %u; the %s is made here and stored in '%s' at line %u; '%s' is %s; "
+                     "'%s' is deinitialized at the end of its block (after line %u) while '%s' still borrows it\n"
+                     "    = hint: a %s may not outlive its buffer: make the %s where the buffer lives, or declare '%s' after '%s'",
+                     xr->name, xline, what, tr->name, at_node->line, tr->name, why, xr->name, end_line, tr->name, what, what,
+                     tr->name, xr->name);
+        return;
     }
     kp_compile_error(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
     kp_diag_note(c->diags,
@@ -399,5 +468,79 @@ void kp_own_finish_defers(C *c) {
         f->ndefers = nd;
         kp_cg_emit(c, KP_BC_DEFEREND, 0, 0, 0, 0);
         f->freereg = save;
+    }
+}
+
+/* ------------------------------------------------ escapes through calls */
+
+/* Can a value of type t hold a reference?  (A declared & type, or a record,
+ * list or map with one inside.) */
+static bool type_holds_ref(KpType *t, int depth) {
+    if (!t || depth > 8) return false;
+    switch (t->kind) {
+    case KP_TK_REF: return true;
+    case KP_TK_LIST:
+    case KP_TK_MAP: return type_holds_ref(t->elem, depth + 1);
+    case KP_TK_RECORD:
+        for (uint32_t i = 0; i < t->nfields; i++)
+            if (type_holds_ref(t->ftypes[i], depth + 1)) return true;
+        return false;
+    default: return false;
+    }
+}
+
+/* The function summary: can reference parameter i of ov flow into its
+ * result?  As Rust's lifetime elision assumes, a result that can hold a
+ * reference may hold one derived from any reference parameter (a field or
+ * element of it too), so `first (xs: &List#(T)) -> &T` and
+ * `wrap (t: &T) -> View` (View holding an &T) both carry their argument. */
+bool kp_own_param_flows(const KpOverload *ov, int i) {
+    if (i >= ov->nparams || ov->params[i].mode == KP_PM_VALUE) return false;
+    return type_holds_ref(ov->ret, 0);
+}
+
+/* `return f(&t)` where f's result may carry its & argument, t a local of
+ * this function: t dies when the function returns, so the caller would
+ * get a dangling reference — Rust's E0515. */
+void kp_own_check_return_call(C *c, KpNode *ret) {
+    KpNode *call = ret->a;
+    if (!call || call->kind != KP_N_CALL || !call->a || call->a->kind != KP_N_IDENT) return;
+    KpOverload *ov = call->bound;
+    if (!ov) {
+        bool global;
+        struct KpGlobal *g;
+        const char *name = kp_compile_intern(c, call->a->name);
+        if (kp_resolve_lookup_var(c, name, &global, &g) || global) return;
+        KpFunc *f = kp_resolve_find_func(c, name);
+        if (!f || f->n != 1) return;
+        ov = f->ovs[0];
+    }
+    Fn *f = c->fn;
+    for (int i = 0; i < call->list.count && i < ov->nparams; i++) {
+        KpNode *a = call->list.items[i];
+        if (a->kind == KP_N_FIELDINIT || !kp_own_param_flows(ov, i)) continue;
+        KpNode *pl = a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) ? a->a : a;
+        if (!kp_resolve_is_place(pl)) continue;
+        KpNode *root = kp_resolve_root_ident(pl);
+        if (!root) continue;
+        bool global;
+        struct KpGlobal *g;
+        Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, root->name), &global, &g);
+        if (!x || x == (Local *)1 || global || x->global || x->through || x->boxed || kp_own_kept_index(f, x->name) >= 0)
+            continue;
+        kp_compile_error(c, call, "cannot return the result of '%s': it may hold a reference to '%s', a local of '%s'",
+                         call->a->name, root->name, f->p->name);
+        kp_diag_label(c->diags, "returns a value that may refer to '%s'", root->name);
+        kp_diag_span(c->diags, a->line, a->col, "'%s' is borrowed here, and '%s' (-> %s) may keep the reference", root->name,
+                     call->a->name, ov->ret ? ov->ret->name : "_");
+        kp_diag_span(c->diags, x->decl_line, x->decl_col ? x->decl_col : 1, "'%s' is declared here and deinitialized when '%s' returns",
+                     root->name, f->p->name);
+        if (ov->ret && ov->ret->kind != KP_TK_REF)
+            kp_diag_note(c->diags, "help: keep '%s' with the result: r := %s(…); keep %s with r; return r", root->name,
+                         call->a->name, root->name);
+        else
+            kp_diag_note(c->diags, "help: return a value rather than a reference (it moves to the caller), or take '%s' "
+                         "as a parameter so that it outlives the call", root->name);
+        return;
     }
 }

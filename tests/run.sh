@@ -7,6 +7,7 @@
 #   -- expect-error: TEXT    stderr contains TEXT (the run must fail)
 #   -- expect-exit: N        the exit code is N (default 0, or 1/2 with errors)
 #   -- flags: ...            extra flags for keep
+#   -- args: ...             the script's arguments (@TMP@: a scratch dir)
 # examples/X.kp is checked against examples/X.out.  Every script runs with
 # --check-leaks (plus $KEEP_TEST_FLAGS, e.g. --debug-alloc).
 B=${1:-build}
@@ -25,8 +26,11 @@ report_fail() {
 run_script() {
   f=$1
   flags=$(sed -n 's/^.*-- flags: //p' "$f" | head -1)
+  # `-- args: ...` are the script's system.args; @TMP@ is a scratch
+  # directory of this run (for files a test makes: never in the tree)
+  args=$(sed -n 's/^.*-- args: //p' "$f" | head -1 | sed "s|@TMP@|$tmp|g")
   # shellcheck disable=SC2086
-  timeout 60 "$KEEP" --check-leaks $KEEP_TEST_FLAGS $flags "$f" >"$tmp/out" 2>"$tmp/err" </dev/null
+  timeout 60 "$KEEP" --check-leaks $KEEP_TEST_FLAGS $flags "$f" $args >"$tmp/out" 2>"$tmp/err" </dev/null
   echo $? >"$tmp/rc"
 }
 
@@ -128,8 +132,10 @@ $(head -c 1500 "$tmp/cerr")"
 done
 
 # tool checks that print their own "N passed, M failed": the formatter
-# over every .kp file (tests/fmt/check.sh)
-for t in tests/fmt/check.sh; do
+# over every .kp file (tests/fmt/check.sh), the editor grammars against the
+# lexer (tests/editors/check.sh), the programs of docs/tutorial.md
+# (tests/docs/check.sh)
+for t in tests/fmt/check.sh tests/editors/check.sh tests/docs/check.sh; do
   [ -f "$t" ] || continue
   out=$(sh "$t" "$B" 2>&1)
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)

@@ -510,12 +510,12 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
     return NULL;
 }
 
-static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *objname) {
+static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr, uint32_t reg) {
     KpValue v = kp_deref(obj);
     if (v.tag == KP_T_SYSTEM || v.tag == KP_T_HEAP) return special_field(vm, v, name);
     if (v.tag != KP_T_RECORD) {
         /* through a reference, the name would be the reference's, not the value's */
-        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, obj.tag == KP_T_REF ? NULL : objname); return NULL; }
+        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, obj.tag == KP_T_REF ? NULL : reg_name(fr, reg)); return NULL; }
         kp_vm_error(vm, "cannot read field '%s' of %s", name, kp_a(kp_value_type_name(vm, v)));
         return NULL;
     }
@@ -611,9 +611,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return true;
         }
         if (!strbyte) return kp_vm_error(vm, "cannot take a reference to a byte of a HeapAllocation");
-        KpValue b = kp_int(h->data[idx.i]);
-        b.tag = KP_T_U8;
-        *strbyte = b;
+        *strbyte = kp_int(h->data[idx.i]); /* an Int 0..255, like s[i] (binary data reads as Int) */
         *slot = NULL;
         return true;
     }
@@ -1416,8 +1414,26 @@ dispatch:
         SAVEPC();
         const char *name = K[i->c].p;
         KpValue obj = R[i->b];
+        if (LIKELY(!(i->d & 3))) {
+            /* fast path: an Int, Float or Bool field of a record, or of a
+             * record behind a reference or two, read by value */
+            KpValue ov = obj;
+            for (int k = 0; k < 2 && ov.tag == KP_T_REF && kp_ref_ok(ov); k++) ov = *(KpValue *)ov.p;
+            if (ov.tag == KP_T_RECORD) {
+                KpRecord *rec = ov.p;
+                for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
+                    if (rec->type->fnames[fi] != name) continue;
+                    KpValue fv = rec->f[fi];
+                    if ((fv.tag == KP_T_INT || fv.tag == KP_T_FLOAT || fv.tag == KP_T_BOOL) && !KP_NEEDS_DROP(R[i->a])) {
+                        R[i->a] = fv;
+                        NEXT;
+                    }
+                    break;
+                }
+            }
+        }
         if (obj.tag == KP_T_MOVED || obj.tag == KP_T_UNSET) { bad_value(vm, obj, reg_name(fr, i->b)); goto error; }
-        KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->b));
+        KpValue *s = field_slot(vm, obj, name, fr, i->b);
         if (!s) goto error;
         KpValue out;
         if (kp_deref(obj).tag == KP_T_HEAP && name[0] != 'a') {
@@ -1441,6 +1457,34 @@ dispatch:
         SAVEPC();
         const char *name = K[i->b].p;
         KpValue obj = R[i->a];
+        {
+            /* fast path: an Int, Float or Bool stored into a field of that
+             * exact type (or untyped) that holds no owned value, through
+             * writable references */
+            KpValue v = R[i->c];
+            if (v.tag == KP_T_INT || v.tag == KP_T_FLOAT || v.tag == KP_T_BOOL) {
+                KpValue ov = obj;
+                bool ok = true;
+                for (int k = 0; k < 3 && ov.tag == KP_T_REF; k++) {
+                    if (!(ov.flags & (KP_VF_MUT | KP_VF_PLACE)) || !kp_ref_ok(ov)) { ok = false; break; }
+                    ov = *(KpValue *)ov.p;
+                }
+                if (ok && ov.tag == KP_T_RECORD) {
+                    KpRecord *rec = ov.p;
+                    for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
+                        if (rec->type->fnames[fi] != name) continue;
+                        KpType *ft = rec->type->ftypes[fi];
+                        KpValue *s = &rec->f[fi];
+                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == v.tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
+                            *s = v;
+                            R[i->c] = kp_unset();
+                            NEXT;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
         if (!writable(obj)) {
             kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
             goto error;
@@ -1449,7 +1493,7 @@ dispatch:
             kp_vm_error(vm, "cannot assign field '%s' of %s", name, kp_a(kp_value_type_name(vm, kp_deref(obj))));
             goto error;
         }
-        KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->a));
+        KpValue *s = field_slot(vm, obj, name, fr, i->a);
         if (!s) goto error;
         KpValue v = R[i->c];
         R[i->c] = kp_unset();
@@ -1654,8 +1698,18 @@ dispatch:
             /* a variable that holds a reference ($& parameter, kept
              * variable): & of it is that reference */
             r = *s;
-            r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
-                                ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
+            /* a reference to a place that itself holds a reference (a
+             * field `.t : &T`, a copied & parameter) is that reference:
+             * there are no references to references */
+            bool mut = (s->flags & KP_VF_MUT) != 0;
+            for (int guard = 0; guard < 8; guard++) {
+                KpValue *t = kp_ref_ok(r) ? (KpValue *)r.p : NULL;
+                if (!t || t->tag != KP_T_REF) break;
+                r = *t;
+                if (!(r.flags & KP_VF_MUT)) mut = false;
+            }
+            r.flags = (uint8_t)((r.flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
+                                ((i->d & KP_VF_MUT) && mut ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
             /* a reference whose referent is gone is reported where it is
              * passed on (as the run-time binding of an argument does) */
             KpValue target = kp_deref(r);
