@@ -167,10 +167,23 @@ KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
         KpArena run = vm->meta_arena;
         vm->meta_arena = vm->lib_arena;
         vm->lib_loading = true;
+        /* out of memory, the library is not left half-registered: the
+         * compiler's jump waits until this state is restored, and a name
+         * registered in part is taken back */
+        jmp_buf *jb = vm->compile_oom;
+        vm->compile_oom = NULL;
+        uint32_t nfuncs = vm->nfuncs;
+        uint64_t refusals = vm->host_refusals;
         bool any = vm->lib_lookup(vm, name);
         vm->lib_loading = false;
         vm->lib_arena = vm->meta_arena;
         vm->meta_arena = run;
+        vm->compile_oom = jb;
+        if (vm->host_refusals != refusals) {
+            vm->nfuncs = nfuncs;
+            if (jb) longjmp(*jb, 1);
+            return NULL;
+        }
         if (any && (found = find_func(vm, name))) return found;
     }
     if (!create) return NULL;
