@@ -209,6 +209,30 @@ void kp_fixed_reset(KpFixed *f);
 /* True when ptr points into the buffer. */
 bool kp_fixed_owns(const KpFixed *f, const void *ptr);
 
+/* ---------------------------------------------------------------- counted */
+
+/* A memory budget shared by counted allocators (see counted.c): `limit`
+ * bytes at most (<0: none); `used` and `peak` are updated atomically. */
+typedef struct KpAccount {
+    int64_t limit;
+    int64_t used;
+    int64_t peak;
+    int64_t refusals; /* allocations refused for the limit, so far */
+} KpAccount;
+
+/* CountedAllocator: forwards to `inner`, charging every block (rounded up
+ * to `granule` bytes, 0 = 1) to `acct`; an allocation that would pass the
+ * account's limit fails.  Thread-safe when inner is. */
+typedef struct KpCounted {
+    KpAllocator *inner;
+    size_t granule;
+    KpAccount *acct;
+} KpCounted;
+
+/* Initializes `c` (caller-owned, like inner and acct: all must outlive the
+ * view) and sets `out` to the allocator view (named as inner). */
+void kp_counted_init(KpCounted *c, KpAllocator *inner, size_t granule, KpAccount *acct, KpAllocator *out);
+
 /* ---------------------------------------------------------------- failing */
 
 /* FailingAllocator, for tests of out-of-memory paths (see failing.c):

@@ -329,6 +329,11 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         return NULL;
     }
     kp_compile_error(c, n, "unknown name '%s'", n->name);
+    kp_diag_label(c->diags, "not found in this scope");
+    KpSimilar s;
+    kp_compile_similar_init(&s, name);
+    kp_compile_similar_names(c, &s, true, true, true);
+    kp_compile_similar_help(c, &s);
     return NULL;
 }
 
@@ -801,6 +806,11 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                     return NULL;
                 }
                 kp_compile_error(c, callee, "unknown function '%s'", callee->name);
+                kp_diag_label(c->diags, "not found in this scope");
+                KpSimilar s;
+                kp_compile_similar_init(&s, name);
+                kp_compile_similar_names(c, &s, false, true, true);
+                kp_compile_similar_help(c, &s);
                 return NULL;
             }
             if (f->special == 1) { /* deinit(x): the drop of a place */

@@ -126,6 +126,8 @@ static void compile_decl(C *c, KpNode *n) {
     Local *l = kp_resolve_add_local(c, name, r, t ? t : st);
     l->global = top;
     l->decl_line = n->line;
+    l->decl_col = n->col;
+    if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
     if (top) {
         g->type = l->type;
         g->pending = 0;
@@ -189,6 +191,10 @@ static void compile_assign(C *c, KpNode *n) {
         }
         if (!l && !global) {
             kp_compile_error(c, target, "unknown variable '%s' (declare it with %s := ...)", target->name, target->name);
+            KpSimilar s;
+            kp_compile_similar_init(&s, name);
+            kp_compile_similar_names(c, &s, true, false, false);
+            kp_compile_similar_help(c, &s);
             return;
         }
         if (global && c->fn->is_main && c->func_depth == 0 && !l && g->pending) {
@@ -470,6 +476,7 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    if (n->a && kp_own_check_return_borrow(c, n->a)) return;
     if (n->a && n->a->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;

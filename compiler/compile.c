@@ -147,3 +147,74 @@ KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, KpNode *expr, KpDi
     KpType *t = kp_cg_expr(&c, expr, dst, M_VALUE);
     return diags->count > errors_before ? NULL : t;
 }
+
+/* ------------------------------------------------------- did you mean */
+
+/* Edit distance of a and b (insertions, deletions, substitutions, and
+ * swaps of two neighbours: the optimal string alignment distance), or more
+ * than `max` when it exceeds it. */
+static size_t edit_distance(const char *a, const char *b, size_t max) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return max + 1;
+    if ((la > lb ? la - lb : lb - la) > max) return max + 1;
+    static _Thread_local size_t d[65][65];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+void kp_compile_similar_init(KpSimilar *s, const char *name) {
+    s->name = name;
+    size_t len = strlen(name);
+    s->max = len < 3 ? 1 : len / 3 > 1 ? len / 3 : 1; /* as rustc: a third of the length */
+    s->best = NULL;
+    s->dist = s->max + 1;
+}
+
+void kp_compile_similar_try(KpSimilar *s, const char *cand) {
+    if (!cand || !*cand || cand[0] == '(' || !strcmp(cand, s->name)) return;
+    size_t d = edit_distance(s->name, cand, s->max);
+    if (d >= strlen(s->name)) return; /* nothing of the name left */
+    if (d < s->dist) {
+        s->dist = d;
+        s->best = cand;
+    }
+}
+
+void kp_compile_similar_help(C *c, KpSimilar *s) {
+    if (s->best) kp_diag_note(c->diags, "help: did you mean '%s'?", s->best);
+}
+
+/* Names a variable, function or type could have been meant for `name`. */
+void kp_compile_similar_names(C *c, KpSimilar *s, bool vars, bool funcs, bool types) {
+    KpVM *vm = c->vm;
+    if (vars) {
+        for (Fn *f = c->fn; f; f = f->outer) {
+            for (int i = 0; i < f->nlocals; i++) kp_compile_similar_try(s, f->locals[i].name);
+            if (f == c->fn && !f->is_main) break; /* no closures: an enclosing function's locals do not count */
+        }
+        for (uint32_t i = 0; i < vm->nglobals; i++) kp_compile_similar_try(s, vm->globals[i].name);
+    }
+    if (funcs)
+        for (uint32_t i = 0; i < vm->nfuncs; i++)
+            if (vm->funcs[i]->n) kp_compile_similar_try(s, vm->funcs[i]->name);
+    if (types) {
+        static const char *const builtin[] = {"Int", "Float", "Bool", "String", "Type", "Any", "List", "HashMap",
+                                              "HeapAllocation", "Function", "AllocStats", "Int8", "Int16", "Int32",
+                                              "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Byte", "Float32", "Float64"};
+        for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++) kp_compile_similar_try(s, builtin[i]);
+        for (int i = 0; i < c->ntypes; i++) kp_compile_similar_try(s, c->types[i].name);
+        for (uint32_t i = 0; i < vm->ntypes; i++) kp_compile_similar_try(s, vm->types[i].name);
+    }
+}

@@ -47,7 +47,7 @@ struct Local {
     uint8_t through;    /* holds a reference: 1 = $& (assignment writes
                            through it), 2 = & (assignment is an error) */
     uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
-    uint32_t decl_line;   /* where it was declared */
+    uint32_t decl_line, decl_col; /* where it was declared */
     uint8_t boxed;        /* a kept variable (lives in a keep box) */
     uint8_t addr_taken;   /* a reference to it was made: its register is
                              cleared at scope exit even when it holds a
@@ -238,6 +238,9 @@ void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line);
 void kp_own_check_not_moved(C *c, KpNode *n, Local *l);
 void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
 void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
+KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what);
+void kp_own_note_borrow(C *c, Local *l, KpNode *value);
+bool kp_own_check_return_borrow(C *c, KpNode *value);
 void kp_own_defer(C *c, KpNode *n);
 void kp_own_keep(C *c, KpNode *n);
 void kp_own_using(C *c, KpNode *n);
@@ -273,6 +276,17 @@ void kp_cg_reg_free_to(C *c, uint32_t mark);
 void kp_cg_block_body(C *c, KpNode *block);
 void kp_cg_function(C *c, KpNode *n, KpOverload *ov);
 void kp_cg_stmt(C *c, KpNode *n);
+
+/* The closest name to `name` among candidates (edit distance at most a
+ * third of its length), for "help: did you mean 'x'?" (compile.c). */
+typedef struct KpSimilar {
+    const char *name, *best;
+    size_t max, dist;
+} KpSimilar;
+void kp_compile_similar_init(KpSimilar *s, const char *name);
+void kp_compile_similar_try(KpSimilar *s, const char *cand);
+void kp_compile_similar_names(C *c, KpSimilar *s, bool vars, bool funcs, bool types);
+void kp_compile_similar_help(C *c, KpSimilar *s);
 
 /* typecheck.c — the types pass */
 void kp_tc_block(C *c, KpNode *block);

@@ -157,7 +157,13 @@ bool kp_own_mentions_keep_of(KpNode *n, const char *name) {
 
 void kp_own_check_not_moved(C *c, KpNode *n, Local *l) {
     if (l && l->moved_line)
+    {
         kp_compile_error(c, n, "use of moved value '%s' (moved at line %u:%u)", n->name, l->moved_line, l->moved_col);
+        kp_diag_label(c->diags, "value used here after move");
+        kp_diag_span(c->diags, l->moved_line, l->moved_col, "'%s' moved here", n->name);
+        if (l->decl_line) kp_diag_span(c->diags, l->decl_line, l->decl_col ? l->decl_col : 1, "'%s' declared here", n->name);
+        kp_diag_note(c->diags, "help: to use it after this, pass a copy (clone(%s)) or a reference (&%s)", n->name, n->name);
+    }
 }
 
 /* GETFIELD/GETINDEX flags for a read of a field or element of `container`.
@@ -179,9 +185,68 @@ uint32_t kp_own_pinned(C *c, KpNode *n) {
  * an error, laid out like Rust's E0597, when target outlives x — it is a
  * global, a parameter's value, or a variable declared before x — and no
  * keep covers x. */
+/* A call whose result borrows its first argument (a builtin row flagged
+ * KP_BF_BORROWS: view(&buf, ...), Reader(&buf), transpose(&v), ...): that
+ * argument, and in *what the name of the result's type; else NULL. */
+KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what) {
+    if (!value || value->kind != KP_N_CALL || !value->a || value->a->kind != KP_N_IDENT || value->list.count < 1) return NULL;
+    const char *name = kp_compile_intern(c, value->a->name);
+    KpFunc *f = kp_resolve_find_func(c, name);
+    KpType *ctor = NULL;
+    if (kp_resolve_find_type(c, name) == NULL && (ctor = kp_types_builtin(c, name)) && ctor->kind == KP_TK_OPAQUE)
+        f = kp_resolve_find_func(c, kp_compile_intern(c, "init")); /* T(&buf): an init returning T */
+    else
+        ctor = NULL;
+    if (!f) return NULL;
+    for (uint32_t i = 0; i < f->n; i++) {
+        KpOverload *ov = f->ovs[i];
+        if (!ov->result_borrows || (ctor && ov->ret != ctor)) continue;
+        KpNode *arg = value->list.items[0];
+        if (arg->kind == KP_N_UNARY && (arg->op == KP_OP_REF || arg->op == KP_OP_MUTREF)) arg = arg->a;
+        if (what) *what = ov->ret ? ov->ret->name : "borrow";
+        return arg;
+    }
+    return NULL;
+}
+
+/* The local of this function (not a parameter's value, not kept) that a
+ * borrowing call's result borrows, or NULL. */
+static Local *borrowed_local(C *c, KpNode *value, const char **what) {
+    KpNode *arg = kp_own_borrowed_arg(c, value, what);
+    KpNode *xr = arg ? kp_resolve_root_ident(arg) : NULL;
+    if (!xr) return NULL;
+    bool xg;
+    struct KpGlobal *xgl;
+    Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, xr->name), &xg, &xgl);
+    if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(c->fn, x->name) >= 0) return NULL;
+    return x;
+}
+
+/* `v := view(&buf, ...)`: v borrows buf (returning v is then an error). */
+void kp_own_note_borrow(C *c, Local *l, KpNode *value) {
+    Local *x = borrowed_local(c, value, NULL);
+    if (x && l && l != (Local *)1 && !l->global) l->holds_ref = x->name;
+}
+
+/* `return view(&buf, ...)` of a local buf: an error (true) */
+bool kp_own_check_return_borrow(C *c, KpNode *value) {
+    const char *what = NULL;
+    Local *x = borrowed_local(c, value, &what);
+    if (!x) return false;
+    kp_compile_error(c, value, "'%s' does not live long enough: a %s of it is returned", x->name, what);
+    kp_diag_note(c->diags, "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets the %s\n"
+                 "    = hint: a %s may not outlive its buffer: return the buffer, or take it as a parameter",
+                 x->name, x->decl_line, c->fn->p->name, what, what);
+    return true;
+}
+
 void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node) {
-    if (!value || value->kind != KP_N_UNARY || (value->op != KP_OP_REF && value->op != KP_OP_MUTREF)) return;
-    KpNode *xr = kp_resolve_root_ident(value->a), *tr = kp_resolve_root_ident(target);
+    const char *what = NULL;
+    KpNode *referent = NULL;
+    if (value && value->kind == KP_N_UNARY && (value->op == KP_OP_REF || value->op == KP_OP_MUTREF)) referent = value->a;
+    else referent = kp_own_borrowed_arg(c, value, &what);
+    if (!referent) return;
+    KpNode *xr = kp_resolve_root_ident(referent), *tr = kp_resolve_root_ident(target);
     if (!xr || !tr) return;
     Fn *f = c->fn;
     bool xg, tg;
@@ -209,6 +274,16 @@ void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_nod
     if (blk && blk->list.count) {
         KpNode *last = blk->list.items[blk->list.count - 1];
         if (last && last->line > end_line) end_line = last->line;
+    }
+    if (what) {
+        kp_compile_error(c, value, "'%s' does not live long enough: a %s of it is stored in '%s'", xr->name, what, tr->name);
+        kp_diag_note(c->diags,
+                     "note: '%s' is declared at line %u; the %s is made here and stored in '%s' at line %u; '%s' is %s; "
+                     "'%s' is deinitialized at the end of its block (after line %u) while '%s' still borrows it\n"
+                     "    = hint: a %s may not outlive its buffer: make the %s where the buffer lives, or declare '%s' after '%s'",
+                     xr->name, xline, what, tr->name, at_node->line, tr->name, why, xr->name, end_line, tr->name, what, what,
+                     tr->name, xr->name);
+        return;
     }
     kp_compile_error(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
     kp_diag_note(c->diags,

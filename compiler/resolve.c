@@ -35,6 +35,7 @@ Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t) {
     l->depth = f->depth;
     l->start_pc = kp_cg_pc(c);
     l->decl_line = f->line;
+    l->decl_col = f->col;
     return l;
 }
 

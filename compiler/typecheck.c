@@ -229,6 +229,7 @@ typedef struct Match {
     int score;
     uint64_t check; /* arguments (by parameter index) bound at run time */
     char why[200];  /* the first reason it does not fit */
+    char label[120]; /* its label under the call */
 } Match;
 
 static KpType *expr_type(Tc *t, KpNode *n);
@@ -258,8 +259,11 @@ static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a
     else { r = fit(vm, want, have); s = 3; needs = true; if (r == FIT_YES) r = FIT_MAYBE; }
     if (r == FIT_NO) {
         if (m->fit != FIT_NO)
+        {
             snprintf(m->why, sizeof m->why, "argument %d of '%s' (%s) must be %s%s, but it is %s", idx + 1, f->name, pname,
                      p->mode == KP_PM_MUTREF ? "$&" : p->mode == KP_PM_REF ? "&" : "", want->name, have->name);
+            snprintf(m->label, sizeof m->label, "expected %s, found %s", want->name, have->name);
+        }
         m->fit = FIT_NO;
         return;
     }
@@ -282,6 +286,7 @@ static void match_overload(Tc *t, KpOverload *ov, Arg *args, int nargs, int npos
     if (!ov->variadic && nargs > ov->nparams) {
         snprintf(m->why, sizeof m->why, "'%s' takes %d argument%s, but %d %s given", f->name, ov->nparams,
                  ov->nparams == 1 ? "" : "s", nargs, nargs == 1 ? "was" : "were");
+        snprintf(m->label, sizeof m->label, "expected %d argument%s", ov->nparams, ov->nparams == 1 ? "" : "s");
         m->fit = FIT_NO;
         return;
     }
@@ -312,9 +317,11 @@ static void match_overload(Tc *t, KpOverload *ov, Arg *args, int nargs, int npos
             if (args[j].name == ov->params[q].name) given = true;
         if (!given && ov->params[q].def.tag == KP_T_UNSET) {
             if (m->fit != FIT_NO) {
-                if (nargs < ov->nparams && npos == nargs)
+                if (nargs < ov->nparams && npos == nargs) {
                     snprintf(m->why, sizeof m->why, "'%s' takes %d argument%s, but %d %s given", f->name, ov->nparams,
                              ov->nparams == 1 ? "" : "s", nargs, nargs == 1 ? "was" : "were");
+                    snprintf(m->label, sizeof m->label, "expected %d argument%s", ov->nparams, ov->nparams == 1 ? "" : "s");
+                }
                 else
                     snprintf(m->why, sizeof m->why, "missing argument %d of '%s' (%s)", q + 1, f->name,
                              ov->params[q].name ? ov->params[q].name : "_");
@@ -402,6 +409,10 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
         if (!complete) return NULL;
         if (f->n == 1 || (some_ret && f->n == 1)) {
             kp_compile_error(t->c, n, "%s", first_no.why);
+            if (first_no.label[0]) kp_diag_label(t->c->diags, "%s", first_no.label);
+            KpOverload *o = f->ovs[0];
+            if (o->proto && o->file == t->c->src->name)
+                kp_diag_span(t->c->diags, o->line, 1, "'%s' is declared here", f->name);
         } else {
             char buf[400];
             size_t len = 0;
@@ -554,6 +565,19 @@ static KpType *field_of(Tc *t, KpNode *n, KpType *ct) {
     for (uint32_t i = 0; i < ct->nfields; i++)
         if (ct->fnames[i] == fname) return ct->ftypes[i];
     kp_compile_error(t->c, n, "%s has no field '%s'", ct->name, n->name);
+    kp_diag_label(t->c->diags, "unknown field");
+    KpSimilar s;
+    kp_compile_similar_init(&s, fname);
+    for (uint32_t i = 0; i < ct->nfields; i++) kp_compile_similar_try(&s, ct->fnames[i]);
+    if (s.best) kp_compile_similar_help(t->c, &s);
+    else if (ct->nfields) {
+        char buf[300];
+        size_t len = 0;
+        buf[0] = 0;
+        for (uint32_t i = 0; i < ct->nfields && len < sizeof buf - 40; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s.%s", i ? ", " : "", ct->fnames[i]);
+        kp_diag_note(t->c->diags, "note: %s has the fields %s", ct->name, buf);
+    }
     return NULL;
 }
 
@@ -678,7 +702,8 @@ static void check_decl(Tc *t, KpNode *n) {
         have = n->b->kind == KP_N_CALL ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
         if (want && have && fit(t->vm, want, have) == FIT_NO) {
             kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", n->name, want->name, have->name);
-            kp_diag_note(t->c->diags, "note: '%s' is declared %s here (line %u)", n->name, want->name, n->line);
+            kp_diag_label(t->c->diags, "expected %s, found %s", want->name, have->name);
+            kp_diag_span(t->c->diags, n->a->line, n->a->col, "'%s' is declared %s here", n->name, want->name);
         }
     }
     tc_push_var(t, kp_compile_intern(t->c, n->name), want ? want : have);

@@ -134,6 +134,10 @@ KpType *kp_types_resolve(C *c, KpNode *n) {
         KpType *t = kp_types_builtin(c, name);
         if (t) return t;
         kp_compile_error(c, n, "unknown type '%s'", n->name);
+        KpSimilar s;
+        kp_compile_similar_init(&s, name);
+        kp_compile_similar_names(c, &s, false, false, true);
+        kp_compile_similar_help(c, &s);
         return NULL;
     }
     case KP_N_FIELD: {

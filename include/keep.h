@@ -136,6 +136,10 @@ typedef struct KpConfig {
     KpDiagnosticFn on_diagnostic; /* compile and runtime errors, one
                               KpDiagnostic each, instead of their text on
                               write_err; NULL: text on write_err            */
+    bool no_system_memory; /* withhold system.memory (like system.fs):
+                              scripts cannot make PageAllocator or
+                              DirectAllocator (a runtime error) and allocate
+                              from the root and allocators over it          */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */
@@ -365,6 +369,33 @@ KP_API int kp_error(KpVM *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* ------------------------------------------------- pinning (binary data)
+ *
+ * After the note on temporarily pinning objects: pinnedness is a temporary
+ * property, taken for as long as C code (a blocking call, a DMA transfer,
+ * a device) holds a pointer to a buffer's bytes.  No Keep allocator ever
+ * moves a block, so a pointer to a HeapAllocation's bytes stays put for the
+ * block's life; what a pin adds is that the life cannot end, nor the bytes
+ * move, while the host holds it: a script's resize, free (deinit, dealloc)
+ * or reset of the allocator under a pinned buffer is a runtime error that
+ * names the pin, and a buffer whose owner goes while it is pinned is kept
+ * until the last pin ends.  Scripts pin with `pin(&buf) { ... }`.
+ *
+ * kp_pin_bytes pins the buffer of the value in `slot` — a HeapAllocation,
+ * a mapped file (map_file), or a contiguous View (its bytes within its
+ * buffer; the whole buffer is pinned) — and stores its first byte's address
+ * in *ptr and its length in bytes in *len (either may be NULL; a
+ * zero-length buffer gives NULL and 0).  The bytes belong to the VM: the
+ * host may read them (and write them, unless the buffer is a read-only
+ * mapping) until it calls kp_unpin_bytes on a slot holding the same buffer
+ * (or a View of it).  Pins nest: each kp_pin_bytes needs one
+ * kp_unpin_bytes.  Both return KP_OK, or KP_ERR_ARG (message in
+ * kp_vm_last_error) for a slot that does not exist, a value with no bytes,
+ * a View that is not contiguous, or an unpin without a pin.  A pin still
+ * held at kp_vm_free is reported on write_err and ended there. */
+KP_API int kp_pin_bytes(KpVM *vm, int slot, void **ptr, size_t *len);
+KP_API int kp_unpin_bytes(KpVM *vm, int slot);
 
 /* ------------------------------------------------------------ tools */
 

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KP_MAX_DIAGS 100
 
 void kp_diags_init(KpDiags *d, KpArena *arena) {
     memset(d, 0, sizeof *d);
@@ -52,7 +51,25 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
     va_start(ap, fmt);
     const char *msg = vformat(d->arena, fmt, ap);
     va_end(ap);
-    d->items[d->count++] = (KpDiag){line, col, msg, {NULL}, 0};
+    d->items[d->count++] = (KpDiag){line, col, msg, {NULL}, 0, NULL, {{0}}, 0};
+}
+
+void kp_diag_label(KpDiags *d, const char *fmt, ...) {
+    if (d->count == 0 || d->count > KP_MAX_DIAGS || d->count > d->cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    d->items[d->count - 1].label = vformat(d->arena, fmt, ap);
+    va_end(ap);
+}
+
+void kp_diag_span(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) {
+    if (d->count == 0 || d->count > KP_MAX_DIAGS || d->count > d->cap) return;
+    KpDiag *last = &d->items[d->count - 1];
+    if (last->nspans >= KP_DIAG_MAX_SPANS) return;
+    va_list ap;
+    va_start(ap, fmt);
+    last->spans[last->nspans++] = (KpDiagSpan){line, col, vformat(d->arena, fmt, ap)};
+    va_end(ap);
 }
 
 void kp_diag_note(KpDiags *d, const char *fmt, ...) {
@@ -90,9 +107,56 @@ static void put(Text *t, const char *s, size_t n) {
 }
 static void puts_(Text *t, const char *s) { put(t, s, strlen(s)); }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    size_t k = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+    if (!k || k > n) return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return k;
+}
+
+/* The echoed source line and its caret: printable text and valid UTF-8 as
+ * they are, every other byte (control bytes, NUL, invalid UTF-8) as \xHH,
+ * so binary garbage cannot disturb a terminal; the caret stays under byte
+ * `col`.  A label follows the caret. */
+static void snippet(Text *t, const char *l, size_t len, uint32_t col, char caret, const char *label) {
+    char esc[8];
+    puts_(t, "    ");
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)l[i];
+        size_t k = c >= 0x80 ? utf8_len((const unsigned char *)l + i, len - i) : 0;
+        if (k) { put(t, l + i, k); i += k; continue; }
+        if (c == '\t' || (c >= 32 && c < 127)) put(t, l + i, 1);
+        else { snprintf(esc, sizeof esc, "\\x%02X", c); puts_(t, esc); }
+        i++;
+    }
+    puts_(t, "\n    ");
+    for (size_t i = 0; i + 1 < col && i < len;) {
+        unsigned char c = (unsigned char)l[i];
+        size_t k = c >= 0x80 ? utf8_len((const unsigned char *)l + i, len - i) : 0;
+        if (k) { puts_(t, " "); i += k; continue; }
+        puts_(t, c == '\t' ? "\t" : (c >= 32 && c < 127) ? " " : "    ");
+        i++;
+    }
+    put(t, &caret, 1);
+    if (label && *label) {
+        puts_(t, " ");
+        puts_(t, label);
+    }
+    puts_(t, "\n");
+}
+
 void kp_diag_emit(const KpDiagSink *sink, const KpSource *src, KpSeverity severity, int code,
                   const char *kind, uint32_t line, uint32_t col, const char *msg,
                   const char *const *notes, size_t nnotes, const char *const *trace, size_t ntrace) {
+    kp_diag_emit_spans(sink, src, severity, code, kind, line, col, msg, NULL, NULL, 0, notes, nnotes, trace, ntrace);
+}
+
+void kp_diag_emit_spans(const KpDiagSink *sink, const KpSource *src, KpSeverity severity, int code,
+                        const char *kind, uint32_t line, uint32_t col, const char *msg, const char *label,
+                        const KpDiagSpan *spans, size_t nspans, const char *const *notes, size_t nnotes,
+                        const char *const *trace, size_t ntrace) {
     char textbuf[8192], shown[201];
     Text t = {textbuf, 0, sizeof textbuf};
     textbuf[0] = shown[0] = 0;
@@ -118,13 +182,16 @@ void kp_diag_emit(const KpDiagSink *sink, const KpSource *src, KpSeverity severi
         puts_(&t, head);
         puts_(&t, msg);
         puts_(&t, "\n");
-        if (l) {
-            puts_(&t, "    ");
-            put(&t, shown, len);
-            puts_(&t, "\n    ");
-            for (uint32_t i = 1; i < col && i <= len; i++) puts_(&t, l[i - 1] == '\t' ? "\t" : " ");
-            puts_(&t, "^\n");
-        }
+        if (l) snippet(&t, l, len, col, '^', label);
+    }
+    for (size_t i = 0; i < nspans; i++) {
+        char head[256];
+        snprintf(head, sizeof head, "%s:%u:%u: note: %s\n", file, spans[i].line, spans[i].col, spans[i].label);
+        puts_(&t, head);
+        size_t slen = 0;
+        const char *sl = src && spans[i].line ? kp_source_line(src, spans[i].line, &slen) : NULL;
+        if (slen > 200) slen = 200;
+        if (sl) snippet(&t, sl, slen, spans[i].col, '-', NULL);
     }
     for (size_t i = 0; i < nnotes; i++) {
         puts_(&t, "    = ");
@@ -162,14 +229,15 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, const KpDiagSink *sin
         qsort(sorted, (size_t)n, sizeof(KpDiag), cmp_diag);
     }
     for (int i = 0; i < n; i++)
-        kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", sorted[i].line, sorted[i].col,
-                     sorted[i].msg, sorted[i].notes, (size_t)sorted[i].nnotes, NULL, 0);
+        kp_diag_emit_spans(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", sorted[i].line, sorted[i].col,
+                           sorted[i].msg, sorted[i].label, sorted[i].spans, (size_t)sorted[i].nspans, sorted[i].notes,
+                           (size_t)sorted[i].nnotes, NULL, 0);
     if (d->oom)
         kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", d->oom_line, d->oom_col,
                      "out of memory (while reporting an error)", NULL, 0, NULL, 0);
     if (d->count > KP_MAX_DIAGS) {
         char buf[64];
-        snprintf(buf, sizeof buf, "... and %d more errors", d->count - KP_MAX_DIAGS);
+        snprintf(buf, sizeof buf, "too many errors, stopping (%d more not shown)", d->count - KP_MAX_DIAGS);
         kp_diag_emit(sink, src, KP_SEVERITY_NOTE, KP_ERR_COMPILE, "note", 0, 0, buf, NULL, 0, NULL, 0);
     }
 }

@@ -22,13 +22,24 @@ typedef struct KpSource {
     size_t len;
 } KpSource;
 
-/* One diagnostic.  msg and notes are in the diags' arena. */
+/* A secondary place a diagnostic points at ("moved here"). */
+typedef struct KpDiagSpan {
+    uint32_t line, col;
+    const char *label;
+} KpDiagSpan;
+
+/* One diagnostic.  msg, label, spans and notes are in the diags' arena. */
 #define KP_DIAG_MAX_NOTES 4
+#define KP_DIAG_MAX_SPANS 4
 typedef struct KpDiag {
     uint32_t line, col;
     const char *msg;
-    const char *notes[KP_DIAG_MAX_NOTES]; /* extra lines ("hint: ...") */
+    const char *notes[KP_DIAG_MAX_NOTES]; /* extra lines ("note: ...",
+                                             "help: ...") */
     int nnotes;
+    const char *label;                    /* after the caret, or NULL */
+    KpDiagSpan spans[KP_DIAG_MAX_SPANS];  /* secondary places */
+    int nspans;
 } KpDiag;
 
 typedef struct KpDiags {
@@ -43,14 +54,25 @@ typedef struct KpDiags {
 
 /* Initializes an empty list whose messages go to `arena` (borrowed). */
 void kp_diags_init(KpDiags *d, KpArena *arena);
-/* Adds an error (printf-style message).  Beyond 100 errors the rest are
- * dropped (the count still grows, so callers see that errors happened). */
+/* Adds an error (printf-style message).  Beyond KP_MAX_DIAGS (20) errors
+ * the rest are dropped (the count still grows, so callers see that errors
+ * happened) and the report ends "too many errors, stopping". */
+#define KP_MAX_DIAGS 20
 void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Attaches a note ("hint: ...") to the most recent diagnostic (at most
  * KP_DIAG_MAX_NOTES; more are dropped). */
 void kp_diag_note(KpDiags *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Sets the label written after the caret of the most recent diagnostic
+ * ("value used here after move"). */
+void kp_diag_label(KpDiags *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Adds a secondary place to the most recent diagnostic, printed after it
+ * as "file:line:col: note: label" with its line and caret (at most
+ * KP_DIAG_MAX_SPANS; more are dropped). */
+void kp_diag_span(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Where diagnostics go: each one to `on_diag` as a KpDiagnostic when it is
  * set, else its text to `write` (one call per diagnostic).  `ud` is passed
@@ -71,6 +93,11 @@ typedef struct KpDiagSink {
 void kp_diag_emit(const KpDiagSink *sink, const KpSource *src, KpSeverity severity, int code,
                   const char *kind, uint32_t line, uint32_t col, const char *msg,
                   const char *const *notes, size_t nnotes, const char *const *trace, size_t ntrace);
+/* kp_diag_emit with a label after the caret and secondary places. */
+void kp_diag_emit_spans(const KpDiagSink *sink, const KpSource *src, KpSeverity severity, int code,
+                        const char *kind, uint32_t line, uint32_t col, const char *msg, const char *label,
+                        const KpDiagSpan *spans, size_t nspans, const char *const *notes, size_t nnotes,
+                        const char *const *trace, size_t ntrace);
 
 /* Hands every diagnostic to the sink, in source order, then "... and N
  * more errors" when some were dropped. */

@@ -99,6 +99,7 @@ bclosed(A) ::= bopen(B) error.                  { A = B; }
 /* ===================================================== statements */
 /* ---- expression, declaration, function, assignment */
 stmt(A) ::= expr(E).                            { A = kp_pb_exprstmt(ctx, E); }
+stmt(A) ::= expr(E) block(B).                   { A = kp_pb_pin_block(ctx, E, B); }
 stmt(A) ::= expr(L) DECLARE(T) expr(R).         { A = kp_pb_declare(ctx, L, T, R); }
 stmt(A) ::= expr(L) DECLARE(T) block(B).        { A = kp_pb_func(ctx, L, T, NULL, B); }
 stmt(A) ::= expr(L) ARROW(T) rettype(R) DECLARE block(B). { A = kp_pb_func(ctx, L, T, R, B); }
@@ -193,6 +194,7 @@ postfix(A) ::= primary(E).                      { A = E; }
 postfix(A) ::= postfix(F) LPAREN(T) items(I) RPAREN. { A = kp_pb_call(ctx, F, T, I); }
 postfix(A) ::= postfix(O) DOT(T) IDENT(N).      { A = kp_pb_field(ctx, O, T, N); }
 postfix(A) ::= postfix(O) LBRACKET(T) expr(I) RBRACKET. { A = kp_pb_index(ctx, O, T, I); }
+postfix(A) ::= postfix(O) LBRACKET(T) expr(I) COMMA items_ne(J) RBRACKET. { A = kp_pb_index_multi(ctx, O, T, I, J); }
 postfix(A) ::= postfix(B) HASHPAREN(T) items(I) RPAREN. { A = kp_pb_generic(ctx, B, T, I); }
 
 primary(A) ::= IDENT(T).                        { A = kp_pb_ident(ctx, T); }

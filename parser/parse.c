@@ -477,6 +477,29 @@ KpNode *kp_pb_index(KpParseCtx *c, KpNode *a, KpTok br, KpNode *idx) {
     return kp_pb_done(c, n);
 }
 
+KpNode *kp_pb_pin_block(KpParseCtx *c, KpNode *call, KpNode *block) {
+    if (call->kind != KP_N_CALL || !call->a || call->a->kind != KP_N_IDENT || strcmp(call->a->name, "pin") != 0) {
+        kp_pb_error(c, block, "unexpected block after an expression (only `pin(&buf) { ... }` takes a block)");
+        return kp_pb_exprstmt(c, call);
+    }
+    KpNode *d = kp_pb_at(c, KP_N_DECL, call);
+    d->name = "(pin)";
+    d->b = call;
+    kp_pb_done(c, d);
+    push(c, &block->list, d);
+    memmove(&block->list.items[1], &block->list.items[0], sizeof(KpNode *) * (size_t)(block->list.count - 1));
+    block->list.items[0] = d;
+    return block;
+}
+
+/* v[i, j]: the indices become a list literal, which a View reads as one
+ * index per dimension (stdlib/view.c); other containers reject a list. */
+KpNode *kp_pb_index_multi(KpParseCtx *c, KpNode *a, KpTok br, KpNode *first, KpNode *rest) {
+    KpNode *l = kp_pb_items(c, first);
+    for (int i = 0; i < rest->list.count; i++) kp_pb_items_push(c, l, rest->list.items[i]);
+    return kp_pb_index(c, a, br, kp_pb_list(c, br, l));
+}
+
 /* Items that are never arguments: `k = v` and `sig -> R`. */
 static void reject_non_args(KpParseCtx *c, KpNode *items, const char *where) {
     for (int i = 0; i < items->list.count; i++) {

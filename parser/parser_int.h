@@ -81,6 +81,11 @@ KpNode *kp_pb_reftype(KpParseCtx *c, KpOp op, KpTok optok, KpNode *a);
 KpNode *kp_pb_pipe(KpParseCtx *c, KpNode *a, KpTok bar, KpNode *b);
 KpNode *kp_pb_field(KpParseCtx *c, KpNode *a, KpTok dot, KpTok name);
 KpNode *kp_pb_index(KpParseCtx *c, KpNode *a, KpTok br, KpNode *idx);
+/* `pin(&buf) { ... }`: the block with a hidden first local holding the
+ * pin, so the pin ends with the block however it is left. */
+KpNode *kp_pb_pin_block(KpParseCtx *c, KpNode *call, KpNode *block);
+/* a[i, j, ...]: an index whose value is the list [i, j, ...] (views) */
+KpNode *kp_pb_index_multi(KpParseCtx *c, KpNode *a, KpTok br, KpNode *first, KpNode *rest);
 KpNode *kp_pb_call(KpParseCtx *c, KpNode *callee, KpTok lp, KpNode *items);
 KpNode *kp_pb_generic(KpParseCtx *c, KpNode *base, KpTok hp, KpNode *items);
 KpNode *kp_pb_parens(KpParseCtx *c, KpTok lp, KpNode *items);

@@ -734,6 +734,27 @@ static bool b_map_file(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return true;
 }
 
+/* write_file(&system.fs, path, &bytes): a file of exactly these bytes. */
+static bool b_write_file_bytes(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    (void)n;
+    KpValue p = kp_deref(a[1]);
+    int64_t len;
+    const char *what;
+    unsigned char *src = bytes_arg(vm, a[2], "write_file", false, &len, &what);
+    if (!src) return false;
+    const char *path = ((KpString *)p.p)->data;
+    FILE *f = fopen(path, "wb");
+    if (!f) return kp_vm_error(vm, "write_file: cannot open '%s': %s", path, strerror(errno));
+    bool ok = len == 0 || fwrite(src, 1, (size_t)len, f) == (size_t)len;
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    *out = kp_unit();
+    return ok ? true : kp_vm_error(vm, "write_file: cannot write '%s': %s", path, strerror(e));
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define LE ".endian: String = \"little\""
@@ -748,6 +769,7 @@ const KpBuiltin kp_builtins_binary[] = {
     {"alloc", b_alloc_aligned, "from: &Allocator, size: Int, .align: Int", "HeapAllocation", 0},
     {"pin", b_pin, "buf: &HeapAllocation", "Pin", KP_BF_CTX},
     {"is_pinned", b_is_pinned, "buf: &HeapAllocation", "Bool", 0},
+    {"write_file", b_write_file_bytes, "fs: &System.Fs, path: &String, bytes: &HeapAllocation", "()", 0},
     {"map_file", b_map_file, "fs: &System.Fs, path: &String, .write: Bool = false", "HeapAllocation", KP_BF_CTX},
     /* Writer */
     {"init", init_writer0, LE, "Writer", KP_BF_CTX},
@@ -769,7 +791,7 @@ const KpBuiltin kp_builtins_binary[] = {
     {"take_bytes", b_take_bytes, "w: Writer", "HeapAllocation", KP_BF_CTX},
     {"position", b_position, "w: &Writer", "Int", 0},
     /* Reader */
-    {"init", init_reader, "buf: &HeapAllocation|String, " LE, "Reader", KP_BF_CTX},
+    {"init", init_reader, "buf: &HeapAllocation|String, " LE, "Reader", KP_BF_CTX | KP_BF_BORROWS},
     {"read_u8", b_read_u8, "r: $&Reader", "Int", 0},
     {"read_u16", b_read_u16, "r: $&Reader", "Int", 0},
     {"read_u32", b_read_u32, "r: $&Reader", "Int", 0},

@@ -50,6 +50,9 @@
  *                   asks for its result (`xs : List#(Int) = bytes(s)`);
  *                   without one, the other overloads of the name are
  *                   considered (bytes(s) is then binary.c's HeapAllocation).
+ *   KP_BF_BORROWS   the result borrows the first argument (a View or a
+ *                   Reader of a buffer): the ownership pass treats it like
+ *                   a reference to that argument (it may not outlive it).
  *   KP_BF_CTX       the result is allocated from the context allocator
  *                   (documentation for the passes: it is a fresh owned
  *                   value, never a borrow of an argument).
@@ -68,6 +71,7 @@ enum {
     KP_BF_SPECIAL = 1u << 2,
     KP_BF_CTX = 1u << 3,
     KP_BF_BY_RESULT = 1u << 4,
+    KP_BF_BORROWS = 1u << 5,
 };
 
 typedef struct KpBuiltin {

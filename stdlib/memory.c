@@ -91,7 +91,9 @@ static bool init_page(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!is_memory(vm, a[0], "a PageAllocator")) return false;
     KpAllocObj *o = new_alloc_obj(vm, KP_AK_PAGE);
     if (!o) return false;
-    kp_page_init(&o->a);
+    /* counted against the VM's memory limit, by whole pages */
+    kp_page_init(&o->u.sys.inner);
+    kp_counted_init(&o->u.sys.counted, &o->u.sys.inner, kp_page_size(), &vm->acct, &o->a);
     return finish(o, out);
 }
 
@@ -100,7 +102,9 @@ static bool init_direct(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!is_memory(vm, a[0], "a DirectAllocator")) return false;
     KpAllocObj *o = new_alloc_obj(vm, KP_AK_DIRECT);
     if (!o) return false;
-    kp_direct_init(&o->a);
+    /* counted against the VM's memory limit */
+    kp_direct_init(&o->u.sys.inner);
+    kp_counted_init(&o->u.sys.counted, &o->u.sys.inner, 0, &vm->acct, &o->a);
     return finish(o, out);
 }
 

@@ -152,6 +152,7 @@ bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
         if (!ov) { vm->init_failed = true; return false; }
         if (b->flags & KP_BF_SPECIAL) ov->func->special = 1;
         ov->by_result = (b->flags & KP_BF_BY_RESULT) != 0;
+        if (b->flags & KP_BF_BORROWS) ov->result_borrows = 1;
         ov->ret = runtime_type(vm, b->result, strlen(b->result));
         for (int i = 0; i < fixed; i++) {
             KpParam *p = &ov->params[i];

@@ -163,10 +163,7 @@ static KpView *derive(KpVM *vm, KpView *p, const char *fn) {
     if (!v) return NULL;
     v->src = p->src;
     if (v->src.s) kp_str_incref(v->src.s);
-    if (v->src.h) {
-        v->src.h->views++;
-        vm->live_views++;
-    }
+    if (v->src.h) kp_heap_count_view(vm, v->src.h, 1);
     v->elem = p->elem;
     v->ndim = p->ndim;
     v->offset = p->offset;
@@ -337,10 +334,10 @@ bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newv
 
 const KpBuiltin kp_builtins_view[] = {
     {"view", b_view, "buf: &HeapAllocation|String, t: Type, .shape: List#(Int), .offset: Int = 0, .strides: List#(Int)|() = ()",
-     "View", KP_BF_CTX},
-    {"transpose", b_transpose, "v: &View", "View", KP_BF_CTX},
-    {"slice", b_slice, "v: &View, .dim: Int = 0, .from: Int = 0, .to: Int|() = ()", "View", KP_BF_CTX},
-    {"reshape", b_reshape, "v: &View, shape: List#(Int)", "View", KP_BF_CTX},
+     "View", KP_BF_CTX | KP_BF_BORROWS},
+    {"transpose", b_transpose, "v: &View", "View", KP_BF_CTX | KP_BF_BORROWS},
+    {"slice", b_slice, "v: &View, .dim: Int = 0, .from: Int = 0, .to: Int|() = ()", "View", KP_BF_CTX | KP_BF_BORROWS},
+    {"reshape", b_reshape, "v: &View, shape: List#(Int)", "View", KP_BF_CTX | KP_BF_BORROWS},
     {"shape", b_shape, "v: &View", "List#(Int)", KP_BF_CTX},
     {"strides", b_strides, "v: &View", "List#(Int)", KP_BF_CTX},
     {"is_contiguous", b_is_contiguous, "v: &View", "Bool", 0},

@@ -7,6 +7,7 @@
 #   -- expect-error: TEXT    stderr contains TEXT (the run must fail)
 #   -- expect-exit: N        the exit code is N (default 0, or 1/2 with errors)
 #   -- flags: ...            extra flags for keep
+#   -- args: ...             the script's arguments (@TMP@: a scratch dir)
 # examples/X.kp is checked against examples/X.out.  Every script runs with
 # --check-leaks (plus $KEEP_TEST_FLAGS, e.g. --debug-alloc).
 B=${1:-build}
@@ -25,8 +26,11 @@ report_fail() {
 run_script() {
   f=$1
   flags=$(sed -n 's/^.*-- flags: //p' "$f" | head -1)
+  # `-- args: ...` are the script's system.args; @TMP@ is a scratch
+  # directory of this run (for files a test makes: never in the tree)
+  args=$(sed -n 's/^.*-- args: //p' "$f" | head -1 | sed "s|@TMP@|$tmp|g")
   # shellcheck disable=SC2086
-  timeout 60 "$KEEP" --check-leaks $KEEP_TEST_FLAGS $flags "$f" >"$tmp/out" 2>"$tmp/err" </dev/null
+  timeout 60 "$KEEP" --check-leaks $KEEP_TEST_FLAGS $flags "$f" $args >"$tmp/out" 2>"$tmp/err" </dev/null
   echo $? >"$tmp/rc"
 }
 

@@ -76,9 +76,14 @@ static void zombie_empty(KpAllocator *a) {
 static void report_stats(KpVM *vm, KpAllocObj *o) {
     char buf[256];
     KpAllocStats s = o->a.stats;
-    snprintf(buf, sizeof buf, "stats: %s (%s:%u): peak %lld bytes, %lld allocs, %lld frees\n", kind_names[o->kind],
+    int64_t pinned, views;
+    kp_bin_region_stats(vm, &o->a, &pinned, &views);
+    char extra[96] = "";
+    if (o->kind == KP_AK_DEBUG || pinned || views) /* binary data: pins and views over its buffers */
+        snprintf(extra, sizeof extra, ", %lld bytes pinned, %lld live views", (long long)pinned, (long long)views);
+    snprintf(buf, sizeof buf, "stats: %s (%s:%u): peak %lld bytes, %lld allocs, %lld frees%s\n", kind_names[o->kind],
              o->file ? o->file : "?", o->line, (long long)s.peak_bytes, (long long)s.total_allocs,
-             (long long)s.total_frees);
+             (long long)s.total_frees, extra);
     vm->write_err(vm->write_ud, buf, strlen(buf));
 }
 
@@ -104,6 +109,14 @@ bool kp_alloc_obj_drop(KpVM *vm, KpAllocObj *o) {
             /* a debug allocator reports what outlived it, grouped by the
              * script line that allocated it, and stays valid for them */
             kp_debug_leak_report(&o->u.debug);
+            int64_t pinned, views;
+            kp_bin_region_stats(vm, &o->a, &pinned, &views);
+            if (pinned || views) {
+                char buf[200];
+                snprintf(buf, sizeof buf, "DebugAllocator (made at %s:%u): of what is still alive, %lld bytes are pinned and %lld views are live\n",
+                         o->file ? o->file : "?", o->line, (long long)pinned, (long long)views);
+                vm->write_err(vm->write_ud, buf, strlen(buf));
+            }
             return true;
         }
         return kp_vm_error(vm,

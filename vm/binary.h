@@ -87,6 +87,8 @@ bool kp_bin_tostring(KpVM *vm, KpBinObj *o);
  * kept until the last borrow ends), and the release of one borrow. */
 bool kp_heap_drop(KpVM *vm, KpHeapAlloc *h);
 void kp_heap_unborrow(KpVM *vm, KpHeapAlloc *h);
+/* One more (d = 1) or one fewer (-1) Reader/View of h. */
+void kp_heap_count_view(KpVM *vm, KpHeapAlloc *h, int d);
 /* Refuses a write to a read-only mapping; true when writes are allowed. */
 bool kp_heap_writable(KpVM *vm, KpHeapAlloc *h);
 /* Names the pins on blocks of allocator `a` (for reset); false with the
@@ -97,6 +99,15 @@ bool kp_pin_check_reset(KpVM *vm, KpAllocator *a);
 bool kp_heap_pin(KpVM *vm, KpHeapAlloc *h, const char *who, uint32_t line);
 void kp_heap_unpin(KpVM *vm, KpHeapAlloc *h);
 bool kp_pin_refuse(KpVM *vm, KpHeapAlloc *h, const char *action);
+/* "pin at line 4", "kp_pin_bytes": who pinned h most recently. */
+const char *kp_pin_desc(KpHeapAlloc *h, char *buf, size_t n);
+/* The region statistics of script allocator `a` (its KpAllocObj's
+ * interface; NULL: the whole VM): bytes of its buffers pinned now and
+ * Readers/Views of them alive now. */
+void kp_bin_region_stats(KpVM *vm, KpAllocator *a, int64_t *pinned_bytes, int64_t *live_views);
+/* At kp_vm_free: every kp_pin_bytes pin still held is reported on
+ * write_err and ended (its buffer freed if its owner is gone). */
+void kp_pins_shutdown(KpVM *vm);
 
 /* Borrows: start (from an argument), the bytes (NULL with the error set
  * when the buffer is gone), end. */

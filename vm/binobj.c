@@ -14,6 +14,7 @@
  * in one array, so that a reset of an allocator can name the pin under it.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -64,15 +65,17 @@ static inline uint64_t sw64(uint64_t x, bool s) { return s ? __builtin_bswap64(x
 KpValue kp_elem_load(int elem, const unsigned char *p, bool big) {
     bool s = big != HOST_BIG;
     KpValue v = {.tag = KP_T_INT};
+    /* integers read as Int (the type says how they are stored); only a
+     * UInt64 above Int's range stays a UInt64 */
     switch (elem) {
-    case KP_E_I8: v.i = (int8_t)p[0]; v.tag = KP_T_I8; break;
-    case KP_E_U8: v.i = p[0]; v.tag = KP_T_U8; break;
-    case KP_E_I16: { uint16_t x; memcpy(&x, p, 2); v.i = (int16_t)sw16(x, s); v.tag = KP_T_I16; break; }
-    case KP_E_U16: { uint16_t x; memcpy(&x, p, 2); v.i = sw16(x, s); v.tag = KP_T_U16; break; }
-    case KP_E_I32: { uint32_t x; memcpy(&x, p, 4); v.i = (int32_t)sw32(x, s); v.tag = KP_T_I32; break; }
-    case KP_E_U32: { uint32_t x; memcpy(&x, p, 4); v.i = sw32(x, s); v.tag = KP_T_U32; break; }
+    case KP_E_I8: v.i = (int8_t)p[0]; break;
+    case KP_E_U8: v.i = p[0]; break;
+    case KP_E_I16: { uint16_t x; memcpy(&x, p, 2); v.i = (int16_t)sw16(x, s); break; }
+    case KP_E_U16: { uint16_t x; memcpy(&x, p, 2); v.i = sw16(x, s); break; }
+    case KP_E_I32: { uint32_t x; memcpy(&x, p, 4); v.i = (int32_t)sw32(x, s); break; }
+    case KP_E_U32: { uint32_t x; memcpy(&x, p, 4); v.i = sw32(x, s); break; }
     case KP_E_I64: { uint64_t x; memcpy(&x, p, 8); v.i = (int64_t)sw64(x, s); break; }
-    case KP_E_U64: { uint64_t x; memcpy(&x, p, 8); v.i = (int64_t)sw64(x, s); v.tag = KP_T_U64; break; }
+    case KP_E_U64: { uint64_t x; memcpy(&x, p, 8); v.i = (int64_t)sw64(x, s); if (v.i < 0) v.tag = KP_T_U64; break; }
     case KP_E_F32: {
         uint32_t x; float f;
         memcpy(&x, p, 4);
@@ -152,6 +155,26 @@ static void mark_frame_refd(KpVM *vm, const KpValue *slot) {
         if (vm->frames[i].base <= slot) { vm->frames[i].refd = true; return; }
 }
 
+void kp_heap_count_view(KpVM *vm, KpHeapAlloc *h, int d) {
+    h->views = (uint32_t)((int64_t)h->views + d);
+    vm->live_views += d;
+    if (h->from_self) ((KpAllocObj *)((char *)h->from_self - offsetof(KpAllocObj, self)))->live_views += d;
+}
+
+void kp_bin_region_stats(KpVM *vm, KpAllocator *a, int64_t *pinned_bytes, int64_t *live_views) {
+    int64_t p = 0, v;
+    for (uint32_t i = 0; i < vm->npinned; i++) {
+        KpHeapAlloc *h = vm->pinned[i];
+        bool seen = false;
+        for (uint32_t j = 0; j < i && !seen; j++) seen = vm->pinned[j] == h;
+        if (!seen && (!a || (h->from_self && h->from == a))) p += h->size;
+    }
+    /* a script allocator's KpAllocator is embedded in its KpAllocObj */
+    v = a ? ((KpAllocObj *)((char *)a - offsetof(KpAllocObj, a)))->live_views : vm->live_views;
+    *pinned_bytes = p;
+    *live_views = v;
+}
+
 bool kp_borrow_begin(KpVM *vm, KpValue arg, KpBorrow *b, const char *fn, bool want_mut) {
     memset(b, 0, sizeof *b);
     KpValue v = kp_deref(arg);
@@ -174,8 +197,7 @@ bool kp_borrow_begin(KpVM *vm, KpValue arg, KpBorrow *b, const char *fn, bool wa
     b->ref = arg;
     b->ref.flags &= (uint8_t)~KP_VF_PLACE;
     b->h = h;
-    h->views++;
-    vm->live_views++;
+    kp_heap_count_view(vm, h, 1);
     mark_frame_refd(vm, arg.p);
     return true;
 }
@@ -231,8 +253,7 @@ void kp_borrow_end(KpVM *vm, KpBorrow *b) {
     if (b->h) {
         KpHeapAlloc *h = b->h;
         b->h = NULL;
-        h->views--;
-        vm->live_views--;
+        kp_heap_count_view(vm, h, -1);
         kp_heap_unborrow(vm, h);
     }
 }
@@ -242,8 +263,11 @@ bool kp_heap_drop(KpVM *vm, KpHeapAlloc *h) {
         /* kept until the last borrow ends: never freed under a reader */
         h->h.flags |= KP_OF_ORPHAN;
         if (h->pins)
-            return kp_vm_error(vm, "a HeapAllocation of %" PRId64 " bytes was deinitialized while pinned (%s%s%.0u); it is kept until the pin ends",
-                               h->size, h->pin_what ? h->pin_what : "a pin", h->pin_line ? " at line " : "", h->pin_line);
+        {
+            char d[128];
+            return kp_vm_error(vm, "a HeapAllocation of %" PRId64 " bytes was deinitialized while pinned (by %s); it is kept until the pin ends",
+                               h->size, kp_pin_desc(h, d, sizeof d));
+        }
         if (h->views)
             return kp_vm_error(vm, "a HeapAllocation of %" PRId64 " bytes was deinitialized while %u Reader%s or View%s still borrow%s it; "
                                "it is kept until they end (a view may not outlive its buffer)",
@@ -261,7 +285,7 @@ bool kp_heap_writable(KpVM *vm, KpHeapAlloc *h) {
 
 /* ------------------------------------------------------------ pins */
 
-static const char *pin_desc(KpHeapAlloc *h, char *buf, size_t n) {
+const char *kp_pin_desc(KpHeapAlloc *h, char *buf, size_t n) {
     if (h->pin_line) snprintf(buf, n, "%s at line %u", h->pin_what ? h->pin_what : "a pin", h->pin_line);
     else snprintf(buf, n, "%s", h->pin_what ? h->pin_what : "a pin");
     return buf;
@@ -269,7 +293,7 @@ static const char *pin_desc(KpHeapAlloc *h, char *buf, size_t n) {
 
 bool kp_pin_refuse(KpVM *vm, KpHeapAlloc *h, const char *action) {
     char d[128];
-    return kp_vm_error(vm, "cannot %s a pinned HeapAllocation (pinned by %s): unpin it first", action, pin_desc(h, d, sizeof d));
+    return kp_vm_error(vm, "cannot %s a pinned HeapAllocation (pinned by %s): unpin it first", action, kp_pin_desc(h, d, sizeof d));
 }
 
 static bool pinned_add(KpVM *vm, KpHeapAlloc *h) {
@@ -314,7 +338,7 @@ bool kp_pin_check_reset(KpVM *vm, KpAllocator *a) {
         if (h->from == a) {
             char d[128];
             return kp_vm_error(vm, "cannot reset %s: a HeapAllocation of %" PRId64 " bytes from it is pinned (by %s)", kp_a(a->name),
-                               h->size, pin_desc(h, d, sizeof d));
+                               h->size, kp_pin_desc(h, d, sizeof d));
         }
     }
     return true;
@@ -416,3 +440,105 @@ bool kp_bin_tostring(KpVM *vm, KpBinObj *o) {
     return kp_buf_add(vm, &vm->scratch, buf, strlen(buf));
 }
 
+
+/* ------------------------------------------------------------ host pins */
+
+void kp_pins_shutdown(KpVM *vm) {
+    while (vm->npinned) {
+        KpHeapAlloc *h = vm->pinned[vm->npinned - 1];
+        if (h->host_pins) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "keep: kp_vm_free: a HeapAllocation of %" PRId64 " bytes is still pinned by kp_pin_bytes (unpinned now)\n",
+                     h->size);
+            vm->write_err(vm->write_ud, buf, strlen(buf));
+            h->host_pins--;
+        }
+        kp_heap_unpin(vm, h);
+    }
+    if (vm->pinned) kp_free(vm->host, vm->pinned, sizeof(void *) * vm->cap_pinned, 8, NULL);
+    vm->pinned = NULL;
+    vm->cap_pinned = 0;
+}
+
+/* The slot window as vm/embed.c sees it (its slot_at, which is private). */
+static KpValue *api_slot(KpVM *vm, int slot) {
+    kp_tls_vm = vm;
+    if (!vm->api_slots && !vm->in_cfunc) {
+        vm->api_slots = vm->hslots;
+        vm->api_nslots = vm->nhslots;
+    }
+    if (slot < 0 || slot >= vm->api_nslots) return NULL;
+    return &vm->api_slots[slot];
+}
+
+static int api_error(KpVM *vm, const char *msg, int slot, const char *type) {
+    if (!vm->in_cfunc) {
+        kp_buf_reset(&vm->err);
+        vm->err_located = false;
+    }
+    kp_buf_printf(vm, &vm->err, msg, slot, type);
+    if (!vm->in_cfunc) vm->status = KP_ERR_ARG;
+    return KP_ERR_ARG;
+}
+
+/* The buffer (and byte range) of a slot's value: a HeapAllocation, a
+ * mapped file, or a contiguous View's bytes. */
+static KpHeapAlloc *slot_buffer(KpVM *vm, int slot, int64_t *off, int64_t *len, int *err) {
+    KpValue *s = api_slot(vm, slot);
+    if (!s) {
+        *err = api_error(vm, "slot %d does not exist%s", slot, "");
+        return NULL;
+    }
+    KpValue v = kp_deref(*s);
+    if (v.tag == KP_T_HEAP) {
+        KpHeapAlloc *h = v.p;
+        *off = 0;
+        *len = h->size;
+        return h;
+    }
+    if (v.tag == KP_T_BIN && ((KpBinObj *)v.p)->bkind == KP_BK_VIEW) {
+        KpView *w = v.p;
+        int64_t n, blen;
+        if (!w->src.h || !kp_borrow_bytes(vm, &w->src, &blen, "View")) {
+            *err = api_error(vm, "slot %d holds a View whose bytes cannot be pinned%s (a View of a String, or of a buffer that is gone)", slot, "");
+            return NULL;
+        }
+        n = kp_elem_size[w->elem];
+        int64_t s2 = 1;
+        for (int d = w->ndim; d-- > 0;) {
+            if (w->shape[d] != 1 && w->strides[d] != s2) {
+                *err = api_error(vm, "slot %d holds a View that is not contiguous%s: pin its buffer instead", slot, "");
+                return NULL;
+            }
+            s2 *= w->shape[d];
+        }
+        *off = w->offset;
+        *len = s2 * n;
+        return w->src.h;
+    }
+    *err = api_error(vm, "slot %d holds %s, not a HeapAllocation, a mapped file or a View", slot, kp_value_type_name(vm, v));
+    return NULL;
+}
+
+KP_API int kp_pin_bytes(KpVM *vm, int slot, void **ptr, size_t *len) {
+    int err = KP_OK;
+    int64_t off, n;
+    KpHeapAlloc *h = slot_buffer(vm, slot, &off, &n, &err);
+    if (!h) return err;
+    if (!kp_heap_pin(vm, h, "kp_pin_bytes", 0)) return KP_ERR_RUNTIME;
+    h->host_pins++;
+    if (ptr) *ptr = h->data ? h->data + off : NULL;
+    if (len) *len = (size_t)n;
+    return KP_OK;
+}
+
+KP_API int kp_unpin_bytes(KpVM *vm, int slot) {
+    int err = KP_OK;
+    int64_t off, n;
+    KpHeapAlloc *h = slot_buffer(vm, slot, &off, &n, &err);
+    if (!h) return err;
+    if (!h->host_pins) return api_error(vm, "slot %d holds a buffer that kp_pin_bytes did not pin%s", slot, "");
+    h->host_pins--;
+    kp_heap_unpin(vm, h);
+    return KP_OK;
+}

@@ -33,6 +33,15 @@ const KpSrcLoc *kp_vm_loc(KpVM *vm, KpAllocator *a) {
 }
 
 bool kp_oom_error(KpVM *vm, KpAllocator *a, size_t size) {
+    /* the limit refused it (perhaps a chunk or slab for this request):
+     * the message says so */
+    int64_t refusals = __atomic_load_n(&vm->acct.refusals, __ATOMIC_RELAXED);
+    bool limited = refusals != vm->acct_refusals_seen ||
+                   (vm->acct.limit >= 0 && __atomic_load_n(&vm->acct.used, __ATOMIC_RELAXED) + (int64_t)size > vm->acct.limit);
+    vm->acct_refusals_seen = refusals;
+    if (limited)
+        return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes (limit %lld bytes, %lld in use)", a->name,
+                           size, (long long)vm->acct.limit, (long long)__atomic_load_n(&vm->acct.used, __ATOMIC_RELAXED));
     if (a->limit >= 0)
         return kp_vm_error(vm, "out of memory: %s cannot allocate %zu bytes (limit %lld bytes, %lld in use)", a->name,
                            size, (long long)a->limit, (long long)a->stats.live_bytes);

@@ -146,6 +146,8 @@ typedef struct KpOverload {
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
     uint32_t line;
+    uint8_t result_borrows; /* natives: the result borrows the first argument
+                          (view, Reader): it may not outlive it */
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
     void *host_ud;
     uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
@@ -182,6 +184,10 @@ typedef struct KpAllocObj {
         KpFixed fixed;
         KpDebug debug;
         KpThreadLocal tl;
+        struct {             /* page and direct: the system allocator, */
+            KpAllocator inner; /* counted against the VM's memory limit */
+            KpCounted counted;
+        } sys;
     } u;
     KpAllocator *backing;  /* NULL for page and direct */
     struct KpAllocObj *backing_obj; /* the backing when it is a script allocator:
@@ -190,6 +196,7 @@ typedef struct KpAllocObj {
     void *own_buf;         /* FixedBufferAllocator's own buffer (from backing) */
     size_t own_len;
     KpValue self;          /* {ALLOCATOR, this}: `h.allocator` refers here */
+    int64_t live_views;    /* Readers and Views of buffers it allocated */
     const char *file;      /* where it was created */
     uint32_t line;
 } KpAllocObj;
@@ -204,6 +211,7 @@ typedef struct KpHeapAlloc {
     uint32_t align;        /* the alignment it was allocated with (0 = 16) */
     uint32_t views;        /* Readers and Views borrowing it (vm/binary.h) */
     uint32_t pins;         /* pins (script pin blocks, kp_pin_bytes) */
+    uint32_t host_pins;    /* of them, kp_pin_bytes's */
     uint8_t mapped;        /* map_file: munmap at deinit */
     uint8_t readonly;      /* a read-only mapping */
     const char *pin_what;  /* the most recent pin, for messages */

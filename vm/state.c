@@ -18,11 +18,13 @@
 #include <string.h>
 
 #include "vm.h"
+#include "binary.h"
 
 typedef struct KpVMBox {
     KpVM vm;
     KpAllocator host_a;   /* the root: the host's KpAllocFn, or malloc */
-    KpAllocator heap_a;   /* script heap: a counting view of host_a (or debug) */
+    KpAllocator heap_a;   /* script heap: counted (vm->acct) over heap_inner */
+    KpAllocator heap_inner; /* a pass-through view of host_a, or the debug one */
     KpDebug debug;
     KpAllocator page_a;
     KpAllocFn host_fn;
@@ -292,18 +294,22 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);
     vm->meta = &vm->meta_view;
     kp_arena_init(&vm->names_arena, vm->host, &vm->names_view);
+    /* the root is a counted view (the VM's one memory account) over the
+     * host allocator, or over a debug allocator over it */
+    vm->acct.limit = cfg && cfg->mem_limit > 0 ? cfg->mem_limit : -1;
     if (cfg && cfg->debug_alloc) {
-        kp_debug_init(&box->debug, vm->host, NULL, &box->heap_a);
-        box->heap_a.name = "root (DebugAllocator)";
+        kp_debug_init(&box->debug, vm->host, NULL, &box->heap_inner);
         box->debug_on = true;
     } else {
-        box->heap_a = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
+        box->heap_inner = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
     }
+    kp_counted_init(&vm->heap_counted, &box->heap_inner, 0, &vm->acct, &box->heap_a);
+    box->heap_a.name = box->debug_on ? "root (DebugAllocator)" : "root";
     vm->heap = &box->heap_a;
     vm->ctx = vm->heap;
-    if (cfg && cfg->mem_limit > 0) vm->heap->limit = cfg->mem_limit;
     vm->stats_report = cfg && cfg->stats;
     vm->allow_fs = cfg && cfg->allow_fs;
+    vm->no_memory = cfg && cfg->no_system_memory;
     vm->collect_cycles = cfg && cfg->collect_cycles;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
@@ -390,6 +396,7 @@ void kp_vm_free(KpVM *vm) {
     KpVMBox *box = (KpVMBox *)vm;
     if (vm->stack) kp_vm_finish(vm);
     kp_embed_free(vm);
+    kp_pins_shutdown(vm); /* host pins left: reported, then ended */
     kp_keep_shutdown(vm);
     kp_drop_stack_free(vm);
     if (vm->stack) {
@@ -429,9 +436,13 @@ void kp_vm_report_stats(KpVM *vm) {
     char buf[256];
     KpHeapStats s;
     kp_vm_heap_stats(vm, &s);
-    snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees\n",
+    int64_t pinned, views;
+    kp_bin_region_stats(vm, NULL, &pinned, &views);
+    char extra[96] = "";
+    if (pinned || views) snprintf(extra, sizeof extra, ", %lld bytes pinned, %lld live views", (long long)pinned, (long long)views);
+    snprintf(buf, sizeof buf, "stats: root (%s): live %lld bytes in %lld blocks, peak %lld bytes, %lld allocs, %lld frees%s\n",
              vm->heap->name, (long long)s.live_bytes, (long long)s.live_count, (long long)s.peak_bytes,
-             (long long)s.total_allocs, (long long)s.total_frees);
+             (long long)s.total_allocs, (long long)s.total_frees, extra);
     vm->write_err(vm->write_ud, buf, strlen(buf));
 }
 

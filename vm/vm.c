@@ -463,7 +463,12 @@ static bool check_stored_ref(KpVM *vm, KpValue v, const char *where) {
 /* Field lookup; returns the slot or NULL with the error set. */
 static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
     if (v.tag == KP_T_SYSTEM && v.aux == 0) {
-        if (!strcmp(name, "memory")) return &vm->sys_memory;
+        if (!strcmp(name, "memory")) {
+            if (!vm->no_memory) return &vm->sys_memory;
+            kp_vm_error(vm, "this program was not granted system.memory: it cannot make a PageAllocator or a "
+                            "DirectAllocator; allocate from the context allocator or an allocator over it");
+            return NULL;
+        }
         if (!strcmp(name, "fs")) {
             if (vm->allow_fs) return &vm->sys_fs;
             kp_vm_error(vm, "this program was not granted the file system (system.fs)");

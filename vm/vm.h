@@ -214,6 +214,12 @@ struct KpVM {
     KpValue sys_script;      /* system.script: String, the script's path */
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
     bool allow_fs;
+    bool no_memory;          /* system.memory withheld by the host */
+    KpAccount acct;          /* the memory limit of everything scripts
+                                allocate: the root and every Page/Direct
+                                allocator are counted views over it */
+    KpCounted heap_counted;
+    int64_t acct_refusals_seen; /* acct.refusals at the last OOM message */
     /* embedding (vm/embed.c): the host's slots, handles, C functions */
     KpValue *api_slots;      /* the current slot window */
     int api_nslots;

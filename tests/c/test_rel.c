@@ -217,6 +217,40 @@ static void ten_thousand_evals_flat(void) {
     done(&h, vm);
 }
 
+/* KpConfig.no_system_memory withholds system.memory like system.fs: no
+ * Page or Direct allocator, but allocators over the root still work. */
+static void system_memory_withheld(void) {
+    Host h;
+    memset(&h, 0, sizeof h);
+    KpConfig cfg = host_config(&h);
+    cfg.no_system_memory = true;
+    KpVM *vm = kp_vm_new(&cfg);
+    CHECK(run(vm, "page := PageAllocator(&system.memory)\n") == KP_ERR_RUNTIME);
+    CHECK(strstr(kp_vm_last_error(vm), "not granted system.memory") != NULL);
+    CHECK(run(vm, "d := DirectAllocator(&system.memory)\n") == KP_ERR_RUNTIME);
+    CHECK(strstr(kp_vm_last_error(vm), "not granted system.memory") != NULL);
+    CHECK(run(vm, "f (a: &Allocator) -> Int := {\n"
+                  "    arena := ArenaAllocator(a)\n"
+                  "    using arena { xs := [1, 2, 3]\n return len(xs) }\n"
+                  "}\n"
+                  "xs := [1]\nprint(len(xs))\n") == KP_OK);
+    CHECK(strstr(h.out, "1\n") != NULL);
+    done(&h, vm);
+}
+
+/* The memory limit holds for a host's scripts whatever allocator they
+ * make: a 16 MiB limit, a script asking a DirectAllocator for 256 MiB. */
+static void mem_limit_covers_direct_allocators(void) {
+    Host h;
+    memset(&h, 0, sizeof h);
+    KpConfig cfg = host_config(&h);
+    cfg.mem_limit = 16 << 20;
+    KpVM *vm = kp_vm_new(&cfg);
+    CHECK(run(vm, "d := DirectAllocator(&system.memory)\nh := d | alloc(268435456)\n") == KP_ERR_RUNTIME);
+    CHECK(strstr(kp_vm_last_error(vm), "limit 16777216 bytes") != NULL);
+    done(&h, vm);
+}
+
 int main(void) {
     RUN(run_string_null_source_empty);
     RUN(repl_string_temporaries_freed);
@@ -224,6 +258,8 @@ int main(void) {
     RUN(allocator_deinit_while_values_live_freed);
     RUN(user_allocator_deinit_while_values_live_freed);
     RUN(ten_thousand_evals_flat);
+    RUN(system_memory_withheld);
+    RUN(mem_limit_covers_direct_allocators);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
