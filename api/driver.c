@@ -36,7 +36,7 @@
 KpVM *kp_vm_new(const KpConfig *cfg) {
     KpVM *vm = kp_vm_create(cfg);
     if (!vm) return NULL;
-    kp_stdlib_register(vm);
+    vm->lib_lookup = kp_stdlib_lookup; /* the library, a name at a time */
     if (vm->init_failed) {
         kp_vm_free(vm);
         return NULL;

@@ -20,6 +20,7 @@
 
 #include "../compiler/compiler.h"
 #include "../parser/ast.h"
+#include "../stdlib/builtins.h"
 #include "../vm/vm.h"
 
 int kp_vm_static_type(KpVM *vm, const char *text, size_t len, KpWriteFn out, void *ud) {
@@ -161,6 +162,10 @@ int kp_vm_complete(KpVM *vm, const char *text, size_t len, KpWriteFn each, void 
     o.nhead = w;
     for (uint32_t i = vm->nglobals; i-- > 0;) offer(&o, vm->globals[i].name);
     for (uint32_t i = 0; i < vm->nfuncs; i++) offer(&o, vm->funcs[i]->name);
+    /* the library's functions, registered or not yet (see kp_func_get) */
+    for (int m = 0; kp_builtin_modules[m]; m++)
+        for (const KpBuiltin *b = kp_builtin_modules[m]; b->name; b++)
+            if (b->name[0] != '#') offer(&o, b->name);
     for (uint32_t i = 0; i < vm->ntypes; i++) offer(&o, vm->types[i].name);
     for (int i = 0; builtin_types[i]; i++) offer(&o, builtin_types[i]);
     for (int i = 0; keywords[i]; i++) offer(&o, keywords[i]);

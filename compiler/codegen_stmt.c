@@ -477,6 +477,7 @@ static void compile_return(C *c, KpNode *n) {
     }
     uint32_t save = f->freereg;
     if (n->a && kp_own_check_return_borrow(c, n->a)) return;
+    kp_own_check_return_call(c, n);
     if (n->a && n->a->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;

@@ -254,6 +254,8 @@ void kp_own_pop_scope(C *c, bool emit_drops);
 void kp_own_push_scope(C *c);
 uint8_t kp_own_read_flags(int mode, KpNode *container);
 void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
+bool kp_own_param_flows(const KpOverload *ov, int i);
+void kp_own_check_return_call(C *c, KpNode *ret);
 
 /* codegen.c — bytecode emission, expressions and calls */
 uint32_t kp_cg_add_k(C *c, KpValue v);

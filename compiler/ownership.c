@@ -470,3 +470,77 @@ void kp_own_finish_defers(C *c) {
         f->freereg = save;
     }
 }
+
+/* ------------------------------------------------ escapes through calls */
+
+/* Can a value of type t hold a reference?  (A declared & type, or a record,
+ * list or map with one inside.) */
+static bool type_holds_ref(KpType *t, int depth) {
+    if (!t || depth > 8) return false;
+    switch (t->kind) {
+    case KP_TK_REF: return true;
+    case KP_TK_LIST:
+    case KP_TK_MAP: return type_holds_ref(t->elem, depth + 1);
+    case KP_TK_RECORD:
+        for (uint32_t i = 0; i < t->nfields; i++)
+            if (type_holds_ref(t->ftypes[i], depth + 1)) return true;
+        return false;
+    default: return false;
+    }
+}
+
+/* The function summary: can reference parameter i of ov flow into its
+ * result?  As Rust's lifetime elision assumes, a result that can hold a
+ * reference may hold one derived from any reference parameter (a field or
+ * element of it too), so `first (xs: &List#(T)) -> &T` and
+ * `wrap (t: &T) -> View` (View holding an &T) both carry their argument. */
+bool kp_own_param_flows(const KpOverload *ov, int i) {
+    if (i >= ov->nparams || ov->params[i].mode == KP_PM_VALUE) return false;
+    return type_holds_ref(ov->ret, 0);
+}
+
+/* `return f(&t)` where f's result may carry its & argument, t a local of
+ * this function: t dies when the function returns, so the caller would
+ * get a dangling reference — Rust's E0515. */
+void kp_own_check_return_call(C *c, KpNode *ret) {
+    KpNode *call = ret->a;
+    if (!call || call->kind != KP_N_CALL || !call->a || call->a->kind != KP_N_IDENT) return;
+    KpOverload *ov = call->bound;
+    if (!ov) {
+        bool global;
+        struct KpGlobal *g;
+        const char *name = kp_compile_intern(c, call->a->name);
+        if (kp_resolve_lookup_var(c, name, &global, &g) || global) return;
+        KpFunc *f = kp_resolve_find_func(c, name);
+        if (!f || f->n != 1) return;
+        ov = f->ovs[0];
+    }
+    Fn *f = c->fn;
+    for (int i = 0; i < call->list.count && i < ov->nparams; i++) {
+        KpNode *a = call->list.items[i];
+        if (a->kind == KP_N_FIELDINIT || !kp_own_param_flows(ov, i)) continue;
+        KpNode *pl = a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) ? a->a : a;
+        if (!kp_resolve_is_place(pl)) continue;
+        KpNode *root = kp_resolve_root_ident(pl);
+        if (!root) continue;
+        bool global;
+        struct KpGlobal *g;
+        Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, root->name), &global, &g);
+        if (!x || x == (Local *)1 || global || x->global || x->through || x->boxed || kp_own_kept_index(f, x->name) >= 0)
+            continue;
+        kp_compile_error(c, call, "cannot return the result of '%s': it may hold a reference to '%s', a local of '%s'",
+                         call->a->name, root->name, f->p->name);
+        kp_diag_label(c->diags, "returns a value that may refer to '%s'", root->name);
+        kp_diag_span(c->diags, a->line, a->col, "'%s' is borrowed here, and '%s' (-> %s) may keep the reference", root->name,
+                     call->a->name, ov->ret ? ov->ret->name : "_");
+        kp_diag_span(c->diags, x->decl_line, x->decl_col ? x->decl_col : 1, "'%s' is declared here and deinitialized when '%s' returns",
+                     root->name, f->p->name);
+        if (ov->ret && ov->ret->kind != KP_TK_REF)
+            kp_diag_note(c->diags, "help: keep '%s' with the result: r := %s(…); keep %s with r; return r", root->name,
+                         call->a->name, root->name);
+        else
+            kp_diag_note(c->diags, "help: return a value rather than a reference (it moves to the caller), or take '%s' "
+                         "as a parameter so that it outlives the call", root->name);
+        return;
+    }
+}

@@ -57,9 +57,7 @@ TypeBind *kp_resolve_find_type(C *c, const char *name) {
 }
 
 KpFunc *kp_resolve_find_func(C *c, const char *name) {
-    for (uint32_t i = 0; i < c->vm->nfuncs; i++)
-        if (c->vm->funcs[i]->name == name) return c->vm->funcs[i];
-    return NULL;
+    return kp_func_get(c->vm, name, false); /* (registers library functions on first use) */
 }
 
 /* A top-level variable by name: one from an earlier chunk (REPL line,

@@ -214,6 +214,38 @@ static KpType *quiet_type(Tc *t, KpNode *n) {
     return ty;
 }
 
+/* ------------------------------------------------------------ moves */
+
+static KpType *expr_type(Tc *t, KpNode *n);
+
+/* The static type of n without reporting (it is reported where n is
+ * checked itself). */
+static KpType *quiet_expr_type(Tc *t, KpNode *n) {
+    KpDiags *d = t->c->diags;
+    int mark = d->count;
+    KpType *ty = expr_type(t, n);
+    if (d->count != mark && mark <= KP_MAX_DIAGS) d->count = mark;
+    return ty;
+}
+
+/* A consuming use of `v` (an initializer, an assigned value, a returned
+ * value, a by-value argument): moving out of a list or map element would
+ * leave a hole in the container — a compile error when the element's type
+ * is known to move. */
+static void check_consume(Tc *t, KpNode *v) {
+    if (!v || v->kind != KP_N_INDEX || !kp_resolve_is_place(v)) return;
+    KpType *ct = quiet_expr_type(t, v->a);
+    if (ct && ct->kind == KP_TK_REF) ct = ct->elem;
+    if (!ct || (ct->kind != KP_TK_LIST && ct->kind != KP_TK_MAP) || !kp_types_movable(ct->elem)) return;
+    const char *cn = v->a->kind == KP_N_IDENT ? v->a->name : "xs";
+    kp_compile_error(t->c, v, "cannot move %s out of a list or map element", kp_a(ct->elem->name));
+    kp_diag_label(t->c->diags, "the element would be moved out of '%s' here", cn);
+    if (ct->kind == KP_TK_LIST)
+        kp_diag_note(t->c->diags, "help: borrow it (&%s[i]), copy it (clone(%s[i])), or take it out (pop(%s))", cn, cn, cn);
+    else
+        kp_diag_note(t->c->diags, "help: borrow it (&%s[k]), copy it (clone(%s[k])), or take it out (remove(%s, k))", cn, cn, cn);
+}
+
 /* ------------------------------------------------------------ calls */
 
 typedef struct Arg {
@@ -231,8 +263,6 @@ typedef struct Match {
     char why[200];  /* the first reason it does not fit */
     char label[120]; /* its label under the call */
 } Match;
-
-static KpType *expr_type(Tc *t, KpNode *n);
 
 static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a, Match *m) {
     KpVM *vm = t->vm;
@@ -462,6 +492,8 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
         }
         return some_ret ? expect : same ? rt : NULL;
     }
+    for (int j = 0; j < npos && j < chosen->nparams; j++)
+        if (chosen->params[j].mode == KP_PM_VALUE) check_consume(t, args[j].node);
     /* bound only when the call passes every parameter by position (named
      * arguments and defaults are arranged by the run-time binding), and no
      * argument borrows from a temporary (code generation pins those) */
@@ -647,15 +679,26 @@ static KpType *expr_type(Tc *t, KpNode *n) {
         return is_var ? ty : NULL;
     }
     case KP_N_HOLE: return t->in_pipe ? t->hole : NULL;
-    case KP_N_LIST:
-        for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]);
-        return vm->t_list;
-    case KP_N_MAP:
+    case KP_N_LIST: { /* List#(T) when every element is a known T */
+        KpType *et = NULL;
+        bool same = n->list.count > 0;
         for (int i = 0; i < n->list.count; i++) {
-            expr_type(t, n->list.items[i]->a);
-            expr_type(t, n->list.items[i]->b);
+            KpType *e = expr_type(t, n->list.items[i]);
+            if (!e || (et && e != et)) same = false;
+            if (!et) et = e;
         }
-        return vm->t_map;
+        return same && et ? kp_types_derived(t->c, KP_TK_LIST, et, NULL, 0) : vm->t_list;
+    }
+    case KP_N_MAP: {
+        KpType *kt = NULL, *vt = NULL;
+        bool same = n->list.count > 0;
+        for (int i = 0; i < n->list.count; i++) {
+            KpType *k = expr_type(t, n->list.items[i]->a), *v = expr_type(t, n->list.items[i]->b);
+            if (!k || !v || (kt && (k != kt || v != vt))) same = false;
+            if (!kt) { kt = k; vt = v; }
+        }
+        return same && kt && vt ? kp_types_derived(t->c, KP_TK_MAP, vt, kt, 0) : vm->t_map;
+    }
     case KP_N_RECORD:
         for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]->a);
         return NULL;
@@ -700,6 +743,7 @@ static void check_decl(Tc *t, KpNode *n) {
     KpType *have = NULL;
     if (n->b) {
         have = n->b->kind == KP_N_CALL ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
+        check_consume(t, n->b);
         if (want && have && fit(t->vm, want, have) == FIT_NO) {
             kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", n->name, want->name, have->name);
             kp_diag_label(t->c->diags, "expected %s, found %s", want->name, have->name);
@@ -719,6 +763,7 @@ static void check_assign(Tc *t, KpNode *n) {
         want = expr_type(t, target);
     }
     KpType *have = n->b->kind == KP_N_CALL && n->op == KP_OP_NONE ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
+    if (n->op == KP_OP_NONE) check_consume(t, n->b);
     if (n->op == KP_OP_NONE && want && have && fit(t->vm, want, have) == FIT_NO) {
         if (target->kind == KP_N_IDENT)
             kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", target->name, want->name, have->name);
@@ -743,7 +788,7 @@ static void check_stmt(Tc *t, KpNode *n) {
             expr_type(t, n->a && n->a->kind == KP_N_UNARY ? n->a->a : n->a);
         }
         break;
-    case KP_N_RETURN: expr_type(t, n->a); break;
+    case KP_N_RETURN: expr_type(t, n->a); check_consume(t, n->a); break;
     case KP_N_DEFER:
         if (n->a && n->a->kind != KP_N_BLOCK) check_stmt(t, n->a);
         break;

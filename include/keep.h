@@ -129,13 +129,20 @@ typedef struct KpConfig {
     bool allow_fs;         /* grant system.fs (read_file, write_file)       */
     int argc;              /* system.args (copied)                          */
     const char *const *argv;
-    size_t stack_values;   /* value stack size; 0: 1 Mi values (16 MiB)     */
+    size_t stack_values;   /* the value stack's maximum, in values (16 bytes
+                              each; 0: 1 Mi values, 16 MiB).  Only address
+                              space is reserved for it: memory is taken as
+                              the stack first reaches it (see kp_vm_new)    */
     bool collect_cycles;   /* #check_cycles() and the end of the program also
                               deinitialize the unreachable keep cycles they
                               report (default: report only)                 */
     KpDiagnosticFn on_diagnostic; /* compile and runtime errors, one
                               KpDiagnostic each, instead of their text on
                               write_err; NULL: text on write_err            */
+    bool stack_from_host;  /* take the value stack and the call frames from
+                              `alloc` too, all of stack_values at creation
+                              (for hosts without virtual memory; a VM then
+                              costs ~21 bytes per stack value up front)     */
     bool no_system_memory; /* withhold system.memory (like system.fs):
                               scripts cannot make PageAllocator or
                               DirectAllocator (a runtime error) and allocate
@@ -144,8 +151,26 @@ typedef struct KpConfig {
 
 /* ------------------------------------------------------------ lifetime */
 
-/* Creates a VM.  cfg may be NULL (defaults).  Returns NULL when out of
- * memory.  The VM owns everything it allocates; kp_vm_free releases it. */
+/* Creates a VM.  cfg may be NULL (defaults); it is read during the call
+ * only (argv is copied).  Returns NULL when out of memory.  The VM owns
+ * everything it allocates; kp_vm_free releases it.
+ *
+ * Memory.  A new VM with the default config takes about 57 KiB from the
+ * host allocator (its state, the standard library's tables, the reserved
+ * space of error messages), so a process can hold thousands (1,000 VMs:
+ * ~56 MiB; tested under 64 KiB and 64 MiB).  Tables (names, functions,
+ * types, handles, slots) start small and grow by doubling.  The value
+ * stack, its per-register generations and the call frames never move:
+ * address space for KpConfig.stack_values values is reserved from the
+ * system when the VM is made (mmap), and the system gives memory to its
+ * pages as the stack first reaches them (as a thread's stack grows), so a
+ * VM costs memory for the depth it has used, not for its maximum.  That is
+ * why growth never invalidates anything: a reference (&x, a KpHandle, the
+ * slot of kp_get_global_ref) is a pointer to a register or a heap slot
+ * plus a generation, checked when it is used; registers change generation
+ * when their frame returns, never because the stack grew.  A host that
+ * wants every byte from its allocator sets KpConfig.stack_from_host (the
+ * whole stack is then allocated at creation). */
 KP_API KpVM *kp_vm_new(const KpConfig *cfg);
 
 /* Deinitializes the top-level variables (in reverse declaration order,

@@ -139,8 +139,8 @@ static bool parse_default(KpVM *vm, const char *s, size_t n, KpValue *out) {
 
 #define KP_BUILTIN_MAX_PARAMS 16
 
-bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
-    for (const KpBuiltin *b = table; b->name; b++) {
+static bool register_row(KpVM *vm, const KpBuiltin *b) {
+    {
         KpBuiltinParam ps[KP_BUILTIN_MAX_PARAMS];
         int n = kp_builtin_params(b, ps, KP_BUILTIN_MAX_PARAMS);
         if (n < 0 || ((b->flags & KP_BF_VARIADIC) && n == 0)) { vm->init_failed = true; return false; }
@@ -165,7 +165,26 @@ bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
     return true;
 }
 
+bool kp_builtins_register(KpVM *vm, const KpBuiltin *table) {
+    for (const KpBuiltin *b = table; b->name; b++)
+        if (!register_row(vm, b)) return false;
+    return true;
+}
+
 void kp_stdlib_register(KpVM *vm) {
     for (int i = 0; kp_builtin_modules[i]; i++)
         if (!kp_builtins_register(vm, kp_builtin_modules[i])) return;
+}
+
+/* Registers every row named `name` (vm->lib_lookup: the library is
+ * registered a name at a time, as scripts use it). */
+bool kp_stdlib_lookup(KpVM *vm, const char *name) {
+    bool any = false;
+    for (int i = 0; kp_builtin_modules[i]; i++)
+        for (const KpBuiltin *b = kp_builtin_modules[i]; b->name; b++)
+            if (b->name[0] == name[0] && strcmp(b->name, name) == 0) {
+                if (!register_row(vm, b)) return any;
+                any = true;
+            }
+    return any;
 }

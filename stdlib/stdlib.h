@@ -8,6 +8,8 @@
 #ifndef KP_STDLIB_H
 #define KP_STDLIB_H
 
+#include <stdbool.h>
+
 #include "../include/keep.h"
 
 /* stdlib/registry.c: registers every module's builtin table
@@ -15,5 +17,8 @@
  * memory.c.  Sets vm->init_failed when out of memory or when a row is
  * malformed. */
 void kp_stdlib_register(KpVM *vm);
+/* Registers the library's functions named `name` (interned), if any; for
+ * vm->lib_lookup, which registers the library lazily, a name at a time. */
+bool kp_stdlib_lookup(KpVM *vm, const char *name);
 
 #endif

@@ -104,11 +104,15 @@ static uint32_t here(KpVM *vm) {
 static void block_end(KpVM *vm, uint32_t id, const char *what) {
     if (!id || id >= vm->nblocks) return;
     struct KpBlock *b = &vm->blocks[id];
-    struct KpGrave *g = &vm->graves[vm->next_grave++ & (KP_GRAVES - 1)];
-    g->id = id;
-    g->gen = b->gen;
-    g->pos = here(vm);
-    g->what = what;
+    if (!vm->graves && (vm->graves = kp_alloc(vm->host, sizeof(struct KpGrave) * KP_GRAVES, 8, NULL)))
+        memset(vm->graves, 0, sizeof(struct KpGrave) * KP_GRAVES);
+    if (vm->graves) { /* (out of memory, the message is less precise) */
+        struct KpGrave *g = &vm->graves[vm->next_grave++ & (KP_GRAVES - 1)];
+        g->id = id;
+        g->gen = b->gen;
+        g->pos = here(vm);
+        g->what = what;
+    }
     b->alive = 0;
     if (++b->gen == 0xffff) return; /* retired: never reused, so no generation repeats */
     b->next_free = vm->free_block;
@@ -164,7 +168,7 @@ KpValue kp_ref_dead(KpValue r) {
     d.p = (void *)"a local variable that went out of scope";
     if (vm && (r.flags & KP_VF_HEAP)) {
         d.p = (void *)"a value";
-        for (uint32_t i = 0; i < KP_GRAVES; i++) {
+        for (uint32_t i = 0; vm->graves && i < KP_GRAVES; i++) {
             struct KpGrave *g = &vm->graves[i];
             if (g->id == r.aux && g->gen == r.x && g->what) {
                 d.aux = g->pos;

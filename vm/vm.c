@@ -1651,8 +1651,18 @@ dispatch:
             /* a variable that holds a reference ($& parameter, kept
              * variable): & of it is that reference */
             r = *s;
-            r.flags = (uint8_t)((s->flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
-                                ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
+            /* a reference to a place that itself holds a reference (a
+             * field `.t : &T`, a copied & parameter) is that reference:
+             * there are no references to references */
+            bool mut = (s->flags & KP_VF_MUT) != 0;
+            for (int guard = 0; guard < 8; guard++) {
+                KpValue *t = kp_ref_ok(r) ? (KpValue *)r.p : NULL;
+                if (!t || t->tag != KP_T_REF) break;
+                r = *t;
+                if (!(r.flags & KP_VF_MUT)) mut = false;
+            }
+            r.flags = (uint8_t)((r.flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
+                                ((i->d & KP_VF_MUT) && mut ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
             /* a reference whose referent is gone is reported where it is
              * passed on (as the run-time binding of an argument does) */
             KpValue target = kp_deref(r);

@@ -527,6 +527,71 @@ static void nested_runs_nest_and_keep_their_globals_in_bounds(void) {
     HOST_DONE(&h, vm);
 }
 
+/* ------------------------------------------------------------ small VMs */
+
+static void a_default_vm_takes_at_most_64_kib_from_the_host(void) {
+    Host h;
+    KpConfig cfg = host_config(&h); /* the defaults, on a counting allocator */
+    KpVM *vm = kp_vm_new(&cfg);
+    CHECK(vm != NULL);
+    printf("note: a new VM takes %ld bytes in %ld blocks from the host allocator\n", h.bytes, h.blocks);
+    CHECK(h.bytes <= 64 * 1024);
+    /* it still runs deep recursion: the stack grows to the depth used */
+    long before = h.bytes;
+    CHECK(run(vm, "keep_level := 7\n") == KP_OK);
+    kp_slots_ensure(vm, 2);
+    CHECK(kp_get_global_ref(vm, "keep_level", 0) == KP_OK); /* a reference into the stack */
+    kp_new_list(vm, 1);
+    CHECK(kp_handle_new(vm, 1) != NULL); /* a handle the host holds across the growth */
+    CHECK(run(vm, "depth (n: Int) -> Int := { if n == 0 { return 0 }\n  xs := [n]\n  return depth(n - 1) + xs[0] - n + 1 }\n"
+                  "print(depth(5000))\n") == KP_OK);
+    CHECK(strcmp(h.out, "5000\n") == 0);
+    int64_t lvl = 0;
+    CHECK(kp_get_int(vm, 0, &lvl) == KP_OK && lvl == 7); /* the reference still reads the global */
+    CHECK(run(vm, "keep_level = 8\n") == KP_OK);
+    CHECK(kp_get_int(vm, 0, &lvl) == KP_OK && lvl == 8);
+    printf("note: after a 5000-deep recursion it holds %ld bytes (stack pages are not the host's)\n", h.bytes);
+    CHECK(h.bytes - before < 1024 * 1024);
+    HOST_DONE(&h, vm);
+}
+
+static void a_thousand_vms_stay_under_64_mib(void) {
+    enum { N = 1000 };
+    Host h;
+    KpConfig cfg = host_config(&h);
+    static KpVM *vms[N];
+    int made = 0;
+    for (int i = 0; i < N; i++)
+        if ((vms[i] = kp_vm_new(&cfg))) made++;
+    CHECK(made == N);
+    printf("note: %d VMs take %ld bytes from the host allocator (%ld per VM)\n", N, h.bytes, h.bytes / N);
+    CHECK(h.bytes < 64L * 1024 * 1024);
+    /* each one works, and on its own */
+    char src[64];
+    for (int i = 0; i < N; i += 97) {
+        snprintf(src, sizeof src, "me := %d\n", i);
+        CHECK(run(vms[i], src) == KP_OK);
+    }
+    int64_t v = -1;
+    kp_slots_ensure(vms[97], 1);
+    CHECK(kp_get_global(vms[97], "me", 0) == KP_OK && kp_get_int(vms[97], 0, &v) == KP_OK && v == 97);
+    CHECK(kp_get_global(vms[1], "me", 0) == KP_ERR_ARG);
+    for (int i = 0; i < N; i++) kp_vm_free(vms[i]);
+    CHECK(h.blocks == 0 && h.bytes == 0);
+}
+
+static void stack_from_host_takes_the_whole_stack_up_front(void) {
+    Host h;
+    KpConfig cfg = host_config(&h);
+    cfg.stack_from_host = true;
+    cfg.stack_values = 100000;
+    KpVM *vm = kp_vm_new(&cfg);
+    CHECK(vm != NULL);
+    CHECK(h.bytes > 100000 * 16);
+    CHECK(run(vm, "print(1 + 1)\n") == KP_OK && strcmp(h.out, "2\n") == 0);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(void) {
@@ -538,6 +603,9 @@ int main(void) {
     RUN(register_conflicts_with_scripts_are_errors);
     RUN(c_functions_may_reenter_the_vm_anywhere_in_an_expression);
     RUN(nested_runs_nest_and_keep_their_globals_in_bounds);
+    RUN(a_default_vm_takes_at_most_64_kib_from_the_host);
+    RUN(a_thousand_vms_stay_under_64_mib);
+    RUN(stack_from_host_takes_the_whole_stack_up_front);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
