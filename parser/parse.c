@@ -492,12 +492,24 @@ KpNode *kp_pb_pin_block(KpParseCtx *c, KpNode *call, KpNode *block) {
     return block;
 }
 
-/* v[i, j]: the indices become a list literal, which a View reads as one
- * index per dimension (stdlib/view.c); other containers reject a list. */
+/* v[i, j]: a call of the View builtin #index(v, i, j) (stdlib/view.c), so
+ * that a multi-index allocates nothing; as an assignment target it
+ * becomes #setindex(v, value, i, j) (kp_pb_assign). */
+static KpNode *hidden_callee(KpParseCtx *c, KpTok at, const char *name) {
+    KpNode *f = kp_pb_node(c, KP_N_IDENT, at);
+    f->name = name;
+    return kp_pb_done(c, f);
+}
+
 KpNode *kp_pb_index_multi(KpParseCtx *c, KpNode *a, KpTok br, KpNode *first, KpNode *rest) {
-    KpNode *l = kp_pb_items(c, first);
+    KpNode *l = kp_pb_items(c, a);
+    kp_pb_items_push(c, l, first);
     for (int i = 0; i < rest->list.count; i++) kp_pb_items_push(c, l, rest->list.items[i]);
-    return kp_pb_index(c, a, br, kp_pb_list(c, br, l));
+    return kp_pb_call(c, hidden_callee(c, br, "#index"), br, l);
+}
+
+static bool is_multi_index(const KpNode *n) {
+    return n->kind == KP_N_CALL && n->a && n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "#index");
 }
 
 /* Items that are never arguments: `k = v` and `sig -> R`. */
@@ -860,6 +872,13 @@ KpNode *kp_pb_func(KpParseCtx *c, KpNode *lhs, KpTok op, KpNode *ret,
 
 KpNode *kp_pb_assign(KpParseCtx *c, KpNode *target, KpTok eq, KpOp op,
                      KpNode *value) {
+    if (is_multi_index(target)) {
+        /* v[i, j] = x  ->  #setindex(v, x, i, j); v[i, j] += x reads it first */
+        KpNode *l = kp_pb_items(c, target->list.items[0]);
+        kp_pb_items_push(c, l, op == KP_OP_NONE ? value : kp_pb_binary(c, op, target, eq, value));
+        for (int i = 1; i < target->list.count; i++) kp_pb_items_push(c, l, target->list.items[i]);
+        return kp_pb_exprstmt(c, kp_pb_call(c, hidden_callee(c, eq, "#setindex"), eq, l));
+    }
     KpNode *n = kp_pb_node(c, KP_N_ASSIGN, eq);
     switch (target->kind) {
     case KP_N_IDENT: case KP_N_FIELD: case KP_N_INDEX:

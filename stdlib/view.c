@@ -295,6 +295,55 @@ static int64_t elem_offset(KpVM *vm, const KpView *v, const int64_t *idx, int ni
     return v->offset + e * kp_elem_size[v->elem];
 }
 
+/* #index(v, i, j, ...): v[i, j, ...] */
+static bool b_vindex(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    KpValue x = kp_deref(a[0]);
+    if (UNLIKELY(!(x.tag == KP_T_BIN && ((KpBinObj *)x.p)->bkind == KP_BK_VIEW)))
+        return kp_vm_error(vm, "only a View takes several indices (v[i, j]), not %s", kp_a(kp_value_type_name(vm, x)));
+    KpView *v = x.p;
+    int64_t ix[KP_VIEW_MAXDIM];
+    int ni = n - 1;
+    if (ni > KP_VIEW_MAXDIM) return kp_vm_error(vm, "a View has at most %d dimensions", KP_VIEW_MAXDIM);
+    for (int i = 0; i < ni; i++) {
+        KpValue e = kp_deref(a[1 + i]);
+        if (UNLIKELY(e.tag != KP_T_INT && !(KP_IS_SIZED_INT(e.tag) && e.tag != KP_T_U64)))
+            return kp_vm_error(vm, "a View index must be an Int, not %s", kp_a(kp_value_type_name(vm, e)));
+        ix[i] = e.i;
+    }
+    int64_t len;
+    unsigned char *base = kp_borrow_bytes(vm, &v->src, &len, "View");
+    if (!base) return false;
+    int64_t off = elem_offset(vm, v, ix, ni);
+    if (off < 0) return false;
+    *out = kp_elem_load(v->elem, base + off, false);
+    return true;
+}
+
+/* #setindex(v, value, i, j, ...): v[i, j, ...] = value */
+static bool b_vsetindex(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    KpValue x = kp_deref(a[0]);
+    if (UNLIKELY(!(x.tag == KP_T_BIN && ((KpBinObj *)x.p)->bkind == KP_BK_VIEW)))
+        return kp_vm_error(vm, "only a View takes several indices (v[i, j]), not %s", kp_a(kp_value_type_name(vm, x)));
+    KpView *v = x.p;
+    int64_t ix[KP_VIEW_MAXDIM];
+    int ni = n - 2;
+    if (ni > KP_VIEW_MAXDIM) return kp_vm_error(vm, "a View has at most %d dimensions", KP_VIEW_MAXDIM);
+    for (int i = 0; i < ni; i++) {
+        KpValue e = kp_deref(a[2 + i]);
+        if (UNLIKELY(e.tag != KP_T_INT && !(KP_IS_SIZED_INT(e.tag) && e.tag != KP_T_U64)))
+            return kp_vm_error(vm, "a View index must be an Int, not %s", kp_a(kp_value_type_name(vm, e)));
+        ix[i] = e.i;
+    }
+    int64_t len;
+    unsigned char *base = kp_borrow_bytes(vm, &v->src, &len, "View");
+    if (!base) return false;
+    int64_t off = elem_offset(vm, v, ix, ni);
+    if (off < 0) return false;
+    if (!v->src.mut) return kp_vm_error(vm, "this View is read-only: make it from $&buf to write through it");
+    *out = kp_unit();
+    return kp_elem_store(vm, v->elem, base + off, a[1], false, "View");
+}
+
 bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newval) {
     int64_t ix[KP_VIEW_MAXDIM];
     int ni;
@@ -341,5 +390,8 @@ const KpBuiltin kp_builtins_view[] = {
     {"shape", b_shape, "v: &View", "List#(Int)", KP_BF_CTX},
     {"strides", b_strides, "v: &View", "List#(Int)", KP_BF_CTX},
     {"is_contiguous", b_is_contiguous, "v: &View", "Bool", 0},
+    /* v[i, j] and v[i, j] = x (the parser writes these calls) */
+    {"#index", b_vindex, "v: &Any, i: Int", "Any", KP_BF_VARIADIC},
+    {"#setindex", b_vsetindex, "v: &Any, value: Any, i: Int", "()", KP_BF_VARIADIC},
     {NULL, NULL, NULL, NULL, 0},
 };

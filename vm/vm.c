@@ -608,9 +608,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
             return true;
         }
         if (!strbyte) return kp_vm_error(vm, "cannot take a reference to a byte of a HeapAllocation");
-        KpValue b = kp_int(h->data[idx.i]);
-        b.tag = KP_T_U8;
-        *strbyte = b;
+        *strbyte = kp_int(h->data[idx.i]); /* an Int 0..255, like s[i] (binary data reads as Int) */
         *slot = NULL;
         return true;
     }
