@@ -34,9 +34,19 @@ all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(
 # installed, so a machine that has them never runs apt-get.
 NEED_PKGS = $(if $(shell command -v re2c),,re2c) \
             $(if $(and $(shell command -v lemon),$(wildcard /usr/share/lemon/lempar.c)),,lemon) \
-            $(if $(wildcard /usr/include/histedit.h),,libedit-dev)
+            $(if $(wildcard /usr/include/histedit.h),,libedit-dev) \
+            $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm) \
+            $(if $(shell command -v vim),,vim)
 tools:
 	@pkgs="$(strip $(NEED_PKGS))"; if [ -n "$$pkgs" ]; then sh .ci/install-tools $$pkgs; fi
+
+# The editor grammar tests (tests/editors/check.sh) run the TextMate grammar
+# headless with two npm packages, installed once under build/npm.
+NPM_STAMP = build/npm/.installed
+$(NPM_STAMP): | tools
+	@mkdir -p build/npm
+	cd build/npm && npm install --no-audit --no-fund --loglevel=error vscode-textmate@9.3.2 vscode-oniguruma@2.0.1
+	@touch $@
 
 # Parallel builds (-jN): every rule that writes under $(B) depends, order-only,
 # on the directory it writes to; objects wait (order-only) for the generated
@@ -103,15 +113,15 @@ $(B)/tests/%: tests/c/%.c $(B)/libkeep.a
 	$(CC) $(CFLAGS) $(WARN) -I. -Iinclude -o $@ $< $(B)/libkeep.a $(LDLIBS)
 
 # ----------------------------------------------------------------- tests
-test: all
+test: all $(NPM_STAMP)
 	@sh tests/run.sh $(B)
 
-test-asan:
+test-asan: $(NPM_STAMP)
 	@$(MAKE) --no-print-directory B=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh build/asan
 
-test-debug: all
+test-debug: all $(NPM_STAMP)
 	@KEEP_TEST_FLAGS=--debug-alloc sh tests/run.sh $(B)
 
 test-install: all

@@ -132,8 +132,9 @@ $(head -c 1500 "$tmp/cerr")"
 done
 
 # tool checks that print their own "N passed, M failed": the formatter
-# over every .kp file (tests/fmt/check.sh)
-for t in tests/fmt/check.sh; do
+# over every .kp file (tests/fmt/check.sh), the editor grammars against the
+# lexer (tests/editors/check.sh)
+for t in tests/fmt/check.sh tests/editors/check.sh; do
   [ -f "$t" ] || continue
   out=$(sh "$t" "$B" 2>&1)
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
