@@ -106,6 +106,7 @@ install: all
 	ln -sf libkeep.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkeep.so
 	install -m 644 include/keep.h $(DESTDIR)$(PREFIX)/include/keep.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/keep.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' keep-static.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/keep-static.pc
 	install -m 644 docs/keep.1 $(DESTDIR)$(PREFIX)/share/man/man1/keep.1
 
 $(B)/tests/%: tests/c/%.c $(B)/libkeep.a
