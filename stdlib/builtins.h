@@ -115,6 +115,7 @@ extern const KpBuiltin kp_builtins_list[];
 extern const KpBuiltin kp_builtins_map[];
 extern const KpBuiltin kp_builtins_math[];
 extern const KpBuiltin kp_builtins_io[];
+extern const KpBuiltin kp_builtins_format[];
 extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
 extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
 extern const KpBuiltin *const kp_builtin_modules[];

@@ -24,6 +24,7 @@ const KpBuiltin *const kp_builtin_modules[] = {
     kp_builtins_map,
     kp_builtins_math,
     kp_builtins_io,
+    kp_builtins_format,
     kp_builtins_binary,
     kp_builtins_view,
     NULL,
