@@ -222,6 +222,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         if (repl && diags.incomplete) {
             kp_arena_deinit(&diag_arena);
             while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+            vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
             vm->status = KP_ERR_INCOMPLETE;
             return KP_ERR_INCOMPLETE;
         }
@@ -231,6 +232,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         kp_arena_deinit(&diag_arena);
         /* reserved globals of a failed chunk are released */
         while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+        vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
         return KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);

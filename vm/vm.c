@@ -506,12 +506,12 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
     return NULL;
 }
 
-static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, const char *objname) {
+static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr, uint32_t reg) {
     KpValue v = kp_deref(obj);
     if (v.tag == KP_T_SYSTEM || v.tag == KP_T_HEAP) return special_field(vm, v, name);
     if (v.tag != KP_T_RECORD) {
         /* through a reference, the name would be the reference's, not the value's */
-        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, obj.tag == KP_T_REF ? NULL : objname); return NULL; }
+        if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, obj.tag == KP_T_REF ? NULL : reg_name(fr, reg)); return NULL; }
         kp_vm_error(vm, "cannot read field '%s' of %s", name, kp_a(kp_value_type_name(vm, v)));
         return NULL;
     }
@@ -1411,8 +1411,26 @@ dispatch:
         SAVEPC();
         const char *name = K[i->c].p;
         KpValue obj = R[i->b];
+        if (LIKELY(!(i->d & 3))) {
+            /* fast path: an Int, Float or Bool field of a record, or of a
+             * record behind a reference or two, read by value */
+            KpValue ov = obj;
+            for (int k = 0; k < 2 && ov.tag == KP_T_REF && kp_ref_ok(ov); k++) ov = *(KpValue *)ov.p;
+            if (ov.tag == KP_T_RECORD) {
+                KpRecord *rec = ov.p;
+                for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
+                    if (rec->type->fnames[fi] != name) continue;
+                    KpValue fv = rec->f[fi];
+                    if ((fv.tag == KP_T_INT || fv.tag == KP_T_FLOAT || fv.tag == KP_T_BOOL) && !KP_NEEDS_DROP(R[i->a])) {
+                        R[i->a] = fv;
+                        NEXT;
+                    }
+                    break;
+                }
+            }
+        }
         if (obj.tag == KP_T_MOVED || obj.tag == KP_T_UNSET) { bad_value(vm, obj, reg_name(fr, i->b)); goto error; }
-        KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->b));
+        KpValue *s = field_slot(vm, obj, name, fr, i->b);
         if (!s) goto error;
         KpValue out;
         if (kp_deref(obj).tag == KP_T_HEAP && name[0] != 'a') {
@@ -1436,6 +1454,34 @@ dispatch:
         SAVEPC();
         const char *name = K[i->b].p;
         KpValue obj = R[i->a];
+        {
+            /* fast path: an Int, Float or Bool stored into a field of that
+             * exact type (or untyped) that holds no owned value, through
+             * writable references */
+            KpValue v = R[i->c];
+            if (v.tag == KP_T_INT || v.tag == KP_T_FLOAT || v.tag == KP_T_BOOL) {
+                KpValue ov = obj;
+                bool ok = true;
+                for (int k = 0; k < 3 && ov.tag == KP_T_REF; k++) {
+                    if (!(ov.flags & (KP_VF_MUT | KP_VF_PLACE)) || !kp_ref_ok(ov)) { ok = false; break; }
+                    ov = *(KpValue *)ov.p;
+                }
+                if (ok && ov.tag == KP_T_RECORD) {
+                    KpRecord *rec = ov.p;
+                    for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
+                        if (rec->type->fnames[fi] != name) continue;
+                        KpType *ft = rec->type->ftypes[fi];
+                        KpValue *s = &rec->f[fi];
+                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == v.tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
+                            *s = v;
+                            R[i->c] = kp_unset();
+                            NEXT;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
         if (!writable(obj)) {
             kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
             goto error;
@@ -1444,7 +1490,7 @@ dispatch:
             kp_vm_error(vm, "cannot assign field '%s' of %s", name, kp_a(kp_value_type_name(vm, kp_deref(obj))));
             goto error;
         }
-        KpValue *s = field_slot(vm, obj, name, reg_name(fr, i->a));
+        KpValue *s = field_slot(vm, obj, name, fr, i->a);
         if (!s) goto error;
         KpValue v = R[i->c];
         R[i->c] = kp_unset();
