@@ -146,6 +146,8 @@ typedef struct KpOverload {
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
     uint32_t line;
+    uint8_t stores_arg;     /* natives: stores its last argument into its
+                               first (push; KP_BF_STORES) */
     uint8_t result_borrows; /* natives: the result borrows the first argument
                           (view, Reader): it may not outlive it */
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
