@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../compiler/compiler.h"
@@ -141,6 +142,10 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
         return run_in_arena(vm, name, text, len, repl);
     }
     if (vm->in_host_deinit) {
+#ifdef KP_DEBUG_API
+        fprintf(stderr, "keep: kp_vm_run_string/kp_vm_eval from a host type's deinit callback\n");
+        abort();
+#endif
         kp_buf_reset(&vm->err);
         kp_buf_printf(vm, &vm->err, "cannot run '%s' from a host type's deinit callback: it may not call back into the VM",
                       name);
@@ -217,6 +222,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         if (repl && diags.incomplete) {
             kp_arena_deinit(&diag_arena);
             while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+            vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
             vm->status = KP_ERR_INCOMPLETE;
             return KP_ERR_INCOMPLETE;
         }
@@ -226,6 +232,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         kp_arena_deinit(&diag_arena);
         /* reserved globals of a failed chunk are released */
         while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
+        vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
         return KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);

@@ -21,7 +21,6 @@ static void emit_check(C *c, uint32_t r, KpType *t, const char *name) {
 }
 
 static void compile_decl(C *c, KpNode *n) {
-    KpVM *vm = c->vm;
     const char *name = kp_compile_intern(c, n->name);
     Fn *f = c->fn;
     KpType *t = n->a ? kp_types_resolve(c, n->a) : NULL;
@@ -57,17 +56,16 @@ static void compile_decl(C *c, KpNode *n) {
             return;
         }
     }
-    for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth == f->depth; i--)
-        if (f->locals[i].name == name && !c->repl) {
-            kp_compile_error(c, n, "'%s' is already declared in this scope (line %u)", n->name, f->locals[i].decl_line);
-            return;
-        }
+    /* the newest local of this name: one at this depth is in this scope */
+    Local *same = c->repl ? NULL : kp_resolve_find_local(f, name);
+    if (same && same->depth == f->depth) {
+        kp_compile_error(c, n, "'%s' is already declared in this scope (line %u)", n->name, same->decl_line);
+        return;
+    }
     uint32_t r;
     struct KpGlobal *g = NULL;
     if (top) {
-        g = NULL;
-        for (uint32_t i = vm->nglobals; i-- > 0;)
-            if (vm->globals[i].name == name && vm->globals[i].pending) { g = &vm->globals[i]; break; }
+        g = kp_resolve_find_pending_global(c, name);
         if (!g) g = kp_resolve_find_global(c, name);
         r = g->reg; /* g->pending stays set until the initializer is compiled */
     } else {

@@ -96,7 +96,7 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
         if (!s || s->kind != KP_N_DECL) continue;
         const char *name = kp_compile_intern(&c, s->name);
         IGROW(&c, vm->globals, (int)vm->nglobals, vm->globals_cap);
-        vm->globals[vm->nglobals++] = (struct KpGlobal){name, vm->main_nregs++, NULL, 1};
+        vm->globals[vm->nglobals++] = (struct KpGlobal){name, vm->main_nregs++, NULL, 1, -1};
         int ki = kp_own_kept_index(&fn, name);
         if (ki >= 0 && fn.kept[ki].manual && fn.kept[ki].box_reg == NO_REG) fn.kept[ki].box_reg = vm->main_nregs++;
     }

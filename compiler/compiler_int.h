@@ -55,6 +55,8 @@ struct Local {
     const char *holds_ref; /* a record variable holding a reference to this
                               function's local `holds_ref` (set by h.f = &x) */
     KpNode *using_node;
+    int32_t prev_same;    /* the older local of the same name, or -1 (the
+                             chain of Fn.lindex) */
 };
 
 typedef struct TypeBind {
@@ -86,6 +88,11 @@ typedef struct Fn {
     uint32_t cap_code, cap_k, cap_calls, cap_defers, cap_locals;
     Local *locals;
     int nlocals, cap_loc;
+    /* name -> index of the newest local of that name (-1: none now), open
+     * addressing over interned name pointers: lookups and redeclaration
+     * checks cost O(1), not a scan of every local (resolve.c) */
+    struct LocalSlot { const char *name; int32_t idx; } *lindex;
+    uint32_t lindex_cap, lindex_n;
     int depth;
     uint32_t freereg;
     Loop *loops;
@@ -208,6 +215,10 @@ KpFunc *kp_resolve_find_func(C *c, const char *name);
 struct KpGlobal *kp_resolve_find_global(C *c, const char *name);
 Local *kp_resolve_find_local(Fn *f, const char *name);
 TypeBind *kp_resolve_find_type(C *c, const char *name);
+/* The newest global of this name still pending (reserved by this chunk). */
+struct KpGlobal *kp_resolve_find_pending_global(C *c, const char *name);
+/* A local is popped at the end of its block (ownership.c). */
+void kp_resolve_pop_local(Fn *f);
 void kp_resolve_hoist_block(C *c, KpNodeList *stmts);
 bool kp_resolve_is_place(KpNode *n);
 int kp_resolve_local_index(Fn *f, Local *l);

@@ -110,7 +110,7 @@ void kp_own_pop_scope(C *c, bool emit_drops) {
         Local *l = &f->locals[f->nlocals - 1];
         kp_resolve_note_local_info(c, l);
         if (!l->global) low = l->reg;
-        f->nlocals--;
+        kp_resolve_pop_local(f);
     }
     if (low != NO_REG) kp_cg_reg_free_to(c, low);
     while (c->ntypes > 0 && c->types[c->ntypes - 1].depth >= c->tdepth) c->ntypes--;

@@ -18,15 +18,57 @@
  */
 #include "compiler_int.h"
 
+/* ---- indices by name (interned pointers): linear probing, keys never
+ * removed (a name with no binding now maps to -1) */
+
+static uint32_t name_hash(const char *p) { return (uint32_t)(((uintptr_t)p >> 3) * 2654435761u); }
+
+static struct LocalSlot *lslot(Fn *f, const char *name) {
+    uint32_t m = f->lindex_cap - 1, i = name_hash(name) & m;
+    while (f->lindex[i].name && f->lindex[i].name != name) i = (i + 1) & m;
+    return &f->lindex[i];
+}
+
+/* Rebuilds the local index at twice the size (false: out of memory, the
+ * lookups then scan). */
+static bool lindex_grow(C *c, Fn *f) {
+    uint32_t ncap = f->lindex_cap ? f->lindex_cap * 2 : 64;
+    struct LocalSlot *n = kp_alloc(c->vm->meta, sizeof *n * ncap, 16, NULL);
+    if (!n) return false;
+    memset(n, 0, sizeof *n * ncap);
+    struct LocalSlot *old = f->lindex;
+    uint32_t ocap = f->lindex_cap;
+    f->lindex = n;
+    f->lindex_cap = ncap;
+    f->lindex_n = 0;
+    for (uint32_t i = 0; i < ocap; i++)
+        if (old[i].name) {
+            *lslot(f, old[i].name) = old[i];
+            f->lindex_n++;
+        }
+    if (old) kp_free(c->vm->meta, old, sizeof *old * ocap, 16, NULL);
+    return true;
+}
+
 Local *kp_resolve_find_local(Fn *f, const char *name) {
+    if (f->lindex_cap) {
+        struct LocalSlot *sl = lslot(f, name);
+        return sl->name && sl->idx >= 0 ? &f->locals[sl->idx] : NULL;
+    }
     for (int i = f->nlocals - 1; i >= 0; i--)
         if (f->locals[i].name == name) return &f->locals[i];
     return NULL;
 }
 
+void kp_resolve_pop_local(Fn *f) {
+    Local *l = &f->locals[--f->nlocals];
+    if (f->lindex_cap) lslot(f, l->name)->idx = l->prev_same;
+}
+
 Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t) {
     Fn *f = c->fn;
     IGROW(c, f->locals, f->nlocals, f->cap_loc);
+    int32_t k = f->nlocals;
     Local *l = &f->locals[f->nlocals++];
     memset(l, 0, sizeof *l);
     l->name = name;
@@ -36,6 +78,22 @@ Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t) {
     l->start_pc = kp_cg_pc(c);
     l->decl_line = f->line;
     l->decl_col = f->col;
+    l->prev_same = -1;
+    if ((f->lindex_n + 1) * 2 > f->lindex_cap && !lindex_grow(c, f)) {
+        /* no index any more: lookups scan */
+        f->lindex = NULL;
+        f->lindex_cap = f->lindex_n = 0;
+    }
+    if (f->lindex_cap) {
+        struct LocalSlot *s = lslot(f, name);
+        if (!s->name) {
+            s->name = name;
+            s->idx = -1;
+            f->lindex_n++;
+        }
+        l->prev_same = s->idx;
+        s->idx = k;
+    }
     return l;
 }
 
@@ -63,11 +121,75 @@ KpFunc *kp_resolve_find_func(C *c, const char *name) {
 /* A top-level variable by name: one from an earlier chunk (REPL line,
  * host run) before one this chunk is about to declare, so that
  * `x := x + 1` reads the old x. */
+static struct KpGlobalSlot *gslot(KpVM *vm, const char *name) {
+    uint32_t m = vm->gindex_cap - 1, i = name_hash(name) & m;
+    while (vm->gindex[i].name && vm->gindex[i].name != name) i = (i + 1) & m;
+    return &vm->gindex[i];
+}
+
+/* The newest global of this name, or -1. */
+static int32_t gnewest(KpVM *vm, const char *name) {
+    struct KpGlobalSlot *s = gslot(vm, name);
+    return s->name ? s->idx : -1;
+}
+
+/* Brings the global index up to date with vm->globals: new globals are
+ * added (newest of a name first in its chain); when globals were dropped
+ * (a failed chunk's reservations) or the index is full, it is rebuilt.
+ * False when out of memory (lookups then scan). */
+static bool gindex_sync(KpVM *vm) {
+    if (vm->gindex_n > vm->nglobals || (vm->gindex_keys + (vm->nglobals - vm->gindex_n) + 1) * 2 > vm->gindex_cap) {
+        uint32_t ncap = 64;
+        while ((uint64_t)(vm->nglobals + 1) * 2 > ncap) ncap *= 2;
+        struct KpGlobalSlot *n = kp_alloc(vm->host, sizeof *n * ncap, 8, NULL);
+        if (!n) return false;
+        memset(n, 0, sizeof *n * ncap);
+        if (vm->gindex) kp_free(vm->host, vm->gindex, sizeof *n * vm->gindex_cap, 8, NULL);
+        vm->gindex = n;
+        vm->gindex_cap = ncap;
+        vm->gindex_keys = vm->gindex_n = 0;
+    }
+    for (; vm->gindex_n < vm->nglobals; vm->gindex_n++) {
+        struct KpGlobal *g = &vm->globals[vm->gindex_n];
+        struct KpGlobalSlot *s = gslot(vm, g->name);
+        if (!s->name) {
+            s->name = g->name;
+            s->idx = -1;
+            vm->gindex_keys++;
+        }
+        g->prev_same = s->idx;
+        s->idx = (int32_t)vm->gindex_n;
+    }
+    return true;
+}
+
+/* A top-level variable by name: one from an earlier chunk (REPL line,
+ * host run) before one this chunk is about to declare, so that
+ * `x := x + 1` reads the old x. */
 struct KpGlobal *kp_resolve_find_global(C *c, const char *name) {
-    for (uint32_t i = c->vm->nglobals; i-- > 0;)
-        if (c->vm->globals[i].name == name && !c->vm->globals[i].pending) return &c->vm->globals[i];
-    for (uint32_t i = c->vm->nglobals; i-- > 0;)
-        if (c->vm->globals[i].name == name) return &c->vm->globals[i];
+    KpVM *vm = c->vm;
+    if (gindex_sync(vm)) {
+        int32_t first = gnewest(vm, name);
+        for (int32_t i = first; i >= 0; i = vm->globals[i].prev_same)
+            if (!vm->globals[i].pending) return &vm->globals[i];
+        return first >= 0 ? &vm->globals[first] : NULL;
+    }
+    for (uint32_t i = vm->nglobals; i-- > 0;)
+        if (vm->globals[i].name == name && !vm->globals[i].pending) return &vm->globals[i];
+    for (uint32_t i = vm->nglobals; i-- > 0;)
+        if (vm->globals[i].name == name) return &vm->globals[i];
+    return NULL;
+}
+
+struct KpGlobal *kp_resolve_find_pending_global(C *c, const char *name) {
+    KpVM *vm = c->vm;
+    if (gindex_sync(vm)) {
+        for (int32_t i = gnewest(vm, name); i >= 0; i = vm->globals[i].prev_same)
+            if (vm->globals[i].pending) return &vm->globals[i];
+        return NULL;
+    }
+    for (uint32_t i = vm->nglobals; i-- > 0;)
+        if (vm->globals[i].name == name && vm->globals[i].pending) return &vm->globals[i];
     return NULL;
 }
 

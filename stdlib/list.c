@@ -354,7 +354,7 @@ static bool b_sort_by(KpVM *vm, KpValue *a, int n, KpValue *out) {
 }
 
 const KpBuiltin kp_builtins_list[] = {
-    {"push", b_push, "xs: $&List#(T), value: T", "()", 0},
+    {"push", b_push, "xs: $&List#(T), value: T", "()", KP_BF_STORES},
     {"pop", b_pop, "xs: $&List#(T)", "T", 0},
     {"insert", b_insert, "xs: $&List#(T), i: Int, value: T", "()", 0},
     {"remove_at", b_remove_at, "xs: $&List#(T), i: Int", "T", 0},

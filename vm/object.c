@@ -232,13 +232,27 @@ static size_t str_size(KpString *s) { return sizeof(KpString) + s->len + 1; }
 /* ------------------------------------------------------------- records */
 
 KpRecord *kp_record_new(KpVM *vm, KpType *t) {
+    if (t->host) { /* (kp_host_object_new is the host's way) */
+        kp_vm_error(vm, "cannot create a %s: it is a host type, whose values only the host makes", t->name);
+        return NULL;
+    }
     KpRecord *r = kp_obj_new(vm, vm->ctx, KP_T_RECORD,
                              sizeof(KpRecord) + sizeof(KpValue) * t->nfields);
     if (r) r->type = t;
     return r;
 }
 
+KpRecord *kp_host_object_new(KpVM *vm, KpType *t) {
+    KpRecord *r = kp_obj_new(vm, vm->heap, KP_T_RECORD, sizeof(KpRecord) + KP_HOST_BYTES(t));
+    if (r) {
+        r->type = t;
+        memset(KP_HOST_PAYLOAD(r), 0, KP_HOST_BYTES(t));
+    }
+    return r;
+}
+
 static size_t rec_size(KpRecord *r) {
+    if (r->type->host) return sizeof(KpRecord) + KP_HOST_BYTES(r->type);
     return sizeof(KpRecord) + sizeof(KpValue) * r->type->nfields;
 }
 
@@ -537,6 +551,14 @@ static bool drop_one(KpVM *vm, KpValue x) {
             KpValue slot = x;
             if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
         }
+        if (r->type->host && r->type->host_deinit && !(r->h.flags & KP_OF_DEINITED)) {
+            /* the host's deinit, exactly once; it may not call back in */
+            r->h.flags |= KP_OF_DEINITED;
+            bool was = vm->in_host_deinit;
+            vm->in_host_deinit = true;
+            r->type->host_deinit(KP_HOST_PAYLOAD(r), r->type->host_ud);
+            vm->in_host_deinit = was;
+        }
         /* then what it keeps, newest keep first, then its fields */
         if (!drop_owner(vm, &r->h)) ok = false;
         break;
@@ -634,6 +656,7 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
     }
     case KP_T_RECORD: {
         KpRecord *r = v.p;
+        if (r->type->host) return kp_vm_error(vm, "a %s cannot be copied: it is a host type (move it or borrow it)", r->type->name);
         KpRecord *n = kp_record_new(vm, r->type);
         if (!n) return false;
         for (uint32_t i = 0; i < r->type->nfields; i++) {
@@ -747,6 +770,7 @@ static int equal_rec(KpValue a, KpValue b, int depth) {
     case KP_T_RECORD: {
         KpRecord *x = a.p, *y = b.p;
         if (x->type != y->type) return false;
+        if (x->type->host) return x == y; /* host values: the same one */
         for (uint32_t i = 0; i < x->type->nfields; i++) {
             int r = equal_rec(x->f[i], y->f[i], depth + 1);
             if (r != 1) return r;
@@ -860,6 +884,7 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         return kp_buf_add(vm, &vm->scratch, ((KpString *)v.p)->data, ((KpString *)v.p)->len);
     case KP_T_RECORD: {
         KpRecord *r = v.p;
+        if (r->type->host) return add(vm, "<") && add(vm, r->type->name) && add(vm, ">");
         if (!r->type->anon && !add(vm, r->type->name)) return false;
         if (!add(vm, "(")) return false;
         for (uint32_t i = 0; i < r->type->nfields; i++) {

@@ -112,7 +112,18 @@ struct KpType {
     /* ABSTRACT: required function names (with `_` at param position) */
     uint32_t nreqs;
     const char **reqs;
+    /* RECORD made by kp_define_type: no fields, `host_size` bytes of the
+     * host's payload after the record header; scripts cannot create one */
+    void (*host_deinit)(void *payload, void *ud);
+    void *host_ud;
+    size_t host_size;
+    bool host;
 };
+
+/* The host's payload of a record of a host type (16-aligned). */
+#define KP_HOST_PAYLOAD(r) ((void *)(r)->f)
+/* Bytes of a host type's payload as stored (a multiple of 16). */
+#define KP_HOST_BYTES(t) (((t)->host_size + 15) & ~(size_t)15)
 
 /* ----------------------------------------------------------- functions */
 
@@ -146,6 +157,8 @@ typedef struct KpOverload {
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
     uint32_t line;
+    uint8_t stores_arg;     /* natives: stores its last argument into its
+                               first (push; KP_BF_STORES) */
     uint8_t result_borrows; /* natives: the result borrows the first argument
                           (view, Reader): it may not outlive it */
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
@@ -286,6 +299,8 @@ static inline void kp_str_incref(KpString *s) {
 void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size);
 
 KpRecord *kp_record_new(KpVM *vm, KpType *t);
+/* A value of a host type (kp_new_object): its payload zeroed. */
+KpRecord *kp_host_object_new(KpVM *vm, KpType *t);
 KpList *kp_list_new(KpVM *vm, uint32_t cap);
 bool kp_list_push(KpVM *vm, KpList *l, KpValue v); /* moves v in */
 KpMap *kp_map_new(KpVM *vm);

@@ -472,6 +472,7 @@ void kp_vm_free(KpVM *vm) {
     kp_buf_free(vm, &vm->trace);
     kp_buf_free(vm, &vm->scratch);
     if (vm->kstrs) kp_free(vm->host, vm->kstrs, sizeof(void *) * vm->kstrs_cap, 8, NULL);
+    if (vm->gindex) kp_free(vm->host, vm->gindex, sizeof(struct KpGlobalSlot) * vm->gindex_cap, 8, NULL);
     kp_arena_deinit(&vm->meta_arena);
     kp_arena_deinit(&vm->names_arena);
     kp_arena_deinit(&vm->lib_arena);

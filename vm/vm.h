@@ -173,9 +173,14 @@ struct KpVM {
         uint32_t reg;
         KpType *type;
         int pending; /* reserved by the chunk being compiled */
+        int32_t prev_same; /* the older global of the same name, or -1 */
     } *globals;
     uint32_t nglobals;
     int globals_cap;
+    /* name -> newest global of that name (compiler/resolve.c), synced
+     * lazily with `globals` (gindex_n entries indexed); from the host */
+    struct KpGlobalSlot { const char *name; int32_t idx; } *gindex;
+    uint32_t gindex_cap, gindex_keys, gindex_n;
     uint32_t main_nregs;     /* registers of frame 0 kept across chunks */
     uint32_t temps_floor;    /* a re-entrant chunk's temporaries start here */
     bool in_host_deinit;     /* a host type's deinit runs: no calls back in */
