@@ -26,7 +26,7 @@ CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 EMBED_SRC = $(wildcard examples/embed/*.c)
 EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
 
-.PHONY: all test test-asan test-debug test-tsan test-install run bench clean tools install
+.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench clean tools install
 all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
@@ -142,3 +142,13 @@ clean:
 # ThreadSanitizer run of the allocator thread stress test (alloc/).
 test-tsan:
 	@sh tests/c/tsan.sh build/tsan
+
+# Out-of-memory injection (tests/oom/oom.c): every script of the suite and
+# every example, run with the Nth host allocation refused — only the Nth,
+# and the Nth with every later one — for every N, on the ASan+UBSan build.
+OOM_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test-oom: tools
+	@$(MAKE) --no-print-directory B=build/asan CC=clang CFLAGS="$(OOM_CFLAGS)" build/asan/libkeep.a
+	clang $(OOM_CFLAGS) $(WARN) -Iinclude -o build/asan/oom tests/oom/oom.c build/asan/libkeep.a $(LDLIBS)
+	@ASAN_OPTIONS=detect_leaks=1 build/asan/oom -max 5000 -skip-big \
+	  $$(find tests -name '*.kp' -not -path 'tests/todo/*' | sort) examples/*.kp

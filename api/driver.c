@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -142,6 +143,10 @@ static int run_source(KpVM *vm, const char *name, const char *text, size_t len, 
         return run_in_arena(vm, name, text, len, repl);
     }
     if (vm->in_host_deinit) {
+#ifdef KP_DEBUG_API
+        fprintf(stderr, "keep: kp_vm_run_string/kp_vm_eval from a host type's deinit callback\n");
+        abort();
+#endif
         kp_buf_reset(&vm->err);
         kp_buf_printf(vm, &vm->err, "cannot run '%s' from a host type's deinit callback: it may not call back into the VM",
                       name);

@@ -12,6 +12,14 @@
  * yields no code.  Everything the compiler allocates comes from the VM's
  * metadata allocator and arena (vm->meta, vm->meta_arena), released with
  * the VM.
+ *
+ * Out of memory.  A refused host allocation while compiling ends the
+ * compile at once: the VM's host allocator jumps back to kp_compile_ex
+ * (vm->compile_oom; Lua's parser raises its memory errors the same way),
+ * which reports "out of memory" for the chunk.  Nothing leaks, since all
+ * the compiler allocates is in the VM's arena, and nothing is half-made
+ * that outlives the chunk: its reserved globals stay pending and are
+ * released by the driver like those of any chunk with errors.
  */
 #include "compiler_int.h"
 
@@ -50,7 +58,23 @@ KpProto *kp_compile_new_proto(C *c, const char *name) {
     return p;
 }
 
+static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl);
+
 KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl) {
+    jmp_buf oom;
+    jmp_buf *outer = vm->compile_oom;
+    if (setjmp(oom)) {
+        vm->compile_oom = outer;
+        kp_diag_add(diags, 1, 1, "out of memory while compiling");
+        return NULL;
+    }
+    vm->compile_oom = &oom;
+    KpProto *p = compile_chunk(vm, src, program, diags, repl);
+    vm->compile_oom = outer;
+    return p;
+}
+
+static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl) {
     C c;
     memset(&c, 0, sizeof c);
     c.vm = vm;

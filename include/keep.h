@@ -426,6 +426,63 @@ KP_API int kp_error(KpVM *vm, const char *fmt, ...)
 KP_API int kp_pin_bytes(KpVM *vm, int slot, void **ptr, size_t *len);
 KP_API int kp_unpin_bytes(KpVM *vm, int slot);
 
+/* ------------------------------------------------------------ host types
+ *
+ * A host-defined type (Lua's full userdata with __gc, Wren's foreign
+ * classes): an opaque type whose values carry `size` bytes of the host's
+ * data.  Only the host makes them (kp_new_object); scripts name the type in
+ * annotations and signatures, pass, move and borrow its values (`f: File`,
+ * `&File`, `$&File`), overload functions on it and call its methods, but
+ * cannot construct one (`File()` is a runtime error), copy one (`clone`),
+ * or reach its bytes.  The ownership rules are a record's: a File moves,
+ * and use after a move is the usual error.  When its owner goes (scope
+ * exit, a deinit, kp_vm_free for globals, slots and handles) `deinit` runs
+ * exactly once with the payload.  The deinit may not call back into the
+ * VM: kp_call, kp_vm_run_string and kp_vm_eval refuse there (KP_ERR_USAGE,
+ * "... from a host type's deinit callback"); built with -DKP_DEBUG_API the
+ * library aborts instead, to find the mistake early. */
+
+typedef struct KpHostType KpHostType; /* owned by the VM, valid until kp_vm_free */
+
+/* A C function callable as a method of the type: its first parameter is the
+ * object (typed: overloads of the same name on other types stay apart),
+ * `nparams` counts it.  `modes` as for kp_register (NULL: the object
+ * borrowed read-only, &T, and the rest by value). */
+typedef struct KpMethod {
+    const char *name;
+    KpCFunction fn;
+    int nparams;
+    const KpMode *modes;
+} KpMethod;
+
+typedef struct KpTypeDef {
+    size_t size;                                /* payload bytes (0 allowed) */
+    void (*deinit)(void *payload, void *ud);    /* or NULL; exactly once     */
+    void *ud;                                   /* passed to deinit and to the
+                                                   methods' C functions      */
+    const KpMethod *methods;                    /* nmethods entries, or NULL */
+    size_t nmethods;
+} KpTypeDef;
+
+/* Declares the host type `name` (an identifier starting with a capital,
+ * not already a type) for every later script; `def` and the method table
+ * are copied.  Methods are registered as overloads (KP_REG_OVERLOAD).
+ * Returns the type, or NULL with kp_vm_last_error set (bad name, a type of
+ * that name exists, too large a size, out of memory). */
+KP_API KpHostType *kp_define_type(KpVM *vm, const char *name, const KpTypeDef *def);
+
+/* Puts a new value of `type` into `slot` (its old value deinitialized) and
+ * returns its payload: def.size bytes, zeroed, 16-byte aligned, owned by
+ * the value (valid until the value's deinit has run: do not keep the
+ * pointer past the value's life).  NULL with kp_vm_last_error set when the
+ * slot does not exist or memory runs out. */
+KP_API void *kp_new_object(KpVM *vm, int slot, KpHostType *type);
+
+/* The payload of the value in `slot` (references followed, so a C function
+ * reads its `&File` argument this way), or NULL when the slot holds
+ * anything else, including a value of another host type. */
+KP_API void *kp_get_object(KpVM *vm, int slot, KpHostType *type);
+
 /* ------------------------------------------------------------ tools */
 
 /* Writes `src` as Keep source with every operation the compiler inserts

@@ -31,7 +31,7 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
         d->count++;
         return;
     }
-    if (d->count == d->cap) {
+    if (d->count >= d->cap) {
         int ncap = d->cap ? d->cap * 2 : 8;
         KpDiag *n = kp_arena_alloc(d->arena, sizeof(KpDiag) * (size_t)ncap, 8);
         if (!n) {
@@ -43,7 +43,7 @@ void kp_diag_add(KpDiags *d, uint32_t line, uint32_t col, const char *fmt, ...) 
             d->count++;
             return;
         }
-        if (d->count) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->count);
+        if (d->cap) memcpy(n, d->items, sizeof(KpDiag) * (size_t)d->cap);
         d->items = n;
         d->cap = ncap;
     }
@@ -234,7 +234,7 @@ void kp_diags_print(const KpDiags *d, const KpSource *src, const KpDiagSink *sin
                            (size_t)sorted[i].nnotes, NULL, 0);
     if (d->oom)
         kp_diag_emit(sink, src, KP_SEVERITY_ERROR, KP_ERR_COMPILE, "error", d->oom_line, d->oom_col,
-                     "out of memory (while reporting an error)", NULL, 0, NULL, 0);
+                     "out of memory", NULL, 0, NULL, 0);
     if (d->count > KP_MAX_DIAGS) {
         char buf[64];
         snprintf(buf, sizeof buf, "too many errors, stopping (%d more not shown)", d->count - KP_MAX_DIAGS);

@@ -227,8 +227,60 @@ static size_t put_utf8(char *o, uint32_t cp) {
  * strings are UTF-8) and \u{H...} (a Unicode scalar value, 1-6 digits).
  * The token may lack its closing quote (the lexer reported that).
  */
+static bool is_name_start(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'; }
+static bool is_name_char(char ch) { return is_name_start(ch) || (ch >= '0' && ch <= '9'); }
+
+/* A token for the source bytes p .. p+len inside string token t. */
+static KpTok sub_tok(KpParseCtx *c, KpTok t, const char *p, size_t len) {
+    KpTok r;
+    r.off = (uint32_t)(p - c->src->text);
+    r.len = (uint32_t)len;
+    r.line = t.line;
+    r.col = t.col + (uint32_t)(r.off - t.off);
+    return r;
+}
+
+/* The place expression of an interpolation `{name.field[2][i]}` starting
+ * at *pp (a name start), or NULL when the text is not one.  *pp is left
+ * after it. */
+static KpNode *interp_place(KpParseCtx *c, KpTok t, const char **pp, const char *e) {
+    const char *p = *pp, *q = p;
+    while (q < e && is_name_char(*q)) q++;
+    KpNode *x = kp_pb_ident(c, sub_tok(c, t, p, (size_t)(q - p)));
+    p = q;
+    for (;;) {
+        if (p + 1 < e && *p == '.' && is_name_start(p[1])) {
+            q = p + 1;
+            while (q < e && is_name_char(*q)) q++;
+            x = kp_pb_field(c, x, sub_tok(c, t, p, 1), sub_tok(c, t, p + 1, (size_t)(q - p - 1)));
+            p = q;
+        } else if (p < e && *p == '[') {
+            q = p + 1;
+            KpNode *idx;
+            if (q < e && *q >= '0' && *q <= '9') {
+                while (q < e && *q >= '0' && *q <= '9') q++;
+                idx = kp_pb_int(c, sub_tok(c, t, p + 1, (size_t)(q - p - 1)));
+            } else if (q < e && is_name_start(*q)) {
+                while (q < e && is_name_char(*q)) q++;
+                idx = kp_pb_ident(c, sub_tok(c, t, p + 1, (size_t)(q - p - 1)));
+            } else {
+                return NULL;
+            }
+            if (q >= e || *q != ']') return NULL;
+            x = kp_pb_index(c, x, sub_tok(c, t, p, 1), idx);
+            p = q + 1;
+        } else {
+            break;
+        }
+    }
+    *pp = p;
+    return x;
+}
+
 KpNode *kp_pb_string(KpParseCtx *c, KpTok t) {
     KpNode *n = kp_pb_node(c, KP_N_STRING, t);
+    KpNode *interp = NULL; /* the interpolated places, when there are any */
+    bool stray = false;
     const char *s = c->src->text + t.off + 1, *e = c->src->text + t.off + t.len;
     if (s > e) s = e;
     char *out = kp_arena_alloc(c->arena, (size_t)(e - s) + 1, 1);
@@ -238,6 +290,28 @@ KpNode *kp_pb_string(KpParseCtx *c, KpTok t) {
     }
     size_t k = 0;
     while (s < e && *s != '"') {
+        if (*s == '{' && s + 1 < e && is_name_start(s[1])) {
+            /* "x = {x}" and "{p.name:>8}": a place, then an optional spec */
+            const char *p = s + 1;
+            KpNode *x = interp_place(c, t, &p, e);
+            const char *spec = p;
+            while (x && p < e && *p != '}' && *p != '"' && *p != '{') p++;
+            if (x && p < e && *p == '}' && (spec == p || *spec == ':')) {
+                out[k++] = '{';
+                memcpy(out + k, spec, (size_t)(p - spec));
+                k += (size_t)(p - spec);
+                out[k++] = '}';
+                interp = interp ? kp_pb_items_push(c, interp, x) : kp_pb_items(c, x);
+                s = p + 1;
+                continue;
+            }
+        }
+        if ((*s == '{' || *s == '}') && s + 1 < e && s[1] == *s) { /* {{ }}: format's escapes */
+            out[k++] = *s++;
+            out[k++] = *s++;
+            continue;
+        }
+        if (*s == '{' || *s == '}') stray = true;
         if (*s != '\\') {
             out[k++] = *s++;
             continue;
@@ -301,7 +375,20 @@ KpNode *kp_pb_string(KpParseCtx *c, KpTok t) {
     out[k] = 0;
     n->str = out;
     n->str_len = k;
-    return kp_pb_done(c, n);
+    n = kp_pb_done(c, n);
+    if (!interp) return n;
+    if (stray)
+        error_at(c, t.line, t.col, "a brace in an interpolated string is written {{ or }}");
+    /* "a {x} b" is format("a {} b", x) */
+    KpNode *callee = kp_pb_node(c, KP_N_IDENT, t);
+    callee->name = kp_ast_strdup(c->arena, "format", 6);
+    if (!callee->name) { oom(c); callee->name = "format"; }
+    KpNode *args = kp_pb_items(c, n);
+    for (int i = 0; i < interp->list.count; i++) kp_pb_items_push(c, args, interp->list.items[i]);
+    KpNode *call = kp_pb_node(c, KP_N_CALL, t);
+    call->a = kp_pb_done(c, callee);
+    call->list = args->list;
+    return kp_pb_done(c, call);
 }
 
 KpNode *kp_pb_bool(KpParseCtx *c, KpTok t, bool v) {

@@ -139,9 +139,7 @@ static bool b_error(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)n;
     (void)out;
     KpValue v = kp_deref(a[0]);
-    kp_buf_reset(&vm->scratch);
-    kp_tostring(vm, v, false);
-    return kp_vm_error(vm, "%s", vm->scratch.data ? vm->scratch.data : "");
+    return kp_vm_error(vm, "%s", kp_tostring_msg(vm, v, false));
 }
 
 static bool b_assert(KpVM *vm, KpValue *a, int n, KpValue *out) {
@@ -150,9 +148,7 @@ static bool b_assert(KpVM *vm, KpValue *a, int n, KpValue *out) {
     *out = kp_unit();
     if (c.i) return true;
     if (n > 1) {
-        kp_buf_reset(&vm->scratch);
-        kp_tostring(vm, kp_deref(a[1]), false);
-        return kp_vm_error(vm, "assertion failed: %s", vm->scratch.data ? vm->scratch.data : "");
+        return kp_vm_error(vm, "assertion failed: %s", kp_tostring_msg(vm, kp_deref(a[1]), false));
     }
     return kp_vm_error(vm, "assertion failed");
 }
@@ -167,6 +163,10 @@ static bool b_get_fields(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!l) return false;
     for (uint32_t i = 0; i < rec->type->nfields; i++) {
         KpValue ref = kp_make_ref(vm, &rec->f[i], &rec->h, a[0].flags & KP_VF_MUT);
+        if (ref.tag != KP_T_REF) { /* out of memory */
+            kp_drop(vm, kp_ptr(KP_T_LIST, l));
+            return false;
+        }
         l->items[l->len++] = ref;
     }
     *out = kp_ptr(KP_T_LIST, l);

@@ -53,6 +53,9 @@
  *   KP_BF_BORROWS   the result borrows the first argument (a View or a
  *                   Reader of a buffer): the ownership pass treats it like
  *                   a reference to that argument (it may not outlive it).
+ *   KP_BF_STORES    the native stores its last argument into its first
+ *                   (push): the ownership pass checks that a reference
+ *                   stored so does not outlive its referent.
  *   KP_BF_CTX       the result is allocated from the context allocator
  *                   (documentation for the passes: it is a fresh owned
  *                   value, never a borrow of an argument).
@@ -72,6 +75,7 @@ enum {
     KP_BF_CTX = 1u << 3,
     KP_BF_BY_RESULT = 1u << 4,
     KP_BF_BORROWS = 1u << 5,
+    KP_BF_STORES = 1u << 6,
 };
 
 typedef struct KpBuiltin {
@@ -111,6 +115,7 @@ extern const KpBuiltin kp_builtins_list[];
 extern const KpBuiltin kp_builtins_map[];
 extern const KpBuiltin kp_builtins_math[];
 extern const KpBuiltin kp_builtins_io[];
+extern const KpBuiltin kp_builtins_format[];
 extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
 extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
 extern const KpBuiltin *const kp_builtin_modules[];

@@ -253,6 +253,7 @@ static bool less_at(SortCtx *s, uint32_t i, uint32_t j, bool *lt) {
     KpValue args[2];
     args[0] = x->tag == KP_T_REF ? *x : kp_make_ref(vm, x, &s->l->h, KP_VF_ELEM);
     args[1] = y->tag == KP_T_REF ? *y : kp_make_ref(vm, y, &s->l->h, KP_VF_ELEM);
+    if (args[0].tag != KP_T_REF || args[1].tag != KP_T_REF) return false; /* out of memory */
     KpValue r;
     if (!kp_vm_call_value(vm, s->fn, args, 2, &r)) return false;
     if (r.tag != KP_T_BOOL) {
@@ -353,7 +354,7 @@ static bool b_sort_by(KpVM *vm, KpValue *a, int n, KpValue *out) {
 }
 
 const KpBuiltin kp_builtins_list[] = {
-    {"push", b_push, "xs: $&List#(T), value: T", "()", 0},
+    {"push", b_push, "xs: $&List#(T), value: T", "()", KP_BF_STORES},
     {"pop", b_pop, "xs: $&List#(T)", "T", 0},
     {"insert", b_insert, "xs: $&List#(T), i: Int, value: T", "()", 0},
     {"remove_at", b_remove_at, "xs: $&List#(T), i: Int", "T", 0},

@@ -113,11 +113,6 @@ static bool b_entries(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return true;
 }
 
-static bool key_text(KpVM *vm, KpValue k) {
-    kp_buf_reset(&vm->scratch);
-    return kp_tostring(vm, kp_deref(k), true);
-}
-
 /* get(m, key, default) -> V: a clone of the value, or of default. */
 static bool b_get(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)n;
@@ -142,8 +137,7 @@ static bool b_remove(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!m) return false;
     KpValue k = kp_deref(a[1]);
     if (!kp_map_remove(vm, m, k, out)) {
-        key_text(vm, k);
-        return kp_vm_error(vm, "remove: key %s not found", vm->scratch.data ? vm->scratch.data : "?");
+        return kp_vm_error(vm, "remove: key %s not found", kp_tostring_msg(vm, kp_deref(k), true));
     }
     return true;
 }

@@ -24,6 +24,7 @@ const KpBuiltin *const kp_builtin_modules[] = {
     kp_builtins_map,
     kp_builtins_math,
     kp_builtins_io,
+    kp_builtins_format,
     kp_builtins_binary,
     kp_builtins_view,
     NULL,
@@ -152,6 +153,7 @@ static bool register_row(KpVM *vm, const KpBuiltin *b) {
         if (b->flags & KP_BF_SPECIAL) ov->func->special = 1;
         ov->by_result = (b->flags & KP_BF_BY_RESULT) != 0;
         if (b->flags & KP_BF_BORROWS) ov->result_borrows = 1;
+        if (b->flags & KP_BF_STORES) ov->stores_arg = 1;
         ov->ret = runtime_type(vm, b->result, strlen(b->result));
         for (int i = 0; i < fixed; i++) {
             KpParam *p = &ov->params[i];

@@ -11,6 +11,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vm.h"
@@ -428,6 +429,10 @@ int kp_set_global(KpVM *vm, const char *name, int slot) {
 int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     begin(vm);
     if (vm->in_host_deinit) {
+#ifdef KP_DEBUG_API
+        fprintf(stderr, "keep: kp_call from a host type's deinit callback\n");
+        abort();
+#endif
         kp_buf_reset(&vm->err);
         kp_buf_printf(vm, &vm->err, "cannot call a function from a host type's deinit callback: it may not call back into the VM");
         if (!vm->in_cfunc) vm->status = KP_ERR_USAGE;
@@ -596,6 +601,80 @@ int kp_register_ex(KpVM *vm, const char *name, KpCFunction fn, int nparams, cons
 
 int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const KpMode *modes, void *ud) {
     return kp_register_ex(vm, name, fn, nparams, modes, ud, 0);
+}
+
+/* ------------------------------------------------------------ host types */
+
+/* Is `name` one of the built-in types? */
+static bool builtin_type_name(KpVM *vm, const char *name) {
+    KpType *const fixed[] = {vm->t_any, vm->t_int, vm->t_float, vm->t_bool, vm->t_string, vm->t_unit, vm->t_type,
+                             vm->t_func, vm->t_list, vm->t_map, vm->t_heap, vm->t_allocator, vm->t_system,
+                             vm->t_sysmem, vm->t_sysfs, vm->t_allocstats, vm->t_float32};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (fixed[i] && strcmp(fixed[i]->name, name) == 0) return true;
+    for (int i = 0; i < 7; i++) if (vm->t_sized[i] && strcmp(vm->t_sized[i]->name, name) == 0) return true;
+    for (int k = 0; k < KP_AK__COUNT; k++) if (vm->t_akind[k] && strcmp(vm->t_akind[k]->name, name) == 0) return true;
+    for (size_t i = 0; i < sizeof vm->t_bin / sizeof vm->t_bin[0]; i++)
+        if (vm->t_bin[i] && strcmp(vm->t_bin[i]->name, name) == 0) return true;
+    return !strcmp(name, "HashMap") || !strcmp(name, "List") || !strcmp(name, "System");
+}
+
+KpHostType *kp_define_type(KpVM *vm, const char *name, const KpTypeDef *def) {
+    begin(vm);
+    if (!name || !def) { arg_error(vm, "kp_define_type needs a name and a KpTypeDef"); return NULL; }
+    if (!(name[0] >= 'A' && name[0] <= 'Z')) { arg_error(vm, "a type name starts with a capital letter: '%s'", name); return NULL; }
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_')) {
+            arg_error(vm, "'%s' is not a valid type name", name);
+            return NULL;
+        }
+    if (def->size > ((size_t)1 << 30)) { arg_error(vm, "a host type's payload is at most 1 GiB"); return NULL; }
+    if (find_type(vm, name) || builtin_type_name(vm, name)) { arg_error(vm, "there is already a type '%s'", name); return NULL; }
+    if ((int)vm->ntypes == vm->types_cap) {
+        int ncap = vm->types_cap ? vm->types_cap * 2 : 16;
+        struct KpNamedType *n = kp_realloc(vm->meta, vm->types, sizeof *n * (size_t)vm->types_cap, sizeof *n * (size_t)ncap, 8, NULL);
+        if (!n) { arg_error(vm, "out of memory"); return NULL; }
+        vm->types = n;
+        vm->types_cap = ncap;
+    }
+    KpType *t = kp_arena_alloc(&vm->meta_arena, sizeof(KpType), 16);
+    if (!t) { arg_error(vm, "out of memory"); return NULL; }
+    memset(t, 0, sizeof *t);
+    t->kind = KP_TK_RECORD;
+    t->name = kp_intern(vm, name, strlen(name));
+    t->host = true;
+    t->host_size = def->size;
+    t->host_deinit = def->deinit;
+    t->host_ud = def->ud;
+    vm->types[vm->ntypes++] = (struct KpNamedType){t->name, t, NULL, NULL};
+    for (size_t i = 0; i < def->nmethods; i++) {
+        const KpMethod *m = &def->methods[i];
+        if (m->nparams < 1 || m->nparams > 64) { arg_error(vm, "method '%s' needs the object as its first parameter", m->name ? m->name : "?"); return NULL; }
+        KpMode modes[64];
+        for (int j = 0; j < m->nparams; j++) modes[j] = m->modes ? m->modes[j] : j == 0 ? KP_MODE_REF : KP_MODE_VALUE;
+        if (kp_register_ex(vm, m->name, m->fn, m->nparams, modes, def->ud, KP_REG_OVERLOAD) != KP_OK) return NULL;
+        KpFunc *f = kp_func_get(vm, kp_intern(vm, m->name, strlen(m->name)), false);
+        KpOverload *ov = f->ovs[f->n - 1];
+        ov->params[0].type = t;
+        ov->params[0].fast_tag = 255;
+    }
+    return (KpHostType *)t;
+}
+
+void *kp_new_object(KpVM *vm, int slot, KpHostType *type) {
+    begin(vm);
+    if (!type) { arg_error(vm, "kp_new_object needs a type"); return NULL; }
+    if (!slot_at(vm, slot)) { arg_error(vm, "slot %d does not exist", slot); return NULL; }
+    KpRecord *r = kp_host_object_new(vm, (KpType *)type);
+    if (!r) return NULL;
+    void *payload = KP_HOST_PAYLOAD(r);
+    return set(vm, slot, kp_ptr(KP_T_RECORD, r)) == KP_OK ? payload : NULL;
+}
+
+void *kp_get_object(KpVM *vm, int slot, KpHostType *type) {
+    KpValue v = get(vm, slot);
+    if (v.tag != KP_T_RECORD || !type || ((KpRecord *)v.p)->type != (KpType *)type) return NULL;
+    return KP_HOST_PAYLOAD((KpRecord *)v.p);
 }
 
 int kp_error(KpVM *vm, const char *fmt, ...) {

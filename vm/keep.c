@@ -225,8 +225,27 @@ bool kp_keep_release_owner(KpVM *vm, KpObj *o) {
     for (l = rev; l;) {
         KpKeepLink *next = l->next;
         KpBox *b = l->box;
+        if (!kp_drop_push(vm, kp_ptr(KP_T_BOX, b))) {
+            /* no memory for the work stack: this box and the newer ones
+             * are due before those pushed; they are released now, nested,
+             * newest first */
+            KpKeepLink *newest = NULL;
+            while (l) {
+                next = l->next;
+                l->next = newest;
+                newest = l;
+                l = next;
+            }
+            while (newest) {
+                next = newest->next;
+                b = newest->box;
+                kp_free(vm->host, newest, sizeof *newest, 16, NULL);
+                if (!kp_box_release(vm, b)) ok = false;
+                newest = next;
+            }
+            break;
+        }
         kp_free(vm->host, l, sizeof *l, 16, NULL);
-        if (!kp_drop_push(vm, kp_ptr(KP_T_BOX, b)) && !kp_box_release(vm, b)) ok = false;
         l = next;
     }
     return ok;
@@ -503,7 +522,7 @@ int kp_check_cycles(KpVM *vm, bool collect) {
     return found;
 }
 
-void kp_keep_report(KpVM *vm) {
+bool kp_keep_report(KpVM *vm) {
     for (KpBox *b = vm->boxes; b; b = b->next_all) {
         if (!b->manual) continue;
         char buf[512];
@@ -513,9 +532,12 @@ void kp_keep_report(KpVM *vm) {
         vm->write_err(vm->write_ud, buf, strlen(buf));
     }
     if (vm->boxes && kp_check_cycles(vm, vm->collect_cycles) < 0) {
-        static const char msg[] = "warning: out of memory: the check for unreachable keep cycles could not run\n";
+        static const char msg[] = "error: out of memory: the check for unreachable keep cycles could not run\n";
         vm->write_err(vm->write_ud, msg, sizeof msg - 1);
+        kp_vm_error(vm, "out of memory: the check for unreachable keep cycles could not run");
+        return false;
     }
+    return true;
 }
 
 void kp_keep_shutdown(KpVM *vm) {

@@ -156,6 +156,11 @@ KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags) {
         r.flags |= KP_VF_HEAP;
         r.aux = owner->block;
         r.x = vm->blocks[owner->block].gen;
+    } else if (owner) {
+        /* out of memory for the block table: an unchecked reference could
+         * outlive its owner, so there is none */
+        kp_vm_error(vm, "out of memory: no room to track a reference");
+        return kp_unset();
     } else {
         r.flags |= KP_VF_STATIC;
     }
@@ -227,13 +232,27 @@ static size_t str_size(KpString *s) { return sizeof(KpString) + s->len + 1; }
 /* ------------------------------------------------------------- records */
 
 KpRecord *kp_record_new(KpVM *vm, KpType *t) {
+    if (t->host) { /* (kp_host_object_new is the host's way) */
+        kp_vm_error(vm, "cannot create a %s: it is a host type, whose values only the host makes", t->name);
+        return NULL;
+    }
     KpRecord *r = kp_obj_new(vm, vm->ctx, KP_T_RECORD,
                              sizeof(KpRecord) + sizeof(KpValue) * t->nfields);
     if (r) r->type = t;
     return r;
 }
 
+KpRecord *kp_host_object_new(KpVM *vm, KpType *t) {
+    KpRecord *r = kp_obj_new(vm, vm->heap, KP_T_RECORD, sizeof(KpRecord) + KP_HOST_BYTES(t));
+    if (r) {
+        r->type = t;
+        memset(KP_HOST_PAYLOAD(r), 0, KP_HOST_BYTES(t));
+    }
+    return r;
+}
+
 static size_t rec_size(KpRecord *r) {
+    if (r->type->host) return sizeof(KpRecord) + KP_HOST_BYTES(r->type);
     return sizeof(KpRecord) + sizeof(KpValue) * r->type->nfields;
 }
 
@@ -415,11 +434,40 @@ static bool dpush(KpVM *vm, KpValue v) {
 
 bool kp_drop_push(KpVM *vm, KpValue v) { return dpush(vm, v); }
 
-/* A child for the work stack; when the stack cannot grow (out of memory),
- * it is dropped at once, nested, so that nothing leaks. */
-static bool push_child(KpVM *vm, KpValue v) {
-    if (dpush(vm, v)) return true;
-    return kp_drop(vm, v);
+/* The children of an object in the order they are dropped: a list's
+ * elements first to last, a record's fields last to first, a map's
+ * entries in order, each key before its value. */
+static KpValue child_at(KpObj *o, uint32_t k) {
+    switch (o->kind) {
+    case KP_T_RECORD: {
+        KpRecord *r = (KpRecord *)o;
+        return r->f[r->type->nfields - 1 - k];
+    }
+    case KP_T_LIST: return ((KpList *)o)->items[k];
+    default: {
+        KpMapEntry *e = &((KpMap *)o)->entries[k / 2];
+        return k % 2 ? e->val : e->key;
+    }
+    }
+}
+
+/* Puts the n children of o on the work stack, last first, so that they
+ * are dropped in order.  When the stack cannot grow (out of memory), those
+ * not pushed yet — due before every pushed one — are dropped at once,
+ * nested, in their order: nothing leaks and every deinit still runs in
+ * the order the language gives. */
+static bool drop_children(KpVM *vm, KpObj *o, uint32_t n) {
+    uint32_t m = 0;
+    for (; m < n; m++) {
+        KpValue c = child_at(o, n - 1 - m);
+        if (KP_NEEDS_DROP(c) && !dpush(vm, c)) break;
+    }
+    bool ok = true;
+    for (uint32_t k = 0; k + m < n; k++) {
+        KpValue c = child_at(o, k);
+        if (KP_NEEDS_DROP(c) && !kp_drop(vm, c)) ok = false;
+    }
+    return ok;
 }
 
 void kp_drop_stack_free(KpVM *vm) {
@@ -436,25 +484,20 @@ static bool drop_rest(KpVM *vm, KpObj *o) {
     switch (o->kind) {
     case KP_T_RECORD: {
         KpRecord *r = (KpRecord *)o;
-        for (uint32_t i = 0; i < r->type->nfields; i++)
-            if (KP_NEEDS_DROP(r->f[i]) && !push_child(vm, r->f[i])) ok = false;
+        ok = drop_children(vm, o, r->type->nfields);
         obj_free(&r->h, rec_size(r));
         break;
     }
     case KP_T_LIST: {
         KpList *l = (KpList *)o;
-        for (uint32_t i = l->len; i-- > 0;)
-            if (KP_NEEDS_DROP(l->items[i]) && !push_child(vm, l->items[i])) ok = false;
+        ok = drop_children(vm, o, l->len);
         if (l->items) kp_free(l->h.alloc, l->items, sizeof(KpValue) * l->cap, 16, LOC);
         obj_free(&l->h, sizeof(KpList));
         break;
     }
     case KP_T_MAP: {
         KpMap *m = (KpMap *)o;
-        for (uint32_t i = m->nentries; i-- > 0;) {
-            if (KP_NEEDS_DROP(m->entries[i].val) && !push_child(vm, m->entries[i].val)) ok = false;
-            if (KP_NEEDS_DROP(m->entries[i].key) && !push_child(vm, m->entries[i].key)) ok = false;
-        }
+        ok = drop_children(vm, o, 2 * m->nentries);
         if (m->entries) kp_free(m->h.alloc, m->entries, sizeof(KpMapEntry) * m->cap, 16, LOC);
         if (m->index) kp_free(m->h.alloc, m->index, sizeof(int32_t) * m->icap, 16, LOC);
         obj_free(&m->h, sizeof(KpMap));
@@ -464,6 +507,8 @@ static bool drop_rest(KpVM *vm, KpObj *o) {
     return ok;
 }
 
+static bool drop_one(KpVM *vm, KpValue x);
+
 /* An owner's kept boxes go on the stack above the rest of the owner: they
  * are released (newest first) while the owner is still whole. */
 static bool drop_owner(KpVM *vm, KpObj *o) {
@@ -471,7 +516,13 @@ static bool drop_owner(KpVM *vm, KpObj *o) {
     KpValue rest = {.tag = KP_DROP_REST};
     rest.p = o;
     if (!dpush(vm, rest)) {
-        bool ok = kp_keep_release_owner(vm, o); /* no memory: release them nested */
+        /* no memory for the marker: the boxes are released now, all the
+         * way down (what they push included), then the rest */
+        DropStack *d = dstack(vm);
+        size_t base = d->len;
+        bool ok = kp_keep_release_owner(vm, o);
+        while (d->len > base)
+            if (!drop_one(vm, d->items[--d->len])) ok = false;
         return drop_rest(vm, o) && ok;
     }
     return kp_keep_release_owner(vm, o);
@@ -499,6 +550,14 @@ static bool drop_one(KpVM *vm, KpValue x) {
         if (r->type->user_deinit && !(r->h.flags & KP_OF_DEINITED)) {
             KpValue slot = x;
             if (!kp_vm_call_deinit(vm, r->type->user_deinit, &slot)) ok = false;
+        }
+        if (r->type->host && r->type->host_deinit && !(r->h.flags & KP_OF_DEINITED)) {
+            /* the host's deinit, exactly once; it may not call back in */
+            r->h.flags |= KP_OF_DEINITED;
+            bool was = vm->in_host_deinit;
+            vm->in_host_deinit = true;
+            r->type->host_deinit(KP_HOST_PAYLOAD(r), r->type->host_ud);
+            vm->in_host_deinit = was;
         }
         /* then what it keeps, newest keep first, then its fields */
         if (!drop_owner(vm, &r->h)) ok = false;
@@ -597,6 +656,7 @@ static bool clone_rec(KpVM *vm, KpValue v, KpValue *out, int depth) {
     }
     case KP_T_RECORD: {
         KpRecord *r = v.p;
+        if (r->type->host) return kp_vm_error(vm, "a %s cannot be copied: it is a host type (move it or borrow it)", r->type->name);
         KpRecord *n = kp_record_new(vm, r->type);
         if (!n) return false;
         for (uint32_t i = 0; i < r->type->nfields; i++) {
@@ -710,6 +770,7 @@ static int equal_rec(KpValue a, KpValue b, int depth) {
     case KP_T_RECORD: {
         KpRecord *x = a.p, *y = b.p;
         if (x->type != y->type) return false;
+        if (x->type->host) return x == y; /* host values: the same one */
         for (uint32_t i = 0; i < x->type->nfields; i++) {
             int r = equal_rec(x->f[i], y->f[i], depth + 1);
             if (r != 1) return r;
@@ -823,6 +884,7 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         return kp_buf_add(vm, &vm->scratch, ((KpString *)v.p)->data, ((KpString *)v.p)->len);
     case KP_T_RECORD: {
         KpRecord *r = v.p;
+        if (r->type->host) return add(vm, "<") && add(vm, r->type->name) && add(vm, ">");
         if (!r->type->anon && !add(vm, r->type->name)) return false;
         if (!add(vm, "(")) return false;
         for (uint32_t i = 0; i < r->type->nfields; i++) {
@@ -865,6 +927,12 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
 
 bool kp_tostring(KpVM *vm, KpValue v, bool quoted) {
     return tostring_rec(vm, v, quoted, 0);
+}
+
+const char *kp_tostring_msg(KpVM *vm, KpValue v, bool quoted) {
+    kp_buf_reset(&vm->scratch);
+    if (!tostring_rec(vm, v, quoted, 0) || !vm->scratch.data) return "(a value: out of memory to show it)";
+    return vm->scratch.data;
 }
 
 /* --------------------------------------------------------------- types */

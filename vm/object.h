@@ -112,7 +112,18 @@ struct KpType {
     /* ABSTRACT: required function names (with `_` at param position) */
     uint32_t nreqs;
     const char **reqs;
+    /* RECORD made by kp_define_type: no fields, `host_size` bytes of the
+     * host's payload after the record header; scripts cannot create one */
+    void (*host_deinit)(void *payload, void *ud);
+    void *host_ud;
+    size_t host_size;
+    bool host;
 };
+
+/* The host's payload of a record of a host type (16-aligned). */
+#define KP_HOST_PAYLOAD(r) ((void *)(r)->f)
+/* Bytes of a host type's payload as stored (a multiple of 16). */
+#define KP_HOST_BYTES(t) (((t)->host_size + 15) & ~(size_t)15)
 
 /* ----------------------------------------------------------- functions */
 
@@ -146,6 +157,8 @@ typedef struct KpOverload {
     KpType *ret;       /* declared output type, or NULL */
     const char *file;
     uint32_t line;
+    uint8_t stores_arg;     /* natives: stores its last argument into its
+                               first (push; KP_BF_STORES) */
     uint8_t result_borrows; /* natives: the result borrows the first argument
                           (view, Reader): it may not outlive it */
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
@@ -265,7 +278,7 @@ bool kp_keep_end_manual(KpVM *vm, KpBox *b);
  * was reported or collected; the candidates stay for the next check). */
 int kp_check_cycles(KpVM *vm, bool collect);
 /* At the end of a program: report manual keeps never ended and cycles. */
-void kp_keep_report(KpVM *vm);
+bool kp_keep_report(KpVM *vm); /* false: out of memory for the cycle check (error set) */
 /* When the VM is freed: release every box left. */
 void kp_keep_shutdown(KpVM *vm);
 
@@ -286,6 +299,8 @@ static inline void kp_str_incref(KpString *s) {
 void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size);
 
 KpRecord *kp_record_new(KpVM *vm, KpType *t);
+/* A value of a host type (kp_new_object): its payload zeroed. */
+KpRecord *kp_host_object_new(KpVM *vm, KpType *t);
 KpList *kp_list_new(KpVM *vm, uint32_t cap);
 bool kp_list_push(KpVM *vm, KpList *l, KpValue v); /* moves v in */
 KpMap *kp_map_new(KpVM *vm);
@@ -335,7 +350,8 @@ KpValue kp_ref_dead(KpValue r);
 /* The slot a reference points at, or NULL when the referent is gone. */
 static inline KpValue *kp_ref_slot(KpValue r);
 /* A reference to `slot`, inside heap object `owner` (NULL: the slot is a
- * register, or lives as long as every use of the reference). */
+ * register, or lives as long as every use of the reference).  Out of
+ * memory to track it, an UNSET value with the error set (check the tag). */
 KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags);
 /* A reference that keeps the checking information of `from` but points at
  * another slot of the same storage. */
@@ -350,6 +366,10 @@ static inline KpValue kp_deref(KpValue v);
 /* Appends the text of `v` to the VM's scratch buffer (quoted: strings in
  * quotes, as inside containers). */
 bool kp_tostring(KpVM *vm, KpValue v, bool quoted);
+/* The text of v for a message (vm->scratch is reset and used); when it
+ * cannot be made for want of memory, "(a value: out of memory to show
+ * it)".  Valid until scratch is next used. */
+const char *kp_tostring_msg(KpVM *vm, KpValue v, bool quoted);
 /* Name of v's type for messages ("Int", "Point", "List#(Int)", "&Point"). */
 const char *kp_value_type_name(KpVM *vm, KpValue v);
 const char *kp_type_name(const KpType *t);

@@ -46,6 +46,9 @@ static void *hostfn_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *
          * that returned false on a failed allocation without saying why) */
         b->vm.host_refusals++;
         b->vm.host_refused_bytes = size;
+        /* the compiler gives up at once (everything it made is in the
+         * VM's arena, released with the VM) */
+        if (b->vm.compile_oom) longjmp(*b->vm.compile_oom, 1);
     }
     return p;
 }
@@ -164,10 +167,23 @@ KpFunc *kp_func_get(KpVM *vm, const char *name, bool create) {
         KpArena run = vm->meta_arena;
         vm->meta_arena = vm->lib_arena;
         vm->lib_loading = true;
+        /* out of memory, the library is not left half-registered: the
+         * compiler's jump waits until this state is restored, and a name
+         * registered in part is taken back */
+        jmp_buf *jb = vm->compile_oom;
+        vm->compile_oom = NULL;
+        uint32_t nfuncs = vm->nfuncs;
+        uint64_t refusals = vm->host_refusals;
         bool any = vm->lib_lookup(vm, name);
         vm->lib_loading = false;
         vm->lib_arena = vm->meta_arena;
         vm->meta_arena = run;
+        vm->compile_oom = jb;
+        if (vm->host_refusals != refusals) {
+            vm->nfuncs = nfuncs;
+            if (jb) longjmp(*jb, 1);
+            return NULL;
+        }
         if (any && (found = find_func(vm, name))) return found;
     }
     if (!create) return NULL;
@@ -404,6 +420,7 @@ int kp_vm_finish(KpVM *vm) {
     vm->ran_since_finish = false; /* a later run's globals are finished again */
     /* top-level variables, last declared first */
     bool ok = true;
+    kp_buf_reset(&vm->err); /* (the last run's error is not this one's) */
     for (uint32_t r = vm->main_nregs; r-- > 0;) {
         KpValue v = vm->stack[r];
         vm->stack[r] = kp_unset();
@@ -417,7 +434,15 @@ int kp_vm_finish(KpVM *vm) {
     vm->sys_args = kp_unset();
     if (KP_NEEDS_DROP(vm->sys_script)) kp_drop(vm, vm->sys_script);
     vm->sys_script = kp_unset();
-    kp_keep_report(vm);
+    if (!ok) {
+        vm->status = KP_ERR_RUNTIME; /* (a later deinit may have succeeded) */
+        if (kp_vm_error_unsaid(vm)) { /* reported nowhere yet */
+            char buf[KP_ERR_RESERVE + 32];
+            snprintf(buf, sizeof buf, "error: %s\n", vm->err.data);
+            vm->write_err(vm->write_ud, buf, strlen(buf));
+        }
+    }
+    if (!kp_keep_report(vm)) ok = false;
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }

@@ -143,20 +143,24 @@ static const KpLineInfo *frame_line(const KpFrame *f) {
     return &f->proto->lines[off];
 }
 
+bool kp_vm_error_unsaid(KpVM *vm) {
+    if (vm->err.len) return false;
+    /* a helper failed without a message: out of memory, if the host
+     * refused memory (the only failure a helper may leave unsaid) */
+    if (vm->host_refusals)
+        kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
+    else
+        kp_vm_error(vm, "internal error: an operation failed without a message");
+    return true;
+}
+
 /* Reports the error once, located at the running instruction with the
  * stack trace, through the diagnostic sink (source.c's kp_diag_emit, the
  * one formatting point); then prefixes "file:line:col: " to the message
  * for kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
-    if (!vm->err.len) {
-        /* a helper failed without a message: out of memory, if the host
-         * refused memory (the only failure a helper may leave unsaid) */
-        if (vm->host_refusals)
-            kp_vm_error(vm, "out of memory: the host allocator refused %zu bytes", vm->host_refused_bytes);
-        else
-            kp_vm_error(vm, "internal error: an operation failed without a message");
-    }
+    kp_vm_error_unsaid(vm);
     vm->err_located = true;
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
@@ -539,6 +543,7 @@ static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem,
         KpValue r = kp_make_ref(vm, s, owner,
                                 (uint8_t)(((d & 4) ? KP_VF_MUT : 0) | ((d & 8) ? KP_VF_PLACE : 0) | (elem ? KP_VF_ELEM : 0)));
         if (s->tag == KP_T_REF && (d & 8)) r = *s; /* a reference variable passes itself on */
+        if (r.tag != KP_T_REF) return false; /* out of memory */
         *out = r;
         return true;
     }
@@ -547,7 +552,7 @@ static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem,
     if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) return bad_value(vm, v, what);
     if (KP_IS_MOVABLE(v)) {
         *out = kp_make_ref(vm, s, owner, (uint8_t)(KP_VF_PLACE | (elem ? KP_VF_ELEM : 0)));
-        return true;
+        return out->tag == KP_T_REF;
     }
     if (v.tag == KP_T_STR) kp_str_incref(v.p);
     *out = v;
@@ -585,9 +590,7 @@ static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpVal
                 }
                 return false;
             }
-            kp_buf_reset(&vm->scratch);
-            kp_tostring(vm, idx, true);
-            return kp_vm_error(vm, "key %s not found in the map", vm->scratch.data ? vm->scratch.data : "?");
+            return kp_vm_error(vm, "key %s not found in the map", kp_tostring_msg(vm, idx, true));
         }
         *slot = &e->val;
         return true;
@@ -1638,7 +1641,7 @@ dispatch:
         SAVEPC();
         KpBox *b = R[i->b].p;
         KpValue r = kp_make_ref(vm, &b->v, &b->h, KP_VF_PLACE | KP_VF_MUT | KP_VF_BOXED);
-        if (!set_slot(vm, &R[i->a], r)) goto error;
+        if (r.tag != KP_T_REF || !set_slot(vm, &R[i->a], r)) goto error;
         NEXT;
     }
     CASE(KEEP) {
@@ -2034,6 +2037,7 @@ dispatch:
             if (KP_IS_MOVABLE(v) || v.tag == KP_T_STR) { e->tag = KP_T_MOVED; e->aux = POS; e->p = NULL; }
         } else if (mode == 1 || KP_IS_MOVABLE(*e)) {
             v = kp_make_ref(vm, e, o, (uint8_t)(KP_VF_ELEM | (mode == 1 ? KP_VF_MUT : 0)));
+            if (v.tag != KP_T_REF) goto error; /* out of memory */
         } else {
             v = *e;
             if (v.tag == KP_T_STR) kp_str_incref(v.p);

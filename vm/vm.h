@@ -16,6 +16,7 @@
 #ifndef KP_VM_H
 #define KP_VM_H
 
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -258,6 +259,8 @@ struct KpVM {
     bool init_failed;        /* out of memory while creating the VM */
     uint64_t host_refusals;  /* requests the host allocator refused */
     size_t host_refused_bytes; /* the size of the last one */
+    jmp_buf *compile_oom;    /* while compiling: where a refused host
+                                allocation jumps (compiler/compile.c) */
     KpValue *native_top;     /* registers in use by a running native */
     KpString *empty_str;
     bool unwinding;
@@ -319,6 +322,10 @@ bool kp_vm_error(KpVM *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool kp_vm_error_at(KpVM *vm, uint32_t line, uint32_t col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* After a failure: gives the error a message if none was set (out of
+ * memory when the host refused a request, else an internal error); true
+ * when it did. */
+bool kp_vm_error_unsaid(KpVM *vm);
 /* Runs `proto` as a main chunk: at frame 0, or, called from a C function
  * while a script runs (re-entrant), in a frame above the running ones. */
 int kp_vm_run_main(KpVM *vm, KpProto *proto);

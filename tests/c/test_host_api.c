@@ -592,6 +592,191 @@ static void stack_from_host_takes_the_whole_stack_up_front(void) {
     HOST_DONE(&h, vm);
 }
 
+/* ------------------------------------------------------------ host types */
+
+/* A file handle: the host's resource, closed by the deinit. */
+typedef struct FileH {
+    int fd;
+    char path[32];
+    long bytes_written;
+} FileH;
+
+typedef struct Tracker {
+    int opened, closed;
+    int closed_fds[64];
+    KpVM *vm;            /* for the deinit that (wrongly) calls back in */
+    bool call_back;
+    int refused;
+} Tracker;
+
+static Tracker tracker;
+static KpHostType *file_t, *counter_t;
+
+static void file_deinit(void *payload, void *ud) {
+    Tracker *t = ud;
+    FileH *f = payload;
+    if (t->closed < 64) t->closed_fds[t->closed] = f->fd;
+    t->closed++;
+    if (t->call_back) { /* forbidden: refused with an error */
+        KpVM *vm = t->vm;
+        if (kp_vm_run_string(vm, "x.kp", "print(1)\n", 9) == KP_ERR_USAGE &&
+            has(kp_vm_last_error(vm), "deinit callback"))
+            t->refused++;
+        if (kp_call(vm, 0, 0, 0, 0) == KP_ERR_USAGE) t->refused++;
+    }
+}
+
+/* open(path) -> File */
+static int c_open(KpVM *vm, int nargs, void *ud) {
+    Tracker *t = ud;
+    size_t len = 0;
+    const char *path = nargs == 1 ? kp_get_string(vm, 0, &len) : NULL;
+    if (!path) return kp_error(vm, "open wants a path");
+    char p[32];
+    snprintf(p, sizeof p, "%.*s", (int)len, path);
+    FileH *f = kp_new_object(vm, 0, file_t); /* replaces the argument in slot 0: the result */
+    if (!f) return KP_ERR_RUNTIME;
+    f->fd = 100 + t->opened++;
+    snprintf(f->path, sizeof f->path, "%s", p);
+    return KP_OK;
+}
+
+/* write(f: $&File, s: String) -> Int */
+static int c_write(KpVM *vm, int nargs, void *ud) {
+    (void)ud;
+    FileH *f = kp_get_object(vm, 0, file_t);
+    size_t len = 0;
+    if (!f || nargs != 2 || !kp_get_string(vm, 1, &len)) return kp_error(vm, "write wants a File and a String");
+    f->bytes_written += (long)len;
+    return kp_set_int(vm, 0, f->bytes_written);
+}
+
+/* fd(f: &File) -> Int */
+static int c_fd(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    FileH *f = kp_get_object(vm, 0, file_t);
+    if (!f) return kp_error(vm, "not a File");
+    return kp_set_int(vm, 0, f->fd);
+}
+
+/* A counter: a second host type, to tell types apart. */
+static int c_counter(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    int64_t *n = kp_new_object(vm, 0, counter_t);
+    return n ? KP_OK : KP_ERR_RUNTIME;
+}
+static int c_bump(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    int64_t *n = kp_get_object(vm, 0, counter_t);
+    if (!n) return kp_error(vm, "not a Counter");
+    return kp_set_int(vm, 0, ++*n);
+}
+
+static int deinits_of_counters;
+static void counter_deinit(void *payload, void *ud) {
+    (void)payload, (void)ud;
+    deinits_of_counters++;
+}
+
+static KpVM *host_types_vm(Host *h) {
+    KpVM *vm = host_vm(h);
+    memset(&tracker, 0, sizeof tracker);
+    tracker.vm = vm;
+    deinits_of_counters = 0;
+    KpMode mw[] = {KP_MODE_MUTREF, KP_MODE_VALUE};
+    KpMethod file_methods[] = {{"write", c_write, 2, mw}, {"fd", c_fd, 1, NULL}};
+    file_t = kp_define_type(vm, "File", &(KpTypeDef){.size = sizeof(FileH), .deinit = file_deinit, .ud = &tracker,
+                                                      .methods = file_methods, .nmethods = 2});
+    CHECK(file_t != NULL);
+    KpMethod counter_methods[] = {{"bump", c_bump, 1, (const KpMode[]){KP_MODE_MUTREF}}};
+    counter_t = kp_define_type(vm, "Counter", &(KpTypeDef){.size = sizeof(int64_t), .deinit = counter_deinit,
+                                                            .methods = counter_methods, .nmethods = 1});
+    CHECK(counter_t != NULL);
+    KpMode v1[] = {KP_MODE_VALUE};
+    CHECK(kp_register(vm, "open", c_open, 1, v1, &tracker) == KP_OK);
+    CHECK(kp_register(vm, "counter", c_counter, 0, NULL, NULL) == KP_OK);
+    return vm;
+}
+
+static void host_types_pass_move_borrow_and_deinit_once(void) {
+    Host h;
+    KpVM *vm = host_types_vm(&h);
+    /* borrowing, mutating through $&, overloading on the type, scope exit */
+    expect_run(&h, vm,
+               "describe (f: &File) -> String := { return \"file \" + str(fd(f)) }\n"
+               "describe (c: &Counter) -> String := { return \"counter\" }\n"
+               "log (f: $&File, s: String) -> Int := { return write(f, s) }\n"
+               "{ f := open(\"a.txt\")\n  c := counter()\n"
+               "  print(describe(&f), describe(&c), log($&f, \"hello\"), write($&f, \"!!\"), bump($&c), bump($&c))\n"
+               "  print(f, str(f) == \"<File>\") }\n",
+               "file 100 counter 5 7 1 2\n<File> true\n");
+    CHECK(tracker.opened == 1 && tracker.closed == 1 && tracker.closed_fds[0] == 100);
+    CHECK(deinits_of_counters == 1);
+    /* moves: into a function, into a list; use after move is the usual error */
+    expect_run(&h, vm,
+               "sink (f: File) -> Int := { return fd(&f) }\n"
+               "g := open(\"b\")\nprint(sink(g))\n"
+               "fs : List#(File) = []\npush(fs, open(\"c\"))\npush(fs, open(\"d\"))\nprint(len(fs), fd(&fs[1]))\n",
+               "101\n2 103\n");
+    CHECK(tracker.closed == 2); /* b closed at the end of sink */
+    clear_output(&h);
+    CHECK(run(vm, "k := open(\"e\")\nk2 := k\nprint(fd(&k))\n") != KP_OK);
+    CHECK(has(kp_vm_last_error(vm), "moved"));
+    /* scripts cannot forge or copy one */
+    clear_output(&h);
+    CHECK(run(vm, "x := File()\n") != KP_OK);
+    CHECK(has(kp_vm_last_error(vm), "host type"));
+    CHECK(run(vm, "y := open(\"f\")\nz := clone(y)\n") == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "cannot be copied"));
+    CHECK(run(vm, "w := open(\"g\")\nprint(w.fd)\n") != KP_OK);
+    kp_slots_ensure(vm, 3);
+    CHECK(kp_new_record(vm, 0, "File") != KP_OK);
+    /* the host reads its values; another type reads as NULL */
+    CHECK(kp_get_global_ref(vm, "fs", 1) == KP_OK);
+    CHECK(kp_list_get(vm, 1, 0, 2) != KP_OK); /* a copy is refused */
+    FileH *mine = kp_new_object(vm, 2, file_t);
+    CHECK(mine != NULL && mine->fd == 0); /* zeroed */
+    mine->fd = 7;
+    CHECK(kp_get_object(vm, 2, file_t) == mine);
+    CHECK(kp_get_object(vm, 2, counter_t) == NULL);
+    kp_set_int(vm, 0, 1);
+    CHECK(kp_get_object(vm, 0, file_t) == NULL);
+    CHECK(kp_set_global(vm, "g", 2) == KP_OK); /* a host-made value into a script's File */
+    clear_output(&h);
+    CHECK(run(vm, "print(fd(&g))\n") == KP_OK && strcmp(h.out, "7\n") == 0);
+    int before = tracker.closed;
+    /* kp_vm_free deinitializes what is left, each exactly once */
+    int opened = tracker.opened;
+    HOST_DONE(&h, vm);
+    CHECK(tracker.closed == opened + 1); /* every File opened, and the host's own */
+    CHECK(tracker.closed > before);
+    for (int i = 0; i < tracker.closed && i < 64; i++)
+        for (int j = i + 1; j < tracker.closed && j < 64; j++) CHECK(tracker.closed_fds[i] != tracker.closed_fds[j] || tracker.closed_fds[i] == 7);
+}
+
+static void a_host_type_deinit_may_not_call_back_into_the_vm(void) {
+    Host h;
+    KpVM *vm = host_types_vm(&h);
+    tracker.call_back = true;
+    kp_slots_ensure(vm, 1);
+    expect_run(&h, vm, "{ f := open(\"a\")\n  print(fd(&f)) }\nprint(\"after\")\n", "100\nafter\n");
+    CHECK(tracker.closed == 1);
+    CHECK(tracker.refused == 2);
+    HOST_DONE(&h, vm);
+}
+
+static void define_type_rejects_bad_definitions(void) {
+    Host h;
+    KpVM *vm = host_vm(&h);
+    CHECK(kp_define_type(vm, "lower", &(KpTypeDef){0}) == NULL && has_error(vm));
+    CHECK(kp_define_type(vm, "Int", &(KpTypeDef){0}) == NULL && has(kp_vm_last_error(vm), "already a type"));
+    CHECK(kp_define_type(vm, "Ok", &(KpTypeDef){0}) != NULL);
+    CHECK(kp_define_type(vm, "Ok", &(KpTypeDef){0}) == NULL);
+    CHECK(kp_define_type(vm, "Bad", &(KpTypeDef){.methods = (KpMethod[]){{"m", c_fd, 0, NULL}}, .nmethods = 1}) == NULL);
+    CHECK(run(vm, "f (o: &Ok) -> Int := { return 1 }\nprint(\"declared\")\n") == KP_OK);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(void) {
@@ -606,6 +791,9 @@ int main(void) {
     RUN(a_default_vm_takes_at_most_64_kib_from_the_host);
     RUN(a_thousand_vms_stay_under_64_mib);
     RUN(stack_from_host_takes_the_whole_stack_up_front);
+    RUN(host_types_pass_move_borrow_and_deinit_once);
+    RUN(a_host_type_deinit_may_not_call_back_into_the_vm);
+    RUN(define_type_rejects_bad_definitions);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

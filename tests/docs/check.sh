@@ -21,6 +21,10 @@ awk -v dir="$tmp" '
   }
   inb { print > f }' "$doc"
 programs=0
+# a sanitizer build of the library (make test-asan) needs the same flags
+HOSTCC=${CC:-cc}
+SAN=
+if nm "$B/libkeep.a" 2>/dev/null | grep -q __asan_; then HOSTCC=clang; SAN="-fsanitize=address,undefined"; fi
 for b in "$tmp"/*.keep "$tmp"/*.c; do
   [ -f "$b" ] || continue
   programs=$((programs + 1))
@@ -32,7 +36,7 @@ for b in "$tmp"/*.keep "$tmp"/*.c; do
       cp "$b" "$tmp/run$num/example.kp"
       (cd "$tmp/run$num" && timeout 30 "$KEEP" example.kp >out 2>err); rc=$? ;;
     *.c)
-      if ! cc -std=c11 -Iinclude -o "$tmp/run$num/host" "$b" "$B/libkeep.a" -lm -lpthread 2>"$tmp/run$num/err"; then
+      if ! $HOSTCC -std=c11 -Iinclude $SAN -o "$tmp/run$num/host" "$b" "$B/libkeep.a" -lm -lpthread 2>"$tmp/run$num/err"; then
         fail=$((fail + 1)); echo "FAIL: $doc block $num does not compile: $(head -5 "$tmp/run$num/err")"; continue
       fi
       (cd "$tmp/run$num" && timeout 30 ./host >out 2>err); rc=$? ;;
