@@ -295,53 +295,56 @@ static int64_t elem_offset(KpVM *vm, const KpView *v, const int64_t *idx, int ni
     return v->offset + e * kp_elem_size[v->elem];
 }
 
-/* #index(v, i, j, ...): v[i, j, ...] */
-static bool b_vindex(KpVM *vm, KpValue *a, int n, KpValue *out) {
-    KpValue x = kp_deref(a[0]);
-    if (UNLIKELY(!(x.tag == KP_T_BIN && ((KpBinObj *)x.p)->bkind == KP_BK_VIEW)))
-        return kp_vm_error(vm, "only a View takes several indices (v[i, j]), not %s", kp_a(kp_value_type_name(vm, x)));
+/* The element of View `vv` at the ni indices `ix` (script values): checks
+ * that vv is a View and each index an Int in range, borrows the bytes.
+ * Returns the element's address, or NULL with the error raised; *view_out
+ * is the view. Shared by v[i, j] reads and writes. */
+static unsigned char *view_element(KpVM *vm, KpValue vv, const KpValue *ix, int ni, KpView **view_out) {
+    KpValue x = kp_deref(vv);
+    if (UNLIKELY(!(x.tag == KP_T_BIN && ((KpBinObj *)x.p)->bkind == KP_BK_VIEW))) {
+        kp_vm_error(vm, "only a View takes several indices (v[i, j]), not %s", kp_a(kp_value_type_name(vm, x)));
+        return NULL;
+    }
     KpView *v = x.p;
-    int64_t ix[KP_VIEW_MAXDIM];
-    int ni = n - 1;
-    if (ni > KP_VIEW_MAXDIM) return kp_vm_error(vm, "a View has at most %d dimensions", KP_VIEW_MAXDIM);
+    int64_t idx[KP_VIEW_MAXDIM];
+    if (ni > KP_VIEW_MAXDIM) {
+        kp_vm_error(vm, "a View has at most %d dimensions", KP_VIEW_MAXDIM);
+        return NULL;
+    }
     for (int i = 0; i < ni; i++) {
-        KpValue e = kp_deref(a[1 + i]);
-        if (UNLIKELY(e.tag != KP_T_INT && !(KP_IS_SIZED_INT(e.tag) && e.tag != KP_T_U64)))
-            return kp_vm_error(vm, "a View index must be an Int, not %s", kp_a(kp_value_type_name(vm, e)));
-        ix[i] = e.i;
+        KpValue e = kp_deref(ix[i]);
+        if (UNLIKELY(e.tag != KP_T_INT && !(KP_IS_SIZED_INT(e.tag) && e.tag != KP_T_U64))) {
+            kp_vm_error(vm, "a View index must be an Int, not %s", kp_a(kp_value_type_name(vm, e)));
+            return NULL;
+        }
+        idx[i] = e.i;
     }
     int64_t len;
     unsigned char *base = kp_borrow_bytes(vm, &v->src, &len, "View");
-    if (!base) return false;
-    int64_t off = elem_offset(vm, v, ix, ni);
-    if (off < 0) return false;
-    *out = kp_elem_load(v->elem, base + off, false);
+    if (!base) return NULL;
+    int64_t off = elem_offset(vm, v, idx, ni);
+    if (off < 0) return NULL;
+    *view_out = v;
+    return base + off;
+}
+
+/* #index(v, i, j, ...): v[i, j, ...] */
+static bool b_vindex(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    KpView *v;
+    unsigned char *p = view_element(vm, a[0], a + 1, n - 1, &v);
+    if (!p) return false;
+    *out = kp_elem_load(v->elem, p, false);
     return true;
 }
 
 /* #setindex(v, value, i, j, ...): v[i, j, ...] = value */
 static bool b_vsetindex(KpVM *vm, KpValue *a, int n, KpValue *out) {
-    KpValue x = kp_deref(a[0]);
-    if (UNLIKELY(!(x.tag == KP_T_BIN && ((KpBinObj *)x.p)->bkind == KP_BK_VIEW)))
-        return kp_vm_error(vm, "only a View takes several indices (v[i, j]), not %s", kp_a(kp_value_type_name(vm, x)));
-    KpView *v = x.p;
-    int64_t ix[KP_VIEW_MAXDIM];
-    int ni = n - 2;
-    if (ni > KP_VIEW_MAXDIM) return kp_vm_error(vm, "a View has at most %d dimensions", KP_VIEW_MAXDIM);
-    for (int i = 0; i < ni; i++) {
-        KpValue e = kp_deref(a[2 + i]);
-        if (UNLIKELY(e.tag != KP_T_INT && !(KP_IS_SIZED_INT(e.tag) && e.tag != KP_T_U64)))
-            return kp_vm_error(vm, "a View index must be an Int, not %s", kp_a(kp_value_type_name(vm, e)));
-        ix[i] = e.i;
-    }
-    int64_t len;
-    unsigned char *base = kp_borrow_bytes(vm, &v->src, &len, "View");
-    if (!base) return false;
-    int64_t off = elem_offset(vm, v, ix, ni);
-    if (off < 0) return false;
+    KpView *v;
+    unsigned char *p = view_element(vm, a[0], a + 2, n - 2, &v);
+    if (!p) return false;
     if (!v->src.mut) return kp_vm_error(vm, "this View is read-only: make it from $&buf to write through it");
     *out = kp_unit();
-    return kp_elem_store(vm, v->elem, base + off, a[1], false, "View");
+    return kp_elem_store(vm, v->elem, p, a[1], false, "View");
 }
 
 bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newval) {
