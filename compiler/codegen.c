@@ -773,15 +773,9 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
 static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, KpNode *pipe_first) {
     KpNode *callee = n->a;
     KpFunc *f = NULL;
-    if (callee->kind == KP_N_IDENT && !pipe_first && n->list.count >= 2) {
-        /* a builtin that stores its last argument into its first (the
-         * table's KP_BF_STORES: push) */
-        KpFunc *sf = kp_resolve_find_func(c, kp_compile_intern(c, callee->name));
-        bool stores = false;
-        for (uint32_t i = 0; sf && i < sf->n; i++)
-            if (sf->ovs[i]->stores_arg && sf->ovs[i]->nparams == n->list.count) stores = true;
-        if (stores) kp_own_check_ref_escape(c, n->list.items[0], n->list.items[n->list.count - 1], n);
-    }
+    /* a call that stores an argument into a $& one (push, the table's
+     * KP_BF_STORES; a function whose summary says so) */
+    kp_sum_check_call(c, n, pipe_first);
     if (callee->kind == KP_N_GENERIC) {
         KpType *t = kp_types_resolve(c, callee);
         if (!t) return NULL;

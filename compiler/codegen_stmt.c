@@ -126,6 +126,7 @@ static void compile_decl(C *c, KpNode *n) {
     l->decl_line = n->line;
     l->decl_col = n->col;
     if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
+    if (n->b && !top) kp_sum_note_decl(c, l, n->b);   /* r := wrap(&t) */
     if (top) {
         g->type = l->type;
         g->pending = 0;

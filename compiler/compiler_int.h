@@ -11,6 +11,8 @@
  *                   hoisting of declarations
  *   types.c         static types: type expressions, record layouts,
  *                   generics, function signatures, constant folding
+ *   summary.c       function summaries: which parameters flow into a
+ *                   function's result and into its $& parameters
  *   ownership.c     moves, borrows, drops on every exit path, defers,
  *                   keep boxes and keep cycles, reference escapes,
  *                   values that would outlive their allocator
@@ -19,7 +21,7 @@
  *   codegen_stmt.c  register bytecode: declarations, assignments, control
  *                   flow, returns, function bodies
  *   compile.c       the driver: the shared helpers and kp_compile
- * Names carry their module: kp_resolve_, kp_types_, kp_own_, kp_cg_,
+ * Names carry their module: kp_resolve_, kp_types_, kp_sum_, kp_own_, kp_cg_,
  * kp_compile_.
  */
 #ifndef KP_COMPILER_INT_H
@@ -300,6 +302,13 @@ void kp_compile_similar_init(KpSimilar *s, const char *name);
 void kp_compile_similar_try(KpSimilar *s, const char *cand);
 void kp_compile_similar_names(C *c, KpSimilar *s, bool vars, bool funcs, bool types);
 void kp_compile_similar_help(C *c, KpSimilar *s);
+
+/* summary.c — function summaries: parameters flowing into results and
+ * into $& parameters */
+void kp_sum_block(C *c, KpNodeList *stmts, KpOverload **ovs, int novs);
+bool kp_sum_ret_flows(const KpOverload *ov, int i);
+void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first);
+void kp_sum_note_decl(C *c, Local *l, KpNode *value);
 
 /* typecheck.c — the types pass */
 void kp_tc_block(C *c, KpNode *block);

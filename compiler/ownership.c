@@ -490,12 +490,12 @@ static bool type_holds_ref(KpType *t, int depth) {
 }
 
 /* The function summary: can reference parameter i of ov flow into its
- * result?  As Rust's lifetime elision assumes, a result that can hold a
- * reference may hold one derived from any reference parameter (a field or
- * element of it too), so `first (xs: &List#(T)) -> &T` and
- * `wrap (t: &T) -> View` (View holding an &T) both carry their argument. */
+ * result?  Read from the function's body (summary.c); for a function not
+ * read yet, as Rust's lifetime elision assumes: a result that can hold a
+ * reference may hold one derived from any reference parameter. */
 bool kp_own_param_flows(const KpOverload *ov, int i) {
     if (i >= ov->nparams || ov->params[i].mode == KP_PM_VALUE) return false;
+    if (ov->sum_known) return kp_sum_ret_flows(ov, i);
     return type_holds_ref(ov->ret, 0);
 }
 

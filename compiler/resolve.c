@@ -12,7 +12,8 @@
  * those this chunk is about to declare, so `x := x + 1` reads the old x.
  *
  * Declarations are hoisted per block (hoist_block): type names first, then
- * record fields, then function signatures, then function bodies, so that
+ * record fields, then function signatures, then the functions' summaries
+ * (summary.c), then function bodies, so that
  * types and functions can be used before their declaration and can refer
  * to each other.
  */
@@ -243,7 +244,10 @@ void kp_resolve_hoist_block(C *c, KpNodeList *stmts) {
         ovs[novs++] = kp_types_declare_function(c, n);
         kp_tc_declared(c, kp_compile_intern(c, n->name));
     }
-    /* 4. bodies */
+    /* 4. the summaries of the functions (summary.c): before any body, so
+     * that a call may name a function declared later, or recursively */
+    if (novs) kp_sum_block(c, stmts, ovs, novs);
+    /* 5. bodies */
     int k = 0;
     for (int i = 0; i < stmts->count; i++) {
         KpNode *n = stmts->items[i];

@@ -161,6 +161,14 @@ typedef struct KpOverload {
                                first (push; KP_BF_STORES) */
     uint8_t result_borrows; /* natives: the result borrows the first argument
                           (view, Reader): it may not outlive it */
+    /* The function summary (compiler/summary.c), set for script functions
+     * whose body the compiler has read: bit i of sum_ret — the value or a
+     * reference of parameter i can flow into the result; sum_into[j] (an
+     * array of nparams, or NULL) — parameter i can be stored into $&
+     * parameter j.  sum_known 0: no summary (the signature decides). */
+    uint8_t sum_known;
+    uint64_t sum_ret;
+    uint64_t *sum_into;
     void *host_fn;     /* a host C function (KpCFunction), see vm/embed.c */
     void *host_ud;
     uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
