@@ -640,7 +640,7 @@ void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first) {
                 }
                 int before = c->diags->count;
                 kp_own_check_ref_escape(c, target, value, n);
-                if (c->diags->count > before && ov->proto) {
+                if (c->diags->count > before && ov->sum_known) {
                     const char *pi = ov->params[i].name ? ov->params[i].name : "_";
                     const char *pj = ov->params[j].name ? ov->params[j].name : "_";
                     kp_diag_note(c->diags, "note: '%s' (line %u) can store its parameter '%s' into its $& parameter '%s'",
@@ -668,7 +668,7 @@ void kp_sum_note_decl(C *c, Local *l, KpNode *value) {
         if (!f || f->n != 1) return;
         ov = f->ovs[0];
     }
-    if (!ov->proto) return; /* natives: their borrows are KP_BF_BORROWS (ownership.c) */
+    if (!ov->sum_known) return; /* natives: their borrows are KP_BF_BORROWS (ownership.c) */
     for (int i = 0; i < value->list.count && i < ov->nparams; i++) {
         KpNode *a = value->list.items[i];
         if (a->kind == KP_N_FIELDINIT || !kp_sum_ret_flows(ov, i)) continue;
