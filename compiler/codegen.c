@@ -315,14 +315,11 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         emit_loadk(c, dst, kp_ptr(KP_T_FUNC, f));
         return vm->t_func;
     }
-    if (!strcmp(name, "system")) {
-        emit_loadk(c, dst, (KpValue){.tag = KP_T_SYSTEM});
-        return vm->t_system;
-    }
     KpValue cv;
-    if (kp_builtin_const(name, &cv)) { /* pi, e, inf, nan (stdlib/math.c) */
+    KpType *ct;
+    if (kp_builtin_value(vm, name, &cv, &ct)) { /* system; pi, e, inf, nan (stdlib/builtins.h) */
         emit_loadk(c, dst, cv);
-        return vm->t_float;
+        return ct;
     }
     if (!strcmp(name, "...")) {
         kp_compile_error(c, n, "'...' is a placeholder and cannot run");
@@ -797,7 +794,7 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
             }
             KpType *bt = kp_types_builtin(c, name);
             if (bt && (bt->kind == KP_TK_OPAQUE || bt == c->vm->t_heap) && !pipe_first) {
-                KpFunc *init = kp_resolve_find_func(c, kp_compile_intern(c, "init"));
+                KpFunc *init = kp_types_ctor_func(c);
                 if (init) return compile_call_general(c, n, callee, init, dst, bt, NULL);
             }
             f = kp_resolve_find_func(c, name);

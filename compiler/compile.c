@@ -22,6 +22,7 @@
  * released by the driver like those of any chunk with errors.
  */
 #include "compiler_int.h"
+#include "../stdlib/builtins.h"
 
 void kp_compile_error(C *c, KpNode *n, const char *fmt, ...) {
     char buf[512];
@@ -111,11 +112,12 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
     if (repl && program->list.count > 0) {
         /* the REPL shows the value of a final expression statement */
         KpNode *last = program->list.items[program->list.count - 1];
-        if (last && last->kind == KP_N_EXPRSTMT && last->a && last->a->kind != KP_N_ASSIGN) {
+        const char *show = kp_builtin_name_with(KP_BF_SHOW); /* #show */
+        if (show && last && last->kind == KP_N_EXPRSTMT && last->a && last->a->kind != KP_N_ASSIGN) {
             KpNode *call = kp_ast_new(&vm->meta_arena, KP_N_CALL, last->line, last->col);
             KpNode *callee = kp_ast_new(&vm->meta_arena, KP_N_IDENT, last->line, last->col);
             if (call && callee) {
-                callee->name = "#show";
+                callee->name = show;
                 call->a = callee;
                 kp_ast_push(&vm->meta_arena, &call->list, last->a);
                 last->a = call;

@@ -232,6 +232,7 @@ KpNode *kp_resolve_root_ident(KpNode *n);
 /* types.c — static types, signatures, constant folding */
 KpType *kp_types_anon(C *c, int n, const char **names, KpType **types);
 KpType *kp_types_builtin(C *c, const char *name);
+KpFunc *kp_types_ctor_func(C *c);
 KpOverload *kp_types_declare_function(C *c, KpNode *n);
 KpType *kp_types_derived(C *c, KpTypeKind kind, KpType *elem, KpType *key, int refmode);
 void kp_types_fill_record(C *c, KpType *t, KpNode *decl);

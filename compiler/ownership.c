@@ -194,7 +194,7 @@ KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what) {
     KpFunc *f = kp_resolve_find_func(c, name);
     KpType *ctor = NULL;
     if (kp_resolve_find_type(c, name) == NULL && (ctor = kp_types_builtin(c, name)) && ctor->kind == KP_TK_OPAQUE)
-        f = kp_resolve_find_func(c, kp_compile_intern(c, "init")); /* T(&buf): an init returning T */
+        f = kp_types_ctor_func(c); /* T(&buf): an init returning T */
     else
         ctor = NULL;
     if (!f) return NULL;

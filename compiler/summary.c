@@ -353,7 +353,7 @@ static Mask call(S *s, KpNode *n, bool piped, Mask pv, Mask pr) {
     KpFunc *f = kp_resolve_find_func(s->c, name);
     KpType *ctor = NULL;
     if (!f && (ctor = kp_types_builtin(s->c, name)) && (ctor->kind == KP_TK_OPAQUE || ctor == s->c->vm->t_heap))
-        f = kp_resolve_find_func(s->c, kp_compile_intern(s->c, "init")); /* T(&buf): an init returning T */
+        f = kp_types_ctor_func(s->c); /* T(&buf): an init returning T */
     if (!f || f->n == 0) return f ? 0 : all;
     Mask res = 0;
     for (uint32_t i = 0; i < f->n; i++) {

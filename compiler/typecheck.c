@@ -579,7 +579,7 @@ static KpType *check_call(Tc *t, KpNode *n, KpType *expect, KpNode *first, KpTyp
     KpFunc *f = kp_resolve_find_func(t->c, name);
     if (bt && (bt->kind == KP_TK_OPAQUE || bt == t->vm->t_heap) && !first) {
         /* `HeapAllocation(…)`: init(…) returning that type */
-        KpFunc *init = kp_resolve_find_func(t->c, kp_compile_intern(t->c, "init"));
+        KpFunc *init = kp_types_ctor_func(t->c);
         if (init) check_call_of(t, n, init, args, na, npos, bt, false);
         return bt;
     }
@@ -719,10 +719,7 @@ static KpType *expr_type(Tc *t, KpNode *n) {
     }
     case KP_N_CALL: return check_call(t, n, NULL, NULL, NULL);
     case KP_N_PIPE: return check_pipe(t, n);
-    case KP_N_FIELD: {
-        if (n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "system")) return NULL;
-        return field_of(t, n, expr_type(t, n->a));
-    }
+    case KP_N_FIELD: return field_of(t, n, expr_type(t, n->a));
     case KP_N_INDEX: {
         KpType *ct = expr_type(t, n->a);
         expr_type(t, n->b);

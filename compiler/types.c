@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "compiler_int.h"
+#include "../stdlib/builtins.h"
 
 static KpType *instantiate(C *c, TypeBind *tb, KpNode *use);
 
@@ -310,12 +311,6 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
     const char *name = kp_compile_intern(c, n->name);
     KpFunc *f = kp_func_get(vm, name, true);
     if (!f) return NULL;
-    if (f->special) {
-        if (strcmp(name, "deinit") != 0) {
-            kp_compile_error(c, n, "'%s' is a built-in and cannot be redefined", n->name);
-            return NULL;
-        }
-    }
     if (kp_func_host_owner(f)) { /* see kp_register_ex in include/keep.h */
         kp_compile_error(c, n, "'%s' is a C function registered by the host (kp_register); a script function of "
                          "that name would overload it: rename it (or the host registers it with KP_REG_OVERLOAD)",
@@ -402,7 +397,7 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
     }
     f->ovs[f->n++] = ov;
 added:
-    if (name == kp_compile_intern(c, "deinit")) {
+    if (f->special) { /* deinit (the table's KP_BF_SPECIAL): a record's user deinit */
         KpType *t = ov->nparams == 1 ? ov->params[0].type : NULL;
         if (!t || t->kind != KP_TK_RECORD || ov->params[0].mode != KP_PM_MUTREF) {
             kp_compile_error(c, n, "a deinit overload takes one parameter of a record type, as $&T: deinit (.x: $&T) -> ()");
@@ -413,6 +408,13 @@ added:
         }
     }
     return ov;
+}
+
+/* The function `T(…)` calls for a built-in type T that is not a record:
+ * the builtin table's constructor (KP_BF_CTOR, init), or NULL. */
+KpFunc *kp_types_ctor_func(C *c) {
+    const char *name = kp_builtin_name_with(KP_BF_CTOR);
+    return name ? kp_resolve_find_func(c, kp_compile_intern(c, name)) : NULL;
 }
 
 bool kp_types_is_num(KpVM *vm, KpType *t) { return t == vm->t_int || t == vm->t_float; }

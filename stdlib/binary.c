@@ -772,8 +772,8 @@ const KpBuiltin kp_builtins_binary[] = {
     {"write_file", b_write_file_bytes, "fs: &System.Fs, path: &String, bytes: &HeapAllocation", "()", 0},
     {"map_file", b_map_file, "fs: &System.Fs, path: &String, .write: Bool = false", "HeapAllocation", KP_BF_CTX},
     /* Writer */
-    {"init", init_writer0, LE, "Writer", KP_BF_CTX},
-    {"init", init_writer1, "from: &Allocator, " LE, "Writer", KP_BF_CTX},
+    {"init", init_writer0, LE, "Writer", KP_BF_CTX | KP_BF_CTOR},
+    {"init", init_writer1, "from: &Allocator, " LE, "Writer", KP_BF_CTX | KP_BF_CTOR},
     {"write_u8", b_write_u8, "w: $&Writer, value: Int", "()", 0},
     {"write_u16", b_write_u16, "w: $&Writer, value: Int", "()", 0},
     {"write_u32", b_write_u32, "w: $&Writer, value: Int", "()", 0},
@@ -791,7 +791,7 @@ const KpBuiltin kp_builtins_binary[] = {
     {"take_bytes", b_take_bytes, "w: Writer", "HeapAllocation", KP_BF_CTX},
     {"position", b_position, "w: &Writer", "Int", 0},
     /* Reader */
-    {"init", init_reader, "buf: &HeapAllocation|String, " LE, "Reader", KP_BF_CTX | KP_BF_BORROWS},
+    {"init", init_reader, "buf: &HeapAllocation|String, " LE, "Reader", KP_BF_CTX | KP_BF_BORROWS | KP_BF_CTOR},
     {"read_u8", b_read_u8, "r: $&Reader", "Int", 0},
     {"read_u16", b_read_u16, "r: $&Reader", "Int", 0},
     {"read_u32", b_read_u32, "r: $&Reader", "Int", 0},

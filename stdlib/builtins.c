@@ -207,6 +207,6 @@ const KpBuiltin kp_builtins_core[] = {
     {"assert", b_assert, "condition: &Bool, message: &Any", "()", KP_BF_VARIADIC},
     {"#get_fields", b_get_fields, "r: $&Any", "List#(Any)", KP_BF_CTX},
     {"#check_cycles", b_check_cycles, "", "Int", 0},
-    {"#show", b_show, "x: &Any", "()", 0},
+    {"#show", b_show, "x: &Any", "()", KP_BF_SHOW},
     {NULL, NULL, NULL, NULL, 0},
 };

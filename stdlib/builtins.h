@@ -59,6 +59,11 @@
  *   KP_BF_CTX       the result is allocated from the context allocator
  *                   (documentation for the passes: it is a fresh owned
  *                   value, never a borrow of an argument).
+ *   KP_BF_CTOR      a constructor: `T(…)` of a built-in type T that is not
+ *                   a record (HeapAllocation, an allocator, Writer) calls
+ *                   the overloads of this row's name that return T (init).
+ *   KP_BF_SHOW      the REPL shows the value of a final expression
+ *                   statement by a call of this row (#show).
  */
 #ifndef KEEP_STDLIB_BUILTINS_H
 #define KEEP_STDLIB_BUILTINS_H
@@ -76,6 +81,8 @@ enum {
     KP_BF_BY_RESULT = 1u << 4,
     KP_BF_BORROWS = 1u << 5,
     KP_BF_STORES = 1u << 6,
+    KP_BF_CTOR = 1u << 7,
+    KP_BF_SHOW = 1u << 8,
 };
 
 typedef struct KpBuiltin {
@@ -129,6 +136,17 @@ typedef struct KpBuiltinConst {
 } KpBuiltinConst;
 extern const KpBuiltinConst kp_builtin_consts[];
 bool kp_builtin_const(const char *name, KpValue *out);
+
+/* The name of the first row of the tables carrying `flag` (KP_BF_CTOR:
+ * "init", KP_BF_SHOW: "#show"), or NULL: how the compiler's passes find
+ * the functions the language calls on its own, without knowing names. */
+const char *kp_builtin_name_with(uint32_t flag);
+
+/* A value of the language that is a name, not a literal: `system` (the
+ * capabilities, of type System) and the constants of kp_builtin_consts
+ * (Floats).  Sets *out and *type (the static type); false for any other
+ * name. */
+bool kp_builtin_value(KpVM *vm, const char *name, KpValue *out, KpType **type);
 
 /* Registers every row of `table` as a native overload in `vm`.  Returns
  * false (and sets vm->init_failed) when a row is malformed or memory ran

@@ -177,6 +177,31 @@ void kp_stdlib_register(KpVM *vm) {
         if (!kp_builtins_register(vm, kp_builtin_modules[i])) return;
 }
 
+const char *kp_builtin_name_with(uint32_t flag) {
+    for (int i = 0; kp_builtin_modules[i]; i++)
+        for (const KpBuiltin *b = kp_builtin_modules[i]; b->name; b++)
+            if (b->flags & flag) return b->name;
+    return NULL;
+}
+
+/* The values that are names (the capabilities), then the constants. */
+static const struct { const char *name; uint8_t tag; } builtin_values[] = {
+    {"system", KP_T_SYSTEM},
+    {NULL, 0},
+};
+
+bool kp_builtin_value(KpVM *vm, const char *name, KpValue *out, KpType **type) {
+    for (int i = 0; builtin_values[i].name; i++)
+        if (!strcmp(builtin_values[i].name, name)) {
+            *out = (KpValue){.tag = builtin_values[i].tag};
+            *type = vm->t_system;
+            return true;
+        }
+    if (!kp_builtin_const(name, out)) return false;
+    *type = vm->t_float;
+    return true;
+}
+
 /* Registers every row named `name` (vm->lib_lookup: the library is
  * registered a name at a time, as scripts use it). */
 bool kp_stdlib_lookup(KpVM *vm, const char *name) {
