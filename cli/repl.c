@@ -170,10 +170,12 @@ static bool command(Repl *r, const char *line) {
             free(t.data);
         }
     } else if (IS("ownership")) {
+        /* the compiler's own record, compiled with the REPL's rules in the
+         * session's scope (its variables, functions and types) */
         if (arglen) {
-            kp_vm_emit_ownership(r->vm, "<repl>", arg, arglen, write_stdout, NULL);
+            kp_vm_emit_ownership_ex(r->vm, "<repl>", arg, arglen, KP_EVAL_REPL, write_stdout, NULL);
         } else if (r->last.len) {
-            kp_vm_emit_ownership(r->vm, "<repl>", r->last.data, r->last.len, write_stdout, NULL);
+            kp_vm_emit_ownership_ex(r->vm, "<repl>", r->last.data, r->last.len, KP_EVAL_REPL, write_stdout, NULL);
         } else {
             printf("nothing evaluated yet (or give the code: :ownership CODE)\n");
         }
