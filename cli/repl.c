@@ -133,8 +133,8 @@ static void help(void) {
            "  :quit              end the session (also Ctrl-D)\n"
            "  :stats             allocator statistics\n"
            "  :type EXPR         the static type the compiler infers for EXPR\n"
-           "  :ownership [code]  the last input (or code) with the deinits, moves and\n"
-           "                     reference counting the compiler inserts written out\n");
+           "  :ownership [code]  the last input (or code), compiled but not run, with the\n"
+           "                     moves, drops and keeps the compiler inserts under each line\n");
 }
 
 static const char *skip_space(const char *s) {

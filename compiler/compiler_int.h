@@ -19,6 +19,7 @@
  *   codegen_stmt.c  register bytecode: declarations, assignments, control
  *                   flow, returns, function bodies
  *   compile.c       the driver: the shared helpers and kp_compile
+ *   emit.c          the listing of the ownership record (--emit=ownership)
  * Names carry their module: kp_resolve_, kp_types_, kp_own_, kp_cg_,
  * kp_compile_.
  */
@@ -42,6 +43,8 @@ struct Local {
     bool global;       /* top-level variable: reg is an absolute stack slot */
     int depth;
     uint32_t moved_line, moved_col; /* certain move, 0 = none */
+    uint8_t may_move;  /* moved on some path (the ownership record: its drop
+                          happens only if it was not) */
     uint32_t start_pc;
     uint8_t using_mark; /* the hidden local of a `using` block */
     uint8_t through;    /* holds a reference: 1 = $& (assignment writes

@@ -36,6 +36,19 @@
  *
  * These decisions are taken while code is generated: the functions here
  * emit the drops, defer bodies and keep instructions they decide on.
+ *
+ * The record.  Every instruction that moves, drops, deinitializes, boxes,
+ * keeps or releases a value is recorded as it is emitted (kp_own_record,
+ * called by kp_cg_emit when a log is asked for) — what it is about (the
+ * local in its register, or what the emitting code says with kp_own_hint),
+ * its static type and the position the instruction carries — and
+ * kp_own_note adds the operations the VM performs at a call (by-value
+ * arguments moved out of their places, a native's arguments dropped).
+ * `--emit=ownership` prints this record (emit.c); the VM's
+ * --trace-ownership reports the same operations at the same positions as
+ * it performs them, and tests/ownership/agree.sh checks on the whole suite
+ * that everything traced is recorded.  Values that own nothing (scalars,
+ * strings, references) and variables certainly moved from get no event.
  */
 #include "compiler_int.h"
 
@@ -316,7 +329,10 @@ void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st)
 void kp_own_forget_moves_since(C *c, int nlocals) {
     (void)nlocals;
     /* after a branch or loop a move is no longer certain */
-    for (int i = 0; i < c->fn->nlocals; i++) c->fn->locals[i].moved_line = 0;
+    for (int i = 0; i < c->fn->nlocals; i++) {
+        if (c->fn->locals[i].moved_line) c->fn->locals[i].may_move = 1;
+        c->fn->locals[i].moved_line = 0;
+    }
 }
 
 void kp_own_defer(C *c, KpNode *n) {
@@ -646,7 +662,7 @@ static void record_drop(C *c, uint32_t r, const char *why) {
                         "a temporary the caller passed to this reference parameter");
         return;
     }
-    kp_own_note(c, KP_OWN_DROP, l->name, l->type, false, c->hint.why ? c->hint.why : why);
+    kp_own_note(c, KP_OWN_DROP, l->name, l->type, l->may_move, l->may_move ? "unless it was moved" : c->hint.why ? c->hint.why : why);
 }
 
 void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
@@ -740,7 +756,7 @@ void kp_own_note_end(C *c) {
         Local *l = &f->locals[i];
         if (!l->global || l->name[0] == '(' || l->moved_line) continue;
         if (kp_own_kept_index(f, l->name) >= 0) own_add(c, KP_OWN_RELEASE, l->name, l->type, true, "its keep box", 0);
-        else kp_own_note(c, KP_OWN_DROP, l->name, l->type, false, NULL);
+        else kp_own_note(c, KP_OWN_DROP, l->name, l->type, l->may_move, l->may_move ? "unless it was moved" : NULL);
     }
     f->line = line;
     f->col = col;
