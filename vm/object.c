@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vm.h"
@@ -844,11 +845,35 @@ static bool add_quoted(KpVM *vm, KpString *s) {
     return add(vm, "\"");
 }
 
+/* The shortest text that reads back as f (print, str and format agree):
+ * "0.1", "0.30000000000000004", "2.0" (a point or an exponent always, so
+ * the text reads as a Float), positional for decimal exponents -4..14 as
+ * C's %g, else "1e+15", "1.5e-07"; "inf", "-inf", "nan".
+ * Any decimal of at most 15 significant digits that reads back as a
+ * normal f is f rounded to 15 digits (DBL_DIG), so 15 digits with the
+ * trailing zeros dropped are the shortest when they read back, else 16 or
+ * 17 digits are (subnormals have fewer digits: they search from 1). */
 void kp_format_float(double f, char *buf, size_t n) {
     if (isnan(f)) { snprintf(buf, n, "nan"); return; }
     if (isinf(f)) { snprintf(buf, n, f > 0 ? "inf" : "-inf"); return; }
-    snprintf(buf, n, "%.14g", f);
-    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", n - strlen(buf) - 1);
+    char e[40];
+    int prec = fabs(f) < 2.2250738585072014e-308 ? 1 : 15;
+    for (; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, f);
+        if (prec == 17 || strtod(e, NULL) == f) break;
+    }
+    /* e is [-]d.ddde[+-]xx: the digits without trailing zeros, the exponent */
+    char *x = strchr(e, 'e');
+    int exp10 = atoi(x + 1);
+    int digits = prec;
+    for (char *p = x - 1; digits > 1 && *p == '0'; p--) digits--;
+    if (exp10 >= -4 && exp10 < 15) {
+        int decimals = digits - 1 - exp10;
+        snprintf(buf, n, "%.*f", decimals > 0 ? decimals : 0, f);
+        if (decimals <= 0) strncat(buf, ".0", n - strlen(buf) - 1);
+    } else {
+        snprintf(buf, n, "%.*e", digits - 1, f);
+    }
 }
 
 static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
