@@ -1012,7 +1012,10 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_U64: return "UInt64";
     case KP_T_FUNC: return "Function";
     case KP_T_TYPE: return "Type";
-    case KP_T_SYSTEM: return v.aux == 1 ? "System.Memory" : v.aux == 2 ? "System.Fs" : "System";
+    case KP_T_SYSTEM: {
+        static const char *const sys[] = {"System", "System.Memory", "System.Fs", "System.Random", "System.Env"};
+        return v.aux < 5 ? sys[v.aux] : "System";
+    }
     case KP_T_STR: return "String";
     case KP_T_MAP: return "HashMap";
     case KP_T_HEAP: return "HeapAllocation";
