@@ -323,6 +323,20 @@ static bool map_key_ok(KpValue k) {
 KpMapEntry *kp_map_find(KpMap *m, KpValue key) {
     if (!m->icap) return NULL;
     uint32_t mask = m->icap - 1, i = value_hash(key) & mask;
+    if (key.tag == KP_T_STR) { /* the common case, compared inline */
+        const KpString *k = key.p;
+        for (;;) {
+            int32_t e = m->index[i];
+            if (e < 0) return NULL;
+            KpValue ek = m->entries[e].key;
+            if (ek.tag == KP_T_STR) {
+                const KpString *s = ek.p;
+                if (s == k || (s->hash == k->hash && s->len == k->len && memcmp(s->data, k->data, k->len) == 0))
+                    return &m->entries[e];
+            }
+            i = (i + 1) & mask;
+        }
+    }
     for (;;) {
         int32_t e = m->index[i];
         if (e < 0) return NULL;
