@@ -50,8 +50,9 @@ static void usage(FILE *out) {
             "  --stats           report every allocator's statistics at exit\n"
             "  --collect-cycles  deinitialize unreachable keep cycles (default: report them)\n"
             "  --dump-bytecode   print the compiled bytecode to stderr\n"
-            "  --emit=ownership  print the script with the compiler-inserted deinits, moves,\n"
-            "                    defers and reference counting written out; do not run it\n"
+            "  --emit=ownership  print the script with the moves, drops and keeps the compiler\n"
+            "                    inserts listed under each line; do not run it\n"
+            "  --trace-ownership print every move, drop and keep to stderr as it runs\n"
             "  -h, --help        this text\n"
             "keep fmt prints each file in the canonical layout (-w rewrites it; --check\n"
             "lists the files that are not formatted and exits 1 if there is one).\n"
@@ -151,7 +152,9 @@ static int run_script(KpVM *vm, const char *path) {
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "fmt")) return keep_fmt_main(argc - 1, argv + 1);
     KpConfig cfg = {0};
-    cfg.allow_fs = true; /* the command line grants scripts the file system */
+    cfg.allow_fs = true; /* the command line grants scripts the file system, */
+    cfg.allow_random = true; /* the system's random numbers */
+    cfg.allow_env = true;    /* and the environment variables */
     bool check_leaks = false, dump = false, interactive = false, emit = false, show_version = false;
     const char *file = NULL;
     const char *code[MAX_E];
@@ -167,6 +170,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-i")) interactive = true;
         else if (!strcmp(a, "-v") || !strcmp(a, "--version")) show_version = true;
         else if (!strcmp(a, "--emit=ownership")) emit = true;
+        else if (!strcmp(a, "--trace-ownership")) cfg.trace_ownership = true;
         else if (!strcmp(a, "-e")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "keep: -e needs code, as in: keep -e 'print(1)'\n");
@@ -238,7 +242,10 @@ int main(int argc, char **argv) {
             return rc;
         }
     }
-    if (repl && (rc == KP_OK || interactive)) rc = keep_repl(vm);
+    if (repl && ((rc == KP_OK || interactive) && rc != KP_EXIT)) rc = keep_repl(vm);
+    /* exit(code): the frames have unwound; the top-level variables are
+     * deinitialized here, then the process exits with the code */
+    int exit_code = rc == KP_EXIT ? kp_vm_exit_code(vm) : -1;
     if (kp_vm_finish(vm) != KP_OK && rc == KP_OK && !repl) rc = KP_ERR_RUNTIME;
     fflush(stdout);
     if (check_leaks && rc != KP_ERR_USAGE && rc != KP_ERR_COMPILE) {
@@ -247,9 +254,9 @@ int main(int argc, char **argv) {
         if (st.live_count != 0) {
             fprintf(stderr, "keep: leak check failed: %lld bytes in %lld allocations were not freed\n",
                     (long long)st.live_bytes, (long long)st.live_count);
-            if (rc == KP_OK) rc = KP_ERR_RUNTIME;
+            if (rc == KP_OK || rc == KP_EXIT) rc = KP_ERR_RUNTIME, exit_code = -1;
         }
     }
     kp_vm_free(vm);
-    return rc;
+    return exit_code >= 0 ? exit_code : rc;
 }

@@ -119,6 +119,7 @@ typedef struct Repl {
     Text last;  /* the last input evaluated (for :ownership)          */
     Text entry; /* the lines of the current entry, for the history    */
     bool tty;
+    bool exited;   /* an input called exit(code): the session ends      */
     char *history; /* history file path, or NULL                      */
 } Repl;
 
@@ -133,8 +134,8 @@ static void help(void) {
            "  :quit              end the session (also Ctrl-D)\n"
            "  :stats             allocator statistics\n"
            "  :type EXPR         the static type the compiler infers for EXPR\n"
-           "  :ownership [code]  the last input (or code) with the deinits, moves and\n"
-           "                     reference counting the compiler inserts written out\n");
+           "  :ownership [code]  the last input (or code), compiled but not run, with the\n"
+           "                     moves, drops and keeps the compiler inserts under each line\n");
 }
 
 static const char *skip_space(const char *s) {
@@ -170,10 +171,12 @@ static bool command(Repl *r, const char *line) {
             free(t.data);
         }
     } else if (IS("ownership")) {
+        /* the compiler's own record, compiled with the REPL's rules in the
+         * session's scope (its variables, functions and types) */
         if (arglen) {
-            kp_vm_emit_ownership(r->vm, "<repl>", arg, arglen, write_stdout, NULL);
+            kp_vm_emit_ownership_ex(r->vm, "<repl>", arg, arglen, KP_EVAL_REPL, write_stdout, NULL);
         } else if (r->last.len) {
-            kp_vm_emit_ownership(r->vm, "<repl>", r->last.data, r->last.len, write_stdout, NULL);
+            kp_vm_emit_ownership_ex(r->vm, "<repl>", r->last.data, r->last.len, KP_EVAL_REPL, write_stdout, NULL);
         } else {
             printf("nothing evaluated yet (or give the code: :ownership CODE)\n");
         }
@@ -227,7 +230,8 @@ static bool take_line(Repl *r, const char *line) {
     if (rc == KP_ERR_INCOMPLETE) return true;
     text_set(&r->last, r->input.data, r->input.len);
     r->input.len = 0;
-    return true;
+    if (rc == KP_EXIT) r->exited = true;
+    return rc != KP_EXIT;
 }
 
 /* End of input inside an unfinished construct: report it as the compiler
@@ -483,5 +487,5 @@ int keep_repl(KpVM *vm) {
     g_vm = NULL;
     free(r.input.data);
     free(r.last.data);
-    return 0;
+    return r.exited ? KP_EXIT : 0;
 }

@@ -61,6 +61,15 @@ enum {
     KP_ERR_ARG = 4,        /* the host passed a bad argument (slot out of
                               range, wrong value kind, unknown name)          */
     KP_ERR_USAGE = 64,     /* a file that cannot be read                      */
+    KP_EXIT = 5,           /* the script called exit(code): every frame's
+                              deinits and defers have run (top-level
+                              variables stay, as after an error, until
+                              kp_vm_finish or kp_vm_free); nothing is
+                              reported; the code is kp_vm_exit_code(vm).
+                              The VM stays usable: a later run starts
+                              afresh.  A C function that gets KP_EXIT from
+                              kp_call or a nested run should return it (any
+                              failure return continues the exit)           */
 };
 
 #ifndef KP_WRITEFN_DEFINED
@@ -127,6 +136,11 @@ typedef struct KpConfig {
     bool debug_alloc;      /* scripts run on a debug root allocator         */
     bool stats;            /* allocator statistics to write_err at the end  */
     bool allow_fs;         /* grant system.fs (read_file, write_file)       */
+    bool allow_random;     /* grant system.random: Random(&system.random)
+                              generators, seeded from the OS (getrandom)
+                              or by the script (.seed = n)                  */
+    bool allow_env;        /* grant system.env: get_env(&system.env, name)
+                              reads the process's environment variables     */
     int argc;              /* system.args (copied)                          */
     const char *const *argv;
     size_t stack_values;   /* the value stack's maximum, in values (16 bytes
@@ -149,6 +163,16 @@ typedef struct KpConfig {
                               from the root and allocators over it          */
     size_t max_source_bytes; /* kp_vm_run_file refuses larger files (and
                               anything not a regular file); 0: 256 MiB      */
+    bool trace_ownership;  /* write to write_err a line for every move, drop,
+                              deinit, keep box, keep and box release the VM
+                              performs, with its source position:
+                              `[own] FILE:LINE:COL KIND NAME: TYPE` (NAME
+                              `_` for a temporary; FILE:end for the top-level
+                              variables dropped when the program ends).
+                              Strings and scalars never appear: they are
+                              copied.  `keep --trace-ownership`; the
+                              events are those `--emit=ownership` lists
+                              (docs/ownership.md)                           */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */
@@ -189,8 +213,13 @@ KP_API int kp_vm_finish(KpVM *vm);
 /* Compiles and runs `len` bytes of `src`, named `name` in messages (both
  * copied).  Top-level variables and functions stay defined for later runs
  * and calls.  Returns KP_OK, KP_ERR_COMPILE (diagnostics written to
- * write_err) or KP_ERR_RUNTIME (error and stack trace written to write_err). */
+ * write_err), KP_ERR_RUNTIME (error and stack trace written to write_err)
+ * or KP_EXIT (the script called exit(code): see KP_EXIT). */
 KP_API int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len);
+
+/* The code the script passed to exit(code) (0..255) when the last run
+ * returned KP_EXIT; 0 otherwise.  The `keep` command exits with it. */
+KP_API int kp_vm_exit_code(KpVM *vm);
 
 /* Reads the file at `path` and runs it; KP_ERR_USAGE if it cannot be read,
  * is not a regular file (a device, a pipe, /dev/zero) or is larger than
@@ -335,7 +364,8 @@ KP_API int kp_set_global(KpVM *vm, const char *name, int slot);
  * first_arg .. first_arg+nargs-1 and puts the result in `result_slot`.
  * Arguments are passed as a script passes variables: a by-value parameter
  * takes (moves) the slot's value, a `&`/`$&` parameter borrows the slot.
- * Returns KP_OK or KP_ERR_RUNTIME (message in kp_vm_last_error). */
+ * Returns KP_OK or KP_ERR_RUNTIME (message in kp_vm_last_error), or
+ * KP_EXIT when the function called exit(code). */
 KP_API int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot);
 
 /* ------------------------------------------------------------ handles */
@@ -485,12 +515,20 @@ KP_API void *kp_get_object(KpVM *vm, int slot, KpHostType *type);
 
 /* ------------------------------------------------------------ tools */
 
-/* Writes `src` as Keep source with every operation the compiler inserts
- * written out — the deinits at scope exits, the moves, the defers, the
- * reference-count operations of keep — without running it (what
- * `keep --emit=ownership` and the REPL's :ownership print).  Returns KP_OK,
- * or KP_ERR_COMPILE when src does not parse (diagnostics to write_err). */
+/* Compiles `src` (`len` bytes, named `name` in messages) as a run would,
+ * without running it, and writes to `out` the compiler's ownership record:
+ * the program's lines, each followed by the moves, drops, deinits, keep
+ * boxes, keeps and box releases code generation emitted at its positions
+ * (`KIND WHAT: TYPE`, the layout in docs/ownership.md) — what
+ * `keep --emit=ownership` and the REPL's :ownership print, and what the VM
+ * reports as it runs under KpConfig.trace_ownership.  The top-level
+ * variables src declares are not kept (nothing ran); its functions and
+ * types are declared, as by a run.  Returns KP_OK, or KP_ERR_COMPILE when
+ * src does not compile (diagnostics to write_err).  The _ex form takes
+ * kp_vm_eval's flags (KP_EVAL_REPL: the REPL's rules). */
 KP_API int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud);
+KP_API int kp_vm_emit_ownership_ex(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags,
+                                   KpWriteFn out, void *ud);
 
 /* Sets system.args (copied). */
 KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);

@@ -216,6 +216,8 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    KpType *t_sysrandom, *t_sysenv; /* System.Random, System.Env (akind 3, 4) */
+    KpType *t_random;        /* Random: a generator (stdlib/random.c), a built-in host type */
     /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
     KpType *t_float32, *t_bin[8];
     struct KpHeapAlloc **pinned; /* every pinned buffer (pins are few) */
@@ -227,6 +229,9 @@ struct KpVM {
     KpValue sys_script;      /* system.script: String, the script's path */
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
     bool allow_fs;
+    KpValue sys_random;      /* system.random: granted by the host (allow_random) */
+    KpValue sys_env;         /* system.env: granted by the host (allow_env) */
+    bool allow_random, allow_env;
     bool no_memory;          /* system.memory withheld by the host */
     size_t max_source;       /* kp_vm_run_file's size limit, bytes */
     KpAccount acct;          /* the memory limit of everything scripts
@@ -255,6 +260,9 @@ struct KpVM {
     KpBuf trace;             /* stack trace text */
     int status;              /* KP_OK, KP_ERR_RUNTIME, KP_ERR_COMPILE */
     bool err_located;        /* err already has position and trace */
+    bool exiting;            /* exit(code) unwinds the frames (stdlib/time.c):
+                                no report; the run returns KP_EXIT */
+    int exit_code;           /* exit's code, 0..255 */
     bool incomplete;         /* the last compile ended inside an open construct */
     bool init_failed;        /* out of memory while creating the VM */
     uint64_t host_refusals;  /* requests the host allocator refused */
@@ -278,9 +286,18 @@ struct KpVM {
     _Atomic int interrupt;
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
+    bool trace_own;          /* --trace-ownership: vm.c kp_vm_trace_own */
+    const char *trace_file;  /* the last main chunk's source name, for it */
     bool ran_since_finish;   /* a chunk ran after kp_vm_finish: its globals
                                 are dropped by the next finish (or free) */
 };
+
+/* --trace-ownership: writes to write_err one line for an ownership
+ * operation the VM performs — `[own] FILE:LINE:COL KIND NAME: TYPE` —
+ * at the position of the running instruction (KIND: move, drop, deinit,
+ * box, keep, release; NAME "_" for a temporary).  `slot` (may be NULL)
+ * is where the value was, for its variable's name. */
+void kp_vm_trace_own(KpVM *vm, const char *kind, KpValue v, const KpValue *slot, uint32_t count);
 
 /* The immortal string constant with these bytes: one per distinct text
  * for the VM's life, outside the per-run arena (a value may hold it after
