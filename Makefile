@@ -26,7 +26,7 @@ CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 EMBED_SRC = $(wildcard examples/embed/*.c)
 EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
 
-.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench clean tools install
+.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench clean tools install print-lib-src
 all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
@@ -132,16 +132,32 @@ run: all
 	$(B)/keep examples/tour.kp
 
 # ----------------------------------------------------------------- bench
+# The embedding benchmarks (bench/embed/) are two C hosts: one on libkeep.a,
+# its twin on the system's Lua 5.4 (liblua5.4-dev, found with pkg-config).
 bench: all
-	@command -v lua5.4 >/dev/null || sh .ci/install-tools lua5.4
-	@sh bench/run.sh $(B)/keep
+	@pkgs="$$(command -v lua5.4 >/dev/null || echo lua5.4) $$(pkg-config --exists lua5.4 2>/dev/null || echo liblua5.4-dev pkg-config)"; \
+	  if [ -n "$$(echo $$pkgs)" ]; then sh .ci/install-tools $$pkgs; fi
+	@$(MAKE) --no-print-directory $(B)/bench/embed_keep $(B)/bench/embed_lua
+	@sh bench/run.sh $(B)/keep lua5.4 $(B)/bench
+
+$(B)/bench/embed_keep: bench/embed/embed_keep.c $(B)/libkeep.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< $(B)/libkeep.a $(LDLIBS)
+
+$(B)/bench/embed_lua: bench/embed/embed_lua.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra $$(pkg-config --cflags lua5.4) -o $@ $< $$(pkg-config --libs lua5.4)
 
 clean:
 	rm -rf build
 
-# ThreadSanitizer run of the allocator thread stress test (alloc/).
+# ThreadSanitizer runs of the thread tests (tests/c/tsan.sh).
 test-tsan:
 	@sh tests/c/tsan.sh build/tsan
+
+# The library's sources, one a line (for scripts that build it another way).
+print-lib-src:
+	@for f in $(LIB_SRC); do echo $$f; done
 
 # Out-of-memory injection (tests/oom/oom.c): every script of the suite and
 # every example, run with the Nth host allocation refused — only the Nth,

@@ -372,8 +372,11 @@ typedef int (*KpCFunction)(KpVM *vm, int nargs, void *ud);
  * means any number, all borrowed read-only.  `ud` is passed back on every
  * call.  Must be called before running scripts that use the name.  `name`
  * is copied.  Several C functions may share a name (overloads chosen by
- * argument count and types, as for script functions).  kp_register(...) is
- * kp_register_ex(..., 0).
+ * argument count and types, as for script functions).  A script call of
+ * a name whose only overload is one C function is bound to it when the
+ * script is compiled (no run-time selection, like a built-in): overloads
+ * registered later serve the scripts compiled after them.  kp_register(...)
+ * is kp_register_ex(..., 0).
  *
  * Conflicts.  A name that a script has defined, or that the standard
  * library defines, is refused (KP_ERR_ARG, the message names the script's

@@ -957,6 +957,18 @@ static bool bind_args(KpVM *vm, KpOverload *ov, KpValue *args, int *pnargs, KpCa
 
 static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
     bool ok = true;
+    if (LIKELY(from >= vm->stack && to <= vm->stack_end)) {
+        /* registers of the stack (the usual case): one range check, and
+         * nothing to drop for scalars */
+        uint32_t *gen = vm->reg_gen + (from - vm->stack);
+        for (ptrdiff_t k = to - from; k-- > 0;) {
+            gen[k]++;
+            KpValue v = from[k];
+            from[k] = kp_unset();
+            if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) ok = false;
+        }
+        return ok;
+    }
     while (to > from) {
         --to;
         if (to >= vm->stack && to < vm->stack_end) vm->reg_gen[to - vm->stack]++;
@@ -1010,8 +1022,21 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
     KpFunc *f = fn.p;
-    KpOverload *ov = select_overload(vm, f, top + 1, nargs, NULL);
-    bool ok = ov && bind_args(vm, ov, top + 1, &nargs, NULL, 0);
+    KpOverload *ov = NULL;
+    bool ok;
+    if (LIKELY(f->n == 1) && f->ovs[0]->proto && nargs == f->ovs[0]->nparams) {
+        /* one script overload and every argument of its parameter's exact
+         * scalar type (CALL's fast path): nothing to select or bind */
+        ov = f->ovs[0];
+        int j = 0;
+        while (j < nargs && top[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
+        if (j < nargs) ov = NULL;
+    }
+    if (ov) ok = true;
+    else {
+        ov = select_overload(vm, f, top + 1, nargs, NULL);
+        ok = ov && bind_args(vm, ov, top + 1, &nargs, NULL, 0);
+    }
     if (ok && ov->native) {
         KpValue *save = vm->native_top;
         vm->native_top = top + 1 + nargs;
@@ -1215,6 +1240,11 @@ dispatch:
     }
     CASE(DROP) {
         uint32_t a = i->a, n = i->b;
+        if (LIKELY(n == 1 && !KP_NEEDS_DROP(R[a]))) { /* one scalar temporary */
+            vm->reg_gen[(R + a) - vm->stack]++;
+            R[a] = kp_unset();
+            NEXT;
+        }
         SAVEPC();
         if (!clear_regs(vm, R + a, R + a + n)) goto error;
         NEXT;
@@ -1793,9 +1823,39 @@ dispatch:
         LOADFRAME();
         NEXT;
     }
+    CASE(VINDEX) {
+        /* v[i, j] on a View with Int indices (stdlib/view.c); anything
+         * else runs as the CALLS of #index it is */
+        KpValue *fv = &R[i->a];
+        KpValue out;
+        /* (a view that is a temporary, owned by its register, takes the
+         * call: it must be dropped) */
+        if (LIKELY(!KP_NEEDS_DROP(*fv) && fv[1].tag == KP_T_REF && kp_view_get_fast(vm, fv + 1, i->b, &out))) {
+            for (int q = 1; q <= i->b; q++) fv[q].tag = KP_T_UNSET; /* a reference and Ints */
+            *fv = out;
+            NEXT;
+        }
+        goto calls;
+    }
+    CASE(VSETINDEX) {
+        /* v[i, j] = x: the same for #setindex */
+        KpValue *fv = &R[i->a];
+        if (LIKELY(!KP_NEEDS_DROP(*fv) && fv[1].tag == KP_T_REF)) {
+            SAVEPC();
+            int r = kp_view_set_fast(vm, fv + 1, i->b);
+            if (r < 0) goto error;
+            if (LIKELY(r > 0)) {
+                for (int q = 1; q <= i->b; q++) fv[q].tag = KP_T_UNSET;
+                *fv = kp_unit();
+                NEXT;
+            }
+        }
+        goto calls;
+    }
     CASE(CALLS) {
         /* bound at compile time: no selection; only the arguments the
          * types pass could not prove are bound (checked, converted) */
+    calls:;
         KpValue *fv = &R[i->a];
         int nargs = i->b;
         KpCallDesc *desc = &p->calls[i->c - 1];
@@ -1811,10 +1871,17 @@ dispatch:
             KpValue *args = fv + 1;
             for (int q = 0; q < nargs; q++) {
                 if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
-                KpParam vp = {0};
-                const KpParam *pp = q < ov->nparams ? &ov->params[q] : &vp;
-                if (q >= ov->nparams) vp.mode = ov->vmode;
+                KpParam vp;
+                const KpParam *pp = &ov->params[q];
+                if (UNLIKELY(q >= ov->nparams)) { /* a variadic one */
+                    memset(&vp, 0, sizeof vp);
+                    vp.mode = ov->vmode;
+                    pp = &vp;
+                }
                 if (args[q].tag == pp->fast_tag && pp->mode == KP_PM_VALUE) continue;
+                /* an untyped by-value parameter (a host function's): bind_one
+                 * has nothing to do unless a reference was passed */
+                if (!pp->type && pp->mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
                 if (!bind_one(vm, ov->func, q, pp, &args[q], POS)) goto error;
             }
         }
@@ -1928,6 +1995,7 @@ dispatch:
         KpType *t = K[i->b].p;
         KpValue *v = &R[i->a];
         const char *why;
+        if (LIKELY(t->kind == KP_TK_SCALAR && v->tag == t->tag && t != vm->t_float32)) NEXT; /* an exact scalar (Float32 rounds) */
         if (LIKELY(kp_type_coerce(vm, t, v, &why))) NEXT;
         SAVEPC();
         if (v->tag == KP_T_MOVED || v->tag == KP_T_UNSET) { bad_value(vm, *v, NULL); goto error; }
