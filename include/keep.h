@@ -157,10 +157,10 @@ typedef struct KpConfig {
  * only (argv is copied).  Returns NULL when out of memory.  The VM owns
  * everything it allocates; kp_vm_free releases it.
  *
- * Memory.  A new VM with the default config takes about 57 KiB from the
- * host allocator (its state, the standard library's tables, the reserved
- * space of error messages), so a process can hold thousands (1,000 VMs:
- * ~56 MiB; tested under 64 KiB and 64 MiB).  Tables (names, functions,
+ * Memory.  A new VM with the default config takes about 26 KiB from the
+ * host allocator, in 7 blocks (its state, the standard library's tables,
+ * the reserved space of error messages), so a process can hold thousands
+ * (1,000 VMs: ~26 MiB; tested under 64 KiB and 64 MiB).  Tables (names, functions,
  * types, handles, slots) start small and grow by doubling.  The value
  * stack, its per-register generations and the call frames never move:
  * address space for KpConfig.stack_values values is reserved from the

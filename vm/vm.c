@@ -957,18 +957,6 @@ static bool bind_args(KpVM *vm, KpOverload *ov, KpValue *args, int *pnargs, KpCa
 
 static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
     bool ok = true;
-    if (LIKELY(from >= vm->stack && to <= vm->stack_end)) {
-        /* registers of the stack (the usual case): one range check, and
-         * nothing to drop for scalars */
-        uint32_t *gen = vm->reg_gen + (from - vm->stack);
-        for (ptrdiff_t k = to - from; k-- > 0;) {
-            gen[k]++;
-            KpValue v = from[k];
-            from[k] = kp_unset();
-            if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) ok = false;
-        }
-        return ok;
-    }
     while (to > from) {
         --to;
         if (to >= vm->stack && to < vm->stack_end) vm->reg_gen[to - vm->stack]++;
@@ -1893,7 +1881,18 @@ dispatch:
             bool ok = ov->native(vm, fv + 1, nargs, &r);
             kp_tls_vm = vm; /* a host function may have used another VM */
             vm->native_top = save;
-            if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
+            /* the arguments: scalars and references (the usual case) need
+             * only their registers' generations bumped */
+            KpValue *a0 = fv + 1;
+            int q = 0;
+            while (q < nargs && !KP_NEEDS_DROP(a0[q])) q++;
+            if (LIKELY(q == nargs)) {
+                uint32_t *gen = vm->reg_gen + (a0 - vm->stack);
+                for (q = 0; q < nargs; q++) {
+                    gen[q]++;
+                    a0[q] = kp_unset();
+                }
+            } else if (!clear_regs(vm, a0, a0 + nargs)) ok = false;
             if (!ok) { kp_drop(vm, r); goto error; }
             *fv = r;
             NEXT;

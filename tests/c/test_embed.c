@@ -17,6 +17,8 @@
  */
 #include <keep.h>
 
+#include "counting.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -66,41 +68,13 @@ static const char *current;
 /* ------------------------------------------------------------ the host */
 
 typedef struct Host {
-    long blocks, bytes;  /* live in the host allocator */
-    long allocs;         /* allocations made (resizes included) */
-    bool limited;        /* when set, allocations fail once `allocs` */
-    long fail_after;     /* reaches fail_after */
+    Counting mem;        /* the host allocator (counting.h); mem.fail
+                            refuses requests from mem.fail_at on */
     char out[8192];      /* what scripts printed */
     size_t out_len;
     char err[16384];     /* diagnostics */
     size_t err_len;
 } Host;
-
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            h->blocks--;
-            h->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    if (h->limited && h->allocs >= h->fail_after) return NULL;
-    h->allocs++;
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        h->bytes -= (long)old_size;
-    } else {
-        h->blocks++;
-    }
-    h->bytes += (long)new_size;
-    return p;
-}
 
 static void append(char *buf, size_t cap, size_t *len, const char *bytes, size_t n) {
     if (n == 0) return; /* (bytes may then be NULL) */
@@ -127,8 +101,8 @@ enum { STACK = 80000 };
 static KpConfig host_config(Host *h, const KpConfig *base) {
     KpConfig cfg = {0};
     if (base) cfg = *base;
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = host_out;
     cfg.write_err = host_err;
     cfg.ud = h;
@@ -153,8 +127,8 @@ static void clear_output(Host *h) {
 #define HOST_DONE(h, vm)                                                       \
     do {                                                                       \
         kp_vm_free(vm);                                                        \
-        CHECK((h)->blocks == 0);                                               \
-        CHECK((h)->bytes == 0);                                                \
+        CHECK((h)->mem.blocks == 0);                                               \
+        CHECK((h)->mem.bytes == 0);                                                \
     } while (0)
 
 static int run(KpVM *vm, const char *src) { return kp_vm_run_string(vm, "test.kp", src, strlen(src)); }
@@ -166,7 +140,7 @@ static bool has(const char *hay, const char *needle) { return hay && strstr(hay,
 static void vm_new_and_free_return_every_block(void) {
     Host h;
     KpVM *vm = host_vm(&h, NULL);
-    CHECK(h.blocks > 0);
+    CHECK(h.mem.blocks > 0);
     HOST_DONE(&h, vm);
     kp_vm_free(NULL); /* allowed */
     /* the defaults: the C library's malloc, stdout, stderr */
@@ -315,9 +289,9 @@ static void setters_and_getters_round_trip(void) {
     CHECK(strcmp(kp_get_string(vm, 6, NULL), "temp") == 0);
 
     /* setting a slot replaces (and frees) what it held */
-    long before = h.blocks;
+    long before = h.mem.blocks;
     for (int k = 0; k < 100; k++) CHECK(kp_set_string(vm, 6, "a longer string that needs its own block", 40) == KP_OK);
-    CHECK(h.blocks <= before + 1);
+    CHECK(h.mem.blocks <= before + 1);
     CHECK(kp_set_int(vm, 6, 5) == KP_OK);
     CHECK(kp_get_kind(vm, 6) == KP_KIND_INT);
 
@@ -909,9 +883,9 @@ static void handles_keep_values_alive_across_runs(void) {
     CHECK(kp_set_unit(vm, 1) == KP_OK);
     CHECK(kp_handle_get(vm, list, 1) == KP_OK && kp_get_count(vm, 1) == 4);
     CHECK(kp_set_unit(vm, 1) == KP_OK);
-    long before = h.blocks;
+    long before = h.mem.blocks;
     kp_handle_release(vm, list);
-    CHECK(h.blocks < before); /* the list and its strings are freed */
+    CHECK(h.mem.blocks < before); /* the list and its strings are freed */
     kp_handle_release(vm, str);
     kp_handle_release(vm, NULL);
     /* `num` is not released: kp_vm_free does it */
@@ -1294,8 +1268,8 @@ static int failing_scenario(long n) {
     Host h;
     memset(&h, 0, sizeof h);
     KpConfig cfg = host_config(&h, NULL);
-    h.limited = true;
-    h.fail_after = n;
+    h.mem.fail = true;
+    h.mem.fail_at = n;
     KpVM *vm = kp_vm_new(&cfg);
     if (vm) {
         int rc = run(vm, alloc_heavy);
@@ -1315,7 +1289,7 @@ static int failing_scenario(long n) {
         }
         kp_vm_free(vm);
     }
-    return h.blocks != 0 || h.bytes != 0 ? 11 : silent ? 13 : 0;
+    return h.mem.blocks != 0 || h.mem.bytes != 0 ? 11 : silent ? 13 : 0;
 }
 
 static void failing_host_allocator_fails_cleanly(void) {
@@ -1324,7 +1298,7 @@ static void failing_host_allocator_fails_cleanly(void) {
     KpVM *vm = host_vm(&h, NULL);
     CHECK(run(vm, alloc_heavy) == KP_OK);
     CHECK(strcmp(h.out, "30 31 a1b1c\n") == 0);
-    long needed = h.allocs;
+    long needed = h.mem.requests;
     HOST_DONE(&h, vm);
     CHECK(needed > 10);
 
@@ -1363,10 +1337,10 @@ static void failing_host_allocator_fails_cleanly(void) {
     /* failing at once: kp_vm_new returns NULL */
     memset(&h, 0, sizeof h);
     KpConfig cfg = host_config(&h, NULL);
-    h.limited = true;
-    h.fail_after = 0;
+    h.mem.fail = true;
+    h.mem.fail_at = 0;
     CHECK(kp_vm_new(&cfg) == NULL);
-    CHECK(h.blocks == 0 && h.bytes == 0);
+    CHECK(h.mem.blocks == 0 && h.mem.bytes == 0);
 }
 
 /* ------------------------------------------------------------ main */

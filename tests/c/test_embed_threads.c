@@ -20,6 +20,8 @@
  */
 #include <keep.h>
 
+#include "counting.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -46,7 +48,7 @@ enum { THREADS = 8, ROUNDS = 20, STACK = 80000 };
 /* One worker's state: its allocator counters and captured output. */
 typedef struct Worker {
     int id;
-    long blocks, bytes;
+    Counting mem; /* its host allocator (counting.h) */
     char out[4096];
     size_t out_len;
     size_t err_len;
@@ -56,30 +58,6 @@ typedef struct Worker {
     uint32_t diag_line;
     char diag_msg[200];
 } Worker;
-
-static void *count_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Worker *w = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            w->blocks--;
-            w->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        w->bytes -= (long)old_size;
-    } else {
-        w->blocks++;
-    }
-    w->bytes += (long)new_size;
-    return p;
-}
 
 static void on_out(void *ud, const char *bytes, size_t len) {
     Worker *w = ud;
@@ -166,8 +144,8 @@ static void one_vm(Worker *w, int round) {
     KpConfig cfg = {.write_out = on_out, .write_err = on_err, .ud = w, .stack_values = STACK};
     int mode = (w->id + round) % 3;
     if (mode != 1) {
-        cfg.alloc = count_alloc;
-        cfg.alloc_ud = w;
+        cfg.alloc = counting_alloc;
+        cfg.alloc_ud = &w->mem;
     }
     if (mode == 2) cfg.debug_alloc = true;
     w->out_len = 0;
@@ -213,14 +191,14 @@ static void one_vm(Worker *w, int round) {
     CHECK(run(vm, "more := build(10)\nprint(score(more))\n") == KP_OK);
     kp_vm_free(vm);
     if (cfg.alloc) {
-        CHECK(w->blocks == 0);
-        CHECK(w->bytes == 0);
+        CHECK(w->mem.blocks == 0);
+        CHECK(w->mem.bytes == 0);
     }
 }
 
 /* A VM with a memory limit, hit and recovered from. */
 static void limited_vm(Worker *w) {
-    KpConfig cfg = {.alloc = count_alloc, .alloc_ud = w, .write_out = on_out, .write_err = on_err, .ud = w,
+    KpConfig cfg = {.alloc = counting_alloc, .alloc_ud = &w->mem, .write_out = on_out, .write_err = on_err, .ud = w,
                     .mem_limit = 128 * 1024, .stack_values = STACK};
     KpVM *vm = kp_vm_new(&cfg);
     CHECK(vm != NULL);
@@ -230,7 +208,7 @@ static void limited_vm(Worker *w) {
     CHECK(strstr(kp_vm_last_error(vm), "out of memory") != NULL);
     CHECK(run(vm, "ys := [1, 2, 3]\n") == KP_OK);
     kp_vm_free(vm);
-    CHECK(w->blocks == 0 && w->bytes == 0);
+    CHECK(w->mem.blocks == 0 && w->mem.bytes == 0);
 }
 
 /* ------------------------------------------- the embedding features, per thread
@@ -310,7 +288,7 @@ static const char features_script[] =
     "print(reentered, xs)\n";
 
 static void features_vm(Worker *w, int round) {
-    KpConfig cfg = {.alloc = count_alloc, .alloc_ud = w, .write_out = on_out, .write_err = on_err, .ud = w,
+    KpConfig cfg = {.alloc = counting_alloc, .alloc_ud = &w->mem, .write_out = on_out, .write_err = on_err, .ud = w,
                     .stack_values = STACK, .on_diagnostic = on_diag};
     w->out_len = 0;
     w->out[0] = 0;
@@ -378,7 +356,7 @@ static void features_vm(Worker *w, int round) {
     kp_vm_free(vm);
     CHECK(w->deinits == w->boxes); /* every Box exactly once */
     CHECK(w->wrong_owner == 0);
-    CHECK(w->blocks == 0 && w->bytes == 0);
+    CHECK(w->mem.blocks == 0 && w->mem.bytes == 0);
 }
 
 /* The workers start together, so their VMs really overlap in time. */
@@ -428,7 +406,7 @@ static void interrupt_across_threads(void) {
     memset(&s, 0, sizeof s);
     s.w.id = 99;
     Worker *w = &s.w;
-    KpConfig cfg = {.alloc = count_alloc, .alloc_ud = w, .write_out = on_out, .write_err = on_err, .ud = w, .stack_values = STACK};
+    KpConfig cfg = {.alloc = counting_alloc, .alloc_ud = &w->mem, .write_out = on_out, .write_err = on_err, .ud = w, .stack_values = STACK};
     s.vm = kp_vm_new(&cfg);
     CHECK(s.vm != NULL);
     if (!s.vm) return;
@@ -450,7 +428,7 @@ static void interrupt_across_threads(void) {
     CHECK(run(s.vm, "print(\"after\")\n") == KP_OK);
     CHECK(strstr(w->out, "after\n") != NULL);
     kp_vm_free(s.vm);
-    CHECK(w->blocks == 0 && w->bytes == 0);
+    CHECK(w->mem.blocks == 0 && w->mem.bytes == 0);
 }
 
 int main(void) {
