@@ -526,6 +526,18 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr,
     return NULL;
 }
 
+/* The slot of field K (a name constant) in records of type t, or -1.  The
+ * constant's aux caches the slot last found (one per instruction's name
+ * constant: an inline cache), so a field read in a loop costs one
+ * comparison instead of a scan of the names. */
+static inline int32_t field_cached(const KpType *t, KpValue *k) {
+    uint32_t s = k->aux;
+    if (LIKELY(s < t->nfields && t->fnames[s] == k->p)) return (int32_t)s;
+    for (uint32_t fi = 0; fi < t->nfields; fi++)
+        if (t->fnames[fi] == k->p) { k->aux = fi; return (int32_t)fi; }
+    return -1;
+}
+
 static KpType *field_type(KpValue obj, const char *name) {
     KpValue v = kp_deref(obj);
     if (v.tag != KP_T_RECORD) return NULL;
@@ -953,6 +965,16 @@ static bool bind_args(KpVM *vm, KpOverload *ov, KpValue *args, int *pnargs, KpCa
     }
     *pnargs = nargs;
     return true;
+}
+
+/* CALLS: binds argument q of a call bound at compile time to `ov` (the
+ * arguments the types pass could not prove). */
+static bool __attribute__((noinline)) bind_bound_arg(KpVM *vm, KpOverload *ov, int q, KpValue *slot, uint32_t pos) {
+    KpParam vp = {0};
+    const KpParam *pp = &vp;
+    if (q < ov->nparams) pp = &ov->params[q];
+    else vp.mode = ov->vmode;
+    return bind_one(vm, ov->func, q, pp, slot, pos);
 }
 
 static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
@@ -1429,27 +1451,30 @@ dispatch:
         NEXT;
     }
     CASE(GETFIELD) {
-        SAVEPC();
-        const char *name = K[i->c].p;
-        KpValue obj = R[i->b];
         if (LIKELY(!(i->d & 3))) {
-            /* fast path: an Int, Float or Bool field of a record, or of a
-             * record behind a reference or two, read by value */
-            KpValue ov = obj;
-            for (int k = 0; k < 2 && ov.tag == KP_T_REF && kp_ref_ok(ov); k++) ov = *(KpValue *)ov.p;
-            if (ov.tag == KP_T_RECORD) {
-                KpRecord *rec = ov.p;
-                for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
-                    if (rec->type->fnames[fi] != name) continue;
+            /* fast path: a scalar field of a record, or of a record behind
+             * a reference or two, read by value; the field's slot comes
+             * from the name constant's cache (field_cached) */
+            const KpValue *ov = &R[i->b];
+            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
+                ov = ov->p;
+                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
+            }
+            if (LIKELY(ov->tag == KP_T_RECORD)) {
+                KpRecord *rec = ov->p;
+                int32_t fi = field_cached(rec->type, &K[i->c]);
+                if (LIKELY(fi >= 0)) {
                     KpValue fv = rec->f[fi];
-                    if ((fv.tag == KP_T_INT || fv.tag == KP_T_FLOAT || fv.tag == KP_T_BOOL) && !KP_NEEDS_DROP(R[i->a])) {
+                    if (LIKELY(KP_IS_PLAIN(fv) && !KP_NEEDS_DROP(R[i->a]))) {
                         R[i->a] = fv;
                         NEXT;
                     }
-                    break;
                 }
             }
         }
+        SAVEPC();
+        const char *name = K[i->c].p;
+        KpValue obj = R[i->b];
         if (obj.tag == KP_T_MOVED || obj.tag == KP_T_UNSET) { bad_value(vm, obj, reg_name(fr, i->b)); goto error; }
         KpValue *s = field_slot(vm, obj, name, fr, i->b);
         if (!s) goto error;
@@ -1472,37 +1497,36 @@ dispatch:
         NEXT;
     }
     CASE(SETFIELD) {
-        SAVEPC();
-        const char *name = K[i->b].p;
-        KpValue obj = R[i->a];
         {
             /* fast path: an Int, Float or Bool stored into a field of that
              * exact type (or untyped) that holds no owned value, through
              * writable references */
-            KpValue v = R[i->c];
-            if (v.tag == KP_T_INT || v.tag == KP_T_FLOAT || v.tag == KP_T_BOOL) {
-                KpValue ov = obj;
+            KpValue *vp = &R[i->c];
+            if (vp->tag == KP_T_INT || vp->tag == KP_T_FLOAT || vp->tag == KP_T_BOOL) {
+                const KpValue *ov = &R[i->a];
                 bool ok = true;
-                for (int k = 0; k < 3 && ov.tag == KP_T_REF; k++) {
-                    if (!(ov.flags & (KP_VF_MUT | KP_VF_PLACE)) || !kp_ref_ok(ov)) { ok = false; break; }
-                    ov = *(KpValue *)ov.p;
+                for (int k = 0; k < 3 && ov->tag == KP_T_REF; k++) {
+                    if (!(ov->flags & (KP_VF_MUT | KP_VF_PLACE)) || !kp_ref_ok_in(vm, *ov)) { ok = false; break; }
+                    ov = ov->p;
                 }
-                if (ok && ov.tag == KP_T_RECORD) {
-                    KpRecord *rec = ov.p;
-                    for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
-                        if (rec->type->fnames[fi] != name) continue;
+                if (LIKELY(ok && ov->tag == KP_T_RECORD)) {
+                    KpRecord *rec = ov->p;
+                    int32_t fi = field_cached(rec->type, &K[i->b]);
+                    if (LIKELY(fi >= 0)) {
                         KpType *ft = rec->type->ftypes[fi];
                         KpValue *s = &rec->f[fi];
-                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == v.tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
-                            *s = v;
-                            R[i->c] = kp_unset();
+                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == vp->tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
+                            *s = *vp;
+                            vp->tag = KP_T_UNSET;
                             NEXT;
                         }
-                        break;
                     }
                 }
             }
         }
+        SAVEPC();
+        const char *name = K[i->b].p;
+        KpValue obj = R[i->a];
         if (!writable(obj)) {
             kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
             goto error;
@@ -1708,9 +1732,20 @@ dispatch:
         NEXT;
     }
     CASE(REF) {
-        SAVEPC();
         KpValue *s = &R[i->b];
         fr->refd = true;
+        if (LIKELY(!((i->d & 16) && s->tag == KP_T_REF) && s->tag != KP_T_MOVED && s->tag != KP_T_UNSET &&
+                   !KP_NEEDS_DROP(R[i->a]))) {
+            /* a reference to a live register: kp_make_ref's stack case */
+            KpValue *dst = &R[i->a];
+            dst->tag = KP_T_REF;
+            dst->flags = i->d & 0x0f;
+            dst->x = 0;
+            dst->aux = vm->reg_gen[s - vm->stack];
+            dst->p = s;
+            NEXT;
+        }
+        SAVEPC();
         KpValue r = kp_make_ref(vm, s, NULL, i->d & 0x0f);
         if ((i->d & 16) && s->tag == KP_T_REF) {
             /* a variable that holds a reference ($& parameter, kept
@@ -1857,23 +1892,41 @@ dispatch:
         uint64_t chk = desc->check;
         if (chk) {
             KpValue *args = fv + 1;
+            const KpParam *pp = ov->params;
+            int np = ov->nparams;
             for (int q = 0; q < nargs; q++) {
                 if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
-                KpParam vp;
-                const KpParam *pp = &ov->params[q];
-                if (UNLIKELY(q >= ov->nparams)) { /* a variadic one */
-                    memset(&vp, 0, sizeof vp);
-                    vp.mode = ov->vmode;
-                    pp = &vp;
-                }
-                if (args[q].tag == pp->fast_tag && pp->mode == KP_PM_VALUE) continue;
-                /* an untyped by-value parameter (a host function's): bind_one
-                 * has nothing to do unless a reference was passed */
-                if (!pp->type && pp->mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
-                if (!bind_one(vm, ov->func, q, pp, &args[q], POS)) goto error;
+                /* an argument of its by-value parameter's exact scalar type: one test */
+                if (q < np && args[q].tag == pp[q].fast_tag && pp[q].mode == KP_PM_VALUE) continue;
+                /* an untyped by-value parameter (a host function's): the
+                 * binding has nothing to do unless a reference was passed */
+                if (q < np && !pp[q].type && pp[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
+                if (!bind_bound_arg(vm, ov, q, &args[q], POS)) goto error;
             }
         }
-        if (ov->native) {
+        if (LIKELY(!ov->native)) {
+            KpProto *np = ov->proto;
+            KpValue *nb = fv + 1;
+            if (LIKELY(vm->nframes < KP_CALL_LIMIT && nb + np->nregs + 260 < vm->stack_end - KP_STACK_RESERVE)) {
+                /* push_frame, inline (the limits checked are the strictest:
+                 * push_frame decides near them, and while unwinding) */
+                CHECK_INTERRUPT();
+                KpFrame *nf = &vm->frames[vm->nframes++];
+                nf->proto = np;
+                nf->ov = ov;
+                nf->pc = np->code;
+                nf->base = nb;
+                nf->is_defer = false;
+                nf->is_main = false;
+                nf->refd = false;
+                fr = nf;
+                p = np;
+                pc = np->code;
+                R = nb;
+                K = np->k;
+                NEXT;
+            }
+        } else {
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;
             vm->native_top = fv + 1 + nargs;
