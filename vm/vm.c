@@ -404,6 +404,46 @@ static int compare(KpVM *vm, KpValue a, KpValue b, int op) {
 
 /* ------------------------------------------------------------ values */
 
+/* Register traffic in two 8-byte words.  A value is a header word (tag,
+ * flags, x, aux) and a payload word.  The hot instructions write a
+ * register as those two words and copy one as two 8-byte loads and
+ * stores: a 16-byte load of a value that was just written in smaller
+ * pieces cannot take the data from the store buffer and waits for the
+ * stores to retire (a store-forwarding stall, ~12 cycles), and the value
+ * an instruction reads is usually the one the previous instruction
+ * wrote.  (The empty asm keeps the compiler from merging the two words
+ * back into one 16-byte access.) */
+_Static_assert(sizeof(KpValue) == 16 && offsetof(KpValue, tag) == 0 && offsetof(KpValue, aux) == 4 &&
+                   offsetof(KpValue, i) == 8, "KpValue: an 8-byte header word, then the payload");
+
+static inline uint64_t hdr_word(const KpValue *v) {
+    uint64_t w;
+    memcpy(&w, v, 8);
+    return w;
+}
+
+static inline void vcopy(KpValue *d, const KpValue *s) {
+    uint64_t w0, w1;
+    memcpy(&w0, s, 8);
+    memcpy(&w1, (const char *)s + 8, 8);
+    __asm__("" : "+r"(w0), "+r"(w1));
+    memcpy(d, &w0, 8);
+    memcpy((char *)d + 8, &w1, 8);
+}
+
+/* Sets a register to a scalar (the header has no flags or aux). */
+static inline void vset_i(KpValue *d, uint8_t tag, int64_t i) {
+    uint64_t h = tag;
+    memcpy(d, &h, 8);
+    d->i = i;
+}
+
+static inline void vset_f(KpValue *d, double f) {
+    uint64_t h = KP_T_FLOAT;
+    memcpy(d, &h, 8);
+    d->f = f;
+}
+
 static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
     if (KP_NEEDS_DROP(*dst)) {
         KpValue old = *dst;
@@ -1167,6 +1207,7 @@ static bool execute_inner(KpVM *vm, int base_depth) {
     const KpInstr *pc;
     KpValue *R, *K;
     const KpInstr *i;
+    KpValue ret_v; /* RET, RET0: the value returned */
     LOADFRAME();
 
 #ifdef KP_COMPUTED_GOTO
@@ -1199,10 +1240,11 @@ dispatch:
     }
     CASE(LOADI) {
         if (UNLIKELY(KP_NEEDS_DROP(R[i->a]))) { SAVEPC(); if (!set_slot(vm, &R[i->a], kp_int(i->sbx))) goto error; }
-        else { R[i->a].tag = KP_T_INT; R[i->a].i = i->sbx; }
+        else vset_i(&R[i->a], KP_T_INT, i->sbx);
         NEXT;
     }
     CASE(LOADUNIT) {
+        if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { vset_i(&R[i->a], KP_T_UNIT, 0); NEXT; }
         SAVEPC();
         if (!set_slot(vm, &R[i->a], kp_unit())) goto error;
         NEXT;
@@ -1213,10 +1255,13 @@ dispatch:
         NEXT;
     }
     CASE(MOVE) {
-        KpValue v = R[i->b];
-        if (LIKELY(!KP_NEEDS_DROP(v) && v.tag > KP_T_UNSET && v.tag != KP_T_MOVED)) {
-            if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { R[i->a] = v; NEXT; }
+        {
+            const KpValue *src = &R[i->b];
+            if (LIKELY(!KP_NEEDS_DROP(*src) && src->tag > KP_T_UNSET && src->tag != KP_T_MOVED)) {
+                if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { vcopy(&R[i->a], src); NEXT; }
+            }
         }
+        KpValue v = R[i->b];
         SAVEPC();
         if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, reg_name(fr, i->b)); goto error; }
         if (KP_IS_MOVABLE(v)) {
@@ -1266,15 +1311,13 @@ dispatch:
         if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT)) {                     \
             int64_t r;                                                              \
             if (LIKELY(EXPR_OK) && LIKELY(!KP_NEEDS_DROP(R[i->a]))) {               \
-                R[i->a].tag = KP_T_INT;                                             \
-                R[i->a].i = r;                                                      \
+                vset_i(&R[i->a], KP_T_INT, r);                                      \
                 NEXT;                                                               \
             }                                                                       \
         } else if (a->tag == KP_T_FLOAT && b->tag == KP_T_FLOAT && OPC != KP_BC_MOD && \
                    !KP_NEEDS_DROP(R[i->a])) {                                       \
             double x = a->f, y = b->f, r = OPC == KP_BC_ADD ? x + y : OPC == KP_BC_SUB ? x - y : OPC == KP_BC_MUL ? x * y : x / y; \
-            R[i->a].tag = KP_T_FLOAT;                                               \
-            R[i->a].f = r;                                                          \
+            vset_f(&R[i->a], r);                                                    \
             NEXT;                                                                   \
         }                                                                           \
         SAVEPC();                                                                   \
@@ -1417,8 +1460,7 @@ dispatch:
         int64_t r;
         if (LIKELY(a->tag == KP_T_INT) && !__builtin_add_overflow(a->i, (int64_t)(int16_t)i->c, &r) &&
             LIKELY(!KP_NEEDS_DROP(R[i->a]))) {
-            R[i->a].tag = KP_T_INT;
-            R[i->a].i = r;
+            vset_i(&R[i->a], KP_T_INT, r);
             NEXT;
         }
         SAVEPC();
@@ -1464,9 +1506,9 @@ dispatch:
                 KpRecord *rec = ov->p;
                 int32_t fi = field_cached(rec->type, &K[i->c]);
                 if (LIKELY(fi >= 0)) {
-                    KpValue fv = rec->f[fi];
-                    if (LIKELY(KP_IS_PLAIN(fv) && !KP_NEEDS_DROP(R[i->a]))) {
-                        R[i->a] = fv;
+                    const KpValue *fp = &rec->f[fi];
+                    if (LIKELY(KP_IS_PLAIN(*fp) && !KP_NEEDS_DROP(R[i->a]))) {
+                        vcopy(&R[i->a], fp);
                         NEXT;
                     }
                 }
@@ -1516,7 +1558,7 @@ dispatch:
                         KpType *ft = rec->type->ftypes[fi];
                         KpValue *s = &rec->f[fi];
                         if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == vp->tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
-                            *s = *vp;
+                            vcopy(s, vp);
                             vp->tag = KP_T_UNSET;
                             NEXT;
                         }
@@ -1738,10 +1780,8 @@ dispatch:
                    !KP_NEEDS_DROP(R[i->a]))) {
             /* a reference to a live register: kp_make_ref's stack case */
             KpValue *dst = &R[i->a];
-            dst->tag = KP_T_REF;
-            dst->flags = i->d & 0x0f;
-            dst->x = 0;
-            dst->aux = vm->reg_gen[s - vm->stack];
+            uint64_t h = KP_T_REF | (uint64_t)(i->d & 0x0f) << 8 | (uint64_t)vm->reg_gen[s - vm->stack] << 32;
+            memcpy(dst, &h, 8);
             dst->p = s;
             NEXT;
         }
@@ -1987,41 +2027,49 @@ dispatch:
         NEXT;
     }
     CASE(RET) {
-        KpValue r = R[i->a];
-        R[i->a] = kp_unset();
+        KpValue *rv = &R[i->a];
         SAVEPC();
-        if (r.tag == KP_T_REF) {
-            KpValue *t = r.p;
-            if (r.flags & KP_VF_PLACE) {
+        if (LIKELY(KP_IS_PLAIN(*rv)) && (!p->ret || (p->ret->kind == KP_TK_SCALAR && p->ret->tag == rv->tag))) {
+            /* a scalar of the declared type: nothing to take or convert */
+            vcopy(&ret_v, rv);
+            goto ret_frame;
+        }
+        ret_v = *rv;
+        *rv = kp_unset();
+        if (ret_v.tag == KP_T_REF) {
+            KpValue *t = ret_v.p;
+            if (ret_v.flags & KP_VF_PLACE) {
                 KpValue x;
-                if (!take_from(vm, ref_slot_err(vm, r), &x, POS, (r.flags & KP_VF_ELEM) != 0, NULL)) goto error;
-                r = x;
+                if (!take_from(vm, ref_slot_err(vm, ret_v), &x, POS, (ret_v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+                ret_v = x;
             } else if (t >= R && t < R + p->nregs) {
                 kp_vm_error(vm, "'%s' returns a reference to its own local variable, which is deinitialized on return",
                             p->name);
                 goto error;
             }
         }
-        if (p->ret && !(p->ret->kind == KP_TK_SCALAR && p->ret->tag == r.tag)) {
+        if (p->ret && !(p->ret->kind == KP_TK_SCALAR && p->ret->tag == ret_v.tag)) {
             const char *why;
-            if (!kp_type_coerce(vm, p->ret, &r, &why)) {
-                kp_vm_error(vm, "'%s' must return %s, but the value is %s%s%s", p->name, p->ret->name, kp_value_type_name(vm, r),
+            if (!kp_type_coerce(vm, p->ret, &ret_v, &why)) {
+                kp_vm_error(vm, "'%s' must return %s, but the value is %s%s%s", p->name, p->ret->name, kp_value_type_name(vm, ret_v),
                             why ? ": " : "", why ? why : "");
-                kp_drop(vm, r);
+                kp_drop(vm, ret_v);
                 goto error;
             }
         }
+    ret_frame: {
+        /* the frame's registers: dropped (the owned ones) and UNSET */
         bool ok = true;
         if (fr->refd) {
             /* references into this frame die with it */
             uint32_t *gen = vm->reg_gen + (R - vm->stack);
             for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
         }
-        for (uint32_t q = p->nregs; q-- > 0;) {
-            if (UNLIKELY(KP_NEEDS_DROP(R[q]))) { ok = clear_regs(vm, R, R + q + 1) && ok; break; }
-            R[q].tag = KP_T_UNSET;
+        for (KpValue *q = R + p->nregs; q-- > R;) {
+            if (UNLIKELY(KP_NEEDS_DROP(*q))) { ok = clear_regs(vm, R, q + 1); break; }
+            q->tag = KP_T_UNSET;
         }
-        R[-1] = r;
+        vcopy(&R[-1], &ret_v);
         vm->nframes--;
         if (!ok) {
             /* a deinit of this frame failed: report it in the caller */
@@ -2033,15 +2081,11 @@ dispatch:
         LOADFRAME();
         NEXT;
     }
+    }
     CASE(RET0) {
         SAVEPC();
-        bool ok = clear_regs(vm, R, R + p->nregs);
-        R[-1] = kp_unit();
-        vm->nframes--;
-        if (!ok) { if (vm->nframes <= base_depth) { locate_error(vm); return false; } LOADFRAME(); goto error; }
-        if (vm->nframes <= base_depth) return true;
-        LOADFRAME();
-        NEXT;
+        vset_i(&ret_v, KP_T_UNIT, 0);
+        goto ret_frame;
     }
     CASE(CHECK) {
         KpType *t = K[i->b].p;
