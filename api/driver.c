@@ -309,10 +309,14 @@ int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len
     kp_arena_init(&arena, vm->host, NULL);
     KpDiags diags;
     kp_diags_init(&diags, &arena);
+    kp_buf_reset(&vm->err);
+    vm->status = KP_OK;
     KpNode *prog = kp_parse(&source, &arena, &diags);
     int rc = KP_OK;
     if (!prog || diags.count) {
+        if (diags.count == 0 && !diags.oom) kp_diag_add(&diags, 1, 1, "out of memory");
         kp_diags_print(&diags, &source, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
+        set_compile_error(vm, &diags, &source); /* the first error, for kp_vm_last_error */
         rc = KP_ERR_COMPILE;
     } else {
         kp_emit_ownership(prog, out, ud);

@@ -918,6 +918,25 @@ static void handles_keep_values_alive_across_runs(void) {
     HOST_DONE(&h, vm);
 }
 
+/* Found by tests/fuzz/fuzz_api.c: a slot still holding the reference that
+ * kp_handle_get gave reads as empty once the handle is released (it read
+ * the freed handle). */
+static void a_reference_from_a_released_handle_reads_as_empty(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(kp_slots_ensure(vm, 4) == KP_OK);
+    CHECK(kp_new_list(vm, 0) == KP_OK && kp_set_int(vm, 1, 5) == KP_OK && kp_list_append(vm, 0, 1) == KP_OK);
+    KpHandle *hd = kp_handle_new(vm, 0);
+    CHECK(hd != NULL);
+    CHECK(kp_handle_get(vm, hd, 2) == KP_OK && kp_get_count(vm, 2) == 1);
+    CHECK(kp_slot_move(vm, 2, 3) == KP_OK);
+    kp_handle_release(vm, hd);
+    CHECK(kp_get_kind(vm, 3) == KP_KIND_NONE);
+    CHECK(kp_get_count(vm, 3) == -1);
+    CHECK(kp_list_get(vm, 3, 0, 1) == KP_ERR_ARG);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ limits */
 
 static void budget_stops_a_runaway_script_and_the_vm_recovers(void) {
@@ -1391,6 +1410,7 @@ int main(void) {
     RUN(register_rejects_bad_names);
     RUN(c_function_calls_back_into_scripts);
     RUN(handles_keep_values_alive_across_runs);
+    RUN(a_reference_from_a_released_handle_reads_as_empty);
     RUN(budget_stops_a_runaway_script_and_the_vm_recovers);
     RUN(interrupt_from_another_thread_stops_the_script);
     RUN(interrupt_when_nothing_runs_is_a_no_op);
