@@ -1005,8 +1005,14 @@ static KpValue *stack_top(KpVM *vm) {
 
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
     KpValue *top = stack_top(vm);
-    if (top + nargs + 2 >= vm->stack_end) return kp_vm_error(vm, "stack overflow");
-    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+    if (top + nargs + 2 >= vm->stack_end || fn.tag != KP_T_FUNC) {
+        /* the arguments are the call's: given back as a failed bind does */
+        if (top + nargs + 2 >= vm->stack_end) kp_vm_error(vm, "stack overflow");
+        else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+        for (int i = 0; i < nargs; i++)
+            if (in[i].tag != KP_T_REF && KP_NEEDS_DROP(in[i])) kp_drop(vm, in[i]);
+        return false;
+    }
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
     KpFunc *f = fn.p;

@@ -937,6 +937,21 @@ static void a_reference_from_a_released_handle_reads_as_empty(void) {
     HOST_DONE(&h, vm);
 }
 
+/* Found by tests/fuzz/fuzz_api.c: kp_call of a slot that holds no function
+ * gives back the string arguments it took (they leaked). */
+static void calling_a_non_function_frees_its_arguments(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(kp_slots_ensure(vm, 4) == KP_OK);
+    CHECK(kp_set_string(vm, 1, "an argument", 11) == KP_OK);
+    CHECK(kp_set_int(vm, 2, 3) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 2, 3) == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "cannot call"));
+    CHECK(kp_set_int(vm, 0, 1) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 2, 3) == KP_ERR_RUNTIME);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ limits */
 
 static void budget_stops_a_runaway_script_and_the_vm_recovers(void) {
@@ -1411,6 +1426,7 @@ int main(void) {
     RUN(c_function_calls_back_into_scripts);
     RUN(handles_keep_values_alive_across_runs);
     RUN(a_reference_from_a_released_handle_reads_as_empty);
+    RUN(calling_a_non_function_frees_its_arguments);
     RUN(budget_stops_a_runaway_script_and_the_vm_recovers);
     RUN(interrupt_from_another_thread_stops_the_script);
     RUN(interrupt_when_nothing_runs_is_a_no_op);

@@ -146,6 +146,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     kp_slots_ensure(vm, 16);
 
     KpHandle *handles[MAX_HANDLES] = {0};
+    static int trace = -1; /* FUZZ_TRACE=1: each call and its result on stderr */
+    if (trace < 0) trace = getenv("FUZZ_TRACE") != NULL;
     Reader r = {data, data + size};
     int steps = 0;
     while (r.p < r.end && steps++ < 400) {
@@ -186,6 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 12: case 13: {
             s = bytes(&r, &len);
             kp_vm_set_budget(vm, FUZZ_BUDGET);
+            if (trace) fprintf(stderr, "script: [%.*s]\n", (int)len, s);
             rc = op == 12 ? kp_vm_run_string(vm, "api.kp", s, len) : kp_vm_eval(vm, "<repl>", s, len, KP_EVAL_REPL);
             if (rc == KP_ERR_INCOMPLETE) rc = KP_OK;
             break;
@@ -232,6 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 30: rc = kp_set_unit(vm, slot(&r)); break;
         default: (void)kp_slot_count(vm); break;
         }
+        if (trace) fprintf(stderr, "op %u -> %d %s\n", op, rc, rc ? kp_vm_last_error(vm) : "");
         fuzz_check_error(vm, rc);
     }
     for (int i = 0; i < MAX_HANDLES; i++) kp_handle_release(vm, handles[i]);
