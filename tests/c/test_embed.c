@@ -1262,6 +1262,39 @@ static void eval_repl_mode_prints_values_and_reports_incomplete_input(void) {
     HOST_DONE(&h, vm);
 }
 
+/* A REPL line that declares a variable again (`x := "s"` after `x := 1`)
+ * ends the old value there and then: its deinit runs when the new value is
+ * in place, not at kp_vm_free.  A function that read the old variable
+ * gets a clean error, never the new value under the old type. */
+static void eval_redeclaration_deinitializes_the_old_value(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    const char *lines[] = {
+        "T : Type = ( .n : Int )\n",
+        "deinit (.t: $&T) -> () := { print(\"deinit\", t.n) }\n",
+        "x := T(.n = 1)\n",
+        "old () -> Int := { return x.n }\n",
+        "x := T(.n = x.n + 1)\n", /* the initializer reads the old x */
+        "print(\"x is\", x.n)\n",
+        "x := \"s\"\n",
+        "print(\"x is\", x)\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        CHECK(kp_vm_eval(vm, "<repl>", lines[i], strlen(lines[i]), KP_EVAL_REPL) == KP_OK);
+    CHECK(strcmp(h.out, "deinit 1\nx is 2\ndeinit 2\nx is s\n") == 0);
+    clear_output(&h);
+    const char *call = "print(old())\n";
+    CHECK(kp_vm_eval(vm, "<repl>", call, strlen(call), KP_EVAL_REPL) == KP_ERR_RUNTIME);
+    CHECK(h.out_len == 0);
+    /* a long string redeclared many times: memory stays flat */
+    const char *big = "s := repeat(\"a\", 100000)\n";
+    CHECK(kp_vm_eval(vm, "<repl>", big, strlen(big), KP_EVAL_REPL) == KP_OK);
+    long bytes = h.bytes;
+    for (int i = 0; i < 20; i++) CHECK(kp_vm_eval(vm, "<repl>", big, strlen(big), KP_EVAL_REPL) == KP_OK);
+    CHECK(h.bytes < bytes + 10 * 100000); /* kept, the 20 old strings would be 2 MB */
+    HOST_DONE(&h, vm);
+}
+
 static void top_level_variables_stay_defined_for_later_runs(void) {
     Host h;
     KpVM *vm = host_vm(&h, NULL);
@@ -1439,6 +1472,7 @@ int main(void) {
     RUN(output_callbacks_capture_print_and_errors);
     RUN(debug_alloc_and_stats_configs_work);
     RUN(eval_repl_mode_prints_values_and_reports_incomplete_input);
+    RUN(eval_redeclaration_deinitializes_the_old_value);
     RUN(top_level_variables_stay_defined_for_later_runs);
     RUN(emit_ownership_and_dump_bytecode_write_output);
     RUN(failing_host_allocator_fails_cleanly);
