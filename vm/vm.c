@@ -2103,7 +2103,19 @@ error:
 int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
     if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
-        kp_vm_error(vm, "program too large");
+        /* nothing ran: reported here, at the chunk's start */
+        if (depth >= KP_MAX_FRAMES - 1) kp_vm_error(vm, "program too large: %d frames in use", depth);
+        else
+            kp_vm_error(vm, "program too large: %u registers (the top-level variables so far and this chunk's), "
+                            "the value stack holds %zu", proto->nregs, (size_t)(vm->stack_end - vm->stack) - 16);
+        const KpSource *src = proto->src;
+        KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+        kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", 1, 1,
+                     vm->err.data ? vm->err.data : "program too large", NULL, 0, NULL, 0);
+        char head[300];
+        snprintf(head, sizeof head, "%.256s:1:1: ", src ? src->name : "?");
+        kp_buf_prepend(vm, &vm->err, head);
+        vm->err_located = true;
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;

@@ -952,6 +952,29 @@ static void calling_a_non_function_frees_its_arguments(void) {
     HOST_DONE(&h, vm);
 }
 
+/* Globals pile up at the bottom of the value stack: once a chunk's
+ * registers no longer fit, "program too large" is reported on write_err
+ * as well as in kp_vm_last_error (it was only the latter). */
+static void program_too_large_is_reported_on_write_err(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    size_t cap = 20000 * 16 + 64;
+    char *src = malloc(cap);
+    CHECK(src != NULL);
+    int rc = KP_OK, chunk = 0;
+    while (src && rc == KP_OK && chunk < 10) {
+        size_t n = 0;
+        for (int i = 0; i < 20000; i++) n += (size_t)snprintf(src + n, cap - n, "v%d_%d := %d\n", chunk, i, i % 100);
+        rc = kp_vm_run_string(vm, "big.kp", src, n);
+        chunk++;
+    }
+    CHECK(rc == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "program too large"));
+    CHECK(has(h.err, "big.kp:1:1: runtime error: program too large"));
+    free(src);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ limits */
 
 static void budget_stops_a_runaway_script_and_the_vm_recovers(void) {
@@ -1460,6 +1483,7 @@ int main(void) {
     RUN(handles_keep_values_alive_across_runs);
     RUN(a_reference_from_a_released_handle_reads_as_empty);
     RUN(calling_a_non_function_frees_its_arguments);
+    RUN(program_too_large_is_reported_on_write_err);
     RUN(budget_stops_a_runaway_script_and_the_vm_recovers);
     RUN(interrupt_from_another_thread_stops_the_script);
     RUN(interrupt_when_nothing_runs_is_a_no_op);
