@@ -259,15 +259,23 @@ static void compile_assign(C *c, KpNode *n) {
         return;
     }
     if (target->kind == KP_N_FIELD || target->kind == KP_N_INDEX) {
-        uint32_t obj = kp_cg_reg_alloc(c);
+        uint32_t obj;
         if (target->a->kind == KP_N_IDENT) {
             bool global;
             struct KpGlobal *g;
             Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, target->a->name), &global, &g);
-            if (l && l != (Local *)1 && !global) { kp_own_check_not_moved(c, target->a, l); kp_cg_emit(c, KP_BC_REF, obj, l->reg, 0, KP_VF_PLACE | KP_VF_MUT); }
-            else kp_cg_place_ref(c, target->a, obj, KP_VF_PLACE | KP_VF_MUT);
+            if (l && l != (Local *)1 && !global) {
+                kp_own_check_not_moved(c, target->a, l);
+                /* x.f = v on a local: SETFIELD works on x's register itself
+                 * (a record, or the reference a $& parameter holds); no
+                 * reference to the register, so the frame's registers need
+                 * no new generation on return */
+                if (target->kind == KP_N_FIELD) obj = l->reg;
+                else kp_cg_emit(c, KP_BC_REF, obj = kp_cg_reg_alloc(c), l->reg, 0, KP_VF_PLACE | KP_VF_MUT);
+            }
+            else kp_cg_place_ref(c, target->a, obj = kp_cg_reg_alloc(c), KP_VF_PLACE | KP_VF_MUT);
         } else {
-            kp_cg_place_ref(c, target->a, obj, KP_VF_PLACE | KP_VF_MUT);
+            kp_cg_place_ref(c, target->a, obj = kp_cg_reg_alloc(c), KP_VF_PLACE | KP_VF_MUT);
         }
         Operand idx = {0};
         if (target->kind == KP_N_INDEX) idx = kp_cg_operand(c, target->b);

@@ -89,6 +89,9 @@ typedef struct KpValue {
 
 #define KP_NEEDS_DROP(v) ((v).tag >= KP_T_STR)
 #define KP_IS_MOVABLE(v) ((v).tag >= KP_T_RECORD)
+/* A plain value: a scalar (Unit, Bool, Int, Float, sized ints), copied by
+ * a read with nothing to count or check. */
+#define KP_IS_PLAIN(v) ((uint8_t)((v).tag - 1) < KP_T_MOVED - 1)
 #define KP_IS_SIZED_INT(t) ((t) >= KP_T_I8 && (t) <= KP_T_U64)
 
 static inline KpValue kp_int(int64_t i) {

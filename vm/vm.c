@@ -404,6 +404,46 @@ static int compare(KpVM *vm, KpValue a, KpValue b, int op) {
 
 /* ------------------------------------------------------------ values */
 
+/* Register traffic in two 8-byte words.  A value is a header word (tag,
+ * flags, x, aux) and a payload word.  The hot instructions write a
+ * register as those two words and copy one as two 8-byte loads and
+ * stores: a 16-byte load of a value that was just written in smaller
+ * pieces cannot take the data from the store buffer and waits for the
+ * stores to retire (a store-forwarding stall, ~12 cycles), and the value
+ * an instruction reads is usually the one the previous instruction
+ * wrote.  (The empty asm keeps the compiler from merging the two words
+ * back into one 16-byte access.) */
+_Static_assert(sizeof(KpValue) == 16 && offsetof(KpValue, tag) == 0 && offsetof(KpValue, aux) == 4 &&
+                   offsetof(KpValue, i) == 8, "KpValue: an 8-byte header word, then the payload");
+
+static inline uint64_t hdr_word(const KpValue *v) {
+    uint64_t w;
+    memcpy(&w, v, 8);
+    return w;
+}
+
+static inline void vcopy(KpValue *d, const KpValue *s) {
+    uint64_t w0, w1;
+    memcpy(&w0, s, 8);
+    memcpy(&w1, (const char *)s + 8, 8);
+    __asm__("" : "+r"(w0), "+r"(w1));
+    memcpy(d, &w0, 8);
+    memcpy((char *)d + 8, &w1, 8);
+}
+
+/* Sets a register to a scalar (the header has no flags or aux). */
+static inline void vset_i(KpValue *d, uint8_t tag, int64_t i) {
+    uint64_t h = tag;
+    memcpy(d, &h, 8);
+    d->i = i;
+}
+
+static inline void vset_f(KpValue *d, double f) {
+    uint64_t h = KP_T_FLOAT;
+    memcpy(d, &h, 8);
+    d->f = f;
+}
+
 static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
     if (KP_NEEDS_DROP(*dst)) {
         KpValue old = *dst;
@@ -524,6 +564,18 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr,
         if (r->type->fnames[i] == name) return &r->f[i];
     kp_vm_error(vm, "%s has no field '%s'", r->type->name, name);
     return NULL;
+}
+
+/* The slot of field K (a name constant) in records of type t, or -1.  The
+ * constant's aux caches the slot last found (one per instruction's name
+ * constant: an inline cache), so a field read in a loop costs one
+ * comparison instead of a scan of the names. */
+static inline int32_t field_cached(const KpType *t, KpValue *k) {
+    uint32_t s = k->aux;
+    if (LIKELY(s < t->nfields && t->fnames[s] == k->p)) return (int32_t)s;
+    for (uint32_t fi = 0; fi < t->nfields; fi++)
+        if (t->fnames[fi] == k->p) { k->aux = fi; return (int32_t)fi; }
+    return -1;
 }
 
 static KpType *field_type(KpValue obj, const char *name) {
@@ -955,6 +1007,16 @@ static bool bind_args(KpVM *vm, KpOverload *ov, KpValue *args, int *pnargs, KpCa
     return true;
 }
 
+/* CALLS: binds argument q of a call bound at compile time to `ov` (the
+ * arguments the types pass could not prove). */
+static bool __attribute__((noinline)) bind_bound_arg(KpVM *vm, KpOverload *ov, int q, KpValue *slot, uint32_t pos) {
+    KpParam vp = {0};
+    const KpParam *pp = &vp;
+    if (q < ov->nparams) pp = &ov->params[q];
+    else vp.mode = ov->vmode;
+    return bind_one(vm, ov->func, q, pp, slot, pos);
+}
+
 static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
     bool ok = true;
     while (to > from) {
@@ -1138,6 +1200,7 @@ static bool execute_inner(KpVM *vm, int base_depth) {
     const KpInstr *pc;
     KpValue *R, *K;
     const KpInstr *i;
+    KpValue ret_v; /* RET, RET0: the value returned */
     LOADFRAME();
 
 #ifdef KP_COMPUTED_GOTO
@@ -1170,10 +1233,11 @@ dispatch:
     }
     CASE(LOADI) {
         if (UNLIKELY(KP_NEEDS_DROP(R[i->a]))) { SAVEPC(); if (!set_slot(vm, &R[i->a], kp_int(i->sbx))) goto error; }
-        else { R[i->a].tag = KP_T_INT; R[i->a].i = i->sbx; }
+        else vset_i(&R[i->a], KP_T_INT, i->sbx);
         NEXT;
     }
     CASE(LOADUNIT) {
+        if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { vset_i(&R[i->a], KP_T_UNIT, 0); NEXT; }
         SAVEPC();
         if (!set_slot(vm, &R[i->a], kp_unit())) goto error;
         NEXT;
@@ -1184,10 +1248,13 @@ dispatch:
         NEXT;
     }
     CASE(MOVE) {
-        KpValue v = R[i->b];
-        if (LIKELY(!KP_NEEDS_DROP(v) && v.tag > KP_T_UNSET && v.tag != KP_T_MOVED)) {
-            if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { R[i->a] = v; NEXT; }
+        {
+            const KpValue *src = &R[i->b];
+            if (LIKELY(!KP_NEEDS_DROP(*src) && src->tag > KP_T_UNSET && src->tag != KP_T_MOVED)) {
+                if (LIKELY(!KP_NEEDS_DROP(R[i->a]))) { vcopy(&R[i->a], src); NEXT; }
+            }
         }
+        KpValue v = R[i->b];
         SAVEPC();
         if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, reg_name(fr, i->b)); goto error; }
         if (KP_IS_MOVABLE(v)) {
@@ -1232,15 +1299,13 @@ dispatch:
         if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT)) {                     \
             int64_t r;                                                              \
             if (LIKELY(EXPR_OK) && LIKELY(!KP_NEEDS_DROP(R[i->a]))) {               \
-                R[i->a].tag = KP_T_INT;                                             \
-                R[i->a].i = r;                                                      \
+                vset_i(&R[i->a], KP_T_INT, r);                                      \
                 NEXT;                                                               \
             }                                                                       \
         } else if (a->tag == KP_T_FLOAT && b->tag == KP_T_FLOAT && OPC != KP_BC_MOD && \
                    !KP_NEEDS_DROP(R[i->a])) {                                       \
             double x = a->f, y = b->f, r = OPC == KP_BC_ADD ? x + y : OPC == KP_BC_SUB ? x - y : OPC == KP_BC_MUL ? x * y : x / y; \
-            R[i->a].tag = KP_T_FLOAT;                                               \
-            R[i->a].f = r;                                                          \
+            vset_f(&R[i->a], r);                                                    \
             NEXT;                                                                   \
         }                                                                           \
         SAVEPC();                                                                   \
@@ -1383,8 +1448,7 @@ dispatch:
         int64_t r;
         if (LIKELY(a->tag == KP_T_INT) && !__builtin_add_overflow(a->i, (int64_t)(int16_t)i->c, &r) &&
             LIKELY(!KP_NEEDS_DROP(R[i->a]))) {
-            R[i->a].tag = KP_T_INT;
-            R[i->a].i = r;
+            vset_i(&R[i->a], KP_T_INT, r);
             NEXT;
         }
         SAVEPC();
@@ -1417,27 +1481,30 @@ dispatch:
         NEXT;
     }
     CASE(GETFIELD) {
-        SAVEPC();
-        const char *name = K[i->c].p;
-        KpValue obj = R[i->b];
         if (LIKELY(!(i->d & 3))) {
-            /* fast path: an Int, Float or Bool field of a record, or of a
-             * record behind a reference or two, read by value */
-            KpValue ov = obj;
-            for (int k = 0; k < 2 && ov.tag == KP_T_REF && kp_ref_ok(ov); k++) ov = *(KpValue *)ov.p;
-            if (ov.tag == KP_T_RECORD) {
-                KpRecord *rec = ov.p;
-                for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
-                    if (rec->type->fnames[fi] != name) continue;
-                    KpValue fv = rec->f[fi];
-                    if ((fv.tag == KP_T_INT || fv.tag == KP_T_FLOAT || fv.tag == KP_T_BOOL) && !KP_NEEDS_DROP(R[i->a])) {
-                        R[i->a] = fv;
+            /* fast path: a scalar field of a record, or of a record behind
+             * a reference or two, read by value; the field's slot comes
+             * from the name constant's cache (field_cached) */
+            const KpValue *ov = &R[i->b];
+            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
+                ov = ov->p;
+                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
+            }
+            if (LIKELY(ov->tag == KP_T_RECORD)) {
+                KpRecord *rec = ov->p;
+                int32_t fi = field_cached(rec->type, &K[i->c]);
+                if (LIKELY(fi >= 0)) {
+                    const KpValue *fp = &rec->f[fi];
+                    if (LIKELY(KP_IS_PLAIN(*fp) && !KP_NEEDS_DROP(R[i->a]))) {
+                        vcopy(&R[i->a], fp);
                         NEXT;
                     }
-                    break;
                 }
             }
         }
+        SAVEPC();
+        const char *name = K[i->c].p;
+        KpValue obj = R[i->b];
         if (obj.tag == KP_T_MOVED || obj.tag == KP_T_UNSET) { bad_value(vm, obj, reg_name(fr, i->b)); goto error; }
         KpValue *s = field_slot(vm, obj, name, fr, i->b);
         if (!s) goto error;
@@ -1460,37 +1527,36 @@ dispatch:
         NEXT;
     }
     CASE(SETFIELD) {
-        SAVEPC();
-        const char *name = K[i->b].p;
-        KpValue obj = R[i->a];
         {
             /* fast path: an Int, Float or Bool stored into a field of that
              * exact type (or untyped) that holds no owned value, through
              * writable references */
-            KpValue v = R[i->c];
-            if (v.tag == KP_T_INT || v.tag == KP_T_FLOAT || v.tag == KP_T_BOOL) {
-                KpValue ov = obj;
+            KpValue *vp = &R[i->c];
+            if (vp->tag == KP_T_INT || vp->tag == KP_T_FLOAT || vp->tag == KP_T_BOOL) {
+                const KpValue *ov = &R[i->a];
                 bool ok = true;
-                for (int k = 0; k < 3 && ov.tag == KP_T_REF; k++) {
-                    if (!(ov.flags & (KP_VF_MUT | KP_VF_PLACE)) || !kp_ref_ok(ov)) { ok = false; break; }
-                    ov = *(KpValue *)ov.p;
+                for (int k = 0; k < 3 && ov->tag == KP_T_REF; k++) {
+                    if (!(ov->flags & (KP_VF_MUT | KP_VF_PLACE)) || !kp_ref_ok_in(vm, *ov)) { ok = false; break; }
+                    ov = ov->p;
                 }
-                if (ok && ov.tag == KP_T_RECORD) {
-                    KpRecord *rec = ov.p;
-                    for (uint32_t fi = 0; fi < rec->type->nfields; fi++) {
-                        if (rec->type->fnames[fi] != name) continue;
+                if (LIKELY(ok && ov->tag == KP_T_RECORD)) {
+                    KpRecord *rec = ov->p;
+                    int32_t fi = field_cached(rec->type, &K[i->b]);
+                    if (LIKELY(fi >= 0)) {
                         KpType *ft = rec->type->ftypes[fi];
                         KpValue *s = &rec->f[fi];
-                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == v.tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
-                            *s = v;
-                            R[i->c] = kp_unset();
+                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == vp->tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
+                            vcopy(s, vp);
+                            vp->tag = KP_T_UNSET;
                             NEXT;
                         }
-                        break;
                     }
                 }
             }
         }
+        SAVEPC();
+        const char *name = K[i->b].p;
+        KpValue obj = R[i->a];
         if (!writable(obj)) {
             kp_vm_error(vm, "cannot assign to field '%s' through a read-only reference (&); use $&", name);
             goto error;
@@ -1696,9 +1762,18 @@ dispatch:
         NEXT;
     }
     CASE(REF) {
-        SAVEPC();
         KpValue *s = &R[i->b];
         fr->refd = true;
+        if (LIKELY(!((i->d & 16) && s->tag == KP_T_REF) && s->tag != KP_T_MOVED && s->tag != KP_T_UNSET &&
+                   !KP_NEEDS_DROP(R[i->a]))) {
+            /* a reference to a live register: kp_make_ref's stack case */
+            KpValue *dst = &R[i->a];
+            uint64_t h = KP_T_REF | (uint64_t)(i->d & 0x0f) << 8 | (uint64_t)vm->reg_gen[s - vm->stack] << 32;
+            memcpy(dst, &h, 8);
+            dst->p = s;
+            NEXT;
+        }
+        SAVEPC();
         KpValue r = kp_make_ref(vm, s, NULL, i->d & 0x0f);
         if ((i->d & 16) && s->tag == KP_T_REF) {
             /* a variable that holds a reference ($& parameter, kept
@@ -1815,16 +1890,38 @@ dispatch:
         uint64_t chk = desc->check;
         if (chk) {
             KpValue *args = fv + 1;
+            const KpParam *pp = ov->params;
+            int np = ov->nparams;
             for (int q = 0; q < nargs; q++) {
                 if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
-                KpParam vp = {0};
-                const KpParam *pp = q < ov->nparams ? &ov->params[q] : &vp;
-                if (q >= ov->nparams) vp.mode = ov->vmode;
-                if (args[q].tag == pp->fast_tag && pp->mode == KP_PM_VALUE) continue;
-                if (!bind_one(vm, ov->func, q, pp, &args[q], POS)) goto error;
+                /* an argument of its by-value parameter's exact scalar type: one test */
+                if (q < np && args[q].tag == pp[q].fast_tag && pp[q].mode == KP_PM_VALUE) continue;
+                if (!bind_bound_arg(vm, ov, q, &args[q], POS)) goto error;
             }
         }
-        if (ov->native) {
+        if (LIKELY(!ov->native)) {
+            KpProto *np = ov->proto;
+            KpValue *nb = fv + 1;
+            if (LIKELY(vm->nframes < KP_CALL_LIMIT && nb + np->nregs + 260 < vm->stack_end - KP_STACK_RESERVE)) {
+                /* push_frame, inline (the limits checked are the strictest:
+                 * push_frame decides near them, and while unwinding) */
+                CHECK_INTERRUPT();
+                KpFrame *nf = &vm->frames[vm->nframes++];
+                nf->proto = np;
+                nf->ov = ov;
+                nf->pc = np->code;
+                nf->base = nb;
+                nf->is_defer = false;
+                nf->is_main = false;
+                nf->refd = false;
+                fr = nf;
+                p = np;
+                pc = np->code;
+                R = nb;
+                K = np->k;
+                NEXT;
+            }
+        } else {
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;
             vm->native_top = fv + 1 + nargs;
@@ -1874,41 +1971,49 @@ dispatch:
         NEXT;
     }
     CASE(RET) {
-        KpValue r = R[i->a];
-        R[i->a] = kp_unset();
+        KpValue *rv = &R[i->a];
         SAVEPC();
-        if (r.tag == KP_T_REF) {
-            KpValue *t = r.p;
-            if (r.flags & KP_VF_PLACE) {
+        if (LIKELY(KP_IS_PLAIN(*rv)) && (!p->ret || (p->ret->kind == KP_TK_SCALAR && p->ret->tag == rv->tag))) {
+            /* a scalar of the declared type: nothing to take or convert */
+            vcopy(&ret_v, rv);
+            goto ret_frame;
+        }
+        ret_v = *rv;
+        *rv = kp_unset();
+        if (ret_v.tag == KP_T_REF) {
+            KpValue *t = ret_v.p;
+            if (ret_v.flags & KP_VF_PLACE) {
                 KpValue x;
-                if (!take_from(vm, ref_slot_err(vm, r), &x, POS, (r.flags & KP_VF_ELEM) != 0, NULL)) goto error;
-                r = x;
+                if (!take_from(vm, ref_slot_err(vm, ret_v), &x, POS, (ret_v.flags & KP_VF_ELEM) != 0, NULL)) goto error;
+                ret_v = x;
             } else if (t >= R && t < R + p->nregs) {
                 kp_vm_error(vm, "'%s' returns a reference to its own local variable, which is deinitialized on return",
                             p->name);
                 goto error;
             }
         }
-        if (p->ret && !(p->ret->kind == KP_TK_SCALAR && p->ret->tag == r.tag)) {
+        if (p->ret && !(p->ret->kind == KP_TK_SCALAR && p->ret->tag == ret_v.tag)) {
             const char *why;
-            if (!kp_type_coerce(vm, p->ret, &r, &why)) {
-                kp_vm_error(vm, "'%s' must return %s, but the value is %s%s%s", p->name, p->ret->name, kp_value_type_name(vm, r),
+            if (!kp_type_coerce(vm, p->ret, &ret_v, &why)) {
+                kp_vm_error(vm, "'%s' must return %s, but the value is %s%s%s", p->name, p->ret->name, kp_value_type_name(vm, ret_v),
                             why ? ": " : "", why ? why : "");
-                kp_drop(vm, r);
+                kp_drop(vm, ret_v);
                 goto error;
             }
         }
+    ret_frame: {
+        /* the frame's registers: dropped (the owned ones) and UNSET */
         bool ok = true;
         if (fr->refd) {
             /* references into this frame die with it */
             uint32_t *gen = vm->reg_gen + (R - vm->stack);
             for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
         }
-        for (uint32_t q = p->nregs; q-- > 0;) {
-            if (UNLIKELY(KP_NEEDS_DROP(R[q]))) { ok = clear_regs(vm, R, R + q + 1) && ok; break; }
-            R[q].tag = KP_T_UNSET;
+        for (KpValue *q = R + p->nregs; q-- > R;) {
+            if (UNLIKELY(KP_NEEDS_DROP(*q))) { ok = clear_regs(vm, R, q + 1); break; }
+            q->tag = KP_T_UNSET;
         }
-        R[-1] = r;
+        vcopy(&R[-1], &ret_v);
         vm->nframes--;
         if (!ok) {
             /* a deinit of this frame failed: report it in the caller */
@@ -1920,15 +2025,11 @@ dispatch:
         LOADFRAME();
         NEXT;
     }
+    }
     CASE(RET0) {
         SAVEPC();
-        bool ok = clear_regs(vm, R, R + p->nregs);
-        R[-1] = kp_unit();
-        vm->nframes--;
-        if (!ok) { if (vm->nframes <= base_depth) { locate_error(vm); return false; } LOADFRAME(); goto error; }
-        if (vm->nframes <= base_depth) return true;
-        LOADFRAME();
-        NEXT;
+        vset_i(&ret_v, KP_T_UNIT, 0);
+        goto ret_frame;
     }
     CASE(CHECK) {
         KpType *t = K[i->b].p;

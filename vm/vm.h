@@ -295,18 +295,24 @@ KpString *kp_vm_const_str(KpVM *vm, const char *s, size_t len);
 
 /* ---------------------------------------------------- checked references */
 
-static inline bool kp_ref_ok(KpValue r) {
-    if (r.flags & KP_VF_STATIC) return true;
-    KpVM *vm = kp_tls_vm;
-    if (!vm) return true;
+/* Is reference r still valid in vm?  The check of a checked reference: a
+ * register's generation, or a heap object's block generation. */
+static inline bool kp_ref_ok_in(const KpVM *vm, KpValue r) {
     KpValue *p = r.p;
-    if (p >= vm->stack && p < vm->stack_end) return vm->reg_gen[p - vm->stack] == r.aux;
+    if (p >= vm->stack && p < vm->stack_end) return (r.flags & KP_VF_STATIC) || vm->reg_gen[p - vm->stack] == r.aux;
     if (r.flags & KP_VF_HEAP) {
         if (r.aux >= vm->nblocks) return false;
         struct KpBlock *b = &vm->blocks[r.aux];
         return b->alive && b->gen == r.x;
     }
     return true;
+}
+
+static inline bool kp_ref_ok(KpValue r) {
+    if (r.flags & KP_VF_STATIC) return true;
+    KpVM *vm = kp_tls_vm;
+    if (!vm) return true;
+    return kp_ref_ok_in(vm, r);
 }
 
 static inline KpValue *kp_ref_slot(KpValue r) { return kp_ref_ok(r) ? (KpValue *)r.p : NULL; }
