@@ -366,6 +366,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->no_memory = cfg && cfg->no_system_memory;
     vm->max_source = cfg && cfg->max_source_bytes ? cfg->max_source_bytes : (size_t)256 << 20;
     vm->collect_cycles = cfg && cfg->collect_cycles;
+    vm->trace_own = cfg && cfg->trace_ownership;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
     size_t stack_bytes = sizeof(KpValue) * box->stack_values;
@@ -443,6 +444,7 @@ int kp_vm_finish(KpVM *vm) {
         KpValue v = vm->stack[r];
         vm->stack[r] = kp_unset();
         vm->status = KP_OK;
+        if (vm->trace_own && (KP_IS_MOVABLE(v) || v.tag == KP_T_BOX)) kp_vm_trace_own(vm, NULL, v, &vm->stack[r], 0);
         if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) {
             ok = false;
             vm->nframes = 0;
