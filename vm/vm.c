@@ -1122,8 +1122,14 @@ static KpValue *stack_top(KpVM *vm) {
 
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
     KpValue *top = stack_top(vm);
-    if (top + nargs + 2 >= vm->stack_end) return kp_vm_error(vm, "stack overflow");
-    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+    if (top + nargs + 2 >= vm->stack_end || fn.tag != KP_T_FUNC) {
+        /* the arguments are the call's: given back as a failed bind does */
+        if (top + nargs + 2 >= vm->stack_end) kp_vm_error(vm, "stack overflow");
+        else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+        for (int i = 0; i < nargs; i++)
+            if (in[i].tag != KP_T_REF && KP_NEEDS_DROP(in[i])) kp_drop(vm, in[i]);
+        return false;
+    }
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
     KpFunc *f = fn.p;
@@ -2329,7 +2335,19 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
     if (vm->trace_own && proto->src && !depth) vm->trace_file = proto->src->name; /* (interned) */
     if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
-        kp_vm_error(vm, "program too large");
+        /* nothing ran: reported here, at the chunk's start */
+        if (depth >= KP_MAX_FRAMES - 1) kp_vm_error(vm, "program too large: %d frames in use", depth);
+        else
+            kp_vm_error(vm, "program too large: %u registers (the top-level variables so far and this chunk's), "
+                            "the value stack holds %zu", proto->nregs, (size_t)(vm->stack_end - vm->stack) - 16);
+        const KpSource *src = proto->src;
+        KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+        kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", 1, 1,
+                     vm->err.data ? vm->err.data : "program too large", NULL, 0, NULL, 0);
+        char head[300];
+        snprintf(head, sizeof head, "%.256s:1:1: ", src ? src->name : "?");
+        kp_buf_prepend(vm, &vm->err, head);
+        vm->err_located = true;
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;
