@@ -1286,9 +1286,9 @@ static void eval_redeclaration_deinitializes_the_old_value(void) {
     /* a long string redeclared many times: memory stays flat */
     const char *big = "s := repeat(\"a\", 100000)\n";
     CHECK(kp_vm_eval(vm, "<repl>", big, strlen(big), KP_EVAL_REPL) == KP_OK);
-    long bytes = h.bytes;
+    long bytes = h.mem.bytes;
     for (int i = 0; i < 20; i++) CHECK(kp_vm_eval(vm, "<repl>", big, strlen(big), KP_EVAL_REPL) == KP_OK);
-    CHECK(h.bytes < bytes + 10 * 100000); /* kept, the 20 old strings would be 2 MB */
+    CHECK(h.mem.bytes < bytes + 10 * 100000); /* kept, the 20 old strings would be 2 MB */
     HOST_DONE(&h, vm);
 }
 
