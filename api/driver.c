@@ -249,6 +249,15 @@ int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned
 }
 
 int kp_vm_run_file(KpVM *vm, const char *path) {
+    /* a named pipe is refused before it is opened: opening one waits for
+     * a writer (the fstat below catches what changes in between) */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot run '%s': not a regular file", path);
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         kp_buf_reset(&vm->err);

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Keep vs Lua 5.4 benchmarks.
-#   usage: sh bench/run.sh KEEP_BINARY [LUA_BINARY]
+#   usage: sh bench/run.sh KEEP_BINARY [LUA_BINARY [EMBED_DIR]]
 # For every bench/NAME.kp with a twin bench/NAME.lua: run each version three
 # times, keep the best wall-clock time, check both print the same output, and
 # print a table  name  keep_s  lua_s  ratio  (ratio = keep_s / lua_s; lower is
 # better for Keep).  Always exits 0: a Keep failure is reported as FAILED.
+# EMBED_DIR (default: the Keep binary's directory/bench) holds the two C
+# hosts of bench/embed/ (built by `make bench`): embed_keep and embed_lua,
+# each run as `call` (the host calls a script function 1M times: kp_call vs
+# lua_pcall) and `native` (a script calls a C function 10M times).
 
 KEEP=${1:-build/keep}
 LUA=${2:-lua5.4}
@@ -81,6 +85,34 @@ for kp in "$DIR"/*.kp; do
     RATIOS="$RATIOS$name: keep/lua = $ratio${note:+ ($note)}
 "
 done
+# the embedding API: the same C host work through keep.h and through lua.h
+EMBED=${3:-$(dirname "$KEEP")/bench}
+if [ -x "$EMBED/embed_keep" ] && [ -x "$EMBED/embed_lua" ]; then
+    for mode in call native; do
+        name="embed_$mode"
+        lua_t=$(best_of3 "$TMP/$name.lua.out" "$EMBED/embed_lua" "$mode")
+        keep_t=$(best_of3 "$TMP/$name.keep.out" "$EMBED/embed_keep" "$mode")
+        note=""
+        if [ "$keep_t" = FAILED ]; then
+            ratio=FAILED
+            note="keep failed: $(head -n 3 "$TMP/$name.keep.out.err" 2>/dev/null | tr '\n' ' ')"
+        elif [ "$lua_t" = FAILED ]; then
+            ratio=FAILED
+            note="lua failed"
+        elif ! cmp -s "$TMP/$name.keep.out" "$TMP/$name.lua.out"; then
+            ratio=FAILED
+            note="outputs differ"
+        else
+            ratio=$(awk -v k="$keep_t" -v l="$lua_t" \
+                'BEGIN { if (l > 0) printf "%.2f", k / l; else print "inf" }')
+        fi
+        printf '%-16s %10s %10s %10s\n' "$name" "$keep_t" "$lua_t" "$ratio"
+        RATIOS="$RATIOS$name: keep/lua = $ratio${note:+ ($note)}
+"
+    done
+else
+    echo "bench: no embedding hosts in $EMBED (make bench builds them)"
+fi
 echo
 printf '%s' "$RATIOS"
 exit 0

@@ -753,7 +753,14 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
     KpCallDesc *d = &c->fn->p->calls[desc - 1];
     d->ov = ov;
     d->check = n->bound_check;
-    kp_cg_emit(c, KP_BC_CALLS, base, (uint32_t)nargs, desc, 0);
+    /* v[i, j] and v[i, j] = x: the View fast paths of the VM (the same
+     * call when they do not apply) */
+    int op = KP_BC_CALLS;
+    if (ov->native && !ov->host_fn && ov->func->name[0] == '#') {
+        if (!strcmp(ov->func->name, "#index")) op = KP_BC_VINDEX;
+        else if (!strcmp(ov->func->name, "#setindex")) op = KP_BC_VSETINDEX;
+    }
+    kp_cg_emit(c, op, base, (uint32_t)nargs, desc, 0);
     if (base != dst) kp_cg_emit(c, KP_BC_MOVE, dst, base, 0, 0);
     kp_cg_reg_free_to(c, save);
     return ov->ret;

@@ -101,6 +101,11 @@ static void compile_decl(C *c, KpNode *n) {
             kp_cg_emit(c, KP_BC_MOVE, r, target, 0, 0);
             kp_cg_reg_free_to(c, target);
         }
+        /* a REPL line declaring an earlier chunk's variable again ends the
+         * old value now that the new one is in place (functions compiled
+         * against the old variable then read it as having no value) */
+        struct KpGlobal *old = top && c->repl ? kp_resolve_find_global(c, name) : NULL;
+        if (old && old != g && !old->pending && old->reg != r) kp_cg_emit(c, KP_BC_DROP, old->reg, 1, 0, 0);
     } else {
         if (!t) { kp_compile_error(c, n, "'%s' needs a type or a value", n->name); return; }
         kp_cg_emit(c, KP_BC_DEFAULT, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);

@@ -505,7 +505,10 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
         if (a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) && !kp_resolve_is_place(a->a))
             bindable = false;
     }
-    if (complete && bindable && (chosen->proto || chosen->native) && !chosen->host_fn) {
+    /* a host function that is its name's only overload is bound like a
+     * built-in (overloads registered later serve scripts compiled later) */
+    bool host_single = f->n == 1 && chosen->host_fn && !t->c->repl;
+    if ((complete || host_single) && bindable && (chosen->proto || chosen->native)) {
         n->bound = chosen;
         n->bound_check = best.check;
     }

@@ -181,10 +181,10 @@ typedef struct KpConfig {
  * only (argv is copied).  Returns NULL when out of memory.  The VM owns
  * everything it allocates; kp_vm_free releases it.
  *
- * Memory.  A new VM with the default config takes about 57 KiB from the
- * host allocator (its state, the standard library's tables, the reserved
- * space of error messages), so a process can hold thousands (1,000 VMs:
- * ~56 MiB; tested under 64 KiB and 64 MiB).  Tables (names, functions,
+ * Memory.  A new VM with the default config takes about 26 KiB from the
+ * host allocator, in 7 blocks (its state, the standard library's tables,
+ * the reserved space of error messages), so a process can hold thousands
+ * (1,000 VMs: ~26 MiB; tested under 64 KiB and 64 MiB).  Tables (names, functions,
  * types, handles, slots) start small and grow by doubling.  The value
  * stack, its per-register generations and the call frames never move:
  * address space for KpConfig.stack_values values is reserved from the
@@ -402,8 +402,11 @@ typedef int (*KpCFunction)(KpVM *vm, int nargs, void *ud);
  * means any number, all borrowed read-only.  `ud` is passed back on every
  * call.  Must be called before running scripts that use the name.  `name`
  * is copied.  Several C functions may share a name (overloads chosen by
- * argument count and types, as for script functions).  kp_register(...) is
- * kp_register_ex(..., 0).
+ * argument count and types, as for script functions).  A script call of
+ * a name whose only overload is one C function is bound to it when the
+ * script is compiled (no run-time selection, like a built-in): overloads
+ * registered later serve the scripts compiled after them.  kp_register(...)
+ * is kp_register_ex(..., 0).
  *
  * Conflicts.  A name that a script has defined, or that the standard
  * library defines, is refused (KP_ERR_ARG, the message names the script's

@@ -26,6 +26,7 @@
 #include "builtins.h"
 
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
 
 static KpView *view_arg(KpVM *vm, KpValue v, const char *fn) {
     KpValue x = kp_deref(v);
@@ -345,6 +346,83 @@ static bool b_vsetindex(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!v->src.mut) return kp_vm_error(vm, "this View is read-only: make it from $&buf to write through it");
     *out = kp_unit();
     return kp_elem_store(vm, v->elem, p, a[1], false, "View");
+}
+
+/* The fast paths of v[i, j] (the VINDEX and VSETINDEX instructions, which
+ * the compiler emits for bound calls of #index and #setindex).  They take
+ * the common case only — a View (or a reference to one), as many Int
+ * indices as it has dimensions, each in range, its buffer still there —
+ * and otherwise return 0 having done nothing, so the instruction runs the
+ * call as CALLS would, with every check and message of b_vindex. */
+__attribute__((always_inline)) static inline unsigned char *fast_element(KpVM *vm, const KpValue *view, const KpValue *ix, int ni, KpView **vout) {
+    KpValue x = *view;
+    if (x.tag == KP_T_REF) {
+        /* kp_deref of the usual reference: to a live register */
+        KpValue *t = x.p;
+        if (LIKELY(!(x.flags & KP_VF_STATIC) && t >= vm->stack && t < vm->stack_end)) {
+            if (UNLIKELY(vm->reg_gen[t - vm->stack] != x.aux)) return NULL;
+            x = *t;
+        }
+        if (x.tag == KP_T_REF) x = kp_deref(x);
+    }
+    if (UNLIKELY(x.tag != KP_T_BIN || ((KpBinObj *)x.p)->bkind != KP_BK_VIEW)) return NULL;
+    KpView *v = x.p;
+    if (UNLIKELY(ni != v->ndim)) return NULL;
+    int64_t e = 0;
+    for (int d = 0; d < ni; d++) {
+        /* one unsigned compare: a negative index is huge */
+        if (UNLIKELY(ix[d].tag != KP_T_INT || (uint64_t)ix[d].i >= (uint64_t)v->shape[d])) return NULL;
+        e += ix[d].i * v->strides[d];
+    }
+    unsigned char *base;
+    if (v->src.s) base = (unsigned char *)v->src.s->data;
+    else {
+        /* the borrow check of kp_borrow_bytes: the reference the view was
+         * made from is alive and still refers to the same buffer */
+        KpValue b = kp_deref(v->src.ref);
+        if (UNLIKELY(b.tag != KP_T_HEAP || b.p != v->src.h || !v->src.h->data)) return NULL;
+        base = v->src.h->data;
+    }
+    *vout = v;
+    return base + v->offset + e * (int64_t)kp_elem_size[v->elem];
+}
+
+int kp_view_get_fast(KpVM *vm, const KpValue *args, int n, KpValue *out) {
+    KpView *v;
+    unsigned char *p = fast_element(vm, args, args + 1, n - 1, &v);
+    if (!p) return 0;
+    if (LIKELY(v->elem == KP_E_F64)) {
+        double f;
+        memcpy(&f, p, 8);
+        *out = kp_float(f);
+    } else if (v->elem == KP_E_I64) {
+        int64_t x;
+        memcpy(&x, p, 8);
+        *out = kp_int(x);
+    } else {
+        *out = kp_elem_load(v->elem, p, false);
+    }
+    return 1;
+}
+
+int kp_view_set_fast(KpVM *vm, const KpValue *args, int n) {
+    if (n < 3) return 0;
+    KpView *v;
+    KpValue val = args[1];
+    if (UNLIKELY(val.tag != KP_T_INT && val.tag != KP_T_FLOAT)) return 0;
+    unsigned char *p = fast_element(vm, args, args + 2, n - 2, &v);
+    if (!p || UNLIKELY(!v->src.mut)) return 0;
+    if (LIKELY(v->elem == KP_E_F64 && val.tag == KP_T_FLOAT)) {
+        memcpy(p, &val.f, 8);
+        return 1;
+    }
+    if (v->elem == KP_E_I64 && val.tag == KP_T_INT) {
+        memcpy(p, &val.i, 8);
+        return 1;
+    }
+    /* conversions and range checks: the store's own (its errors are the
+     * general path's too) */
+    return kp_elem_store(vm, v->elem, p, val, false, "View") ? 1 : -1;
 }
 
 bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newval) {

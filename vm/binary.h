@@ -125,5 +125,12 @@ bool kp_elem_store(KpVM *vm, int elem, unsigned char *p, KpValue v, bool big, co
 
 /* Views: multi-index read/write (vm.c's index path). */
 bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newval);
+/* The VINDEX / VSETINDEX fast paths (stdlib/view.c), over the registers of
+ * a bound #index call (args[0] the view, then the indices) or #setindex
+ * call (the view, the value, the indices).  1: done (*out is the element);
+ * 0: not the common case, nothing done (run the call); -1 (set only): the
+ * store failed with the error raised. */
+int kp_view_get_fast(KpVM *vm, const KpValue *args, int n, KpValue *out);
+int kp_view_set_fast(KpVM *vm, const KpValue *args, int n);
 
 #endif

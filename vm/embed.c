@@ -16,6 +16,14 @@
 
 #include "vm.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#endif
+
 struct KpHandle {
     KpValue v;
     struct KpHandle *prev, *next;
@@ -25,7 +33,8 @@ static void begin(KpVM *vm) {
     kp_tls_vm = vm;
     if (vm->in_cfunc) return;
     vm->status = KP_OK;
-    kp_buf_reset(&vm->err);
+    vm->err.len = 0; /* kp_buf_reset, inline */
+    if (vm->err.data) vm->err.data[0] = 0;
     vm->err_located = false;
 }
 
@@ -110,7 +119,16 @@ static int set(KpVM *vm, int slot, KpValue v) {
 
 int kp_set_unit(KpVM *vm, int slot) { return set(vm, slot, kp_unit()); }
 int kp_set_bool(KpVM *vm, int slot, bool v) { return set(vm, slot, kp_bool(v)); }
-int kp_set_int(KpVM *vm, int slot, int64_t v) { return set(vm, slot, kp_int(v)); }
+int kp_set_int(KpVM *vm, int slot, int64_t v) {
+    /* fast path (a C function's result, a call's argument): a slot of the
+     * current window whose old value owns nothing */
+    KpValue *s = vm->api_slots;
+    if (LIKELY(s && (unsigned)slot < (unsigned)vm->api_nslots && !KP_NEEDS_DROP(s[slot]))) {
+        s[slot] = kp_int(v);
+        return KP_OK;
+    }
+    return set(vm, slot, kp_int(v));
+}
 int kp_set_float(KpVM *vm, int slot, double v) { return set(vm, slot, kp_float(v)); }
 
 int kp_set_string(KpVM *vm, int slot, const char *bytes, size_t len) {
@@ -286,7 +304,21 @@ int kp_get_bool(KpVM *vm, int slot, bool *out) {
     return KP_OK;
 }
 
+static int get_int_slow(KpVM *vm, int slot, int64_t *out);
+
 int kp_get_int(KpVM *vm, int slot, int64_t *out) {
+    KpValue *s = vm->api_slots; /* fast path: an Int in the current window */
+    if (LIKELY(s && (unsigned)slot < (unsigned)vm->api_nslots && s[slot].tag == KP_T_INT)) {
+        *out = s[slot].i;
+        return KP_OK;
+    }
+    return get_int_slow(vm, slot, out);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static int get_int_slow(KpVM *vm, int slot, int64_t *out) {
     KpValue v = get(vm, slot);
     if (v.tag != KP_T_INT && !KP_IS_SIZED_INT(v.tag)) return arg_error(vm, "slot %d holds %s, not an Int", slot, kp_value_type_name(vm, v));
     *out = v.i;
@@ -439,9 +471,10 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
         return KP_ERR_USAGE;
     }
     SLOT(fn_slot, fs);
-    if (!slot_at(vm, result_slot)) return arg_error(vm, "slot %d does not exist", result_slot);
+    int ns = vm->api_nslots; /* (slot_at made the window current) */
+    if ((unsigned)result_slot >= (unsigned)ns) return arg_error(vm, "slot %d does not exist", result_slot);
     if (nargs < 0 || nargs > 250) return arg_error(vm, "bad argument count %d", nargs);
-    if (nargs && (!slot_at(vm, first_arg) || !slot_at(vm, first_arg + nargs - 1)))
+    if (nargs && (first_arg < 0 || first_arg > ns - nargs))
         return arg_error(vm, "argument slots %d..%d do not exist", first_arg, first_arg + nargs - 1);
     KpValue args[250];
     for (int i = 0; i < nargs; i++) {
@@ -469,6 +502,11 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     vm->api_slots = save_slots;
     vm->api_nslots = save_n;
     if (!ok) return vm->exiting ? KP_EXIT : KP_ERR_RUNTIME;
+    KpValue *rs = &vm->api_slots[result_slot];
+    if (LIKELY(!KP_NEEDS_DROP(*rs))) { /* set(), without its checks */
+        *rs = out;
+        return KP_OK;
+    }
     return set(vm, result_slot, out);
 }
 
@@ -505,8 +543,20 @@ int kp_handle_get(KpVM *vm, KpHandle *h, int slot) {
     return set(vm, slot, v);
 }
 
+/* The host's slots that still hold a reference kp_handle_get gave out
+ * (only slots can hold one: take() refuses to move a reference anywhere
+ * else) are emptied, so that they read as empty, not the freed handle. */
+static void forget_refs_to(KpVM *vm, const KpValue *target) {
+    for (int i = 0; i < vm->nhslots; i++)
+        if (vm->hslots[i].tag == KP_T_REF && vm->hslots[i].p == target) vm->hslots[i] = kp_unset();
+    if (vm->api_slots && vm->api_slots != vm->hslots)
+        for (int i = 0; i < vm->api_nslots; i++)
+            if (vm->api_slots[i].tag == KP_T_REF && vm->api_slots[i].p == target) vm->api_slots[i] = kp_unset();
+}
+
 void kp_handle_release(KpVM *vm, KpHandle *h) {
     if (!h) return;
+    forget_refs_to(vm, &h->v);
     if (h->prev) h->prev->next = h->next;
     else vm->handles = h->next;
     if (h->next) h->next->prev = h->prev;
@@ -525,10 +575,15 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     KpValue *save_top = vm->native_top;
     vm->api_slots = args;
     vm->api_nslots = nargs > 0 ? nargs : 1;
-    if (nargs == 0) args[0] = kp_unset();
-    if (args + vm->api_nslots > vm->native_top) vm->native_top = args + vm->api_nslots;
+    if (UNLIKELY(nargs == 0)) {
+        args[0] = kp_unset();
+        if (args + 1 > vm->native_top) vm->native_top = args + 1;
+    } else if (UNLIKELY(args + nargs > vm->native_top)) {
+        vm->native_top = args + nargs;
+    }
     vm->in_cfunc++;
-    kp_buf_reset(&vm->err);
+    vm->err.len = 0; /* kp_buf_reset, inline */
+    if (vm->err.data) vm->err.data[0] = 0;
     int rc = fn(vm, nargs, ov->host_ud);
     vm->in_cfunc--;
     int n = vm->api_nslots;
@@ -552,6 +607,7 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     else args[0] = kp_unset();
     *out = r;
     /* slots the function added above its arguments */
+    if (LIKELY(n <= nargs)) return ok;
     for (int i = n; i-- > (nargs > 0 ? nargs : 0);) {
         KpValue v = args[i];
         args[i] = kp_unset();

@@ -66,6 +66,8 @@
     X(REF,      "R(a) := reference to R(b); d: 1 mutable")                    \
     X(CALL,     "R(a) := R(a)(R(a+1) .. R(a+b)); c: call descriptor K(c-1) or 0") \
     X(CALLS,    "R(a) := overload calls[c-1].ov(R(a+1) .. R(a+b)), bound at compile time") \
+    X(VINDEX,   "CALLS of #index (v[i, j]), with a fast path for a View and Int indices") \
+    X(VSETINDEX, "CALLS of #setindex (v[i, j] = x), with the same fast path") \
     X(DEINIT,   "deinitialize the place R(a) refers to, or R(a) itself (d=1)")\
     X(RET,      "return R(a); the frame's registers are dropped")             \
     X(RET0,     "return ()")                                                   \

@@ -353,6 +353,9 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         box->heap_inner = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
     }
     kp_counted_init(&vm->heap_counted, &box->heap_inner, 0, &vm->acct, &box->heap_a);
+    kp_counted_init(&vm->rt_counted, vm->host, 0, &vm->acct, &vm->rt_a);
+    vm->rt_a.name = "runtime tables";
+    vm->rt = &vm->rt_a;
     box->heap_a.name = box->debug_on ? "root (DebugAllocator)" : "root";
     vm->heap = &box->heap_a;
     vm->ctx = vm->heap;
@@ -481,7 +484,7 @@ void kp_vm_free(KpVM *vm) {
         if (box->stack_from_host) kp_free(vm->host, vm->reg_gen, sizeof(uint32_t) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->reg_gen, sizeof(uint32_t) * box->stack_values, 16, NULL);
     }
-    if (vm->blocks) kp_free(vm->host, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks, 16, NULL);
+    if (vm->blocks) kp_free(vm->rt, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks, 16, NULL);
     if (kp_tls_vm == vm) kp_tls_vm = NULL;
     if (vm->frames) kp_free(box->stack_from_host ? vm->host : &box->page_a, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     if (vm->graves) kp_free(vm->host, vm->graves, sizeof(struct KpGrave) * KP_GRAVES, 8, NULL);

@@ -1122,13 +1122,32 @@ static KpValue *stack_top(KpVM *vm) {
 
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
     KpValue *top = stack_top(vm);
-    if (top + nargs + 2 >= vm->stack_end) return kp_vm_error(vm, "stack overflow");
-    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+    if (top + nargs + 2 >= vm->stack_end || fn.tag != KP_T_FUNC) {
+        /* the arguments are the call's: given back as a failed bind does */
+        if (top + nargs + 2 >= vm->stack_end) kp_vm_error(vm, "stack overflow");
+        else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+        for (int i = 0; i < nargs; i++)
+            if (in[i].tag != KP_T_REF && KP_NEEDS_DROP(in[i])) kp_drop(vm, in[i]);
+        return false;
+    }
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
     KpFunc *f = fn.p;
-    KpOverload *ov = select_overload(vm, f, top + 1, nargs, NULL);
-    bool ok = ov && bind_args(vm, ov, top + 1, &nargs, NULL, 0);
+    KpOverload *ov = NULL;
+    bool ok;
+    if (LIKELY(f->n == 1) && f->ovs[0]->proto && nargs == f->ovs[0]->nparams) {
+        /* one script overload and every argument of its parameter's exact
+         * scalar type (CALL's fast path): nothing to select or bind */
+        ov = f->ovs[0];
+        int j = 0;
+        while (j < nargs && top[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
+        if (j < nargs) ov = NULL;
+    }
+    if (ov) ok = true;
+    else {
+        ov = select_overload(vm, f, top + 1, nargs, NULL);
+        ok = ov && bind_args(vm, ov, top + 1, &nargs, NULL, 0);
+    }
     if (ok && ov->native) {
         KpValue *save = vm->native_top;
         vm->native_top = top + 1 + nargs;
@@ -1338,6 +1357,11 @@ dispatch:
     }
     CASE(DROP) {
         uint32_t a = i->a, n = i->b;
+        if (LIKELY(n == 1 && !KP_NEEDS_DROP(R[a]))) { /* one scalar temporary */
+            vm->reg_gen[(R + a) - vm->stack]++;
+            R[a] = kp_unset();
+            NEXT;
+        }
         SAVEPC();
         if (!clear_regs(vm, R + a, R + a + n)) goto error;
         NEXT;
@@ -1926,9 +1950,39 @@ dispatch:
         LOADFRAME();
         NEXT;
     }
+    CASE(VINDEX) {
+        /* v[i, j] on a View with Int indices (stdlib/view.c); anything
+         * else runs as the CALLS of #index it is */
+        KpValue *fv = &R[i->a];
+        KpValue out;
+        /* (a view that is a temporary, owned by its register, takes the
+         * call: it must be dropped) */
+        if (LIKELY(!KP_NEEDS_DROP(*fv) && fv[1].tag == KP_T_REF && kp_view_get_fast(vm, fv + 1, i->b, &out))) {
+            for (int q = 1; q <= i->b; q++) fv[q].tag = KP_T_UNSET; /* a reference and Ints */
+            *fv = out;
+            NEXT;
+        }
+        goto calls;
+    }
+    CASE(VSETINDEX) {
+        /* v[i, j] = x: the same for #setindex */
+        KpValue *fv = &R[i->a];
+        if (LIKELY(!KP_NEEDS_DROP(*fv) && fv[1].tag == KP_T_REF)) {
+            SAVEPC();
+            int r = kp_view_set_fast(vm, fv + 1, i->b);
+            if (r < 0) goto error;
+            if (LIKELY(r > 0)) {
+                for (int q = 1; q <= i->b; q++) fv[q].tag = KP_T_UNSET;
+                *fv = kp_unit();
+                NEXT;
+            }
+        }
+        goto calls;
+    }
     CASE(CALLS) {
         /* bound at compile time: no selection; only the arguments the
          * types pass could not prove are bound (checked, converted) */
+    calls:;
         KpValue *fv = &R[i->a];
         int nargs = i->b;
         KpCallDesc *desc = &p->calls[i->c - 1];
@@ -1948,6 +2002,9 @@ dispatch:
                 if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
                 /* an argument of its by-value parameter's exact scalar type: one test */
                 if (q < np && args[q].tag == pp[q].fast_tag && pp[q].mode == KP_PM_VALUE) continue;
+                /* an untyped by-value parameter (a host function's): the
+                 * binding has nothing to do unless a reference was passed */
+                if (q < np && !pp[q].type && pp[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
                 if (!bind_bound_arg(vm, ov, q, &args[q], POS)) goto error;
             }
         }
@@ -1981,7 +2038,18 @@ dispatch:
             bool ok = ov->native(vm, fv + 1, nargs, &r);
             kp_tls_vm = vm; /* a host function may have used another VM */
             vm->native_top = save;
-            if (!clear_regs(vm, fv + 1, fv + 1 + nargs)) ok = false;
+            /* the arguments: scalars and references (the usual case) need
+             * only their registers' generations bumped */
+            KpValue *a0 = fv + 1;
+            int q = 0;
+            while (q < nargs && !KP_NEEDS_DROP(a0[q])) q++;
+            if (LIKELY(q == nargs)) {
+                uint32_t *gen = vm->reg_gen + (a0 - vm->stack);
+                for (q = 0; q < nargs; q++) {
+                    gen[q]++;
+                    a0[q] = kp_unset();
+                }
+            } else if (!clear_regs(vm, a0, a0 + nargs)) ok = false;
             if (!ok) { kp_drop(vm, r); goto error; }
             *fv = r;
             NEXT;
@@ -2096,6 +2164,7 @@ dispatch:
         KpType *t = K[i->b].p;
         KpValue *v = &R[i->a];
         const char *why;
+        if (LIKELY(t->kind == KP_TK_SCALAR && v->tag == t->tag && t != vm->t_float32)) NEXT; /* an exact scalar (Float32 rounds) */
         if (LIKELY(kp_type_coerce(vm, t, v, &why))) NEXT;
         SAVEPC();
         if (v->tag == KP_T_MOVED || v->tag == KP_T_UNSET) { bad_value(vm, *v, NULL); goto error; }
@@ -2266,7 +2335,19 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
     if (vm->trace_own && proto->src && !depth) vm->trace_file = proto->src->name; /* (interned) */
     if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
-        kp_vm_error(vm, "program too large");
+        /* nothing ran: reported here, at the chunk's start */
+        if (depth >= KP_MAX_FRAMES - 1) kp_vm_error(vm, "program too large: %d frames in use", depth);
+        else
+            kp_vm_error(vm, "program too large: %u registers (the top-level variables so far and this chunk's), "
+                            "the value stack holds %zu", proto->nregs, (size_t)(vm->stack_end - vm->stack) - 16);
+        const KpSource *src = proto->src;
+        KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+        kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", 1, 1,
+                     vm->err.data ? vm->err.data : "program too large", NULL, 0, NULL, 0);
+        char head[300];
+        snprintf(head, sizeof head, "%.256s:1:1: ", src ? src->name : "?");
+        kp_buf_prepend(vm, &vm->err, head);
+        vm->err_located = true;
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;

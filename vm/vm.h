@@ -238,6 +238,12 @@ struct KpVM {
                                 allocate: the root and every Page/Direct
                                 allocator are counted views over it */
     KpCounted heap_counted;
+    /* the VM's own run-time tables that grow with what scripts do (the
+     * drop work stack, the block table, keep's owner table, link records
+     * and walk stacks) come from `rt`, a counted view of the host
+     * allocator on the same account: they count against mem_limit too */
+    KpCounted rt_counted;
+    KpAllocator rt_a, *rt;
     int64_t acct_refusals_seen; /* acct.refusals at the last OOM message */
     /* embedding (vm/embed.c): the host's slots, handles, C functions */
     KpValue *api_slots;      /* the current slot window */

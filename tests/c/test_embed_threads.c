@@ -7,7 +7,11 @@
  * strings, arena and page allocators), call script functions and C
  * functions, keep values in handles, hit budgets and memory limits, and
  * free the VMs, all concurrently.  One more thread interrupts a VM owned
- * by another thread.  The keep.h header promises no global state: any
+ * by another thread.  features_vm uses the embedding features of keep.h
+ * in each thread's own VM: a host-defined type with its deinit, globals
+ * set and changed from C, the on_diagnostic callback, kp_vm_run_string
+ * re-entered from a C function mid-expression, kp_pin_bytes.  The keep.h
+ * header promises no global state: any
  * shared state shows up as wrong results here, and as a data race under
  * ThreadSanitizer (tests/c/tsan.sh builds this file and the library with
  * -fsanitize=thread).
@@ -15,6 +19,8 @@
  * Prints one line per failed check on stderr, then "N passed, M failed".
  */
 #include <keep.h>
+
+#include "counting.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -42,35 +48,16 @@ enum { THREADS = 8, ROUNDS = 20, STACK = 80000 };
 /* One worker's state: its allocator counters and captured output. */
 typedef struct Worker {
     int id;
-    long blocks, bytes;
+    Counting mem; /* its host allocator (counting.h) */
     char out[4096];
     size_t out_len;
     size_t err_len;
+    /* features_vm: its host type, what the callbacks saw */
+    KpHostType *box_t;
+    int boxes, deinits, wrong_owner, diags;
+    uint32_t diag_line;
+    char diag_msg[200];
 } Worker;
-
-static void *count_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Worker *w = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            w->blocks--;
-            w->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        w->bytes -= (long)old_size;
-    } else {
-        w->blocks++;
-    }
-    w->bytes += (long)new_size;
-    return p;
-}
 
 static void on_out(void *ud, const char *bytes, size_t len) {
     Worker *w = ud;
@@ -157,8 +144,8 @@ static void one_vm(Worker *w, int round) {
     KpConfig cfg = {.write_out = on_out, .write_err = on_err, .ud = w, .stack_values = STACK};
     int mode = (w->id + round) % 3;
     if (mode != 1) {
-        cfg.alloc = count_alloc;
-        cfg.alloc_ud = w;
+        cfg.alloc = counting_alloc;
+        cfg.alloc_ud = &w->mem;
     }
     if (mode == 2) cfg.debug_alloc = true;
     w->out_len = 0;
@@ -204,14 +191,14 @@ static void one_vm(Worker *w, int round) {
     CHECK(run(vm, "more := build(10)\nprint(score(more))\n") == KP_OK);
     kp_vm_free(vm);
     if (cfg.alloc) {
-        CHECK(w->blocks == 0);
-        CHECK(w->bytes == 0);
+        CHECK(w->mem.blocks == 0);
+        CHECK(w->mem.bytes == 0);
     }
 }
 
 /* A VM with a memory limit, hit and recovered from. */
 static void limited_vm(Worker *w) {
-    KpConfig cfg = {.alloc = count_alloc, .alloc_ud = w, .write_out = on_out, .write_err = on_err, .ud = w,
+    KpConfig cfg = {.alloc = counting_alloc, .alloc_ud = &w->mem, .write_out = on_out, .write_err = on_err, .ud = w,
                     .mem_limit = 128 * 1024, .stack_values = STACK};
     KpVM *vm = kp_vm_new(&cfg);
     CHECK(vm != NULL);
@@ -221,7 +208,155 @@ static void limited_vm(Worker *w) {
     CHECK(strstr(kp_vm_last_error(vm), "out of memory") != NULL);
     CHECK(run(vm, "ys := [1, 2, 3]\n") == KP_OK);
     kp_vm_free(vm);
-    CHECK(w->blocks == 0 && w->bytes == 0);
+    CHECK(w->mem.blocks == 0 && w->mem.bytes == 0);
+}
+
+/* ------------------------------------------- the embedding features, per thread
+ *
+ * Each thread's own VM uses what keep.h added for real hosts: a host type
+ * (kp_define_type, kp_new_object, kp_get_object, its deinit), globals set
+ * and changed in place from C (kp_set_global, kp_get_global_ref), the
+ * on_diagnostic callback, kp_vm_run_string re-entered from a C function in
+ * the middle of an expression, and kp_pin_bytes.  The callbacks write only
+ * to their own thread's Worker. */
+
+typedef struct Box {
+    int64_t value;
+    int owner; /* the worker's id: a payload never crosses threads */
+} Box;
+
+static void box_deinit(void *payload, void *ud) {
+    Worker *w = ud;
+    Box *b = payload;
+    if (b->owner != w->id) w->wrong_owner++;
+    w->deinits++;
+}
+
+/* box(n) -> Box */
+static int c_box(KpVM *vm, int nargs, void *ud) {
+    (void)nargs;
+    Worker *w = ud;
+    int64_t n;
+    if (kp_get_int(vm, 0, &n) != KP_OK) return kp_error(vm, "box needs an Int");
+    Box *b = kp_new_object(vm, 0, w->box_t);
+    if (!b) return KP_ERR_RUNTIME;
+    b->value = n;
+    b->owner = w->id;
+    w->boxes++;
+    return KP_OK;
+}
+
+/* unbox(b: &Box) -> Int */
+static int c_unbox(KpVM *vm, int nargs, void *ud) {
+    (void)nargs;
+    Worker *w = ud;
+    Box *b = kp_get_object(vm, 0, w->box_t);
+    if (!b) return kp_error(vm, "unbox needs a Box, not %s", kp_get_type_name(vm, 0));
+    return kp_set_int(vm, 0, b->value);
+}
+
+/* reenter(n) -> Int: runs a script in the same VM, then returns 2n */
+static int c_reenter(KpVM *vm, int nargs, void *ud) {
+    (void)nargs;
+    (void)ud;
+    int64_t n;
+    if (kp_get_int(vm, 0, &n) != KP_OK) return kp_error(vm, "reenter needs an Int");
+    static const char inner[] = "reentered += 1\ntmp := [1, 2, 3]\n";
+    if (kp_vm_run_string(vm, "inner.kp", inner, sizeof inner - 1) != KP_OK) return kp_error(vm, "inner run failed");
+    return kp_set_int(vm, 0, 2 * n);
+}
+
+static void on_diag(void *ud, const KpDiagnostic *d) {
+    Worker *w = ud;
+    w->diags++;
+    w->diag_line = d->line;
+    snprintf(w->diag_msg, sizeof w->diag_msg, "%s", d->message ? d->message : "");
+}
+
+static const char features_script[] =
+    "reentered := 0\n"
+    "counter := 0\n"
+    "xs : List#(Int) = []\n"
+    "page := PageAllocator(&system.memory)\n"
+    "buf := page | alloc(64)\n"
+    "keep_box := box(7)\n"
+    "twice (b: &Box) -> Int := { return unbox(b) * 2 }\n"
+    "{ b := box(5)\n"
+    "  moved := b\n"
+    "  print(unbox(&moved), twice(&keep_box), reenter(3) + reenter(4), reentered) }\n"
+    "for i in 0..3 { xs = [i, reenter(i)] }\n"
+    "print(reentered, xs)\n";
+
+static void features_vm(Worker *w, int round) {
+    KpConfig cfg = {.alloc = counting_alloc, .alloc_ud = &w->mem, .write_out = on_out, .write_err = on_err, .ud = w,
+                    .stack_values = STACK, .on_diagnostic = on_diag};
+    w->out_len = 0;
+    w->out[0] = 0;
+    w->boxes = w->deinits = w->wrong_owner = w->diags = 0;
+    KpVM *vm = kp_vm_new(&cfg);
+    CHECK(vm != NULL);
+    if (!vm) return;
+    w->box_t = kp_define_type(vm, "Box", &(KpTypeDef){.size = sizeof(Box), .deinit = box_deinit, .ud = w});
+    CHECK(w->box_t != NULL);
+    const KpMode ref1[1] = {KP_MODE_REF};
+    CHECK(kp_register(vm, "box", c_box, 1, NULL, w) == KP_OK);
+    CHECK(kp_register(vm, "unbox", c_unbox, 1, ref1, w) == KP_OK);
+    CHECK(kp_register(vm, "reenter", c_reenter, 1, NULL, w) == KP_OK);
+    CHECK(run(vm, features_script) == KP_OK);
+    CHECK(strcmp(w->out, "5 14 14 2\n5 [2, 4]\n") == 0);
+    CHECK(w->boxes == 2 && w->deinits == 1); /* b (moved to `moved`) went at its block's end */
+
+    /* globals: set from C, changed in place through a reference */
+    CHECK(kp_slots_ensure(vm, 4) == KP_OK);
+    CHECK(kp_set_int(vm, 0, 40 + round) == KP_OK);
+    CHECK(kp_set_global(vm, "counter", 0) == KP_OK);
+    CHECK(kp_get_global_ref(vm, "xs", 1) == KP_OK);
+    CHECK(kp_set_int(vm, 2, 100 + w->id) == KP_OK);
+    CHECK(kp_list_append(vm, 1, 2) == KP_OK);
+    /* a host-made Box into the script's global, the old one deinitialized */
+    Box *mine = kp_new_object(vm, 3, w->box_t);
+    CHECK(mine != NULL);
+    if (mine) {
+        mine->value = 1000 + w->id;
+        mine->owner = w->id;
+        w->boxes++;
+    }
+    CHECK(kp_get_object(vm, 3, w->box_t) == mine);
+    CHECK(kp_set_global(vm, "keep_box", 3) == KP_OK);
+    CHECK(w->deinits == 2);
+    w->out_len = 0;
+    CHECK(run(vm, "print(counter + 1, len(xs), xs[2], unbox(&keep_box))\n") == KP_OK);
+    char want[96];
+    snprintf(want, sizeof want, "%d 3 %d %d\n", 41 + round, 100 + w->id, 1000 + w->id);
+    CHECK(strcmp(w->out, want) == 0);
+
+    /* pinning: the host writes through the pointer; the script cannot
+     * resize the buffer while the pin lasts */
+    CHECK(kp_get_global_ref(vm, "buf", 0) == KP_OK);
+    void *ptr = NULL;
+    size_t len = 0;
+    CHECK(kp_pin_bytes(vm, 0, &ptr, &len) == KP_OK && ptr && len == 64);
+    if (ptr) memset(ptr, w->id + 1, len);
+    CHECK(run(vm, "resize(buf, 128)\n") == KP_ERR_RUNTIME);
+    CHECK(strstr(kp_vm_last_error(vm), "pinned") != NULL);
+    CHECK(kp_get_global_ref(vm, "buf", 0) == KP_OK);
+    CHECK(kp_unpin_bytes(vm, 0) == KP_OK);
+    w->out_len = 0;
+    CHECK(run(vm, "resize(buf, 128)\nprint(buf[63], buf.size)\n") == KP_OK);
+    snprintf(want, sizeof want, "%d 128\n", w->id + 1);
+    CHECK(strcmp(w->out, want) == 0);
+
+    /* diagnostics arrive one by one, structured, on this thread's callback */
+    int before = w->diags;
+    CHECK(run(vm, "ok := 1\nbad := ok +\n") == KP_ERR_COMPILE);
+    CHECK(w->diags == before + 1 && w->diag_line >= 2 && w->diag_msg[0] != 0);
+    CHECK(run(vm, "error(\"from thread\")\n") == KP_ERR_RUNTIME);
+    CHECK(w->diags == before + 2 && strstr(w->diag_msg, "from thread") != NULL);
+
+    kp_vm_free(vm);
+    CHECK(w->deinits == w->boxes); /* every Box exactly once */
+    CHECK(w->wrong_owner == 0);
+    CHECK(w->mem.blocks == 0 && w->mem.bytes == 0);
 }
 
 /* The workers start together, so their VMs really overlap in time. */
@@ -234,6 +369,7 @@ static void *worker(void *arg) {
     for (int round = 0; round < ROUNDS; round++) {
         one_vm(w, round);
         if (round % 2 == 0) limited_vm(w);
+        else features_vm(w, round);
     }
     return NULL;
 }
@@ -270,7 +406,7 @@ static void interrupt_across_threads(void) {
     memset(&s, 0, sizeof s);
     s.w.id = 99;
     Worker *w = &s.w;
-    KpConfig cfg = {.alloc = count_alloc, .alloc_ud = w, .write_out = on_out, .write_err = on_err, .ud = w, .stack_values = STACK};
+    KpConfig cfg = {.alloc = counting_alloc, .alloc_ud = &w->mem, .write_out = on_out, .write_err = on_err, .ud = w, .stack_values = STACK};
     s.vm = kp_vm_new(&cfg);
     CHECK(s.vm != NULL);
     if (!s.vm) return;
@@ -292,7 +428,7 @@ static void interrupt_across_threads(void) {
     CHECK(run(s.vm, "print(\"after\")\n") == KP_OK);
     CHECK(strstr(w->out, "after\n") != NULL);
     kp_vm_free(s.vm);
-    CHECK(w->blocks == 0 && w->bytes == 0);
+    CHECK(w->mem.blocks == 0 && w->mem.bytes == 0);
 }
 
 int main(void) {

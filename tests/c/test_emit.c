@@ -333,6 +333,23 @@ static void test_parse_error(void) {
     host_done(&h);
 }
 
+/* Found by tests/fuzz/fuzz_emit.c: a source that does not parse leaves its
+ * first error in kp_vm_last_error, as kp_vm_run_string does. */
+static void test_parse_error_sets_last_error(void) {
+    Host h = {0};
+    KpVM *vm = new_vm(&h);
+    CHECK(vm != NULL);
+    if (vm) {
+        const char *src = "x := := 1\n";
+        CHECK(kp_vm_emit_ownership(vm, "e.kp", src, strlen(src), emit_out, &h) == KP_ERR_COMPILE);
+        CHECK(strncmp(kp_vm_last_error(vm), "e.kp:1:", 7) == 0);
+        CHECK(kp_vm_emit_ownership(vm, "e.kp", "x := 1\n", 7, emit_out, &h) == KP_OK);
+        CHECK(strcmp(kp_vm_last_error(vm), "") == 0);
+        kp_vm_free(vm);
+    }
+    host_done(&h);
+}
+
 /* a program the compiler rejects: its diagnostics, no listing */
 static void test_compile_error(void) {
     Host h = {0};
@@ -402,6 +419,7 @@ int main(void) {
         fn();                                                                  \
     } while (0)
     RUN(test_drops);
+    RUN(test_parse_error_sets_last_error);
     RUN(test_typed_declarations);
     RUN(test_moves);
     RUN(test_keep_refcounts);

@@ -10,6 +10,8 @@
  */
 #include <keep.h>
 
+#include "counting.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,39 +38,13 @@ static const char *current;
 /* ------------------------------------------------------------ the host */
 
 typedef struct Host {
-    long blocks, bytes, peak_bytes, allocs;
+    Counting mem; /* the host allocator (counting.h) */
     char out[8192];
     size_t out_len;
     char err[16384];
     size_t err_len;
     int nerr_writes; /* write_err calls */
 } Host;
-
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            h->blocks--;
-            h->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    h->allocs++;
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        h->bytes -= (long)old_size;
-    } else {
-        h->blocks++;
-    }
-    h->bytes += (long)new_size;
-    if (h->bytes > h->peak_bytes) h->peak_bytes = h->bytes;
-    return p;
-}
 
 static void append(char *buf, size_t cap, size_t *len, const char *bytes, size_t n) {
     if (n == 0) return;
@@ -90,8 +66,8 @@ static void host_err(void *ud, const char *bytes, size_t len) {
 static KpConfig host_config(Host *h) {
     memset(h, 0, sizeof *h);
     KpConfig cfg = {0};
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = host_out;
     cfg.write_err = host_err;
     cfg.ud = h;
@@ -114,8 +90,8 @@ static void clear_output(Host *h) {
 #define HOST_DONE(h, vm)                                                                           \
     do {                                                                                           \
         kp_vm_free(vm);                                                                            \
-        CHECK((h)->blocks == 0);                                                                   \
-        CHECK((h)->bytes == 0);                                                                    \
+        CHECK((h)->mem.blocks == 0);                                                                   \
+        CHECK((h)->mem.bytes == 0);                                                                    \
     } while (0)
 
 static int run(KpVM *vm, const char *src) { return kp_vm_run_string(vm, "test.kp", src, strlen(src)); }
@@ -534,10 +510,10 @@ static void a_default_vm_takes_at_most_64_kib_from_the_host(void) {
     KpConfig cfg = host_config(&h); /* the defaults, on a counting allocator */
     KpVM *vm = kp_vm_new(&cfg);
     CHECK(vm != NULL);
-    printf("note: a new VM takes %ld bytes in %ld blocks from the host allocator\n", h.bytes, h.blocks);
-    CHECK(h.bytes <= 64 * 1024);
+    printf("note: a new VM takes %ld bytes in %ld blocks from the host allocator\n", h.mem.bytes, h.mem.blocks);
+    CHECK(h.mem.bytes <= 64 * 1024);
     /* it still runs deep recursion: the stack grows to the depth used */
-    long before = h.bytes;
+    long before = h.mem.bytes;
     CHECK(run(vm, "keep_level := 7\n") == KP_OK);
     kp_slots_ensure(vm, 2);
     CHECK(kp_get_global_ref(vm, "keep_level", 0) == KP_OK); /* a reference into the stack */
@@ -550,8 +526,8 @@ static void a_default_vm_takes_at_most_64_kib_from_the_host(void) {
     CHECK(kp_get_int(vm, 0, &lvl) == KP_OK && lvl == 7); /* the reference still reads the global */
     CHECK(run(vm, "keep_level = 8\n") == KP_OK);
     CHECK(kp_get_int(vm, 0, &lvl) == KP_OK && lvl == 8);
-    printf("note: after a 5000-deep recursion it holds %ld bytes (stack pages are not the host's)\n", h.bytes);
-    CHECK(h.bytes - before < 1024 * 1024);
+    printf("note: after a 5000-deep recursion it holds %ld bytes (stack pages are not the host's)\n", h.mem.bytes);
+    CHECK(h.mem.bytes - before < 1024 * 1024);
     HOST_DONE(&h, vm);
 }
 
@@ -564,8 +540,8 @@ static void a_thousand_vms_stay_under_64_mib(void) {
     for (int i = 0; i < N; i++)
         if ((vms[i] = kp_vm_new(&cfg))) made++;
     CHECK(made == N);
-    printf("note: %d VMs take %ld bytes from the host allocator (%ld per VM)\n", N, h.bytes, h.bytes / N);
-    CHECK(h.bytes < 64L * 1024 * 1024);
+    printf("note: %d VMs take %ld bytes from the host allocator (%ld per VM)\n", N, h.mem.bytes, h.mem.bytes / N);
+    CHECK(h.mem.bytes < 64L * 1024 * 1024);
     /* each one works, and on its own */
     char src[64];
     for (int i = 0; i < N; i += 97) {
@@ -577,7 +553,7 @@ static void a_thousand_vms_stay_under_64_mib(void) {
     CHECK(kp_get_global(vms[97], "me", 0) == KP_OK && kp_get_int(vms[97], 0, &v) == KP_OK && v == 97);
     CHECK(kp_get_global(vms[1], "me", 0) == KP_ERR_ARG);
     for (int i = 0; i < N; i++) kp_vm_free(vms[i]);
-    CHECK(h.blocks == 0 && h.bytes == 0);
+    CHECK(h.mem.blocks == 0 && h.mem.bytes == 0);
 }
 
 static void stack_from_host_takes_the_whole_stack_up_front(void) {
@@ -587,7 +563,7 @@ static void stack_from_host_takes_the_whole_stack_up_front(void) {
     cfg.stack_values = 100000;
     KpVM *vm = kp_vm_new(&cfg);
     CHECK(vm != NULL);
-    CHECK(h.bytes > 100000 * 16);
+    CHECK(h.mem.bytes > 100000 * 16);
     CHECK(run(vm, "print(1 + 1)\n") == KP_OK && strcmp(h.out, "2\n") == 0);
     HOST_DONE(&h, vm);
 }

@@ -19,6 +19,8 @@
  */
 #include <keep.h>
 
+#include "counting.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,45 +42,12 @@ static const char *current;
 /* ------------------------------------------------------------ the host */
 
 typedef struct Host {
-    long blocks, bytes; /* live in the host allocator */
-    long allocs;        /* allocation requests (resizes included) */
-    long fail_at;       /* the first request that fails (0-based); <0: none */
-    bool once;          /* only that one fails, not every later one */
-    long failures;      /* requests refused */
+    Counting mem; /* the host allocator (counting.h) */
     char out[4096];
     size_t out_len;
     char err[8192];
     size_t err_len;
 } Host;
-
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            h->blocks--;
-            h->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    long n = h->allocs++;
-    if (h->fail_at >= 0 && (h->once ? n == h->fail_at : n >= h->fail_at)) {
-        h->failures++;
-        return NULL;
-    }
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        h->bytes -= (long)old_size;
-    } else {
-        h->blocks++;
-    }
-    h->bytes += (long)new_size;
-    return p;
-}
 
 static void append(char *buf, size_t cap, size_t *len, const char *bytes, size_t n) {
     if (n == 0) return;
@@ -92,20 +61,20 @@ static void host_err(void *ud, const char *b, size_t n) { Host *h = ud; append(h
 
 static KpVM *host_vm(Host *h, long fail_at, bool once, const KpConfig *base) {
     memset(h, 0, sizeof *h);
-    h->fail_at = -1;
     KpConfig cfg = {0};
     if (base) cfg = *base;
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = host_out;
     cfg.write_err = host_err;
     cfg.ud = h;
     cfg.stack_values = 80000;
     KpVM *vm = kp_vm_new(&cfg);
     /* count from after the VM exists: N is the Nth allocation of the run */
-    h->allocs = 0;
-    h->fail_at = fail_at;
-    h->once = once;
+    h->mem.requests = 0;
+    h->mem.fail = fail_at >= 0;
+    h->mem.fail_at = fail_at;
+    h->mem.once = once;
     return vm;
 }
 
@@ -121,9 +90,9 @@ static long allocations_of(const char *src, const KpConfig *base, const char *wa
     if (!vm) return 0;
     CHECK(run(vm, src) == KP_OK);
     CHECK(strcmp(h.out, want) == 0);
-    long n = h.allocs;
+    long n = h.mem.requests;
     kp_vm_free(vm);
-    CHECK(h.blocks == 0 && h.bytes == 0);
+    CHECK(h.mem.blocks == 0 && h.mem.bytes == 0);
     return n;
 }
 
@@ -173,7 +142,7 @@ static void persistent_failure_still_reports_out_of_memory(void) {
             if (r4 != KP_OK && r4 != KP_ERR_ARG && !has(kp_vm_last_error(vm), "out of memory")) api_silent++;
         }
         kp_vm_free(vm);
-        if (h.blocks || h.bytes) leaks++;
+        if (h.mem.blocks || h.mem.bytes) leaks++;
     }
     CHECK(silent == 0);
     CHECK(unreported == 0);
@@ -215,7 +184,7 @@ static void check_cycles_reports_a_failed_allocation(void) {
             }
             if (rc != KP_OK && !has(kp_vm_last_error(vm), "out of memory")) silent++;
             kp_vm_free(vm);
-            if (h.blocks || h.bytes) leaks++;
+            if (h.mem.blocks || h.mem.bytes) leaks++;
         }
     CHECK(zero == 0);
     CHECK(silent == 0);
@@ -231,7 +200,7 @@ static void the_vm_recovers_when_memory_comes_back(void) {
         KpVM *vm = host_vm(&h, n, false, NULL);
         if (!vm) break;
         run(vm, alloc_heavy);
-        h.fail_at = -1;
+        h.mem.fail = false;
         h.out_len = 0;
         h.out[0] = 0;
         if (run(vm, "print(\"again\", len([1, 2, 3]))\n") != KP_OK || strcmp(h.out, "again 3\n") != 0) {
@@ -239,7 +208,7 @@ static void the_vm_recovers_when_memory_comes_back(void) {
             bad++;
         }
         kp_vm_free(vm);
-        if (h.blocks || h.bytes) bad++;
+        if (h.mem.blocks || h.mem.bytes) bad++;
     }
     CHECK(bad == 0);
 }

@@ -9,6 +9,8 @@
  */
 #include <keep.h>
 
+#include "counting.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,33 +28,12 @@ static const char *current;
     } while (0)
 
 typedef struct Host {
-    long blocks;
+    Counting mem; /* the host allocator (counting.h) */
     char out[4096], err[8192];
     size_t out_len, err_len;
     void *ptr; /* what the pinning C function got */
     size_t len;
 } Host;
-
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            h->blocks--;
-        }
-        return NULL;
-    }
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-    } else {
-        h->blocks++;
-    }
-    return p;
-}
 
 static void add(char *buf, size_t cap, size_t *len, const char *s, size_t n) {
     if (*len + n >= cap) n = cap - 1 - *len;
@@ -66,8 +47,8 @@ static void host_err(void *ud, const char *s, size_t n) { Host *h = ud; add(h->e
 static KpVM *host_vm(Host *h) {
     memset(h, 0, sizeof *h);
     KpConfig cfg = {0};
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = host_out;
     cfg.write_err = host_err;
     cfg.ud = h;
@@ -113,7 +94,7 @@ static void pinned_buffer_refuses_resize_and_free(void) {
     CHECK(run(vm, "c_unpin(&buf)\n") == KP_ERR_RUNTIME); /* no pin left */
     CHECK(strstr(kp_vm_last_error(vm), "did not pin") != NULL);
     kp_vm_free(vm);
-    CHECK(h.blocks == 0);
+    CHECK(h.mem.blocks == 0);
 }
 
 static void pin_of_views_and_errors(void) {
@@ -137,7 +118,7 @@ static void pin_of_views_and_errors(void) {
     CHECK(kp_pin_bytes(vm, 7, NULL, NULL) == KP_ERR_ARG);
     CHECK(strstr(kp_vm_last_error(vm), "slot 7 does not exist") != NULL);
     kp_vm_free(vm);
-    CHECK(h.blocks == 0);
+    CHECK(h.mem.blocks == 0);
 }
 
 static void pin_left_at_free_is_reported(void) {
@@ -148,7 +129,7 @@ static void pin_left_at_free_is_reported(void) {
     CHECK(run(vm, "page := PageAllocator(&system.memory)\nbuf := page | alloc(64)\nc_pin(&buf)\n") == KP_OK);
     kp_vm_free(vm);
     CHECK(strstr(h.err, "kp_vm_free: a HeapAllocation of 64 bytes is still pinned by kp_pin_bytes (unpinned now)") != NULL);
-    CHECK(h.blocks == 0);
+    CHECK(h.mem.blocks == 0);
 }
 
 /* map_file is refused to a program that was not granted the file system */
@@ -158,7 +139,7 @@ static void map_file_needs_the_fs_capability(void) {
     CHECK(run(vm, "m := map_file(&system.fs, \"x.bin\")\n") == KP_ERR_RUNTIME);
     CHECK(strstr(kp_vm_last_error(vm), "not granted the file system") != NULL);
     kp_vm_free(vm);
-    CHECK(h.blocks == 0);
+    CHECK(h.mem.blocks == 0);
 }
 
 int main(void) {

@@ -12,6 +12,8 @@
  */
 #include <keep.h>
 
+#include "counting.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,37 +42,12 @@ static const char *current;
 /* ------------------------------------------------------------ the host */
 
 typedef struct Host {
-    long blocks, bytes, peak; /* live in the host allocator, high-water mark */
+    Counting mem;             /* the host allocator (counting.h) */
     char out[4096];           /* what scripts printed (the last 4 KiB) */
     size_t out_len;
     char err[4096];           /* diagnostics (the last 4 KiB) */
     size_t err_len;
 } Host;
-
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            h->blocks--;
-            h->bytes -= (long)old_size;
-            free(ptr);
-        }
-        return NULL;
-    }
-    void *p = NULL;
-    if (align < sizeof(void *)) align = sizeof(void *);
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        h->bytes -= (long)old_size;
-        h->blocks--;
-    }
-    h->blocks++;
-    h->bytes += (long)new_size;
-    if (h->bytes > h->peak) h->peak = h->bytes;
-    return p;
-}
 
 static void keep_tail(char *buf, size_t *len, size_t cap, const char *s, size_t n) {
     if (n >= cap) { s += n - (cap - 1); n = cap - 1; }
@@ -91,8 +68,8 @@ static void host_err(void *ud, const char *s, size_t n) {
 static KpConfig host_config(Host *h) {
     KpConfig cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = host_out;
     cfg.write_err = host_err;
     cfg.ud = h;
@@ -111,9 +88,9 @@ static int eval_repl(KpVM *vm, const char *src) { return kp_vm_eval(vm, "<repl>"
 /* Frees the VM and checks that the host got every byte back. */
 static void done(Host *h, KpVM *vm) {
     kp_vm_free(vm);
-    CHECK(h->blocks == 0);
-    CHECK(h->bytes == 0);
-    if (h->blocks || h->bytes) fprintf(stderr, "    %s: %ld blocks, %ld bytes left\n", current, h->blocks, h->bytes);
+    CHECK(h->mem.blocks == 0);
+    CHECK(h->mem.bytes == 0);
+    if (h->mem.blocks || h->mem.bytes) fprintf(stderr, "    %s: %ld blocks, %ld bytes left\n", current, h->mem.blocks, h->mem.bytes);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -208,13 +185,13 @@ static void ten_thousand_evals_flat(void) {
             CHECK(!"eval failed");
             break;
         }
-        if (i == 99) base = h.bytes;
-        if (i >= 99 && h.bytes - base > worst) worst = h.bytes - base;
+        if (i == 99) base = h.mem.bytes;
+        if (i >= 99 && h.mem.bytes - base > worst) worst = h.mem.bytes - base;
     }
     CHECK(strstr(h.out, "10000!") != NULL);
     CHECK(worst <= 64 * 1024);
     printf("note: %s: host live bytes after 100 evals %ld, growth to 10,000 at most %ld, peak %ld\n", current, base,
-           worst, h.peak);
+           worst, h.mem.peak_bytes);
     done(&h, vm);
 }
 

@@ -2,8 +2,12 @@
 # ThreadSanitizer runs of the thread tests:
 #  1. tests/c/test_alloc_threads.c with the allocators (alloc/);
 #  2. tests/c/test_embed_threads.c with the whole library (every library
-#     source plus the generated lexer and parser from build/gen, made with
-#     `make` if missing), all built with clang -fsanitize=thread.
+#     source — the Makefile's list, `make print-lib-src`, so a new module
+#     folder is included — plus the generated lexer and parser from
+#     build/gen, made with `make` if missing), all built with clang
+#     -fsanitize=thread.  It runs VMs on 8 threads, including the embedding
+#     features (host types, globals from C, on_diagnostic, re-entrant runs,
+#     kp_pin_bytes).
 # Prints each test's "N passed, M failed" line.  Exit status is nonzero when
 # a check fails or TSan reports a race.
 # Usage: sh tests/c/tsan.sh [build-dir]   (run from the repository root)
@@ -29,7 +33,11 @@ objs=""
 pids=""
 jobs=$(nproc 2>/dev/null || echo 2)
 n=0
-for src in alloc/*.c lexer/*.c parser/*.c compiler/*.c vm/*.c stdlib/*.c api/*.c "$GEN/lexer.c" "$GEN/grammar.c"; do
+# the library's sources as the Makefile lists them (every module folder)
+lib_src=$(make --no-print-directory -s print-lib-src)
+[ -n "$lib_src" ] || { echo "tsan.sh: make print-lib-src listed no sources" >&2; exit 1; }
+# shellcheck disable=SC2086
+for src in $lib_src "$GEN/lexer.c" "$GEN/grammar.c"; do
     obj="$B/obj/$(echo "$src" | tr '/' '_' | sed 's/\.c$/.o/')"
     case "$src" in
     "$GEN"/*) flags="-Wno-unused-variable -Wno-unused-parameter -I. -I$GEN -Ilexer -Iparser" ;;

@@ -39,6 +39,8 @@
  */
 #include <keep.h>
 
+#include "../c/counting.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +55,7 @@ typedef struct Out {
 } Out;
 
 typedef struct Host {
-    long blocks, bytes; /* live in the host allocator */
-    long requests;      /* allocation requests (resizes included) */
-    long fail_at;       /* the first refused request; < 0: none */
-    bool once;          /* refuse only that one */
-    long refused;
+    Counting mem;       /* the host allocator (tests/c/counting.h) */
     size_t out_at_refusal; /* output length at the first refusal */
     Out out, err;
 } Host;
@@ -82,33 +80,10 @@ static void out_clear(Out *o) {
     if (o->data) o->data[0] = 0;
 }
 
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            h->blocks--;
-            h->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    long n = h->requests++;
-    if (h->fail_at >= 0 && (h->once ? n == h->fail_at : n >= h->fail_at)) {
-        if (!h->refused++) h->out_at_refusal = h->out.len;
-        return NULL;
-    }
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        h->bytes -= (long)old_size;
-    } else {
-        h->blocks++;
-    }
-    h->bytes += (long)new_size;
-    return p;
+/* the output printed up to the first refused request */
+static void note_refusal(void *ctx) {
+    Host *h = ctx;
+    if (h->mem.refused == 1) h->out_at_refusal = h->out.len;
 }
 
 static void host_out(void *ud, const char *b, size_t n) { out_add(&((Host *)ud)->out, b, n); }
@@ -225,14 +200,15 @@ static void host_reset(Host *h) {
     h->err = err;
     out_clear(&h->out);
     out_clear(&h->err);
-    h->fail_at = -1;
+    h->mem.on_refuse = note_refusal;
+    h->mem.ctx = h;
 }
 
 static KpVM *new_vm(Host *h, const Script *s) {
     host_reset(h);
     KpConfig cfg = s->base;
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = host_out;
     cfg.write_err = host_err;
     cfg.ud = h;
@@ -248,15 +224,16 @@ static KpVM *run_once(Host *h, const Script *s, long fail_at, bool once, Result 
     if (!vm) return NULL;
     out_clear(&h->out);
     out_clear(&h->err);
-    h->requests = 0;
-    h->fail_at = fail_at;
-    h->once = once;
+    h->mem.requests = 0;
+    h->mem.fail = fail_at >= 0;
+    h->mem.fail_at = fail_at;
+    h->mem.once = once;
     r->rc = kp_vm_run_string(vm, s->path, s->text, s->len);
     snprintf(r->last_error, sizeof r->last_error, "%s", kp_vm_last_error(vm));
     r->finish_rc = kp_vm_finish(vm);
     snprintf(r->finish_error, sizeof r->finish_error, "%s", r->finish_rc ? kp_vm_last_error(vm) : "");
-    r->requests = h->requests;
-    h->fail_at = -1;
+    r->requests = h->mem.requests;
+    h->mem.fail = false;
     return vm;
 }
 
@@ -345,7 +322,7 @@ static void check_script(Script *s) {
             /* the output up to the first refusal: a prefix of the reference
              * (after it, the unwinding runs deinits and defers early, on
              * values the failure left half-made: not compared) */
-            size_t cut = h.refused ? h.out_at_refusal : h.out.len;
+            size_t cut = h.mem.refused ? h.out_at_refusal : h.out.len;
             if (cut > want.len || memcmp(out, want.data, cut) != 0)
                 report(s, n, once, "printed something the clean run did not print (before the failure)", &h, &r, &shown);
             /* memory is back: the same VM runs a follow-up script */
@@ -357,9 +334,9 @@ static void check_script(Script *s) {
                 report(s, n, once, what, &h, &r, &shown);
             }
             kp_vm_free(vm);
-            if (h.blocks || h.bytes) {
+            if (h.mem.blocks || h.mem.bytes) {
                 char what[128];
-                snprintf(what, sizeof what, "%ld blocks (%ld bytes) not returned after kp_vm_free", h.blocks, h.bytes);
+                snprintf(what, sizeof what, "%ld blocks (%ld bytes) not returned after kp_vm_free", h.mem.blocks, h.mem.bytes);
                 report(s, n, once, what, &h, &r, &shown);
             }
         }
@@ -378,25 +355,26 @@ static void check_vm_new(void) {
     Script s = {"new.kp", (char *)"", 0, {0}};
     Host h = {0};
     KpVM *vm = new_vm(&h, &s);
-    long needed = h.requests;
+    long needed = h.mem.requests;
     kp_vm_free(vm);
     crash_script = "kp_vm_new";
     for (long n = 0; n < needed; n++) {
         crash_n = n;
         for (int mode = 0; mode < 2; mode++) {
             host_reset(&h);
-            h.fail_at = n;
-            h.once = mode == 0;
+            h.mem.fail = true;
+            h.mem.fail_at = n;
+            h.mem.once = mode == 0;
             KpConfig cfg = {0};
-            cfg.alloc = host_alloc;
-            cfg.alloc_ud = &h;
+            cfg.alloc = counting_alloc;
+            cfg.alloc_ud = &h.mem;
             cfg.write_out = host_out;
             cfg.write_err = host_err;
             cfg.ud = &h;
             cfg.stack_values = 80000;
             vm = kp_vm_new(&cfg);
             runs++;
-            h.fail_at = -1;
+            h.mem.fail = false;
             if (vm) {
                 out_clear(&h.out);
                 if (kp_vm_run_string(vm, "follow-up.kp", follow_up, strlen(follow_up)) != KP_OK ||
@@ -407,8 +385,8 @@ static void check_vm_new(void) {
                 }
                 kp_vm_free(vm);
             }
-            if (h.blocks || h.bytes) {
-                fprintf(stderr, "FAIL: kp_vm_new at N=%ld: %ld blocks left\n", n, h.blocks);
+            if (h.mem.blocks || h.mem.bytes) {
+                fprintf(stderr, "FAIL: kp_vm_new at N=%ld: %ld blocks left\n", n, h.mem.blocks);
                 failures++;
             }
         }
