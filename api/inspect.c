@@ -69,7 +69,7 @@ static const char *const keywords[] = {
 static const char *const builtin_types[] = {
     "Int", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Byte",
     "Float", "Float64", "Bool", "String", "Any", "List", "HashMap", "HeapAllocation", "Function",
-    "AllocStats", NULL,
+    "AllocStats", "Random", NULL,
 };
 
 static bool is_name_char(char ch) {
@@ -150,7 +150,7 @@ int kp_vm_complete(KpVM *vm, const char *text, size_t len, KpWriteFn each, void 
         o.nhead = w;
         if (c == w - 1 || !is_name_char(text[c]) || (text[c] >= '0' && text[c] <= '9')) return 0;
         if (w - 1 - c == 6 && !strncmp(text + c, "system", 6)) {
-            static const char *const sys[] = {"memory", "args", "script", "fs", NULL};
+            static const char *const sys[] = {"memory", "args", "script", "fs", "random", "env", NULL};
             for (int i = 0; sys[i]; i++) offer(&o, sys[i]);
             return o.count;
         }

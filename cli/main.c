@@ -151,7 +151,9 @@ static int run_script(KpVM *vm, const char *path) {
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "fmt")) return keep_fmt_main(argc - 1, argv + 1);
     KpConfig cfg = {0};
-    cfg.allow_fs = true; /* the command line grants scripts the file system */
+    cfg.allow_fs = true; /* the command line grants scripts the file system, */
+    cfg.allow_random = true; /* the system's random numbers */
+    cfg.allow_env = true;    /* and the environment variables */
     bool check_leaks = false, dump = false, interactive = false, emit = false, show_version = false;
     const char *file = NULL;
     const char *code[MAX_E];
@@ -238,7 +240,10 @@ int main(int argc, char **argv) {
             return rc;
         }
     }
-    if (repl && (rc == KP_OK || interactive)) rc = keep_repl(vm);
+    if (repl && ((rc == KP_OK || interactive) && rc != KP_EXIT)) rc = keep_repl(vm);
+    /* exit(code): the frames have unwound; the top-level variables are
+     * deinitialized here, then the process exits with the code */
+    int exit_code = rc == KP_EXIT ? kp_vm_exit_code(vm) : -1;
     if (kp_vm_finish(vm) != KP_OK && rc == KP_OK && !repl) rc = KP_ERR_RUNTIME;
     fflush(stdout);
     if (check_leaks && rc != KP_ERR_USAGE && rc != KP_ERR_COMPILE) {
@@ -247,9 +252,9 @@ int main(int argc, char **argv) {
         if (st.live_count != 0) {
             fprintf(stderr, "keep: leak check failed: %lld bytes in %lld allocations were not freed\n",
                     (long long)st.live_bytes, (long long)st.live_count);
-            if (rc == KP_OK) rc = KP_ERR_RUNTIME;
+            if (rc == KP_OK || rc == KP_EXIT) rc = KP_ERR_RUNTIME, exit_code = -1;
         }
     }
     kp_vm_free(vm);
-    return rc;
+    return exit_code >= 0 ? exit_code : rc;
 }

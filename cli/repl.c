@@ -119,6 +119,7 @@ typedef struct Repl {
     Text last;  /* the last input evaluated (for :ownership)          */
     Text entry; /* the lines of the current entry, for the history    */
     bool tty;
+    bool exited;   /* an input called exit(code): the session ends      */
     char *history; /* history file path, or NULL                      */
 } Repl;
 
@@ -227,7 +228,8 @@ static bool take_line(Repl *r, const char *line) {
     if (rc == KP_ERR_INCOMPLETE) return true;
     text_set(&r->last, r->input.data, r->input.len);
     r->input.len = 0;
-    return true;
+    if (rc == KP_EXIT) r->exited = true;
+    return rc != KP_EXIT;
 }
 
 /* End of input inside an unfinished construct: report it as the compiler
@@ -483,5 +485,5 @@ int keep_repl(KpVM *vm) {
     g_vm = NULL;
     free(r.input.data);
     free(r.last.data);
-    return 0;
+    return r.exited ? KP_EXIT : 0;
 }

@@ -110,6 +110,7 @@ KpType *kp_types_builtin(C *c, const char *name) {
         if (!strcmp(name, vm->t_bin[k]->name)) return vm->t_bin[k];
     if (!strcmp(name, "Function")) return vm->t_func;
     if (!strcmp(name, "AllocStats")) return vm->t_allocstats;
+    if (!strcmp(name, "Random")) return vm->t_random;
     for (int k = 0; k < KP_AK__COUNT; k++)
         if (!strcmp(name, vm->t_akind[k]->name)) return vm->t_akind[k];
     for (size_t i = 0; i < sizeof sized / sizeof *sized; i++)
@@ -144,6 +145,8 @@ KpType *kp_types_resolve(C *c, KpNode *n) {
         if (n->a && n->a->kind == KP_N_IDENT && !strcmp(n->a->name, "System")) {
             if (!strcmp(n->name, "Memory")) return c->vm->t_sysmem;
             if (!strcmp(n->name, "Fs")) return c->vm->t_sysfs;
+            if (!strcmp(n->name, "Random")) return c->vm->t_sysrandom;
+            if (!strcmp(n->name, "Env")) return c->vm->t_sysenv;
             return c->vm->t_system;
         }
         kp_compile_error(c, n, "unknown type");

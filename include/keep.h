@@ -61,6 +61,15 @@ enum {
     KP_ERR_ARG = 4,        /* the host passed a bad argument (slot out of
                               range, wrong value kind, unknown name)          */
     KP_ERR_USAGE = 64,     /* a file that cannot be read                      */
+    KP_EXIT = 5,           /* the script called exit(code): every frame's
+                              deinits and defers have run (top-level
+                              variables stay, as after an error, until
+                              kp_vm_finish or kp_vm_free); nothing is
+                              reported; the code is kp_vm_exit_code(vm).
+                              The VM stays usable: a later run starts
+                              afresh.  A C function that gets KP_EXIT from
+                              kp_call or a nested run should return it (any
+                              failure return continues the exit)           */
 };
 
 #ifndef KP_WRITEFN_DEFINED
@@ -127,6 +136,11 @@ typedef struct KpConfig {
     bool debug_alloc;      /* scripts run on a debug root allocator         */
     bool stats;            /* allocator statistics to write_err at the end  */
     bool allow_fs;         /* grant system.fs (read_file, write_file)       */
+    bool allow_random;     /* grant system.random: Random(&system.random)
+                              generators, seeded from the OS (getrandom)
+                              or by the script (.seed = n)                  */
+    bool allow_env;        /* grant system.env: get_env(&system.env, name)
+                              reads the process's environment variables     */
     int argc;              /* system.args (copied)                          */
     const char *const *argv;
     size_t stack_values;   /* the value stack's maximum, in values (16 bytes
@@ -189,8 +203,13 @@ KP_API int kp_vm_finish(KpVM *vm);
 /* Compiles and runs `len` bytes of `src`, named `name` in messages (both
  * copied).  Top-level variables and functions stay defined for later runs
  * and calls.  Returns KP_OK, KP_ERR_COMPILE (diagnostics written to
- * write_err) or KP_ERR_RUNTIME (error and stack trace written to write_err). */
+ * write_err), KP_ERR_RUNTIME (error and stack trace written to write_err)
+ * or KP_EXIT (the script called exit(code): see KP_EXIT). */
 KP_API int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len);
+
+/* The code the script passed to exit(code) (0..255) when the last run
+ * returned KP_EXIT; 0 otherwise.  The `keep` command exits with it. */
+KP_API int kp_vm_exit_code(KpVM *vm);
 
 /* Reads the file at `path` and runs it; KP_ERR_USAGE if it cannot be read,
  * is not a regular file (a device, a pipe, /dev/zero) or is larger than
@@ -335,7 +354,8 @@ KP_API int kp_set_global(KpVM *vm, const char *name, int slot);
  * first_arg .. first_arg+nargs-1 and puts the result in `result_slot`.
  * Arguments are passed as a script passes variables: a by-value parameter
  * takes (moves) the slot's value, a `&`/`$&` parameter borrows the slot.
- * Returns KP_OK or KP_ERR_RUNTIME (message in kp_vm_last_error). */
+ * Returns KP_OK or KP_ERR_RUNTIME (message in kp_vm_last_error), or
+ * KP_EXIT when the function called exit(code). */
 KP_API int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot);
 
 /* ------------------------------------------------------------ handles */

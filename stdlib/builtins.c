@@ -21,8 +21,6 @@
 #include "../stdlib/stdlib.h"
 #include "builtins.h"
 
-void kp_format_float(double f, char *buf, size_t n);
-
 static bool ret_str(KpVM *vm, const char *s, size_t n, KpValue *out) {
     KpString *str = kp_str_new(vm, vm->ctx, s, n);
     if (!str) return false;

@@ -22,7 +22,7 @@
  *     (by value: the argument is moved in; the native owns it).
  *   - TYPE is a Keep type: `Int Float Bool String () Type Function`,
  *     `List#(T)`, `HashMap#(K, V)`, `HeapAllocation`, `Allocator` and the
- *     allocator kinds, `System.Memory`, `System.Fs`, `AllocStats`,
+ *     allocator kinds, `System.Memory`, `System.Fs`, `System.Random`, `System.Env`, `AllocStats`,
  *     `Random`; two pseudo-types: `Any` (any value) and a union `A|B|C`
  *     (any of these; the native tells them apart).  A single capital
  *     letter (`T`, `K`, `V`) is a type variable: it is bound by the first
@@ -116,6 +116,8 @@ extern const KpBuiltin kp_builtins_map[];
 extern const KpBuiltin kp_builtins_math[];
 extern const KpBuiltin kp_builtins_io[];
 extern const KpBuiltin kp_builtins_format[];
+extern const KpBuiltin kp_builtins_time[];   /* stdlib/time.c */
+extern const KpBuiltin kp_builtins_random[]; /* stdlib/random.c */
 extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
 extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
 extern const KpBuiltin *const kp_builtin_modules[];

@@ -162,12 +162,4 @@ bool kp_utf8_boundary(const KpString *s, int64_t i) {
     return i == (int64_t)s->len || ((unsigned char)s->data[i] & 0xC0) != 0x80;
 }
 
-void kp_lib_float_text(double f, char *buf, size_t n) {
-    if (isnan(f)) { snprintf(buf, n, "nan"); return; }
-    if (isinf(f)) { snprintf(buf, n, f > 0 ? "inf" : "-inf"); return; }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, f);
-        if (strtod(buf, NULL) == f) break;
-    }
-    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", n - strlen(buf) - 1);
-}
+void kp_lib_float_text(double f, char *buf, size_t n) { kp_format_float(f, buf, n); }

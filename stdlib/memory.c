@@ -292,6 +292,24 @@ static bool init_map(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return ok;
 }
 
+/* init(&allocator) where a List#(T) or a HashMap#(K, V) is expected: an
+ * empty container whose storage (the list's element array, the map's
+ * entries and index) comes from that allocator as it grows.  The elements
+ * themselves are made where they are made (the context allocator). */
+static bool init_empty(KpVM *vm, KpValue *a, KpValue *out, bool map) {
+    KpAllocator *al = alloc_of(vm, a[0], "init");
+    if (!al) return false;
+    KpAllocator *save = vm->ctx;
+    vm->ctx = al;
+    void *o = map ? (void *)kp_map_new(vm) : (void *)kp_list_new(vm, 0);
+    vm->ctx = save;
+    if (!o) return false;
+    *out = kp_ptr(map ? KP_T_MAP : KP_T_LIST, o);
+    return true;
+}
+static bool init_list(KpVM *vm, KpValue *a, int n, KpValue *out) { (void)n; return init_empty(vm, a, out, false); }
+static bool init_hashmap(KpVM *vm, KpValue *a, int n, KpValue *out) { (void)n; return init_empty(vm, a, out, true); }
+
 /* ------------------------------------------------------------ registration */
 
 const KpBuiltin kp_builtins_memory[] = {
@@ -304,6 +322,8 @@ const KpBuiltin kp_builtins_memory[] = {
     {"init", init_fixed_buf, "buffer: &HeapAllocation", "FixedBufferAllocator", 0},
     {"init", init_heap, "size: Int, from: &Allocator", "HeapAllocation", 0},
     {"init", init_map, "from: &Allocator, m: &HashMap#(K, V)", "HashMap#(K, V)", 0},
+    {"init", init_list, "from: &Allocator", "List#(T)", KP_BF_BY_RESULT | KP_BF_BORROWS},
+    {"init", init_hashmap, "from: &Allocator", "HashMap#(K, V)", KP_BF_BY_RESULT | KP_BF_BORROWS},
     {"alloc", b_alloc, "from: &Allocator, size: Int", "HeapAllocation", 0},
     {"dealloc", b_dealloc, "from: &Allocator, h: HeapAllocation", "()", 0},
     {"dealloc", b_dealloc1, "h: HeapAllocation", "()", 0},

@@ -8,6 +8,8 @@
 #   -- expect-exit: N        the exit code is N (default 0, or 1/2 with errors)
 #   -- flags: ...            extra flags for keep
 #   -- args: ...             the script's arguments (@TMP@: a scratch dir)
+#   -- stdin: TEXT           a line of the script's standard input (each
+#                            such comment one line, in order; none: empty)
 # examples/X.kp is checked against examples/X.out.  Every script runs with
 # --check-leaks (plus $KEEP_TEST_FLAGS, e.g. --debug-alloc).
 B=${1:-build}
@@ -29,8 +31,10 @@ run_script() {
   # `-- args: ...` are the script's system.args; @TMP@ is a scratch
   # directory of this run (for files a test makes: never in the tree)
   args=$(sed -n 's/^.*-- args: //p' "$f" | head -1 | sed "s|@TMP@|$tmp|g")
+  # `-- stdin: TEXT` lines are the standard input, one line each
+  sed -n 's/^.*-- stdin: \{0,1\}//p' "$f" >"$tmp/in"
   # shellcheck disable=SC2086
-  timeout 60 "$KEEP" --check-leaks $KEEP_TEST_FLAGS $flags "$f" $args >"$tmp/out" 2>"$tmp/err" </dev/null
+  timeout 60 "$KEEP" --check-leaks $KEEP_TEST_FLAGS $flags "$f" $args >"$tmp/out" 2>"$tmp/err" <"$tmp/in"
   echo $? >"$tmp/rc"
 }
 

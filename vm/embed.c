@@ -468,7 +468,7 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     vm->in_cfunc = save_cf;
     vm->api_slots = save_slots;
     vm->api_nslots = save_n;
-    if (!ok) return KP_ERR_RUNTIME;
+    if (!ok) return vm->exiting ? KP_EXIT : KP_ERR_RUNTIME;
     return set(vm, result_slot, out);
 }
 
@@ -609,7 +609,8 @@ int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const K
 static bool builtin_type_name(KpVM *vm, const char *name) {
     KpType *const fixed[] = {vm->t_any, vm->t_int, vm->t_float, vm->t_bool, vm->t_string, vm->t_unit, vm->t_type,
                              vm->t_func, vm->t_list, vm->t_map, vm->t_heap, vm->t_allocator, vm->t_system,
-                             vm->t_sysmem, vm->t_sysfs, vm->t_allocstats, vm->t_float32};
+                             vm->t_sysmem, vm->t_sysfs, vm->t_allocstats, vm->t_float32,
+                             vm->t_sysrandom, vm->t_sysenv, vm->t_random};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (fixed[i] && strcmp(fixed[i]->name, name) == 0) return true;
     for (int i = 0; i < 7; i++) if (vm->t_sized[i] && strcmp(vm->t_sized[i]->name, name) == 0) return true;
@@ -699,3 +700,7 @@ void kp_embed_free(KpVM *vm) {
     vm->hslots = NULL;
     vm->nhslots = vm->cap_hslots = 0;
 }
+
+/* exit(code)'s code while the last run's exit stands (vm->exiting is
+ * cleared when the next run starts). */
+int kp_vm_exit_code(KpVM *vm) { return vm && vm->exiting ? vm->exit_code : 0; }

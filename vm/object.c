@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vm.h"
@@ -322,6 +323,20 @@ static bool map_key_ok(KpValue k) {
 KpMapEntry *kp_map_find(KpMap *m, KpValue key) {
     if (!m->icap) return NULL;
     uint32_t mask = m->icap - 1, i = value_hash(key) & mask;
+    if (key.tag == KP_T_STR) { /* the common case, compared inline */
+        const KpString *k = key.p;
+        for (;;) {
+            int32_t e = m->index[i];
+            if (e < 0) return NULL;
+            KpValue ek = m->entries[e].key;
+            if (ek.tag == KP_T_STR) {
+                const KpString *s = ek.p;
+                if (s == k || (s->hash == k->hash && s->len == k->len && memcmp(s->data, k->data, k->len) == 0))
+                    return &m->entries[e];
+            }
+            i = (i + 1) & mask;
+        }
+    }
     for (;;) {
         int32_t e = m->index[i];
         if (e < 0) return NULL;
@@ -844,11 +859,35 @@ static bool add_quoted(KpVM *vm, KpString *s) {
     return add(vm, "\"");
 }
 
+/* The shortest text that reads back as f (print, str and format agree):
+ * "0.1", "0.30000000000000004", "2.0" (a point or an exponent always, so
+ * the text reads as a Float), positional for decimal exponents -4..14 as
+ * C's %g, else "1e+15", "1.5e-07"; "inf", "-inf", "nan".
+ * Any decimal of at most 15 significant digits that reads back as a
+ * normal f is f rounded to 15 digits (DBL_DIG), so 15 digits with the
+ * trailing zeros dropped are the shortest when they read back, else 16 or
+ * 17 digits are (subnormals have fewer digits: they search from 1). */
 void kp_format_float(double f, char *buf, size_t n) {
     if (isnan(f)) { snprintf(buf, n, "nan"); return; }
     if (isinf(f)) { snprintf(buf, n, f > 0 ? "inf" : "-inf"); return; }
-    snprintf(buf, n, "%.14g", f);
-    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", n - strlen(buf) - 1);
+    char e[40];
+    int prec = fabs(f) < 2.2250738585072014e-308 ? 1 : 15;
+    for (; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, f);
+        if (prec == 17 || strtod(e, NULL) == f) break;
+    }
+    /* e is [-]d.ddde[+-]xx: the digits without trailing zeros, the exponent */
+    char *x = strchr(e, 'e');
+    int exp10 = atoi(x + 1);
+    int digits = prec;
+    for (char *p = x - 1; digits > 1 && *p == '0'; p--) digits--;
+    if (exp10 >= -4 && exp10 < 15) {
+        int decimals = digits - 1 - exp10;
+        snprintf(buf, n, "%.*f", decimals > 0 ? decimals : 0, f);
+        if (decimals <= 0) strncat(buf, ".0", n - strlen(buf) - 1);
+    } else {
+        snprintf(buf, n, "%.*e", digits - 1, f);
+    }
 }
 
 static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
@@ -987,7 +1026,10 @@ const char *kp_value_type_name(KpVM *vm, KpValue v) {
     case KP_T_U64: return "UInt64";
     case KP_T_FUNC: return "Function";
     case KP_T_TYPE: return "Type";
-    case KP_T_SYSTEM: return v.aux == 1 ? "System.Memory" : v.aux == 2 ? "System.Fs" : "System";
+    case KP_T_SYSTEM: {
+        static const char *const sys[] = {"System", "System.Memory", "System.Fs", "System.Random", "System.Env"};
+        return v.aux < 5 ? sys[v.aux] : "System";
+    }
     case KP_T_STR: return "String";
     case KP_T_MAP: return "HashMap";
     case KP_T_HEAP: return "HeapAllocation";

@@ -366,6 +366,10 @@ static inline KpValue kp_deref(KpValue v);
 /* Appends the text of `v` to the VM's scratch buffer (quoted: strings in
  * quotes, as inside containers). */
 bool kp_tostring(KpVM *vm, KpValue v, bool quoted);
+/* The text of a Float as print, str and format show it: the shortest that
+ * reads back as f, with a point or an exponent ("2.0", "0.1", "1e+100",
+ * "inf", "nan"); n >= 32 is enough. */
+void kp_format_float(double f, char *buf, size_t n);
 /* The text of v for a message (vm->scratch is reset and used); when it
  * cannot be made for want of memory, "(a value: out of memory to show
  * it)".  Valid until scratch is next used. */

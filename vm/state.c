@@ -275,6 +275,17 @@ static void make_builtin_types(KpVM *vm) {
     vm->t_sysmem->akind = 1;
     vm->t_sysfs = mk_type(vm, KP_TK_OPAQUE, "System.Fs", KP_T_SYSTEM);
     vm->t_sysfs->akind = 2;
+    vm->t_sysrandom = mk_type(vm, KP_TK_OPAQUE, "System.Random", KP_T_SYSTEM);
+    vm->t_sysrandom->akind = 3;
+    vm->t_sysenv = mk_type(vm, KP_TK_OPAQUE, "System.Env", KP_T_SYSTEM);
+    vm->t_sysenv->akind = 4;
+    /* Random (stdlib/random.c): a record of the host kind, its payload the
+     * generator's 32 bytes of state; printed <Random>, never copied */
+    vm->t_random = mk_type(vm, KP_TK_RECORD, "Random", 0);
+    if (!vm->init_failed) {
+        vm->t_random->host = true;
+        vm->t_random->host_size = 32;
+    }
     /* AllocStats(.live_bytes, .live_count, .peak_bytes, .total_allocs, .total_frees) */
     static const char *sf[] = {"live_bytes", "live_count", "peak_bytes", "total_allocs", "total_frees"};
     KpType *st = mk_type(vm, KP_TK_RECORD, "AllocStats", 0);
@@ -347,6 +358,8 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->ctx = vm->heap;
     vm->stats_report = cfg && cfg->stats;
     vm->allow_fs = cfg && cfg->allow_fs;
+    vm->allow_random = cfg && cfg->allow_random;
+    vm->allow_env = cfg && cfg->allow_env;
     vm->no_memory = cfg && cfg->no_system_memory;
     vm->max_source = cfg && cfg->max_source_bytes ? cfg->max_source_bytes : (size_t)256 << 20;
     vm->collect_cycles = cfg && cfg->collect_cycles;
@@ -407,6 +420,8 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->empty_str->h.flags |= KP_OF_IMMORTAL;
     vm->sys_memory = (KpValue){.tag = KP_T_SYSTEM, .aux = 1};
     vm->sys_fs = (KpValue){.tag = KP_T_SYSTEM, .aux = 2};
+    vm->sys_random = (KpValue){.tag = KP_T_SYSTEM, .aux = 3};
+    vm->sys_env = (KpValue){.tag = KP_T_SYSTEM, .aux = 4};
     vm->sys_args = kp_unset();
     vm->sys_script = kp_unset();
     return vm;

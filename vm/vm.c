@@ -518,6 +518,16 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
             kp_vm_error(vm, "this program was not granted the file system (system.fs)");
             return NULL;
         }
+        if (!strcmp(name, "random")) {
+            if (vm->allow_random) return &vm->sys_random;
+            kp_vm_error(vm, "this program was not granted random numbers from the system (system.random)");
+            return NULL;
+        }
+        if (!strcmp(name, "env")) {
+            if (vm->allow_env) return &vm->sys_env;
+            kp_vm_error(vm, "this program was not granted the environment variables (system.env)");
+            return NULL;
+        }
         if (!strcmp(name, "args")) {
             if (vm->sys_args.tag == KP_T_UNSET) kp_vm_set_args(vm, 0, NULL);
             return &vm->sys_args;
@@ -526,7 +536,8 @@ static KpValue *special_field(KpVM *vm, KpValue v, const char *name) {
             if (vm->sys_script.tag == KP_T_UNSET && kp_vm_set_script(vm, "") != KP_OK) return NULL;
             return &vm->sys_script;
         }
-        kp_vm_error(vm, "system has no capability '%s' (it has memory, args, script%s)", name, vm->allow_fs ? " and fs" : "");
+        kp_vm_error(vm, "system has no capability '%s' (it has memory, args, script%s%s%s)", name, vm->allow_fs ? ", fs" : "",
+                    vm->allow_random ? ", random" : "", vm->allow_env ? ", env" : "");
         return NULL;
     }
     if (v.tag == KP_T_HEAP) {
@@ -2244,7 +2255,10 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
     vm->err_located = false;
-    if (!depth) atomic_store(&vm->interrupt, 0);
+    if (!depth) {
+        atomic_store(&vm->interrupt, 0);
+        vm->exiting = false;
+    }
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = proto;
     f->ov = NULL;
@@ -2259,8 +2273,8 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     vm->nframes = depth;
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
-        vm->status = KP_ERR_RUNTIME;
-        return KP_ERR_RUNTIME;
+        vm->status = vm->exiting ? KP_EXIT : KP_ERR_RUNTIME;
+        return vm->status;
     }
     /* main's temporaries (registers above the globals) die with the chunk:
      * a value a REPL line left in one (the copy of `s := "a" + "b"`) is

@@ -221,6 +221,8 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    KpType *t_sysrandom, *t_sysenv; /* System.Random, System.Env (akind 3, 4) */
+    KpType *t_random;        /* Random: a generator (stdlib/random.c), a built-in host type */
     /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
     KpType *t_float32, *t_bin[8];
     struct KpHeapAlloc **pinned; /* every pinned buffer (pins are few) */
@@ -232,6 +234,9 @@ struct KpVM {
     KpValue sys_script;      /* system.script: String, the script's path */
     KpValue sys_fs;          /* system.fs: granted by the host (allow_fs) */
     bool allow_fs;
+    KpValue sys_random;      /* system.random: granted by the host (allow_random) */
+    KpValue sys_env;         /* system.env: granted by the host (allow_env) */
+    bool allow_random, allow_env;
     bool no_memory;          /* system.memory withheld by the host */
     size_t max_source;       /* kp_vm_run_file's size limit, bytes */
     KpAccount acct;          /* the memory limit of everything scripts
@@ -260,6 +265,9 @@ struct KpVM {
     KpBuf trace;             /* stack trace text */
     int status;              /* KP_OK, KP_ERR_RUNTIME, KP_ERR_COMPILE */
     bool err_located;        /* err already has position and trace */
+    bool exiting;            /* exit(code) unwinds the frames (stdlib/time.c):
+                                no report; the run returns KP_EXIT */
+    int exit_code;           /* exit's code, 0..255 */
     bool incomplete;         /* the last compile ended inside an open construct */
     bool init_failed;        /* out of memory while creating the VM */
     uint64_t host_refusals;  /* requests the host allocator refused */
