@@ -26,7 +26,7 @@ CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 EMBED_SRC = $(wildcard examples/embed/*.c)
 EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
 
-.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench clean tools install
+.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench clean tools install fuzz fuzz-all fuzz-tools
 all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
@@ -159,3 +159,37 @@ test-oom: tools
 	clang $(OOM_CFLAGS) $(WARN) -Iinclude -o build/asan/oom tests/oom/oom.c build/asan/libkeep.a $(LDLIBS)
 	@ASAN_OPTIONS=detect_leaks=1 build/asan/oom -max 5000 -skip-big \
 	  $$(find tests -name '*.kp' -not -path 'tests/todo/*' | sort) examples/*.kp
+
+# ----------------------------------------------------------------- fuzz
+# libFuzzer targets (tests/fuzz/fuzz_T.c, see tests/fuzz/README.md):
+#   make fuzz T=run SECONDS=60     T = run | emit | eval | api
+# The library is built with ASan+UBSan and fuzzer coverage under
+# build/fuzz; the dictionary comes from lexer/lexer.re, the seeds are the
+# suite's scripts and the examples; the corpus grows in build/fuzz/corpus/T
+# and a crashing input is saved as build/fuzz/crash-T-*.  `make fuzz-all`
+# runs every target for SECONDS each (what .ci/run does).
+FUZZ_TARGETS = run emit eval api
+T       ?= run
+SECONDS ?= 60
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_PROBE = int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }
+fuzz-tools: tools
+	@if ! echo '$(FUZZ_PROBE)' | clang -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null; then \
+	  sh .ci/install-tools clang libclang-rt-dev; fi
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_host.h build/fuzz/libkeep.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(WARN) -Iinclude -o $@ $< build/fuzz/libkeep.a $(LDLIBS)
+
+build/fuzz/keep.dict: lexer/lexer.re tests/fuzz/gen_dict.sh
+	@mkdir -p build/fuzz
+	sh tests/fuzz/gen_dict.sh lexer/lexer.re > $@
+
+fuzz: fuzz-tools
+	@$(MAKE) --no-print-directory B=build/fuzz CC=clang CFLAGS="$(FUZZ_CFLAGS)" build/fuzz/libkeep.a
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_$(T) build/fuzz/keep.dict
+	@sh tests/fuzz/run.sh $(T) $(SECONDS)
+
+fuzz-all: fuzz-tools
+	@$(MAKE) --no-print-directory B=build/fuzz CC=clang CFLAGS="$(FUZZ_CFLAGS)" build/fuzz/libkeep.a
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/fuzz_%) build/fuzz/keep.dict
+	@for t in $(FUZZ_TARGETS); do sh tests/fuzz/run.sh $$t $(SECONDS) || exit 1; done

@@ -309,12 +309,14 @@ typedef struct KpTlCache KpTlCache;
 typedef struct KpThreadLocal {
     KpAllocator *backing;   /* used only under `lock` */
     pthread_mutex_t lock;
-    pthread_key_t key;      /* this thread's KpTlCache */
+    uint32_t slot, gen;     /* its place in every thread's cache table
+                               (threadlocal.c: one pthread key in all) */
     KpTlCache *caches;      /* every cache, live or orphaned (under lock) */
 } KpThreadLocal;
 
 /* Initializes `t` over `backing` and sets `out` to the allocator view
- * (flag KP_ALLOC_THREADSAFE).  Returns false if no pthread key is left. */
+ * (flag KP_ALLOC_THREADSAFE).  Returns false if the process's one key
+ * for every ThreadLocalAllocator cannot be made, or out of memory. */
 bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out);
 /* Returns every slab and cache to the backing allocator.  Call once, after
  * every other thread has stopped using the allocator. */

@@ -23,8 +23,9 @@
  *
  * Design: a singly linked list of chunks, newest first, each one block of
  * the backing allocator (16-aligned).  Chunk capacities double, the first
- * being 4 KiB including the header; a request that does not fit the next
- * chunk gets a chunk sized for it (the doubling then continues from there).
+ * being 4 KiB including the header, up to 8 MiB, and stay there; a request
+ * that does not fit the next chunk gets a chunk sized for it (rounded to
+ * 4 KiB).
  * Allocation only ever bumps in the newest chunk; the tail of an older
  * chunk is not revisited.
  *
@@ -34,7 +35,7 @@
  *
  * Thread-safety: none.  Cost: a 32-byte header per chunk, up to
  * align - 1 bytes of padding per block, at most half of the last chunk
- * unused (doubling).
+ * (and never more than 8 MiB) unused.
  */
 #include "alloc.h"
 
@@ -48,11 +49,16 @@ struct KpArenaChunk {
 };
 
 #define FIRST_CHUNK (4096 - sizeof(KpArenaChunk))
+/* Doubling stops here: past it each new chunk is 8 MiB (or exactly what
+ * one request needs), so an arena's unused tail stays under 8 MiB however
+ * large it grows (a compile of a 30 MB source once took chunks of 33, 66
+ * and 133 MB for 120 MB of nodes). */
+#define MAX_GROW ((size_t)8 << 20)
 
 static KpArenaChunk *new_chunk(KpArena *ar, size_t need) {
     size_t size = ar->next_chunk_size;
     if (need > SIZE_MAX / 2 - sizeof(KpArenaChunk)) return NULL;
-    while (size < need) size *= 2;
+    if (size < need) size = (need + 4095) & ~(size_t)4095; /* sized for it, not doubled past it */
     KpArenaChunk *c =
         kp_alloc(ar->backing, sizeof(KpArenaChunk) + size, 16, NULL);
     if (!c) return NULL;
@@ -60,7 +66,8 @@ static KpArenaChunk *new_chunk(KpArena *ar, size_t need) {
     c->size = size;
     c->used = 0;
     ar->chunk = c;
-    if (size <= SIZE_MAX / 4) ar->next_chunk_size = size * 2;
+    size_t next = size <= MAX_GROW / 2 ? size * 2 : MAX_GROW;
+    if (next > ar->next_chunk_size) ar->next_chunk_size = next;
     return c;
 }
 

@@ -36,8 +36,21 @@
  * Design.  A slab is a 64 KiB block of the backing allocator aligned to
  * 64 KiB; its first bytes are a header (owner cache, class, count of
  * blocks handed out), so the slab of any small block is found by masking
- * its address.  A cache is found through a pthread key (one per
- * KpThreadLocal, so several allocators can coexist).  Per-slab counts are
+ * its address.  A thread finds its cache of an allocator in its own cache
+ * table, indexed by the allocator's slot: ONE pthread key for the whole
+ * process holds each thread's table, so any number of allocators coexist
+ * without using up the host's keys (POSIX guarantees only 128).  Slots
+ * are handed out by a process-wide registry (a mutex, the live allocator
+ * of each slot and a generation); a deinitialized allocator's slot is
+ * reused with the next generation, so a stale table entry (an allocator
+ * deinitialized while the thread lives) is recognized by its generation
+ * and never followed.  At thread exit the key's destructor orphans the
+ * thread's cache of every allocator still alive — under the registry's
+ * mutex, which kp_tl_deinit also takes before freeing, so an allocator
+ * cannot go away under the exiting thread — and frees the table.  The
+ * tables and the registry come from the C library (a few bytes per slot
+ * per thread), not from a backing allocator: they belong to no single
+ * allocator.  Per-slab counts are
  * changed only by the owner thread while it lives and only under the mutex
  * once it is orphaned.  Remote frees race with orphaning: a remote freer
  * pushes (seq_cst CAS), then re-reads the owner's `orphaned` flag
@@ -136,6 +149,119 @@ static void drain_orphan(KpThreadLocal *t, KpTlCache *c) {
     }
 }
 
+/* ------------------------------------------------- the slot registry */
+
+#include <stdlib.h>
+
+typedef struct TlEntry {
+    uint32_t gen;
+    KpTlCache *cache;
+} TlEntry;
+
+typedef struct TlTable {
+    uint32_t cap;
+    uint32_t used; /* entries with a cache */
+    TlEntry e[];
+} TlTable;
+
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static int reg_key_ok;
+static pthread_key_t reg_key; /* this thread's TlTable */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static KpThreadLocal **reg_owner; /* the live allocator of each slot, or NULL */
+static uint32_t *reg_gen;
+static uint32_t reg_n, reg_cap;
+
+static void cache_orphan(KpTlCache *c);
+
+/* Key destructor: the thread exits with this table. */
+static void table_exit(void *v) {
+    TlTable *tb = v;
+    pthread_mutex_lock(&reg_lock);
+    for (uint32_t i = 0; i < tb->cap; i++)
+        if (tb->e[i].cache && i < reg_n && reg_owner[i] && reg_gen[i] == tb->e[i].gen) cache_orphan(tb->e[i].cache);
+    pthread_mutex_unlock(&reg_lock);
+    free(tb);
+}
+
+static void reg_init(void) { reg_key_ok = pthread_key_create(&reg_key, table_exit) == 0; }
+
+static bool reg_add(KpThreadLocal *t) {
+    pthread_once(&reg_once, reg_init);
+    if (!reg_key_ok) return false;
+    pthread_mutex_lock(&reg_lock);
+    uint32_t s = 0;
+    while (s < reg_n && reg_owner[s]) s++; /* (a free slot; thousands at most) */
+    if (s == reg_n) {
+        if (reg_n == reg_cap) {
+            uint32_t ncap = reg_cap ? reg_cap * 2 : 64;
+            KpThreadLocal **no = realloc(reg_owner, sizeof *no * ncap);
+            if (no) reg_owner = no;
+            uint32_t *ng = no ? realloc(reg_gen, sizeof *ng * ncap) : NULL;
+            if (ng) reg_gen = ng;
+            if (!no || !ng) {
+                pthread_mutex_unlock(&reg_lock);
+                return false;
+            }
+            reg_cap = ncap;
+        }
+        reg_gen[reg_n++] = 0;
+    }
+    reg_owner[s] = t;
+    t->slot = s;
+    t->gen = ++reg_gen[s];
+    pthread_mutex_unlock(&reg_lock);
+    return true;
+}
+
+/* After this no exiting thread touches t's caches. */
+static void reg_remove(KpThreadLocal *t) {
+    pthread_mutex_lock(&reg_lock);
+    reg_owner[t->slot] = NULL;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* This thread's cache of t, or NULL (none yet). */
+static KpTlCache *lookup(KpThreadLocal *t) {
+    TlTable *tb = pthread_getspecific(reg_key);
+    if (!tb || t->slot >= tb->cap) return NULL;
+    TlEntry *e = &tb->e[t->slot];
+    return e->gen == t->gen ? e->cache : NULL;
+}
+
+/* Records c as this thread's cache of t (NULL: forgets it). */
+static bool table_set(KpThreadLocal *t, KpTlCache *c) {
+    TlTable *tb = pthread_getspecific(reg_key);
+    if (!tb || t->slot >= tb->cap) {
+        if (!c) return true;
+        uint32_t ncap = tb ? tb->cap : 8;
+        while (ncap <= t->slot) ncap *= 2;
+        TlTable *nt = realloc(tb, sizeof *nt + sizeof(TlEntry) * ncap);
+        if (!nt) return false;
+        uint32_t from = tb ? nt->cap : 0;
+        if (!tb) nt->used = 0;
+        memset(&nt->e[from], 0, sizeof(TlEntry) * (ncap - from));
+        nt->cap = ncap;
+        tb = nt;
+        if (pthread_setspecific(reg_key, tb) != 0) {
+            free(tb);
+            return false;
+        }
+    }
+    TlEntry *e = &tb->e[t->slot];
+    bool had = e->cache != NULL;
+    if (c && !had) tb->used++;
+    if (!c && had) tb->used--;
+    e->gen = t->gen;
+    e->cache = c;
+    if (tb->used == 0) {
+        /* (also stale entries of allocators gone: they are dropped too) */
+        free(tb);
+        pthread_setspecific(reg_key, NULL);
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------ caches */
 
 static void cache_reset(KpTlCache *c, KpThreadLocal *t) {
@@ -146,9 +272,8 @@ static void cache_reset(KpTlCache *c, KpThreadLocal *t) {
     atomic_store(&c->orphaned, 0);
 }
 
-/* pthread key destructor: the owner thread is exiting. */
-static void cache_orphan(void *v) {
-    KpTlCache *c = v;
+/* The owner thread is exiting (table_exit, under reg_lock). */
+static void cache_orphan(KpTlCache *c) {
     KpThreadLocal *t = c->tl;
     pthread_mutex_lock(&t->lock);
     atomic_store(&c->orphaned, 1);
@@ -164,7 +289,7 @@ static void cache_orphan(void *v) {
 /* This thread's cache, created (or an empty orphan adopted) on first use;
  * NULL when the backing allocator is out of memory. */
 static KpTlCache *my_cache(KpThreadLocal *t) {
-    KpTlCache *c = pthread_getspecific(t->key);
+    KpTlCache *c = lookup(t);
     if (c) return c;
     pthread_mutex_lock(&t->lock);
     for (c = t->caches; c; c = c->next)
@@ -180,7 +305,7 @@ static KpTlCache *my_cache(KpThreadLocal *t) {
         }
     }
     pthread_mutex_unlock(&t->lock);
-    if (c && pthread_setspecific(t->key, c) != 0) {
+    if (c && !table_set(t, c)) {
         /* cannot register: leave it orphaned (and empty) for reuse */
         atomic_store(&c->orphaned, 1);
         return NULL;
@@ -268,7 +393,7 @@ static void tl_free(void *ctx, void *ptr, size_t size, size_t align,
         return;
     }
     KpTlCache *owner = slab_of(ptr)->owner;
-    if (owner == pthread_getspecific(t->key)) {
+    if (owner == lookup(t)) {
         local_free(owner, ptr);
         return;
     }
@@ -309,11 +434,12 @@ static const KpAllocatorVT tl_vt = {tl_alloc, tl_resize, tl_free,
 
 /* ------------------------------------------------------------ public */
 
-/* Creates the pthread key (with the thread-exit destructor) and mutex. */
+/* Takes a slot of the registry (the process's one pthread key is made by
+ * the first call) and creates the mutex. */
 bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out) {
     t->backing = backing;
     t->caches = NULL;
-    if (pthread_key_create(&t->key, cache_orphan) != 0) return false;
+    if (!reg_add(t)) return false;
     pthread_mutex_init(&t->lock, NULL);
     if (out)
         *out = (KpAllocator){&tl_vt, t, "ThreadLocalAllocator",
@@ -321,8 +447,12 @@ bool kp_tl_init(KpThreadLocal *t, KpAllocator *backing, KpAllocator *out) {
     return true;
 }
 
-/* Returns all slabs and caches; deletes the key and the mutex. */
+/* Returns all slabs and caches; gives back the slot; deletes the mutex. */
 void kp_tl_deinit(KpThreadLocal *t) {
+    reg_remove(t); /* exiting threads leave its caches alone from here */
+    /* this thread's entry goes; other threads' stale entries are told
+     * apart by the slot's generation */
+    if (lookup(t)) table_set(t, NULL);
     pthread_mutex_lock(&t->lock);
     KpTlCache *c = t->caches;
     t->caches = NULL;
@@ -333,8 +463,5 @@ void kp_tl_deinit(KpThreadLocal *t) {
         c = next;
     }
     pthread_mutex_unlock(&t->lock);
-    /* this thread's key value dies with the key; no destructor runs */
-    pthread_setspecific(t->key, NULL);
-    pthread_key_delete(t->key);
     pthread_mutex_destroy(&t->lock);
 }

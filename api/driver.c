@@ -249,6 +249,15 @@ int kp_vm_eval(KpVM *vm, const char *name, const char *src, size_t len, unsigned
 }
 
 int kp_vm_run_file(KpVM *vm, const char *path) {
+    /* a named pipe is refused before it is opened: opening one waits for
+     * a writer (the fstat below catches what changes in between) */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) {
+        kp_buf_reset(&vm->err);
+        kp_buf_printf(vm, &vm->err, "cannot run '%s': not a regular file", path);
+        vm->status = KP_ERR_USAGE;
+        return KP_ERR_USAGE;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         kp_buf_reset(&vm->err);
@@ -303,20 +312,65 @@ int kp_vm_run_file(KpVM *vm, const char *path) {
     return rc;
 }
 
-int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud) {
-    KpSource source = {name ? name : "<input>", src, len};
-    KpArena arena;
-    kp_arena_init(&arena, vm->host, NULL);
+/* --emit=ownership: the program is compiled as a run would compile it
+ * (in a scratch arena of its own, kp_compile_own filling the ownership
+ * record) and the record is printed (compiler/emit.c); nothing runs.  The
+ * top-level variables the compile reserved are released again; functions
+ * and types it declared stay declared, as when a chunk runs. */
+static int emit_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl, KpWriteFn out, void *ud) {
+    kp_tls_vm = vm;
+    vm->status = KP_OK;
+    kp_buf_reset(&vm->err);
+    if (len <= KP_RUN_RESERVE_MAX && !kp_arena_reserve(&vm->meta_arena, 8 * len + 64 * 1024))
+        return report_oom(vm, name);
+    KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
+    char *copy = kp_arena_alloc(&vm->meta_arena, len + 1, 1);
+    if (!src || !copy) return report_oom(vm, name);
+    if (len) memcpy(copy, text, len);
+    copy[len] = 0;
+    src->name = kp_intern(vm, name, strlen(name));
+    src->text = copy;
+    src->len = len;
+    uint32_t nglobals = vm->nglobals, main_nregs = vm->main_nregs;
+    KpArena diag_arena;
+    kp_arena_init(&diag_arena, vm->host, NULL);
     KpDiags diags;
-    kp_diags_init(&diags, &arena);
-    KpNode *prog = kp_parse(&source, &arena, &diags);
+    kp_diags_init(&diags, &diag_arena);
+    KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
+    KpOwnLog log = {0};
+    KpProto *proto = NULL;
+    if (prog && diags.count == 0 && vm->nframes > 0) nested_room(vm, prog, &diags);
+    if (prog && diags.count == 0) proto = kp_compile_own(vm, src, prog, &diags, repl, &log);
     int rc = KP_OK;
-    if (!prog || diags.count) {
-        kp_diags_print(&diags, &source, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
+    if (!proto || diags.count) {
+        if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
+        kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
+        set_compile_error(vm, &diags, src);
         rc = KP_ERR_COMPILE;
     } else {
-        kp_emit_ownership(prog, out, ud);
+        kp_emit_ownership(vm, src, &log, out, ud);
     }
-    kp_arena_deinit(&arena);
+    kp_arena_deinit(&diag_arena);
+    /* nothing ran: the chunk's top-level variables do not exist */
+    vm->nglobals = nglobals;
+    vm->main_nregs = main_nregs;
+    vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
+    return rc;
+}
+
+int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud) {
+    return kp_vm_emit_ownership_ex(vm, name, src, len, 0, out, ud);
+}
+
+int kp_vm_emit_ownership_ex(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags, KpWriteFn out,
+                            void *ud) {
+    if (vm->in_host_deinit || vm->nframes) return KP_ERR_USAGE;
+    KpArena lasting = vm->meta_arena;
+    kp_arena_init(&vm->meta_arena, vm->host, NULL);
+    int rc = emit_in(vm, name ? name : "<input>", src ? src : "", src ? len : 0, (flags & KP_EVAL_REPL) != 0, out, ud);
+    KpArena run = vm->meta_arena;
+    vm->meta_arena = lasting;
+    if (run_arena_needed(vm, &run)) kp_arena_absorb(&vm->meta_arena, &run);
+    else kp_arena_deinit(&run);
     return rc;
 }

@@ -50,8 +50,9 @@ static void usage(FILE *out) {
             "  --stats           report every allocator's statistics at exit\n"
             "  --collect-cycles  deinitialize unreachable keep cycles (default: report them)\n"
             "  --dump-bytecode   print the compiled bytecode to stderr\n"
-            "  --emit=ownership  print the script with the compiler-inserted deinits, moves,\n"
-            "                    defers and reference counting written out; do not run it\n"
+            "  --emit=ownership  print the script with the moves, drops and keeps the compiler\n"
+            "                    inserts listed under each line; do not run it\n"
+            "  --trace-ownership print every move, drop and keep to stderr as it runs\n"
             "  -h, --help        this text\n"
             "keep fmt prints each file in the canonical layout (-w rewrites it; --check\n"
             "lists the files that are not formatted and exits 1 if there is one).\n"
@@ -169,6 +170,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-i")) interactive = true;
         else if (!strcmp(a, "-v") || !strcmp(a, "--version")) show_version = true;
         else if (!strcmp(a, "--emit=ownership")) emit = true;
+        else if (!strcmp(a, "--trace-ownership")) cfg.trace_ownership = true;
         else if (!strcmp(a, "-e")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "keep: -e needs code, as in: keep -e 'print(1)'\n");

@@ -134,8 +134,8 @@ static void help(void) {
            "  :quit              end the session (also Ctrl-D)\n"
            "  :stats             allocator statistics\n"
            "  :type EXPR         the static type the compiler infers for EXPR\n"
-           "  :ownership [code]  the last input (or code) with the deinits, moves and\n"
-           "                     reference counting the compiler inserts written out\n");
+           "  :ownership [code]  the last input (or code), compiled but not run, with the\n"
+           "                     moves, drops and keeps the compiler inserts under each line\n");
 }
 
 static const char *skip_space(const char *s) {
@@ -171,10 +171,12 @@ static bool command(Repl *r, const char *line) {
             free(t.data);
         }
     } else if (IS("ownership")) {
+        /* the compiler's own record, compiled with the REPL's rules in the
+         * session's scope (its variables, functions and types) */
         if (arglen) {
-            kp_vm_emit_ownership(r->vm, "<repl>", arg, arglen, write_stdout, NULL);
+            kp_vm_emit_ownership_ex(r->vm, "<repl>", arg, arglen, KP_EVAL_REPL, write_stdout, NULL);
         } else if (r->last.len) {
-            kp_vm_emit_ownership(r->vm, "<repl>", r->last.data, r->last.len, write_stdout, NULL);
+            kp_vm_emit_ownership_ex(r->vm, "<repl>", r->last.data, r->last.len, KP_EVAL_REPL, write_stdout, NULL);
         } else {
             printf("nothing evaluated yet (or give the code: :ownership CODE)\n");
         }

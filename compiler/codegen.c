@@ -40,6 +40,7 @@ uint32_t kp_cg_emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8
     GROW(c, p->code, &f->cap_code, p->ncode);
     GROW(c, p->lines, &cap, p->ncode);
     if (!p->code || !p->lines) return 0;
+    if (c->own) kp_own_record(c, op, a, b, cc, d);
     KpInstr *i = &p->code[p->ncode];
     i->op = op;
     i->d = d;
@@ -157,7 +158,10 @@ Operand kp_cg_operand(C *c, KpNode *n) {
 
 void kp_cg_free_operand(C *c, Operand *o, bool may_own) {
     if (!o->temp) return;
-    if (may_own && !kp_types_scalar(c->vm, o->type)) kp_cg_emit(c, KP_BC_DROP, o->r, 1, 0, 0);
+    if (may_own && !kp_types_scalar(c->vm, o->type)) {
+        kp_own_hint(c, NULL, o->type, "a temporary");
+        kp_cg_emit(c, KP_BC_DROP, o->r, 1, 0, 0);
+    }
 }
 
 /* The container of a field or element read: a variable's own register, or
@@ -390,8 +394,10 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         kp_cg_emit(c, KP_BC_NEWLIST, lst, (uint32_t)(n->list.count < 65535 ? n->list.count : 65535), 0, 0);
         uint32_t t = kp_cg_reg_alloc(c);
         for (int i = 0; i < n->list.count; i++) {
-            kp_cg_expr(c, n->list.items[i], t, M_VALUE);
+            KpType *et = kp_cg_expr(c, n->list.items[i], t, M_VALUE);
             kp_cg_at(c, n->list.items[i]);
+            (void)et;
+            kp_own_quiet(c); /* a value moves in (a variable's move is its MOVE) */
             kp_cg_emit(c, KP_BC_LISTPUSH, lst, t, 0, 0);
         }
         kp_cg_reg_free_to(c, save);
@@ -604,31 +610,74 @@ static uint32_t add_calldesc(C *c, int nnamed, const char **names, KpType *expec
 
 /* Compiles one argument into register r: places are passed as implicit
  * borrows; everything else as a value. */
-static void compile_arg(C *c, KpNode *a, uint32_t r) {
-    if (a->kind == KP_N_HOLE) {
-        kp_cg_expr(c, a, r, M_BORROW);
-        return;
-    }
-    if ((a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) && kp_own_pinned(c, kp_resolve_place_root(a)) != NO_REG) {
-        kp_cg_place_ref(c, a, r, KP_VF_PLACE);
-        return;
-    }
+static KpType *compile_arg(C *c, KpNode *a, uint32_t r) {
+    if (a->kind == KP_N_HOLE) return kp_cg_expr(c, a, r, M_BORROW);
+    if ((a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) && kp_own_pinned(c, kp_resolve_place_root(a)) != NO_REG)
+        return kp_cg_place_ref(c, a, r, KP_VF_PLACE);
     if (kp_resolve_is_place(a)) {
         if (a->kind == KP_N_IDENT) {
             bool global;
             struct KpGlobal *g;
             Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &global, &g);
-            if ((l && l != (Local *)1) || global) {
-                kp_cg_place_ref(c, a, r, KP_VF_PLACE);
-                return;
-            }
-            kp_cg_expr(c, a, r, M_VALUE);
-            return;
+            if ((l && l != (Local *)1) || global) return kp_cg_place_ref(c, a, r, KP_VF_PLACE);
+            return kp_cg_expr(c, a, r, M_VALUE);
         }
-        kp_cg_place_ref(c, a, r, KP_VF_PLACE);
-        return;
+        return kp_cg_place_ref(c, a, r, KP_VF_PLACE);
     }
-    kp_cg_expr(c, a, r, M_VALUE);
+    return kp_cg_expr(c, a, r, M_VALUE);
+}
+
+/* The ownership record of a call resolved when it runs: an argument
+ * passed as an implicit borrow of a place is moved out of it when the
+ * overload chosen takes that parameter by value (vm.c bind_one), at the
+ * call's position.  Certain when every overload takes it by value; none
+ * when none does. */
+static void note_arg_moves(C *c, KpFunc *f, KpNode *n, KpNode *pipe_first, KpType **argt) {
+    if (!c->own) return;
+    int pos = 0;
+    bool native = !f;
+    for (uint32_t k = 0; f && k < f->n; k++)
+        if (!f->ovs[k]->proto) native = true;
+    for (int i = -1; i < n->list.count; i++) {
+        KpNode *a = i < 0 ? pipe_first : n->list.items[i];
+        if (!a) continue;
+        bool named = a->kind == KP_N_FIELDINIT;
+        int idx = named ? -1 : pos++;
+        if (named) a = a->a;
+        const char *what = NULL;
+        KpType *type = NULL;
+        if (a->kind == KP_N_HOLE) {
+            if (c->npipe == 0) continue;
+            (void)0; /* the piped value: a variable, or the pipe's temporary */
+        } else if (a->kind == KP_N_IDENT) {
+            bool global;
+            struct KpGlobal *g;
+            Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &global, &g);
+            if (l == (Local *)1 || (!l && !global)) continue;
+            if (l && l->through) continue; /* holds a reference */
+            what = a->name;
+            type = l ? l->type : g->type;
+        } else if ((a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) &&
+                   (kp_resolve_is_place(a) || kp_own_pinned(c, kp_resolve_place_root(a)) != NO_REG)) {
+            what = a->kind == KP_N_FIELD ? a->name : NULL;
+        } else {
+            /* a temporary: a native function's arguments that it did not
+             * keep are dropped when it returns (a script function's are its
+             * parameters, dropped when it returns) */
+            if (native) kp_own_note(c, KP_OWN_DROP, NULL, argt[i + 1], true, "an argument the call did not keep");
+            continue;
+        }
+        int by_value = 0, other = 0;
+        for (uint32_t k = 0; f && k < f->n; k++) {
+            KpOverload *ov = f->ovs[k];
+            int mode = idx >= 0 && idx < ov->nparams ? ov->params[idx].mode : idx >= 0 && ov->variadic ? ov->vmode : -1;
+            if (mode == KP_PM_VALUE) by_value++;
+            else other++;
+        }
+        if (f && !by_value) continue;
+        kp_own_note(c, KP_OWN_MOVE, what, type, !f || other > 0, "if the overload chosen takes it by value");
+        if (native) kp_own_note(c, KP_OWN_DROP, NULL, type, true, "an argument the call did not keep");
+    }
 }
 
 /* Record construction: T(.x = 1, .y = 2) or T(1, 2). */
@@ -642,7 +691,10 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
     for (uint32_t i = 0; i < t->nfields; i++) kp_cg_reg_alloc(c);
     /* fields not given must read UNSET (the registers may hold stale
      * non-owning values from earlier temporaries) */
-    if (t->nfields && (uint32_t)n->list.count < t->nfields) kp_cg_emit(c, KP_BC_DROP, base, t->nfields, 0, 0);
+    if (t->nfields && (uint32_t)n->list.count < t->nfields) {
+        kp_own_quiet(c);
+        kp_cg_emit(c, KP_BC_DROP, base, t->nfields, 0, 0);
+    }
     bool *given = kp_arena_alloc(&c->vm->meta_arena, t->nfields + 1, 1);
     memset(given, 0, t->nfields + 1);
     int pos = 0;
@@ -679,12 +731,15 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
     uint32_t base = (dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : kp_cg_reg_alloc(c);
     if (base == dst && dst != save - 1) base = kp_cg_reg_alloc(c);
     int nargs = n->list.count;
+    KpType **argt = c->own && !ov->proto ? kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(nargs + 1), 8) : NULL;
     for (int i = 0; i < nargs; i++) {
         KpNode *a = n->list.items[i];
         uint32_t r = kp_cg_reg_alloc(c);
         int mode = i < ov->nparams ? ov->params[i].mode : ov->vmode;
+        if (argt) argt[i] = NULL;
         if (mode == KP_PM_VALUE) {
-            kp_cg_expr(c, a, r, M_VALUE);
+            KpType *at = kp_cg_expr(c, a, r, M_VALUE);
+            if (argt) argt[i] = at ? at : c->vm->t_any; /* moved in, dropped unless kept */
             if (a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
         } else if (a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF)) {
             kp_cg_expr(c, a, r, M_VALUE);
@@ -692,10 +747,13 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
             /* 16: a variable holding a reference passes that reference */
             kp_cg_place_ref(c, a, r, (uint8_t)((mode == KP_PM_MUTREF ? KP_VF_MUT : 0) | (a->kind == KP_N_IDENT ? 16 : 0)));
         } else {
-            kp_cg_expr(c, a, r, M_VALUE); /* a temporary, owned by the argument */
+            KpType *at = kp_cg_expr(c, a, r, M_VALUE); /* a temporary, owned by the argument */
+            if (argt) argt[i] = at ? at : c->vm->t_any;
         }
     }
     kp_cg_at(c, n);
+    for (int i = 0; argt && i < nargs; i++) /* a native's arguments it did not keep */
+        if (argt[i]) kp_own_note(c, KP_OWN_DROP, NULL, argt[i] == c->vm->t_any ? NULL : argt[i], true, "an argument the call did not keep");
     uint32_t desc = add_calldesc(c, 0, NULL, expect);
     KpCallDesc *d = &c->fn->p->calls[desc - 1];
     d->ov = ov;
@@ -732,9 +790,12 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     else kp_cg_expr(c, callee, base, M_BORROW);
     int nargs = 0, nnamed = 0;
     const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(n->list.count + 1), 8);
+    /* the arguments' static types, [0] the piped value's (for the record) */
+    KpType **argt = kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(n->list.count + 2), 8);
+    memset(argt, 0, sizeof(KpType *) * (size_t)(n->list.count + 2));
     if (pipe_first) {
         uint32_t r = kp_cg_reg_alloc(c);
-        compile_arg(c, pipe_first, r);
+        argt[0] = compile_arg(c, pipe_first, r);
         nargs++;
     }
     for (int pass = 0; pass < 2; pass++) {
@@ -746,19 +807,21 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
             uint32_t r = kp_cg_reg_alloc(c);
             if (named) {
                 names[nnamed++] = kp_compile_intern(c, a->name);
-                compile_arg(c, a->a, r);
+                argt[i + 1] = compile_arg(c, a->a, r);
             } else {
-                compile_arg(c, a, r);
+                argt[i + 1] = compile_arg(c, a, r);
             }
             nargs++;
         }
     }
     kp_cg_at(c, n);
+    note_arg_moves(c, f, n, pipe_first, argt);
     uint32_t desc = (nnamed || expect) ? add_calldesc(c, nnamed, names, expect) : 0;
     kp_cg_emit(c, KP_BC_CALL, base, (uint32_t)nargs, desc, 0);
     if (base != dst) kp_cg_emit(c, KP_BC_MOVE, dst, base, 0, 0);
     if (pins) {
         /* the borrowed temporaries die after the call */
+        kp_own_hint(c, NULL, NULL, "a temporary an argument borrowed from");
         kp_cg_emit(c, KP_BC_DROP, c->pinned_reg[pin_mark], (uint32_t)(c->npinned - pin_mark), 0, 0);
         c->npinned = pin_mark;
     }
@@ -833,6 +896,14 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                     kp_cg_place_ref(c, a->kind == KP_N_HOLE ? a : a, r, KP_VF_PLACE | KP_VF_MUT);
                     if (a->kind == KP_N_HOLE) { kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0); kp_cg_expr(c, a, r, M_BORROW); }
                     kp_cg_at(c, n);
+                    if (a->kind == KP_N_IDENT) {
+                        bool gg;
+                        struct KpGlobal *g2;
+                        Local *l2 = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &gg, &g2);
+                        kp_own_hint(c, a->name, l2 && l2 != (Local *)1 ? l2->type : gg ? g2->type : NULL, NULL);
+                    } else {
+                        kp_own_hint(c, a->kind == KP_N_FIELD ? a->name : NULL, NULL, NULL);
+                    }
                     kp_cg_emit(c, KP_BC_DEINIT, r, 0, 0, 0);
                     if (a->kind == KP_N_IDENT) {
                         bool gg; struct KpGlobal *g2;
@@ -890,6 +961,7 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
     if (c->npipe >= 64) { kp_compile_error(c, n, "pipes nested too deeply"); return NULL; }
     PipeVal pv = {0};
     bool temp = false;
+    KpType *lhs_type = NULL;
     if (lhs->kind == KP_N_IDENT) {
         bool global;
         struct KpGlobal *g;
@@ -900,10 +972,11 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
     if (!pv.place) {
         pv.reg = kp_cg_reg_alloc(c);
         temp = true;
-        kp_cg_expr(c, lhs, pv.reg, M_VALUE);
+        lhs_type = kp_cg_expr(c, lhs, pv.reg, M_VALUE);
         if (lhs->kind == KP_N_PIPE && lhs->b && lhs->b->kind == KP_N_KEEP) pv.boxed = true;
         if (lhs->kind == KP_N_FIELD || lhs->kind == KP_N_INDEX) {
             /* a field piped on is borrowed, not moved: re-read as a borrow */
+            kp_own_hint(c, NULL, lhs_type, "a temporary");
             kp_cg_emit(c, KP_BC_DROP, pv.reg, 1, 0, 0);
             kp_cg_place_ref(c, lhs, pv.reg, KP_VF_PLACE);
             temp = false;
@@ -966,6 +1039,7 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
     }
     c->npipe--;
     if (temp) {
+        kp_own_hint(c, NULL, lhs_type, "the piped value, unless the call took it");
         kp_cg_emit(c, KP_BC_DROP, pv.reg, 1, 0, 0); /* the temporary, unless moved on */
         kp_cg_emit(c, KP_BC_MOVE, dst, out, 0, 0);
     }

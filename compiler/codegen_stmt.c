@@ -101,6 +101,11 @@ static void compile_decl(C *c, KpNode *n) {
             kp_cg_emit(c, KP_BC_MOVE, r, target, 0, 0);
             kp_cg_reg_free_to(c, target);
         }
+        /* a REPL line declaring an earlier chunk's variable again ends the
+         * old value now that the new one is in place (functions compiled
+         * against the old variable then read it as having no value) */
+        struct KpGlobal *old = top && c->repl ? kp_resolve_find_global(c, name) : NULL;
+        if (old && old != g && !old->pending && old->reg != r) kp_cg_emit(c, KP_BC_DROP, old->reg, 1, 0, 0);
     } else {
         if (!t) { kp_compile_error(c, n, "'%s' needs a type or a value", n->name); return; }
         kp_cg_emit(c, KP_BC_DEFAULT, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);
@@ -147,6 +152,7 @@ static void compile_decl(C *c, KpNode *n) {
             d = 1;
         }
         kp_cg_at(c, n);
+        kp_own_hint(c, l->name, l->type, NULL);
         kp_cg_emit(c, KP_BC_BOXNEW, box, r, kp_cg_k_name(c, n->name) + 1, d);
         kp_cg_emit(c, KP_BC_BOXREF, r, box, 0, 0);
         l->through = 1;
@@ -170,6 +176,24 @@ static KpType *assigned_value(C *c, KpNode *n, uint32_t t, uint32_t cur, KpType 
     KpType *st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, t, expect) : kp_cg_expr(c, n->b, t, M_VALUE);
     if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, t, 0, 0, 0);
     return st;
+}
+
+/* The static type of a field `a.f` or element `a[i]` of a variable `a`,
+ * or NULL (for the ownership record: the old value an assignment drops). */
+static KpType *place_type(C *c, KpNode *target) {
+    if (!target->a || target->a->kind != KP_N_IDENT) return NULL;
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, target->a->name), &global, &g);
+    KpType *t = l && l != (Local *)1 ? l->type : global ? g->type : NULL;
+    while (t && t->kind == KP_TK_REF) t = t->elem;
+    if (!t) return NULL;
+    if (target->kind == KP_N_INDEX) return t->kind == KP_TK_LIST || t->kind == KP_TK_MAP ? t->elem : NULL;
+    if (t->kind != KP_TK_RECORD || !t->ftypes) return NULL;
+    const char *name = kp_compile_intern(c, target->name);
+    for (uint32_t i = 0; i < t->nfields; i++)
+        if (t->fnames[i] == name) return t->ftypes[i];
+    return NULL;
 }
 
 static void compile_assign(C *c, KpNode *n) {
@@ -233,6 +257,7 @@ static void compile_assign(C *c, KpNode *n) {
                 if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, t, 0, 0, 0);
                 kp_cg_at(c, n);
                 if (vt && !kp_types_same_static(c, vt, st)) emit_check(c, t, vt, target->name);
+                kp_own_hint(c, NULL, NULL, "assignment"); /* the old value is dropped */
                 kp_cg_emit(c, KP_BC_MOVE, l->reg, t, 0, 0);
                 st = vt;
             }
@@ -282,6 +307,7 @@ static void compile_assign(C *c, KpNode *n) {
         }
         assigned_value(c, n, v, v, NULL);
         kp_cg_at(c, n);
+        kp_own_hint(c, target->kind == KP_N_FIELD ? target->name : NULL, place_type(c, target), NULL);
         if (target->kind == KP_N_FIELD) kp_cg_emit(c, KP_BC_SETFIELD, obj, kp_cg_k_name(c, target->name), v, 0);
         else kp_cg_emit(c, KP_BC_SETINDEX, obj, idx.r, v, 0);
         kp_cg_free_operand(c, &idx, true);
@@ -428,9 +454,11 @@ static void compile_for(C *c, KpNode *n) {
         uint32_t base = kp_cg_reg_alloc(c);
         kp_cg_reg_alloc(c);
         uint32_t v1 = kp_cg_reg_alloc(c), v2 = kp_cg_reg_alloc(c);
-        if (mode == 2) kp_cg_expr(c, src, base, M_VALUE);
-        else if (kp_resolve_is_place(src)) kp_cg_place_ref(c, src, base, KP_VF_PLACE | (mode == 1 ? KP_VF_MUT : 0));
-        else kp_cg_expr(c, src, base, M_VALUE);
+        KpType *owned = NULL; /* the loop owns its container: ITEREND drops it */
+        bool owns = true;
+        if (mode == 2) owned = kp_cg_expr(c, src, base, M_VALUE);
+        else if (kp_resolve_is_place(src)) { kp_cg_place_ref(c, src, base, KP_VF_PLACE | (mode == 1 ? KP_VF_MUT : 0)); owns = false; }
+        else owned = kp_cg_expr(c, src, base, M_VALUE);
         kp_cg_at(c, n);
         uint8_t d = (uint8_t)(mode | (n->name2 ? 4 : 0));
         uint32_t prep = kp_cg_emit_sbx(c, KP_BC_ITERPREP, base, 0);
@@ -457,6 +485,8 @@ static void compile_for(C *c, KpNode *n) {
         kp_cg_patch(c, nx, body);
         uint32_t end = kp_cg_pc(c);
         kp_cg_patch(c, prep, end);
+        if (owns) kp_own_hint(c, NULL, owned, "the loop's list or map");
+        else kp_own_quiet(c);
         kp_cg_emit(c, KP_BC_ITEREND, base, 0, 0, 0);
         pop_loop(c, end, cont);
     }
@@ -569,7 +599,10 @@ void kp_cg_stmt(C *c, KpNode *n) {
     case KP_N_EXPRSTMT: {
         uint32_t r = kp_cg_reg_alloc(c);
         KpType *t = kp_cg_expr(c, n->a, r, M_BORROW);
-        if (!kp_types_scalar(c->vm, t)) kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0);
+        if (!kp_types_scalar(c->vm, t)) {
+            kp_own_hint(c, NULL, t, "the statement's value, unused");
+            kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0);
+        }
         break;
     }
     case KP_N_BLOCK: compile_body(c, n); break;
@@ -587,7 +620,10 @@ void kp_cg_stmt(C *c, KpNode *n) {
     default: {
         uint32_t r = kp_cg_reg_alloc(c);
         KpType *t = kp_cg_expr(c, n, r, M_BORROW);
-        if (!kp_types_scalar(c->vm, t)) kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0);
+        if (!kp_types_scalar(c->vm, t)) {
+            kp_own_hint(c, NULL, t, "the statement's value, unused");
+            kp_cg_emit(c, KP_BC_DROP, r, 1, 0, 0);
+        }
         break;
     }
     }
@@ -638,16 +674,22 @@ void kp_cg_function(C *c, KpNode *n, KpOverload *ov) {
         }
         if (fn.nouts > 1) fn.out_type = ov->ret;
         fn.p->named_outputs = 1;
+        kp_own_quiet(c);
         kp_cg_emit(c, KP_BC_DROP, fn.out_reg, (uint32_t)fn.nouts, 0, 0); /* unset until assigned */
     }
     kp_own_push_scope(c);
     kp_cg_block_body(c, n->b);
-    /* falling off the end: the result, then the defers and drops in order */
+    /* falling off the end: the result, then the defers and drops in order
+     * (after a final `return`, code that never runs: not in the record) */
+    KpNode *last = n->b && n->b->list.count ? n->b->list.items[n->b->list.count - 1] : NULL;
+    bool dead = c->own_dead;
+    if (last && last->kind == KP_N_RETURN) c->own_dead = true;
     uint32_t r = kp_cg_reg_alloc(c);
     if (fn.nouts) emit_outputs(c, r);
     else kp_cg_emit(c, KP_BC_LOADUNIT, r, 0, 0, 0);
     if (fn.ndefers > 0) kp_own_emit_exit(c, 0, 0);
     kp_cg_emit(c, KP_BC_RET, r, 0, 0, 0);
+    c->own_dead = dead;
     kp_own_pop_scope(c, false);
     kp_own_pop_scope(c, false);
     kp_own_finish_defers(c);

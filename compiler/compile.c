@@ -58,9 +58,14 @@ KpProto *kp_compile_new_proto(C *c, const char *name) {
     return p;
 }
 
-static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl);
+static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl,
+                              KpOwnLog *log);
 
 KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl) {
+    return kp_compile_own(vm, src, program, diags, repl, NULL);
+}
+
+KpProto *kp_compile_own(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl, KpOwnLog *log) {
     jmp_buf oom;
     jmp_buf *outer = vm->compile_oom;
     if (setjmp(oom)) {
@@ -69,15 +74,17 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
         return NULL;
     }
     vm->compile_oom = &oom;
-    KpProto *p = compile_chunk(vm, src, program, diags, repl);
+    KpProto *p = compile_chunk(vm, src, program, diags, repl, log);
     vm->compile_oom = outer;
     return p;
 }
 
-static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl) {
+static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl,
+                              KpOwnLog *log) {
     C c;
     memset(&c, 0, sizeof c);
     c.vm = vm;
+    c.own = log;
     c.src = src;
     c.diags = diags;
     c.repl = repl;
@@ -130,6 +137,7 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
     if (fn.ndefers > 0) kp_own_emit_exit(&c, -1, 0);
     kp_cg_emit(&c, KP_BC_HALT, 0, 0, 0, 0);
     kp_own_finish_defers(&c);
+    kp_own_note_end(&c);
     /* record names of globals in the local info for messages */
     for (int i = 0; i < fn.nlocals; i++) kp_resolve_note_local_info(&c, &fn.locals[i]);
     for (uint32_t i = 0; i < vm->nglobals; i++) vm->globals[i].pending = 0;
@@ -167,8 +175,13 @@ KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, KpNode *expr, KpDi
     fn.freereg = temps;
     fn.p->nregs = temps;
     fn.p->temps = temps;
+    /* the types pass first, as for a line that runs (it binds calls), and
+     * its type when it knows one: it follows element types (List#(Int)),
+     * where code generation knows only the kind of value */
+    KpType *tt = kp_tc_expr_type(&c, expr);
     uint32_t dst = kp_cg_reg_alloc(&c);
     KpType *t = kp_cg_expr(&c, expr, dst, M_VALUE);
+    if (tt) t = tt;
     return diags->count > errors_before ? NULL : t;
 }
 

@@ -34,8 +34,51 @@ struct KpProto *kp_compile(KpVM *vm, const KpSource *src, struct KpNode *program
  * is run and no global is declared (the REPL's :type, api/inspect.c). */
 struct KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, struct KpNode *expr, KpDiags *diags);
 
-/* compiler/emit.c: writes the program with every operation the compiler
- * inserts (drops, moves, defers, keep counts) spelled out. */
-void kp_emit_ownership(const struct KpNode *program, KpWriteFn write, void *ud);
+/* ------------------------------------------------- the ownership record
+ *
+ * What code generation decides about ownership, one event per operation it
+ * emits (compiler/ownership.c kp_own_record): each move, drop, deinit,
+ * keep box and keep count, with the source position the instruction
+ * carries — the position the VM reports when it performs it
+ * (--trace-ownership).  `--emit=ownership` prints this record
+ * (compiler/emit.c).  Events are recorded only when a log is given. */
+typedef enum KpOwnKind {
+    KP_OWN_MOVE,    /* a movable value leaves its owner                   */
+    KP_OWN_DROP,    /* a value is deinitialized (scope exit, a temporary,
+                       an overwritten value)                              */
+    KP_OWN_DEINIT,  /* an explicit deinit(x)                              */
+    KP_OWN_BOX,     /* `keep`: the value goes into a keep box (count 1)    */
+    KP_OWN_KEEP,    /* `keep x with a, b`: the box's count goes to owners  */
+    KP_OWN_RELEASE, /* one count of a keep box is dropped                 */
+    KP_OWN__COUNT
+} KpOwnKind;
+
+extern const char *const kp_own_kind_names[KP_OWN__COUNT];
+
+typedef struct KpOwnEvent {
+    uint8_t kind;             /* KpOwnKind */
+    uint8_t maybe;            /* decided at run time: the value's type (or the
+                                 callee's parameter mode) is not known before */
+    uint32_t line, col;       /* 0, 0: when the program ends (top level)     */
+    const char *what;         /* the variable or field, NULL: a temporary    */
+    const struct KpType *type;/* its static type, NULL: unknown              */
+    const char *why;          /* a static phrase: "end of scope", ...        */
+    const char *fn;           /* the function compiled                       */
+    uint32_t count;           /* KP_OWN_KEEP: the owners                     */
+} KpOwnEvent;
+
+typedef struct KpOwnLog {
+    KpOwnEvent *items;        /* in the VM's meta arena */
+    uint32_t n, cap;
+} KpOwnLog;
+
+/* kp_compile_ex that also fills `log` (may be NULL) with the ownership
+ * record of everything it compiles. */
+struct KpProto *kp_compile_own(KpVM *vm, const KpSource *src, struct KpNode *program, KpDiags *diags, bool repl,
+                               KpOwnLog *log);
+
+/* compiler/emit.c: writes the listing of `log` for the program `src`: each
+ * source line that has events, followed by them (docs/ownership.md). */
+void kp_emit_ownership(KpVM *vm, const KpSource *src, const KpOwnLog *log, KpWriteFn write, void *ud);
 
 #endif

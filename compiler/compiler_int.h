@@ -19,6 +19,7 @@
  *   codegen_stmt.c  register bytecode: declarations, assignments, control
  *                   flow, returns, function bodies
  *   compile.c       the driver: the shared helpers and kp_compile
+ *   emit.c          the listing of the ownership record (--emit=ownership)
  * Names carry their module: kp_resolve_, kp_types_, kp_own_, kp_cg_,
  * kp_compile_.
  */
@@ -42,6 +43,8 @@ struct Local {
     bool global;       /* top-level variable: reg is an absolute stack slot */
     int depth;
     uint32_t moved_line, moved_col; /* certain move, 0 = none */
+    uint8_t may_move;  /* moved on some path (the ownership record: its drop
+                          happens only if it was not) */
     uint32_t start_pc;
     uint8_t using_mark; /* the hidden local of a `using` block */
     uint8_t through;    /* holds a reference: 1 = $& (assignment writes
@@ -169,6 +172,16 @@ typedef struct C {
         KpDeclCount *items; /* open addressing on the interned name */
         uint32_t n, cap;
     } decls;
+    /* the ownership record being written (NULL: none asked for), and what
+     * the next ownership instruction emitted is about, when its registers
+     * do not tell (ownership.c kp_own_record) */
+    KpOwnLog *own;
+    bool own_dead; /* compiling code after a final return: never runs */
+    struct {
+        const char *what, *why;
+        KpType *type;
+        bool set, quiet, maybe;
+    } hint;
 } C;
 
 /* How an expression's value is wanted: as a value (consumed: a movable
@@ -268,6 +281,17 @@ void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
 bool kp_own_param_flows(const KpOverload *ov, int i);
 void kp_own_check_return_call(C *c, KpNode *ret);
 
+/* The ownership record (compiler.h KpOwnLog): kp_own_record is called by
+ * kp_cg_emit for every instruction that moves, drops or keeps; kp_own_note
+ * adds an event the instruction's registers do not show (the by-value
+ * arguments a call may move); kp_own_hint names the value the next one is
+ * about (quiet: it owns nothing, such as a register cleared before use). */
+void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
+void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why);
+void kp_own_hint(C *c, const char *what, KpType *type, const char *why);
+void kp_own_quiet(C *c);
+void kp_own_note_end(C *c);
+
 /* codegen.c — bytecode emission, expressions and calls */
 uint32_t kp_cg_add_k(C *c, KpValue v);
 void kp_cg_at(C *c, KpNode *n);
@@ -305,5 +329,6 @@ void kp_compile_similar_help(C *c, KpSimilar *s);
 void kp_tc_block(C *c, KpNode *block);
 void kp_tc_count_decls(C *c, KpNode *n);
 void kp_tc_declared(C *c, const char *name);
+KpType *kp_tc_expr_type(C *c, KpNode *n);
 
 #endif

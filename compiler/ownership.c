@@ -36,6 +36,19 @@
  *
  * These decisions are taken while code is generated: the functions here
  * emit the drops, defer bodies and keep instructions they decide on.
+ *
+ * The record.  Every instruction that moves, drops, deinitializes, boxes,
+ * keeps or releases a value is recorded as it is emitted (kp_own_record,
+ * called by kp_cg_emit when a log is asked for) — what it is about (the
+ * local in its register, or what the emitting code says with kp_own_hint),
+ * its static type and the position the instruction carries — and
+ * kp_own_note adds the operations the VM performs at a call (by-value
+ * arguments moved out of their places, a native's arguments dropped).
+ * `--emit=ownership` prints this record (emit.c); the VM's
+ * --trace-ownership reports the same operations at the same positions as
+ * it performs them, and tests/ownership/agree.sh checks on the whole suite
+ * that everything traced is recorded.  Values that own nothing (scalars,
+ * strings, references) and variables certainly moved from get no event.
  */
 #include "compiler_int.h"
 
@@ -316,7 +329,10 @@ void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st)
 void kp_own_forget_moves_since(C *c, int nlocals) {
     (void)nlocals;
     /* after a branch or loop a move is no longer certain */
-    for (int i = 0; i < c->fn->nlocals; i++) c->fn->locals[i].moved_line = 0;
+    for (int i = 0; i < c->fn->nlocals; i++) {
+        if (c->fn->locals[i].moved_line) c->fn->locals[i].may_move = 1;
+        c->fn->locals[i].moved_line = 0;
+    }
 }
 
 void kp_own_defer(C *c, KpNode *n) {
@@ -543,4 +559,205 @@ void kp_own_check_return_call(C *c, KpNode *ret) {
                          "as a parameter so that it outlives the call", root->name);
         return;
     }
+}
+
+/* ------------------------------------------------ the ownership record */
+
+const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release"};
+
+/* Does a value of static type t own something that must be dropped?
+ * 0 never (scalars, strings, references, types, functions), 1 always
+ * (records, lists, maps, the built-in object kinds), 2 cannot tell before
+ * running (untyped, Any, an abstract type). */
+static int type_owns(KpType *t) {
+    if (!t) return 2;
+    switch (t->kind) {
+    case KP_TK_SCALAR:
+    case KP_TK_REF:
+    case KP_TK_TYPE:
+    case KP_TK_FUNC: return 0;
+    case KP_TK_RECORD:
+    case KP_TK_LIST:
+    case KP_TK_MAP:
+    case KP_TK_OPAQUE: return 1;
+    default: return 2;
+    }
+}
+
+static void own_add(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why, uint32_t count) {
+    KpOwnLog *log = c->own;
+    if (log->n == log->cap) {
+        uint32_t ncap = log->cap ? log->cap * 2 : 64;
+        KpOwnEvent *n = kp_arena_alloc(&c->vm->meta_arena, sizeof(KpOwnEvent) * ncap, 8);
+        if (!n) return;
+        if (log->n) memcpy(n, log->items, sizeof(KpOwnEvent) * log->n);
+        log->items = n;
+        log->cap = ncap;
+    }
+    log->items[log->n++] = (KpOwnEvent){(uint8_t)kind, maybe, c->fn->line, c->fn->col, what, type, why,
+                                        c->fn->p ? c->fn->p->name : NULL, count};
+}
+
+void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why) {
+    if (!c->own) return;
+    int o = type_owns(type);
+    if (o == 0) return;
+    own_add(c, kind, what, type, maybe || o == 2, why, 0);
+}
+
+void kp_own_hint(C *c, const char *what, KpType *type, const char *why) {
+    if (!c->own) return;
+    c->hint.set = true;
+    c->hint.what = what;
+    c->hint.type = type;
+    c->hint.why = why;
+}
+
+void kp_own_quiet(C *c) {
+    if (c->own) c->hint.quiet = true;
+}
+
+/* The live local of this function in register r (not a top-level one). */
+static Local *local_in(C *c, uint32_t r) {
+    Fn *f = c->fn;
+    for (int i = f->nlocals - 1; i >= 0; i--)
+        if (f->locals[i].reg == r && (!f->locals[i].global || f->is_main)) return &f->locals[i];
+    return NULL;
+}
+
+static struct KpGlobal *global_in(C *c, uint32_t r) {
+    for (uint32_t i = c->vm->nglobals; i-- > 0;)
+        if (c->vm->globals[i].reg == r) return &c->vm->globals[i];
+    return NULL;
+}
+
+/* The drop of register r: what it holds, as the compiler knows it. */
+static bool op_is_ret;
+
+static void record_drop(C *c, uint32_t r, const char *why) {
+    Local *l = local_in(c, r);
+    if (!l) {
+        if (c->hint.set) kp_own_note(c, KP_OWN_DROP, c->hint.what, c->hint.type, false, c->hint.why ? c->hint.why : why);
+        else own_add(c, KP_OWN_DROP, NULL, NULL, true, why ? why : "a temporary", 0);
+        return;
+    }
+    if (l->moved_line) return; /* certainly moved: nothing left to drop */
+    if (l->name[0] == '(') {
+        /* hidden locals: a keep box's own count, the allocator a `using`
+         * block restores (owns nothing) */
+        if (!strcmp(l->name, "(box)") || !strcmp(l->name, "(kept)")) {
+            Local *v = l > c->fn->locals ? l - 1 : NULL;
+            own_add(c, KP_OWN_RELEASE, v && v->name[0] != '(' ? v->name : NULL, v ? v->type : NULL, true,
+                    "the box's own count, unless keep handed it to owners", 0);
+        } else if (strcmp(l->name, "(using)")) {
+            own_add(c, KP_OWN_DROP, l->name, l->type, true, why, 0); /* (pin): a view's pin */
+        }
+        return;
+    }
+    if (l->through) {
+        /* holds a reference; but a reference parameter given a temporary
+         * (f(make())) owns it, and drops it when the function returns */
+        if (op_is_ret && l->through == 2 && kp_resolve_local_index(c->fn, l) < (int)c->fn->p->nparams)
+            kp_own_note(c, KP_OWN_DROP, l->name, l->type && l->type->kind == KP_TK_REF ? l->type->elem : l->type, true,
+                        "a temporary the caller passed to this reference parameter");
+        return;
+    }
+    kp_own_note(c, KP_OWN_DROP, l->name, l->type, l->may_move, l->may_move ? "unless it was moved" : c->hint.why ? c->hint.why : why);
+}
+
+void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
+    if (c->hint.quiet || c->own_dead) goto done;
+    switch (op) {
+    case KP_BC_DROP:
+        for (uint32_t r = a + b; r-- > a;) record_drop(c, r, "end of scope");
+        break;
+    case KP_BC_MOVE: {
+        Local *src = local_in(c, b), *dst = local_in(c, a);
+        if (dst && !dst->through && dst->name[0] != '(' && c->hint.why && !strcmp(c->hint.why, "assignment"))
+            kp_own_note(c, KP_OWN_DROP, dst->name, dst->type, true, "its old value");
+        if (src && src->name[0] != '(' && !src->through)
+            kp_own_note(c, KP_OWN_MOVE, src->name, src->type, false, NULL);
+        else if (c->hint.set && c->hint.what)
+            kp_own_note(c, KP_OWN_MOVE, c->hint.what, c->hint.type, false, c->hint.why);
+        break;
+    }
+    case KP_BC_TAKE:
+        kp_own_note(c, KP_OWN_MOVE, c->hint.set ? c->hint.what : NULL, c->hint.set ? c->hint.type : NULL, true,
+                    "out of a field, an element or a kept value");
+        break;
+    case KP_BC_GETFIELD:
+    case KP_BC_GETINDEX:
+        if (d & 1) kp_own_note(c, KP_OWN_MOVE, c->hint.what, c->hint.type, true, d & 16 ? "out of a temporary" : "out of a field");
+        break;
+    case KP_BC_GETG:
+        if (d & 1) {
+            struct KpGlobal *g = global_in(c, b);
+            kp_own_note(c, KP_OWN_MOVE, g ? g->name : NULL, g ? g->type : NULL, false, NULL);
+        }
+        break;
+    case KP_BC_SETG: {
+        struct KpGlobal *g = global_in(c, a);
+        kp_own_note(c, KP_OWN_DROP, g ? g->name : NULL, g ? g->type : NULL, true, "its old value");
+        break;
+    }
+    case KP_BC_SETFIELD:
+    case KP_BC_SETINDEX:
+    case KP_BC_MAPSET:
+        kp_own_note(c, KP_OWN_DROP, c->hint.what, c->hint.type, true, "the old value");
+        break;
+    case KP_BC_LISTPUSH:
+        kp_own_note(c, KP_OWN_MOVE, c->hint.what, c->hint.type, true, "into the list");
+        break;
+    case KP_BC_DEINIT:
+        if (d == 1) record_drop(c, a, "deinit of a temporary");
+        else kp_own_note(c, KP_OWN_DEINIT, c->hint.what, c->hint.type, false, NULL);
+        break;
+    case KP_BC_BOXNEW:
+        own_add(c, KP_OWN_BOX, c->hint.what, c->hint.type, false, NULL, 1);
+        break;
+    case KP_BC_KEEP: {
+        Local *box = local_in(c, a);
+        Local *v = box && box > c->fn->locals ? box - 1 : NULL;
+        const char *name = c->hint.what ? c->hint.what : v && v->name[0] != '(' ? v->name : NULL;
+        own_add(c, KP_OWN_KEEP, name, v ? v->type : NULL, false, cc ? "the box's count goes to the owners" : "manual",
+                cc);
+        break;
+    }
+    case KP_BC_ITEREND:
+        if (c->hint.set) kp_own_note(c, KP_OWN_DROP, NULL, c->hint.type, false, c->hint.why);
+        break;
+    case KP_BC_RET:
+    case KP_BC_RET0:
+        /* with no defer, returning drops the frame's locals (with defers,
+         * kp_own_emit_exit dropped them in order before); the result moves
+         * to the caller */
+        op_is_ret = true;
+        for (int i = c->fn->nlocals; i-- > 0;) {
+            Local *l = &c->fn->locals[i];
+            if (!l->global && !(op == KP_BC_RET && l->reg == a) && (c->fn->ndefers == 0 || l->through))
+                record_drop(c, l->reg, "the function returns");
+        }
+        op_is_ret = false;
+        break;
+    default: break;
+    }
+done:
+    memset(&c->hint, 0, sizeof c->hint);
+}
+
+/* The top-level variables of the chunk are dropped when the program ends
+ * (kp_vm_finish), last declared first: events at line 0. */
+void kp_own_note_end(C *c) {
+    if (!c->own) return;
+    Fn *f = c->fn;
+    uint32_t line = f->line, col = f->col;
+    f->line = f->col = 0;
+    for (int i = f->nlocals; i-- > 0;) {
+        Local *l = &f->locals[i];
+        if (!l->global || l->name[0] == '(' || l->moved_line) continue;
+        if (kp_own_kept_index(f, l->name) >= 0) own_add(c, KP_OWN_RELEASE, l->name, l->type, true, "its keep box", 0);
+        else kp_own_note(c, KP_OWN_DROP, l->name, l->type, l->may_move, l->may_move ? "unless it was moved" : NULL);
+    }
+    f->line = line;
+    f->col = col;
 }

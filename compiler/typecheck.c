@@ -817,3 +817,16 @@ void kp_tc_block(C *c, KpNode *block) {
     for (int i = 0; i < block->list.count; i++) check_stmt(&t, block->list.items[i]);
     if (t.vars) kp_free(c->vm->meta, t.vars, sizeof(TcVar) * (size_t)t.cap, 8, NULL);
 }
+
+/* The static type of one expression in the current scope, as the pass
+ * infers it (the REPL's :type, compile.c kp_compile_static_type); NULL
+ * when it cannot tell. */
+KpType *kp_tc_expr_type(C *c, KpNode *n) {
+    Tc t;
+    memset(&t, 0, sizeof t);
+    t.c = c;
+    t.vm = c->vm;
+    KpType *ty = quiet_expr_type(&t, n);
+    if (t.vars) kp_free(c->vm->meta, t.vars, sizeof(TcVar) * (size_t)t.cap, 8, NULL);
+    return ty;
+}

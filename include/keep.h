@@ -163,6 +163,16 @@ typedef struct KpConfig {
                               from the root and allocators over it          */
     size_t max_source_bytes; /* kp_vm_run_file refuses larger files (and
                               anything not a regular file); 0: 256 MiB      */
+    bool trace_ownership;  /* write to write_err a line for every move, drop,
+                              deinit, keep box, keep and box release the VM
+                              performs, with its source position:
+                              `[own] FILE:LINE:COL KIND NAME: TYPE` (NAME
+                              `_` for a temporary; FILE:end for the top-level
+                              variables dropped when the program ends).
+                              Strings and scalars never appear: they are
+                              copied.  `keep --trace-ownership`; the
+                              events are those `--emit=ownership` lists
+                              (docs/ownership.md)                           */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */
@@ -505,12 +515,20 @@ KP_API void *kp_get_object(KpVM *vm, int slot, KpHostType *type);
 
 /* ------------------------------------------------------------ tools */
 
-/* Writes `src` as Keep source with every operation the compiler inserts
- * written out — the deinits at scope exits, the moves, the defers, the
- * reference-count operations of keep — without running it (what
- * `keep --emit=ownership` and the REPL's :ownership print).  Returns KP_OK,
- * or KP_ERR_COMPILE when src does not parse (diagnostics to write_err). */
+/* Compiles `src` (`len` bytes, named `name` in messages) as a run would,
+ * without running it, and writes to `out` the compiler's ownership record:
+ * the program's lines, each followed by the moves, drops, deinits, keep
+ * boxes, keeps and box releases code generation emitted at its positions
+ * (`KIND WHAT: TYPE`, the layout in docs/ownership.md) — what
+ * `keep --emit=ownership` and the REPL's :ownership print, and what the VM
+ * reports as it runs under KpConfig.trace_ownership.  The top-level
+ * variables src declares are not kept (nothing ran); its functions and
+ * types are declared, as by a run.  Returns KP_OK, or KP_ERR_COMPILE when
+ * src does not compile (diagnostics to write_err).  The _ex form takes
+ * kp_vm_eval's flags (KP_EVAL_REPL: the REPL's rules). */
 KP_API int kp_vm_emit_ownership(KpVM *vm, const char *name, const char *src, size_t len, KpWriteFn out, void *ud);
+KP_API int kp_vm_emit_ownership_ex(KpVM *vm, const char *name, const char *src, size_t len, unsigned flags,
+                                   KpWriteFn out, void *ud);
 
 /* Sets system.args (copied). */
 KP_API int kp_vm_set_args(KpVM *vm, int argc, const char *const *argv);

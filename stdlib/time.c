@@ -4,8 +4,9 @@
  * Design.  clock() reads the monotonic clock (CLOCK_MONOTONIC: it never
  * goes back, its origin is unspecified — for measuring intervals), time()
  * the wall clock (CLOCK_REALTIME, Unix seconds as a Float with the
- * fraction).  sleep(seconds) suspends the thread (nanosleep, resumed after
- * signals until the time has passed).
+ * fraction).  sleep(seconds) suspends the thread (nanosleep, in slices of
+ * 50 ms until the monotonic clock has passed the end; kp_vm_interrupt
+ * ends it early with the runtime error "interrupted").
  *
  * exit(code) ends the program as an error would, without the error: the
  * native marks the VM as exiting (vm->exiting, vm->exit_code) and fails
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,12 +59,21 @@ static bool b_sleep(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!kp_lib_num(vm, "sleep", a, 0, &s, &is_int)) return false;
     if (isnan(s) || s < 0) return kp_vm_error(vm, "sleep: the time must be zero or more seconds");
     if (s > 1e9) return kp_vm_error(vm, "sleep: at most 1e9 seconds");
-    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
-    if (ts.tv_nsec > 999999999) ts.tv_nsec = 999999999;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    /* in slices of at most 50 ms, so kp_vm_interrupt (Ctrl-C in the
+     * REPL) stops a long sleep with the VM's "interrupted" error */
+    double end = now(CLOCK_MONOTONIC) + s;
     *out = kp_unit();
-    return true;
+    for (;;) {
+        double left = end - now(CLOCK_MONOTONIC);
+        if (left <= 0) return true;
+        if (atomic_load_explicit(&vm->interrupt, memory_order_relaxed)) {
+            atomic_store(&vm->interrupt, 0); /* as the VM's own check does */
+            return kp_vm_error(vm, "interrupted");
+        }
+        if (left > 0.05) left = 0.05;
+        struct timespec ts = {0, (long)(left * 1e9)};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* exit(code: Int): never returns to the script (see the essay above). */

@@ -138,8 +138,10 @@ done
 # tool checks that print their own "N passed, M failed": the formatter
 # over every .kp file (tests/fmt/check.sh), the editor grammars against the
 # lexer (tests/editors/check.sh), the programs of docs/tutorial.md
-# (tests/docs/check.sh)
-for t in tests/fmt/check.sh tests/editors/check.sh tests/docs/check.sh; do
+# (tests/docs/check.sh), --emit=ownership against --trace-ownership on
+# every script (tests/ownership/agree.sh), the hostile inputs made at test
+# time (tests/robustness/hostile.sh)
+for t in tests/fmt/check.sh tests/editors/check.sh tests/docs/check.sh tests/ownership/agree.sh tests/robustness/hostile.sh; do
   [ -f "$t" ] || continue
   out=$(sh "$t" "$B" 2>&1)
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)

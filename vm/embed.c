@@ -505,8 +505,20 @@ int kp_handle_get(KpVM *vm, KpHandle *h, int slot) {
     return set(vm, slot, v);
 }
 
+/* The host's slots that still hold a reference kp_handle_get gave out
+ * (only slots can hold one: take() refuses to move a reference anywhere
+ * else) are emptied, so that they read as empty, not the freed handle. */
+static void forget_refs_to(KpVM *vm, const KpValue *target) {
+    for (int i = 0; i < vm->nhslots; i++)
+        if (vm->hslots[i].tag == KP_T_REF && vm->hslots[i].p == target) vm->hslots[i] = kp_unset();
+    if (vm->api_slots && vm->api_slots != vm->hslots)
+        for (int i = 0; i < vm->api_nslots; i++)
+            if (vm->api_slots[i].tag == KP_T_REF && vm->api_slots[i].p == target) vm->api_slots[i] = kp_unset();
+}
+
 void kp_handle_release(KpVM *vm, KpHandle *h) {
     if (!h) return;
+    forget_refs_to(vm, &h->v);
     if (h->prev) h->prev->next = h->next;
     else vm->handles = h->next;
     if (h->next) h->next->prev = h->prev;

@@ -76,7 +76,7 @@ static bool table_grow(KpVM *vm) {
         if (vm->keep_tab[i] && vm->keep_tab[i] != TOMB) live++;
     uint32_t ncap = 64;
     while ((uint64_t)(live + 1) * 4 > ncap) ncap *= 2;
-    KpKeepLink **n = kp_alloc(vm->host, sizeof(void *) * ncap, 8, NULL);
+    KpKeepLink **n = kp_alloc(vm->rt, sizeof(void *) * ncap, 8, NULL);
     if (!n) return false;
     memset(n, 0, sizeof(void *) * ncap);
     KpKeepLink **old = vm->keep_tab;
@@ -90,7 +90,7 @@ static bool table_grow(KpVM *vm) {
         *insert_slot(vm, l->owner) = l;
         vm->keep_count++;
     }
-    if (old) kp_free(vm->host, old, sizeof(void *) * ocap, 8, NULL);
+    if (old) kp_free(vm->rt, old, sizeof(void *) * ocap, 8, NULL);
     return true;
 }
 
@@ -188,7 +188,7 @@ bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint3
     for (int i = 0; i < n; i++) {
         KpObj *o = kp_deref(owners[i]).p;
         if ((vm->keep_count + 1) * 2 > vm->keep_cap && !table_grow(vm)) return kp_vm_error(vm, "out of memory (keep)");
-        KpKeepLink *l = kp_alloc(vm->host, sizeof *l, 16, NULL);
+        KpKeepLink *l = kp_alloc(vm->rt, sizeof *l, 16, NULL);
         if (!l) return kp_vm_error(vm, "out of memory (keep)");
         KpKeepLink **s = insert_slot(vm, o);
         KpKeepLink *prev = (*s == TOMB) ? NULL : *s;
@@ -239,13 +239,13 @@ bool kp_keep_release_owner(KpVM *vm, KpObj *o) {
             while (newest) {
                 next = newest->next;
                 b = newest->box;
-                kp_free(vm->host, newest, sizeof *newest, 16, NULL);
+                kp_free(vm->rt, newest, sizeof *newest, 16, NULL);
                 if (!kp_box_release(vm, b)) ok = false;
                 newest = next;
             }
             break;
         }
-        kp_free(vm->host, l, sizeof *l, 16, NULL);
+        kp_free(vm->rt, l, sizeof *l, 16, NULL);
         l = next;
     }
     return ok;
@@ -268,7 +268,7 @@ typedef struct Walk {
 static bool wpush(KpVM *vm, Walk *w, KpValue v) {
     if (w->len == w->cap) {
         size_t ncap = w->cap ? w->cap * 2 : 64;
-        KpValue *n = kp_realloc(vm->host, w->items, sizeof(KpValue) * w->cap, sizeof(KpValue) * ncap, 16, NULL);
+        KpValue *n = kp_realloc(vm->rt, w->items, sizeof(KpValue) * w->cap, sizeof(KpValue) * ncap, 16, NULL);
         if (!n) {
             w->failed = true;
             return false;
@@ -301,7 +301,7 @@ static bool for_children(KpVM *vm, KpBox *b, void (*fn)(KpVM *, KpBox *, KpBox *
             for (uint32_t i = 0; i < m->nentries; i++) wpush(vm, &w, m->entries[i].val);
         }
     }
-    if (w.items) kp_free(vm->host, w.items, sizeof(KpValue) * w.cap, 16, NULL);
+    if (w.items) kp_free(vm->rt, w.items, sizeof(KpValue) * w.cap, 16, NULL);
     return !w.failed;
 }
 
@@ -390,7 +390,7 @@ typedef struct BoxSet {
 static bool bpush(KpVM *vm, BoxSet *b, KpBox *x) {
     if (b->len == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 64;
-        KpBox **n = kp_realloc(vm->host, b->items, sizeof(void *) * b->cap, sizeof(void *) * ncap, 8, NULL);
+        KpBox **n = kp_realloc(vm->rt, b->items, sizeof(void *) * b->cap, sizeof(void *) * ncap, 8, NULL);
         if (!n) {
             b->failed = true;
             return false;
@@ -473,8 +473,8 @@ int kp_check_cycles(KpVM *vm, bool collect) {
         else if (ok) b->buffered = 0;
         if (b->color == UNSEEN || b->color == BLACK) b->color = BLACK;
     }
-    if (set.items) kp_free(vm->host, set.items, sizeof(void *) * set.cap, 8, NULL);
-    if (todo.items) kp_free(vm->host, todo.items, sizeof(void *) * todo.cap, 8, NULL);
+    if (set.items) kp_free(vm->rt, set.items, sizeof(void *) * set.cap, 8, NULL);
+    if (todo.items) kp_free(vm->rt, todo.items, sizeof(void *) * todo.cap, 8, NULL);
     if (!ok) return -1;
     if (!found) return 0;
     if (!collect) /* left alive: candidates again for the next check */
@@ -488,7 +488,7 @@ int kp_check_cycles(KpVM *vm, bool collect) {
         BoxSet seen = {0};
         bpush(vm, &seen, b);
         while (seen.len) for_children(vm, seen.items[--seen.len], mark_reported, &seen);
-        if (seen.items) kp_free(vm->host, seen.items, sizeof(void *) * seen.cap, 8, NULL);
+        if (seen.items) kp_free(vm->rt, seen.items, sizeof(void *) * seen.cap, 8, NULL);
     }
     if (collect) {
         /* pin every cyclic box, deinitialize their values (oldest box
@@ -550,7 +550,7 @@ void kp_keep_shutdown(KpVM *vm) {
         b->color = WHITE;
         kp_box_release(vm, b);
     }
-    if (vm->keep_tab) kp_free(vm->host, vm->keep_tab, sizeof(void *) * vm->keep_cap, 8, NULL);
+    if (vm->keep_tab) kp_free(vm->rt, vm->keep_tab, sizeof(void *) * vm->keep_cap, 8, NULL);
     vm->keep_tab = NULL;
     vm->keep_cap = vm->keep_count = 0;
 }

@@ -80,7 +80,7 @@ static uint32_t block_new(KpVM *vm) {
     }
     if (vm->nblocks == vm->cap_blocks) {
         uint32_t ncap = vm->cap_blocks ? vm->cap_blocks * 2 : 1024;
-        struct KpBlock *n = kp_realloc(vm->host, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks,
+        struct KpBlock *n = kp_realloc(vm->rt, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks,
                                        sizeof(struct KpBlock) * ncap, 16, NULL);
         if (!n) return 0; /* 0: no block — references into it stay unchecked */
         vm->blocks = n;
@@ -430,14 +430,15 @@ bool kp_map_remove(KpVM *vm, KpMap *m, KpValue key, KpValue *out) {
 typedef KpValueStack DropStack;
 static DropStack *dstack(KpVM *vm) { return &vm->dstack; }
 
-/* The work stack lives in the host allocator; it grows with the depth of
+/* The work stack lives in vm->rt (the host allocator, counted against
+ * mem_limit); it grows with the depth of
  * what is dropped (two entries per kept box in a chain) and is given back
  * when an outermost drop leaves it large. */
 static bool dpush(KpVM *vm, KpValue v) {
     DropStack *d = dstack(vm);
     if (d->len == d->cap) {
         size_t ncap = d->cap ? d->cap * 2 : 64;
-        KpValue *n = kp_realloc(vm->host, d->items, sizeof(KpValue) * d->cap,
+        KpValue *n = kp_realloc(vm->rt, d->items, sizeof(KpValue) * d->cap,
                                 sizeof(KpValue) * ncap, 16, LOC);
         if (!n) return false;
         d->items = n;
@@ -487,7 +488,7 @@ static bool drop_children(KpVM *vm, KpObj *o, uint32_t n) {
 
 void kp_drop_stack_free(KpVM *vm) {
     DropStack *d = dstack(vm);
-    if (d->items) kp_free(vm->host, d->items, sizeof(KpValue) * d->cap, 16, LOC);
+    if (d->items) kp_free(vm->rt, d->items, sizeof(KpValue) * d->cap, 16, LOC);
     d->items = NULL;
     d->len = d->cap = 0;
 }

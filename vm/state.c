@@ -353,6 +353,9 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         box->heap_inner = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
     }
     kp_counted_init(&vm->heap_counted, &box->heap_inner, 0, &vm->acct, &box->heap_a);
+    kp_counted_init(&vm->rt_counted, vm->host, 0, &vm->acct, &vm->rt_a);
+    vm->rt_a.name = "runtime tables";
+    vm->rt = &vm->rt_a;
     box->heap_a.name = box->debug_on ? "root (DebugAllocator)" : "root";
     vm->heap = &box->heap_a;
     vm->ctx = vm->heap;
@@ -363,6 +366,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->no_memory = cfg && cfg->no_system_memory;
     vm->max_source = cfg && cfg->max_source_bytes ? cfg->max_source_bytes : (size_t)256 << 20;
     vm->collect_cycles = cfg && cfg->collect_cycles;
+    vm->trace_own = cfg && cfg->trace_ownership;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
     size_t stack_bytes = sizeof(KpValue) * box->stack_values;
@@ -440,6 +444,7 @@ int kp_vm_finish(KpVM *vm) {
         KpValue v = vm->stack[r];
         vm->stack[r] = kp_unset();
         vm->status = KP_OK;
+        if (vm->trace_own && (KP_IS_MOVABLE(v) || v.tag == KP_T_BOX)) kp_vm_trace_own(vm, NULL, v, &vm->stack[r], 0);
         if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) {
             ok = false;
             vm->nframes = 0;
@@ -479,7 +484,7 @@ void kp_vm_free(KpVM *vm) {
         if (box->stack_from_host) kp_free(vm->host, vm->reg_gen, sizeof(uint32_t) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->reg_gen, sizeof(uint32_t) * box->stack_values, 16, NULL);
     }
-    if (vm->blocks) kp_free(vm->host, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks, 16, NULL);
+    if (vm->blocks) kp_free(vm->rt, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks, 16, NULL);
     if (kp_tls_vm == vm) kp_tls_vm = NULL;
     if (vm->frames) kp_free(box->stack_from_host ? vm->host : &box->page_a, vm->frames, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
     if (vm->graves) kp_free(vm->host, vm->graves, sizeof(struct KpGrave) * KP_GRAVES, 8, NULL);

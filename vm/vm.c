@@ -404,6 +404,47 @@ static int compare(KpVM *vm, KpValue a, KpValue b, int op) {
 
 /* ------------------------------------------------------------ values */
 
+/* Owned values, for --trace-ownership (strings are copied, not moved). */
+#define TRACED(v) (KP_IS_MOVABLE(v) || (v).tag == KP_T_BOX)
+
+void kp_vm_trace_own(KpVM *vm, const char *kind, KpValue v, const KpValue *slot, uint32_t count) {
+    char buf[320];
+    const char *file = "?", *name = NULL;
+    uint32_t line = 0, col = 0;
+    KpFrame *fr = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
+    if (fr && fr->proto && fr->pc) {
+        KpProto *p = fr->proto;
+        uint32_t at = (uint32_t)(fr->pc - p->code);
+        if (at > 0 && at <= p->ncode) {
+            line = p->lines[at - 1].line;
+            col = p->lines[at - 1].col;
+        }
+        if (p->src) file = p->src->name;
+        if (slot && slot >= fr->base && slot < fr->base + p->nregs && !(fr->is_main && slot < vm->stack + fr->globals))
+            name = reg_name(fr, (uint32_t)(slot - fr->base));
+    }
+    if (slot && !name && slot >= vm->stack && slot < vm->stack + vm->main_nregs)
+        for (uint32_t g = vm->nglobals; g-- > 0 && !name;)
+            if (vm->stack + vm->globals[g].reg == slot) name = vm->globals[g].name;
+    const char *end_kind = v.tag == KP_T_BOX ? "release" : "drop";
+    if (v.tag == KP_T_BOX) { /* a keep box: its variable and its value */
+        KpBox *b = v.p;
+        if (!name) name = b->name;
+        v = b->v;
+    }
+    if (!kind) { /* the end of the program: top-level variables */
+        snprintf(buf, sizeof buf, "[own] %s:end %s %s: %s\n", vm->trace_file ? vm->trace_file : "?", end_kind, name ? name : "_",
+                 kp_value_type_name(vm, v));
+    } else if (count) {
+        snprintf(buf, sizeof buf, "[own] %s:%u:%u %s %s: %s (%u owner%s)\n", file, line, col, kind, name ? name : "_",
+                 kp_value_type_name(vm, v), count, count == 1 ? "" : "s");
+    } else {
+        snprintf(buf, sizeof buf, "[own] %s:%u:%u %s %s: %s\n", file, line, col, kind, name ? name : "_",
+                 kp_value_type_name(vm, v));
+    }
+    vm->write_err(vm->write_ud, buf, strlen(buf));
+}
+
 /* Register traffic in two 8-byte words.  A value is a header word (tag,
  * flags, x, aux) and a payload word.  The hot instructions write a
  * register as those two words and copy one as two 8-byte loads and
@@ -447,6 +488,7 @@ static inline void vset_f(KpValue *d, double f) {
 static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
     if (KP_NEEDS_DROP(*dst)) {
         KpValue old = *dst;
+        if (UNLIKELY(vm->trace_own) && TRACED(old)) kp_vm_trace_own(vm, old.tag == KP_T_BOX ? "release" : "drop", old, dst, 0);
         *dst = v;
         return kp_drop(vm, old);
     }
@@ -467,6 +509,7 @@ static bool take_from(KpVM *vm, KpValue *src, KpValue *out, uint32_t pos, bool e
     if (KP_IS_MOVABLE(v)) {
         if (elem) return kp_vm_error(vm, "cannot move %s out of a list or map element; use clone(...), pop(...) or a reference", kp_a(kp_value_type_name(vm, v)));
         if (is_locked(v)) return kp_vm_error(vm, "cannot move %s while a for loop is iterating over it", name ? name : "this value");
+        if (UNLIKELY(vm->trace_own)) kp_vm_trace_own(vm, "move", v, src, 0);
         src->tag = KP_T_MOVED;
         src->aux = pos;
         src->p = NULL;
@@ -1075,6 +1118,7 @@ static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
         if (to >= vm->stack && to < vm->stack_end) vm->reg_gen[to - vm->stack]++;
         if (KP_NEEDS_DROP(*to)) {
             KpValue v = *to;
+            if (UNLIKELY(vm->trace_own) && TRACED(v)) kp_vm_trace_own(vm, v.tag == KP_T_BOX ? "release" : "drop", v, to, 0);
             *to = kp_unset();
             if (!kp_drop(vm, v)) ok = false;
         } else {
@@ -1118,8 +1162,14 @@ static KpValue *stack_top(KpVM *vm) {
 
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
     KpValue *top = stack_top(vm);
-    if (top + nargs + 2 >= vm->stack_end) return kp_vm_error(vm, "stack overflow");
-    if (fn.tag != KP_T_FUNC) return kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+    if (top + nargs + 2 >= vm->stack_end || fn.tag != KP_T_FUNC) {
+        /* the arguments are the call's: given back as a failed bind does */
+        if (top + nargs + 2 >= vm->stack_end) kp_vm_error(vm, "stack overflow");
+        else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fn)));
+        for (int i = 0; i < nargs; i++)
+            if (in[i].tag != KP_T_REF && KP_NEEDS_DROP(in[i])) kp_drop(vm, in[i]);
+        return false;
+    }
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
     KpFunc *f = fn.p;
@@ -1304,6 +1354,7 @@ dispatch:
         if (v.tag == KP_T_MOVED || v.tag == KP_T_UNSET) { bad_value(vm, v, reg_name(fr, i->b)); goto error; }
         if (KP_IS_MOVABLE(v)) {
             if (is_locked(v)) { kp_vm_error(vm, "cannot move '%s' while a for loop is iterating over it", reg_name(fr, i->b) ? reg_name(fr, i->b) : "it"); goto error; }
+            if (UNLIKELY(vm->trace_own) && reg_name(fr, i->b)) kp_vm_trace_own(vm, "move", v, &R[i->b], 0);
             R[i->b].tag = KP_T_MOVED;
             R[i->b].aux = POS;
             R[i->b].p = NULL;
@@ -1750,6 +1801,7 @@ dispatch:
             v = x;
         }
         KpValue bx;
+        if (UNLIKELY(vm->trace_own)) kp_vm_trace_own(vm, "box", v, &R[i->b], 0);
         if (!kp_box_new(vm, al, v, i->c ? (const char *)K[i->c - 1].p : NULL, &bx)) goto error;
         if (!set_slot(vm, &R[i->a], bx)) goto error;
         NEXT;
@@ -1766,6 +1818,7 @@ dispatch:
         KpValue bv = R[i->a];
         if (bv.tag != KP_T_BOX) { kp_vm_error(vm, "this variable was already kept"); goto error; }
         KpBox *b = bv.p;
+        if (UNLIKELY(vm->trace_own)) kp_vm_trace_own(vm, "keep", bv, NULL, i->c);
         if (!kp_keep(vm, b, &R[i->b], i->c, p->src ? p->src->name : NULL, p->lines[pc - 1 - p->code].line)) goto error;
         R[i->a] = kp_unset(); /* its count went to the owners (or to the manual keep) */
         NEXT;
@@ -1986,7 +2039,15 @@ dispatch:
         }
         KpValue r = R[i->a];
         R[i->a] = kp_unset();
-        if (r.tag != KP_T_REF) { kp_drop(vm, r); NEXT; }
+        if (r.tag != KP_T_REF) {
+            if (UNLIKELY(vm->trace_own) && TRACED(r)) kp_vm_trace_own(vm, "deinit", r, NULL, 0);
+            kp_drop(vm, r);
+            NEXT;
+        }
+        if (UNLIKELY(vm->trace_own) && (r.flags & KP_VF_BOXED) && kp_ref_ok(r)) {
+            KpBox *b = (KpBox *)((char *)r.p - offsetof(KpBox, v));
+            if (b->manual || b->file) kp_vm_trace_own(vm, "deinit", (KpValue){.tag = KP_T_BOX, .p = b}, NULL, 0);
+        }
         int kept = end_kept(vm, r);
         if (kept < 0) goto error;
         if (kept) NEXT;
@@ -2002,6 +2063,7 @@ dispatch:
         if (s->tag == KP_T_MOVED || s->tag == KP_T_UNSET) { bad_value(vm, *s, NULL); goto error; }
         if (is_locked(*s)) { kp_vm_error(vm, "cannot deinit a value while a for loop is iterating over it"); goto error; }
         KpValue v = *s;
+        if (UNLIKELY(vm->trace_own) && TRACED(v)) kp_vm_trace_own(vm, "deinit", v, s, 0);
         s->tag = KP_T_MOVED;
         s->flags = KP_VF_DEINIT;
         s->aux = POS;
@@ -2248,8 +2310,21 @@ error:
 
 int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     int depth = vm->nframes; /* > 0: called from a C function (re-entrant) */
+    if (vm->trace_own && proto->src && !depth) vm->trace_file = proto->src->name; /* (interned) */
     if (vm->stack + proto->nregs + 16 >= vm->stack_end || depth >= KP_MAX_FRAMES - 1) {
-        kp_vm_error(vm, "program too large");
+        /* nothing ran: reported here, at the chunk's start */
+        if (depth >= KP_MAX_FRAMES - 1) kp_vm_error(vm, "program too large: %d frames in use", depth);
+        else
+            kp_vm_error(vm, "program too large: %u registers (the top-level variables so far and this chunk's), "
+                            "the value stack holds %zu", proto->nregs, (size_t)(vm->stack_end - vm->stack) - 16);
+        const KpSource *src = proto->src;
+        KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+        kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", 1, 1,
+                     vm->err.data ? vm->err.data : "program too large", NULL, 0, NULL, 0);
+        char head[300];
+        snprintf(head, sizeof head, "%.256s:1:1: ", src ? src->name : "?");
+        kp_buf_prepend(vm, &vm->err, head);
+        vm->err_located = true;
         return KP_ERR_RUNTIME;
     }
     vm->status = KP_OK;

@@ -243,6 +243,12 @@ struct KpVM {
                                 allocate: the root and every Page/Direct
                                 allocator are counted views over it */
     KpCounted heap_counted;
+    /* the VM's own run-time tables that grow with what scripts do (the
+     * drop work stack, the block table, keep's owner table, link records
+     * and walk stacks) come from `rt`, a counted view of the host
+     * allocator on the same account: they count against mem_limit too */
+    KpCounted rt_counted;
+    KpAllocator rt_a, *rt;
     int64_t acct_refusals_seen; /* acct.refusals at the last OOM message */
     /* embedding (vm/embed.c): the host's slots, handles, C functions */
     KpValue *api_slots;      /* the current slot window */
@@ -291,9 +297,18 @@ struct KpVM {
     _Atomic int interrupt;
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
+    bool trace_own;          /* --trace-ownership: vm.c kp_vm_trace_own */
+    const char *trace_file;  /* the last main chunk's source name, for it */
     bool ran_since_finish;   /* a chunk ran after kp_vm_finish: its globals
                                 are dropped by the next finish (or free) */
 };
+
+/* --trace-ownership: writes to write_err one line for an ownership
+ * operation the VM performs — `[own] FILE:LINE:COL KIND NAME: TYPE` —
+ * at the position of the running instruction (KIND: move, drop, deinit,
+ * box, keep, release; NAME "_" for a temporary).  `slot` (may be NULL)
+ * is where the value was, for its variable's name. */
+void kp_vm_trace_own(KpVM *vm, const char *kind, KpValue v, const KpValue *slot, uint32_t count);
 
 /* The immortal string constant with these bytes: one per distinct text
  * for the VM's life, outside the per-run arena (a value may hold it after

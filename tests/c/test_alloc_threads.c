@@ -330,6 +330,61 @@ static void test_debug_over_thread_local_finds_no_errors(void) {
     CHECK_NO_LEAK(&back);
 }
 
+/* --- many allocators share one pthread key */
+
+enum { MANY = 2500 };
+
+typedef struct Many {
+    KpAllocator *as;
+    void **blocks;
+} Many;
+
+static void *use_many(void *arg) {
+    Many *m = arg;
+    for (int i = 0; i < MANY; i++) m->blocks[i] = kp_alloc(&m->as[i], 32, 8, NULL);
+    return NULL; /* the thread exits with a cache in every allocator */
+}
+
+static void test_tl_thousands_of_allocators_leave_the_hosts_pthread_keys(void) {
+    KpAllocator back;
+    kp_direct_init(&back);
+    KpThreadLocal *tls = calloc(MANY, sizeof *tls);
+    KpAllocator *as = calloc(MANY, sizeof *as);
+    void **mine = calloc(MANY, sizeof *mine), **theirs = calloc(MANY, sizeof *theirs);
+    int made = 0;
+    for (int i = 0; i < MANY; i++) made += kp_tl_init(&tls[i], &back, &as[i]);
+    CHECK(made == MANY);
+    /* every allocator works here and in another thread, at once */
+    for (int i = 0; i < MANY; i++) mine[i] = kp_alloc(&as[i], 64, 8, NULL);
+    Many m = {as, theirs};
+    run_thread(use_many, &m);
+    bool all = true;
+    for (int i = 0; i < MANY; i++) all = all && mine[i] && theirs[i];
+    CHECK(all);
+    /* the host can still make pthread keys of its own */
+    pthread_key_t k;
+    CHECK(pthread_key_create(&k, NULL) == 0);
+    pthread_key_delete(k);
+    for (int i = 0; i < MANY; i++) {
+        kp_free(&as[i], mine[i], 64, 8, NULL);
+        kp_free(&as[i], theirs[i], 32, 8, NULL); /* freed after its thread exited */
+    }
+    for (int i = 0; i < MANY; i++) kp_tl_deinit(&tls[i]);
+    CHECK_NO_LEAK(&back);
+    /* allocators made after others were deinitialized reuse their places */
+    for (int round = 0; round < 3; round++) {
+        KpThreadLocal tl;
+        KpAllocator a;
+        CHECK(kp_tl_init(&tl, &back, &a));
+        void *p = kp_alloc(&a, 16, 8, NULL);
+        CHECK(p != NULL);
+        kp_free(&a, p, 16, 8, NULL);
+        kp_tl_deinit(&tl);
+    }
+    CHECK_NO_LEAK(&back);
+    free(tls), free(as), free(mine), free(theirs);
+}
+
 int main(void) {
     RUN(test_tl_stress_cross_thread_frees_over_direct);
     RUN(test_tl_stress_over_page_allocator);
@@ -338,6 +393,7 @@ int main(void) {
     RUN(test_tl_remote_free_is_reused_by_owner);
     RUN(test_debug_under_threads_finds_no_errors);
     RUN(test_debug_over_thread_local_finds_no_errors);
+    RUN(test_tl_thousands_of_allocators_leave_the_hosts_pthread_keys);
     printf("%d passed, %d failed\n", atomic_load(&passed), atomic_load(&failed));
     return atomic_load(&failed) != 0;
 }

@@ -139,6 +139,13 @@ static void cli_tests(void) {
                "piped input: a multi-line function; system.script is \"-\"");
     expect_run("-i", "x := 2\nx * 21\n", 0, "42\n", NULL, "keep -i reads piped input as the REPL");
     expect_run("--emit=ownership -", "print(1)\n", 0, NULL, NULL, "--emit=ownership reads - (standard input)");
+    expect_run("--emit=ownership -", "if false {\n    n : Int = \"five\"\n}\n", 2, "", "<stdin>:2:",
+               "--emit=ownership of a program the compiler rejects: its diagnostics, exit 2");
+    expect_run("--trace-ownership -", "xs := [1, 2]\nys := xs\nprint(len(ys))\n", 0, "2\n",
+               "[own] <stdin>:2:7 move xs: List",
+               "--trace-ownership prints each move as it runs, at its position");
+    expect_run("--trace-ownership -", "n := 1\nm := n\nprint(m)\n", 0, "1\n", NULL,
+               "--trace-ownership: an Int is copied, nothing is traced");
 }
 
 /* ------------------------------------------------------------ man page */

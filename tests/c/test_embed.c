@@ -918,6 +918,63 @@ static void handles_keep_values_alive_across_runs(void) {
     HOST_DONE(&h, vm);
 }
 
+/* Found by tests/fuzz/fuzz_api.c: a slot still holding the reference that
+ * kp_handle_get gave reads as empty once the handle is released (it read
+ * the freed handle). */
+static void a_reference_from_a_released_handle_reads_as_empty(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(kp_slots_ensure(vm, 4) == KP_OK);
+    CHECK(kp_new_list(vm, 0) == KP_OK && kp_set_int(vm, 1, 5) == KP_OK && kp_list_append(vm, 0, 1) == KP_OK);
+    KpHandle *hd = kp_handle_new(vm, 0);
+    CHECK(hd != NULL);
+    CHECK(kp_handle_get(vm, hd, 2) == KP_OK && kp_get_count(vm, 2) == 1);
+    CHECK(kp_slot_move(vm, 2, 3) == KP_OK);
+    kp_handle_release(vm, hd);
+    CHECK(kp_get_kind(vm, 3) == KP_KIND_NONE);
+    CHECK(kp_get_count(vm, 3) == -1);
+    CHECK(kp_list_get(vm, 3, 0, 1) == KP_ERR_ARG);
+    HOST_DONE(&h, vm);
+}
+
+/* Found by tests/fuzz/fuzz_api.c: kp_call of a slot that holds no function
+ * gives back the string arguments it took (they leaked). */
+static void calling_a_non_function_frees_its_arguments(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(kp_slots_ensure(vm, 4) == KP_OK);
+    CHECK(kp_set_string(vm, 1, "an argument", 11) == KP_OK);
+    CHECK(kp_set_int(vm, 2, 3) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 2, 3) == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "cannot call"));
+    CHECK(kp_set_int(vm, 0, 1) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 2, 3) == KP_ERR_RUNTIME);
+    HOST_DONE(&h, vm);
+}
+
+/* Globals pile up at the bottom of the value stack: once a chunk's
+ * registers no longer fit, "program too large" is reported on write_err
+ * as well as in kp_vm_last_error (it was only the latter). */
+static void program_too_large_is_reported_on_write_err(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    size_t cap = 20000 * 16 + 64;
+    char *src = malloc(cap);
+    CHECK(src != NULL);
+    int rc = KP_OK, chunk = 0;
+    while (src && rc == KP_OK && chunk < 10) {
+        size_t n = 0;
+        for (int i = 0; i < 20000; i++) n += (size_t)snprintf(src + n, cap - n, "v%d_%d := %d\n", chunk, i, i % 100);
+        rc = kp_vm_run_string(vm, "big.kp", src, n);
+        chunk++;
+    }
+    CHECK(rc == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "program too large"));
+    CHECK(has(h.err, "big.kp:1:1: runtime error: program too large"));
+    free(src);
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ limits */
 
 static void budget_stops_a_runaway_script_and_the_vm_recovers(void) {
@@ -1228,6 +1285,39 @@ static void eval_repl_mode_prints_values_and_reports_incomplete_input(void) {
     HOST_DONE(&h, vm);
 }
 
+/* A REPL line that declares a variable again (`x := "s"` after `x := 1`)
+ * ends the old value there and then: its deinit runs when the new value is
+ * in place, not at kp_vm_free.  A function that read the old variable
+ * gets a clean error, never the new value under the old type. */
+static void eval_redeclaration_deinitializes_the_old_value(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    const char *lines[] = {
+        "T : Type = ( .n : Int )\n",
+        "deinit (.t: $&T) -> () := { print(\"deinit\", t.n) }\n",
+        "x := T(.n = 1)\n",
+        "old () -> Int := { return x.n }\n",
+        "x := T(.n = x.n + 1)\n", /* the initializer reads the old x */
+        "print(\"x is\", x.n)\n",
+        "x := \"s\"\n",
+        "print(\"x is\", x)\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        CHECK(kp_vm_eval(vm, "<repl>", lines[i], strlen(lines[i]), KP_EVAL_REPL) == KP_OK);
+    CHECK(strcmp(h.out, "deinit 1\nx is 2\ndeinit 2\nx is s\n") == 0);
+    clear_output(&h);
+    const char *call = "print(old())\n";
+    CHECK(kp_vm_eval(vm, "<repl>", call, strlen(call), KP_EVAL_REPL) == KP_ERR_RUNTIME);
+    CHECK(h.out_len == 0);
+    /* a long string redeclared many times: memory stays flat */
+    const char *big = "s := repeat(\"a\", 100000)\n";
+    CHECK(kp_vm_eval(vm, "<repl>", big, strlen(big), KP_EVAL_REPL) == KP_OK);
+    long bytes = h.bytes;
+    for (int i = 0; i < 20; i++) CHECK(kp_vm_eval(vm, "<repl>", big, strlen(big), KP_EVAL_REPL) == KP_OK);
+    CHECK(h.bytes < bytes + 10 * 100000); /* kept, the 20 old strings would be 2 MB */
+    HOST_DONE(&h, vm);
+}
+
 static void top_level_variables_stay_defined_for_later_runs(void) {
     Host h;
     KpVM *vm = host_vm(&h, NULL);
@@ -1391,6 +1481,9 @@ int main(void) {
     RUN(register_rejects_bad_names);
     RUN(c_function_calls_back_into_scripts);
     RUN(handles_keep_values_alive_across_runs);
+    RUN(a_reference_from_a_released_handle_reads_as_empty);
+    RUN(calling_a_non_function_frees_its_arguments);
+    RUN(program_too_large_is_reported_on_write_err);
     RUN(budget_stops_a_runaway_script_and_the_vm_recovers);
     RUN(interrupt_from_another_thread_stops_the_script);
     RUN(interrupt_when_nothing_runs_is_a_no_op);
@@ -1403,6 +1496,7 @@ int main(void) {
     RUN(output_callbacks_capture_print_and_errors);
     RUN(debug_alloc_and_stats_configs_work);
     RUN(eval_repl_mode_prints_values_and_reports_incomplete_input);
+    RUN(eval_redeclaration_deinitializes_the_old_value);
     RUN(top_level_variables_stay_defined_for_later_runs);
     RUN(emit_ownership_and_dump_bytecode_write_output);
     RUN(failing_host_allocator_fails_cleanly);

@@ -2,11 +2,13 @@
  * test_emit.c — kp_vm_emit_ownership (what `keep --emit=ownership` prints),
  * through the public header only.
  *
- * Each case emits a small program and checks key lines of the result: the
- * seed's `#defer x | deinit(_)` after each owning declaration and at the top
- * of functions with by-value parameters, none for scalars and references,
- * `~&x` for moves, the reference counts of keep, the temporaries of pipes.
- * Lines are compared with their indentation stripped.  Every VM is made on
+ * Each case emits a small program and checks events of the listing (the
+ * compiler's ownership record, docs/ownership.md section 9): drops at the
+ * position where they run, none for scalars, strings, references and
+ * moved-from variables, moves (into by-value parameters too), keep boxes
+ * and their counts, the temporaries of pipes, the top-level variables
+ * dropped when the program ends, and a program the compiler rejects
+ * (diagnostics, exit code, no listing).  Every VM is made on
  * a counting host allocator, and after kp_vm_free its count of live blocks
  * and bytes must be zero; a last case makes every allocation fail in turn.
  *
@@ -156,7 +158,36 @@ static bool has_line_prefix(const char *out, const char *prefix) {
 
 /* ------------------------------------------------------------ cases */
 
-static void test_deinit_lines(void) {
+/* true if some event line of the listing ("|   L:C KIND ...") starts with
+ * `ev` once the "|   " is stripped */
+static bool has_event(const char *out, const char *ev) {
+    size_t n = strlen(ev);
+    const char *p = out;
+    while (p && *p) {
+        while (*p == ' ') p++;
+        if (!strncmp(p, "|   ", 4) && !strncmp(p + 4, ev, n)) return true;
+        const char *e = strchr(p, '\n');
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+/* true if some event line names `what` with this kind, at any position */
+static bool has_kind_of(const char *out, const char *kind, const char *what) {
+    char pat[128];
+    snprintf(pat, sizeof pat, " %s %s:", kind, what);
+    const char *p = out;
+    while (p && (p = strstr(p, pat))) {
+        const char *b = p;
+        while (b > out && b[-1] != '\n') b--;
+        while (*b == ' ') b++;
+        if (!strncmp(b, "|   ", 4)) return true;
+        p++;
+    }
+    return false;
+}
+
+static void test_drops(void) {
     Host h = {0};
     int rc = emit(&h,
                   "V : Type = ( .name : String )\n"
@@ -171,16 +202,18 @@ static void test_deinit_lines(void) {
                   "    print(n, x, ok, r.name, len(xs), s)\n"
                   "}\n");
     CHECK(rc == KP_OK);
-    CHECK(h.out && has_line(h.out, "#defer a | deinit(_)"));
-    CHECK(h.out && has_line(h.out, "#defer xs | deinit(_)"));
-    CHECK(h.out && has_line(h.out, "#defer s | deinit(_)"));
-    /* scalars and references own nothing: no deinit line */
-    CHECK(h.out && !has_line_prefix(h.out, "#defer n |"));
-    CHECK(h.out && !has_line_prefix(h.out, "#defer x |"));
-    CHECK(h.out && !has_line_prefix(h.out, "#defer ok |"));
-    CHECK(h.out && !has_line_prefix(h.out, "#defer r |"));
-    /* the defer comes right after the declaration */
-    CHECK(h.out && strstr(h.out, "a := V(.name = \"a\")\n    #defer a | deinit(_)\n"));
+    /* dropped when f returns, at its last statement, last declared first */
+    CHECK(h.out && has_event(h.out, "10:10 drop xs: List"));
+    CHECK(h.out && has_event(h.out, "10:10 drop a: V -- the function returns"));
+    CHECK(h.out && strstr(h.out, "drop xs: List") < strstr(h.out, "drop a: V"));
+    /* scalars, strings and references own nothing: no event */
+    CHECK(h.out && !has_kind_of(h.out, "drop", "n"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "x"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "ok"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "s"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "r"));
+    /* the program's lines, numbered */
+    CHECK(h.out && strstr(h.out, "   6 |     a := V(.name = \"a\")\n"));
     host_done(&h);
 }
 
@@ -195,9 +228,9 @@ static void test_typed_declarations(void) {
                   "    print(i, b, h)\n"
                   "}\n");
     CHECK(rc == KP_OK);
-    CHECK(h.out && has_line(h.out, "#defer h | deinit(_)"));
-    CHECK(h.out && !has_line_prefix(h.out, "#defer i |"));
-    CHECK(h.out && !has_line_prefix(h.out, "#defer b |"));
+    CHECK(h.out && has_kind_of(h.out, "drop", "h"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "i"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "b"));
     host_done(&h);
 }
 
@@ -205,25 +238,28 @@ static void test_moves(void) {
     Host h = {0};
     int rc = emit(&h,
                   "V : Type = ( .name : String )\n"
-                  "make (n: String) -> V := {\n"
-                  "    v := V(.name = n)\n"
-                  "    return v\n"
-                  "}\n"
+                  "twice (n: Int) -> Int := { return n * 2 }\n"
+                  "eat (v: V) -> () := { print(v.name) }\n"
                   "f () -> () := {\n"
-                  "    a := make(\"a\")\n"
+                  "    x := twice(21)\n"
+                  "    y := x\n"
+                  "    a := V(.name = \"a\")\n"
                   "    b := a\n"
-                  "    n := 1\n"
-                  "    m := n\n"
-                  "    print(b.name, m)\n"
+                  "    eat(b)\n"
+                  "    print(y)\n"
                   "}\n");
     CHECK(rc == KP_OK);
-    CHECK(h.out && has_line(h.out, "b := ~&a"));
-    CHECK(h.out && has_line_prefix(h.out, "return ~&v"));
-    CHECK(h.out && has_line(h.out, "m := n")); /* an Int is copied */
-    CHECK(h.out && !has_line(h.out, "m := ~&n"));
-    CHECK(h.out && !has_line(h.out, "b := a"));
-    /* a by-value parameter owns its argument */
-    CHECK(h.out && has_line_prefix(h.out, "#defer n | deinit(_)"));
+    CHECK(h.out && has_event(h.out, "8:10 move a: V"));
+    CHECK(h.out && has_event(h.out, "9:9 move b: V")); /* a by-value parameter */
+    /* an Int is copied: neither moved nor dropped */
+    CHECK(h.out && !has_kind_of(h.out, "move", "x"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "x"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "y"));
+    /* moved-from variables are not dropped */
+    CHECK(h.out && !has_kind_of(h.out, "drop", "a"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "b"));
+    /* the by-value parameter is dropped when eat returns */
+    CHECK(h.out && has_event(h.out, "3:28 drop v: V -- the function returns"));
     host_done(&h);
 }
 
@@ -240,15 +276,15 @@ static void test_keep_refcounts(void) {
                   "    two := V(.name = \"2\")\n"
                   "    keep two with h1, h2\n"
                   "    man := V(.name = \"m\")\n"
-                  "    #keep man\n"
+                  "    keep man\n"
                   "    deinit(man)\n"
                   "}\n");
     CHECK(rc == KP_OK);
-    CHECK(h.out && has_line_prefix(h.out, "keep one with h1   -- a box with refcount 1"));
-    CHECK(h.out && has_line_prefix(h.out, "keep two with h1, h2   -- a box with refcount 2"));
-    CHECK(h.out && has_line_prefix(h.out, "keep man   -- manual"));
-    CHECK(h.out && strstr(h.out, "each owner's deinit drops one count"));
-    CHECK(h.out && has_line(h.out, "#defer two | release(_)   -- the box's count: handed to the owners by keep"));
+    CHECK(h.out && has_event(h.out, "6:5 box one: V"));
+    CHECK(h.out && has_event(h.out, "7:5 keep one: V (1 owner)"));
+    CHECK(h.out && has_event(h.out, "9:5 keep two: V (2 owners)"));
+    CHECK(h.out && has_event(h.out, "11:5 keep man: V (manual)"));
+    CHECK(h.out && has_event(h.out, "12:11 deinit man: V"));
     host_done(&h);
 }
 
@@ -260,16 +296,21 @@ static void test_pipe_temporaries(void) {
                   "show (v: &V) -> () := { print(v.name) }\n"
                   "f () -> () := {\n"
                   "    make(\"t\") | show(&_)\n"
-                  "}\n"
-                  "g () -> () := {\n"
-                  "result :=\n"
-                  "      make(\"image.png\")\n"
-                  "    | keep _ with result\n"
-                  "    | show(&_)\n"
                   "}\n");
     CHECK(rc == KP_OK);
-    CHECK(h.out && strstr(h.out, "make(\"t\") | show(&_)   -- each stage's value is deinitialized after the next call returns"));
-    CHECK(h.out && strstr(h.out, "| keep _ with result |"));
+    CHECK(h.out && has_event(h.out, "5:21 drop _: V -- the piped value, unless the call took it"));
+    host_done(&h);
+}
+
+static void test_top_level(void) {
+    Host h = {0};
+    int rc = emit(&h, "xs := [1, 2]\nys := xs\nn := 3\n");
+    CHECK(rc == KP_OK);
+    CHECK(h.out && has_event(h.out, "2:7 move xs: List"));
+    /* top-level variables are dropped when the program ends; xs was moved */
+    CHECK(h.out && has_event(h.out, "end drop ys: List"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "xs"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "n"));
     host_done(&h);
 }
 
@@ -277,8 +318,8 @@ static void test_header_and_no_run(void) {
     Host h = {0};
     int rc = emit(&h, "print(\"never printed\")\nerror(\"never raised\")\n");
     CHECK(rc == KP_OK);
-    CHECK(h.out && has_line_prefix(h.out, "-- the program with the operations Keep inserts written out:"));
-    CHECK(h.out && has_line(h.out, "print(\"never printed\")"));
+    CHECK(h.out && has_line_prefix(h.out, "-- t.kp: the moves, drops and keeps Keep inserts"));
+    CHECK(h.out && has_line(h.out, "1 | print(\"never printed\")"));
     CHECK(h.err_len == 0);
     host_done(&h);
 }
@@ -292,17 +333,48 @@ static void test_parse_error(void) {
     host_done(&h);
 }
 
+/* Found by tests/fuzz/fuzz_emit.c: a source that does not parse leaves its
+ * first error in kp_vm_last_error, as kp_vm_run_string does. */
+static void test_parse_error_sets_last_error(void) {
+    Host h = {0};
+    KpVM *vm = new_vm(&h);
+    CHECK(vm != NULL);
+    if (vm) {
+        const char *src = "x := := 1\n";
+        CHECK(kp_vm_emit_ownership(vm, "e.kp", src, strlen(src), emit_out, &h) == KP_ERR_COMPILE);
+        CHECK(strncmp(kp_vm_last_error(vm), "e.kp:1:", 7) == 0);
+        CHECK(kp_vm_emit_ownership(vm, "e.kp", "x := 1\n", 7, emit_out, &h) == KP_OK);
+        CHECK(strcmp(kp_vm_last_error(vm), "") == 0);
+        kp_vm_free(vm);
+    }
+    host_done(&h);
+}
+
+/* a program the compiler rejects: its diagnostics, no listing */
+static void test_compile_error(void) {
+    Host h = {0};
+    int rc = emit(&h, "if false {\n    n : Int = \"five\"\n}\n");
+    CHECK(rc == KP_ERR_COMPILE);
+    CHECK(strstr(h.err, "t.kp:2:") != NULL);
+    CHECK(h.out == NULL);
+    host_done(&h);
+}
+
 static void test_same_vm_twice(void) {
     Host h = {0};
     KpVM *vm = new_vm(&h);
     CHECK(vm != NULL);
     if (vm) {
-        const char *src = "V : Type = ( .n : Int )\nf () -> () := {\n    v := V(.n = 1)\n}\n";
+        const char *src = "V : Type = ( .n : Int )\nf () -> () := {\n    v := V(.n = 1)\n}\nw := V(.n = 2)\n";
         CHECK(kp_vm_emit_ownership(vm, "a.kp", src, strlen(src), emit_out, &h) == KP_OK);
         size_t first = h.out_len;
-        CHECK(kp_vm_emit_ownership(vm, "b.kp", src, strlen(src), emit_out, &h) == KP_OK);
+        /* its functions and types are declared, as by a run: a second
+         * listing of them needs the REPL's rules (redefinitions) */
+        CHECK(kp_vm_emit_ownership_ex(vm, "a.kp", src, strlen(src), KP_EVAL_REPL, emit_out, &h) == KP_OK);
         CHECK(h.out_len == 2 * first); /* same source, same text */
-        CHECK(kp_vm_run_string(vm, "c.kp", "x := [1]\n", 9) == KP_OK);
+        /* nothing ran: w was not declared */
+        CHECK(kp_vm_run_string(vm, "c.kp", "print(w)\n", 9) == KP_ERR_COMPILE);
+        CHECK(kp_vm_run_string(vm, "d.kp", "x := [1]\n", 9) == KP_OK);
         kp_vm_free(vm);
     }
     host_done(&h);
@@ -346,13 +418,16 @@ int main(void) {
         current = #fn;                                                         \
         fn();                                                                  \
     } while (0)
-    RUN(test_deinit_lines);
+    RUN(test_drops);
+    RUN(test_parse_error_sets_last_error);
     RUN(test_typed_declarations);
     RUN(test_moves);
     RUN(test_keep_refcounts);
     RUN(test_pipe_temporaries);
+    RUN(test_top_level);
     RUN(test_header_and_no_run);
     RUN(test_parse_error);
+    RUN(test_compile_error);
     RUN(test_same_vm_twice);
     RUN(test_out_of_memory);
     printf("%d passed, %d failed\n", passed, failed);

@@ -311,6 +311,13 @@ static void session_main(void) {
     line(&s, ":ownership");
     expect(&s, "print(40 + 2)", ":ownership shows the last input");
     expect(&s, "keep> ", "prompt after :ownership");
+    line(&s, "xs := [1, 2]");
+    expect(&s, "keep> ", "xs declared");
+    line(&s, ":ownership ys := xs");
+    expect(&s, "1:7 move xs: List", ":ownership shows the move (the compiler's record)");
+    expect(&s, "keep> ", "prompt after :ownership CODE");
+    line(&s, "xs");
+    expect(&s, "[1, 2]\nkeep> ", ":ownership ran nothing: xs was not moved");
     line(&s, ":nonsense");
     expect(&s, "unknown command", "an unknown command is reported");
     expect(&s, "keep> ", "prompt after an unknown command");
@@ -478,7 +485,7 @@ static void session_editing(void) {
     line(&s, ":type 1 + 2");
     expect(&s, "Int\nkeep> ", ":type of an arithmetic expression");
     line(&s, ":type [1, 2, 3]");
-    expect(&s, "List", ":type of a list literal (what the compiler knows of it)");
+    expect(&s, "List#(Int)\nkeep> ", ":type of a list literal: its element type too");
     line(&s, ":type \"a\" + \"b\"");
     expect(&s, "String\nkeep> ", ":type of a string concatenation");
     line(&s, ":type triple(2)");

@@ -9,9 +9,11 @@
  */
 #include <keep.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int passed, failed;
 static const char *current;
@@ -114,7 +116,29 @@ static void exit_returns_kp_exit_and_the_vm_stays_usable(void) {
     kp_vm_free(vm);
 }
 
+static void *interrupt_soon(void *vm) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kp_vm_interrupt(vm);
+    return NULL;
+}
+
+/* kp_vm_interrupt ends a long sleep (the script would sleep an hour) */
+static void interrupt_ends_a_sleep(void) {
+    current = "interrupt_ends_a_sleep";
+    Out o;
+    KpVM *vm = vm_with(&o, false, false, false);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, interrupt_soon, vm) == 0);
+    CHECK(run(vm, "sleep(3600)\nprint(\"not reached\")\n") == KP_ERR_RUNTIME);
+    pthread_join(t, NULL);
+    CHECK(strstr(kp_vm_last_error(vm), "interrupted") != NULL);
+    CHECK(o.nout == 0);
+    kp_vm_free(vm);
+}
+
 int main(void) {
+    interrupt_ends_a_sleep();
     capabilities_are_withheld_by_default();
     granted_capabilities_work();
     exit_returns_kp_exit_and_the_vm_stays_usable();
