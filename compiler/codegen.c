@@ -600,6 +600,8 @@ static uint32_t add_calldesc(C *c, int nnamed, const char **names, KpType *expec
     d->expect = expect;
     d->ov = NULL;
     d->check = 0;
+    d->fast = 0;
+    memset(d->ftag, 0, sizeof d->ftag);
     return ++p->ncalls;
 }
 

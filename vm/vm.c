@@ -1071,6 +1071,52 @@ static bool __attribute__((noinline)) bind_bound_arg(KpVM *vm, KpOverload *ov, i
     return bind_one(vm, ov->func, q, pp, slot, pos);
 }
 
+/* CALLS: do the arguments have the tags desc->ftag asks for (desc->fast
+ * is 1, so nargs <= 4)? */
+static inline bool call_tags_ok(const KpCallDesc *desc, const KpValue *args, int nargs) {
+    for (int q = 0; q < nargs; q++)
+        if (desc->ftag[q] && args[q].tag != desc->ftag[q]) return false;
+    return true;
+}
+
+/* CALLS: binds the arguments in desc->check (the first run also works out
+ * desc->fast and desc->ftag). */
+static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc, KpValue *args, int nargs, uint32_t pos) {
+    KpOverload *ov = desc->ov;
+    uint64_t chk = desc->check;
+    if (!desc->fast) {
+        uint8_t fast = nargs <= 4 ? 1 : 2;
+        for (int q = 0; q < nargs && fast == 1; q++) {
+            desc->ftag[q] = 0;
+            if (!((chk >> q) & 1)) continue;
+            const KpParam *pp = q < ov->nparams ? &ov->params[q] : NULL;
+            if (!pp || pp->mode != KP_PM_VALUE || pp->fast_tag == 0 || pp->fast_tag >= KP_T_MOVED) fast = 2;
+            else desc->ftag[q] = pp->fast_tag;
+        }
+        desc->fast = fast;
+    }
+    /* the arguments of the set bits (bit 63 also stands for the rest) */
+    uint64_t m = nargs < 64 ? chk & (((uint64_t)1 << nargs) - 1) : chk & ~((uint64_t)1 << 63);
+    int np = ov->nparams;
+    for (; m; m &= m - 1) {
+        int q = __builtin_ctzll(m);
+        /* an argument of its by-value parameter's exact scalar type: one test */
+        if (q < np && args[q].tag == ov->params[q].fast_tag && ov->params[q].mode == KP_PM_VALUE) continue;
+        /* an untyped by-value parameter (a host function's): the binding
+         * has nothing to do unless a reference was passed */
+        if (q < np && !ov->params[q].type && ov->params[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
+        if (!bind_bound_arg(vm, ov, q, &args[q], pos)) return false;
+    }
+    for (int q = 63; q < nargs && ((chk >> 63) & 1); q++) {
+        if (q < np && args[q].tag == ov->params[q].fast_tag && ov->params[q].mode == KP_PM_VALUE) continue;
+        /* an untyped by-value parameter (a host function's): the binding
+         * has nothing to do unless a reference was passed */
+        if (q < np && !ov->params[q].type && ov->params[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
+        if (!bind_bound_arg(vm, ov, q, &args[q], pos)) return false;
+    }
+    return true;
+}
+
 static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
     bool ok = true;
     while (to > from) {
@@ -1993,20 +2039,11 @@ dispatch:
             *fv = kp_unset();
             if (!kp_drop(vm, old)) goto error;
         }
-        uint64_t chk = desc->check;
-        if (chk) {
-            KpValue *args = fv + 1;
-            const KpParam *pp = ov->params;
-            int np = ov->nparams;
-            for (int q = 0; q < nargs; q++) {
-                if (!((chk >> (q < 63 ? q : 63)) & 1)) continue;
-                /* an argument of its by-value parameter's exact scalar type: one test */
-                if (q < np && args[q].tag == pp[q].fast_tag && pp[q].mode == KP_PM_VALUE) continue;
-                /* an untyped by-value parameter (a host function's): the
-                 * binding has nothing to do unless a reference was passed */
-                if (q < np && !pp[q].type && pp[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
-                if (!bind_bound_arg(vm, ov, q, &args[q], POS)) goto error;
-            }
+        if (desc->check) {
+            /* arguments of their by-value parameters' exact scalar types:
+             * one tag test each (call_tags_ok); anything else is bound */
+            if (UNLIKELY(desc->fast != 1) || UNLIKELY(!call_tags_ok(desc, fv + 1, nargs)))
+                if (!bind_bound_args(vm, desc, fv + 1, nargs, POS)) goto error;
         }
         if (LIKELY(!ov->native)) {
             KpProto *np = ov->proto;
@@ -2138,9 +2175,15 @@ dispatch:
             uint32_t *gen = vm->reg_gen + (R - vm->stack);
             for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
         }
-        for (KpValue *q = R + p->nregs; q-- > R;) {
-            if (UNLIKELY(KP_NEEDS_DROP(*q))) { ok = clear_regs(vm, R, q + 1); break; }
-            q->tag = KP_T_UNSET;
+        KpValue *q = R + p->nregs;
+        for (; q - R >= 2; q -= 2) { /* two at a time, the last first */
+            if (UNLIKELY(KP_NEEDS_DROP(q[-1]) | KP_NEEDS_DROP(q[-2]))) break;
+            q[-1].tag = KP_T_UNSET;
+            q[-2].tag = KP_T_UNSET;
+        }
+        for (; q > R; q--) {
+            if (UNLIKELY(KP_NEEDS_DROP(q[-1]))) { ok = clear_regs(vm, R, q); break; }
+            q[-1].tag = KP_T_UNSET;
         }
         vcopy(&R[-1], &ret_v);
         vm->nframes--;

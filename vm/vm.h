@@ -66,6 +66,11 @@ typedef struct KpCallDesc {
     struct KpOverload *ov; /* CALLS: the overload bound at compile time */
     uint64_t check;        /* CALLS: arguments the VM still binds (bit i:
                               argument i; bit 63 also stands for the rest) */
+    uint8_t fast;          /* CALLS, set at the first run: 1 when each
+                              argument in `check` is one of the first four,
+                              by value, of a scalar type: then binding it
+                              is testing its tag against ftag; 2 if not */
+    uint8_t ftag[4];       /* the tag argument i must have, 0 = any */
 } KpCallDesc;
 
 struct KpProto {
