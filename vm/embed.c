@@ -455,6 +455,7 @@ int kp_set_global(KpVM *vm, const char *name, int slot) {
     KpValue *r = &vm->stack[g->reg];
     KpValue old = *r;
     *r = v;
+    vm->ran_since_finish = true; /* set after kp_vm_finish: kp_vm_free finishes it again */
     return KP_NEEDS_DROP(old) && !kp_drop(vm, old) ? KP_ERR_RUNTIME : KP_OK;
 }
 

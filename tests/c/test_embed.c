@@ -1292,6 +1292,18 @@ static void eval_redeclaration_deinitializes_the_old_value(void) {
     HOST_DONE(&h, vm);
 }
 
+static void set_global_after_finish_is_freed(void) {
+    /* found by tests/fuzz (api): a value set after kp_vm_finish was never freed */
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(run(vm, "s := \"x\"\n") == KP_OK);
+    CHECK(kp_vm_finish(vm) == KP_OK);
+    CHECK(kp_slots_ensure(vm, 1) == KP_OK);
+    CHECK(kp_set_string(vm, 0, "a longer string than any small one", 34) == KP_OK);
+    CHECK(kp_set_global(vm, "s", 0) == KP_OK);
+    HOST_DONE(&h, vm);
+}
+
 static void top_level_variables_stay_defined_for_later_runs(void) {
     Host h;
     KpVM *vm = host_vm(&h, NULL);
@@ -1471,6 +1483,7 @@ int main(void) {
     RUN(debug_alloc_and_stats_configs_work);
     RUN(eval_repl_mode_prints_values_and_reports_incomplete_input);
     RUN(eval_redeclaration_deinitializes_the_old_value);
+    RUN(set_global_after_finish_is_freed);
     RUN(top_level_variables_stay_defined_for_later_runs);
     RUN(emit_ownership_and_dump_bytecode_write_output);
     RUN(failing_host_allocator_fails_cleanly);
