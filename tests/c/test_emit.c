@@ -15,6 +15,8 @@
  * Prints one line per failed check on stderr, then "N passed, M failed".
  */
 #include <keep.h>
+
+#include "counting.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,41 +39,13 @@ static const char *current;
 /* ------------------------------------------------------------ the host */
 
 typedef struct Host {
-    long blocks, bytes, allocs;
-    bool limited;
-    long fail_after;
+    Counting mem; /* the host allocator (counting.h) */
     char *out;
     size_t out_len, out_cap;
     char err[8192];
     size_t err_len;
     size_t script_out; /* bytes the script printed (must stay 0) */
 } Host;
-
-static void *host_alloc(void *ud, void *ptr, size_t old_size, size_t new_size, size_t align) {
-    Host *h = ud;
-    if (new_size == 0) {
-        if (ptr) {
-            free(ptr);
-            h->blocks--;
-            h->bytes -= (long)old_size;
-        }
-        return NULL;
-    }
-    if (h->limited && h->allocs >= h->fail_after) return NULL;
-    h->allocs++;
-    if (align < sizeof(void *)) align = sizeof(void *);
-    void *p = NULL;
-    if (posix_memalign(&p, align, new_size) != 0) return NULL;
-    if (ptr) {
-        memcpy(p, ptr, old_size < new_size ? old_size : new_size);
-        free(ptr);
-        h->bytes -= (long)old_size;
-    } else {
-        h->blocks++;
-    }
-    h->bytes += (long)new_size;
-    return p;
-}
 
 static void emit_out(void *ud, const char *bytes, size_t len) {
     Host *h = ud;
@@ -103,8 +77,8 @@ static void host_err(void *ud, const char *bytes, size_t len) {
 
 static KpVM *new_vm(Host *h) {
     KpConfig cfg = {0};
-    cfg.alloc = host_alloc;
-    cfg.alloc_ud = h;
+    cfg.alloc = counting_alloc;
+    cfg.alloc_ud = &h->mem;
     cfg.write_out = script_out;
     cfg.write_err = host_err;
     cfg.ud = h;
@@ -121,8 +95,8 @@ static int emit(Host *h, const char *src) {
 }
 
 static void host_done(Host *h) {
-    CHECK(h->blocks == 0);
-    CHECK(h->bytes == 0);
+    CHECK(h->mem.blocks == 0);
+    CHECK(h->mem.bytes == 0);
     CHECK(h->script_out == 0); /* emitting never runs the program */
     if (failed && h->out) fprintf(stderr, "--- %s emitted:\n%s---\n", current, h->out);
     free(h->out);
@@ -396,17 +370,17 @@ static void test_out_of_memory(void) {
     {
         Host h = {0};
         CHECK(emit(&h, src) == KP_OK);
-        total = h.allocs;
+        total = h.mem.requests;
         host_done(&h);
     }
     bool all_clean = true;
     for (long k = 0; k < total; k++) {
         Host h = {0};
-        h.limited = true;
-        h.fail_after = k;
+        h.mem.fail = true;
+        h.mem.fail_at = k;
         int rc = emit(&h, src);
         (void)rc;
-        if (h.blocks != 0 || h.bytes != 0) all_clean = false;
+        if (h.mem.blocks != 0 || h.mem.bytes != 0) all_clean = false;
         free(h.out);
     }
     CHECK(all_clean);
