@@ -23,7 +23,15 @@ local function run()
   end
   return total
 end
--- Keep prints floats as %.14g with ".0" on integral values
-local s = string.format("%.14g", run())
-if not s:find("[%.en]") then s = s .. ".0" end
-print(s)
+-- Keep prints a Float as the shortest text that reads back as it (15, 16
+-- or 17 significant digits), with ".0" on integral values
+local function keep_float(x)
+  local s
+  for prec = 15, 17 do
+    s = string.format("%." .. prec .. "g", x)
+    if tonumber(s) == x then break end
+  end
+  if not s:find("[%.en]") then s = s .. ".0" end
+  return s
+end
+print(keep_float(run()))
