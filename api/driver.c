@@ -184,13 +184,20 @@ static void nested_room(KpVM *vm, KpNode *prog, KpDiags *diags) {
         KpNode *s = prog->list.items[i];
         if (!s || s->kind != KP_N_DECL) continue;
         if (!first) first = s;
-        need += 2;
+        if (vm->main_nregs + need + 2 <= KP_NEAR_GLOBALS) need += 2; /* (the later ones go far) */
     }
     if (first && vm->main_nregs + need > limit)
         kp_diag_add(diags, first->line, first->col,
                     "a chunk run from a C function while a script runs may declare only a few top-level variables "
                     "(room for %u more); declare them in a chunk run at top level",
                     (limit - vm->main_nregs) / 2);
+}
+
+/* The globals a chunk that did not compile reserved are released. */
+static void drop_pending_globals(KpVM *vm) {
+    uint32_t n = vm->nglobals;
+    while (n > 0 && vm->globals[n - 1].pending) n--;
+    kp_vm_globals_truncate(vm, n);
 }
 
 static int run_source_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
@@ -222,8 +229,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
         if (repl && diags.incomplete) {
             kp_arena_deinit(&diag_arena);
-            while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
-            vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
+            drop_pending_globals(vm);
             vm->status = KP_ERR_INCOMPLETE;
             return KP_ERR_INCOMPLETE;
         }
@@ -232,8 +238,7 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         vm->incomplete = diags.incomplete;
         kp_arena_deinit(&diag_arena);
         /* reserved globals of a failed chunk are released */
-        while (vm->nglobals > 0 && vm->globals[vm->nglobals - 1].pending) vm->nglobals--;
-        vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
+        drop_pending_globals(vm);
         return KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);
@@ -352,9 +357,8 @@ static int emit_in(KpVM *vm, const char *name, const char *text, size_t len, boo
     }
     kp_arena_deinit(&diag_arena);
     /* nothing ran: the chunk's top-level variables do not exist */
-    vm->nglobals = nglobals;
+    kp_vm_globals_truncate(vm, nglobals);
     vm->main_nregs = main_nregs;
-    vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
     return rc;
 }
 

@@ -57,6 +57,16 @@ uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx) {
     return i;
 }
 
+uint32_t kp_cg_getg(C *c, uint32_t dst, const struct KpGlobal *g, uint8_t d) {
+    uint32_t gi = (uint32_t)(g - c->vm->globals);
+    return kp_cg_emit(c, KP_BC_GETG, dst, gi & 0xffff, gi >> 16, d);
+}
+
+uint32_t kp_cg_setg(C *c, const struct KpGlobal *g, uint32_t src, uint8_t d) {
+    uint32_t gi = (uint32_t)(g - c->vm->globals);
+    return kp_cg_emit(c, KP_BC_SETG, src, gi & 0xffff, gi >> 16, d);
+}
+
 /* Patches jump `at` to land on `target`. */
 void kp_cg_patch(C *c, uint32_t j, uint32_t target) {
     KpInstr *i = &c->fn->p->code[j];
@@ -225,7 +235,7 @@ KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
                 kp_compile_error(c, n, "'%s' is used before its declaration", n->name);
                 return NULL;
             }
-            kp_cg_emit(c, KP_BC_GETG, dst, g->reg, 0, ref_flags(flags));
+            kp_cg_getg(c, dst, g, ref_flags(flags));
             return g->type;
         }
         /* not a variable: a value (function, type...) */
@@ -238,7 +248,7 @@ KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
         }
         PipeVal *pv = &c->pipe[c->npipe - 1];
         if (pv->global)
-            kp_cg_emit(c, KP_BC_GETG, dst, pv->reg, 0, ref_flags(flags));
+            kp_cg_getg(c, dst, &c->vm->globals[pv->reg], ref_flags(flags));
         else
             kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, (uint8_t)(flags | (pv->boxed ? 16 : 0)));
         return NULL;
@@ -305,7 +315,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
             kp_compile_error(c, n, "'%s' is used before its declaration", n->name);
             return NULL;
         }
-        kp_cg_emit(c, KP_BC_GETG, dst, g->reg, 0, mode == M_BORROW ? 2 | 8 : 1);
+        kp_cg_getg(c, dst, g, mode == M_BORROW ? 2 | 8 : 1);
         return g->type;
     }
     TypeBind *tb = kp_resolve_find_type(c, name);
@@ -379,7 +389,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
             break;
         }
         PipeVal *pv = &c->pipe[c->npipe - 1];
-        if (pv->global) kp_cg_emit(c, KP_BC_GETG, dst, pv->reg, 0, mode == M_BORROW ? 2 | 8 : 1);
+        if (pv->global) kp_cg_getg(c, dst, &c->vm->globals[pv->reg], mode == M_BORROW ? 2 | 8 : 1);
         else if (mode == M_BORROW) kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, KP_VF_PLACE);
         else if (pv->boxed) { kp_cg_emit(c, KP_BC_COPY, dst, pv->reg, 0, 0); kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0); }
         else kp_cg_emit(c, KP_BC_MOVE, dst, pv->reg, 0, 0);
@@ -965,7 +975,7 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
         struct KpGlobal *g;
         Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, lhs->name), &global, &g);
         if (l && l != (Local *)1 && !global) { pv.reg = l->reg; pv.place = true; kp_own_check_not_moved(c, lhs, l); }
-        else if (global) { pv.reg = g->reg; pv.place = true; pv.global = true; }
+        else if (global) { pv.reg = (uint32_t)(g - c->vm->globals); pv.place = true; pv.global = true; }
     }
     if (!pv.place) {
         pv.reg = kp_cg_reg_alloc(c);
@@ -1016,7 +1026,9 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
             uint8_t d = 0;
             if (rhs->b) { kp_cg_place_ref(c, rhs->b, box, KP_VF_PLACE); d = 1; }
             kp_cg_at(c, rhs);
-            kp_cg_emit(c, KP_BC_BOXNEW, box, pv.reg, 0, d);
+            uint32_t src = pv.reg;
+            if (pv.global) kp_cg_getg(c, src = kp_cg_reg_alloc(c), &vm->globals[pv.reg], 1); /* moved out */
+            kp_cg_emit(c, KP_BC_BOXNEW, box, src, 0, d);
             kp_cg_emit(c, KP_BC_BOXREF, out, box, 0, 0);
             if (!pending) {
                 uint32_t first = c->fn->freereg;

@@ -64,10 +64,17 @@ static void compile_decl(C *c, KpNode *n) {
     }
     uint32_t r;
     struct KpGlobal *g = NULL;
+    uint32_t gi = 0;
+    bool far = false;
     if (top) {
         g = kp_resolve_find_pending_global(c, name);
         if (!g) g = kp_resolve_find_global(c, name);
-        r = g->reg; /* g->pending stays set until the initializer is compiled */
+        if (!g) return; /* not reserved: too many top-level variables (reported) */
+        gi = (uint32_t)(g - c->vm->globals);
+        far = g->far;
+        /* g->pending stays set until the initializer is compiled; a far
+         * global's value is made in a temporary, then stored with SETG */
+        r = far ? kp_cg_reg_alloc(c) : g->reg;
     } else {
         r = kp_cg_reg_alloc(c);
     }
@@ -91,7 +98,7 @@ static void compile_decl(C *c, KpNode *n) {
     }
     if (n->b) {
         uint32_t target = r;
-        if (top && c->repl) target = kp_cg_reg_alloc(c); /* keep the old value until the new one exists */
+        if (top && c->repl && !far) target = kp_cg_reg_alloc(c); /* keep the old value until the new one exists */
         if (n->b->kind == KP_N_CALL) st = kp_cg_call(c, n->b, target, t);
         else st = kp_cg_expr(c, n->b, target, M_VALUE);
         if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, target, 0, 0, 0);
@@ -105,11 +112,23 @@ static void compile_decl(C *c, KpNode *n) {
          * old value now that the new one is in place (functions compiled
          * against the old variable then read it as having no value) */
         struct KpGlobal *old = top && c->repl ? kp_resolve_find_global(c, name) : NULL;
-        if (old && old != g && !old->pending && old->reg != r) kp_cg_emit(c, KP_BC_DROP, old->reg, 1, 0, 0);
+        g = top ? &c->vm->globals[gi] : NULL;
+        if (old && old != g && !old->pending && old->reg != g->reg) {
+            if (old->far) kp_cg_setg(c, old, 0, 1);
+            else kp_cg_emit(c, KP_BC_DROP, old->reg, 1, 0, 0);
+        }
     } else {
         if (!t) { kp_compile_error(c, n, "'%s' needs a type or a value", n->name); return; }
         kp_cg_emit(c, KP_BC_DEFAULT, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, t)), 0, 0);
         st = t;
+    }
+    if (top) g = &c->vm->globals[gi];
+    uint32_t ki_box = NO_REG; /* a far global kept manually: its value's register */
+    if (far && ki < 0) {
+        kp_own_quiet(c); /* (a fresh slot: nothing to drop) */
+        kp_cg_setg(c, g, r, 0); /* the value in place */
+    } else if (far) {
+        ki_box = r;
     }
     if (pend != NO_REG) {
         c->pending_name = save_pname;
@@ -119,15 +138,18 @@ static void compile_decl(C *c, KpNode *n) {
         if (used) {
             /* now x exists: tie the pipe's kept value to it */
             uint32_t o = kp_cg_reg_alloc(c);
-            kp_cg_emit(c, KP_BC_REF, o, r, 0, KP_VF_PLACE | KP_VF_MUT);
+            if (far) kp_cg_getg(c, o, g, 2 | 4 | 8); /* a mutable reference to the place */
+            else kp_cg_emit(c, KP_BC_REF, o, r, 0, KP_VF_PLACE | KP_VF_MUT);
             kp_cg_at(c, n);
             kp_cg_emit(c, KP_BC_KEEP, pend, o, 1, 0);
             kp_own_add_kedge(c, name, "_", n->line);
         }
         kp_cg_reg_free_to(c, pend + 1);
     }
-    Local *l = kp_resolve_add_local(c, name, r, t ? t : st);
+    Local *l = kp_resolve_add_local(c, name, top ? g->reg : r, t ? t : st);
     l->global = top;
+    l->far = far;
+    l->gidx = gi;
     l->decl_line = n->line;
     l->decl_col = n->col;
     if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
@@ -145,7 +167,7 @@ static void compile_decl(C *c, KpNode *n) {
     if (ki >= 0) {
         /* a kept variable lives in a box from here on (a top-level one,
          * kept manually, in the slot reserved for its box) */
-        uint32_t box = top ? f->kept[ki].box_reg : kp_cg_reg_alloc(c);
+        uint32_t box = top && !far ? f->kept[ki].box_reg : kp_cg_reg_alloc(c);
         KpNode *ue = f->kept[ki].using_expr;
         uint8_t d = 0;
         if (ue) {
@@ -158,9 +180,23 @@ static void compile_decl(C *c, KpNode *n) {
         kp_cg_emit(c, KP_BC_BOXREF, r, box, 0, 0);
         l->through = 1;
         l->boxed = 1;
-        Local *bl = kp_resolve_add_local(c, kp_compile_intern(c, "(box)"), box, NULL);
+        uint32_t bgi = far ? f->kept[ki].box_reg : 0; /* far: the box's global */
+        Local *bl = kp_resolve_add_local(c, kp_compile_intern(c, "(box)"), far ? c->vm->globals[bgi].reg : box, NULL);
         bl->global = top;
+        if (far) {
+            /* the box and the reference to its value in their far slots */
+            bl->far = true;
+            bl->gidx = bgi;
+            c->vm->globals[bgi].pending = 0;
+            kp_own_quiet(c);
+            kp_cg_setg(c, &c->vm->globals[bgi], box, 0);
+            kp_own_quiet(c);
+            kp_cg_setg(c, &c->vm->globals[gi], ki_box, 0);
+        }
     }
+    /* a far global's temporaries (not a pending keep's box register,
+     * which stays a hidden local) */
+    if (far && pend == NO_REG) kp_cg_reg_free_to(c, r);
 }
 
 /* The value an assignment stores, into register t: the value for `=`, or
@@ -270,11 +306,11 @@ static void compile_assign(C *c, KpNode *n) {
             kp_own_check_outlives_allocator(c, n, l, st);
         } else {
             uint32_t t = kp_cg_reg_alloc(c);
-            if (n->op != KP_OP_NONE) kp_cg_emit(c, KP_BC_GETG, t, g->reg, 0, 0);
+            if (n->op != KP_OP_NONE) kp_cg_getg(c, t, g, 0);
             assigned_value(c, n, t, t, vt);
             kp_cg_at(c, n);
             emit_check(c, t, vt, target->name);
-            kp_cg_emit(c, KP_BC_SETG, g->reg, t, 0, 0);
+            kp_cg_setg(c, g, t, 0);
         }
         kp_cg_reg_free_to(c, save);
         return;

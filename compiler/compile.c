@@ -98,15 +98,37 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
 
     kp_own_scan_keeps(&c, &fn, program);
     /* reserve a register for every top-level variable, and one for the box
-     * of each that is kept manually (`keep x` with no owner) */
+     * of each that is kept manually (`keep x` with no owner); once
+     * KP_NEAR_GLOBALS registers are taken, a slot of the far region
+     * instead (its box a far global too, hidden: "(box)") */
+    uint32_t nglobals0 = vm->nglobals, main_nregs0 = vm->main_nregs;
     for (int i = 0; i < program->list.count; i++) {
         KpNode *s = program->list.items[i];
         if (!s || s->kind != KP_N_DECL) continue;
         const char *name = kp_compile_intern(&c, s->name);
-        IGROW(&c, vm->globals, (int)vm->nglobals, vm->globals_cap);
-        vm->globals[vm->nglobals++] = (struct KpGlobal){name, vm->main_nregs++, NULL, 1, -1};
         int ki = kp_own_kept_index(&fn, name);
-        if (ki >= 0 && fn.kept[ki].manual && fn.kept[ki].box_reg == NO_REG) fn.kept[ki].box_reg = vm->main_nregs++;
+        bool boxed = ki >= 0 && fn.kept[ki].manual && fn.kept[ki].box_reg == NO_REG;
+        if (vm->main_nregs + 2 <= KP_NEAR_GLOBALS) {
+            IGROW(&c, vm->globals, (int)vm->nglobals, vm->globals_cap);
+            vm->globals[vm->nglobals++] = (struct KpGlobal){name, vm->main_nregs++, NULL, 1, -1, false};
+            if (boxed) fn.kept[ki].box_reg = vm->main_nregs++;
+            continue;
+        }
+        for (int k = 0; k < (boxed ? 2 : 1); k++) {
+            uint32_t slot = kp_vm_far_slot(vm);
+            if (slot == UINT32_MAX) {
+                /* the chunk declares nothing: its reservations are undone */
+                kp_compile_error(&c, s, "too many top-level variables: the value stack (%u values) has no room for more",
+                                 vm->stack_values);
+                kp_vm_globals_truncate(vm, nglobals0);
+                vm->main_nregs = main_nregs0;
+                return NULL;
+            }
+            IGROW(&c, vm->globals, (int)vm->nglobals, vm->globals_cap);
+            vm->globals[vm->nglobals++] =
+                (struct KpGlobal){k ? kp_compile_intern(&c, "(box)") : name, slot, NULL, 1, -1, true};
+            if (k) fn.kept[ki].box_reg = vm->nglobals - 1; /* far: the box's global index */
+        }
     }
     /* temporaries start above the globals and the room kept for the
      * globals of chunks run re-entrantly, or, for such a chunk, above

@@ -43,6 +43,10 @@ struct Local {
     uint32_t reg;
     KpType *type;      /* static type, or NULL */
     bool global;       /* top-level variable: reg is an absolute stack slot */
+    bool far;          /* a top-level variable in the far region (vm.h
+                          KpVM.globals): main reaches it as functions do,
+                          with GETG/SETG of global gidx, never as a register */
+    uint32_t gidx;     /* top-level variables: the index in vm->globals */
     int depth;
     uint32_t moved_line, moved_col; /* certain move, 0 = none */
     uint8_t may_move;  /* moved on some path (the ownership record: its drop
@@ -139,7 +143,8 @@ typedef struct KpDeclCount {
 } KpDeclCount;
 
 typedef struct PipeVal {
-    uint32_t reg;        /* register holding the value (or the place) */
+    uint32_t reg;        /* register holding the value (or the place);
+                            global: the index in vm->globals */
     bool place;          /* reg is a variable (not a temporary) */
     bool global;
     bool boxed;          /* reg holds a reference to a kept value */
@@ -303,6 +308,11 @@ KpType *kp_cg_call(C *c, KpNode *n, uint32_t dst, KpType *expect);
 KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags);
 uint32_t kp_cg_emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
 uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx);
+/* GETG: R(dst) := global g (d as GETFIELD); SETG: global g := R(src)
+ * (d=1: global g is dropped, src unused).  The global's index is a 32-bit
+ * operand in b:c. */
+uint32_t kp_cg_getg(C *c, uint32_t dst, const struct KpGlobal *g, uint8_t d);
+uint32_t kp_cg_setg(C *c, const struct KpGlobal *g, uint32_t src, uint8_t d);
 KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode);
 void kp_cg_free_operand(C *c, Operand *o, bool may_own);
 uint32_t kp_cg_k_name(C *c, const char *name);

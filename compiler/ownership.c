@@ -412,6 +412,11 @@ void kp_own_keep(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
+    uint32_t boxr = box->reg;
+    if (box->far) { /* a far top-level box: read out of its slot for KEEP */
+        kp_own_quiet(c);
+        kp_cg_getg(c, boxr = kp_cg_reg_alloc(c), &c->vm->globals[box->gidx], 0);
+    }
     uint32_t first = f->freereg;
     for (int i = 0; i < n->list.count; i++) {
         uint32_t o = kp_cg_reg_alloc(c);
@@ -422,7 +427,12 @@ void kp_own_keep(C *c, KpNode *n) {
         KpNode *on = n->list.items[i];
         if (on->kind == KP_N_IDENT) kp_own_add_kedge(c, kp_compile_intern(c, on->name), name, n->line);
     }
-    kp_cg_emit(c, KP_BC_KEEP, box->reg, first, (uint32_t)n->list.count, 0);
+    if (box->far) kp_own_hint(c, l->name, l->type, NULL); /* (boxr is a temporary) */
+    kp_cg_emit(c, KP_BC_KEEP, boxr, first, (uint32_t)n->list.count, 0);
+    if (box->far) { /* the box went to its owners: the slot no longer holds it */
+        kp_own_quiet(c);
+        kp_cg_setg(c, &c->vm->globals[box->gidx], 0, 2);
+    }
     kp_cg_reg_free_to(c, save);
 }
 
@@ -625,10 +635,10 @@ static Local *local_in(C *c, uint32_t r) {
     return NULL;
 }
 
-static struct KpGlobal *global_in(C *c, uint32_t r) {
-    for (uint32_t i = c->vm->nglobals; i-- > 0;)
-        if (c->vm->globals[i].reg == r) return &c->vm->globals[i];
-    return NULL;
+/* The global a GETG/SETG names (its index is the b:c operand). */
+static struct KpGlobal *global_in(C *c, uint32_t b, uint32_t cc) {
+    uint32_t gi = b | cc << 16;
+    return gi < c->vm->nglobals ? &c->vm->globals[gi] : NULL;
 }
 
 /* The drop of register r: what it holds, as the compiler knows it. */
@@ -691,12 +701,12 @@ void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_
         break;
     case KP_BC_GETG:
         if (d & 1) {
-            struct KpGlobal *g = global_in(c, b);
+            struct KpGlobal *g = global_in(c, b, cc);
             kp_own_note(c, KP_OWN_MOVE, g ? g->name : NULL, g ? g->type : NULL, false, NULL);
         }
         break;
     case KP_BC_SETG: {
-        struct KpGlobal *g = global_in(c, a);
+        struct KpGlobal *g = global_in(c, b, cc);
         kp_own_note(c, KP_OWN_DROP, g ? g->name : NULL, g ? g->type : NULL, true, "its old value");
         break;
     }
@@ -719,7 +729,7 @@ void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_
         Local *box = local_in(c, a);
         Local *v = box && box > c->fn->locals ? box - 1 : NULL;
         const char *name = c->hint.what ? c->hint.what : v && v->name[0] != '(' ? v->name : NULL;
-        own_add(c, KP_OWN_KEEP, name, v ? v->type : NULL, false, cc ? "the box's count goes to the owners" : "manual",
+        own_add(c, KP_OWN_KEEP, name, v ? v->type : c->hint.type, false, cc ? "the box's count goes to the owners" : "manual",
                 cc);
         break;
     }
@@ -755,8 +765,10 @@ void kp_own_note_end(C *c) {
     for (int i = f->nlocals; i-- > 0;) {
         Local *l = &f->locals[i];
         if (!l->global || l->name[0] == '(' || l->moved_line) continue;
+        /* (a far one is read with GETG: its moves are seen at run time only) */
+        bool may = l->may_move || l->far;
         if (kp_own_kept_index(f, l->name) >= 0) own_add(c, KP_OWN_RELEASE, l->name, l->type, true, "its keep box", 0);
-        else kp_own_note(c, KP_OWN_DROP, l->name, l->type, l->may_move, l->may_move ? "unless it was moved" : NULL);
+        else kp_own_note(c, KP_OWN_DROP, l->name, l->type, may, may ? "unless it was moved" : NULL);
     }
     f->line = line;
     f->col = col;

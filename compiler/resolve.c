@@ -121,77 +121,17 @@ KpFunc *kp_resolve_find_func(C *c, const char *name) {
 
 /* A top-level variable by name: one from an earlier chunk (REPL line,
  * host run) before one this chunk is about to declare, so that
- * `x := x + 1` reads the old x. */
-static struct KpGlobalSlot *gslot(KpVM *vm, const char *name) {
-    uint32_t m = vm->gindex_cap - 1, i = name_hash(name) & m;
-    while (vm->gindex[i].name && vm->gindex[i].name != name) i = (i + 1) & m;
-    return &vm->gindex[i];
-}
-
-/* The newest global of this name, or -1. */
-static int32_t gnewest(KpVM *vm, const char *name) {
-    struct KpGlobalSlot *s = gslot(vm, name);
-    return s->name ? s->idx : -1;
-}
-
-/* Brings the global index up to date with vm->globals: new globals are
- * added (newest of a name first in its chain); when globals were dropped
- * (a failed chunk's reservations) or the index is full, it is rebuilt.
- * False when out of memory (lookups then scan). */
-static bool gindex_sync(KpVM *vm) {
-    if (vm->gindex_n > vm->nglobals || (vm->gindex_keys + (vm->nglobals - vm->gindex_n) + 1) * 2 > vm->gindex_cap) {
-        uint32_t ncap = 64;
-        while ((uint64_t)(vm->nglobals + 1) * 2 > ncap) ncap *= 2;
-        struct KpGlobalSlot *n = kp_alloc(vm->host, sizeof *n * ncap, 8, NULL);
-        if (!n) return false;
-        memset(n, 0, sizeof *n * ncap);
-        if (vm->gindex) kp_free(vm->host, vm->gindex, sizeof *n * vm->gindex_cap, 8, NULL);
-        vm->gindex = n;
-        vm->gindex_cap = ncap;
-        vm->gindex_keys = vm->gindex_n = 0;
-    }
-    for (; vm->gindex_n < vm->nglobals; vm->gindex_n++) {
-        struct KpGlobal *g = &vm->globals[vm->gindex_n];
-        struct KpGlobalSlot *s = gslot(vm, g->name);
-        if (!s->name) {
-            s->name = g->name;
-            s->idx = -1;
-            vm->gindex_keys++;
-        }
-        g->prev_same = s->idx;
-        s->idx = (int32_t)vm->gindex_n;
-    }
-    return true;
-}
-
-/* A top-level variable by name: one from an earlier chunk (REPL line,
- * host run) before one this chunk is about to declare, so that
- * `x := x + 1` reads the old x. */
+ * `x := x + 1` reads the old x (the index by name: vm/state.c). */
 struct KpGlobal *kp_resolve_find_global(C *c, const char *name) {
     KpVM *vm = c->vm;
-    if (gindex_sync(vm)) {
-        int32_t first = gnewest(vm, name);
-        for (int32_t i = first; i >= 0; i = vm->globals[i].prev_same)
-            if (!vm->globals[i].pending) return &vm->globals[i];
-        return first >= 0 ? &vm->globals[first] : NULL;
-    }
-    for (uint32_t i = vm->nglobals; i-- > 0;)
-        if (vm->globals[i].name == name && !vm->globals[i].pending) return &vm->globals[i];
-    for (uint32_t i = vm->nglobals; i-- > 0;)
-        if (vm->globals[i].name == name) return &vm->globals[i];
-    return NULL;
+    int32_t i = kp_vm_global_find(vm, name, 0);
+    if (i < 0) i = kp_vm_global_find(vm, name, -1);
+    return i >= 0 ? &vm->globals[i] : NULL;
 }
 
 struct KpGlobal *kp_resolve_find_pending_global(C *c, const char *name) {
-    KpVM *vm = c->vm;
-    if (gindex_sync(vm)) {
-        for (int32_t i = gnewest(vm, name); i >= 0; i = vm->globals[i].prev_same)
-            if (vm->globals[i].pending) return &vm->globals[i];
-        return NULL;
-    }
-    for (uint32_t i = vm->nglobals; i-- > 0;)
-        if (vm->globals[i].name == name && vm->globals[i].pending) return &vm->globals[i];
-    return NULL;
+    int32_t i = kp_vm_global_find(c->vm, name, 1);
+    return i >= 0 ? &c->vm->globals[i] : NULL;
 }
 
 /* Hoisting: type declarations, then function signatures and bodies. */
@@ -270,6 +210,11 @@ Local *kp_resolve_lookup_var(C *c, const char *name, bool *global, struct KpGlob
     *g = NULL;
     Local *l = kp_resolve_find_local(c->fn, name);
     if (l) {
+        if (l->far) { /* main reaches it as functions do */
+            *global = true;
+            *g = &c->vm->globals[l->gidx];
+            return NULL;
+        }
         if (l->global) { *global = !c->fn->is_main; *g = kp_resolve_find_global(c, name); }
         return l;
     }

@@ -71,6 +71,11 @@ typedef struct S {
     KpType *hole_type;
     bool changed;
     int depth;
+    /* vars by name, once there are many (a function with thousands of
+     * locals): open addressing, the newest var of a name; ixn vars in */
+    struct SIx { const char *name; int idx; } *ix;
+    uint32_t ixcap;
+    int ixn;
 } S;
 
 /* ------------------------------------------------------------ types */
@@ -94,8 +99,46 @@ static bool may_hold(KpType *t, int depth) {
     }
 }
 
+static uint32_t str_hash(const char *p) {
+    uint32_t h = 2166136261u;
+    while (*p) h = (h ^ (uint8_t)*p++) * 16777619u;
+    return h;
+}
+
+static struct SIx *ix_slot(S *s, const char *name) {
+    uint32_t m = s->ixcap - 1, i = str_hash(name) & m;
+    while (s->ix[i].name && strcmp(s->ix[i].name, name)) i = (i + 1) & m;
+    return &s->ix[i];
+}
+
+/* Brings the index up to date with the vars (false: none, scan). */
+static bool ix_sync(S *s) {
+    if (s->nvars < 32) return false;
+    if ((uint32_t)s->nvars * 2 > s->ixcap) {
+        uint32_t ncap = 64;
+        while (ncap < (uint32_t)s->nvars * 4) ncap *= 2;
+        struct SIx *n = kp_alloc(s->c->vm->meta, sizeof *n * ncap, 16, NULL);
+        if (!n) return false;
+        memset(n, 0, sizeof *n * ncap);
+        if (s->ix) kp_free(s->c->vm->meta, s->ix, sizeof *n * s->ixcap, 16, NULL);
+        s->ix = n;
+        s->ixcap = ncap;
+        s->ixn = 0;
+    }
+    for (; s->ixn < s->nvars; s->ixn++) {
+        struct SIx *e = ix_slot(s, s->vars[s->ixn].name);
+        e->name = s->vars[s->ixn].name;
+        e->idx = s->ixn;
+    }
+    return true;
+}
+
 static SVar *var(S *s, const char *name) {
     if (!name) return NULL;
+    if (ix_sync(s)) {
+        struct SIx *e = ix_slot(s, name);
+        return e->name ? &s->vars[e->idx] : NULL;
+    }
     for (int i = s->nvars - 1; i >= 0; i--)
         if (!strcmp(s->vars[i].name, name)) return &s->vars[i];
     return NULL;
@@ -551,6 +594,7 @@ static bool summarize(C *c, KpNode *fn, KpOverload *ov, Mask *into) {
         into[j] &= ~bit(j);
     }
     if (s.vars) kp_free(c->vm->meta, s.vars, sizeof(SVar) * (size_t)s.cap, 16, NULL);
+    if (s.ix) kp_free(c->vm->meta, s.ix, sizeof *s.ix * s.ixcap, 16, NULL);
     bool grew = ret != ov->sum_ret;
     ov->sum_ret = ret;
     for (int j = 0; j < np; j++) {

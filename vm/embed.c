@@ -178,6 +178,13 @@ int kp_new_record(KpVM *vm, int slot, const char *type_name) {
 }
 
 /* Takes a slot's value for moving into a container. */
+/* Is the value in `slot` the container `c` itself?  (Putting a container
+ * into itself would make a cycle that nothing frees.) */
+static bool is_itself(KpVM *vm, int slot, KpValue c) {
+    KpValue *s = slot_at(vm, slot);
+    return s && KP_IS_MOVABLE(*s) && s->p == c.p;
+}
+
 static int take(KpVM *vm, int slot, KpValue *out) {
     SLOT(slot, s);
     KpValue v = *s;
@@ -208,6 +215,7 @@ int kp_list_append(KpVM *vm, int list_slot, int value_slot) {
     KpValue l = target(vm, list_slot, KP_T_LIST);
     if (l.tag != KP_T_LIST) return arg_error(vm, "slot %d does not hold a list (or holds a read-only reference)", list_slot);
     if (((KpObj *)l.p)->lock) return arg_error(vm, "the list is being iterated");
+    if (is_itself(vm, value_slot, l)) return arg_error(vm, "cannot append a list to itself");
     KpValue v;
     int rc = take(vm, value_slot, &v);
     if (rc) return rc;
@@ -226,6 +234,7 @@ int kp_map_set(KpVM *vm, int map_slot, int key_slot, int value_slot) {
     begin(vm);
     KpValue m = target(vm, map_slot, KP_T_MAP);
     if (m.tag != KP_T_MAP) return arg_error(vm, "slot %d does not hold a map", map_slot);
+    if (is_itself(vm, value_slot, m)) return arg_error(vm, "cannot put a map into itself");
     SLOT(key_slot, ks);
     KpValue k;
     if (!kp_clone(vm, kp_deref(*ks), &k)) return failed(vm);
@@ -253,6 +262,7 @@ int kp_set_field(KpVM *vm, int record_slot, const char *name, int value_slot) {
     KpType *ft = NULL;
     KpValue *f = field_of(vm, r, name, &ft);
     if (!f) return arg_error(vm, "%s has no field '%s'", ((KpRecord *)r.p)->type->name, name);
+    if (is_itself(vm, value_slot, r)) return arg_error(vm, "cannot put a record into its own field");
     KpValue v;
     int rc = take(vm, value_slot, &v);
     if (rc) return rc;
@@ -398,12 +408,12 @@ int kp_get_global(KpVM *vm, const char *name, int slot) {
     begin(vm);
     if (!slot_at(vm, slot)) return arg_error(vm, "slot %d does not exist", slot);
     const char *in = kp_intern(vm, name, strlen(name));
-    for (uint32_t i = vm->nglobals; i-- > 0;)
-        if (vm->globals[i].name == in) {
-            KpValue v = vm->stack[vm->globals[i].reg];
-            if (v.tag == KP_T_UNSET || v.tag == KP_T_MOVED) return arg_error(vm, "'%s' has no value", name);
-            return put_copy(vm, slot, v);
-        }
+    int32_t gi = in ? kp_vm_global_find(vm, in, -1) : -1;
+    if (gi >= 0) {
+        KpValue v = vm->stack[vm->globals[gi].reg];
+        if (v.tag == KP_T_UNSET || v.tag == KP_T_MOVED) return arg_error(vm, "'%s' has no value", name);
+        return put_copy(vm, slot, v);
+    }
     KpFunc *f = kp_func_get(vm, in, false);
     if (f) return set(vm, slot, kp_ptr(KP_T_FUNC, f));
     KpType *t = find_type(vm, name);
@@ -413,9 +423,8 @@ int kp_get_global(KpVM *vm, const char *name, int slot) {
 
 static struct KpGlobal *find_global(KpVM *vm, const char *name) {
     const char *in = kp_intern(vm, name, strlen(name));
-    for (uint32_t i = vm->nglobals; i-- > 0;)
-        if (vm->globals[i].name == in && !vm->globals[i].pending) return &vm->globals[i];
-    return NULL;
+    int32_t gi = in ? kp_vm_global_find(vm, in, 0) : -1;
+    return gi >= 0 ? &vm->globals[gi] : NULL;
 }
 
 int kp_get_global_ref(KpVM *vm, const char *name, int slot) {

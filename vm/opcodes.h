@@ -56,8 +56,8 @@
     X(MAPSET,   "R(a)[R(b)] := R(c) (key and value moved in)")                \
     X(NEWREC,   "R(a) := record of type K(b) from R(c)..: UNSET args take the default") \
     X(DEFAULT,  "R(a) := the default value of type K(b)")                     \
-    X(GETG,     "R(a) := global slot b; d as GETFIELD (0 copy/move by value)")  \
-    X(SETG,     "global slot a := R(b) (moved in)")                          \
+    X(GETG,     "R(a) := global G(b:c) (vm->globals[b | c << 16]); d as GETFIELD (0 copy/move by value)") \
+    X(SETG,     "global G(b:c) := R(a) (moved in); d=1: G(b:c) is dropped instead, d=2: cleared, not dropped")  \
     X(BOXNEW,   "R(a) := a keep box holding R(b) (moved in); name K(c-1); d=1: from allocator R(a)") \
     X(BOXREF,   "R(a) := reference to the value of box R(b)")               \
     X(KEEP,     "keep box R(a) with the owners R(b)..R(b+c-1) (none: manual); R(a) := unset") \

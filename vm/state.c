@@ -405,6 +405,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         return NULL;
     }
     vm->stack_end = vm->stack + box->stack_values;
+    vm->stack_values = (uint32_t)box->stack_values;
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
@@ -431,6 +432,91 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     return vm;
 }
 
+/* ---- top-level variables by name: name -> the newest global of that
+ * name (linear probing over interned pointers), each global linking to
+ * the older one of its name (prev_same); synced lazily with vm->globals */
+
+static uint32_t gname_hash(const char *p) { return (uint32_t)(((uintptr_t)p >> 3) * 2654435761u); }
+
+static struct KpGlobalSlot *gslot(KpVM *vm, const char *name) {
+    uint32_t m = vm->gindex_cap - 1, i = gname_hash(name) & m;
+    while (vm->gindex[i].name && vm->gindex[i].name != name) i = (i + 1) & m;
+    return &vm->gindex[i];
+}
+
+/* Brings the index up to date with vm->globals: new globals are added
+ * (newest of a name first in its chain); when globals were dropped (a
+ * failed chunk's reservations) or the index is full, it is rebuilt.
+ * False when out of memory (lookups then scan). */
+static bool gindex_sync(KpVM *vm) {
+    if (vm->gindex_n > vm->nglobals || (vm->gindex_keys + (vm->nglobals - vm->gindex_n) + 1) * 2 > vm->gindex_cap) {
+        uint32_t ncap = 64;
+        while ((uint64_t)(vm->nglobals + 1) * 2 > ncap) ncap *= 2;
+        struct KpGlobalSlot *n = kp_alloc(vm->host, sizeof *n * ncap, 8, NULL);
+        if (!n) return false;
+        memset(n, 0, sizeof *n * ncap);
+        if (vm->gindex) kp_free(vm->host, vm->gindex, sizeof *n * vm->gindex_cap, 8, NULL);
+        vm->gindex = n;
+        vm->gindex_cap = ncap;
+        vm->gindex_keys = vm->gindex_n = 0;
+    }
+    for (; vm->gindex_n < vm->nglobals; vm->gindex_n++) {
+        struct KpGlobal *g = &vm->globals[vm->gindex_n];
+        struct KpGlobalSlot *s = gslot(vm, g->name);
+        if (!s->name) {
+            s->name = g->name;
+            s->idx = -1;
+            vm->gindex_keys++;
+        }
+        g->prev_same = s->idx;
+        s->idx = (int32_t)vm->gindex_n;
+    }
+    return true;
+}
+
+int32_t kp_vm_global_find(KpVM *vm, const char *name, int pending) {
+    if (gindex_sync(vm)) {
+        struct KpGlobalSlot *s = gslot(vm, name);
+        for (int32_t i = s->name ? s->idx : -1; i >= 0; i = vm->globals[i].prev_same)
+            if (pending < 0 || vm->globals[i].pending == pending) return i;
+        return -1;
+    }
+    for (uint32_t i = vm->nglobals; i-- > 0;)
+        if (vm->globals[i].name == name && (pending < 0 || vm->globals[i].pending == pending)) return (int32_t)i;
+    return -1;
+}
+
+uint32_t kp_vm_far_slot(KpVM *vm) {
+    /* room kept below the far region: main's registers and a deep call
+     * chain above them */
+    KpValue *floor = kp_vm_stack_top(vm) + KP_MAX_MAIN_REGS + 4096;
+    if (vm->stack_end - 1 < floor) return UINT32_MAX;
+    vm->stack_end--;
+    *vm->stack_end = kp_unset();
+    vm->nfar++;
+    return vm->stack_values - vm->nfar;
+}
+
+void kp_vm_globals_truncate(KpVM *vm, uint32_t n) {
+    while (vm->nglobals > n) {
+        struct KpGlobal *g = &vm->globals[--vm->nglobals];
+        if (g->far && vm->nfar > 0) {
+            vm->stack[g->reg] = kp_unset();
+            vm->nfar--;
+            vm->stack_end++;
+        }
+    }
+    vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
+}
+
+const char *kp_vm_global_name_at(KpVM *vm, const KpValue *slot) {
+    if (slot < vm->stack || slot >= vm->stack + vm->stack_values) return NULL;
+    uint32_t r = (uint32_t)(slot - vm->stack);
+    for (uint32_t g = vm->nglobals; g-- > 0;)
+        if (vm->globals[g].reg == r) return vm->globals[g].name;
+    return NULL;
+}
+
 int kp_vm_finish(KpVM *vm) {
     kp_tls_vm = vm;
     KpVMBox *box = (KpVMBox *)vm;
@@ -440,6 +526,19 @@ int kp_vm_finish(KpVM *vm) {
     /* top-level variables, last declared first */
     bool ok = true;
     kp_buf_reset(&vm->err); /* (the last run's error is not this one's) */
+    /* the far ones were declared after every near one: they go first, the
+     * newest (lowest slot) first */
+    for (uint32_t k = vm->nfar; k-- > 0;) {
+        KpValue *s = &vm->stack[vm->stack_values - 1 - k];
+        KpValue v = *s;
+        *s = kp_unset();
+        vm->status = KP_OK;
+        if (vm->trace_own && (KP_IS_MOVABLE(v) || v.tag == KP_T_BOX)) kp_vm_trace_own(vm, NULL, v, s, 0);
+        if (KP_NEEDS_DROP(v) && !kp_drop(vm, v)) {
+            ok = false;
+            vm->nframes = 0;
+        }
+    }
     for (uint32_t r = vm->main_nregs; r-- > 0;) {
         KpValue v = vm->stack[r];
         vm->stack[r] = kp_unset();

@@ -423,9 +423,8 @@ void kp_vm_trace_own(KpVM *vm, const char *kind, KpValue v, const KpValue *slot,
         if (slot && slot >= fr->base && slot < fr->base + p->nregs && !(fr->is_main && slot < vm->stack + fr->globals))
             name = reg_name(fr, (uint32_t)(slot - fr->base));
     }
-    if (slot && !name && slot >= vm->stack && slot < vm->stack + vm->main_nregs)
-        for (uint32_t g = vm->nglobals; g-- > 0 && !name;)
-            if (vm->stack + vm->globals[g].reg == slot) name = vm->globals[g].name;
+    if (slot && !name && ((slot >= vm->stack && slot < vm->stack + vm->main_nregs) || slot >= vm->stack_end))
+        name = kp_vm_global_name_at(vm, slot);
     const char *end_kind = v.tag == KP_T_BOX ? "release" : "drop";
     if (v.tag == KP_T_BOX) { /* a keep box: its variable and its value */
         KpBox *b = v.p;
@@ -1793,19 +1792,25 @@ dispatch:
     }
     CASE(GETG) {
         SAVEPC();
-        KpValue *s = &vm->stack[i->b];
+        const struct KpGlobal *g = &vm->globals[(uint32_t)i->b | (uint32_t)i->c << 16];
         KpValue out;
-        const char *gname = NULL;
-        for (uint32_t g = 0; g < vm->nglobals; g++) if (vm->globals[g].reg == i->b) gname = vm->globals[g].name;
-        if (!read_place(vm, s, i->d, POS, false, &out, gname, NULL)) goto error;
+        if (!read_place(vm, &vm->stack[g->reg], i->d, POS, false, &out, g->name, NULL)) goto error;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
     CASE(SETG) {
         SAVEPC();
-        KpValue v = R[i->b];
-        R[i->b] = kp_unset();
-        if (!set_slot(vm, &vm->stack[i->a], v)) goto error;
+        KpValue *s = &vm->stack[vm->globals[(uint32_t)i->b | (uint32_t)i->c << 16].reg];
+        KpValue v = kp_unset();
+        if (i->d == 2) { /* its value went on (KEEP took the box) */
+            *s = v;
+            NEXT;
+        }
+        if (!i->d) {
+            v = R[i->a];
+            R[i->a] = kp_unset();
+        }
+        if (!set_slot(vm, s, v)) goto error;
         NEXT;
     }
     CASE(BOXNEW) {
@@ -1825,8 +1830,9 @@ dispatch:
             v = x;
         }
         KpValue bx;
-        if (UNLIKELY(vm->trace_own)) kp_vm_trace_own(vm, "box", v, &R[i->b], 0);
         if (!kp_box_new(vm, al, v, i->c ? (const char *)K[i->c - 1].p : NULL, &bx)) goto error;
+        /* (traced with the box: a variable in a far slot is named by it) */
+        if (UNLIKELY(vm->trace_own)) kp_vm_trace_own(vm, "box", bx, &R[i->b], 0);
         if (!set_slot(vm, &R[i->a], bx)) goto error;
         NEXT;
     }

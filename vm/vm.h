@@ -113,6 +113,10 @@ typedef struct KpFrame {
 #define KP_NESTED_GLOBALS 32
 /* Registers of a main chunk are instruction operands (16 bits). */
 #define KP_MAX_MAIN_REGS 65000u
+/* Registers of frame 0 that top-level variables may use; the later ones
+ * go to the far region (see KpVM.globals).  Main's temporaries need the
+ * rest of its 30,000 registers. */
+#define KP_NEAR_GLOBALS 16384u
 #define KP_MAX_FRAMES 20000
 
 /* Growable byte buffer from the VM's internal allocator. */
@@ -172,16 +176,29 @@ struct KpVM {
     const char **names;
     uint32_t nnames, names_cap;
 
-    /* globals: top-level variables are registers of frame 0 */
+    /* globals: the top-level variables, in declaration order.  GETG and
+     * SETG name one by its index here (a 32-bit operand); its value is
+     * the stack slot `reg`: a register of frame 0 for the first ones
+     * ("near": main reads and writes them as registers), a slot of the
+     * far region at the top of the stack for those declared once
+     * KP_NEAR_GLOBALS registers are in use (main reaches them with
+     * GETG/SETG, as functions reach every global) */
     struct KpGlobal {
         const char *name;
-        uint32_t reg;
+        uint32_t reg;      /* absolute stack slot */
         KpType *type;
         int pending; /* reserved by the chunk being compiled */
         int32_t prev_same; /* the older global of the same name, or -1 */
+        bool far;          /* in the far region (reg >= far_floor) */
     } *globals;
     uint32_t nglobals;
     int globals_cap;
+    /* the far region: slots stack_values-1, -2, ... downwards, nfar of
+     * them; vm->stack_end is lowered over it, so frames never reach it
+     * (a reference to a far slot is then an unchecked, static one: the
+     * slot lives as long as the VM) */
+    uint32_t nfar;
+    uint32_t stack_values;   /* the stack's size: stack_end + nfar */
     /* name -> newest global of that name (compiler/resolve.c), synced
      * lazily with `globals` (gindex_n entries indexed); from the host */
     struct KpGlobalSlot { const char *name; int32_t idx; } *gindex;
@@ -365,6 +382,20 @@ bool kp_vm_error_unsaid(KpVM *vm);
 int kp_vm_run_main(KpVM *vm, KpProto *proto);
 /* The first stack slot above everything in use (frames and C functions). */
 KpValue *kp_vm_stack_top(KpVM *vm);
+/* Reserves the next slot of the far region for a top-level variable
+ * (lowering stack_end over it) and returns its absolute index, or
+ * UINT32_MAX when the stack has no room left for it above what runs. */
+uint32_t kp_vm_far_slot(KpVM *vm);
+/* Forgets the globals from index n on (a chunk that did not compile, or
+ * was only analysed): their far slots are given back to the stack. */
+void kp_vm_globals_truncate(KpVM *vm, uint32_t n);
+/* The index in vm->globals of the newest top-level variable named
+ * `name` (interned) whose `pending` is `pending` (-1: any), or -1: a hash
+ * lookup (a scan only when out of memory for the index). */
+int32_t kp_vm_global_find(KpVM *vm, const char *name, int pending);
+/* The top-level variable whose value is at stack slot `slot`, or NULL
+ * (a scan: for messages and --trace-ownership only). */
+const char *kp_vm_global_name_at(KpVM *vm, const KpValue *slot);
 /* Calls `ov` with args at `base` (nargs values already bound). */
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *args, int nargs,
                       KpValue *out);
