@@ -105,6 +105,21 @@ uint32_t kp_cg_add_k(C *c, KpValue v) {
     return p->nk++;
 }
 
+uint32_t kp_cg_packed_k(C *c, const KpPacked *pk) {
+    KpVM *vm = c->vm;
+    KpList *l = kp_obj_new(vm, vm->meta, KP_T_LIST, sizeof(KpList));
+    if (!l) return 0; /* (a refused host allocation jumps out of the compiler) */
+    l->h.flags |= KP_OF_IMMORTAL;
+    l->h.alloc = vm->meta;
+    l->items = kp_alloc(vm->meta, sizeof(KpValue) * pk->count, 16, NULL);
+    if (!l->items) return 0;
+    for (const KpPackedChunk *ch = pk->first; ch; ch = ch->next)
+        for (uint32_t j = 0; j < ch->n; j++)
+            l->items[l->len++] = pk->kind == KP_N_INT ? kp_int(ch->v[j].i) : kp_float(ch->v[j].f);
+    l->cap = l->len;
+    return kp_cg_add_k(c, kp_ptr(KP_T_LIST, l));
+}
+
 uint32_t kp_cg_k_name(C *c, const char *name) {
     return kp_cg_add_k(c, kp_ptr(KP_T_NAME, (void *)kp_intern(c->vm, name, strlen(name))));
 }
@@ -396,6 +411,11 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         break;
     }
     case KP_N_LIST: {
+        if (n->packed) { /* a long literal of Int or Float literals: one constant */
+            kp_cg_emit_sbx(c, KP_BC_NEWLISTK, dst, (int32_t)kp_cg_packed_k(c, n->packed));
+            result = vm->t_list;
+            break;
+        }
         uint32_t save = c->fn->freereg;
         uint32_t lst = dst;
         kp_cg_emit(c, KP_BC_NEWLIST, lst, (uint32_t)(n->list.count < 65535 ? n->list.count : 65535), 0, 0);

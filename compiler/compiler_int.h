@@ -329,6 +329,9 @@ uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx);
 /* GETG: R(dst) := global g (d as GETFIELD); SETG: global g := R(src)
  * (d=1: global g is dropped, src unused).  The global's index is a 32-bit
  * operand in b:c. */
+/* The constant list of a packed list literal (parser/ast.h KpPacked):
+ * immortal, in the VM's metadata; NEWLISTK copies it. */
+uint32_t kp_cg_packed_k(C *c, const KpPacked *pk);
 uint32_t kp_cg_getg(C *c, uint32_t dst, const struct KpGlobal *g, uint8_t d);
 uint32_t kp_cg_setg(C *c, const struct KpGlobal *g, uint32_t src, uint8_t d);
 KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode);

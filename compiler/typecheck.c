@@ -698,6 +698,7 @@ static KpType *expr_type(Tc *t, KpNode *n) {
     }
     case KP_N_HOLE: return t->in_pipe ? t->hole : NULL;
     case KP_N_LIST: { /* List#(T) when every element is a known T */
+        if (n->packed) return kp_types_derived(t->c, KP_TK_LIST, n->packed->kind == KP_N_INT ? vm->t_int : vm->t_float, NULL, 0);
         KpType *et = NULL;
         bool same = n->list.count > 0;
         for (int i = 0; i < n->list.count; i++) {

@@ -208,6 +208,10 @@ static bool const_eval(C *c, KpNode *n, KpValue *out) {
         if (!l) return false;
         l->h.flags |= KP_OF_IMMORTAL;
         l->h.alloc = vm->meta;
+        for (const KpPackedChunk *ch = n->packed ? n->packed->first : NULL; ch; ch = ch->next)
+            for (uint32_t j = 0; j < ch->n; j++)
+                if (!kp_list_push(vm, l, n->packed->kind == KP_N_INT ? kp_int(ch->v[j].i) : kp_float(ch->v[j].f)))
+                    return false;
         for (int i = 0; i < n->list.count; i++) {
             KpValue v;
             if (!const_eval(c, n->list.items[i], &v)) return false;

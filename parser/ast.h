@@ -31,7 +31,10 @@ typedef enum KpNodeKind {
                      the '#').                                            */
     KP_N_HOLE,    /* `_`: the piped value, or the implementing value in an
                      Abstract's signatures, or an unnamed parameter       */
-    KP_N_LIST,    /* list: elements.  `[1, 2, 3]`, `[]`                   */
+    KP_N_LIST,    /* list: elements.  `[1, 2, 3]`, `[]`.  A long literal
+                     of Int (or Float) literals only has no element nodes:
+                     list is empty and `packed` holds the values (see
+                     KpPacked)                                            */
     KP_N_MAP,     /* list: KP_N_PAIR items.  `("a" = 1, "b" = 2)`         */
     KP_N_PAIR,    /* a = key, b = value (inside KP_N_MAP)                 */
     KP_N_RECORD,  /* list: KP_N_FIELDINIT items.  `(.x = 1, .y = 2)`      */
@@ -124,6 +127,31 @@ enum {
 
 typedef struct KpNode KpNode;
 
+/* The elements of a long list literal made only of Int literals (or only
+ * of Float literals), packed 8 bytes each in chunks of the arena instead
+ * of a node each (a node is 150 bytes): `xs := [0, 1, 2, ...]` of 30 MB
+ * costs its values, not a tree.  The parser packs once an item list has
+ * KP_PACK_AFTER such items and nothing else, and unpacks (back into
+ * nodes, at the position of the first element) if anything else follows
+ * or the items turn out to be arguments.  The compiler makes one
+ * constant list of them. */
+#define KP_PACK_AFTER 64
+#define KP_PACK_CHUNK 4096
+typedef struct KpPackedChunk {
+    struct KpPackedChunk *next;
+    uint32_t n;
+    union {
+        int64_t i;
+        double f;
+    } v[KP_PACK_CHUNK];
+} KpPackedChunk;
+typedef struct KpPacked {
+    uint16_t kind;         /* KP_N_INT or KP_N_FLOAT */
+    uint32_t count;
+    uint32_t line, col;    /* the first element's position */
+    KpPackedChunk *first, *last;
+} KpPacked;
+
 typedef struct KpNodeList {
     KpNode **items;
     int count;
@@ -142,7 +170,10 @@ struct KpNode {
         int64_t ival;
         double fval;
     };
-    const char *str; /* KP_N_STRING bytes (not NUL-terminated) */
+    union {
+        const char *str;   /* KP_N_STRING bytes (not NUL-terminated) */
+        KpPacked *packed;  /* KP_N_LIST: packed literal elements, or NULL */
+    };
     size_t str_len;
     uint32_t depth;  /* height of this subtree (1 for a leaf), set by the
                         parser; it keeps every tree under 500 levels */

@@ -43,6 +43,16 @@ static void oom(KpParseCtx *c) {
 }
 
 KpNode *kp_pb_node(KpParseCtx *c, KpNodeKind kind, KpTok t) {
+    if (c->spare) { /* a packed literal's node, as new */
+        KpNode *n = c->spare;
+        c->spare = NULL;
+        memset(n, 0, sizeof *n);
+        n->kind = (uint16_t)kind;
+        n->line = t.line;
+        n->col = t.col;
+        n->depth = 1;
+        return n;
+    }
     KpNode *n = kp_ast_new(c->arena, kind, t.line, t.col);
     if (!n) {
         oom(c);
@@ -60,6 +70,44 @@ KpNode *kp_pb_at(KpParseCtx *c, KpNodeKind kind, const KpNode *pos) {
 
 static void push(KpParseCtx *c, KpNodeList *l, KpNode *item) {
     if (!kp_ast_push(c->arena, l, item)) oom(c);
+}
+
+/* A literal that may be packed (see KpPacked in ast.h). */
+static bool packable(const KpNode *n) {
+    return n && (n->kind == KP_N_INT || n->kind == KP_N_FLOAT) && !n->a && n->depth == 1 && !n->flags;
+}
+
+/* Appends a literal's value to the packed run; its node becomes spare. */
+static void pack_value(KpParseCtx *c, KpPacked *pk, KpNode *item) {
+    if (!pk->last || pk->last->n == KP_PACK_CHUNK) {
+        KpPackedChunk *ch = kp_arena_alloc(c->arena, sizeof *ch, _Alignof(KpPackedChunk));
+        if (!ch) { oom(c); return; }
+        ch->next = NULL;
+        ch->n = 0;
+        if (pk->last) pk->last->next = ch;
+        else pk->first = ch;
+        pk->last = ch;
+    }
+    if (pk->kind == KP_N_INT) pk->last->v[pk->last->n++].i = item->ival;
+    else pk->last->v[pk->last->n++].f = item->fval;
+    pk->count++;
+    if (item != &c->dummy) c->spare = item;
+}
+
+/* The items' packed literals back as nodes (in front of any others). */
+static void unpack(KpParseCtx *c, KpNode *items) {
+    KpPacked *pk = items->packed;
+    if (!pk) return;
+    items->packed = NULL;
+    items->ival = -1;
+    KpTok t = {0, 0, pk->line, pk->col};
+    for (KpPackedChunk *ch = pk->first; ch && !c->oom; ch = ch->next)
+        for (uint32_t j = 0; j < ch->n; j++) {
+            KpNode *n = kp_pb_node(c, (KpNodeKind)pk->kind, t);
+            if (pk->kind == KP_N_INT) n->ival = ch->v[j].i;
+            else n->fval = ch->v[j].f;
+            push(c, &items->list, n);
+        }
 }
 
 static void error_at(KpParseCtx *c, uint32_t line, uint32_t col, const char *msg) {
@@ -502,6 +550,7 @@ static KpNode *hidden_callee(KpParseCtx *c, KpTok at, const char *name) {
 }
 
 KpNode *kp_pb_index_multi(KpParseCtx *c, KpNode *a, KpTok br, KpNode *first, KpNode *rest) {
+    unpack(c, rest);
     KpNode *l = kp_pb_items(c, a);
     kp_pb_items_push(c, l, first);
     for (int i = 0; i < rest->list.count; i++) kp_pb_items_push(c, l, rest->list.items[i]);
@@ -526,6 +575,7 @@ static void reject_non_args(KpParseCtx *c, KpNode *items, const char *where) {
 }
 
 KpNode *kp_pb_call(KpParseCtx *c, KpNode *callee, KpTok lp, KpNode *items) {
+    unpack(c, items);
     KpNode *n = kp_pb_node(c, KP_N_CALL, lp);
     n->a = callee;
     n->list = items->list;
@@ -543,6 +593,7 @@ KpNode *kp_pb_call(KpParseCtx *c, KpNode *callee, KpTok lp, KpNode *items) {
 }
 
 KpNode *kp_pb_generic(KpParseCtx *c, KpNode *base, KpTok hp, KpNode *items) {
+    unpack(c, items);
     KpNode *n = kp_pb_node(c, KP_N_GENERIC, hp);
     n->a = base;
     n->list = items->list;
@@ -559,6 +610,7 @@ KpNode *kp_pb_generic(KpParseCtx *c, KpNode *base, KpTok hp, KpNode *items) {
 }
 
 KpNode *kp_pb_parens(KpParseCtx *c, KpTok lp, KpNode *items) {
+    unpack(c, items);
     KpNodeList *l = &items->list;
     KpNode *first = l->items[0];
     if (l->count == 1 && !(items->flags & KP_F_TRAIL) && is_expr(first)) {
@@ -615,6 +667,7 @@ KpNode *kp_pb_list(KpParseCtx *c, KpTok lb, KpNode *items) {
     items->line = lb.line;
     items->col = lb.col;
     items->flags = 0;
+    items->ival = 0;
     return kp_pb_done(c, items);
 }
 
@@ -624,10 +677,43 @@ KpNode *kp_pb_items(KpParseCtx *c, KpNode *first) {
     KpTok t = {0, 0, first ? first->line : 0, first ? first->col : 0};
     KpNode *n = kp_pb_node(c, KP_N_LIST, t);
     if (first) push(c, &n->list, first);
+    n->ival = packable(first); /* items so far that are literals of first's kind */
     return n;
 }
 
 KpNode *kp_pb_items_push(KpParseCtx *c, KpNode *items, KpNode *item) {
+    KpPacked *pk = items->packed;
+    if (pk) {
+        if (packable(item) && item->kind == pk->kind) {
+            pack_value(c, pk, item);
+            return items;
+        }
+        unpack(c, items);
+    }
+    if (items->list.count > 0 && items->ival == items->list.count && packable(item) &&
+        items->list.items[0]->kind == item->kind) {
+        items->ival++;
+        if (items->ival >= KP_PACK_AFTER && !c->oom) {
+            /* a long run of literals: from here on, values only (the
+             * first nodes stay in the arena, unused) */
+            pk = kp_arena_alloc(c->arena, sizeof *pk, _Alignof(KpPacked));
+            if (pk) {
+                memset(pk, 0, sizeof *pk);
+                pk->kind = item->kind;
+                pk->line = items->list.items[0]->line;
+                pk->col = items->list.items[0]->col;
+                for (int i = 0; i < items->list.count; i++) pack_value(c, pk, items->list.items[i]);
+                c->spare = NULL;
+                pack_value(c, pk, item);
+                items->list.count = 0;
+                items->packed = pk;
+                return items;
+            }
+            oom(c);
+        }
+    } else {
+        items->ival = -1; /* not all literals of one kind */
+    }
     push(c, &items->list, item);
     return items;
 }
@@ -728,6 +814,7 @@ KpNode *kp_pb_signature(KpParseCtx *c, KpNode *call, KpNode *ret) {
 }
 
 KpNode *kp_pb_outputs(KpParseCtx *c, KpTok lp, KpNode *items) {
+    unpack(c, items);
     KpNode *n = kp_pb_node(c, KP_N_OUTPUTS, lp);
     n->list = items->list;
     for (int i = 0; i < n->list.count; i++) {

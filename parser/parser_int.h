@@ -49,6 +49,8 @@ typedef struct KpParseCtx {
     bool oom;
     KpTok last;           /* the token being fed (for overflow errors) */
     KpNode dummy;         /* returned when the arena is exhausted */
+    KpNode *spare;        /* a literal's node packed away (KpPacked):
+                             the next node made reuses it */
 } KpParseCtx;
 
 /* Lemon entry points (grammar.c). */

@@ -51,6 +51,7 @@
     X(GETINDEX, "R(a) := R(b)[RK(c)]; d as GETFIELD")                         \
     X(SETINDEX, "R(a)[RK(b)] := R(c) (moved in)")                             \
     X(NEWLIST,  "R(a) := [] with capacity b")                                  \
+    X(NEWLISTK, "R(a) := a new list, a copy of the constant list K(sbx) (a long literal of Int or Float literals)") \
     X(LISTPUSH, "append R(b) to list R(a) (moved in)")                        \
     X(NEWMAP,   "R(a) := empty HashMap")                                       \
     X(MAPSET,   "R(a)[R(b)] := R(c) (key and value moved in)")                \

@@ -1748,6 +1748,16 @@ dispatch:
         if (!set_slot(vm, &R[i->a], kp_ptr(KP_T_LIST, l))) goto error;
         NEXT;
     }
+    CASE(NEWLISTK) {
+        SAVEPC();
+        const KpList *src = K[i->sbx].p;
+        KpList *l = kp_list_new(vm, src->len);
+        if (!l) goto error;
+        if (src->len) memcpy(l->items, src->items, sizeof(KpValue) * src->len); /* Ints or Floats: no counts */
+        l->len = src->len;
+        if (!set_slot(vm, &R[i->a], kp_ptr(KP_T_LIST, l))) goto error;
+        NEXT;
+    }
     CASE(LISTPUSH) {
         SAVEPC();
         KpValue v = R[i->b];

@@ -19,6 +19,12 @@
 #                 --emit=ownership agrees with --trace-ownership on it
 #   vars_29k      29,000 top-level variables: they compile and run
 #   list_3m       a 3 MB list literal (600,000 elements): it runs
+#   list_30m      a 30 MB list literal (`xs := [0, 1, 2, ...]`, 3.4 million
+#                 Int literals) runs within 10 times its size of memory:
+#                 under `ulimit -v` of ten times the file (address space,
+#                 so a bound on the peak RSS too; not under ASan, whose
+#                 shadow memory is address space); its literals are packed
+#                 by the parser, one constant for the compiler (ast.h)
 #   devzero       /dev/zero as the script: refused, not a regular file
 #   fifo          a named pipe as the script: refused the same way
 #   parens_1e6    a million nested parentheses: "nested too deeply"
@@ -182,6 +188,24 @@ check_out 67108864 string_64m
 
 awk 'BEGIN { s = "1 + 1 + 1 + 1 + "; for (i = 0; i < 20; i++) s = s s; printf "x := %s1\n", s }' >"$tmp/line_16m.kp"
 check line_16m 2 "line_16m.kp:1:" "$tmp/line_16m.kp"
+
+awk 'BEGIN { printf "xs := ["; n = 7; i = 0
+  while (n < 30000000) { s = i ", "; printf "%s", s; n += length(s); i++ }
+  print i "]"; print "print(len(xs), xs[" i "], xs[1234567])" }' >"$tmp/list_30m.kp"
+size_kb=$(( $(wc -c <"$tmp/list_30m.kp") / 1024 ))
+if [ -z "$ASAN_OPTIONS" ]; then
+  (ulimit -v $((10 * size_kb)) && timeout 120 "$KEEP" "$tmp/list_30m.kp") >"$tmp/out" 2>"$tmp/err" </dev/null
+else
+  timeout 300 "$KEEP" "$tmp/list_30m.kp" >"$tmp/out" 2>"$tmp/err" </dev/null
+fi
+rc=$?
+if [ "$rc" = 0 ] && [ ! -s "$tmp/err" ]; then pass=$((pass + 1)); else
+  fail=$((fail + 1))
+  echo "FAIL: hostile list_30m: exit $rc within $((10 * size_kb)) KB of address space" >&2
+  head -c 300 "$tmp/err" | sed 's/^/    /' >&2
+fi
+check_out "3456791 3456790 1234567" list_30m
+rm -f "$tmp/list_30m.kp"
 
 awk 'BEGIN { srand(16); for (i = 0; i < 1048576; i++) printf "%c", int(rand() * 255) + 1 }' >"$tmp/garbage_1m.kp"
 check garbage_1m 2 "garbage_1m.kp:1:" "$tmp/garbage_1m.kp"
