@@ -965,6 +965,40 @@ static void far_globals_work_across_chunks_and_from_the_host(void) {
     HOST_DONE(&h, vm);
 }
 
+/* REPL lines (kp_vm_eval with KP_EVAL_REPL) past the first 16,384
+ * top-level variables: a far variable declared again ends its old value
+ * once the new one is in place, a function declared then reads it, a line that
+ * does not compile declares nothing, and the VM frees everything. */
+static void far_globals_in_repl_lines(void) {
+    Host h;
+    KpConfig base = {.stack_values = 1u << 20};
+    KpVM *vm = host_vm(&h, &base);
+    size_t cap = 16400 * 16 + 64;
+    char *src = malloc(cap);
+    CHECK(src != NULL);
+    size_t n = 0;
+    for (int i = 0; src && i < 16400; i++) n += (size_t)snprintf(src + n, cap - n, "f%d := %d\n", i, i);
+    CHECK(kp_vm_eval(vm, "<repl>", src, n, KP_EVAL_REPL) == KP_OK);
+    const char *lines[] = {
+        "P : Type = (.n : Int)\ndeinit (.p: $&P) -> () := { print(\"bye\", p.n) }\n",
+        "x := P(.n = 1)\n",
+        "x := P(.n = x.n + 1)\n",
+        "get () -> Int := { return x.n }\n",
+        "print(get(), f16399)\n",
+        "y := nope\n",
+        "print(x.n)\n",
+    };
+    int want[] = {KP_OK, KP_OK, KP_OK, KP_OK, KP_OK, KP_ERR_COMPILE, KP_OK};
+    clear_output(&h);
+    for (int i = 0; i < 7; i++) CHECK(kp_vm_eval(vm, "<repl>", lines[i], strlen(lines[i]), KP_EVAL_REPL) == want[i]);
+    CHECK(!strcmp(h.out, "bye 1\n2 16399\n2\n"));
+    free(src);
+    clear_output(&h);
+    kp_vm_finish(vm);
+    CHECK(!strcmp(h.out, "bye 2\n"));
+    HOST_DONE(&h, vm);
+}
+
 /* With a small value stack there is no room for far globals: the chunk
  * that would need one gets a clean compile error, on write_err too, and
  * the VM goes on. */
@@ -1527,6 +1561,7 @@ int main(void) {
     RUN(a_reference_from_a_released_handle_reads_as_empty);
     RUN(calling_a_non_function_frees_its_arguments);
     RUN(far_globals_work_across_chunks_and_from_the_host);
+    RUN(far_globals_in_repl_lines);
     RUN(too_many_globals_for_the_stack_is_a_compile_error);
     RUN(a_container_is_not_put_into_itself);
     RUN(budget_stops_a_runaway_script_and_the_vm_recovers);
