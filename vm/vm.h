@@ -115,8 +115,11 @@ typedef struct KpFrame {
 #define KP_MAX_MAIN_REGS 65000u
 /* Registers of frame 0 that top-level variables may use; the later ones
  * go to the far region (see KpVM.globals).  Main's temporaries need the
- * rest of its 30,000 registers. */
+ * rest of its 30,000 registers.  (A build may lower it, e.g.
+ * -DKP_NEAR_GLOBALS=8, to run everything through the far region.) */
+#ifndef KP_NEAR_GLOBALS
 #define KP_NEAR_GLOBALS 16384u
+#endif
 #define KP_MAX_FRAMES 20000
 
 /* Growable byte buffer from the VM's internal allocator. */
