@@ -17,6 +17,8 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 
 #include <errno.h>
@@ -32,19 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed, known_bugs;
-static const char *current;
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (c) {                                                               \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,         \
-                    __LINE__, current, #c);                                    \
-        }                                                                      \
-    } while (0)
+static int known_bugs;
 
 /* A check of documented behaviour that is known not to hold yet. */
 #define KNOWN_BUG(c, what)                                                     \
@@ -52,17 +42,11 @@ static const char *current;
         if (c) {                                                               \
             passed++;                                                          \
             printf("note: %s: known bug now fixed (make it a CHECK): %s\n",    \
-                   current, what);                                             \
+                   check_current, what);                                       \
         } else {                                                               \
             known_bugs++;                                                      \
-            printf("note: %s: known bug, not counted: %s\n", current, what);   \
+            printf("note: %s: known bug, not counted: %s\n", check_current, what); \
         }                                                                      \
-    } while (0)
-
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        current = #fn;                                                         \
-        fn();                                                                  \
     } while (0)
 
 /* ------------------------------------------------------------ the host */
@@ -181,6 +165,29 @@ static void compile_error_gives_code_and_located_message(void) {
     CHECK(run(vm, "print(\"fine\")\n") == KP_OK);
     CHECK(strcmp(h.out, "fine\n") == 0);
     CHECK(strcmp(kp_vm_last_error(vm), "") == 0);
+    HOST_DONE(&h, vm);
+}
+
+/* A chunk that fails to compile changes nothing the VM keeps: an overload
+ * it added, a function it declared, a type it declared are gone. */
+static void failed_chunk_declares_nothing(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(run(vm, "f (x: Int) -> Int := { return x + 1 }\n") == KP_OK);
+    CHECK(run(vm, "f (x: String) -> Int := { return 7 }\ng () -> Int := { return 1 }\n"
+                  "Q : Type = ( .q : Int )\nbad := undefined_name\n") == KP_ERR_COMPILE);
+    clear_output(&h);
+    CHECK(run(vm, "print(f(1))\n") == KP_OK);
+    CHECK(strcmp(h.out, "2\n") == 0);
+    CHECK(run(vm, "print(f(\"s\"))\n") == KP_ERR_COMPILE); /* no overload takes a String */
+    CHECK(has(kp_vm_last_error(vm), "must be Int, but it is String"));
+    CHECK(run(vm, "print(g())\n") == KP_ERR_COMPILE);
+    CHECK(has(kp_vm_last_error(vm), "unknown function 'g'"));
+    CHECK(run(vm, "q := Q(.q = 1)\n") == KP_ERR_COMPILE);
+    /* and the same declarations compile when the chunk is right */
+    clear_output(&h);
+    CHECK(run(vm, "f (x: String) -> Int := { return 7 }\nQ : Type = ( .q : Int )\nprint(f(\"s\"), Q(.q = 3).q)\n") == KP_OK);
+    CHECK(strcmp(h.out, "7 3\n") == 0);
     HOST_DONE(&h, vm);
 }
 
@@ -1377,7 +1384,7 @@ static int failing_scenario(long n) {
         int rc = run(vm, alloc_heavy);
         bool ok = rc == KP_OK ? strcmp(h.out, "30 31 a1b1c\n") == 0 : rc == KP_ERR_RUNTIME || rc == KP_ERR_COMPILE;
         if (!ok) {
-            fprintf(stderr, "%s: failing after %ld allocations: code %d, \"%s\", printed \"%s\"\n", current, n, rc,
+            fprintf(stderr, "%s: failing after %ld allocations: code %d, \"%s\", printed \"%s\"\n", check_current, n, rc,
                     kp_vm_last_error(vm), h.out);
             return 12;
         }
@@ -1451,6 +1458,7 @@ int main(void) {
     RUN(vm_new_and_free_return_every_block);
     RUN(run_string_runs_and_prints);
     RUN(compile_error_gives_code_and_located_message);
+    RUN(failed_chunk_declares_nothing);
     RUN(runtime_error_gives_code_and_message);
     RUN(run_file_reads_a_file_or_gives_usage_error);
     RUN(finish_runs_top_level_deinits_in_reverse);
@@ -1488,6 +1496,5 @@ int main(void) {
     RUN(emit_ownership_and_dump_bytecode_write_output);
     RUN(failing_host_allocator_fails_cleanly);
     if (known_bugs) printf("%d known bugs not counted (see the notes above)\n", known_bugs);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }
