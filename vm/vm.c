@@ -1246,7 +1246,15 @@ static bool __attribute__((noinline)) ret_clear(KpVM *vm, KpFrame *fr) {
         for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
     }
     uint64_t m = p->own_regs;
-    if (m == ~(uint64_t)0) return clear_regs(vm, R, R + p->nregs);
+    if (m == ~(uint64_t)0) {
+        /* not scanned: every register is dropped or cleared, the last first */
+        KpValue *q = R + p->nregs;
+        for (; q > R; q--) {
+            if (UNLIKELY(KP_NEEDS_DROP(q[-1]))) return clear_regs(vm, R, q);
+            q[-1].tag = KP_T_UNSET;
+        }
+        return true;
+    }
     bool ok = true;
     for (uint32_t r = p->nregs; r-- > 0;) {
         if (!((m >> (r < 63 ? r : 63)) & 1) || !KP_NEEDS_DROP(R[r])) continue;
@@ -2308,8 +2316,20 @@ dispatch:
          * written, so the next frame there does not see them. */
         bool ok = true;
         if (UNLIKELY(p->own_regs | fr->refd)) {
-            SAVEPC();
-            ok = ret_clear(vm, fr);
+            /* a first look: the OR of the tags is below KP_T_STR when no
+             * register owns (it may be above when none does: then the
+             * slow path looks at each) */
+            unsigned acc = KP_T_STR;
+            if (LIKELY(!fr->refd && p->own_regs != ~(uint64_t)0)) {
+                acc = 0;
+                KpValue *q = R + p->nregs;
+                for (; q - R >= 2; q -= 2) acc |= q[-1].tag | q[-2].tag;
+                if (q > R) acc |= R[0].tag;
+            }
+            if (UNLIKELY(acc >= KP_T_STR)) {
+                SAVEPC();
+                ok = ret_clear(vm, fr);
+            }
         }
         vcopy(&R[-1], &ret_v);
         vm->nframes--;
