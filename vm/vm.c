@@ -485,6 +485,20 @@ static inline void vset_f(KpValue *d, double f) {
     d->f = f;
 }
 
+/* The first byte of view v's elements when its borrow is in the common
+ * state — a string, or the register reference it was made from still
+ * valid and still holding the same live buffer — else NULL (the general
+ * path, kp_borrow_bytes, then says what went wrong).  The checks of
+ * kp_borrow_bytes, inlined for VGET. */
+static inline unsigned char *view_base_fast(const KpVM *vm, const KpView *v) {
+    if (v->src.s) return (unsigned char *)v->src.s->data;
+    KpValue r = v->src.ref;
+    if (UNLIKELY(r.tag != KP_T_REF || !kp_ref_ok_in(vm, r))) return NULL;
+    const KpValue *b = r.p;
+    if (UNLIKELY(b->tag != KP_T_HEAP || b->p != v->src.h || !v->src.h->data)) return NULL;
+    return v->src.h->data;
+}
+
 static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
     if (KP_NEEDS_DROP(*dst)) {
         KpValue old = *dst;
@@ -2164,6 +2178,55 @@ dispatch:
         }
         goto calls;
     }
+    CASE(VGET) {
+        /* v[i, j] (or v[i, j, k]) read straight from the registers of a
+         * variable v and of Int variables or constants i, j: no reference
+         * made, nothing moved.  Done only in the common case — a View
+         * with d dimensions, every index an Int in range, the buffer's
+         * borrow valid, R(a) holding nothing to drop — and then the
+         * general sequence compiled after the EXTRA word (REF, MOVEs,
+         * VINDEX: every check and message) is skipped; otherwise that
+         * sequence runs as if VGET were not there. */
+        const KpInstr *x = pc;
+        const KpValue *vv = &R[i->b];
+        KpValue *dst = &R[i->a];
+        if (vv->tag == KP_T_REF) { /* a variable holding a reference to the view */
+            if (UNLIKELY(!kp_ref_ok_in(vm, *vv))) { pc++; NEXT; }
+            vv = vv->p;
+        }
+        if (LIKELY(vv->tag == KP_T_BIN && ((KpBinObj *)vv->p)->bkind == KP_BK_VIEW && !KP_NEEDS_DROP(*dst))) {
+            const KpView *v = vv->p;
+            const KpValue *i0 = RK(i->c), *i1 = RK(x->a);
+            if (LIKELY(v->ndim == i->d && i0->tag == KP_T_INT && i1->tag == KP_T_INT &&
+                       (uint64_t)i0->i < (uint64_t)v->shape[0] && (uint64_t)i1->i < (uint64_t)v->shape[1])) {
+                /* (in range: the view's extent was checked against the
+                 * buffer when it was made, so no product overflows) */
+                int64_t e = i0->i * v->strides[0] + i1->i * v->strides[1];
+                bool ok = true;
+                if (i->d == 3) {
+                    const KpValue *i2 = RK(x->b);
+                    if (i2->tag == KP_T_INT && (uint64_t)i2->i < (uint64_t)v->shape[2]) e += i2->i * v->strides[2];
+                    else ok = false;
+                }
+                unsigned char *base = ok ? view_base_fast(vm, v) : NULL;
+                if (LIKELY(base != NULL)) {
+                    const unsigned char *ep = base + v->offset + e * (int64_t)kp_elem_size[v->elem];
+                    if (LIKELY(v->elem == KP_E_F64)) {
+                        double f;
+                        memcpy(&f, ep, 8);
+                        vset_f(dst, f);
+                    } else {
+                        *dst = kp_elem_load(v->elem, ep, false);
+                    }
+                    pc += 1 + x->c;
+                    NEXT;
+                }
+            }
+        }
+        pc++;
+        NEXT;
+    }
+    CASE(EXTRA) NEXT; /* (skipped by the instruction it belongs to) */
     CASE(CALLS) {
         /* bound at compile time: no selection; only the arguments the
          * types pass could not prove are bound (checked, converted) */
