@@ -406,6 +406,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     }
     vm->stack_end = vm->stack + box->stack_values;
     vm->stack_values = (uint32_t)box->stack_values;
+    vm->call_limit = kp_vm_call_limit(vm);
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
@@ -492,6 +493,7 @@ uint32_t kp_vm_far_slot(KpVM *vm) {
     KpValue *floor = kp_vm_stack_top(vm) + KP_MAX_MAIN_REGS + 4096;
     if (vm->stack_end - 1 < floor) return UINT32_MAX;
     vm->stack_end--;
+    vm->call_limit = kp_vm_call_limit(vm); /* (frames stay below the far region) */
     *vm->stack_end = kp_unset();
     vm->nfar++;
     return vm->stack_values - vm->nfar;
@@ -504,6 +506,7 @@ void kp_vm_globals_truncate(KpVM *vm, uint32_t n) {
             vm->stack[g->reg] = kp_unset();
             vm->nfar--;
             vm->stack_end++;
+            vm->call_limit = kp_vm_call_limit(vm);
         }
     }
     vm->gindex_n = UINT32_MAX; /* the globals' name index is rebuilt */
@@ -607,9 +610,13 @@ void kp_vm_free(KpVM *vm) {
     kp_free(&boot, box, sizeof(KpVMBox), 16, NULL);
 }
 
-void kp_vm_set_budget(KpVM *vm, int64_t budget) { vm->budget = budget < 0 ? -1 : budget; }
+void kp_vm_set_budget(KpVM *vm, int64_t budget) {
+    vm->budget = budget < 0 ? -1 : budget;
+    if (budget < 0) atomic_fetch_and(&vm->interrupt, ~KP_ATTN_BUDGET);
+    else atomic_fetch_or(&vm->interrupt, KP_ATTN_BUDGET);
+}
 
-void kp_vm_interrupt(KpVM *vm) { atomic_store(&vm->interrupt, 1); }
+void kp_vm_interrupt(KpVM *vm) { atomic_fetch_or(&vm->interrupt, KP_ATTN_INTERRUPT); }
 
 void kp_vm_report_stats(KpVM *vm) {
     char buf[256];
