@@ -261,13 +261,7 @@ bool kp_types_movable(KpType *t);
 bool kp_types_scalar(KpVM *vm, KpType *t);
 
 /* ownership.c — moves, drops, defers, keeps, escapes */
-void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line);
-void kp_own_check_not_moved(C *c, KpNode *n, Local *l);
-void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
-void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
 KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what);
-void kp_own_note_borrow(C *c, Local *l, KpNode *value);
-bool kp_own_check_return_borrow(C *c, KpNode *value);
 void kp_own_defer(C *c, KpNode *n);
 void kp_own_keep(C *c, KpNode *n);
 void kp_own_using(C *c, KpNode *n);
@@ -282,7 +276,6 @@ void kp_own_push_scope(C *c);
 uint8_t kp_own_read_flags(int mode, KpNode *container);
 void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
 bool kp_own_param_flows(const KpOverload *ov, int i);
-void kp_own_check_return_call(C *c, KpNode *ret);
 
 /* The ownership record (compiler.h KpOwnLog): kp_own_record is called by
  * kp_cg_emit for every instruction that moves, drops or keeps; kp_own_note
@@ -333,7 +326,13 @@ void kp_compile_similar_help(C *c, KpSimilar *s);
 void kp_sum_block(C *c, KpNodeList *stmts, KpOverload **ovs, int novs);
 bool kp_sum_ret_flows(const KpOverload *ov, int i);
 void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first);
-void kp_sum_note_decl(C *c, Local *l, KpNode *value);
+
+/* ownpass.c — the ownership pass: the ownership diagnostics of a
+ * function body, before its code is generated */
+void kp_own_pass(C *c, KpNode *block);
+/* `target = &x` (or a call storing &x into target, summary.c): an error
+ * when target outlives x (the pass running decides). */
+void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
 
 /* typecheck.c — the types pass */
 void kp_tc_block(C *c, KpNode *block);

@@ -656,34 +656,3 @@ void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first) {
     }
 }
 
-/* `r := f(&t, …)` where f's result can carry its & argument, t a local of
- * this function: r holds a reference to t (returning r is then an error,
- * unless t is kept). */
-void kp_sum_note_decl(C *c, Local *l, KpNode *value) {
-    if (!l || l == (Local *)1 || l->global || l->holds_ref || !value || value->kind != KP_N_CALL) return;
-    if (!value->a || value->a->kind != KP_N_IDENT) return;
-    bool global;
-    struct KpGlobal *g;
-    if (kp_resolve_lookup_var(c, kp_compile_intern(c, value->a->name), &global, &g) || global) return;
-    KpOverload *ov = value->bound;
-    if (!ov) {
-        KpFunc *f = kp_resolve_find_func(c, kp_compile_intern(c, value->a->name));
-        if (!f || f->n != 1) return;
-        ov = f->ovs[0];
-    }
-    if (!ov->sum_known) return; /* natives: their borrows are KP_BF_BORROWS (ownership.c) */
-    for (int i = 0; i < value->list.count && i < ov->nparams; i++) {
-        KpNode *a = value->list.items[i];
-        if (a->kind == KP_N_FIELDINIT || !kp_sum_ret_flows(ov, i)) continue;
-        KpNode *pl = a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) ? a->a : a;
-        if (!kp_resolve_is_place(pl)) continue;
-        KpNode *root = kp_resolve_root_ident(pl);
-        if (!root) continue;
-        bool xg;
-        struct KpGlobal *xgl;
-        Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, root->name), &xg, &xgl);
-        if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(c->fn, x->name) >= 0) continue;
-        l->holds_ref = x->name;
-        return;
-    }
-}
