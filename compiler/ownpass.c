@@ -92,6 +92,7 @@ typedef struct OP {
     int nkedges;
     KpNode *blocks[64];
     bool is_main;
+    int base;               /* code generation's block depth at the start */
     int nouts;              /* named outputs: variables 0.. of the outputs */
     int first_out;
 } OP;
@@ -599,7 +600,18 @@ static void pop_block(OP *o, int nvars_mark, bool exit) {
     o->depth--;
 }
 
+/* A block that declares functions or types is walked when code
+ * generation reaches it, after its declarations are hoisted and its
+ * statements typed (a pass of its own, kp_own_pass). */
+static bool declares(KpNode *b) {
+    if (!b || b->kind != KP_N_BLOCK) return false;
+    for (int i = 0; i < b->list.count; i++)
+        if (b->list.items[i] && (b->list.items[i]->kind == KP_N_FUNC || b->list.items[i]->kind == KP_N_TYPEDECL)) return true;
+    return false;
+}
+
 static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, uint8_t through) {
+    if (declares(b)) return;
     int mark = o->nvars;
     push_block(o, b && b->kind == KP_N_BLOCK ? b : NULL);
     if (v1) { OVar *v = add_var(o, kp_compile_intern(o->c, v1), t1, NULL); if (!v2) v->through = through; }
@@ -616,7 +628,7 @@ static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, u
 static void decl(OP *o, KpNode *n) {
     C *c = o->c;
     const char *name = kp_compile_intern(c, n->name);
-    bool top = o->is_main && o->depth == 0 && c->func_depth == 0;
+    bool top = o->is_main && o->base + o->depth == 0 && c->func_depth == 0;
     if (!top && o->nouts && o->depth == 0) {
         /* `hm : H` in a function's body, hm a named output: its first value */
         OVar *out = find(o, name);
@@ -755,7 +767,7 @@ static void using_block(OP *o, KpNode *n) {
     u->using_key = key;
     u->using_node = n->a;
     o->using_depth++;
-    if (n->b && n->b->kind == KP_N_BLOCK) {
+    if (n->b && n->b->kind == KP_N_BLOCK && !declares(n->b)) {
         n->b->flags |= KP_F_OWNED;
         for (int i = 0; i < n->b->list.count; i++) stmt(o, n->b->list.items[i]);
     }
@@ -826,7 +838,7 @@ static void stmt(OP *o, KpNode *n) {
     case KP_N_DEFER:
         IGROW(o->c, o->defers, o->ndefers, o->dcap);
         o->defers[o->ndefers++] = (ODefer){n->a, o->depth};
-        if (n->a && n->a->kind == KP_N_BLOCK) n->a->flags |= KP_F_OWNED;
+        if (n->a && n->a->kind == KP_N_BLOCK && !declares(n->a)) n->a->flags |= KP_F_OWNED;
         break;
     case KP_N_TYPEDECL:
     case KP_N_FUNC: break;
@@ -856,6 +868,7 @@ void kp_own_pass(C *c, KpNode *block) {
     o.c = c;
     Fn *f = c->fn;
     o.is_main = f->is_main;
+    o.base = f->depth;
     o.depth = 0;
     o.blocks[0] = block;
     o.first_out = -1;
@@ -868,7 +881,7 @@ void kp_own_pass(C *c, KpNode *block) {
         v->decl_line = l->decl_line;
         v->decl_col = l->decl_col;
         v->block = NULL;
-        if (f->nouts && l->reg >= f->out_reg && l->reg < f->out_reg + (uint32_t)f->nouts) {
+        if (f->nouts && f->depth == 2 && l->reg >= f->out_reg && l->reg < f->out_reg + (uint32_t)f->nouts) {
             if (o.first_out < 0) o.first_out = o.nvars - 1;
             o.nouts++;
         }
