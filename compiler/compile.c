@@ -66,17 +66,61 @@ KpProto *kp_compile_ex(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *
     return kp_compile_own(vm, src, program, diags, repl, NULL);
 }
 
+void kp_compile_undo_push(C *c, const struct KpDeclUndo *u) {
+    KpVM *vm = c->vm;
+    if (vm->ndecl_undo == vm->cap_decl_undo) {
+        uint32_t ncap = vm->cap_decl_undo ? vm->cap_decl_undo * 2 : 8;
+        /* refused: the host allocator jumps to kp_compile_own before the
+         * change is made */
+        struct KpDeclUndo *q = kp_realloc(vm->meta, vm->decl_undo, sizeof *q * vm->cap_decl_undo, sizeof *q * ncap, 16, NULL);
+        if (!q) return;
+        vm->decl_undo = q;
+        vm->cap_decl_undo = ncap;
+    }
+    vm->decl_undo[vm->ndecl_undo++] = *u;
+}
+
+/* Undoes what the undo log (from entry `from` on) records, newest first,
+ * and drops the types declared after the first `ntypes`. */
+static void undo_decls(KpVM *vm, uint32_t from, uint32_t ntypes) {
+    while (vm->ndecl_undo > from) {
+        struct KpDeclUndo *u = &vm->decl_undo[--vm->ndecl_undo];
+        switch (u->kind) {
+        case KP_UNDO_APPEND: u->f->n--; break;
+        case KP_UNDO_REDEFINE: *u->ov = u->saved; break;
+        case KP_UNDO_DEINIT: u->type->user_deinit = u->old_deinit; break;
+        }
+    }
+    if (vm->ntypes > ntypes) vm->ntypes = ntypes;
+}
+
+/* The log is the compiling chunk's: released when the outermost compile
+ * ends (a chunk may be compiled while another is, re-entrantly). */
+static void end_undo(KpVM *vm, uint32_t from) {
+    vm->ndecl_undo = from;
+    if (from == 0 && vm->decl_undo) {
+        kp_realloc(vm->meta, vm->decl_undo, sizeof *vm->decl_undo * vm->cap_decl_undo, 0, 16, NULL);
+        vm->decl_undo = NULL;
+        vm->cap_decl_undo = 0;
+    }
+}
+
 KpProto *kp_compile_own(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl, KpOwnLog *log) {
     jmp_buf oom;
     jmp_buf *outer = vm->compile_oom;
+    const uint32_t undo_from = vm->ndecl_undo, ntypes = vm->ntypes;
     if (setjmp(oom)) {
         vm->compile_oom = outer;
+        undo_decls(vm, undo_from, ntypes);
+        end_undo(vm, undo_from);
         kp_diag_add(diags, 1, 1, "out of memory while compiling");
         return NULL;
     }
     vm->compile_oom = &oom;
     KpProto *p = compile_chunk(vm, src, program, diags, repl, log);
     vm->compile_oom = outer;
+    if (!p) undo_decls(vm, undo_from, ntypes);
+    end_undo(vm, undo_from);
     return p;
 }
 

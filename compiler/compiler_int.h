@@ -130,6 +130,23 @@ typedef struct Fn {
     KpNode *blocks[64]; /* the block being compiled at each depth */
 } Fn;
 
+/* One change a chunk made to what the VM keeps from chunk to chunk (the
+ * functions' overloads, a type's user deinit): the compiler logs it before
+ * making it (kp_compile_undo_push), and when the chunk fails to compile —
+ * errors or out of memory — kp_compile_own undoes the log newest first, so
+ * a failed REPL line or host chunk leaves every function and type exactly
+ * as it was (the types it declared are dropped, its reserved globals are
+ * released by the driver). */
+typedef enum KpUndoKind { KP_UNDO_APPEND, KP_UNDO_REDEFINE, KP_UNDO_DEINIT } KpUndoKind;
+struct KpDeclUndo {
+    KpUndoKind kind;
+    KpFunc *f;            /* APPEND: the function that gained an overload */
+    KpOverload *ov;       /* REDEFINE: the overload redefined in place */
+    KpOverload saved;     /* REDEFINE: what it was */
+    KpType *type;         /* DEINIT: the type whose user deinit was set */
+    KpOverload *old_deinit;
+};
+
 /* How many declarations of a function name the chunk has, and how many
  * are hoisted so far (typecheck.c: a function's overloads are complete
  * when every one is). */
@@ -223,6 +240,7 @@ void kp_compile_error(C *c, KpNode *n, const char *fmt, ...) __attribute__((form
 void *kp_compile_grow(C *c, void *arr, uint32_t *cap, uint32_t n, size_t elem);
 const char *kp_compile_intern(C *c, const char *s);
 KpProto *kp_compile_new_proto(C *c, const char *name);
+void kp_compile_undo_push(C *c, const struct KpDeclUndo *u);
 
 /* resolve.c — names, scopes, hoisting */
 Local *kp_resolve_add_local(C *c, const char *name, uint32_t reg, KpType *t);

@@ -116,7 +116,10 @@ TypeBind *kp_resolve_find_type(C *c, const char *name) {
 }
 
 KpFunc *kp_resolve_find_func(C *c, const char *name) {
-    return kp_func_get(c->vm, name, false); /* (registers library functions on first use) */
+    KpFunc *f = kp_func_get(c->vm, name, false); /* (registers library functions on first use) */
+    /* a function whose every overload a failed chunk declared (and took
+     * back, compile.c) is unknown again */
+    return f && (f->n || f->special) ? f : NULL;
 }
 
 /* A top-level variable by name: one from an earlier chunk (REPL line,

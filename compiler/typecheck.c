@@ -41,8 +41,16 @@
  * in the chunk is hoisted: a declaration nested in a function body is
  * hoisted when that body is compiled.  The pass counts the declarations
  * of each name in the chunk first (kp_tc_count_decls), and a call of a
- * function not yet complete, or with a host-registered overload, or in the
- * REPL (where a later line may redefine it), is resolved at run time.
+ * function not yet complete, or with a host-registered overload, is
+ * resolved at run time.
+ *
+ * The REPL.  A line is checked against the functions defined so far, as a
+ * name must be defined before a line uses it: a call no overload accepts
+ * is a compile error there too.  A later line may add overloads, so the
+ * REPL binds a call only when every argument's static type is exactly its
+ * parameter's: a new overload can then at best tie, which redefines the
+ * bound one — in place (types.c), so the bound call runs the new body.
+ * Any other call is selected at run time among the overloads of that time.
  */
 #include "compiler_int.h"
 
@@ -127,7 +135,6 @@ void kp_tc_declared(C *c, const char *name) {
 
 /* Are all the overloads of f known now, and fixed for the program? */
 static bool overloads_complete(C *c, KpFunc *f) {
-    if (c->repl) return false;
     for (uint32_t i = 0; i < f->n; i++)
         if (f->ovs[i]->host_fn) return false;
     KpDeclCount *d = decl_slot(c, f->name, false);
@@ -260,6 +267,8 @@ typedef struct Match {
     Fit fit;
     int score;
     uint64_t check; /* arguments (by parameter index) bound at run time */
+    bool inexact;   /* some argument's static type is not exactly its
+                       parameter's: a later overload could fit it better */
     char why[200];  /* the first reason it does not fit */
     char label[120]; /* its label under the call */
 } Match;
@@ -298,6 +307,7 @@ static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a
         return;
     }
     if (r == FIT_MAYBE) needs = true;
+    if (!want || want != have || r != FIT_YES) m->inexact = true;
     /* a moved-out field or element, or a place whose value may be gone:
      * the binding checks it (a variable's register is checked by REF) */
     if (a->node->kind == KP_N_FIELD || a->node->kind == KP_N_INDEX || a->node->kind == KP_N_HOLE) needs = true;
@@ -508,6 +518,11 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
     /* a host function that is its name's only overload is bound like a
      * built-in (overloads registered later serve scripts compiled later) */
     bool host_single = f->n == 1 && chosen->host_fn && !t->c->repl;
+    /* the REPL binds only a call that no later line can change: every
+     * argument exactly of its parameter's type (an overload added later
+     * can at best tie with it — a redefinition, which replaces the bound
+     * overload's body in place) and no output type asked for */
+    if (t->c->repl && (best.inexact || some_ret)) bindable = false;
     if ((complete || host_single) && bindable && (chosen->proto || chosen->native)) {
         n->bound = chosen;
         n->bound_check = best.check;

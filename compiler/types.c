@@ -386,8 +386,13 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
             kp_compile_error(c, n, "'%s' is already defined with these parameter types (at line %u)", n->name, o->line);
             return NULL;
         }
-        if (same && c->repl) { /* the REPL redefines */
-            f->ovs[i] = ov;
+        if (same && c->repl) {
+            /* the REPL redefines: in place, so that the calls bound to
+             * the overload (typecheck.c) run the new body */
+            struct KpDeclUndo u = {.kind = KP_UNDO_REDEFINE, .ov = o, .saved = *o};
+            kp_compile_undo_push(c, &u);
+            *o = *ov;
+            ov = o;
             goto added;
         }
     }
@@ -398,6 +403,7 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
         f->ovs = q;
         f->cap = ncap;
     }
+    kp_compile_undo_push(c, &(struct KpDeclUndo){.kind = KP_UNDO_APPEND, .f = f});
     f->ovs[f->n++] = ov;
 added:
     if (f->special) { /* deinit (the table's KP_BF_SPECIAL): a record's user deinit */
@@ -407,6 +413,7 @@ added:
         } else if (t->user_deinit && t->user_deinit != ov && !c->repl) {
             kp_compile_error(c, n, "%s already has a deinit (at line %u)", t->name, t->user_deinit->line);
         } else {
+            kp_compile_undo_push(c, &(struct KpDeclUndo){.kind = KP_UNDO_DEINIT, .type = t, .old_deinit = t->user_deinit});
             t->user_deinit = ov;
         }
     }

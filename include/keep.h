@@ -213,7 +213,9 @@ KP_API int kp_vm_finish(KpVM *vm);
 /* Compiles and runs `len` bytes of `src`, named `name` in messages (both
  * copied).  Top-level variables and functions stay defined for later runs
  * and calls.  Returns KP_OK, KP_ERR_COMPILE (diagnostics written to
- * write_err), KP_ERR_RUNTIME (error and stack trace written to write_err)
+ * write_err; nothing of the chunk runs and nothing it declared stays: its
+ * variables, functions, overloads and types are taken back, as a Lua
+ * chunk that fails to load), KP_ERR_RUNTIME (error and stack trace written to write_err)
  * or KP_EXIT (the script called exit(code): see KP_EXIT). */
 KP_API int kp_vm_run_string(KpVM *vm, const char *name, const char *src, size_t len);
 

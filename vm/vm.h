@@ -280,6 +280,10 @@ struct KpVM {
     size_t host_refused_bytes; /* the size of the last one */
     jmp_buf *compile_oom;    /* while compiling: where a refused host
                                 allocation jumps (compiler/compile.c) */
+    struct KpDeclUndo *decl_undo; /* while compiling: what the chunk changed
+                                in the functions and types the VM keeps,
+                                undone if it fails (compiler/compile.c) */
+    uint32_t ndecl_undo, cap_decl_undo;
     KpValue *native_top;     /* registers in use by a running native */
     KpString *empty_str;
     bool unwinding;

@@ -184,6 +184,29 @@ static void compile_error_gives_code_and_located_message(void) {
     HOST_DONE(&h, vm);
 }
 
+/* A chunk that fails to compile changes nothing the VM keeps: an overload
+ * it added, a function it declared, a type it declared are gone. */
+static void failed_chunk_declares_nothing(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(run(vm, "f (x: Int) -> Int := { return x + 1 }\n") == KP_OK);
+    CHECK(run(vm, "f (x: String) -> Int := { return 7 }\ng () -> Int := { return 1 }\n"
+                  "Q : Type = ( .q : Int )\nbad := undefined_name\n") == KP_ERR_COMPILE);
+    clear_output(&h);
+    CHECK(run(vm, "print(f(1))\n") == KP_OK);
+    CHECK(strcmp(h.out, "2\n") == 0);
+    CHECK(run(vm, "print(f(\"s\"))\n") == KP_ERR_COMPILE); /* no overload takes a String */
+    CHECK(has(kp_vm_last_error(vm), "must be Int, but it is String"));
+    CHECK(run(vm, "print(g())\n") == KP_ERR_COMPILE);
+    CHECK(has(kp_vm_last_error(vm), "unknown function 'g'"));
+    CHECK(run(vm, "q := Q(.q = 1)\n") == KP_ERR_COMPILE);
+    /* and the same declarations compile when the chunk is right */
+    clear_output(&h);
+    CHECK(run(vm, "f (x: String) -> Int := { return 7 }\nQ : Type = ( .q : Int )\nprint(f(\"s\"), Q(.q = 3).q)\n") == KP_OK);
+    CHECK(strcmp(h.out, "7 3\n") == 0);
+    HOST_DONE(&h, vm);
+}
+
 static void runtime_error_gives_code_and_message(void) {
     Host h;
     KpVM *vm = host_vm(&h, NULL);
@@ -1451,6 +1474,7 @@ int main(void) {
     RUN(vm_new_and_free_return_every_block);
     RUN(run_string_runs_and_prints);
     RUN(compile_error_gives_code_and_located_message);
+    RUN(failed_chunk_declares_nothing);
     RUN(runtime_error_gives_code_and_message);
     RUN(run_file_reads_a_file_or_gives_usage_error);
     RUN(finish_runs_top_level_deinits_in_reverse);

@@ -547,6 +547,57 @@ static void piped_tests(void) {
                 "piped: temporaries die at the end of their line, variables at the end of input");
     check_piped("print(\"no prompt\")\n", "no prompt\n", "piped: no prompt is printed");
 
+    /* a line that fails to compile changes nothing */
+    check_piped("f (x: Int) -> Int := { return x + 1 }\n"
+                "f (x: Int) -> Int := { return nosuch(x) }\n"
+                "print(f(1))\n",
+                "2\n", "piped: a redefinition that fails to compile leaves the old body");
+    check_piped("P : Type = ( .x : Int )\n"
+                "deinit (.p: $&P) -> () := { print(\"bye\") }\n"
+                "deinit (.p: $&P) -> () := { nosuch() }\n"
+                "a := P(.x = 1)\n",
+                "bye\n", "piped: a user deinit that fails to compile leaves the old one");
+    check_piped("g () -> Int := { return nosuch() }\n"
+                "g () -> Int := { return 5 }\n"
+                "print(g())\n",
+                "5\n", "piped: a function whose chunk failed is not defined (defining it again is no redefinition)");
+    {
+        char o2[8192];
+        int r2 = piped("-i", "g () -> Int := { return nosuch() }\nprint(g())\n", true, o2, sizeof o2);
+        const char *u = strstr(o2, "unknown function 'g'");
+        check(r2 == 0 && u && !strstr(o2, "runtime error"),
+              "piped: a function declared by a chunk that failed is unknown to later lines");
+        if (!(r2 == 0 && u)) printf("    exit %d, output:\n%s\n", r2, o2);
+    }
+    /* static binding in the REPL */
+    check_piped("f (x: Int) -> Int := { return x + 1 }\n"
+                "g () -> Int := { return f(2) }\n"
+                "print(g())\n"
+                "f (x: Int) -> Int := { return x + 100 }\n"
+                "print(g())\n",
+                "3\n102\n", "piped: a call bound in an earlier line runs the redefined body");
+    check_piped("f (x) -> Int := { return 1 }\n"
+                "g () -> Int := { return f(2) }\n"
+                "print(g())\n"
+                "f (x: Int) -> Int := { return 2 }\n"
+                "print(g())\n",
+                "1\n2\n", "piped: a call not exactly typed is selected at run time: it sees a later, better overload");
+    {
+        char o2[8192];
+        int r2 = piped("-i", "f (x: Int) -> Int := { return x }\n"
+                             "h () -> Int := { if false { return f(\"s\") }\n return 0 }\n"
+                             "print(h())\n",
+                       true, o2, sizeof o2);
+        const char *e = strstr(o2, "argument 1 of 'f' (x) must be Int, but it is String");
+        check(r2 == 0 && e && strstr(o2, "unknown function 'h'"),
+              "piped: a call no overload accepts is a compile error in the REPL too, in code that never runs");
+        if (!(r2 == 0 && e)) printf("    exit %d, output:\n%s\n", r2, o2);
+        r2 = piped("--dump-bytecode -i", "f (x: Int) -> Int := { return x + 1 }\nprint(f(41))\n", true, o2, sizeof o2);
+        check(r2 == 0 && strstr(o2, "CALLS") && strstr(o2, "42"),
+              "piped: an exactly typed call in the REPL is bound at compile time (CALLS)");
+        if (!(r2 == 0 && strstr(o2, "CALLS"))) printf("    exit %d, output:\n%s\n", r2, o2);
+    }
+
     char out[8192];
     int rc = piped("-i", "print(1)\n1 / 0\nprint(2)\n", true, out, sizeof out);
     const char *e = strstr(out, "division by zero");
