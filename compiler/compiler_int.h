@@ -13,16 +13,22 @@
  *                   generics, function signatures, constant folding
  *   summary.c       function summaries: which parameters flow into a
  *                   function's result and into its $& parameters
- *   ownership.c     moves, borrows, drops on every exit path, defers,
- *                   keep boxes and keep cycles, reference escapes,
- *                   values that would outlive their allocator
+ *   ownpass.c       the ownership pass, over each function body before
+ *                   its code is generated: use after a certain move,
+ *                   reference escapes (through summaries too), values
+ *                   outliving their allocator, returned borrows, keep
+ *                   cycles — every ownership diagnostic
+ *   ownership.c     the ownership rules carried out while generating
+ *                   code: drops on every exit path, defers, keep boxes,
+ *                   pins; and the ownership record (--emit=ownership)
  *   codegen.c       register bytecode: emission primitives, expressions,
  *                   calls and pipes
  *   codegen_stmt.c  register bytecode: declarations, assignments, control
  *                   flow, returns, function bodies
  *   compile.c       the driver: the shared helpers and kp_compile
  *   emit.c          the listing of the ownership record (--emit=ownership)
- * Names carry their module: kp_resolve_, kp_types_, kp_sum_, kp_own_, kp_cg_,
+ * Names carry their module: kp_resolve_, kp_types_, kp_sum_, kp_own_ (ownpass.c
+ * and ownership.c), kp_cg_,
  * kp_compile_.
  */
 #ifndef KP_COMPILER_INT_H
@@ -44,7 +50,9 @@ struct Local {
     KpType *type;      /* static type, or NULL */
     bool global;       /* top-level variable: reg is an absolute stack slot */
     int depth;
-    uint32_t moved_line, moved_col; /* certain move, 0 = none */
+    uint32_t moved_line, moved_col; /* certain move, 0 = none: what the
+                                       ownership record says of its drop
+                                       (the diagnostics are ownpass.c's) */
     uint8_t may_move;  /* moved on some path (the ownership record: its drop
                           happens only if it was not) */
     uint32_t start_pc;
@@ -57,8 +65,6 @@ struct Local {
     uint8_t addr_taken;   /* a reference to it was made: its register is
                              cleared at scope exit even when it holds a
                              scalar, so the reference is seen to die */
-    const char *holds_ref; /* a record variable holding a reference to this
-                              function's local `holds_ref` (set by h.f = &x) */
     KpNode *using_node;
     int32_t prev_same;    /* the older local of the same name, or -1 (the
                              chain of Fn.lindex) */
@@ -114,7 +120,7 @@ typedef struct Fn {
     bool is_main;
     uint32_t line, col;
     /* keep: the variables this function keeps (boxed from their
-     * declaration), and the keep edges seen so far (owner -> kept) */
+     * declaration; the keep edges and their cycles are ownpass.c's) */
     struct {
         const char *name;
         KpNode *using_expr;
@@ -122,11 +128,6 @@ typedef struct Fn {
         uint32_t box_reg; /* a top-level variable's box: a reserved slot */
     } kept[64];
     int nkept;
-    struct {
-        const char *owner, *kept;
-        uint32_t line;
-    } kedges[64];
-    int nkedges;
     KpNode *blocks[64]; /* the block being compiled at each depth */
 } Fn;
 

@@ -34,8 +34,13 @@
  *    `using A { }` stored into a variable declared before A would outlive
  *    A, an error where the compiler can see it.
  *
- * These decisions are taken while code is generated: the functions here
- * emit the drops, defer bodies and keep instructions they decide on.
+ * Which of these is an error — a use after a certain move, a reference
+ * that outlives its referent, a value outliving its allocator, a borrow
+ * returned, a keep cycle — is decided before code generation, by the
+ * ownership pass over each function body (ownpass.c).  What remains here
+ * is carried out while code is generated: the functions below emit the
+ * drops, defer bodies and keep instructions the rules above call for, and
+ * the record of them.
  *
  * The record.  Every instruction that moves, drops, deinitializes, boxes,
  * keeps or releases a value is recorded as it is emitted (kp_own_record,

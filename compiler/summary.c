@@ -613,7 +613,8 @@ static int call_overloads(C *c, KpNode *n, KpOverload **out, int max) {
 
 /* A call that may store a reference into a `$&` argument (push(xs, &x),
  * or a function whose summary says so: fill($&h, &k)): the reference may
- * not outlive its referent — the checks of `h.f = &k` (ownership.c). */
+ * not outlive its referent — the checks of `h.f = &k` (ownpass.c, whose
+ * walk calls this). */
 void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first) {
     if (!n->a || n->a->kind != KP_N_IDENT || pipe_first || n->list.count < 2) return;
     bool global;

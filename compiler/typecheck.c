@@ -9,8 +9,14 @@
  * Code generation compiles every block, the ones that never run included
  * (`if false { … }`), so every block of the program is checked.  The pass
  * walks the block's statements in order, keeping the static type of each
- * local the block declares; nested blocks are checked when they are
- * compiled, with the locals declared before them in scope.
+ * local the block declares (and recording it on the declaration,
+ * KpNode.stype, for the ownership pass); nested blocks — branches, loop
+ * bodies with their loop variables, bare, using and defer blocks — are
+ * checked in the same walk, so that when the ownership pass (ownpass.c)
+ * walks a function body, every call in it is bound.  A nested block that
+ * declares functions or types is checked when code generation reaches it,
+ * after its declarations are hoisted, with the locals declared before it in
+ * scope.
  *
  * A static type is known or unknown (NULL).  Known types come from
  * literals, constructors, annotations, parameters, declared outputs, and
