@@ -540,6 +540,12 @@ void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_
          * kp_own_emit_exit dropped them in order before); the result moves
          * to the caller */
         op_is_ret = true;
+        if (op == KP_BC_RET) {
+            /* `return v`: the local's value moves to the caller */
+            Local *rv = local_in(c, a);
+            if (rv && !rv->global && !rv->through && rv->name[0] != '(' && !rv->moved_line)
+                kp_own_note(c, KP_OWN_MOVE, rv->name, rv->type, rv->may_move, "returned to the caller");
+        }
         for (int i = c->fn->nlocals; i-- > 0;) {
             Local *l = &c->fn->locals[i];
             if (!l->global && !(op == KP_BC_RET && l->reg == a) && (c->fn->ndefers == 0 || l->through))
