@@ -41,8 +41,8 @@
  * grows (the sets only grow, and are bounded, so it ends).
  *
  * What a summary does not see: a function whose result type is not
- * declared (or cannot hold a reference) has an empty sum_ret, and a `$&`
- * parameter whose type is undeclared receives nothing; a call through a
+ * declared (or cannot hold a reference) has an empty sum_ret (a `$&`
+ * parameter whose type is undeclared may receive anything); a call through a
  * function value carries the union of its arguments; aliasing (a local
  * holding a `$&` parameter, then stored through) is not followed.  What
  * the summaries miss, the run-time generation check of references still
@@ -550,7 +550,7 @@ static bool summarize(C *c, KpNode *fn, KpOverload *ov, Mask *into) {
     if (!ov->ret || !may_hold(ov->ret, 0)) ret = 0;
     for (int j = 0; j < np; j++) {
         KpType *pt = ov->params[j].type;
-        if (ov->params[j].mode != KP_PM_MUTREF || !pt || !may_hold(pt, 0)) into[j] = 0;
+        if (ov->params[j].mode != KP_PM_MUTREF || (pt && !may_hold(pt, 0))) into[j] = 0; /* untyped: may hold one */
         into[j] &= ~bit(j);
     }
     if (s.vars) kp_free(c->vm->meta, s.vars, sizeof(SVar) * (size_t)s.cap, 16, NULL);
