@@ -290,7 +290,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
             kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, KP_VF_PLACE);
         else if (l->reg != dst) {
             kp_cg_emit(c, KP_BC_MOVE, dst, l->reg, 0, 0);
-            if (kp_types_movable(l->type) && mode == M_VALUE && c->fn->depth >= l->depth) {
+            if (n->flags & KP_F_MOVES) { /* the ownership pass's decision */
                 l->moved_line = n->line;
                 l->moved_col = n->col;
             }
@@ -902,7 +902,7 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                     if (a->kind == KP_N_IDENT) {
                         bool gg; struct KpGlobal *g2;
                         Local *l2 = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &gg, &g2);
-                        if (l2 && l2 != (Local *)1 && !gg) { l2->moved_line = n->line; l2->moved_col = n->col; }
+                        if (l2 && l2 != (Local *)1 && !gg && (a->flags & KP_F_MOVES)) { l2->moved_line = n->line; l2->moved_col = n->col; }
                     }
                 } else {
                     kp_cg_expr(c, a, r, M_VALUE);

@@ -48,7 +48,11 @@
  *
  * Code generation no longer decides any of these: it reads the tree the
  * types and ownership passes annotated, and emits the drops, moves and
- * keeps the ownership rules call for (ownership.c).
+ * keeps the ownership rules call for (ownership.c).  The pass's decisions
+ * it reads so far: which uses of a variable move its value (KP_F_MOVES on
+ * the IDENT: from there the variable is moved, and the ownership record
+ * lists no drop for it).  Which locals each exit drops, and which defers
+ * it runs, are still worked out by ownership.c as the code is emitted.
  */
 #include "compiler_int.h"
 
@@ -183,6 +187,8 @@ static int var_index(OP *o, OVar *v) { return (int)(v - o->vars); }
 static int order_key(OP *o, OVar *v) { return v->global ? var_index(o, v) : (1 << 28) + var_index(o, v); }
 
 /* ------------------------------------------------------------ checks */
+
+/* The decisions code generation reads: a use that moves (KP_F_MOVES). */
 
 static void check_not_moved(OP *o, KpNode *n, OVar *v) {
     if (!v || !v->moved_line || (n->flags & KP_F_OWNERR)) return;
@@ -410,6 +416,7 @@ static void use_ident(OP *o, KpNode *n, int mode) {
     if (!v) return;
     check_not_moved(o, n, v);
     if (mode == M_VALUE && v->through != 1 && kp_types_movable(v->type)) {
+        n->flags |= KP_F_MOVES;
         v->moved_line = n->line;
         v->moved_col = n->col;
     }
@@ -443,7 +450,7 @@ static void call(OP *o, KpNode *n, KpNode *pipe_first) {
             if (kp_resolve_is_place(a) || a->kind == KP_N_HOLE) {
                 place(o, a);
                 OVar *v = a->kind == KP_N_IDENT ? find(o, a->name) : NULL;
-                if (v) { v->moved_line = n->line; v->moved_col = n->col; }
+                if (v) { v->moved_line = n->line; v->moved_col = n->col; a->flags |= KP_F_MOVES; }
             } else {
                 expr(o, a, M_VALUE);
             }
@@ -625,6 +632,37 @@ static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, u
     pop_block(o, mark, true);
 }
 
+/* The static type of an initializer the types pass leaves unknown but
+ * code generation knows: a record literal's anonymous type, a pipe's last
+ * call's result. */
+static KpType *guess_type(OP *o, KpNode *v, int depth) {
+    C *c = o->c;
+    if (!v || depth > 16) return NULL;
+    if (v->kind == KP_N_RECORD) {
+        int nf = v->list.count;
+        if (nf > 256) return NULL;
+        const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(nf + 1), 8);
+        for (int i = 0; i < nf; i++) {
+            if (!v->list.items[i]->name) return NULL;
+            names[i] = kp_compile_intern(c, v->list.items[i]->name);
+            for (int j = 0; j < i; j++) if (names[j] == names[i]) return NULL;
+        }
+        return kp_types_anon(c, nf, names, NULL);
+    }
+    if (v->kind == KP_N_PIPE) {
+        if (v->b && v->b->kind == KP_N_KEEP) return guess_type(o, v->a, depth + 1);
+        return guess_type(o, v->b, depth + 1);
+    }
+    if (v->kind == KP_N_CALL && v->a && v->a->kind == KP_N_IDENT && !find(o, v->a->name)) {
+        if (v->bound) return v->bound->ret;
+        const char *name = kp_compile_intern(c, v->a->name);
+        if (kp_resolve_find_type(c, name)) return kp_resolve_find_type(c, name)->type;
+        KpFunc *f = kp_resolve_find_func(c, name);
+        if (f && f->n == 1) return f->ovs[0]->ret;
+    }
+    return NULL;
+}
+
 static void decl(OP *o, KpNode *n) {
     C *c = o->c;
     const char *name = kp_compile_intern(c, n->name);
@@ -654,6 +692,7 @@ static void decl(OP *o, KpNode *n) {
         t = kp_types_resolve(c, n->a);
         if (d->count != mark && mark <= KP_MAX_DIAGS) { d->count = mark; t = NULL; }
     }
+    if (!t && n->b) t = guess_type(o, n->b, 0);
     OVar *v = add_var(o, name, t, n);
     v->global = top;
     if (n->b && !top) note_decl_ref(o, v, n->b);

@@ -123,6 +123,10 @@ enum {
     KP_F_OWNED = 1u << 4,    /* BLOCK already walked by the ownership pass */
     KP_F_OWNERR = 1u << 5,   /* IDENT: its use-after-move error is reported
                                 (a defer body is walked at each exit)     */
+    KP_F_MOVES = 1u << 6,    /* IDENT: the ownership pass decided that this
+                                use moves the variable's value (a consuming
+                                use of a movable value, deinit's operand):
+                                code generation marks it moved from here  */
 };
 
 typedef struct KpNode KpNode;
