@@ -615,6 +615,7 @@ void kp_cg_function(C *c, KpNode *n, KpOverload *ov) {
     fn.p->nparams = ov->nparams;
     fn.p->ret = ov->ret;
     kp_own_scan_keeps(c, &fn, n->b);
+    if (!c->own_dead) kp_own_note_summary(c, ov); /* for the listing */
     kp_own_push_scope(c);
     for (int i = 0; i < ov->nparams; i++) {
         uint32_t r = kp_cg_reg_alloc(c);

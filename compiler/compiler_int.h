@@ -306,6 +306,7 @@ void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, con
 void kp_own_hint(C *c, const char *what, KpType *type, const char *why);
 void kp_own_quiet(C *c);
 void kp_own_note_end(C *c);
+void kp_own_note_summary(C *c, const KpOverload *ov);
 
 /* codegen.c — bytecode emission, expressions and calls */
 uint32_t kp_cg_add_k(C *c, KpValue v);

@@ -371,7 +371,7 @@ bool kp_own_param_flows(const KpOverload *ov, int i) {
 
 /* ------------------------------------------------ the ownership record */
 
-const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release"};
+const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release", "summary"};
 
 /* Does a value of static type t own something that must be dropped?
  * 0 never (scalars, strings, references, types, functions), 1 always
@@ -404,6 +404,38 @@ static void own_add(C *c, int kind, const char *what, KpType *type, bool maybe, 
     }
     log->items[log->n++] = (KpOwnEvent){(uint8_t)kind, maybe, c->fn->line, c->fn->col, what, type, why,
                                         c->fn->p ? c->fn->p->name : NULL, count};
+}
+
+/* The summary of overload ov (summary.c), for the listing: recorded at
+ * the function's declaration when it has a reference parameter. */
+void kp_own_note_summary(C *c, const KpOverload *ov) {
+    if (!c->own || !ov->sum_known) return;
+    bool refs = false;
+    for (int i = 0; i < ov->nparams; i++)
+        if (ov->params[i].mode != KP_PM_VALUE) refs = true;
+    if (!refs) return;
+    char buf[400];
+    size_t len = 0;
+    int nret = 0;
+    for (int i = 0; i < ov->nparams && len < sizeof buf - 80; i++) {
+        if (!kp_sum_ret_flows(ov, i)) continue;
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", nret++ ? ", " : "the result may hold a reference from ",
+                                ov->params[i].name ? ov->params[i].name : "_");
+    }
+    for (int j = 0; j < ov->nparams && len < sizeof buf - 80; j++) {
+        uint64_t m = ov->sum_into ? ov->sum_into[j] : 0;
+        for (int i = 0; i < ov->nparams && i < 64 && len < sizeof buf - 80; i++) {
+            if (!(m & ((uint64_t)1 << i))) continue;
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%sit may store %s into %s", len ? "; " : "",
+                                    ov->params[i].name ? ov->params[i].name : "_", ov->params[j].name ? ov->params[j].name : "_");
+        }
+    }
+    if (!len) len = (size_t)snprintf(buf, sizeof buf, "its reference parameters reach neither its result nor its $& parameters");
+    char *why = kp_arena_alloc(&c->vm->meta_arena, len + 1, 1);
+    if (!why) return;
+    memcpy(why, buf, len);
+    why[len] = 0;
+    own_add(c, KP_OWN_SUMMARY, ov->func->name, NULL, false, why, 0);
 }
 
 void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why) {

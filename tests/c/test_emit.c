@@ -260,6 +260,24 @@ static void test_return_moves(void) {
     host_done(&h);
 }
 
+/* the function summaries, at each declaration with a reference parameter */
+static void test_summaries(void) {
+    Host h = {0};
+    int rc = emit(&h,
+                  "H : Type = ( .r : &Int )\n"
+                  "W : Type = ( .t : &Int )\n"
+                  "fill (h: $&H, k: &Int) -> () := { h.r = k }\n"
+                  "wrap (t: &Int) -> W := { return W(.t = t) }\n"
+                  "look (t: &Int) -> Int := { return t + 1 }\n"
+                  "twice (n: Int) -> Int := { return n * 2 }\n");
+    CHECK(rc == KP_OK);
+    CHECK(h.out && has_event(h.out, "3:1 summary fill: it may store k into h"));
+    CHECK(h.out && has_event(h.out, "4:1 summary wrap: the result may hold a reference from t"));
+    CHECK(h.out && has_event(h.out, "5:1 summary look: its reference parameters reach neither"));
+    CHECK(h.out && !has_event(h.out, "6:1 summary")); /* no reference parameter */
+    host_done(&h);
+}
+
 static void test_keep_refcounts(void) {
     Host h = {0};
     int rc = emit(&h,
@@ -420,6 +438,7 @@ int main(void) {
     RUN(test_typed_declarations);
     RUN(test_moves);
     RUN(test_return_moves);
+    RUN(test_summaries);
     RUN(test_keep_refcounts);
     RUN(test_pipe_temporaries);
     RUN(test_top_level);
