@@ -57,7 +57,7 @@ static void usage(FILE *out) {
             "keep fmt prints each file in the canonical layout (-w rewrites it; --check\n"
             "lists the files that are not formatted and exits 1 if there is one).\n"
             "REPL commands: :help, :quit, :stats, :type, :ownership (Ctrl-C interrupts a line)\n"
-            "exit codes: 0 ok, 1 runtime error, 2 compile error, 64 usage (the REPL: 0)\n");
+            "exit codes: 0 ok, 1 runtime error, 2 compile error, 64 usage (the REPL: 0); exit(N) in a script: N\n");
 }
 
 static void version(void) {

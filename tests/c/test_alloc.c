@@ -11,6 +11,8 @@
  */
 #include "alloc/alloc.h"
 
+#include "check.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +20,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                             \
-    do {                                                                     \
-        if (c) {                                                             \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,       \
-                    __LINE__, current, #c);                                  \
-        }                                                                    \
-    } while (0)
 
 /* Compares text, showing both on failure. */
 #define CHECK_STR(got, want)                                                 \
@@ -41,7 +30,7 @@ static const char *current;
         } else {                                                             \
             failed++;                                                        \
             fprintf(stderr, "%s:%d: %s: text differs\n--- got:\n%s--- want:\n%s---\n", \
-                    __FILE__, __LINE__, current, g_, w_);                    \
+                    __FILE__, __LINE__, check_current, g_, w_);                        \
         }                                                                    \
     } while (0)
 
@@ -53,7 +42,7 @@ static const char *current;
         } else {                                                             \
             failed++;                                                        \
             fprintf(stderr, "%s:%d: %s: missing \"%s\" in:\n%s---\n",        \
-                    __FILE__, __LINE__, current, n_, h_);                    \
+                    __FILE__, __LINE__, check_current, n_, h_);              \
         }                                                                    \
     } while (0)
 
@@ -62,12 +51,6 @@ static const char *current;
     do {                                                                     \
         CHECK((a)->stats.live_bytes == 0);                                   \
         CHECK((a)->stats.live_count == 0);                                   \
-    } while (0)
-
-#define RUN(fn)                                                              \
-    do {                                                                     \
-        current = #fn;                                                       \
-        fn();                                                                \
     } while (0)
 
 static bool aligned(const void *p, size_t align) {
@@ -1217,6 +1200,5 @@ int main(void) {
     RUN(test_tl_returns_null_when_backing_fails);
     RUN(test_tl_over_page_allocator);
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return CHECK_DONE();
 }

@@ -13,37 +13,20 @@
  */
 #include "alloc/alloc.h"
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static atomic_int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                             \
-    do {                                                                     \
-        if (c) {                                                             \
-            atomic_fetch_add(&passed, 1);                                    \
-        } else {                                                             \
-            atomic_fetch_add(&failed, 1);                                    \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,       \
-                    __LINE__, current, #c);                                  \
-        }                                                                    \
-    } while (0)
 
 #define CHECK_NO_LEAK(a)                                                     \
     do {                                                                     \
         KpAllocStats s_ = kp_alloc_stats(a);                                 \
         CHECK(s_.live_bytes == 0);                                           \
         CHECK(s_.live_count == 0);                                           \
-    } while (0)
-
-#define RUN(fn)                                                              \
-    do {                                                                     \
-        current = #fn;                                                       \
-        fn();                                                                \
     } while (0)
 
 enum { THREADS = 8, QCAP = 4096 };
@@ -394,6 +377,5 @@ int main(void) {
     RUN(test_debug_under_threads_finds_no_errors);
     RUN(test_debug_over_thread_local_finds_no_errors);
     RUN(test_tl_thousands_of_allocators_leave_the_hosts_pthread_keys);
-    printf("%d passed, %d failed\n", atomic_load(&passed), atomic_load(&failed));
-    return atomic_load(&failed) != 0;
+    return CHECK_DONE();
 }

@@ -6,23 +6,12 @@
  * and the cap of 20 errors.
  */
 #include <stdio.h>
+
+#include "check.h"
 #include <string.h>
 
 #include "lexer/source.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-        }                                                                 \
-    } while (0)
 
 typedef struct Out {
     char buf[16384];
@@ -47,7 +36,7 @@ static void test_escaped_line_and_caret(void) {
     const char *want = "t.kp:1:11: error: unexpected '+'\n"
                        "    x := 1 \\x01\\xFF + 2\n"
                        "                    ^ here\n";
-    CHECK(!strcmp(o.buf, want), "escaped line: got\n%s", o.buf);
+    CHECKF(!strcmp(o.buf, want), "escaped line: got\n%s", o.buf);
 }
 
 static void test_utf8_kept(void) {
@@ -59,7 +48,7 @@ static void test_utf8_kept(void) {
     const char *want = "u.kp:1:14: error: no\n"
                        "    s := \"\xc3\xa9t\xc3\xa9\" + 1\n"
                        "               ^\n";
-    CHECK(!strcmp(o.buf, want), "utf-8 line: got\n%s", o.buf);
+    CHECKF(!strcmp(o.buf, want), "utf-8 line: got\n%s", o.buf);
 }
 
 static void test_spans_and_notes(void) {
@@ -78,7 +67,7 @@ static void test_spans_and_notes(void) {
                        "    take(x)\n"
                        "         -\n"
                        "    = help: clone it\n";
-    CHECK(!strcmp(o.buf, want), "spans: got\n%s", o.buf);
+    CHECKF(!strcmp(o.buf, want), "spans: got\n%s", o.buf);
 }
 
 static void test_cap_of_20(void) {
@@ -99,8 +88,8 @@ static void test_cap_of_20(void) {
     kp_diags_print(&d, &src, &sink);
     int headers = 0;
     for (const char *p = o.buf; (p = strstr(p, ": error: ")); p++) headers++;
-    CHECK(headers == 20, "20 errors shown, got %d", headers);
-    CHECK(strstr(o.buf, "too many errors, stopping (10 more not shown)") != NULL, "cap message: %s", o.buf);
+    CHECKF(headers == 20, "20 errors shown, got %d", headers);
+    CHECKF(strstr(o.buf, "too many errors, stopping (10 more not shown)") != NULL, "cap message: %s", o.buf);
     kp_arena_deinit(&arena);
 }
 
@@ -109,6 +98,5 @@ int main(void) {
     test_utf8_kept();
     test_spans_and_notes();
     test_cap_of_20();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

@@ -17,6 +17,8 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 
 #include <errno.h>
@@ -32,19 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed, known_bugs;
-static const char *current;
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (c) {                                                               \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,         \
-                    __LINE__, current, #c);                                    \
-        }                                                                      \
-    } while (0)
+static int known_bugs;
 
 /* A check of documented behaviour that is known not to hold yet. */
 #define KNOWN_BUG(c, what)                                                     \
@@ -52,17 +42,11 @@ static const char *current;
         if (c) {                                                               \
             passed++;                                                          \
             printf("note: %s: known bug now fixed (make it a CHECK): %s\n",    \
-                   current, what);                                             \
+                   check_current, what);                                       \
         } else {                                                               \
             known_bugs++;                                                      \
-            printf("note: %s: known bug, not counted: %s\n", current, what);   \
+            printf("note: %s: known bug, not counted: %s\n", check_current, what); \
         }                                                                      \
-    } while (0)
-
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        current = #fn;                                                         \
-        fn();                                                                  \
     } while (0)
 
 /* ------------------------------------------------------------ the host */
@@ -1400,7 +1384,7 @@ static int failing_scenario(long n) {
         int rc = run(vm, alloc_heavy);
         bool ok = rc == KP_OK ? strcmp(h.out, "30 31 a1b1c\n") == 0 : rc == KP_ERR_RUNTIME || rc == KP_ERR_COMPILE;
         if (!ok) {
-            fprintf(stderr, "%s: failing after %ld allocations: code %d, \"%s\", printed \"%s\"\n", current, n, rc,
+            fprintf(stderr, "%s: failing after %ld allocations: code %d, \"%s\", printed \"%s\"\n", check_current, n, rc,
                     kp_vm_last_error(vm), h.out);
             return 12;
         }
@@ -1512,6 +1496,5 @@ int main(void) {
     RUN(emit_ownership_and_dump_bytecode_write_output);
     RUN(failing_host_allocator_fails_cleanly);
     if (known_bugs) printf("%d known bugs not counted (see the notes above)\n", known_bugs);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

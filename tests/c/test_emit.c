@@ -16,25 +16,14 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (c) {                                                               \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,         \
-                    __LINE__, current, #c);                                    \
-        }                                                                      \
-    } while (0)
 
 /* ------------------------------------------------------------ the host */
 
@@ -98,7 +87,7 @@ static void host_done(Host *h) {
     CHECK(h->mem.blocks == 0);
     CHECK(h->mem.bytes == 0);
     CHECK(h->script_out == 0); /* emitting never runs the program */
-    if (failed && h->out) fprintf(stderr, "--- %s emitted:\n%s---\n", current, h->out);
+    if (failed && h->out) fprintf(stderr, "--- %s emitted:\n%s---\n", check_current, h->out);
     free(h->out);
     h->out = NULL;
 }
@@ -428,11 +417,6 @@ static void test_out_of_memory(void) {
 }
 
 int main(void) {
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        current = #fn;                                                         \
-        fn();                                                                  \
-    } while (0)
     RUN(test_drops);
     RUN(test_parse_error_sets_last_error);
     RUN(test_typed_declarations);
@@ -447,6 +431,5 @@ int main(void) {
     RUN(test_compile_error);
     RUN(test_same_vm_twice);
     RUN(test_out_of_memory);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

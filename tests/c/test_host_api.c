@@ -10,30 +10,14 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (c) {                                                                                   \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, current, #c);     \
-        }                                                                                          \
-    } while (0)
-
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        current = #fn;                                                                             \
-        fn();                                                                                      \
-    } while (0)
 
 /* ------------------------------------------------------------ the host */
 
@@ -253,7 +237,7 @@ static void without_a_callback_each_message_is_one_write(void) {
         int rc_ = (call);                                                                          \
         CHECK(rc_ != KP_OK);                                                                       \
         if (rc_ != KP_OK && !has_error(vm))                                                        \
-            fprintf(stderr, "%s: no message after: %s\n", current, #call);                         \
+            fprintf(stderr, "%s: no message after: %s\n", check_current, #call);                   \
         CHECK(rc_ == KP_OK || has_error(vm));                                                      \
     } while (0)
 
@@ -770,6 +754,5 @@ int main(void) {
     RUN(host_types_pass_move_borrow_and_deinit_once);
     RUN(a_host_type_deinit_may_not_call_back_into_the_vm);
     RUN(define_type_rejects_bad_definitions);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

@@ -19,25 +19,14 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (c) {                                                               \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,         \
-                    __LINE__, current, #c);                                    \
-        }                                                                      \
-    } while (0)
 
 /* ------------------------------------------------------------ the host */
 
@@ -213,12 +202,9 @@ static void the_vm_recovers_when_memory_comes_back(void) {
     CHECK(bad == 0);
 }
 
-#define RUN(fn) do { current = #fn; fn(); } while (0)
-
 int main(void) {
     RUN(persistent_failure_still_reports_out_of_memory);
     RUN(check_cycles_reports_a_failed_allocation);
     RUN(the_vm_recovers_when_memory_comes_back);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

@@ -8,25 +8,14 @@
  * backing allocator's live bytes are back to zero.
  */
 #include <stdio.h>
+
+#include "check.h"
 #include <stdlib.h>
 #include <string.h>
 
 #include "lexer/lexer.h"
 #include "parser/ast.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-        }                                                                 \
-    } while (0)
 
 /* ------------------------------------------------------------ harness */
 
@@ -438,18 +427,18 @@ static void test_positions(void) {
     Parsed p;
     parse(&p, "x := 1\n  foo (1)\nfor i in r {}\n");
     KpNode *call = p.root->list.items[1]->a;
-    CHECK(call->kind == KP_N_CALL && call->line == 2 && call->col == 7,
+    CHECKF(call->kind == KP_N_CALL && call->line == 2 && call->col == 7,
           "call position %u:%u", call->line, call->col);
     KpNode *decl = p.root->list.items[0];
-    CHECK(decl->line == 1 && decl->col == 1, "decl position");
-    CHECK(decl->b->depth == 1 && decl->depth == 2, "depths %u %u", decl->b->depth, decl->depth);
+    CHECKF(decl->line == 1 && decl->col == 1, "decl position");
+    CHECKF(decl->b->depth == 1 && decl->depth == 2, "depths %u %u", decl->b->depth, decl->depth);
     KpNode *f = p.root->list.items[2];
-    CHECK(f->kind == KP_N_FOR && f->line == 3 && f->col == 1, "for position");
+    CHECKF(f->kind == KP_N_FOR && f->line == 3 && f->col == 1, "for position");
     FINISH(&p);
 
     parse(&p, "s := \"a\\0b\"\n");
     KpNode *s = p.root->list.items[0]->b;
-    CHECK(s->kind == KP_N_STRING && s->str_len == 3 && s->str[1] == 0, "NUL escape");
+    CHECKF(s->kind == KP_N_STRING && s->str_len == 3 && s->str[1] == 0, "NUL escape");
     FINISH(&p);
 }
 
@@ -459,18 +448,18 @@ static void test_syntax_errors(void) {
     /* three independent bad lines, three errors, the good lines kept */
     Parsed p;
     parse(&p, "x := )\ny := 1 2\nok := 1\nprint(,)\n");
-    CHECK(p.diags.count == 3, "3 errors, got %d", p.diags.count);
+    CHECKF(p.diags.count == 3, "3 errors, got %d", p.diags.count);
     if (p.diags.count == 3) {
-        CHECK(p.diags.items[0].line == 1 && p.diags.items[0].col == 6, "first error at 1:6");
-        CHECK(strstr(p.diags.items[0].msg, "unexpected ')'") != NULL, "msg: %s",
+        CHECKF(p.diags.items[0].line == 1 && p.diags.items[0].col == 6, "first error at 1:6");
+        CHECKF(strstr(p.diags.items[0].msg, "unexpected ')'") != NULL, "msg: %s",
               p.diags.items[0].msg);
-        CHECK(p.diags.items[1].line == 2, "second error on line 2");
-        CHECK(p.diags.items[2].line == 4, "third error on line 4");
+        CHECKF(p.diags.items[1].line == 2, "second error on line 2");
+        CHECKF(p.diags.items[2].line == 4, "third error on line 4");
     }
     /* `y := 1` is complete before `2` is seen, so it is kept too */
-    CHECK(p.root->list.count == 2 && p.root->list.items[1]->kind == KP_N_DECL,
+    CHECKF(p.root->list.count == 2 && p.root->list.items[1]->kind == KP_N_DECL,
           "good lines kept");
-    CHECK(!p.diags.incomplete, "not incomplete");
+    CHECKF(!p.diags.incomplete, "not incomplete");
     FINISH(&p);
 
     /* errors inside a block recover at the next line too */
@@ -517,7 +506,7 @@ static void test_incomplete(void) {
     for (size_t i = 0; i < sizeof inc / sizeof inc[0]; i++) {
         Parsed p;
         parse(&p, inc[i]);
-        CHECK(p.diags.count > 0 && p.diags.incomplete, "incomplete for %s", inc[i]);
+        CHECKF(p.diags.count > 0 && p.diags.incomplete, "incomplete for %s", inc[i]);
         FINISH(&p);
     }
     /* strings cannot span lines: an unterminated one is an error, never
@@ -526,7 +515,7 @@ static void test_incomplete(void) {
     for (size_t i = 0; i < sizeof done / sizeof done[0]; i++) {
         Parsed p;
         parse(&p, done[i]);
-        CHECK(!p.diags.incomplete, "not incomplete for %s", done[i]);
+        CHECKF(!p.diags.incomplete, "not incomplete for %s", done[i]);
         FINISH(&p);
     }
 }
@@ -549,14 +538,14 @@ static void test_nul_bytes(void) {
     static const char a[] = "x := 1\0\0\0 + 2\ny := 3\0";
     Parsed p;
     parse_n(&p, a, sizeof a - 1);
-    CHECK(p.diags.count == 2, "2 errors, got %d", p.diags.count);
-    CHECK(has_diag(&p, "unexpected character"), "NUL is unexpected");
-    CHECK(p.root->list.count == 2, "both statements parsed, got %d", p.root->list.count);
+    CHECKF(p.diags.count == 2, "2 errors, got %d", p.diags.count);
+    CHECKF(has_diag(&p, "unexpected character"), "NUL is unexpected");
+    CHECKF(p.root->list.count == 2, "both statements parsed, got %d", p.root->list.count);
     FINISH(&p);
 
     static const char b[] = "s := \"a\0b\"\n";
     parse_n(&p, b, sizeof b - 1);
-    CHECK(p.diags.count == 0 && p.root->list.count == 1 &&
+    CHECKF(p.diags.count == 0 && p.root->list.count == 1 &&
               p.root->list.items[0]->b->str_len == 3,
           "NUL inside a string is kept");
     FINISH(&p);
@@ -565,11 +554,11 @@ static void test_nul_bytes(void) {
     char *one = malloc(1);
     one[0] = 'x';
     parse_n(&p, one, 1);
-    CHECK(p.diags.count == 0 && p.root->list.count == 1, "one-byte source");
+    CHECKF(p.diags.count == 0 && p.root->list.count == 1, "one-byte source");
     FINISH(&p);
     one[0] = '"';
     parse_n(&p, one, 1);
-    CHECK(p.diags.count == 1 && !p.diags.incomplete, "lone quote");
+    CHECKF(p.diags.count == 1 && !p.diags.incomplete, "lone quote");
     FINISH(&p);
     free(one);
 }
@@ -631,7 +620,7 @@ static void test_huge_inputs(void) {
     memcpy(s + 6 + n, "\"\n", 2);
     Parsed p;
     parse_n(&p, s, n + 8);
-    CHECK(p.diags.count == 0 && p.root->list.count == 1 &&
+    CHECKF(p.diags.count == 0 && p.root->list.count == 1 &&
               p.root->list.items[0]->b->str_len == n,
           "10 MB string");
     FINISH(&p);
@@ -646,7 +635,7 @@ static void test_huge_inputs(void) {
         s[i] = (char)(x >> 16);
     }
     parse_n(&p, s, n);
-    CHECK(p.root != NULL && p.diags.count > 0, "random bytes give errors");
+    CHECKF(p.root != NULL && p.diags.count > 0, "random bytes give errors");
     FINISH(&p);
     /* random printable tokens, to reach deeper grammar states */
     static const char *const words[] = {
@@ -664,7 +653,7 @@ static void test_huge_inputs(void) {
         r[len++] = ' ';
     }
     parse_n(&p, r, len);
-    CHECK(p.root != NULL && p.diags.count > 0, "random tokens give errors");
+    CHECKF(p.root != NULL && p.diags.count > 0, "random tokens give errors");
     FINISH(&p);
     free(r);
     free(s);
@@ -678,21 +667,21 @@ static void test_lexer_direct(void) {
     KpLexer lx;
     kp_lexer_init(&lx, &src);
     KpToken t = kp_lexer_next(&lx);
-    CHECK(t.off == 0 && t.len == 1 && t.line == 1 && t.col == 1 && !t.err, "ident a");
+    CHECKF(t.off == 0 && t.len == 1 && t.line == 1 && t.col == 1 && !t.err, "ident a");
     t = kp_lexer_next(&lx);
-    CHECK(t.kind == KP_TOK_BAD && t.off == 1 && t.err, "NUL is bad");
+    CHECKF(t.kind == KP_TOK_BAD && t.off == 1 && t.err, "NUL is bad");
     t = kp_lexer_next(&lx);
-    CHECK(t.kind == KP_TOK_SEMI && t.col == 4, "semicolon");
+    CHECKF(t.kind == KP_TOK_SEMI && t.col == 4, "semicolon");
     t = kp_lexer_next(&lx);
-    CHECK(t.kind != KP_TOK_EOF && t.line == 1 && t.col == 5, "newline token");
+    CHECKF(t.kind != KP_TOK_EOF && t.line == 1 && t.col == 5, "newline token");
     t = kp_lexer_next(&lx);
-    CHECK(t.line == 2 && t.col == 3 && t.len == 2 && t.err &&
+    CHECKF(t.line == 2 && t.col == 3 && t.len == 2 && t.err &&
               strcmp(t.err, "unterminated string") == 0,
           "unterminated string at 2:3");
     t = kp_lexer_next(&lx);
-    CHECK(t.kind == KP_TOK_EOF && t.off == src.len, "eof");
+    CHECKF(t.kind == KP_TOK_EOF && t.off == src.len, "eof");
     t = kp_lexer_next(&lx);
-    CHECK(t.kind == KP_TOK_EOF, "eof again");
+    CHECKF(t.kind == KP_TOK_EOF, "eof again");
 }
 
 static void test_dump(void) {
@@ -700,8 +689,8 @@ static void test_dump(void) {
     parse(&p, "f (a: Int) -> Int := { return a }");
     char buf[16];
     size_t n = kp_ast_sexpr(p.root, buf, sizeof buf);
-    CHECK(n > sizeof buf && strlen(buf) == sizeof buf - 1, "sexpr truncates");
-    CHECK(strcmp(kp_ast_kind_name(KP_N_CALL), "call") == 0, "kind name");
+    CHECKF(n > sizeof buf && strlen(buf) == sizeof buf - 1, "sexpr truncates");
+    CHECKF(strcmp(kp_ast_kind_name(KP_N_CALL), "call") == 0, "kind name");
     FINISH(&p);
 }
 
@@ -727,6 +716,5 @@ int main(void) {
     test_huge_inputs();
     test_lexer_direct();
     test_dump();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

@@ -9,23 +9,14 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                                                \
-    do {                                                                                        \
-        if (c) passed++;                                                                        \
-        else {                                                                                  \
-            failed++;                                                                           \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, current, #c); \
-        }                                                                                       \
-    } while (0)
 
 typedef struct Host {
     Counting mem; /* the host allocator (counting.h) */
@@ -143,14 +134,13 @@ static void map_file_needs_the_fs_capability(void) {
 }
 
 int main(void) {
-    current = "map_file_needs_the_fs_capability";
+    check_current = "map_file_needs_the_fs_capability";
     map_file_needs_the_fs_capability();
-    current = "pinned_buffer_refuses_resize_and_free";
+    check_current = "pinned_buffer_refuses_resize_and_free";
     pinned_buffer_refuses_resize_and_free();
-    current = "pin_of_views_and_errors";
+    check_current = "pin_of_views_and_errors";
     pin_of_views_and_errors();
-    current = "pin_left_at_free_is_reported";
+    check_current = "pin_left_at_free_is_reported";
     pin_left_at_free_is_reported();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return CHECK_DONE();
 }

@@ -12,6 +12,8 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include "counting.h"
 
 #include <stdio.h>
@@ -19,25 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (c) {                                                               \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,         \
-                    __LINE__, current, #c);                                    \
-        }                                                                      \
-    } while (0)
-
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        current = #fn;                                                         \
-        fn();                                                                  \
-    } while (0)
 
 /* ------------------------------------------------------------ the host */
 
@@ -90,7 +73,7 @@ static void done(Host *h, KpVM *vm) {
     kp_vm_free(vm);
     CHECK(h->mem.blocks == 0);
     CHECK(h->mem.bytes == 0);
-    if (h->mem.blocks || h->mem.bytes) fprintf(stderr, "    %s: %ld blocks, %ld bytes left\n", current, h->mem.blocks, h->mem.bytes);
+    if (h->mem.blocks || h->mem.bytes) fprintf(stderr, "    %s: %ld blocks, %ld bytes left\n", check_current, h->mem.blocks, h->mem.bytes);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -114,7 +97,7 @@ static void repl_string_temporaries_freed(void) {
     CHECK(kp_vm_finish(vm) == KP_OK);
     kp_vm_heap_stats(vm, &st);
     CHECK(st.live_count == 0);
-    if (st.live_count) fprintf(stderr, "    %s: %lld script blocks live after finish\n", current, (long long)st.live_count);
+    if (st.live_count) fprintf(stderr, "    %s: %lld script blocks live after finish\n", check_current, (long long)st.live_count);
     done(&h, vm);
 }
 
@@ -190,7 +173,7 @@ static void ten_thousand_evals_flat(void) {
     }
     CHECK(strstr(h.out, "10000!") != NULL);
     CHECK(worst <= 64 * 1024);
-    printf("note: %s: host live bytes after 100 evals %ld, growth to 10,000 at most %ld, peak %ld\n", current, base,
+    printf("note: %s: host live bytes after 100 evals %ld, growth to 10,000 at most %ld, peak %ld\n", check_current, base,
            worst, h.mem.peak_bytes);
     done(&h, vm);
 }
@@ -263,6 +246,5 @@ int main(void) {
     RUN(system_memory_withheld);
     RUN(mem_limit_covers_direct_allocators);
     RUN(source_files_bounded);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return CHECK_DONE();
 }

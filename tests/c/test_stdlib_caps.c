@@ -9,23 +9,14 @@
  */
 #include <keep.h>
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static int passed, failed;
-static const char *current;
-
-#define CHECK(c)                                                                                     \
-    do {                                                                                             \
-        if (c) passed++;                                                                             \
-        else {                                                                                       \
-            failed++;                                                                                \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, current, #c);      \
-        }                                                                                            \
-    } while (0)
 
 typedef struct Out {
     char out[4096], err[4096];
@@ -57,7 +48,7 @@ static KpVM *vm_with(Out *o, bool fs, bool rnd, bool env) {
 static int run(KpVM *vm, const char *src) { return kp_vm_run_string(vm, "t.kp", src, strlen(src)); }
 
 static void capabilities_are_withheld_by_default(void) {
-    current = "capabilities_are_withheld_by_default";
+    check_current = "capabilities_are_withheld_by_default";
     Out o;
     KpVM *vm = vm_with(&o, false, false, false);
     CHECK(vm != NULL);
@@ -74,7 +65,7 @@ static void capabilities_are_withheld_by_default(void) {
 }
 
 static void granted_capabilities_work(void) {
-    current = "granted_capabilities_work";
+    check_current = "granted_capabilities_work";
     Out o;
     KpVM *vm = vm_with(&o, false, true, true);
     setenv("KEEP_TEST_CAPS_VAR", "forty two", 1);
@@ -89,7 +80,7 @@ static void granted_capabilities_work(void) {
 }
 
 static void exit_returns_kp_exit_and_the_vm_stays_usable(void) {
-    current = "exit_returns_kp_exit_and_the_vm_stays_usable";
+    check_current = "exit_returns_kp_exit_and_the_vm_stays_usable";
     Out o;
     KpVM *vm = vm_with(&o, false, false, false);
     CHECK(kp_vm_exit_code(vm) == 0);
@@ -125,7 +116,7 @@ static void *interrupt_soon(void *vm) {
 
 /* kp_vm_interrupt ends a long sleep (the script would sleep an hour) */
 static void interrupt_ends_a_sleep(void) {
-    current = "interrupt_ends_a_sleep";
+    check_current = "interrupt_ends_a_sleep";
     Out o;
     KpVM *vm = vm_with(&o, false, false, false);
     pthread_t t;
@@ -142,6 +133,5 @@ int main(void) {
     capabilities_are_withheld_by_default();
     granted_capabilities_work();
     exit_returns_kp_exit_and_the_vm_stays_usable();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return CHECK_DONE();
 }
