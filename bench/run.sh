@@ -39,6 +39,30 @@ best_of3() {
     echo "$best"
 }
 
+# row NAME KEEP_OUT LUA_OUT KEEP_T LUA_T: prints the table row of one
+# benchmark and appends its ratio line to RATIOS (FAILED, with the reason,
+# when a side failed or the outputs differ).
+row() {
+    name=$1 kout=$2 lout=$3 keep_t=$4 lua_t=$5
+    note=""
+    if [ "$keep_t" = FAILED ]; then
+        ratio=FAILED
+        note="keep failed: $(head -n 3 "$kout.err" 2>/dev/null | tr '\n' ' ')"
+    elif [ "$lua_t" = FAILED ]; then
+        ratio=FAILED
+        note="lua failed"
+    elif ! cmp -s "$kout" "$lout"; then
+        ratio=FAILED
+        note="outputs differ"
+    else
+        ratio=$(awk -v k="$keep_t" -v l="$lua_t" \
+            'BEGIN { if (l > 0) printf "%.2f", k / l; else print "inf" }')
+    fi
+    printf '%-16s %10s %10s %10s\n' "$name" "$keep_t" "$lua_t" "$ratio"
+    RATIOS="$RATIOS$name: keep/lua = $ratio${note:+ ($note)}
+"
+}
+
 if ! command -v "$LUA" >/dev/null 2>&1; then
     echo "bench: $LUA not found (apt-get install lua5.4)"
     exit 0
@@ -66,24 +90,7 @@ for kp in "$DIR"/*.kp; do
         echo "$lua_t" >"$TMP/$lua_name.lua.time"
     fi
     keep_t=$(best_of3 "$TMP/$name.keep.out" "$KEEP" "$kp")
-
-    note=""
-    if [ "$keep_t" = FAILED ]; then
-        ratio=FAILED
-        note="keep failed: $(head -n 3 "$TMP/$name.keep.out.err" 2>/dev/null | tr '\n' ' ')"
-    elif [ "$lua_t" = FAILED ]; then
-        ratio=FAILED
-        note="lua failed"
-    elif ! cmp -s "$TMP/$name.keep.out" "$TMP/$lua_name.lua.out"; then
-        ratio=FAILED
-        note="outputs differ"
-    else
-        ratio=$(awk -v k="$keep_t" -v l="$lua_t" \
-            'BEGIN { if (l > 0) printf "%.2f", k / l; else print "inf" }')
-    fi
-    printf '%-16s %10s %10s %10s\n' "$name" "$keep_t" "$lua_t" "$ratio"
-    RATIOS="$RATIOS$name: keep/lua = $ratio${note:+ ($note)}
-"
+    row "$name" "$TMP/$name.keep.out" "$TMP/$lua_name.lua.out" "$keep_t" "$lua_t"
 done
 # the embedding API: the same C host work through keep.h and through lua.h
 EMBED=${3:-$(dirname "$KEEP")/bench}
@@ -92,23 +99,7 @@ if [ -x "$EMBED/embed_keep" ] && [ -x "$EMBED/embed_lua" ]; then
         name="embed_$mode"
         lua_t=$(best_of3 "$TMP/$name.lua.out" "$EMBED/embed_lua" "$mode")
         keep_t=$(best_of3 "$TMP/$name.keep.out" "$EMBED/embed_keep" "$mode")
-        note=""
-        if [ "$keep_t" = FAILED ]; then
-            ratio=FAILED
-            note="keep failed: $(head -n 3 "$TMP/$name.keep.out.err" 2>/dev/null | tr '\n' ' ')"
-        elif [ "$lua_t" = FAILED ]; then
-            ratio=FAILED
-            note="lua failed"
-        elif ! cmp -s "$TMP/$name.keep.out" "$TMP/$name.lua.out"; then
-            ratio=FAILED
-            note="outputs differ"
-        else
-            ratio=$(awk -v k="$keep_t" -v l="$lua_t" \
-                'BEGIN { if (l > 0) printf "%.2f", k / l; else print "inf" }')
-        fi
-        printf '%-16s %10s %10s %10s\n' "$name" "$keep_t" "$lua_t" "$ratio"
-        RATIOS="$RATIOS$name: keep/lua = $ratio${note:+ ($note)}
-"
+        row "$name" "$TMP/$name.keep.out" "$TMP/$name.lua.out" "$keep_t" "$lua_t"
     done
 else
     echo "bench: no embedding hosts in $EMBED (make bench builds them)"
