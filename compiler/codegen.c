@@ -716,6 +716,37 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
     return t;
 }
 
+/* VGET's operands (vm/opcodes.h): the register of a local variable that
+ * holds its value in place (not a keep box; for the view, one holding a
+ * reference to it is fine: the VM follows it), or, for an index, an Int
+ * constant (RK).  False when the argument is anything else: then the
+ * general sequence alone is compiled. */
+static bool vget_operand(C *c, KpNode *n, bool is_view, uint32_t *out) {
+    if (!is_view && n->kind == KP_N_INT) {
+        uint32_t k = kp_cg_add_k(c, kp_int(n->ival));
+        if (k >= KP_RK_CONST) return false;
+        *out = k | KP_RK_CONST;
+        return true;
+    }
+    if (n->kind != KP_N_IDENT || kp_own_pinned(c, n) != NO_REG) return false;
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->name), &global, &g);
+    if (!l || l == (Local *)1 || global || l->boxed || (!is_view && l->through)) return false;
+    if (l->reg >= KP_RK_CONST) return false;
+    *out = l->reg;
+    return true;
+}
+
+/* Emits an instruction with no ownership record (VGET, EXTRA: they move
+ * and drop nothing; the sequence after them records what it does). */
+static uint32_t emit_quiet(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
+    __typeof__(c->hint) hint = c->hint;
+    uint32_t at = kp_cg_emit(c, op, a, b, cc, d);
+    c->hint = hint;
+    return at;
+}
+
 /* A call the types pass bound to overload `ov` (n->bound): each argument
  * is passed in the form its parameter takes — a value moved or copied in,
  * or a reference — and CALLS runs `ov` with no run-time selection; the VM
@@ -725,6 +756,27 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
     uint32_t base = (dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : kp_cg_reg_alloc(c);
     if (base == dst && dst != save - 1) base = kp_cg_reg_alloc(c);
     int nargs = n->list.count;
+    /* v[i, j] and v[i, j] = x: the View fast paths of the VM (the same
+     * call when they do not apply) */
+    int op = KP_BC_CALLS;
+    if (ov->native && !ov->host_fn && ov->func->name[0] == '#') {
+        if (!strcmp(ov->func->name, "#index")) op = KP_BC_VINDEX;
+        else if (!strcmp(ov->func->name, "#setindex")) op = KP_BC_VSETINDEX;
+    }
+    /* v[i, j] of a variable v with variables or constants i, j: VGET reads
+     * the element straight from their registers and skips the general
+     * sequence below, which runs when it cannot (vm/vm.c) */
+    uint32_t vget_extra = NO_REG;
+    if (op == KP_BC_VINDEX && (nargs == 3 || nargs == 4)) {
+        uint32_t r[4] = {0, 0, 0, 0};
+        bool ok = true;
+        for (int k = 0; k < nargs && ok; k++) ok = vget_operand(c, n->list.items[k], k == 0, &r[k]);
+        if (ok && dst < KP_RK_CONST) {
+            kp_cg_at(c, n);
+            emit_quiet(c, KP_BC_VGET, dst, r[0], r[1], (uint8_t)(nargs - 1));
+            vget_extra = emit_quiet(c, KP_BC_EXTRA, r[2], r[3], 0, 0);
+        }
+    }
     KpType **argt = c->own && !ov->proto ? kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(nargs + 1), 8) : NULL;
     for (int i = 0; i < nargs; i++) {
         KpNode *a = n->list.items[i];
@@ -752,15 +804,13 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
     KpCallDesc *d = &c->fn->p->calls[desc - 1];
     d->ov = ov;
     d->check = n->bound_check;
-    /* v[i, j] and v[i, j] = x: the View fast paths of the VM (the same
-     * call when they do not apply) */
-    int op = KP_BC_CALLS;
-    if (ov->native && !ov->host_fn && ov->func->name[0] == '#') {
-        if (!strcmp(ov->func->name, "#index")) op = KP_BC_VINDEX;
-        else if (!strcmp(ov->func->name, "#setindex")) op = KP_BC_VSETINDEX;
-    }
     kp_cg_emit(c, op, base, (uint32_t)nargs, desc, 0);
     if (base != dst) kp_cg_emit(c, KP_BC_MOVE, dst, base, 0, 0);
+    if (vget_extra != NO_REG) {
+        uint32_t skip = c->fn->p->ncode - (vget_extra + 1);
+        if (skip < 0x10000) c->fn->p->code[vget_extra].c = (uint16_t)skip;
+        else c->fn->p->code[vget_extra - 1].d = 0; /* (a View has 1 or more dimensions: VGET never applies) */
+    }
     kp_cg_reg_free_to(c, save);
     return ov->ret;
 }

@@ -658,5 +658,6 @@ void kp_cg_function(C *c, KpNode *n, KpOverload *ov) {
     c->npipe = save_npipe;
     c->func_depth--;
     c->fn = outer;
+    kp_proto_finish(c->vm, fn.p, ov);
     if (c->vm->dump_bytecode) kp_dump_proto(c->vm, fn.p);
 }

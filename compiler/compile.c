@@ -56,6 +56,7 @@ KpProto *kp_compile_new_proto(C *c, const char *name) {
     memset(p, 0, sizeof *p);
     p->name = name;
     p->src = c->src;
+    p->own_regs = ~(uint64_t)0; /* until kp_proto_finish: all */
     return p;
 }
 

@@ -279,6 +279,25 @@ typedef struct Match {
     char label[120]; /* its label under the call */
 } Match;
 
+/* Is expression n, of static type `want`, a new plain value — never a
+ * reference nor a place — of one of the types whose values the VM passes
+ * as they are (Int, Float, Bool; not Float32 or a sized int, which the
+ * binding converts)? */
+static bool fresh_scalar(KpVM *vm, const KpType *want, const KpNode *n) {
+    if (want != vm->t_int && want != vm->t_float && want != vm->t_bool) return false;
+    switch (n->kind) {
+    case KP_N_INT: case KP_N_FLOAT: case KP_N_BOOL: return true;
+    case KP_N_UNARY: return n->op == KP_OP_NEG || n->op == KP_OP_NOT;
+    case KP_N_BINARY:
+        switch (n->op) {
+        case KP_OP_ADD: case KP_OP_SUB: case KP_OP_MUL: case KP_OP_DIV: case KP_OP_MOD:
+        case KP_OP_EQ: case KP_OP_NE: case KP_OP_LT: case KP_OP_LE: case KP_OP_GT: case KP_OP_GE: return true;
+        default: return false;
+        }
+    default: return false;
+    }
+}
+
 static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a, Match *m) {
     KpVM *vm = t->vm;
     const char *pname = p->name ? p->name : "_";
@@ -318,8 +337,10 @@ static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a
      * the binding checks it (a variable's register is checked by REF) */
     if (a->node->kind == KP_N_FIELD || a->node->kind == KP_N_INDEX || a->node->kind == KP_N_HOLE) needs = true;
     /* by value: a variable may hold a reference (a copy of a & parameter),
-     * so the binding looks at the value; its exact scalar tag is one test */
-    if (p->mode == KP_PM_VALUE) needs = true;
+     * so the binding looks at the value; its exact scalar tag is one test.
+     * A fresh Int, Float or Bool of exactly the parameter's type (a literal,
+     * arithmetic, a comparison) is no reference: nothing to bind. */
+    if (p->mode == KP_PM_VALUE && !(want && want == have && fresh_scalar(vm, want, a->node))) needs = true;
     if (needs) m->check |= idx < 64 ? (uint64_t)1 << idx : ~(uint64_t)0;
     if (r == FIT_MAYBE && m->fit == FIT_YES) m->fit = FIT_MAYBE;
     m->score += s;

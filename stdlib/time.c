@@ -66,8 +66,8 @@ static bool b_sleep(KpVM *vm, KpValue *a, int n, KpValue *out) {
     for (;;) {
         double left = end - now(CLOCK_MONOTONIC);
         if (left <= 0) return true;
-        if (atomic_load_explicit(&vm->interrupt, memory_order_relaxed)) {
-            atomic_store(&vm->interrupt, 0); /* as the VM's own check does */
+        if (atomic_load_explicit(&vm->interrupt, memory_order_relaxed) & KP_ATTN_INTERRUPT) {
+            atomic_fetch_and(&vm->interrupt, ~KP_ATTN_INTERRUPT); /* as the VM's own check does */
             return kp_vm_error(vm, "interrupted");
         }
         if (left > 0.05) left = 0.05;

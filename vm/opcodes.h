@@ -68,6 +68,8 @@
     X(CALLS,    "R(a) := overload calls[c-1].ov(R(a+1) .. R(a+b)), bound at compile time") \
     X(VINDEX,   "CALLS of #index (v[i, j]), with a fast path for a View and Int indices") \
     X(VSETINDEX, "CALLS of #setindex (v[i, j] = x), with the same fast path") \
+    X(VGET,     "R(a) := View R(b) (or what it refers to) at RK(c), RK(x.a)[, RK(x.b)] (d indices; x the EXTRA word next): done, pc += 1 + x.c; else pc += 1 (the general sequence follows)") \
+    X(EXTRA,    "operands of the instruction before it (never run)") \
     X(DEINIT,   "deinitialize the place R(a) refers to, or R(a) itself (d=1)")\
     X(RET,      "return R(a); the frame's registers are dropped")             \
     X(RET0,     "return ()")                                                   \

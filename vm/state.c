@@ -405,6 +405,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         return NULL;
     }
     vm->stack_end = vm->stack + box->stack_values;
+    vm->call_limit = kp_vm_call_limit(vm);
     vm->write_out = cfg && cfg->write_out ? cfg->write_out : write_stdout;
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
@@ -508,9 +509,13 @@ void kp_vm_free(KpVM *vm) {
     kp_free(&boot, box, sizeof(KpVMBox), 16, NULL);
 }
 
-void kp_vm_set_budget(KpVM *vm, int64_t budget) { vm->budget = budget < 0 ? -1 : budget; }
+void kp_vm_set_budget(KpVM *vm, int64_t budget) {
+    vm->budget = budget < 0 ? -1 : budget;
+    if (budget < 0) atomic_fetch_and(&vm->interrupt, ~KP_ATTN_BUDGET);
+    else atomic_fetch_or(&vm->interrupt, KP_ATTN_BUDGET);
+}
 
-void kp_vm_interrupt(KpVM *vm) { atomic_store(&vm->interrupt, 1); }
+void kp_vm_interrupt(KpVM *vm) { atomic_fetch_or(&vm->interrupt, KP_ATTN_INTERRUPT); }
 
 void kp_vm_report_stats(KpVM *vm) {
     char buf[256];

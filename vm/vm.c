@@ -485,6 +485,20 @@ static inline void vset_f(KpValue *d, double f) {
     d->f = f;
 }
 
+/* The first byte of view v's elements when its borrow is in the common
+ * state — a string, or the register reference it was made from still
+ * valid and still holding the same live buffer — else NULL (the general
+ * path, kp_borrow_bytes, then says what went wrong).  The checks of
+ * kp_borrow_bytes, inlined for VGET. */
+static inline unsigned char *view_base_fast(const KpVM *vm, const KpView *v) {
+    if (v->src.s) return (unsigned char *)v->src.s->data;
+    KpValue r = v->src.ref;
+    if (UNLIKELY(r.tag != KP_T_REF || !kp_ref_ok_in(vm, r))) return NULL;
+    const KpValue *b = r.p;
+    if (UNLIKELY(b->tag != KP_T_HEAP || b->p != v->src.h || !v->src.h->data)) return NULL;
+    return v->src.h->data;
+}
+
 static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
     if (KP_NEEDS_DROP(*dst)) {
         KpValue old = *dst;
@@ -1134,12 +1148,143 @@ static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
     return ok;
 }
 
+/* ------------------------------------------------------------ returns */
+
+/* The tags KP_IS_PLAIN accepts, as a mask over tags. */
+#define PLAIN_TAGS ((((uint32_t)1 << KP_T_MOVED) - 1) & ~(uint32_t)1)
+#define PLAIN_TAG(t) ((unsigned)(t) < 32 && ((PLAIN_TAGS >> (t)) & 1))
+
+static bool plain_k(const KpValue *v) { return KP_IS_PLAIN(*v); }
+
+/* kp_proto_finish's scan: which registers may hold something other than
+ * a plain value.  A register is "tainted" when an instruction may write
+ * anything but a plain value into it; the writes that only copy or
+ * compute (MOVE, arithmetic) taint their target when an operand is
+ * tainted; the scan repeats until nothing changes.  The parameters of
+ * exact scalar types by value start plain (their binding made them so),
+ * the others tainted.  An instruction the scan does not know, or a frame
+ * too large for it, makes every register tainted.  Flow-insensitive: a
+ * register is tainted if any write may taint it, wherever it is. */
+static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
+    enum { MAXR = 256 };
+    uint32_t n = p->nregs;
+    if (n > MAXR || !ov || ov->variadic || ov->nparams > n) return ~(uint64_t)0;
+    uint8_t t[MAXR];
+    memset(t, 0, sizeof t);
+    for (uint32_t q = 0; q < ov->nparams; q++) {
+        const KpParam *pp = &ov->params[q];
+        t[q] = !(pp->mode == KP_PM_VALUE && PLAIN_TAG(pp->fast_tag));
+    }
+    bool changed = true;
+    while (changed) {
+        changed = false;
+#define REG_OK(r) ((uint32_t)(r) < n)
+#define TAINT(r, cond)                                   \
+    do {                                                 \
+        if (!REG_OK(r)) return ~(uint64_t)0;             \
+        if ((cond) && !t[(r)]) { t[(r)] = 1; changed = true; } \
+    } while (0)
+#define TR(r) (REG_OK(r) ? t[(r)] : 1)
+#define TRK(x) (((x) & KP_RK_CONST) ? ((x) & 0x7fff) >= p->nk || !plain_k(&p->k[(x) & 0x7fff]) : TR(x))
+        for (uint32_t pc = 0; pc < p->ncode; pc++) {
+            const KpInstr *i = &p->code[pc];
+            switch (i->op) {
+            /* no register gets anything but UNSET, MOVED or a plain value */
+            case KP_BC_NOP: case KP_BC_JMP: case KP_BC_JMPF: case KP_BC_JMPT:
+            case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
+            case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI:
+            case KP_BC_RET: case KP_BC_RET0: case KP_BC_DROP: case KP_BC_SETFIELD:
+            case KP_BC_SETINDEX: case KP_BC_SETG: case KP_BC_DEINIT:
+            case KP_BC_LOADI: case KP_BC_LOADBOOL: case KP_BC_LOADUNIT:
+            case KP_BC_EQ: case KP_BC_NE: case KP_BC_LT: case KP_BC_LE: case KP_BC_NOT:
+                break;
+            case KP_BC_CHECK: { /* converts in place to the type K(b) */
+                const KpType *ty = i->b < p->nk && p->k[i->b].tag == KP_T_TYPE ? p->k[i->b].p : NULL;
+                TAINT(i->a, !ty || ty->kind != KP_TK_SCALAR || !PLAIN_TAG(ty->tag));
+                break;
+            }
+            case KP_BC_LOADK: TAINT(i->a, (uint32_t)i->sbx >= p->nk || !plain_k(&p->k[i->sbx])); break;
+            case KP_BC_MOVE: case KP_BC_COPY: case KP_BC_NEG: case KP_BC_ADDI: TAINT(i->a, TR(i->b)); break;
+            case KP_BC_ADD: case KP_BC_SUB: case KP_BC_MUL: case KP_BC_DIV: case KP_BC_MOD:
+                TAINT(i->a, TRK(i->b) || TRK(i->c));
+                break;
+            case KP_BC_FORPREP: case KP_BC_FORLOOP: TAINT(i->a + 2u, TR(i->a) || TR(i->a + 1u)); break;
+            case KP_BC_CALLS: {
+                /* the arguments' registers were the callee's, which left
+                 * nothing to drop in them; the result has the declared
+                 * type of a script function (RET checks it) */
+                const KpOverload *co = i->c && i->c <= p->ncalls ? p->calls[i->c - 1].ov : NULL;
+                TAINT(i->a, !co || co->native || !co->ret || co->ret->kind != KP_TK_SCALAR ||
+                                !PLAIN_TAG(co->ret->tag));
+                break;
+            }
+            /* a value of any kind into R(a) */
+            case KP_BC_CALL: case KP_BC_VINDEX: case KP_BC_VSETINDEX: case KP_BC_REF:
+            case KP_BC_GETFIELD: case KP_BC_GETINDEX: case KP_BC_NEWLIST: case KP_BC_NEWMAP:
+            case KP_BC_NEWREC: case KP_BC_DEFAULT: case KP_BC_GETG: case KP_BC_BOXNEW:
+            case KP_BC_BOXREF: case KP_BC_TAKE: case KP_BC_USING: case KP_BC_SETREF:
+                TAINT(i->a, true);
+                break;
+            default: return ~(uint64_t)0; /* loops over containers, keep, defers */
+            }
+        }
+#undef REG_OK
+#undef TAINT
+#undef TR
+#undef TRK
+    }
+    uint64_t m = 0;
+    for (uint32_t r = 0; r < n; r++)
+        if (t[r]) m |= (uint64_t)1 << (r < 63 ? r : 63);
+    return m;
+}
+
+void kp_proto_finish(KpVM *vm, KpProto *p, const KpOverload *ov) {
+    (void)vm;
+    /* RET's fast path: a plain value of the declared type, or of any
+     * plain type when none is declared */
+    if (!p->ret) p->ret_tags = PLAIN_TAGS;
+    else if (p->ret->kind == KP_TK_SCALAR && PLAIN_TAG(p->ret->tag)) p->ret_tags = (uint32_t)1 << p->ret->tag;
+    else p->ret_tags = 0;
+    p->own_regs = scan_own_regs(p, ov);
+}
+
+/* RET's slow path for the frame's registers: references into the frame
+ * die (when one was made), and the registers that may own are dropped,
+ * the last first; false if a deinit failed. */
+static bool __attribute__((noinline)) ret_clear(KpVM *vm, KpFrame *fr) {
+    KpProto *p = fr->proto;
+    KpValue *R = fr->base;
+    if (fr->refd) {
+        uint32_t *gen = vm->reg_gen + (R - vm->stack);
+        for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
+    }
+    uint64_t m = p->own_regs;
+    if (m == ~(uint64_t)0) {
+        /* not scanned: every register is dropped or cleared, the last first */
+        KpValue *q = R + p->nregs;
+        for (; q > R; q--) {
+            if (UNLIKELY(KP_NEEDS_DROP(q[-1]))) return clear_regs(vm, R, q);
+            q[-1].tag = KP_T_UNSET;
+        }
+        return true;
+    }
+    bool ok = true;
+    for (uint32_t r = p->nregs; r-- > 0;) {
+        if (!((m >> (r < 63 ? r : 63)) & 1) || !KP_NEEDS_DROP(R[r])) continue;
+        if (!clear_regs(vm, R + r, R + r + 1)) ok = false;
+    }
+    return ok;
+}
+
 static bool execute(KpVM *vm, int base_depth);
 
 /* Calls beyond this depth are "stack overflow"; the frames above it are a
  * reserve for the deinits and defers that run while that error unwinds. */
 #define KP_CALL_LIMIT (KP_MAX_FRAMES - 256)
 #define KP_STACK_RESERVE 65536
+
+KpValue *kp_vm_call_limit(KpVM *vm) { return vm->stack_end - KP_STACK_RESERVE - 260; }
 
 static bool push_frame(KpVM *vm, KpOverload *ov, KpValue *base) {
     KpProto *p = ov->proto;
@@ -1281,21 +1426,29 @@ static int end_kept(KpVM *vm, KpValue r) {
         R = fr->base;                    \
         K = p->k;                        \
     } while (0)
+/* the budget and the interrupt: one test when neither is set */
 #define CHECK_INTERRUPT()                                                           \
     do {                                                                            \
-        if (UNLIKELY(vm->budget >= 0) && vm->budget-- == 0) {                       \
-            vm->budget = 0; /* stays used up until the host sets a new one */      \
-            SAVEPC();                                                               \
-            kp_vm_error(vm, "instruction budget exhausted");                        \
-            goto error;                                                             \
-        }                                                                           \
         if (UNLIKELY(atomic_load_explicit(&vm->interrupt, memory_order_relaxed))) { \
-            atomic_store(&vm->interrupt, 0);                                        \
             SAVEPC();                                                               \
-            kp_vm_error(vm, "interrupted");                                         \
-            goto error;                                                             \
+            if (!attention(vm)) goto error;                                         \
         }                                                                           \
     } while (0)
+
+/* CHECK_INTERRUPT's slow path: false (with the error set) when the budget
+ * is used up or an interrupt was asked for. */
+static bool __attribute__((noinline)) attention(KpVM *vm) {
+    int a = atomic_load_explicit(&vm->interrupt, memory_order_relaxed);
+    if ((a & KP_ATTN_BUDGET) && vm->budget >= 0 && vm->budget-- == 0) {
+        vm->budget = 0; /* stays used up until the host sets a new one */
+        return kp_vm_error(vm, "instruction budget exhausted");
+    }
+    if (a & KP_ATTN_INTERRUPT) {
+        atomic_fetch_and(&vm->interrupt, ~KP_ATTN_INTERRUPT);
+        return kp_vm_error(vm, "interrupted");
+    }
+    return true;
+}
 
 static bool execute_inner(KpVM *vm, int base_depth);
 
@@ -1955,7 +2108,7 @@ dispatch:
                 while (j < nargs && fv[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
                 if (j == nargs) {
                     KpValue *nb = fv + 1;
-                    if (UNLIKELY(vm->nframes >= KP_CALL_LIMIT || nb + ov->proto->nregs + 260 >= vm->stack_end - KP_STACK_RESERVE)) {
+                    if (UNLIKELY(vm->nframes >= KP_CALL_LIMIT || nb + ov->proto->nregs >= vm->call_limit)) {
                         kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
                         goto error;
                     }
@@ -2025,6 +2178,55 @@ dispatch:
         }
         goto calls;
     }
+    CASE(VGET) {
+        /* v[i, j] (or v[i, j, k]) read straight from the registers of a
+         * variable v and of Int variables or constants i, j: no reference
+         * made, nothing moved.  Done only in the common case — a View
+         * with d dimensions, every index an Int in range, the buffer's
+         * borrow valid, R(a) holding nothing to drop — and then the
+         * general sequence compiled after the EXTRA word (REF, MOVEs,
+         * VINDEX: every check and message) is skipped; otherwise that
+         * sequence runs as if VGET were not there. */
+        const KpInstr *x = pc;
+        const KpValue *vv = &R[i->b];
+        KpValue *dst = &R[i->a];
+        if (vv->tag == KP_T_REF) { /* a variable holding a reference to the view */
+            if (UNLIKELY(!kp_ref_ok_in(vm, *vv))) { pc++; NEXT; }
+            vv = vv->p;
+        }
+        if (LIKELY(vv->tag == KP_T_BIN && ((KpBinObj *)vv->p)->bkind == KP_BK_VIEW && !KP_NEEDS_DROP(*dst))) {
+            const KpView *v = vv->p;
+            const KpValue *i0 = RK(i->c), *i1 = RK(x->a);
+            if (LIKELY(v->ndim == i->d && i0->tag == KP_T_INT && i1->tag == KP_T_INT &&
+                       (uint64_t)i0->i < (uint64_t)v->shape[0] && (uint64_t)i1->i < (uint64_t)v->shape[1])) {
+                /* (in range: the view's extent was checked against the
+                 * buffer when it was made, so no product overflows) */
+                int64_t e = i0->i * v->strides[0] + i1->i * v->strides[1];
+                bool ok = true;
+                if (i->d == 3) {
+                    const KpValue *i2 = RK(x->b);
+                    if (i2->tag == KP_T_INT && (uint64_t)i2->i < (uint64_t)v->shape[2]) e += i2->i * v->strides[2];
+                    else ok = false;
+                }
+                unsigned char *base = ok ? view_base_fast(vm, v) : NULL;
+                if (LIKELY(base != NULL)) {
+                    const unsigned char *ep = base + v->offset + e * (int64_t)kp_elem_size[v->elem];
+                    if (LIKELY(v->elem == KP_E_F64)) {
+                        double f;
+                        memcpy(&f, ep, 8);
+                        vset_f(dst, f);
+                    } else {
+                        *dst = kp_elem_load(v->elem, ep, false);
+                    }
+                    pc += 1 + x->c;
+                    NEXT;
+                }
+            }
+        }
+        pc++;
+        NEXT;
+    }
+    CASE(EXTRA) NEXT; /* (skipped by the instruction it belongs to) */
     CASE(CALLS) {
         /* bound at compile time: no selection; only the arguments the
          * types pass could not prove are bound (checked, converted) */
@@ -2048,7 +2250,7 @@ dispatch:
         if (LIKELY(!ov->native)) {
             KpProto *np = ov->proto;
             KpValue *nb = fv + 1;
-            if (LIKELY(vm->nframes < KP_CALL_LIMIT && nb + np->nregs + 260 < vm->stack_end - KP_STACK_RESERVE)) {
+            if (LIKELY(vm->nframes < KP_CALL_LIMIT && nb + np->nregs < vm->call_limit)) {
                 /* push_frame, inline (the limits checked are the strictest:
                  * push_frame decides near them, and while unwinding) */
                 CHECK_INTERRUPT();
@@ -2138,12 +2340,13 @@ dispatch:
     }
     CASE(RET) {
         KpValue *rv = &R[i->a];
-        SAVEPC();
-        if (LIKELY(KP_IS_PLAIN(*rv)) && (!p->ret || (p->ret->kind == KP_TK_SCALAR && p->ret->tag == rv->tag))) {
-            /* a scalar of the declared type: nothing to take or convert */
+        if (LIKELY((p->ret_tags >> rv->tag) & 1)) {
+            /* a scalar of the declared type: nothing to take or convert
+             * (the register keeps its copy: plain values need no drop) */
             vcopy(&ret_v, rv);
             goto ret_frame;
         }
+        SAVEPC();
         ret_v = *rv;
         *rv = kp_unset();
         if (ret_v.tag == KP_T_REF) {
@@ -2168,22 +2371,28 @@ dispatch:
             }
         }
     ret_frame: {
-        /* the frame's registers: dropped (the owned ones) and UNSET */
+        /* the frame's registers: the ones that may own are dropped, and
+         * references into the frame die with it (ret_clear); a frame of
+         * plain values (p->own_regs 0) with no reference made into it has
+         * nothing to do.  The registers left as they are hold nothing to
+         * drop (vm.h's invariant); code reads no register it has not
+         * written, so the next frame there does not see them. */
         bool ok = true;
-        if (fr->refd) {
-            /* references into this frame die with it */
-            uint32_t *gen = vm->reg_gen + (R - vm->stack);
-            for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
-        }
-        KpValue *q = R + p->nregs;
-        for (; q - R >= 2; q -= 2) { /* two at a time, the last first */
-            if (UNLIKELY(KP_NEEDS_DROP(q[-1]) | KP_NEEDS_DROP(q[-2]))) break;
-            q[-1].tag = KP_T_UNSET;
-            q[-2].tag = KP_T_UNSET;
-        }
-        for (; q > R; q--) {
-            if (UNLIKELY(KP_NEEDS_DROP(q[-1]))) { ok = clear_regs(vm, R, q); break; }
-            q[-1].tag = KP_T_UNSET;
+        if (UNLIKELY(p->own_regs | fr->refd)) {
+            /* a first look: the OR of the tags is below KP_T_STR when no
+             * register owns (it may be above when none does: then the
+             * slow path looks at each) */
+            unsigned acc = KP_T_STR;
+            if (LIKELY(!fr->refd && p->own_regs != ~(uint64_t)0)) {
+                acc = 0;
+                KpValue *q = R + p->nregs;
+                for (; q - R >= 2; q -= 2) acc |= q[-1].tag | q[-2].tag;
+                if (q > R) acc |= R[0].tag;
+            }
+            if (UNLIKELY(acc >= KP_T_STR)) {
+                SAVEPC();
+                ok = ret_clear(vm, fr);
+            }
         }
         vcopy(&R[-1], &ret_v);
         vm->nframes--;
@@ -2199,7 +2408,6 @@ dispatch:
     }
     }
     CASE(RET0) {
-        SAVEPC();
         vset_i(&ret_v, KP_T_UNIT, 0);
         goto ret_frame;
     }
@@ -2397,8 +2605,10 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     kp_buf_reset(&vm->err);
     vm->err_located = false;
     if (!depth) {
-        atomic_store(&vm->interrupt, 0);
+        atomic_fetch_and(&vm->interrupt, ~KP_ATTN_INTERRUPT);
         vm->exiting = false;
+        for (uint32_t r = vm->main_clean; r < proto->nregs; r++)
+            if (!KP_NEEDS_DROP(vm->stack[r])) vm->stack[r] = kp_unset();
     }
     KpFrame *f = &vm->frames[vm->nframes++];
     f->proto = proto;
@@ -2412,6 +2622,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     vm->ran_since_finish = true;
     bool ok = execute(vm, depth);
     vm->nframes = depth;
+    if (!depth) vm->main_clean = proto->temps;
     if (!ok) {
         /* main's temporaries were dropped by the unwinding */
         vm->status = vm->exiting ? KP_EXIT : KP_ERR_RUNTIME;

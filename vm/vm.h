@@ -93,7 +93,24 @@ struct KpProto {
     uint16_t nparams;
     KpType *ret;          /* declared return type or NULL */
     uint8_t named_outputs;
+    /* Set by kp_proto_finish, read by RET (the defaults are the slow,
+     * always-correct paths): */
+    uint32_t ret_tags;    /* bit t: a plain value of tag t is returned as
+                             it is (nothing to check, take or convert) */
+    uint64_t own_regs;    /* registers that may hold a value to drop when
+                             the frame returns (bit 63: any from 63 up);
+                             the others hold only plain values, references
+                             and other non-owning tags, left as they are */
 };
+
+/* Works out a function's ret_tags and own_regs from its finished code and
+ * its overload's parameters (code generation calls it once per function;
+ * a proto it was not called on keeps the defaults: every register is
+ * dropped and cleared at return). */
+void kp_proto_finish(KpVM *vm, KpProto *p, const KpOverload *ov);
+/* Where a script call's frame must end: the stack's end less the reserve
+ * for the deinits and defers of an unwinding "stack overflow" (vm.c). */
+KpValue *kp_vm_call_limit(KpVM *vm);
 
 typedef struct KpFrame {
     KpProto *proto;
@@ -114,6 +131,9 @@ typedef struct KpFrame {
 /* Registers of a main chunk are instruction operands (16 bits). */
 #define KP_MAX_MAIN_REGS 65000u
 #define KP_MAX_FRAMES 20000
+
+/* The bits of KpVM.interrupt. */
+enum { KP_ATTN_INTERRUPT = 1, KP_ATTN_BUDGET = 2 };
 
 /* Growable byte buffer from the VM's internal allocator. */
 /* Bytes reserved at kp_vm_new for the message of the last error and for
@@ -165,6 +185,7 @@ struct KpVM {
                                 death (a VM that never needs them pays nothing) */
     uint32_t next_grave;
     KpValue *stack_end;
+    KpValue *call_limit;     /* a call's frame must end below this (vm.c) */
     KpFrame *frames;
     int nframes;
 
@@ -188,6 +209,11 @@ struct KpVM {
     uint32_t gindex_cap, gindex_keys, gindex_n;
     uint32_t main_nregs;     /* registers of frame 0 kept across chunks */
     uint32_t temps_floor;    /* a re-entrant chunk's temporaries start here */
+    uint32_t main_clean;     /* registers from here up hold nothing of a
+                                chunk's (UNSET, or what returned frames left:
+                                nothing to drop); a chunk run at frame 0
+                                empties them up to its own top first, so its
+                                new globals start UNSET */
     bool in_host_deinit;     /* a host type's deinit runs: no calls back in */
 
     /* functions by name (all function declarations are program-wide) */
@@ -298,6 +324,10 @@ struct KpVM {
     const KpSource **sources; /* every source compiled, freed at the end */
     uint32_t nsources, sources_cap;
 
+    /* What the checks at calls and backward jumps must look at: one word,
+     * so that the usual case (neither) is one test.  KP_ATTN_INTERRUPT is
+     * set by kp_vm_interrupt (any thread), KP_ATTN_BUDGET while a budget
+     * is set (kp_vm_set_budget). */
     _Atomic int interrupt;
     int64_t budget;          /* remaining instructions, <0 = unlimited */
     bool dump_bytecode;
