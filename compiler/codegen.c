@@ -21,6 +21,7 @@
  */
 #include "compiler_int.h"
 #include "../stdlib/builtins.h"
+#include "../vm/binary.h"
 
 static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst);
 
@@ -189,6 +190,19 @@ uint8_t kp_cg_binop_code(int op, bool *swap) {
     case KP_OP_GE: *swap = true; return KP_BC_LE;
     }
     return KP_BC_NOP;
+}
+
+uint8_t kp_cg_arith_code(C *c, int op, KpType *ta, KpType *tb) {
+    bool swap;
+    uint8_t code = kp_cg_binop_code(op, &swap);
+    if (ta != c->vm->t_float || tb != c->vm->t_float) return code;
+    switch (code) {
+    case KP_BC_ADD: return KP_BC_ADDF;
+    case KP_BC_SUB: return KP_BC_SUBF;
+    case KP_BC_MUL: return KP_BC_MULF;
+    case KP_BC_DIV: return KP_BC_DIVF;
+    }
+    return code;
 }
 
 /* Compiles a place for a borrow: dst := REF(place) with flags. */
@@ -476,6 +490,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         Operand b = kp_cg_operand(c, n->b);
         bool swap;
         uint8_t op = kp_cg_binop_code(n->op, &swap);
+        if (!swap) op = kp_cg_arith_code(c, n->op, a.type, b.type);
         kp_cg_at(c, n);
         if (swap) kp_cg_emit(c, op, dst, b.r, a.r, 0);
         else kp_cg_emit(c, op, dst, a.r, b.r, 0);
@@ -719,6 +734,109 @@ static KpType *compile_construct(C *c, KpNode *n, KpType *t, uint32_t dst) {
     return t;
 }
 
+/* ------------------------------------------------ views' element types
+ *
+ * A View's type does not say what its elements are, so `v[i, j]` is of
+ * unknown type — a temporary to drop, a CHECK where it is assigned — unless
+ * the compiler can see that v holds a view of Float (or of Int) elements
+ * for all its life: v is declared from `view(&b, Float64, ...)` (the
+ * builtin, with a type name written there) or from transpose / slice /
+ * reshape of such a variable, and is never assigned, moved, passed as
+ * anything but `&v`, or declared again in its block (in the whole chunk for
+ * a top-level variable; never in the REPL, where a later line may assign
+ * it).  Then `v[i, j]` is a Float (an Int): VGET takes the fast path only
+ * for such a view, and the general sequence it skips ends with a CHECK, so
+ * a view of another kind (which the rules above leave to the host's API
+ * alone) is a run-time error, never a value of the wrong type. */
+
+/* The name `name` occurs in tree n only as `&name` or as the view of
+ * `name[i, j]` / `name[i, j] = x`, and nothing but `decl` declares it. */
+static bool view_var_stable(KpNode *n, const char *name, KpNode *decl, int depth) {
+    if (!n) return true;
+    if (depth > 600) return false;
+    switch (n->kind) {
+    case KP_N_IDENT:
+        return !n->name || strcmp(n->name, name) != 0;
+    case KP_N_UNARY:
+        if (n->op == KP_OP_REF && n->a && n->a->kind == KP_N_IDENT) return true;
+        break;
+    case KP_N_CALL:
+        if (n->a && n->a->kind == KP_N_IDENT && n->a->name &&
+            (!strcmp(n->a->name, "#index") || !strcmp(n->a->name, "#setindex")) && n->list.count > 0 &&
+            n->list.items[0] && n->list.items[0]->kind == KP_N_IDENT) {
+            for (int i = 1; i < n->list.count; i++)
+                if (!view_var_stable(n->list.items[i], name, decl, depth + 1)) return false;
+            return true;
+        }
+        break;
+    case KP_N_FIELD:
+    case KP_N_FIELDINIT:
+    case KP_N_FIELDDECL:
+        break; /* (name is a field's) */
+    default:
+        if (n != decl && ((n->name && !strcmp(n->name, name)) || (n->name2 && !strcmp(n->name2, name)))) return false;
+    }
+    if (!view_var_stable(n->a, name, decl, depth + 1) || !view_var_stable(n->b, name, decl, depth + 1) ||
+        !view_var_stable(n->c, name, decl, depth + 1))
+        return false;
+    for (int i = 0; i < n->list.count; i++)
+        if (!view_var_stable(n->list.items[i], name, decl, depth + 1)) return false;
+    for (int i = 0; i < n->list2.count; i++)
+        if (!view_var_stable(n->list2.items[i], name, decl, depth + 1)) return false;
+    return true;
+}
+
+/* The i-th positional argument of call n, or NULL. */
+static KpNode *positional_arg(KpNode *n, int i) {
+    for (int k = 0; k < n->list.count; k++) {
+        KpNode *a = n->list.items[k];
+        if (!a || a->kind == KP_N_FIELDINIT) continue;
+        if (i-- == 0) return a;
+    }
+    return NULL;
+}
+
+uint8_t kp_cg_view_elem(C *c, KpNode *init, KpNode *decl, bool top) {
+    if (c->repl || !init || init->kind != KP_N_CALL || !decl->name || !init->a || init->a->kind != KP_N_IDENT) return 0;
+    /* the callee: a builtin returning a View, with no overload of the
+     * script's or the host's (the call need not be bound: view() with
+     * named arguments is selected when it runs, among the builtin's own) */
+    const char *fn = kp_compile_intern(c, init->a->name);
+    bool fglobal;
+    struct KpGlobal *fg;
+    Local *fl = kp_resolve_lookup_var(c, fn, &fglobal, &fg);
+    KpFunc *callee = fl || fglobal || kp_resolve_find_type(c, fn) ? NULL : kp_resolve_find_func(c, fn);
+    if (!callee || !callee->n || kp_tc_chunk_declares(c, fn)) return 0;
+    for (uint32_t k = 0; k < callee->n; k++)
+        if (!callee->ovs[k]->native || callee->ovs[k]->host_fn || callee->ovs[k]->ret != c->vm->t_bin[KP_BK_VIEW]) return 0;
+    uint8_t elem = 0;
+    if (!strcmp(fn, "view")) {
+        KpNode *t = positional_arg(init, 1);
+        if (!t || t->kind != KP_N_IDENT) return 0;
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, t->name), &global, &g);
+        if (l || global) return 0; /* a variable, not a type's name */
+        int e = kp_elem_of_type(c->vm, kp_types_resolve(c, t));
+        if (e == KP_E_F32 || e == KP_E_F64) elem = 1;
+        else if (e >= 0 && e != KP_E_U64) elem = 2;
+    } else if (!strcmp(fn, "transpose") || !strcmp(fn, "slice") || !strcmp(fn, "reshape")) {
+        KpNode *r = positional_arg(init, 0);
+        if (!r || r->kind != KP_N_UNARY || r->op != KP_OP_REF || !r->a || r->a->kind != KP_N_IDENT) return 0;
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, r->a->name), &global, &g);
+        if (!l || l == (Local *)1 || global) return 0;
+        elem = l->view_elem;
+    }
+    if (!elem) return 0;
+    Fn *f = c->fn;
+    KpNode *scope = f->depth >= 0 && f->depth < 64 ? f->blocks[f->depth] : NULL;
+    if (top && f->is_main) scope = f->blocks[0];
+    if (!scope || !view_var_stable(scope, decl->name, decl, 0)) return 0;
+    return elem;
+}
+
 /* VGET's operands (vm/opcodes.h): the register of a local variable that
  * holds its value in place (not a keep box; for the view, one holding a
  * reference to it is fine: the VM follows it), or, for an index, an Int
@@ -770,13 +888,21 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
      * the element straight from their registers and skips the general
      * sequence below, which runs when it cannot (vm/vm.c) */
     uint32_t vget_extra = NO_REG;
+    uint8_t elem = 0; /* the view's elements: 1 Float, 2 Int (kp_cg_view_elem) */
+    if (op == KP_BC_VINDEX && nargs >= 1 && n->list.items[0]->kind == KP_N_IDENT) {
+        bool global;
+        struct KpGlobal *g;
+        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->list.items[0]->name), &global, &g);
+        if (l && l != (Local *)1 && !global) elem = l->view_elem;
+    }
     if (op == KP_BC_VINDEX && (nargs == 3 || nargs == 4)) {
         uint32_t r[4] = {0, 0, 0, 0};
         bool ok = true;
         for (int k = 0; k < nargs && ok; k++) ok = vget_operand(c, n->list.items[k], k == 0, &r[k]);
         if (ok && dst < KP_RK_CONST) {
             kp_cg_at(c, n);
-            emit_quiet(c, KP_BC_VGET, dst, r[0], r[1], (uint8_t)(nargs - 1));
+            bool k = (r[1] | r[2]) & KP_RK_CONST;
+            emit_quiet(c, k ? KP_BC_VGETK : KP_BC_VGET, dst, r[0], r[1], (uint8_t)((nargs - 1) | elem << 4));
             vget_extra = emit_quiet(c, KP_BC_EXTRA, r[2], r[3], 0, 0);
         }
     }
@@ -809,13 +935,15 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
     d->check = n->bound_check;
     kp_cg_emit(c, op, base, (uint32_t)nargs, desc, 0);
     if (base != dst) kp_cg_emit(c, KP_BC_MOVE, dst, base, 0, 0);
+    KpType *elem_t = elem == 1 ? c->vm->t_float : elem == 2 ? c->vm->t_int : NULL;
+    if (elem_t) kp_cg_emit(c, KP_BC_CHECK, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, elem_t)), 0, 0);
     if (vget_extra != NO_REG) {
         uint32_t skip = c->fn->p->ncode - (vget_extra + 1);
         if (skip < 0x10000) c->fn->p->code[vget_extra].c = (uint16_t)skip;
         else c->fn->p->code[vget_extra - 1].d = 0; /* (a View has 1 or more dimensions: VGET never applies) */
     }
     kp_cg_reg_free_to(c, save);
-    return ov->ret;
+    return elem_t ? elem_t : ov->ret;
 }
 
 /* The general call: R(base) = callee, args above; result moved to dst. */

@@ -130,6 +130,7 @@ static void compile_decl(C *c, KpNode *n) {
     l->global = top;
     l->decl_line = n->line;
     l->decl_col = n->col;
+    if (n->b && ki < 0 && t == NULL) l->view_elem = kp_cg_view_elem(c, n->b, n, top);
     if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
     if (n->b && !top) kp_sum_note_decl(c, l, n->b);   /* r := wrap(&t) */
     if (top) {
@@ -246,7 +247,8 @@ static void compile_assign(C *c, KpNode *n) {
                 Operand b = kp_cg_operand(c, n->b);
                 bool swap;
                 kp_cg_at(c, n);
-                kp_cg_emit(c, kp_cg_binop_code(n->op, &swap), l->reg, l->reg, b.r, 0);
+                (void)swap;
+                kp_cg_emit(c, kp_cg_arith_code(c, n->op, l->type, b.type), l->reg, l->reg, b.r, 0);
                 st = kp_types_static_binop_type(c, n->op, l->type, b.type);
                 kp_cg_free_operand(c, &b, true);
             } else if (n->b->kind == KP_N_BINARY || n->b->kind == KP_N_INT || n->b->kind == KP_N_FLOAT ||

@@ -54,6 +54,9 @@ struct Local {
     uint32_t using_alloc; /* its allocator's register (NO_REG: not a local) */
     uint32_t decl_line, decl_col; /* where it was declared */
     uint8_t boxed;        /* a kept variable (lives in a keep box) */
+    uint8_t view_elem;    /* a View variable whose elements are known to
+                             read as Float (1) or as Int (2), 0: unknown
+                             (kp_cg_view_elem: codegen.c) */
     uint8_t addr_taken;   /* a reference to it was made: its register is
                              cleared at scope exit even when it holds a
                              scalar, so the reference is seen to die */
@@ -315,8 +318,15 @@ void kp_own_note_end(C *c);
 
 /* codegen.c — bytecode emission, expressions and calls */
 uint32_t kp_cg_add_k(C *c, KpValue v);
+/* `v := init` declaring local `name`: 1 when init is certain to make a
+ * View whose elements read as Float, 2 as Int, and v can hold no other
+ * value while it lives (see codegen.c); else 0. */
+uint8_t kp_cg_view_elem(C *c, KpNode *init, KpNode *decl, bool top);
 void kp_cg_at(C *c, KpNode *n);
 uint8_t kp_cg_binop_code(int op, bool *swap);
+/* The instruction of arithmetic op on operands of static types ta, tb:
+ * ADDF, SUBF, MULF, DIVF when both are Float, else kp_cg_binop_code's. */
+uint8_t kp_cg_arith_code(C *c, int op, KpType *ta, KpType *tb);
 KpType *kp_cg_call(C *c, KpNode *n, uint32_t dst, KpType *expect);
 KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags);
 uint32_t kp_cg_emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
@@ -357,6 +367,8 @@ void kp_sum_note_decl(C *c, Local *l, KpNode *value);
 void kp_tc_block(C *c, KpNode *block);
 void kp_tc_count_decls(C *c, KpNode *n);
 void kp_tc_declared(C *c, const char *name);
+/* Does the chunk declare a function `name` (at any depth)? */
+bool kp_tc_chunk_declares(C *c, const char *name);
 KpType *kp_tc_expr_type(C *c, KpNode *n);
 
 #endif

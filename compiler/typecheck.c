@@ -133,6 +133,11 @@ void kp_tc_declared(C *c, const char *name) {
     if (d) d->seen++;
 }
 
+bool kp_tc_chunk_declares(C *c, const char *name) {
+    KpDeclCount *d = decl_slot(c, name, false);
+    return d && d->total > 0;
+}
+
 /* Are all the overloads of f known now, and fixed for the program? */
 static bool overloads_complete(C *c, KpFunc *f) {
     for (uint32_t i = 0; i < f->n; i++)

@@ -35,6 +35,10 @@ typedef struct KpBorrow {
     KpHeapAlloc *h;     /* the buffer it must still refer to, or NULL */
     KpString *s;        /* or a string (one count held) */
     uint8_t mut;        /* made from $&: writes allowed */
+    /* when ref is a reference to a register that holds the buffer itself:
+     * that register's generation counter (the VM's stack is fixed, so it
+     * stays the one to compare ref.aux with), else NULL */
+    const uint32_t *gen;
 } KpBorrow;
 
 typedef struct KpBinObj {

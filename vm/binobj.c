@@ -197,6 +197,9 @@ bool kp_borrow_begin(KpVM *vm, KpValue arg, KpBorrow *b, const char *fn, bool wa
     b->ref = arg;
     b->ref.flags &= (uint8_t)~KP_VF_PLACE;
     b->h = h;
+    KpValue *slot = arg.p;
+    if (!(arg.flags & KP_VF_STATIC) && slot >= vm->stack && slot < vm->stack_end && slot->tag == KP_T_HEAP)
+        b->gen = &vm->reg_gen[slot - vm->stack];
     kp_heap_count_view(vm, h, 1);
     mark_frame_refd(vm, arg.p);
     return true;

@@ -28,6 +28,10 @@
     X(MUL,      "R(a) := RK(b) * RK(c)")                                       \
     X(DIV,      "R(a) := RK(b) / RK(c) (Int: truncating; zero is an error)")   \
     X(MOD,      "R(a) := RK(b) % RK(c) (Int: sign of the dividend)")          \
+    X(ADDF,     "ADD where both operands are Floats by their static types (tested first; anything else runs as ADD)") \
+    X(SUBF,     "SUB, the same")                                               \
+    X(MULF,     "MUL, the same")                                               \
+    X(DIVF,     "DIV, the same")                                               \
     X(EQ,       "R(a) := RK(b) == RK(c)")                                      \
     X(NE,       "R(a) := RK(b) != RK(c)")                                      \
     X(LT,       "R(a) := RK(b) < RK(c)")                                       \
@@ -68,7 +72,8 @@
     X(CALLS,    "R(a) := overload calls[c-1].ov(R(a+1) .. R(a+b)), bound at compile time") \
     X(VINDEX,   "CALLS of #index (v[i, j]), with a fast path for a View and Int indices") \
     X(VSETINDEX, "CALLS of #setindex (v[i, j] = x), with the same fast path") \
-    X(VGET,     "R(a) := View R(b) (or what it refers to) at RK(c), RK(x.a)[, RK(x.b)] (d indices; x the EXTRA word next): done, pc += 1 + x.c; else pc += 1 (the general sequence follows)") \
+    X(VGET,     "R(a) := element R(c), R(x.a)[, RK(x.b)] of View R(b) (or what it refers to), d indices (bits 4-5: Float 1 / Int 2 elements expected); x: the EXTRA word next. Done: pc += 1 + x.c; else pc += 1 (the general sequence follows)") \
+    X(VGETK,    "VGET with RK(c), RK(x.a): an index is a constant") \
     X(EXTRA,    "operands of the instruction before it (never run)") \
     X(DEINIT,   "deinitialize the place R(a) refers to, or R(a) itself (d=1)")\
     X(RET,      "return R(a); the frame's registers are dropped")             \

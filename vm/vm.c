@@ -491,12 +491,64 @@ static inline void vset_f(KpValue *d, double f) {
  * path, kp_borrow_bytes, then says what went wrong).  The checks of
  * kp_borrow_bytes, inlined for VGET. */
 static inline unsigned char *view_base_fast(const KpVM *vm, const KpView *v) {
-    if (v->src.s) return (unsigned char *)v->src.s->data;
-    KpValue r = v->src.ref;
-    if (UNLIKELY(r.tag != KP_T_REF || !kp_ref_ok_in(vm, r))) return NULL;
-    const KpValue *b = r.p;
+    const KpValue *b;
+    if (LIKELY(v->src.gen != NULL)) {
+        /* kp_ref_ok_in of a register reference, its register known */
+        if (UNLIKELY(*v->src.gen != v->src.ref.aux)) return NULL;
+        b = v->src.ref.p;
+    } else {
+        if (v->src.s) return (unsigned char *)v->src.s->data;
+        KpValue r = v->src.ref;
+        if (UNLIKELY(r.tag != KP_T_REF || !kp_ref_ok_in(vm, r))) return NULL;
+        b = r.p;
+    }
     if (UNLIKELY(b->tag != KP_T_HEAP || b->p != v->src.h || !v->src.h->data)) return NULL;
     return v->src.h->data;
+}
+
+/* VGET's common case: R(i->b) is a View (or a reference to one) with
+ * (i->d & 15) dimensions, of the element kind the compiler counts on (i->d
+ * >> 4: 0 any, 1 Float, 2 Int — codegen.c kp_cg_view_elem), every index
+ * an Int in range, its borrow valid (view_base_fast), and R(i->a) holds
+ * nothing to drop.  Then the element is in R(i->a) and the result is true;
+ * otherwise nothing is done.  i0, i1: the first two indices; a third is
+ * RK(x->b) of the EXTRA word x after i. */
+__attribute__((always_inline)) static inline bool vget_fast(const KpVM *vm, const KpInstr *i, const KpValue *i0,
+                                                            const KpValue *i1, KpValue *R, const KpValue *K) {
+    const KpValue *vv = &R[i->b];
+    if (vv->tag == KP_T_REF) { /* a variable holding a reference to the view */
+        if (UNLIKELY(!kp_ref_ok_in(vm, *vv))) return false;
+        vv = vv->p;
+    }
+    KpValue *dst = &R[i->a];
+    if (UNLIKELY(vv->tag != KP_T_BIN || ((KpBinObj *)vv->p)->bkind != KP_BK_VIEW || KP_NEEDS_DROP(*dst))) return false;
+    const KpView *v = vv->p;
+    unsigned nd = i->d & 15u, want = i->d >> 4;
+    if (UNLIKELY(v->ndim != nd || i0->tag != KP_T_INT || i1->tag != KP_T_INT ||
+                 (uint64_t)i0->i >= (uint64_t)v->shape[0] || (uint64_t)i1->i >= (uint64_t)v->shape[1]))
+        return false;
+    /* (in range: the view's extent was checked against the buffer when it
+     * was made, so no product overflows) */
+    int64_t e = i0->i * v->strides[0] + i1->i * v->strides[1];
+    if (nd == 3) {
+        const KpInstr *x = i + 1;
+        const KpValue *i2 = (x->b & KP_RK_CONST) ? &K[x->b & 0x7fff] : &R[x->b];
+        if (i2->tag != KP_T_INT || (uint64_t)i2->i >= (uint64_t)v->shape[2]) return false;
+        e += i2->i * v->strides[2];
+    }
+    unsigned char *base = view_base_fast(vm, v);
+    if (UNLIKELY(!base)) return false;
+    if (LIKELY(v->elem == KP_E_F64 && want != 2)) {
+        double f;
+        memcpy(&f, base + v->offset + e * 8, 8);
+        vset_f(dst, f);
+        return true;
+    }
+    /* a view of another kind than the compiler counts on takes the general
+     * sequence, whose CHECK then says so */
+    if (want == 1 ? v->elem < KP_E_F32 : want == 2 ? v->elem >= KP_E_U64 : false) return false;
+    *dst = kp_elem_load(v->elem, base + v->offset + e * (int64_t)kp_elem_size[v->elem], false);
+    return true;
 }
 
 static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
@@ -1598,6 +1650,7 @@ dispatch:
 
 #define ARITH(NAME, OPC, EXPR_OK)                                                   \
     CASE(NAME) {                                                                    \
+    arith_##NAME: __attribute__((unused));                                                                \
         KpValue *a = RK(i->b), *b = RK(i->c);                                       \
         if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT)) {                     \
             int64_t r;                                                              \
@@ -1620,6 +1673,24 @@ dispatch:
     ARITH(MUL, KP_BC_MUL, !__builtin_mul_overflow(a->i, b->i, &r))
     ARITH(DIV, KP_BC_DIV, (b->i != 0 && !(a->i == INT64_MIN && b->i == -1) && ((r = a->i / b->i), 1)))
     ARITH(MOD, KP_BC_MOD, (b->i != 0 && b->i != -1 && ((r = a->i % b->i), 1)))
+
+    /* The same on Floats, emitted where both operands are Floats by their
+     * static types: the Float case is tested first (and alone); anything
+     * else — a value of another type after all, a register to drop — runs
+     * as the general instruction. */
+#define FARITH(NAME, BASE, EXPR)                                                    \
+    CASE(NAME) {                                                                    \
+        const KpValue *a = RK(i->b), *b = RK(i->c);                                 \
+        if (LIKELY(a->tag == KP_T_FLOAT && b->tag == KP_T_FLOAT && !KP_NEEDS_DROP(R[i->a]))) { \
+            vset_f(&R[i->a], EXPR);                                                 \
+            NEXT;                                                                   \
+        }                                                                           \
+        goto arith_##BASE;                                                          \
+    }
+    FARITH(ADDF, ADD, a->f + b->f)
+    FARITH(SUBF, SUB, a->f - b->f)
+    FARITH(MULF, MUL, a->f * b->f)
+    FARITH(DIVF, DIV, a->f / b->f)
 
     CASE(EQ) {
         KpValue *a = RK(i->b), *b = RK(i->c);
@@ -2210,50 +2281,19 @@ dispatch:
     }
     CASE(VGET) {
         /* v[i, j] (or v[i, j, k]) read straight from the registers of a
-         * variable v and of Int variables or constants i, j: no reference
-         * made, nothing moved.  Done only in the common case — a View
-         * with d dimensions, every index an Int in range, the buffer's
-         * borrow valid, R(a) holding nothing to drop — and then the
-         * general sequence compiled after the EXTRA word (REF, MOVEs,
-         * VINDEX: every check and message) is skipped; otherwise that
-         * sequence runs as if VGET were not there. */
-        const KpInstr *x = pc;
-        const KpValue *vv = &R[i->b];
-        KpValue *dst = &R[i->a];
-        if (vv->tag == KP_T_REF) { /* a variable holding a reference to the view */
-            if (UNLIKELY(!kp_ref_ok_in(vm, *vv))) { pc++; NEXT; }
-            vv = vv->p;
-        }
-        if (LIKELY(vv->tag == KP_T_BIN && ((KpBinObj *)vv->p)->bkind == KP_BK_VIEW && !KP_NEEDS_DROP(*dst))) {
-            const KpView *v = vv->p;
-            const KpValue *i0 = RK(i->c), *i1 = RK(x->a);
-            if (LIKELY(v->ndim == i->d && i0->tag == KP_T_INT && i1->tag == KP_T_INT &&
-                       (uint64_t)i0->i < (uint64_t)v->shape[0] && (uint64_t)i1->i < (uint64_t)v->shape[1])) {
-                /* (in range: the view's extent was checked against the
-                 * buffer when it was made, so no product overflows) */
-                int64_t e = i0->i * v->strides[0] + i1->i * v->strides[1];
-                bool ok = true;
-                if (i->d == 3) {
-                    const KpValue *i2 = RK(x->b);
-                    if (i2->tag == KP_T_INT && (uint64_t)i2->i < (uint64_t)v->shape[2]) e += i2->i * v->strides[2];
-                    else ok = false;
-                }
-                unsigned char *base = ok ? view_base_fast(vm, v) : NULL;
-                if (LIKELY(base != NULL)) {
-                    const unsigned char *ep = base + v->offset + e * (int64_t)kp_elem_size[v->elem];
-                    if (LIKELY(v->elem == KP_E_F64)) {
-                        double f;
-                        memcpy(&f, ep, 8);
-                        vset_f(dst, f);
-                    } else {
-                        *dst = kp_elem_load(v->elem, ep, false);
-                    }
-                    pc += 1 + x->c;
-                    NEXT;
-                }
-            }
-        }
-        pc++;
+         * variable v and of Int variables i, j: no reference made,
+         * nothing moved.  Done only in the common case (vget_fast), and
+         * then the general sequence compiled after the EXTRA word (REF,
+         * MOVEs, VINDEX: every check and message) is skipped; otherwise
+         * that sequence runs as if VGET were not there. */
+        if (LIKELY(vget_fast(vm, i, &R[i->c], &R[pc->a], R, K))) pc += 1 + pc->c;
+        else pc++;
+        NEXT;
+    }
+    CASE(VGETK) {
+        /* the same where an index is an Int constant (RK operands) */
+        if (LIKELY(vget_fast(vm, i, RK(i->c), RK(pc->a), R, K))) pc += 1 + pc->c;
+        else pc++;
         NEXT;
     }
     CASE(EXTRA) NEXT; /* (skipped by the instruction it belongs to) */
