@@ -145,7 +145,6 @@ Operand kp_cg_operand(C *c, KpNode *n) {
         struct KpGlobal *g;
         Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->name), &global, &g);
         if (l && l != (Local *)1 && !global) {
-            kp_own_check_not_moved(c, n, l);
             o.r = l->reg;
             o.type = l->type;
             return o;
@@ -229,7 +228,6 @@ KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
             return NULL;
         }
         if (l && !global) {
-            kp_own_check_not_moved(c, n, l);
             l->addr_taken = 1;
             kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, (uint8_t)(flags | (l->through ? 16 : 0)));
             return l->type;
@@ -298,7 +296,6 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         return NULL;
     }
     if (l && !global) {
-        kp_own_check_not_moved(c, n, l);
         if (l->through == 1 && mode == M_VALUE && l->reg != dst) {
             /* a kept variable or a $& parameter: read through it */
             kp_cg_emit(c, KP_BC_COPY, dst, l->reg, 0, 0);
@@ -307,7 +304,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
             kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, KP_VF_PLACE);
         else if (l->reg != dst) {
             kp_cg_emit(c, KP_BC_MOVE, dst, l->reg, 0, 0);
-            if (kp_types_movable(l->type) && mode == M_VALUE && c->fn->depth >= l->depth) {
+            if (n->flags & KP_F_MOVES) { /* the ownership pass's decision */
                 l->moved_line = n->line;
                 l->moved_col = n->col;
             }
@@ -1022,7 +1019,6 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
     KpFunc *f = NULL;
     /* a call that stores an argument into a $& one (push, the table's
      * KP_BF_STORES; a function whose summary says so) */
-    kp_sum_check_call(c, n, pipe_first);
     if (callee->kind == KP_N_GENERIC) {
         KpType *t = kp_types_resolve(c, callee);
         if (!t) return NULL;
@@ -1084,7 +1080,7 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                     if (a->kind == KP_N_IDENT) {
                         bool gg; struct KpGlobal *g2;
                         Local *l2 = kp_resolve_lookup_var(c, kp_compile_intern(c, a->name), &gg, &g2);
-                        if (l2 && l2 != (Local *)1 && !gg) { l2->moved_line = n->line; l2->moved_col = n->col; }
+                        if (l2 && l2 != (Local *)1 && !gg && (a->flags & KP_F_MOVES)) { l2->moved_line = n->line; l2->moved_col = n->col; }
                     }
                 } else {
                     kp_cg_expr(c, a, r, M_VALUE);
@@ -1142,7 +1138,7 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
         bool global;
         struct KpGlobal *g;
         Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, lhs->name), &global, &g);
-        if (l && l != (Local *)1 && !global) { pv.reg = l->reg; pv.place = true; kp_own_check_not_moved(c, lhs, l); }
+        if (l && l != (Local *)1 && !global) { pv.reg = l->reg; pv.place = true; }
         else if (global) { pv.reg = g->reg; pv.place = true; pv.global = true; }
     }
     if (!pv.place) {

@@ -122,7 +122,6 @@ static void compile_decl(C *c, KpNode *n) {
             kp_cg_emit(c, KP_BC_REF, o, r, 0, KP_VF_PLACE | KP_VF_MUT);
             kp_cg_at(c, n);
             kp_cg_emit(c, KP_BC_KEEP, pend, o, 1, 0);
-            kp_own_add_kedge(c, name, "_", n->line);
         }
         kp_cg_reg_free_to(c, pend + 1);
     }
@@ -131,8 +130,6 @@ static void compile_decl(C *c, KpNode *n) {
     l->decl_line = n->line;
     l->decl_col = n->col;
     if (n->b && ki < 0 && t == NULL) l->view_elem = kp_cg_view_elem(c, n->b, n, top);
-    if (n->b && !top) kp_own_note_borrow(c, l, n->b); /* v := view(&buf, ...) */
-    if (n->b && !top) kp_sum_note_decl(c, l, n->b);   /* r := wrap(&t) */
     if (top) {
         g->type = l->type;
         g->pending = 0;
@@ -203,7 +200,6 @@ static void compile_assign(C *c, KpNode *n) {
     KpNode *target = n->a;
     uint32_t save = c->fn->freereg;
     kp_cg_at(c, n);
-    if (n->op == KP_OP_NONE) kp_own_check_ref_escape(c, target, n->b, n);
     if (target->kind == KP_N_IDENT) {
         const char *name = kp_compile_intern(c, target->name);
         bool global;
@@ -269,7 +265,6 @@ static void compile_assign(C *c, KpNode *n) {
                 emit_check(c, l->reg, vt, target->name);
             }
             l->moved_line = 0;
-            kp_own_check_outlives_allocator(c, n, l, st);
         } else {
             uint32_t t = kp_cg_reg_alloc(c);
             if (n->op != KP_OP_NONE) kp_cg_emit(c, KP_BC_GETG, t, g->reg, 0, 0);
@@ -288,7 +283,6 @@ static void compile_assign(C *c, KpNode *n) {
             struct KpGlobal *g;
             Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, target->a->name), &global, &g);
             if (l && l != (Local *)1 && !global) {
-                kp_own_check_not_moved(c, target->a, l);
                 /* x.f = v on a local: SETFIELD works on x's register itself
                  * (a record, or the reference a $& parameter holds); no
                  * reference to the register, so the frame's registers need
@@ -515,49 +509,14 @@ static void compile_return(C *c, KpNode *n) {
         return;
     }
     uint32_t save = f->freereg;
-    if (n->a && kp_own_check_return_borrow(c, n->a)) return;
-    kp_own_check_return_call(c, n);
-    if (n->a && n->a->kind == KP_N_IDENT) {
-        bool global;
-        struct KpGlobal *g;
-        Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->a->name), &global, &g);
-        if (l && l != (Local *)1 && !global && l->holds_ref) {
-            Local *x = kp_resolve_find_local(f, l->holds_ref);
-            if (x && !x->boxed) {
-                kp_compile_error(c, n->a, "'%s' does not live long enough: '%s' holds a reference to it and is returned",
-                         x->name, n->a->name);
-                kp_diag_note(c->diags,
-                             "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets '%s'\n"
-                             "    = hint: keep %s with %s",
-                             x->name, x->decl_line, f->p->name, n->a->name, x->name, n->a->name);
-                return;
-            }
-        }
-    }
     if (n->a && n->a->kind == KP_N_IDENT && f->ndefers == 0) {
         bool global;
         struct KpGlobal *g;
         Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->a->name), &global, &g);
         if (l && l != (Local *)1 && !global) {
-            kp_own_check_not_moved(c, n->a, l);
             kp_cg_at(c, n);
             kp_cg_emit(c, KP_BC_RET, l->reg, 0, 0, 0);
             return;
-        }
-    }
-    if (n->a && n->a->kind == KP_N_UNARY && (n->a->op == KP_OP_REF || n->a->op == KP_OP_MUTREF)) {
-        KpNode *pl = n->a->a;
-        while (pl && (pl->kind == KP_N_FIELD || pl->kind == KP_N_INDEX)) pl = pl->a;
-        if (pl && pl->kind == KP_N_IDENT) {
-            bool global;
-            struct KpGlobal *g;
-            Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, pl->name), &global, &g);
-            if (l && l != (Local *)1 && !global && !l->through) {
-                kp_compile_error(c, n->a, "cannot return a reference to '%s': it is a local of '%s' and is deinitialized when the function returns",
-                         pl->name, f->p->name);
-                kp_diag_note(c->diags, "hint: return the value itself (it moves to the caller), or keep it with an owner that outlives the call");
-                return;
-            }
         }
     }
     uint32_t r = kp_cg_reg_alloc(c);
@@ -637,6 +596,7 @@ void kp_cg_block_body(C *c, KpNode *block) {
     if (c->fn->depth >= 0 && c->fn->depth < 64) c->fn->blocks[c->fn->depth] = block;
     kp_resolve_hoist_block(c, &block->list);
     kp_tc_block(c, block);
+    kp_own_pass(c, block);
     for (int i = 0; i < block->list.count; i++) kp_cg_stmt(c, block->list.items[i]);
 }
 
@@ -657,6 +617,7 @@ void kp_cg_function(C *c, KpNode *n, KpOverload *ov) {
     fn.p->nparams = ov->nparams;
     fn.p->ret = ov->ret;
     kp_own_scan_keeps(c, &fn, n->b);
+    if (!c->own_dead) kp_own_note_summary(c, ov); /* for the listing */
     kp_own_push_scope(c);
     for (int i = 0; i < ov->nparams; i++) {
         uint32_t r = kp_cg_reg_alloc(c);

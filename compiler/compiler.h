@@ -50,6 +50,9 @@ typedef enum KpOwnKind {
     KP_OWN_BOX,     /* `keep`: the value goes into a keep box (count 1)    */
     KP_OWN_KEEP,    /* `keep x with a, b`: the box's count goes to owners  */
     KP_OWN_RELEASE, /* one count of a keep box is dropped                 */
+    KP_OWN_SUMMARY, /* a function's summary (what = its name, why = which
+                       reference parameters reach its result or its $&
+                       parameters), at its declaration: nothing runs      */
     KP_OWN__COUNT
 } KpOwnKind;
 

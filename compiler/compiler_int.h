@@ -13,16 +13,22 @@
  *                   generics, function signatures, constant folding
  *   summary.c       function summaries: which parameters flow into a
  *                   function's result and into its $& parameters
- *   ownership.c     moves, borrows, drops on every exit path, defers,
- *                   keep boxes and keep cycles, reference escapes,
- *                   values that would outlive their allocator
+ *   ownpass.c       the ownership pass, over each function body before
+ *                   its code is generated: use after a certain move,
+ *                   reference escapes (through summaries too), values
+ *                   outliving their allocator, returned borrows, keep
+ *                   cycles — every ownership diagnostic
+ *   ownership.c     the ownership rules carried out while generating
+ *                   code: drops on every exit path, defers, keep boxes,
+ *                   pins; and the ownership record (--emit=ownership)
  *   codegen.c       register bytecode: emission primitives, expressions,
  *                   calls and pipes
  *   codegen_stmt.c  register bytecode: declarations, assignments, control
  *                   flow, returns, function bodies
  *   compile.c       the driver: the shared helpers and kp_compile
  *   emit.c          the listing of the ownership record (--emit=ownership)
- * Names carry their module: kp_resolve_, kp_types_, kp_sum_, kp_own_, kp_cg_,
+ * Names carry their module: kp_resolve_, kp_types_, kp_sum_, kp_own_ (ownpass.c
+ * and ownership.c), kp_cg_,
  * kp_compile_.
  */
 #ifndef KP_COMPILER_INT_H
@@ -44,7 +50,9 @@ struct Local {
     KpType *type;      /* static type, or NULL */
     bool global;       /* top-level variable: reg is an absolute stack slot */
     int depth;
-    uint32_t moved_line, moved_col; /* certain move, 0 = none */
+    uint32_t moved_line, moved_col; /* certain move, 0 = none: what the
+                                       ownership record says of its drop
+                                       (the diagnostics are ownpass.c's) */
     uint8_t may_move;  /* moved on some path (the ownership record: its drop
                           happens only if it was not) */
     uint32_t start_pc;
@@ -60,8 +68,6 @@ struct Local {
     uint8_t addr_taken;   /* a reference to it was made: its register is
                              cleared at scope exit even when it holds a
                              scalar, so the reference is seen to die */
-    const char *holds_ref; /* a record variable holding a reference to this
-                              function's local `holds_ref` (set by h.f = &x) */
     KpNode *using_node;
     int32_t prev_same;    /* the older local of the same name, or -1 (the
                              chain of Fn.lindex) */
@@ -117,7 +123,7 @@ typedef struct Fn {
     bool is_main;
     uint32_t line, col;
     /* keep: the variables this function keeps (boxed from their
-     * declaration), and the keep edges seen so far (owner -> kept) */
+     * declaration; the keep edges and their cycles are ownpass.c's) */
     struct {
         const char *name;
         KpNode *using_expr;
@@ -125,11 +131,6 @@ typedef struct Fn {
         uint32_t box_reg; /* a top-level variable's box: a reserved slot */
     } kept[64];
     int nkept;
-    struct {
-        const char *owner, *kept;
-        uint32_t line;
-    } kedges[64];
-    int nkedges;
     KpNode *blocks[64]; /* the block being compiled at each depth */
 } Fn;
 
@@ -282,13 +283,7 @@ bool kp_types_movable(KpType *t);
 bool kp_types_scalar(KpVM *vm, KpType *t);
 
 /* ownership.c — moves, drops, defers, keeps, escapes */
-void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line);
-void kp_own_check_not_moved(C *c, KpNode *n, Local *l);
-void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st);
-void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
 KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what);
-void kp_own_note_borrow(C *c, Local *l, KpNode *value);
-bool kp_own_check_return_borrow(C *c, KpNode *value);
 void kp_own_defer(C *c, KpNode *n);
 void kp_own_keep(C *c, KpNode *n);
 void kp_own_using(C *c, KpNode *n);
@@ -303,7 +298,6 @@ void kp_own_push_scope(C *c);
 uint8_t kp_own_read_flags(int mode, KpNode *container);
 void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
 bool kp_own_param_flows(const KpOverload *ov, int i);
-void kp_own_check_return_call(C *c, KpNode *ret);
 
 /* The ownership record (compiler.h KpOwnLog): kp_own_record is called by
  * kp_cg_emit for every instruction that moves, drops or keeps; kp_own_note
@@ -315,6 +309,7 @@ void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, con
 void kp_own_hint(C *c, const char *what, KpType *type, const char *why);
 void kp_own_quiet(C *c);
 void kp_own_note_end(C *c);
+void kp_own_note_summary(C *c, const KpOverload *ov);
 
 /* codegen.c — bytecode emission, expressions and calls */
 uint32_t kp_cg_add_k(C *c, KpValue v);
@@ -361,7 +356,13 @@ void kp_compile_similar_help(C *c, KpSimilar *s);
 void kp_sum_block(C *c, KpNodeList *stmts, KpOverload **ovs, int novs);
 bool kp_sum_ret_flows(const KpOverload *ov, int i);
 void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first);
-void kp_sum_note_decl(C *c, Local *l, KpNode *value);
+
+/* ownpass.c — the ownership pass: the ownership diagnostics of a
+ * function body, before its code is generated */
+void kp_own_pass(C *c, KpNode *block);
+/* `target = &x` (or a call storing &x into target, summary.c): an error
+ * when target outlives x (the pass running decides). */
+void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
 
 /* typecheck.c — the types pass */
 void kp_tc_block(C *c, KpNode *block);

@@ -16,7 +16,8 @@
  *        8 | b := a
  *          |   8:6 move a: V
  *
- * `KIND WHAT: TYPE`, KIND one of move, drop, deinit, box, keep, release;
+ * `KIND WHAT: TYPE`, KIND one of move, drop, deinit, box, keep, release
+ * (and `summary NAME: …`, a function's summary at its declaration);
  * WHAT `_` for a temporary; TYPE `?` when the static type is unknown.  An
  * event marked "(at run time ...)" is one the compiler emits but whose
  * effect only the value decides (a value of unknown type, a callee whose
@@ -51,6 +52,12 @@ static void put(KpWriteFn w, void *ud, const char *s, size_t n) { w(ud, s, n); }
 static void put_event(KpWriteFn w, void *ud, const KpOwnEvent *e) {
     char buf[512];
     int n;
+    if (e->kind == KP_OWN_SUMMARY) {
+        n = snprintf(buf, sizeof buf, "     |   %u:%u summary %s: %s\n", e->line, e->col, e->what ? e->what : "_",
+                     e->why ? e->why : "");
+        if (n > 0) put(w, ud, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        return;
+    }
     if (e->line)
         n = snprintf(buf, sizeof buf, "     |   %u:%u %s %s: %s", e->line, e->col, kp_own_kind_names[e->kind],
                      e->what ? e->what : "_", e->type ? kp_type_name(e->type) : "?");

@@ -34,8 +34,13 @@
  *    `using A { }` stored into a variable declared before A would outlive
  *    A, an error where the compiler can see it.
  *
- * These decisions are taken while code is generated: the functions here
- * emit the drops, defer bodies and keep instructions they decide on.
+ * Which of these is an error — a use after a certain move, a reference
+ * that outlives its referent, a value outliving its allocator, a borrow
+ * returned, a keep cycle — is decided before code generation, by the
+ * ownership pass over each function body (ownpass.c).  What remains here
+ * is carried out while code is generated: the functions below emit the
+ * drops, defer bodies and keep instructions the rules above call for, and
+ * the record of them.
  *
  * The record.  Every instruction that moves, drops, deinitializes, boxes,
  * keeps or releases a value is recorded as it is emitted (kp_own_record,
@@ -168,16 +173,6 @@ bool kp_own_mentions_keep_of(KpNode *n, const char *name) {
     return false;
 }
 
-void kp_own_check_not_moved(C *c, KpNode *n, Local *l) {
-    if (l && l->moved_line)
-    {
-        kp_compile_error(c, n, "use of moved value '%s' (moved at line %u:%u)", n->name, l->moved_line, l->moved_col);
-        kp_diag_label(c->diags, "value used here after move");
-        kp_diag_span(c->diags, l->moved_line, l->moved_col, "'%s' moved here", n->name);
-        if (l->decl_line) kp_diag_span(c->diags, l->decl_line, l->decl_col ? l->decl_col : 1, "'%s' declared here", n->name);
-        kp_diag_note(c->diags, "help: to use it after this, pass a copy (clone(%s)) or a reference (&%s)", n->name, n->name);
-    }
-}
 
 /* GETFIELD/GETINDEX flags for a read of a field or element of `container`.
  * Of a temporary value (a call's result...) it is moved out (d 1|16: the
@@ -222,109 +217,10 @@ KpNode *kp_own_borrowed_arg(C *c, KpNode *value, const char **what) {
     return NULL;
 }
 
-/* The local of this function (not a parameter's value, not kept) that a
- * borrowing call's result borrows, or NULL. */
-static Local *borrowed_local(C *c, KpNode *value, const char **what) {
-    KpNode *arg = kp_own_borrowed_arg(c, value, what);
-    KpNode *xr = arg ? kp_resolve_root_ident(arg) : NULL;
-    if (!xr) return NULL;
-    bool xg;
-    struct KpGlobal *xgl;
-    Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, xr->name), &xg, &xgl);
-    if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(c->fn, x->name) >= 0) return NULL;
-    return x;
-}
 
-/* `v := view(&buf, ...)`: v borrows buf (returning v is then an error). */
-void kp_own_note_borrow(C *c, Local *l, KpNode *value) {
-    Local *x = borrowed_local(c, value, NULL);
-    if (x && l && l != (Local *)1 && !l->global) l->holds_ref = x->name;
-}
 
-/* `return view(&buf, ...)` of a local buf: an error (true) */
-bool kp_own_check_return_borrow(C *c, KpNode *value) {
-    const char *what = NULL;
-    Local *x = borrowed_local(c, value, &what);
-    if (!x) return false;
-    kp_compile_error(c, value, "'%s' does not live long enough: a %s of it is returned", x->name, what);
-    kp_diag_note(c->diags, "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets the %s\n"
-                 "    = hint: a %s may not outlive its buffer: return the buffer, or take it as a parameter",
-                 x->name, x->decl_line, c->fn->p->name, what, what);
-    return true;
-}
 
-void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node) {
-    const char *what = NULL;
-    KpNode *referent = NULL;
-    if (value && value->kind == KP_N_UNARY && (value->op == KP_OP_REF || value->op == KP_OP_MUTREF)) referent = value->a;
-    else referent = kp_own_borrowed_arg(c, value, &what);
-    if (!referent) return;
-    KpNode *xr = kp_resolve_root_ident(referent), *tr = kp_resolve_root_ident(target);
-    if (!xr || !tr) return;
-    Fn *f = c->fn;
-    bool xg, tg;
-    struct KpGlobal *xgl, *tgl;
-    Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, xr->name), &xg, &xgl);
-    Local *t = kp_resolve_lookup_var(c, kp_compile_intern(c, tr->name), &tg, &tgl);
-    if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(f, x->name) >= 0) return;
-    const char *why = NULL;
-    char buf[160];
-    if (tg || (t && t != (Local *)1 && t->global)) why = "a top-level variable, which lives until the program ends";
-    else if (t && t != (Local *)1 && t->through) why = "a parameter's value, which belongs to the caller";
-    else if (t && t != (Local *)1 && kp_resolve_local_index(f, t) < kp_resolve_local_index(f, x)) {
-        snprintf(buf, sizeof buf, "declared before it (line %u), so it is deinitialized after it", t->decl_line);
-        why = buf;
-    }
-    if (!why) {
-        /* target dies first, but it may still be returned: remember */
-        if (t && t != (Local *)1) t->holds_ref = x->name;
-        return;
-    }
-    uint32_t xline = x->decl_line;
-    /* the referent dies at the end of its block: after its last statement */
-    uint32_t end_line = at_node->line;
-    KpNode *blk = x->depth >= 0 && x->depth < 64 ? f->blocks[x->depth] : NULL;
-    if (blk && blk->list.count) {
-        KpNode *last = blk->list.items[blk->list.count - 1];
-        if (last && last->line > end_line) end_line = last->line;
-    }
-    if (what) {
-        kp_compile_error(c, value, "'%s' does not live long enough: a %s of it is stored in '%s'", xr->name, what, tr->name);
-        kp_diag_note(c->diags,
-                     "note: '%s' is declared at line %u; the %s is made here and stored in '%s' at line %u; '%s' is %s; "
-                     "'%s' is deinitialized at the end of its block (after line %u) while '%s' still borrows it\n"
-                     "    = hint: a %s may not outlive its buffer: make the %s where the buffer lives, or declare '%s' after '%s'",
-                     xr->name, xline, what, tr->name, at_node->line, tr->name, why, xr->name, end_line, tr->name, what, what,
-                     tr->name, xr->name);
-        return;
-    }
-    kp_compile_error(c, value, "'%s' does not live long enough: a reference to it is stored in '%s'", xr->name, tr->name);
-    kp_diag_note(c->diags,
-                 "note: '%s' is declared at line %u; the reference is taken here and stored in '%s' at line %u; '%s' is %s; "
-                 "'%s' is deinitialized at the end of its block (after line %u) while '%s' still holds the reference\n"
-                 "    = hint: make the value live as long as '%s': keep %s with %s",
-                 xr->name, xline, tr->name, at_node->line, tr->name, why, xr->name, end_line, tr->name, tr->name, xr->name,
-                 tr->name);
-}
 
-/* A value made inside `using A { }` stored into a variable declared before
- * A would outlive A: a compile error where the compiler can see it (the
- * run-time check at A's deinit catches the rest). */
-void kp_own_check_outlives_allocator(C *c, KpNode *n, Local *target, KpType *st) {
-    if (!c->using_depth || !st || !(kp_types_movable(st) || st == c->vm->t_string)) return;
-    Fn *f = c->fn;
-    for (int i = f->nlocals - 1; i >= 0; i--) {
-        Local *u = &f->locals[i];
-        if (!u->using_mark) continue;
-        if (u->using_alloc != NO_REG && target->reg < u->using_alloc && target->depth < u->depth) {
-            kp_compile_error(c, n, "'%s' would outlive the allocator '%s': the value is allocated in `using %s`, but '%s' is declared before '%s'",
-                     target->name, u->using_node->name ? u->using_node->name : "?", u->using_node->name ? u->using_node->name : "?",
-                     target->name, u->using_node->name ? u->using_node->name : "?");
-            kp_diag_note(c->diags, "hint: declare '%s' after the allocator, or clone the value outside the using block", target->name);
-        }
-        return;
-    }
-}
 
 void kp_own_forget_moves_since(C *c, int nlocals) {
     (void)nlocals;
@@ -349,45 +245,6 @@ void kp_own_defer(C *c, KpNode *n) {
     f->pending_info[f->npending++] = info;
 }
 
-/* Records `owner keeps kept` and reports a cycle of keeps in this
- * function (a keeps b keeps a): such values would keep each other alive. */
-void kp_own_add_kedge(C *c, const char *owner, const char *kept, uint32_t line) {
-    Fn *f = c->fn;
-    /* does `kept` already reach `owner` through edges owner -> kept? */
-    const char *path[66];
-    uint32_t lines[66];
-    int plen = 0;
-    const char *cur = kept;
-    bool found = false;
-    for (int guard = 0; guard < 64 && !found; guard++) {
-        bool step = false;
-        for (int i = 0; i < f->nkedges; i++) {
-            if (f->kedges[i].owner != cur) continue;
-            path[plen] = cur;
-            lines[plen++] = f->kedges[i].line;
-            cur = f->kedges[i].kept;
-            step = true;
-            if (cur == owner) found = true;
-            break;
-        }
-        if (!step) break;
-    }
-    if (found || kept == owner) {
-        char buf[512];
-        size_t len = (size_t)snprintf(buf, sizeof buf, "%s (line %u)", owner, line);
-        for (int i = 0; i < plen && len < sizeof buf - 64; i++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s (line %u)", path[i], lines[i]);
-        snprintf(buf + len, sizeof buf - len, " -> %s", owner);
-        kp_compile_error(c, NULL, "these keeps form a cycle: %s keeps %s, which keeps it alive in turn: %s", owner, kept, buf);
-        kp_diag_note(c->diags, "hint: keep both with one common owner (keep a with owner, then keep b with owner), or allocate them in an arena that ends them together");
-        return;
-    }
-    if (f->nkedges < 64) {
-        f->kedges[f->nkedges].owner = owner;
-        f->kedges[f->nkedges].kept = kept;
-        f->kedges[f->nkedges++].line = line;
-    }
-}
 
 /* keep x with a, b (using A): hands the box's count to the owners. */
 void kp_own_keep(C *c, KpNode *n) {
@@ -418,10 +275,6 @@ void kp_own_keep(C *c, KpNode *n) {
         kp_cg_place_ref(c, n->list.items[i], o, KP_VF_PLACE | KP_VF_MUT);
     }
     kp_cg_at(c, n);
-    for (int i = 0; i < n->list.count; i++) {
-        KpNode *on = n->list.items[i];
-        if (on->kind == KP_N_IDENT) kp_own_add_kedge(c, kp_compile_intern(c, on->name), name, n->line);
-    }
     kp_cg_emit(c, KP_BC_KEEP, box->reg, first, (uint32_t)n->list.count, 0);
     kp_cg_reg_free_to(c, save);
 }
@@ -515,55 +368,10 @@ bool kp_own_param_flows(const KpOverload *ov, int i) {
     return type_holds_ref(ov->ret, 0);
 }
 
-/* `return f(&t)` where f's result may carry its & argument, t a local of
- * this function: t dies when the function returns, so the caller would
- * get a dangling reference — Rust's E0515. */
-void kp_own_check_return_call(C *c, KpNode *ret) {
-    KpNode *call = ret->a;
-    if (!call || call->kind != KP_N_CALL || !call->a || call->a->kind != KP_N_IDENT) return;
-    KpOverload *ov = call->bound;
-    if (!ov) {
-        bool global;
-        struct KpGlobal *g;
-        const char *name = kp_compile_intern(c, call->a->name);
-        if (kp_resolve_lookup_var(c, name, &global, &g) || global) return;
-        KpFunc *f = kp_resolve_find_func(c, name);
-        if (!f || f->n != 1) return;
-        ov = f->ovs[0];
-    }
-    Fn *f = c->fn;
-    for (int i = 0; i < call->list.count && i < ov->nparams; i++) {
-        KpNode *a = call->list.items[i];
-        if (a->kind == KP_N_FIELDINIT || !kp_own_param_flows(ov, i)) continue;
-        KpNode *pl = a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) ? a->a : a;
-        if (!kp_resolve_is_place(pl)) continue;
-        KpNode *root = kp_resolve_root_ident(pl);
-        if (!root) continue;
-        bool global;
-        struct KpGlobal *g;
-        Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, root->name), &global, &g);
-        if (!x || x == (Local *)1 || global || x->global || x->through || x->boxed || kp_own_kept_index(f, x->name) >= 0)
-            continue;
-        kp_compile_error(c, call, "cannot return the result of '%s': it may hold a reference to '%s', a local of '%s'",
-                         call->a->name, root->name, f->p->name);
-        kp_diag_label(c->diags, "returns a value that may refer to '%s'", root->name);
-        kp_diag_span(c->diags, a->line, a->col, "'%s' is borrowed here, and '%s' (-> %s) may keep the reference", root->name,
-                     call->a->name, ov->ret ? ov->ret->name : "_");
-        kp_diag_span(c->diags, x->decl_line, x->decl_col ? x->decl_col : 1, "'%s' is declared here and deinitialized when '%s' returns",
-                     root->name, f->p->name);
-        if (ov->ret && ov->ret->kind != KP_TK_REF)
-            kp_diag_note(c->diags, "help: keep '%s' with the result: r := %s(…); keep %s with r; return r", root->name,
-                         call->a->name, root->name);
-        else
-            kp_diag_note(c->diags, "help: return a value rather than a reference (it moves to the caller), or take '%s' "
-                         "as a parameter so that it outlives the call", root->name);
-        return;
-    }
-}
 
 /* ------------------------------------------------ the ownership record */
 
-const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release"};
+const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release", "summary"};
 
 /* Does a value of static type t own something that must be dropped?
  * 0 never (scalars, strings, references, types, functions), 1 always
@@ -596,6 +404,38 @@ static void own_add(C *c, int kind, const char *what, KpType *type, bool maybe, 
     }
     log->items[log->n++] = (KpOwnEvent){(uint8_t)kind, maybe, c->fn->line, c->fn->col, what, type, why,
                                         c->fn->p ? c->fn->p->name : NULL, count};
+}
+
+/* The summary of overload ov (summary.c), for the listing: recorded at
+ * the function's declaration when it has a reference parameter. */
+void kp_own_note_summary(C *c, const KpOverload *ov) {
+    if (!c->own || !ov->sum_known) return;
+    bool refs = false;
+    for (int i = 0; i < ov->nparams; i++)
+        if (ov->params[i].mode != KP_PM_VALUE) refs = true;
+    if (!refs) return;
+    char buf[400];
+    size_t len = 0;
+    int nret = 0;
+    for (int i = 0; i < ov->nparams && len < sizeof buf - 80; i++) {
+        if (!kp_sum_ret_flows(ov, i)) continue;
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", nret++ ? ", " : "the result may hold a reference from ",
+                                ov->params[i].name ? ov->params[i].name : "_");
+    }
+    for (int j = 0; j < ov->nparams && len < sizeof buf - 80; j++) {
+        uint64_t m = ov->sum_into ? ov->sum_into[j] : 0;
+        for (int i = 0; i < ov->nparams && i < 64 && len < sizeof buf - 80; i++) {
+            if (!(m & ((uint64_t)1 << i))) continue;
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%sit may store %s into %s", len ? "; " : "",
+                                    ov->params[i].name ? ov->params[i].name : "_", ov->params[j].name ? ov->params[j].name : "_");
+        }
+    }
+    if (!len) len = (size_t)snprintf(buf, sizeof buf, "its reference parameters reach neither its result nor its $& parameters");
+    char *why = kp_arena_alloc(&c->vm->meta_arena, len + 1, 1);
+    if (!why) return;
+    memcpy(why, buf, len);
+    why[len] = 0;
+    own_add(c, KP_OWN_SUMMARY, ov->func->name, NULL, false, why, 0);
 }
 
 void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why) {
@@ -732,6 +572,12 @@ void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_
          * kp_own_emit_exit dropped them in order before); the result moves
          * to the caller */
         op_is_ret = true;
+        if (op == KP_BC_RET) {
+            /* `return v`: the local's value moves to the caller */
+            Local *rv = local_in(c, a);
+            if (rv && !rv->global && !rv->through && rv->name[0] != '(' && !rv->moved_line)
+                kp_own_note(c, KP_OWN_MOVE, rv->name, rv->type, rv->may_move, "returned to the caller");
+        }
         for (int i = c->fn->nlocals; i-- > 0;) {
             Local *l = &c->fn->locals[i];
             if (!l->global && !(op == KP_BC_RET && l->reg == a) && (c->fn->ndefers == 0 || l->through))

@@ -41,8 +41,8 @@
  * grows (the sets only grow, and are bounded, so it ends).
  *
  * What a summary does not see: a function whose result type is not
- * declared (or cannot hold a reference) has an empty sum_ret, and a `$&`
- * parameter whose type is undeclared receives nothing; a call through a
+ * declared (or cannot hold a reference) has an empty sum_ret (a `$&`
+ * parameter whose type is undeclared may receive anything); a call through a
  * function value carries the union of its arguments; aliasing (a local
  * holding a `$&` parameter, then stored through) is not followed.  What
  * the summaries miss, the run-time generation check of references still
@@ -513,6 +513,9 @@ static void stmt(S *s, KpNode *n) {
 /* Reads the body of one function: its summary as of the summaries of the
  * functions it calls now.  Returns whether it grew. */
 static bool summarize(C *c, KpNode *fn, KpOverload *ov, Mask *into) {
+    /* no parameter: nothing can flow anywhere, and the body need not be
+     * walked (the walk's variable lookups are linear) */
+    if (ov->nparams == 0) return false;
     S s;
     memset(&s, 0, sizeof s);
     s.c = c;
@@ -547,7 +550,7 @@ static bool summarize(C *c, KpNode *fn, KpOverload *ov, Mask *into) {
     if (!ov->ret || !may_hold(ov->ret, 0)) ret = 0;
     for (int j = 0; j < np; j++) {
         KpType *pt = ov->params[j].type;
-        if (ov->params[j].mode != KP_PM_MUTREF || !pt || !may_hold(pt, 0)) into[j] = 0;
+        if (ov->params[j].mode != KP_PM_MUTREF || (pt && !may_hold(pt, 0))) into[j] = 0; /* untyped: may hold one */
         into[j] &= ~bit(j);
     }
     if (s.vars) kp_free(c->vm->meta, s.vars, sizeof(SVar) * (size_t)s.cap, 16, NULL);
@@ -610,7 +613,8 @@ static int call_overloads(C *c, KpNode *n, KpOverload **out, int max) {
 
 /* A call that may store a reference into a `$&` argument (push(xs, &x),
  * or a function whose summary says so: fill($&h, &k)): the reference may
- * not outlive its referent — the checks of `h.f = &k` (ownership.c). */
+ * not outlive its referent — the checks of `h.f = &k` (ownpass.c, whose
+ * walk calls this). */
 void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first) {
     if (!n->a || n->a->kind != KP_N_IDENT || pipe_first || n->list.count < 2) return;
     bool global;
@@ -653,34 +657,3 @@ void kp_sum_check_call(C *c, KpNode *n, KpNode *pipe_first) {
     }
 }
 
-/* `r := f(&t, …)` where f's result can carry its & argument, t a local of
- * this function: r holds a reference to t (returning r is then an error,
- * unless t is kept). */
-void kp_sum_note_decl(C *c, Local *l, KpNode *value) {
-    if (!l || l == (Local *)1 || l->global || l->holds_ref || !value || value->kind != KP_N_CALL) return;
-    if (!value->a || value->a->kind != KP_N_IDENT) return;
-    bool global;
-    struct KpGlobal *g;
-    if (kp_resolve_lookup_var(c, kp_compile_intern(c, value->a->name), &global, &g) || global) return;
-    KpOverload *ov = value->bound;
-    if (!ov) {
-        KpFunc *f = kp_resolve_find_func(c, kp_compile_intern(c, value->a->name));
-        if (!f || f->n != 1) return;
-        ov = f->ovs[0];
-    }
-    if (!ov->sum_known) return; /* natives: their borrows are KP_BF_BORROWS (ownership.c) */
-    for (int i = 0; i < value->list.count && i < ov->nparams; i++) {
-        KpNode *a = value->list.items[i];
-        if (a->kind == KP_N_FIELDINIT || !kp_sum_ret_flows(ov, i)) continue;
-        KpNode *pl = a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF) ? a->a : a;
-        if (!kp_resolve_is_place(pl)) continue;
-        KpNode *root = kp_resolve_root_ident(pl);
-        if (!root) continue;
-        bool xg;
-        struct KpGlobal *xgl;
-        Local *x = kp_resolve_lookup_var(c, kp_compile_intern(c, root->name), &xg, &xgl);
-        if (!x || x == (Local *)1 || xg || x->global || x->through || kp_own_kept_index(c->fn, x->name) >= 0) continue;
-        l->holds_ref = x->name;
-        return;
-    }
-}

@@ -9,8 +9,14 @@
  * Code generation compiles every block, the ones that never run included
  * (`if false { … }`), so every block of the program is checked.  The pass
  * walks the block's statements in order, keeping the static type of each
- * local the block declares; nested blocks are checked when they are
- * compiled, with the locals declared before them in scope.
+ * local the block declares (and recording it on the declaration,
+ * KpNode.stype, for the ownership pass); nested blocks — branches, loop
+ * bodies with their loop variables, bare, using and defer blocks — are
+ * checked in the same walk, so that when the ownership pass (ownpass.c)
+ * walks a function body, every call in it is bound.  A nested block that
+ * declares functions or types is checked when code generation reaches it,
+ * after its declarations are hoisted, with the locals declared before it in
+ * scope.
  *
  * A static type is known or unknown (NULL).  Known types come from
  * literals, constructors, annotations, parameters, declared outputs, and
@@ -791,6 +797,7 @@ static void check_decl(Tc *t, KpNode *n) {
             kp_diag_span(t->c->diags, n->a->line, n->a->col, "'%s' is declared %s here", n->name, want->name);
         }
     }
+    n->stype = want ? want : have;
     tc_push_var(t, kp_compile_intern(t->c, n->name), want ? want : have);
 }
 
@@ -813,31 +820,59 @@ static void check_assign(Tc *t, KpNode *n) {
     }
 }
 
+static void check_stmt(Tc *t, KpNode *n);
+
+/* A nested block (a branch, a loop's body, a bare block, a using or defer
+ * body) is checked in the same walk, with the locals declared before it in
+ * scope and `v1`, `v2` (a loop's variables) declared in it — unless it
+ * declares types or functions, which are hoisted only when code generation
+ * reaches it: then it is checked then (kp_tc_block), as a function body. */
+static void check_nested(Tc *t, KpNode *b, const char *v1, KpType *t1, const char *v2) {
+    if (!b) return;
+    if (b->kind != KP_N_BLOCK) { check_stmt(t, b); return; }
+    if (b->flags & KP_F_TYPED) return;
+    for (int i = 0; i < b->list.count; i++)
+        if (b->list.items[i] && (b->list.items[i]->kind == KP_N_FUNC || b->list.items[i]->kind == KP_N_TYPEDECL)) return;
+    b->flags |= KP_F_TYPED;
+    int mark = t->nvars;
+    if (v1) tc_push_var(t, kp_compile_intern(t->c, v1), t1);
+    if (v2) tc_push_var(t, kp_compile_intern(t->c, v2), NULL);
+    for (int i = 0; i < b->list.count; i++) check_stmt(t, b->list.items[i]);
+    t->nvars = mark;
+}
+
 static void check_stmt(Tc *t, KpNode *n) {
     if (!n) return;
     switch (n->kind) {
     case KP_N_DECL: check_decl(t, n); break;
     case KP_N_ASSIGN: check_assign(t, n); break;
     case KP_N_EXPRSTMT: expr_type(t, n->a); break;
-    case KP_N_IF: expr_type(t, n->a); break;                 /* bodies: when compiled */
-    case KP_N_WHILE: expr_type(t, n->a); break;
+    case KP_N_IF:
+        expr_type(t, n->a);
+        check_nested(t, n->b, NULL, NULL, NULL);
+        if (n->c) check_nested(t, n->c, NULL, NULL, NULL);
+        break;
+    case KP_N_WHILE: expr_type(t, n->a); check_nested(t, n->b, NULL, NULL, NULL); break;
     case KP_N_FOR:
         if (n->a && n->a->kind == KP_N_BINARY && n->a->op == KP_OP_RANGE) {
             expr_type(t, n->a->a);
             expr_type(t, n->a->b);
+            check_nested(t, n->b, n->name, t->vm->t_int, NULL);
         } else {
             expr_type(t, n->a && n->a->kind == KP_N_UNARY ? n->a->a : n->a);
+            check_nested(t, n->b, n->name, NULL, n->name2);
         }
         break;
     case KP_N_RETURN: expr_type(t, n->a); check_consume(t, n->a); break;
     case KP_N_DEFER:
         if (n->a && n->a->kind != KP_N_BLOCK) check_stmt(t, n->a);
+        else check_nested(t, n->a, NULL, NULL, NULL);
         break;
     case KP_N_KEEP:
         for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]);
         break;
-    case KP_N_USING: expr_type(t, n->a); break;
-    case KP_N_BLOCK:
+    case KP_N_USING: expr_type(t, n->a); check_nested(t, n->b, NULL, NULL, NULL); break;
+    case KP_N_BLOCK: check_nested(t, n, NULL, NULL, NULL); break;
     case KP_N_TYPEDECL:
     case KP_N_FUNC:
     case KP_N_BREAK:

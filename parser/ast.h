@@ -120,6 +120,13 @@ enum {
     KP_F_TYPED = 1u << 3,    /* BLOCK already checked by the compiler's
                                 types pass (a defer body is compiled at
                                 each exit, but checked once)              */
+    KP_F_OWNED = 1u << 4,    /* BLOCK already walked by the ownership pass */
+    KP_F_OWNERR = 1u << 5,   /* IDENT: its use-after-move error is reported
+                                (a defer body is walked at each exit)     */
+    KP_F_MOVES = 1u << 6,    /* IDENT: the ownership pass decided that this
+                                use moves the variable's value (a consuming
+                                use of a movable value, deinit's operand):
+                                code generation marks it moved from here  */
 };
 
 typedef struct KpNode KpNode;
@@ -151,6 +158,9 @@ struct KpNode {
      * i-th) whose types it could not prove, which the VM still checks. */
     struct KpOverload *bound;
     uint64_t bound_check;
+    /* Set by the types pass on a DECL: the variable's static type (its
+     * annotation, else its value's), or NULL; read by the ownership pass. */
+    struct KpType *stype;
 };
 
 /* Allocates a zeroed node in `arena`; returns NULL when out of memory. */

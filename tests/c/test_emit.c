@@ -226,6 +226,47 @@ static void test_moves(void) {
     host_done(&h);
 }
 
+/* `return v` of a local: its value moves to the caller (not dropped) */
+static void test_return_moves(void) {
+    Host h = {0};
+    int rc = emit(&h,
+                  "V : Type = ( .name : String )\n"
+                  "mk () -> V := {\n"
+                  "    v := V(.name = \"a\")\n"
+                  "    n := 3\n"
+                  "    print(n)\n"
+                  "    return v\n"
+                  "}\n"
+                  "num () -> Int := {\n"
+                  "    k := 4\n"
+                  "    return k\n"
+                  "}\n");
+    CHECK(rc == KP_OK);
+    CHECK(h.out && has_event(h.out, "6:5 move v: V -- returned to the caller"));
+    CHECK(h.out && !has_kind_of(h.out, "drop", "v"));
+    /* an Int is copied out: no event */
+    CHECK(h.out && !has_kind_of(h.out, "move", "k"));
+    host_done(&h);
+}
+
+/* the function summaries, at each declaration with a reference parameter */
+static void test_summaries(void) {
+    Host h = {0};
+    int rc = emit(&h,
+                  "H : Type = ( .r : &Int )\n"
+                  "W : Type = ( .t : &Int )\n"
+                  "fill (h: $&H, k: &Int) -> () := { h.r = k }\n"
+                  "wrap (t: &Int) -> W := { return W(.t = t) }\n"
+                  "look (t: &Int) -> Int := { return t + 1 }\n"
+                  "twice (n: Int) -> Int := { return n * 2 }\n");
+    CHECK(rc == KP_OK);
+    CHECK(h.out && has_event(h.out, "3:1 summary fill: it may store k into h"));
+    CHECK(h.out && has_event(h.out, "4:1 summary wrap: the result may hold a reference from t"));
+    CHECK(h.out && has_event(h.out, "5:1 summary look: its reference parameters reach neither"));
+    CHECK(h.out && !has_event(h.out, "6:1 summary")); /* no reference parameter */
+    host_done(&h);
+}
+
 static void test_keep_refcounts(void) {
     Host h = {0};
     int rc = emit(&h,
@@ -380,6 +421,8 @@ int main(void) {
     RUN(test_parse_error_sets_last_error);
     RUN(test_typed_declarations);
     RUN(test_moves);
+    RUN(test_return_moves);
+    RUN(test_summaries);
     RUN(test_keep_refcounts);
     RUN(test_pipe_temporaries);
     RUN(test_top_level);
