@@ -643,7 +643,7 @@ static uint32_t add_calldesc(C *c, int nnamed, const char **names, KpType *expec
     d->ov = NULL;
     d->check = 0;
     d->fast = 0;
-    memset(d->ftag, 0, sizeof d->ftag);
+    memset(d->fmask, 0, sizeof d->fmask);
     return ++p->ncalls;
 }
 

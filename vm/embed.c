@@ -486,7 +486,13 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
     if (nargs < 0 || nargs > 250) return arg_error(vm, "bad argument count %d", nargs);
     if (nargs && (first_arg < 0 || first_arg > ns - nargs))
         return arg_error(vm, "argument slots %d..%d do not exist", first_arg, first_arg + nargs - 1);
-    KpValue args[250];
+    /* the arguments go straight to the top of the stack (kp_vm_call_at),
+     * unless the call fails before it runs (kp_vm_call_value reports it) */
+    KpValue fn = kp_deref(*fs);
+    KpValue *top = kp_vm_stack_top(vm);
+    bool direct = fn.tag == KP_T_FUNC && top + nargs + 2 < vm->stack_end;
+    KpValue argbuf[250];
+    KpValue *args = direct ? top + 1 : argbuf;
     for (int i = 0; i < nargs; i++) {
         KpValue *s = &vm->api_slots[first_arg + i];
         if (KP_IS_MOVABLE(*s) || s->tag == KP_T_REF) {
@@ -500,14 +506,19 @@ int kp_call(KpVM *vm, int fn_slot, int first_arg, int nargs, int result_slot) {
             if (s->tag == KP_T_STR) kp_str_incref(s->p);
         }
     }
-    KpValue fn = kp_deref(*fs);
     KpValue out;
     /* the host slots must not move while the call runs */
     KpValue *save_slots = vm->api_slots;
     int save_n = vm->api_nslots;
     int save_cf = vm->in_cfunc;
     vm->in_cfunc = 0;
-    bool ok = kp_vm_call_value(vm, fn, args, nargs, &out);
+    bool ok;
+    if (direct) {
+        top[0] = fn;
+        ok = kp_vm_call_at(vm, top, nargs, &out);
+    } else {
+        ok = kp_vm_call_value(vm, fn, args, nargs, &out);
+    }
     vm->in_cfunc = save_cf;
     vm->api_slots = save_slots;
     vm->api_nslots = save_n;

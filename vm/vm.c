@@ -1136,11 +1136,11 @@ static bool __attribute__((noinline)) bind_bound_arg(KpVM *vm, KpOverload *ov, i
     return bind_one(vm, ov->func, q, pp, slot, pos);
 }
 
-/* CALLS: do the arguments have the tags desc->ftag asks for (desc->fast
- * is 1, so nargs <= 4)? */
+/* CALLS: do the arguments have tags desc->fmask lets pass as they are
+ * (desc->fast is 1, so nargs <= 4)? */
 static inline bool call_tags_ok(const KpCallDesc *desc, const KpValue *args, int nargs) {
     for (int q = 0; q < nargs; q++)
-        if (desc->ftag[q] && args[q].tag != desc->ftag[q]) return false;
+        if (!((desc->fmask[q] >> args[q].tag) & 1)) return false;
     return true;
 }
 
@@ -1152,11 +1152,13 @@ static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc
     if (!desc->fast) {
         uint8_t fast = nargs <= 4 ? 1 : 2;
         for (int q = 0; q < nargs && fast == 1; q++) {
-            desc->ftag[q] = 0;
+            desc->fmask[q] = ~(uint32_t)0;
             if (!((chk >> q) & 1)) continue;
             const KpParam *pp = q < ov->nparams ? &ov->params[q] : NULL;
-            if (!pp || pp->mode != KP_PM_VALUE || pp->fast_tag == 0 || pp->fast_tag >= KP_T_MOVED) fast = 2;
-            else desc->ftag[q] = pp->fast_tag;
+            if (!pp || pp->mode != KP_PM_VALUE) fast = 2;
+            else if (!pp->type) desc->fmask[q] = ~((uint32_t)1 << KP_T_REF); /* see below: only a reference is bound */
+            else if (pp->fast_tag == 0 || pp->fast_tag >= KP_T_MOVED) fast = 2;
+            else desc->fmask[q] = (uint32_t)1 << pp->fast_tag;
         }
         desc->fast = fast;
     }
@@ -1298,6 +1300,12 @@ void kp_proto_finish(KpVM *vm, KpProto *p, const KpOverload *ov) {
     else if (p->ret->kind == KP_TK_SCALAR && PLAIN_TAG(p->ret->tag)) p->ret_tags = (uint32_t)1 << p->ret->tag;
     else p->ret_tags = 0;
     p->own_regs = scan_own_regs(p, ov);
+    p->pfast = ov && !ov->variadic && ov->nparams <= 4;
+    for (uint32_t q = 0; p->pfast && q < ov->nparams; q++) {
+        const KpParam *pp = &ov->params[q];
+        if (pp->mode != KP_PM_VALUE || !PLAIN_TAG(pp->fast_tag)) p->pfast = 0;
+        else p->ptags[q] = pp->fast_tag;
+    }
 }
 
 /* RET's slow path for the frame's registers: references into the frame
@@ -1374,15 +1382,23 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
     }
     top[0] = fn;
     for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
-    KpFunc *f = fn.p;
+    return kp_vm_call_at(vm, top, nargs, out);
+}
+
+bool kp_vm_call_at(KpVM *vm, KpValue *top, int nargs, KpValue *out) {
+    KpFunc *f = top[0].p;
     KpOverload *ov = NULL;
     bool ok;
     if (LIKELY(f->n == 1) && f->ovs[0]->proto && nargs == f->ovs[0]->nparams) {
         /* one script overload and every argument of its parameter's exact
          * scalar type (CALL's fast path): nothing to select or bind */
         ov = f->ovs[0];
+        const KpProto *op = ov->proto;
         int j = 0;
-        while (j < nargs && top[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
+        if (op->pfast)
+            while (j < nargs && top[1 + j].tag == op->ptags[j]) j++;
+        else
+            while (j < nargs && top[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
         if (j < nargs) ov = NULL;
     }
     if (ov) ok = true;
@@ -1401,7 +1417,21 @@ bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out
         top[0] = r;
     } else if (ok) {
         int depth = vm->nframes;
-        ok = push_frame(vm, ov, top + 1) && execute(vm, depth);
+        KpProto *np = ov->proto;
+        if (LIKELY(depth < KP_CALL_LIMIT && top + 1 + np->nregs < vm->call_limit)) {
+            /* push_frame, inline (as CALLS does) */
+            KpFrame *nf = &vm->frames[vm->nframes++];
+            nf->proto = np;
+            nf->ov = ov;
+            nf->pc = np->code;
+            nf->base = top + 1;
+            nf->is_defer = false;
+            nf->is_main = false;
+            nf->refd = false;
+            ok = execute(vm, depth);
+        } else {
+            ok = push_frame(vm, ov, top + 1) && execute(vm, depth);
+        }
     } else {
         clear_regs(vm, top + 1, top + 1 + nargs);
     }

@@ -68,9 +68,13 @@ typedef struct KpCallDesc {
                               argument i; bit 63 also stands for the rest) */
     uint8_t fast;          /* CALLS, set at the first run: 1 when each
                               argument in `check` is one of the first four,
-                              by value, of a scalar type: then binding it
-                              is testing its tag against ftag; 2 if not */
-    uint8_t ftag[4];       /* the tag argument i must have, 0 = any */
+                              by value, of a scalar type or untyped (a host
+                              function's): then binding it is testing its
+                              tag against fmask; 2 if not */
+    uint32_t fmask[4];     /* the tags (bit per tag) argument i may have
+                              as it is: one for a scalar parameter, all but
+                              KP_T_REF for an untyped one, all when the
+                              argument is not in `check` */
 } KpCallDesc;
 
 struct KpProto {
@@ -101,6 +105,9 @@ struct KpProto {
                              the frame returns (bit 63: any from 63 up);
                              the others hold only plain values, references
                              and other non-owning tags, left as they are */
+    uint8_t ptags[4];     /* pfast: the exact tag of each parameter */
+    uint8_t pfast;        /* 1: at most four parameters, each by value of
+                             an exact plain type (kp_vm_call_at's test) */
 };
 
 /* Works out a function's ret_tags and own_regs from its finished code and
@@ -436,6 +443,10 @@ const char *kp_vm_global_name_at(KpVM *vm, const KpValue *slot);
 /* Calls `ov` with args at `base` (nargs values already bound). */
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *args, int nargs,
                       KpValue *out);
+/* The same with the function already at top[0] (a KP_T_FUNC) and the
+ * arguments above it, where top is kp_vm_stack_top(vm) and top + nargs + 2
+ * is below the stack's end. */
+bool kp_vm_call_at(KpVM *vm, KpValue *top, int nargs, KpValue *out);
 /* Calls the user deinit overload on a record (slot holds the record). */
 bool kp_vm_call_deinit(KpVM *vm, KpOverload *ov, KpValue *slot);
 
