@@ -204,6 +204,8 @@ typedef struct C {
      * the next ownership instruction emitted is about, when its registers
      * do not tell (ownership.c kp_own_record) */
     KpOwnLog *own;
+    void *own_pass; /* the ownership pass running (ownpass.c), or NULL: per
+                       compile, as VMs on other threads compile at once */
     bool own_dead; /* compiling code after a final return: never runs */
     struct {
         const char *what, *why;

@@ -222,14 +222,12 @@ static OVar *borrowed_local(OP *o, KpNode *value, const char **what) {
     return arg ? plain_local(o, kp_resolve_root_ident(arg)) : NULL;
 }
 
-static OP *active; /* the pass running (kp_own_check_ref_escape) */
-
 /* `target = &x` (or a field/element of target, or a call storing &x into
  * target): an error, laid out like Rust's E0597, when target outlives x —
  * it is a top-level variable, a parameter's value, or a variable declared
  * before x — and no keep covers x. */
 void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node) {
-    OP *o = active;
+    OP *o = c->own_pass; /* the pass running, or NULL */
     if (!o) return;
     const char *what = NULL;
     KpNode *referent = NULL;
@@ -925,11 +923,11 @@ void kp_own_pass(C *c, KpNode *block) {
             o.nouts++;
         }
     }
-    OP *outer = active;
-    active = &o;
+    void *outer = c->own_pass;
+    c->own_pass = &o;
     for (int i = 0; i < block->list.count; i++) stmt(&o, block->list.items[i]);
     run_defers(&o, -1, 0); /* the end of the body (of the chunk) */
-    active = outer;
+    c->own_pass = outer;
     if (o.vars) kp_free(c->vm->meta, o.vars, sizeof(OVar) * (size_t)o.cap, 16, NULL);
     if (o.defers) kp_free(c->vm->meta, o.defers, sizeof(ODefer) * (size_t)o.dcap, 16, NULL);
 }

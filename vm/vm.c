@@ -456,12 +456,6 @@ void kp_vm_trace_own(KpVM *vm, const char *kind, KpValue v, const KpValue *slot,
 _Static_assert(sizeof(KpValue) == 16 && offsetof(KpValue, tag) == 0 && offsetof(KpValue, aux) == 4 &&
                    offsetof(KpValue, i) == 8, "KpValue: an 8-byte header word, then the payload");
 
-static inline uint64_t hdr_word(const KpValue *v) {
-    uint64_t w;
-    memcpy(&w, v, 8);
-    return w;
-}
-
 static inline void vcopy(KpValue *d, const KpValue *s) {
     uint64_t w0, w1;
     memcpy(&w0, s, 8);
