@@ -96,6 +96,7 @@ typedef struct Script {
     char *text;
     size_t len;
     KpConfig base; /* from its -- flags: line */
+    bool dump_bytecode; /* --dump-bytecode */
 } Script;
 
 static char *read_file(const char *path, size_t *len) {
@@ -114,6 +115,7 @@ static char *read_file(const char *path, size_t *len) {
 
 static bool parse_flags(Script *s) {
     memset(&s->base, 0, sizeof s->base);
+    s->dump_bytecode = false;
     const char *f = strstr(s->text, "-- flags: ");
     if (!f) return true;
     f += strlen("-- flags: ");
@@ -126,6 +128,7 @@ static bool parse_flags(Script *s) {
         if (!strcmp(t, "--collect-cycles")) s->base.collect_cycles = true;
         else if (!strcmp(t, "--debug-alloc")) s->base.debug_alloc = true;
         else if (!strcmp(t, "--stats")) s->base.stats = true;
+        else if (!strcmp(t, "--dump-bytecode")) s->dump_bytecode = true;
         else if (!strcmp(t, "--mem-limit")) {
             char *v = strtok(NULL, " \t");
             if (!v) return false;
@@ -214,7 +217,9 @@ static KpVM *new_vm(Host *h, const Script *s) {
     cfg.ud = h;
     cfg.allow_fs = true;
     cfg.stack_values = 80000; /* the minimum is ~70k; small VMs are cheap */
-    return kp_vm_new(&cfg);
+    KpVM *vm = kp_vm_new(&cfg);
+    if (vm && s->dump_bytecode) kp_vm_set_dump_bytecode(vm, true);
+    return vm;
 }
 
 /* Runs the script (then its top-level deinits) with request `fail_at` on
@@ -352,7 +357,7 @@ static void check_script(Script *s) {
 /* kp_vm_new refused at each of its requests: NULL and nothing kept, or a
  * VM that works. */
 static void check_vm_new(void) {
-    Script s = {"new.kp", (char *)"", 0, {0}};
+    Script s = {"new.kp", (char *)"", 0, {0}, false};
     Host h = {0};
     KpVM *vm = new_vm(&h, &s);
     long needed = h.mem.requests;
@@ -411,7 +416,7 @@ int main(int argc, char **argv) {
     if (show) sscanf(show, "%ld:%d", &show_n, &show_mode);
     check_vm_new();
     for (int i = first; i < argc; i++) {
-        Script s = {argv[i], NULL, 0, {0}};
+        Script s = {argv[i], NULL, 0, {0}, false};
         s.text = read_file(argv[i], &s.len);
         if (!s.text) { fprintf(stderr, "FAIL: cannot read %s\n", argv[i]); failures++; continue; }
         if (!parse_flags(&s)) { fprintf(stderr, "FAIL: %s: flags the driver cannot give\n", argv[i]); failures++; free(s.text); continue; }
