@@ -1130,22 +1130,12 @@ KpType *kp_cg_call(C *c, KpNode *n, uint32_t dst, KpType *expect) {
     return compile_call_with(c, n, dst, expect, NULL);
 }
 
-static bool has_hole(KpNode *n) {
-    if (!n) return false;
-    if (n->kind == KP_N_HOLE) return true;
-    if (n->kind == KP_N_PIPE) return has_hole(n->a); /* a nested pipe binds its own _ on the right */
-    if (has_hole(n->a) || has_hole(n->b) || has_hole(n->c)) return true;
-    for (int i = 0; i < n->list.count; i++)
-        if (has_hole(n->list.items[i])) return true;
-    return false;
-}
-
 static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
     KpVM *vm = c->vm;
     KpNode *lhs = n->a, *rhs = n->b;
     uint32_t save = c->fn->freereg;
     /* `Type | init(...)`: output-type selection, no insertion */
-    if (rhs->kind == KP_N_CALL && !has_hole(rhs) &&
+    if (rhs->kind == KP_N_CALL && !kp_resolve_has_hole(rhs) &&
         (lhs->kind == KP_N_IDENT || lhs->kind == KP_N_GENERIC)) {
         KpType *t = NULL;
         if (lhs->kind == KP_N_GENERIC) t = kp_types_resolve(c, lhs);
@@ -1189,7 +1179,7 @@ static KpType *compile_pipe(C *c, KpNode *n, uint32_t dst) {
     uint32_t out = temp ? kp_cg_reg_alloc(c) : dst;
     kp_cg_at(c, n);
     if (rhs->kind == KP_N_CALL) {
-        if (has_hole(rhs)) rt = kp_cg_call(c, rhs, out, NULL);
+        if (kp_resolve_has_hole(rhs)) rt = kp_cg_call(c, rhs, out, NULL);
         else {
             KpNode hole = {.kind = KP_N_HOLE, .line = lhs->line, .col = lhs->col};
             KpNode *hp = kp_ast_new(&vm->meta_arena, KP_N_HOLE, lhs->line, lhs->col);

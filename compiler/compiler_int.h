@@ -245,6 +245,15 @@ typedef struct Operand {
 
 static inline int igrow_cap(int cap) { return cap ? cap * 2 : 16; }
 
+/* A hash of an interned name's pointer, for the passes' open-addressing
+ * tables (mask the result with the power-of-two capacity). */
+static inline uint32_t kp_compile_hash_ptr(const void *p) {
+    uintptr_t x = (uintptr_t)p;
+    x ^= x >> 17;
+    x *= 0x9E3779B1u;
+    return (uint32_t)(x ^ (x >> 15));
+}
+
 /* compile.c — the driver of the passes and their shared state */
 KpString *kp_compile_const_str(C *c, const char *s, size_t len);
 void kp_compile_error(C *c, KpNode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -265,6 +274,7 @@ struct KpGlobal *kp_resolve_find_pending_global(C *c, const char *name);
 void kp_resolve_pop_local(Fn *f);
 void kp_resolve_hoist_block(C *c, KpNodeList *stmts);
 bool kp_resolve_is_place(KpNode *n);
+bool kp_resolve_has_hole(KpNode *n);
 int kp_resolve_local_index(Fn *f, Local *l);
 Local *kp_resolve_lookup_var(C *c, const char *name, bool *global, struct KpGlobal **g);
 void kp_resolve_note_local_info(C *c, Local *l);

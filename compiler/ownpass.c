@@ -106,13 +106,6 @@ static void stmt(OP *o, KpNode *n);
 
 /* ------------------------------------------------------------ variables */
 
-static uint32_t hash_ptr(const void *p) {
-    uintptr_t x = (uintptr_t)p;
-    x ^= x >> 17;
-    x *= 0x9E3779B1u;
-    return (uint32_t)(x ^ (x >> 15));
-}
-
 static int32_t *slot(OP *o, const char *name, bool add) {
     if (!o->icap) {
         if (!add) return NULL;
@@ -127,14 +120,14 @@ static int32_t *slot(OP *o, const char *name, bool add) {
         __typeof__(o->index) ni = nn;
         for (uint32_t i = 0; i < o->icap; i++) {
             if (!o->index[i].name) continue;
-            uint32_t h = hash_ptr(o->index[i].name) & (ncap - 1);
+            uint32_t h = kp_compile_hash_ptr(o->index[i].name) & (ncap - 1);
             while (ni[h].name) h = (h + 1) & (ncap - 1);
             ni[h] = o->index[i];
         }
         o->index = ni;
         o->icap = ncap;
     }
-    uint32_t h = hash_ptr(name) & (o->icap - 1);
+    uint32_t h = kp_compile_hash_ptr(name) & (o->icap - 1);
     while (o->index[h].name) {
         if (o->index[h].name == name) return &o->index[h].idx;
         h = (h + 1) & (o->icap - 1);
@@ -493,20 +486,10 @@ static void call(OP *o, KpNode *n, KpNode *pipe_first) {
     }
 }
 
-static bool has_hole(KpNode *n) {
-    if (!n) return false;
-    if (n->kind == KP_N_HOLE) return true;
-    if (n->kind == KP_N_PIPE) return has_hole(n->a);
-    if (has_hole(n->a) || has_hole(n->b) || has_hole(n->c)) return true;
-    for (int i = 0; i < n->list.count; i++)
-        if (has_hole(n->list.items[i])) return true;
-    return false;
-}
-
 static void pipe(OP *o, KpNode *n) {
     C *c = o->c;
     KpNode *lhs = n->a, *rhs = n->b;
-    if (rhs->kind == KP_N_CALL && !has_hole(rhs) &&
+    if (rhs->kind == KP_N_CALL && !kp_resolve_has_hole(rhs) &&
         (lhs->kind == KP_N_GENERIC || (lhs->kind == KP_N_IDENT && !find(o, lhs->name) &&
                                        !kp_resolve_find_global(c, kp_compile_intern(c, lhs->name)) &&
                                        (kp_resolve_find_type(c, kp_compile_intern(c, lhs->name)) ||
@@ -518,7 +501,7 @@ static void pipe(OP *o, KpNode *n) {
     else expr(o, lhs, M_VALUE);
     if (rhs->kind == KP_N_CALL) {
         KpNode hole = {.kind = KP_N_HOLE, .line = lhs->line, .col = lhs->col};
-        call(o, rhs, has_hole(rhs) ? NULL : &hole);
+        call(o, rhs, kp_resolve_has_hole(rhs) ? NULL : &hole);
     } else if (rhs->kind == KP_N_KEEP) {
         for (int i = 0; i < rhs->list.count; i++) place(o, rhs->list.items[i]);
     } else if (rhs->kind != KP_N_IDENT) {

@@ -242,3 +242,15 @@ KpNode *kp_resolve_root_ident(KpNode *n) {
     while (n && (n->kind == KP_N_FIELD || n->kind == KP_N_INDEX)) n = n->a;
     return n && n->kind == KP_N_IDENT ? n : NULL;
 }
+
+/* Does n use the pipe's `_`?  A nested pipe binds its own `_` on the right,
+ * so only its left side counts. */
+bool kp_resolve_has_hole(KpNode *n) {
+    if (!n) return false;
+    if (n->kind == KP_N_HOLE) return true;
+    if (n->kind == KP_N_PIPE) return kp_resolve_has_hole(n->a);
+    if (kp_resolve_has_hole(n->a) || kp_resolve_has_hole(n->b) || kp_resolve_has_hole(n->c)) return true;
+    for (int i = 0; i < n->list.count; i++)
+        if (kp_resolve_has_hole(n->list.items[i])) return true;
+    return false;
+}

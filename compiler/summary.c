@@ -408,16 +408,6 @@ static Mask call(S *s, KpNode *n, bool piped, Mask pv, Mask pr) {
     return res;
 }
 
-static bool has_hole(KpNode *n) {
-    if (!n) return false;
-    if (n->kind == KP_N_HOLE) return true;
-    if (n->kind == KP_N_PIPE) return has_hole(n->a);
-    if (has_hole(n->a) || has_hole(n->b) || has_hole(n->c)) return true;
-    for (int i = 0; i < n->list.count; i++)
-        if (has_hole(n->list.items[i])) return true;
-    return false;
-}
-
 static Mask pipe(S *s, KpNode *n) {
     KpNode *lhs = n->a, *rhs = n->b;
     Mask lr = ref_mask(s, lhs);
@@ -430,7 +420,7 @@ static Mask pipe(S *s, KpNode *n) {
     Mask r = 0;
     if (!rhs) r = lv;
     else if (rhs->kind == KP_N_KEEP) r = lv;
-    else if (rhs->kind == KP_N_CALL) r = has_hole(rhs) ? call(s, rhs, false, 0, 0) : call(s, rhs, true, lv, lr);
+    else if (rhs->kind == KP_N_CALL) r = kp_resolve_has_hole(rhs) ? call(s, rhs, false, 0, 0) : call(s, rhs, true, lv, lr);
     else if (rhs->kind == KP_N_IDENT) {
         KpNode fake = *rhs;
         fake.kind = KP_N_CALL;

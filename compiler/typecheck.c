@@ -78,13 +78,6 @@ typedef struct Tc {
 
 /* ------------------------------------------------ declarations count */
 
-static uint32_t hash_ptr(const void *p) {
-    uintptr_t x = (uintptr_t)p;
-    x ^= x >> 17;
-    x *= 0x9E3779B1u;
-    return (uint32_t)(x ^ (x >> 15));
-}
-
 static KpDeclCount *decl_slot(C *c, const char *name, bool add) {
     if (!c->decls.cap) {
         if (!add) return NULL;
@@ -101,14 +94,14 @@ static KpDeclCount *decl_slot(C *c, const char *name, bool add) {
         for (uint32_t i = 0; i < c->decls.cap; i++) {
             KpDeclCount *o = &c->decls.items[i];
             if (!o->name) continue;
-            uint32_t h = hash_ptr(o->name) & (ncap - 1);
+            uint32_t h = kp_compile_hash_ptr(o->name) & (ncap - 1);
             while (n[h].name) h = (h + 1) & (ncap - 1);
             n[h] = *o;
         }
         c->decls.items = n;
         c->decls.cap = ncap;
     }
-    uint32_t h = hash_ptr(name) & (c->decls.cap - 1);
+    uint32_t h = kp_compile_hash_ptr(name) & (c->decls.cap - 1);
     while (c->decls.items[h].name) {
         if (c->decls.items[h].name == name) return &c->decls.items[h];
         h = (h + 1) & (c->decls.cap - 1);
@@ -663,20 +656,10 @@ static KpType *field_of(Tc *t, KpNode *n, KpType *ct) {
     return NULL;
 }
 
-static bool has_hole(KpNode *n) {
-    if (!n) return false;
-    if (n->kind == KP_N_HOLE) return true;
-    if (n->kind == KP_N_PIPE) return has_hole(n->a);
-    if (has_hole(n->a) || has_hole(n->b) || has_hole(n->c)) return true;
-    for (int i = 0; i < n->list.count; i++)
-        if (has_hole(n->list.items[i])) return true;
-    return false;
-}
-
 static KpType *check_pipe(Tc *t, KpNode *n) {
     KpNode *lhs = n->a, *rhs = n->b;
     /* `T | init(…)`: output-type selection */
-    if (rhs->kind == KP_N_CALL && !has_hole(rhs) && (lhs->kind == KP_N_IDENT || lhs->kind == KP_N_GENERIC)) {
+    if (rhs->kind == KP_N_CALL && !kp_resolve_has_hole(rhs) && (lhs->kind == KP_N_IDENT || lhs->kind == KP_N_GENERIC)) {
         KpType *ty = NULL;
         if (lhs->kind == KP_N_GENERIC) ty = quiet_type(t, lhs);
         else {
