@@ -130,6 +130,13 @@ enum {
                                 use moves the variable's value (a consuming
                                 use of a movable value, deinit's operand):
                                 code generation marks it moved from here  */
+    KP_F_PLANNED = 1u << 7,  /* DECL, FOR: the ownership pass decided what
+                                the end of the variable's scope does      */
+    KP_F_DROPS = 1u << 8,    /* DECL, FOR (its first variable): its
+                                register is dropped (cleared) when its
+                                scope ends: its value may own something,
+                                or a reference to it was made             */
+    KP_F_DROPS2 = 1u << 9,   /* FOR: the same for its second variable     */
 };
 
 typedef struct KpNode KpNode;
