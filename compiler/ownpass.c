@@ -459,11 +459,33 @@ static void place(OP *o, KpNode *n) {
     }
 }
 
+/* A consuming use (an initializer, an assigned or returned value, a
+ * by-value argument) of v: moving out of a list or map element is an
+ * error (the types pass marked the INDEX with its container's type). */
+static void consume_elem(OP *o, KpNode *v) {
+    if (!v || v->kind != KP_N_INDEX || !kp_resolve_is_place(v)) return;
+    KpType *ct = v->stype;
+    if (!ct || (ct->kind != KP_TK_LIST && ct->kind != KP_TK_MAP) || !kp_types_movable(ct->elem)) return;
+    C *c = o->c;
+    const char *cn = v->a->kind == KP_N_IDENT ? v->a->name : "xs";
+    kp_compile_error(c, v, "cannot move %s out of a list or map element", kp_a(ct->elem->name));
+    kp_diag_label(c->diags, "the element would be moved out of '%s' here", cn);
+    if (ct->kind == KP_TK_LIST)
+        kp_diag_note(c->diags, "help: borrow it (&%s[i]), copy it (clone(%s[i])), or take it out (pop(%s))", cn, cn, cn);
+    else
+        kp_diag_note(c->diags, "help: borrow it (&%s[k]), copy it (clone(%s[k])), or take it out (remove(%s, k))", cn, cn, cn);
+}
+
 static bool is_ref(KpNode *a) { return a && a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF); }
 
 static void call(OP *o, KpNode *n, KpNode *pipe_first) {
     C *c = o->c;
     KpNode *callee = n->a;
+    if (pipe_first && (pipe_first->flags & KP_F_BYVALUE)) consume_elem(o, pipe_first);
+    for (int i = 0; i < n->list.count; i++) {
+        KpNode *a = n->list.items[i]->kind == KP_N_FIELDINIT ? n->list.items[i]->a : n->list.items[i];
+        if (a && (a->flags & KP_F_BYVALUE)) consume_elem(o, a);
+    }
     kp_sum_check_call(c, n, pipe_first);
     if (callee && callee->kind == KP_N_IDENT && !find(o, callee->name)) {
         const char *name = kp_compile_intern(c, callee->name);
@@ -534,6 +556,12 @@ static void pipe(OP *o, KpNode *n) {
         call(o, rhs, NULL); /* `T | init(...)`: the output type chooses */
         return;
     }
+    /* the piped value going to a by-value parameter (as the first argument,
+     * or where the `_` is) */
+    bool by_value = (lhs->flags & KP_F_BYVALUE) != 0;
+    for (int i = 0; rhs->kind == KP_N_CALL && i < rhs->list.count; i++)
+        if (rhs->list.items[i]->kind == KP_N_HOLE && (rhs->list.items[i]->flags & KP_F_BYVALUE)) by_value = true;
+    if (by_value) consume_elem(o, lhs);
     if (lhs->kind == KP_N_IDENT) use_ident(o, lhs, M_BORROW);
     else expr(o, lhs, M_VALUE);
     if (rhs->kind == KP_N_CALL) {
@@ -695,6 +723,7 @@ static KpType *guess_type(OP *o, KpNode *v, int depth) {
 
 static void decl(OP *o, KpNode *n) {
     C *c = o->c;
+    consume_elem(o, n->b);
     const char *name = kp_compile_intern(c, n->name);
     bool top = o->is_main && o->base + o->depth == 0 && c->func_depth == 0;
     if (!top && o->nouts && o->depth == 0) {
@@ -733,6 +762,7 @@ static void decl(OP *o, KpNode *n) {
 static void assign(OP *o, KpNode *n) {
     C *c = o->c;
     KpNode *target = n->a;
+    if (n->op == KP_OP_NONE) consume_elem(o, n->b);
     if (n->op == KP_OP_NONE) kp_own_check_ref_escape(c, target, n->b, n);
     if (target->kind == KP_N_IDENT) {
         OVar *l = find(o, target->name);
@@ -774,6 +804,7 @@ static void ret(OP *o, KpNode *n) {
     C *c = o->c;
     if (o->is_main && c->func_depth == 0) return; /* code generation reports it */
     const char *fname = c->fn->p->name;
+    consume_elem(o, n->a);
     if (n->a) {
         const char *what = NULL;
         OVar *x = borrowed_local(o, n->a, &what);

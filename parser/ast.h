@@ -137,6 +137,9 @@ enum {
                                 scope ends: its value may own something,
                                 or a reference to it was made             */
     KP_F_DROPS2 = 1u << 9,   /* FOR: the same for its second variable     */
+    KP_F_BYVALUE = 1u << 10, /* a call's argument: the types pass is certain
+                                it goes to a by-value parameter (a
+                                consuming use, for the ownership pass)    */
 };
 
 typedef struct KpNode KpNode;
@@ -197,7 +200,9 @@ struct KpNode {
     struct KpOverload *bound;
     uint64_t bound_check;
     /* Set by the types pass on a DECL: the variable's static type (its
-     * annotation, else its value's), or NULL; read by the ownership pass. */
+     * annotation, else its value's), or NULL; on an INDEX of a list or map
+     * whose type it knows: that container type.  Read by the ownership
+     * pass. */
     struct KpType *stype;
 };
 
