@@ -616,7 +616,10 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
                 if (o.type->fnames[i] == fname) { ft = o.type->ftypes[i]; found = true; }
             (void)found; /* an unknown field is reported by the types pass */
         }
-        kp_cg_emit(c, KP_BC_GETFIELD, dst, o.r, kp_cg_k_name(c, n->name), kp_own_read_flags(mode, n->a));
+        /* d 32: the field's static type is an exact plain scalar, so the
+         * result is a plain value (the RET scan needs no drop for it) */
+        uint8_t plain = ft && ft->kind == KP_TK_SCALAR && ft->tag >= KP_T_UNIT && ft->tag < KP_T_MOVED ? 32 : 0;
+        kp_cg_emit(c, KP_BC_GETFIELD, dst, o.r, kp_cg_k_name(c, n->name), (uint8_t)(kp_own_read_flags(mode, n->a) | plain));
         kp_cg_free_operand(c, &o, true);
         kp_cg_reg_free_to(c, save);
         result = ft;

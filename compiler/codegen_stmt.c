@@ -686,9 +686,15 @@ void kp_cg_function(C *c, KpNode *n, KpOverload *ov) {
     if (last && last->kind == KP_N_RETURN) c->own_dead = true;
     uint32_t r = kp_cg_reg_alloc(c);
     if (fn.nouts) emit_outputs(c, r);
-    else kp_cg_emit(c, KP_BC_LOADUNIT, r, 0, 0, 0);
+    else if (fn.ndefers == 0 && (!fn.ret || fn.ret == c->vm->t_unit)) {
+        /* a function of no result falling off its end: RET0 (one
+         * instruction instead of LOADUNIT + RET) */
+        kp_cg_emit(c, KP_BC_RET0, 0, 0, 0, 0);
+        goto done;
+    } else kp_cg_emit(c, KP_BC_LOADUNIT, r, 0, 0, 0);
     if (fn.ndefers > 0) kp_own_emit_exit(c, 0, 0);
     kp_cg_emit(c, KP_BC_RET, r, 0, 0, 0);
+done:
     c->own_dead = dead;
     kp_own_pop_scope(c, false);
     kp_own_pop_scope(c, false);

@@ -1285,7 +1285,7 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
             const KpInstr *i = &p->code[pc];
             switch (i->op) {
             /* no register gets anything but UNSET, MOVED or a plain value */
-            case KP_BC_NOP: case KP_BC_JMP: case KP_BC_JMPF: case KP_BC_JMPT:
+            case KP_BC_NOP: case KP_BC_EXTRA: case KP_BC_JMP: case KP_BC_JMPF: case KP_BC_JMPT:
             case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
             case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI:
             case KP_BC_RET: case KP_BC_RET0: case KP_BC_DROP: case KP_BC_SETFIELD:
@@ -1303,6 +1303,7 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
             case KP_BC_LOADK: TAINT(i->a, (uint32_t)i->sbx >= p->nk || !plain_k(&p->k[i->sbx])); break;
             case KP_BC_MOVE: case KP_BC_COPY: case KP_BC_NEG: case KP_BC_ADDI: TAINT(i->a, TR(i->b)); break;
             case KP_BC_ADD: case KP_BC_SUB: case KP_BC_MUL: case KP_BC_DIV: case KP_BC_MOD:
+            case KP_BC_ADDF: case KP_BC_SUBF: case KP_BC_MULF: case KP_BC_DIVF: /* (ADD when not Floats) */
                 TAINT(i->a, TRK(i->b) || TRK(i->c));
                 break;
             case KP_BC_FORPREP: case KP_BC_FORLOOP: TAINT(i->a + 2u, TR(i->a) || TR(i->a + 1u)); break;
@@ -1317,9 +1318,13 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
             }
             /* a value of any kind into R(a) */
             case KP_BC_CALL: case KP_BC_VINDEX: case KP_BC_VSETINDEX: case KP_BC_REF:
-            case KP_BC_GETFIELD: case KP_BC_GETINDEX: case KP_BC_NEWLIST: case KP_BC_NEWMAP:
+            case KP_BC_GETINDEX: case KP_BC_NEWLIST: case KP_BC_NEWMAP:
             case KP_BC_NEWREC: case KP_BC_DEFAULT: case KP_BC_GETG: case KP_BC_BOXNEW:
+            case KP_BC_GETFIELD: /* d 32: a plain field by its static type (else refd is set) */
+                TAINT(i->a, !(i->d & 32));
+                break;
             case KP_BC_BOXREF: case KP_BC_TAKE: case KP_BC_USING: case KP_BC_SETREF:
+            case KP_BC_VGET: case KP_BC_VGETK: case KP_BC_NEWLISTK:
                 TAINT(i->a, true);
                 break;
             default: return ~(uint64_t)0; /* loops over containers, keep, defers */
@@ -1358,11 +1363,12 @@ void kp_proto_finish(KpVM *vm, KpProto *p, const KpOverload *ov) {
 static bool __attribute__((noinline)) ret_clear(KpVM *vm, KpFrame *fr) {
     KpProto *p = fr->proto;
     KpValue *R = fr->base;
+    uint64_t m = p->own_regs;
     if (fr->refd) {
         uint32_t *gen = vm->reg_gen + (R - vm->stack);
         for (uint32_t q = p->nregs; q-- > 0;) gen[q]++;
+        m = ~(uint64_t)0; /* (refd also when a register broke the scan's promise) */
     }
-    uint64_t m = p->own_regs;
     if (m == ~(uint64_t)0) {
         /* not scanned: every register is dropped or cleared, the last first */
         KpValue *q = R + p->nregs;
@@ -1972,6 +1978,10 @@ dispatch:
         if (ov.tag == KP_T_HEAP && ((KpHeapAlloc *)ov.p)->from_self)
             owner = (KpObj *)((char *)((KpHeapAlloc *)ov.p)->from_self - offsetof(KpAllocObj, self));
         if (!read_place(vm, s, i->d, POS, false, &out, name, owner)) goto error;
+        /* d 32 promised a plain value (the field's static type) to the RET
+         * scan (p->own_regs); when the record turned out to be something
+         * else, the frame's registers are all looked at on return */
+        if (UNLIKELY((i->d & 32) && !KP_IS_PLAIN(out))) fr->refd = true;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
@@ -2545,11 +2555,16 @@ dispatch:
              * register owns (it may be above when none does: then the
              * slow path looks at each) */
             unsigned acc = KP_T_STR;
-            if (LIKELY(!fr->refd && p->own_regs != ~(uint64_t)0)) {
+            uint64_t m = p->own_regs;
+            if (LIKELY(!fr->refd && m != ~(uint64_t)0)) {
                 acc = 0;
-                KpValue *q = R + p->nregs;
-                for (; q - R >= 2; q -= 2) acc |= q[-1].tag | q[-2].tag;
-                if (q > R) acc |= R[0].tag;
+                if (LIKELY(!(m >> 63))) { /* only the registers that may own */
+                    for (; m; m &= m - 1) acc |= R[__builtin_ctzll(m)].tag;
+                } else {
+                    KpValue *q = R + p->nregs;
+                    for (; q - R >= 2; q -= 2) acc |= q[-1].tag | q[-2].tag;
+                    if (q > R) acc |= R[0].tag;
+                }
             }
             if (UNLIKELY(acc >= KP_T_STR)) {
                 SAVEPC();
