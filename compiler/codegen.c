@@ -206,6 +206,12 @@ uint8_t kp_cg_binop_code(int op, bool *swap) {
     case KP_OP_MUL: return KP_BC_MUL;
     case KP_OP_DIV: return KP_BC_DIV;
     case KP_OP_MOD: return KP_BC_MOD;
+    case KP_OP_LAND: return KP_BC_BAND;
+    case KP_OP_LOR: return KP_BC_BOR;
+    case KP_OP_LXOR: return KP_BC_BXOR;
+    case KP_OP_LSL: return KP_BC_SHL;
+    case KP_OP_LSR: return KP_BC_SHR;
+    case KP_OP_ASR: return KP_BC_ASR;
     case KP_OP_EQ: return KP_BC_EQ;
     case KP_OP_NE: return KP_BC_NE;
     case KP_OP_LT: return KP_BC_LT;
@@ -550,6 +556,23 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
             result = kp_types_is_num(vm, a.type) ? a.type : NULL;
             kp_cg_free_operand(c, &a, true);
             kp_cg_reg_free_to(c, save);
+            break;
+        }
+        case KP_OP_LNOT: {
+            KpValue folded;
+            if (kp_types_fold_number(n, &folded)) {
+                if (kp_types_fits_i32(folded.i)) kp_cg_emit_sbx(c, KP_BC_LOADI, dst, (int32_t)folded.i);
+                else emit_loadk(c, dst, folded);
+                result = vm->t_int;
+                break;
+            }
+            uint32_t save = c->fn->freereg;
+            Operand a = kp_cg_operand(c, n->a);
+            kp_cg_at(c, n);
+            kp_cg_emit(c, KP_BC_BNOT, dst, a.r, 0, 0);
+            kp_cg_free_operand(c, &a, true);
+            kp_cg_reg_free_to(c, save);
+            result = vm->t_int;
             break;
         }
         case KP_OP_NOT: {

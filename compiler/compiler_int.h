@@ -296,6 +296,7 @@ void kp_types_fill_record(C *c, KpType *t, KpNode *decl);
 bool kp_types_fits_i32(int64_t v);
 bool kp_types_fold_binary(C *c, KpNode *n, KpValue *out);
 bool kp_types_fold_number(KpNode *n, KpValue *out);
+bool kp_types_bitwise(int op, int64_t a, int64_t b, int64_t *r);
 bool kp_types_is_num(KpVM *vm, KpType *t);
 KpType *kp_types_new(C *c, KpTypeKind kind, const char *name);
 KpType *kp_types_resolve(C *c, KpNode *n);

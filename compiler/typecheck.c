@@ -59,6 +59,7 @@
  * Any other call is selected at run time among the overloads of that time.
  */
 #include "compiler_int.h"
+#include <inttypes.h>
 
 typedef enum Fit { FIT_NO = 0, FIT_MAYBE = 1, FIT_YES = 2 } Fit;
 
@@ -271,15 +272,40 @@ static bool fresh_scalar(KpVM *vm, const KpType *want, const KpNode *n) {
     if (want != vm->t_int && want != vm->t_float && want != vm->t_bool) return false;
     switch (n->kind) {
     case KP_N_INT: case KP_N_FLOAT: case KP_N_BOOL: return true;
-    case KP_N_UNARY: return n->op == KP_OP_NEG || n->op == KP_OP_NOT;
+    case KP_N_UNARY: return n->op == KP_OP_NEG || n->op == KP_OP_NOT || n->op == KP_OP_LNOT;
     case KP_N_BINARY:
         switch (n->op) {
         case KP_OP_ADD: case KP_OP_SUB: case KP_OP_MUL: case KP_OP_DIV: case KP_OP_MOD:
+        case KP_OP_LAND: case KP_OP_LOR: case KP_OP_LXOR: case KP_OP_LSL: case KP_OP_LSR: case KP_OP_ASR:
         case KP_OP_EQ: case KP_OP_NE: case KP_OP_LT: case KP_OP_LE: case KP_OP_GT: case KP_OP_GE: return true;
         default: return false;
         }
     default: return false;
     }
+}
+
+/* The bitwise operators take Ints only: an operand whose static type is
+ * known and not Int is a compile error (an unknown one is checked when it
+ * runs), and so is a constant shift count outside 0..63.  b is NULL for
+ * `lnot`. */
+static void check_bitwise(Tc *t, KpNode *n, KpType *a, KpType *b) {
+    KpVM *vm = t->vm;
+    const char *op = kp_ast_op_name(n->op);
+    if (a && a->kind == KP_TK_REF) a = a->elem; /* read through */
+    if (b && b->kind == KP_TK_REF) b = b->elem;
+    if (n->kind == KP_N_UNARY) {
+        if (a && a != vm->t_int) kp_compile_error(t->c, n, "'lnot' needs an Int, but the value is %s", a->name);
+        return;
+    }
+    if ((a && a != vm->t_int) || (b && b != vm->t_int)) {
+        kp_compile_error(t->c, n, "'%s' needs Int operands, but they are %s and %s", op, a ? a->name : "unknown",
+                         b ? b->name : "unknown");
+        return;
+    }
+    KpValue k;
+    if ((n->op == KP_OP_LSL || n->op == KP_OP_LSR || n->op == KP_OP_ASR) && kp_types_fold_number(n->b, &k) &&
+        k.tag == KP_T_INT && (k.i < 0 || k.i > 63))
+        kp_compile_error(t->c, n->b, "shift count %" PRId64 " is out of range 0..63 (in %s)", k.i, op);
 }
 
 static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a, Match *m) {
@@ -726,12 +752,14 @@ static KpType *expr_type(Tc *t, KpNode *n) {
     case KP_N_BINARY: {
         KpType *a = expr_type(t, n->a), *b = expr_type(t, n->b);
         if (n->op == KP_OP_RANGE) return NULL;
+        if (KP_OP_IS_BITWISE(n->op)) check_bitwise(t, n, a, b);
         return kp_types_static_binop_type(t->c, n->op, a, b);
     }
     case KP_N_UNARY: {
         KpType *a = expr_type(t, n->a);
         switch (n->op) {
         case KP_OP_NEG: return kp_types_is_num(vm, a) ? a : NULL;
+        case KP_OP_LNOT: check_bitwise(t, n, a, NULL); return vm->t_int;
         case KP_OP_NOT: return vm->t_bool;
         case KP_OP_REF:
         case KP_OP_MUTREF: return a ? kp_types_derived(t->c, KP_TK_REF, a, NULL, n->op == KP_OP_MUTREF ? 2 : 1) : NULL;

@@ -447,6 +447,8 @@ KpType *kp_types_static_binop_type(C *c, int op, KpType *a, KpType *b) {
     case KP_OP_EQ: case KP_OP_NE: case KP_OP_LT: case KP_OP_LE: case KP_OP_GT: case KP_OP_GE:
     case KP_OP_AND: case KP_OP_OR:
         return vm->t_bool;
+    case KP_OP_LAND: case KP_OP_LOR: case KP_OP_LXOR: case KP_OP_LSL: case KP_OP_LSR: case KP_OP_ASR:
+        return vm->t_int; /* or an error: the operands must be Ints */
     default:
         if (a == vm->t_int && b == vm->t_int) return vm->t_int;
         if (kp_types_is_num(vm, a) && kp_types_is_num(vm, b)) return vm->t_float;
@@ -467,6 +469,19 @@ bool kp_types_fold_number(KpNode *n, KpValue *out) {
     if (n->kind == KP_N_UNARY && n->op == KP_OP_NEG && kp_types_fold_number(n->a, out)) {
         if (out->tag == KP_T_INT) { if (out->i == INT64_MIN) return false; out->i = -out->i; return true; }
         out->f = -out->f;
+        return true;
+    }
+    if (n->kind == KP_N_UNARY && n->op == KP_OP_LNOT && kp_types_fold_number(n->a, out)) {
+        if (out->tag != KP_T_INT) return false;
+        out->i = ~out->i;
+        return true;
+    }
+    if (n->kind == KP_N_BINARY && KP_OP_IS_BITWISE(n->op)) {
+        KpValue a, b;
+        if (!kp_types_fold_number(n->a, &a) || !kp_types_fold_number(n->b, &b)) return false;
+        if (a.tag != KP_T_INT || b.tag != KP_T_INT) return false;
+        if (!kp_types_bitwise(n->op, a.i, b.i, &out->i)) return false;
+        out->tag = KP_T_INT;
         return true;
     }
     if (n->kind == KP_N_BINARY) {
@@ -498,9 +513,24 @@ bool kp_types_fold_number(KpNode *n, KpValue *out) {
     return false;
 }
 
+/* The bitwise operator op (land … asr) on Ints, as the VM computes it:
+ * false for a shift count outside 0..63 (an error at run time). */
+bool kp_types_bitwise(int op, int64_t a, int64_t b, int64_t *r) {
+    if ((op == KP_OP_LSL || op == KP_OP_LSR || op == KP_OP_ASR) && (b < 0 || b > 63)) return false;
+    switch (op) {
+    case KP_OP_LAND: *r = a & b; return true;
+    case KP_OP_LOR: *r = a | b; return true;
+    case KP_OP_LXOR: *r = a ^ b; return true;
+    case KP_OP_LSL: *r = (int64_t)((uint64_t)a << b); return true;
+    case KP_OP_LSR: *r = (int64_t)((uint64_t)a >> b); return true;
+    case KP_OP_ASR: *r = a >> b; return true;
+    default: return false;
+    }
+}
+
 bool kp_types_fold_binary(C *c, KpNode *n, KpValue *out) {
     (void)c;
-    if (n->op <= KP_OP_MOD) return kp_types_fold_number(n, out);
+    if (n->op <= KP_OP_MOD || KP_OP_IS_BITWISE(n->op)) return kp_types_fold_number(n, out);
     KpValue a, b;
     if (n->op < KP_OP_EQ || n->op > KP_OP_GE || !kp_types_fold_number(n->a, &a) || !kp_types_fold_number(n->b, &b)) return false;
     double x = a.tag == KP_T_INT ? (double)a.i : a.f, y = b.tag == KP_T_INT ? (double)b.i : b.f;

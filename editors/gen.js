@@ -28,7 +28,7 @@ if (rules.length < 40) throw new Error('lexer/lexer.re: too few literal rules fo
 // how each keyword is highlighted
 const CLASSES = {
   control: ['if', 'else', 'while', 'for', 'in', 'break', 'continue', 'return'],
-  word: ['and', 'or', 'not'],
+  word: ['and', 'or', 'not', 'land', 'lor', 'lxor', 'lnot', 'lsl', 'lsr', 'asr'],
   constant: ['true', 'false'],
   ownership: ['keep', 'with', 'using', 'defer'],
 };

@@ -127,7 +127,7 @@ static bool is_binary_op(int k) {
     case TK_PLUS: case TK_STAR: case TK_SLASH: case TK_PERCENT: case TK_EQ: case TK_NE: case TK_LT:
     case TK_LE: case TK_GT: case TK_GE: case TK_AND: case TK_OR: case TK_DECLARE: case TK_ASSIGN:
     case TK_PLUSEQ: case TK_MINUSEQ: case TK_STAREQ: case TK_SLASHEQ: case TK_PERCENTEQ: case TK_ARROW:
-    case TK_PIPE: case TK_MINUS:
+    case TK_PIPE: case TK_MINUS: case TK_LAND: case TK_LOR: case TK_LXOR: case TK_LSL: case TK_LSR: case TK_ASR:
         return true;
     default:
         return false;

@@ -135,6 +135,13 @@ KpToken kp_lexer_next(KpLexer *lx) {
             "and"         { TOK(TK_AND); }
             "or"          { TOK(TK_OR); }
             "not"         { TOK(TK_NOT); }
+            "land"        { TOK(TK_LAND); }
+            "lor"         { TOK(TK_LOR); }
+            "lxor"        { TOK(TK_LXOR); }
+            "lnot"        { TOK(TK_LNOT); }
+            "lsl"         { TOK(TK_LSL); }
+            "lsr"         { TOK(TK_LSR); }
+            "asr"         { TOK(TK_ASR); }
             "true"        { TOK(TK_TRUE); }
             "false"       { TOK(TK_FALSE); }
             "keep"        { TOK(TK_KEEP); }

@@ -77,7 +77,7 @@ const char *kp_ast_kind_name(KpNodeKind kind) {
     return kind_names[kind];
 }
 
-static const char *op_name(unsigned op) {
+const char *kp_ast_op_name(unsigned op) {
     static const char *const names[] = {
         [KP_OP_NONE] = "=",  [KP_OP_ADD] = "+",   [KP_OP_SUB] = "-",
         [KP_OP_MUL] = "*",   [KP_OP_DIV] = "/",   [KP_OP_MOD] = "%",
@@ -86,6 +86,8 @@ static const char *op_name(unsigned op) {
         [KP_OP_AND] = "and", [KP_OP_OR] = "or",   [KP_OP_RANGE] = "..",
         [KP_OP_NEG] = "neg", [KP_OP_NOT] = "not", [KP_OP_REF] = "&",
         [KP_OP_MUTREF] = "$&", [KP_OP_MOVE] = "~&",
+        [KP_OP_LAND] = "land", [KP_OP_LOR] = "lor", [KP_OP_LXOR] = "lxor",
+        [KP_OP_LSL] = "lsl", [KP_OP_LSR] = "lsr", [KP_OP_ASR] = "asr", [KP_OP_LNOT] = "lnot",
     };
     return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
@@ -204,19 +206,19 @@ static void node(Out *o, const KpNode *n, int indent) {
     switch ((KpNodeKind)n->kind) {
     case KP_N_BINARY:
     case KP_N_UNARY:
-        puts_(o, op_name(n->op));
-        if (n->kind == KP_N_UNARY && n->op != KP_OP_NEG && n->op != KP_OP_NOT)
+        puts_(o, kp_ast_op_name(n->op));
+        if (n->kind == KP_N_UNARY && n->op != KP_OP_NEG && n->op != KP_OP_NOT && n->op != KP_OP_LNOT)
             puts_(o, "x"); /* "&x", "$&x", "~&x": a reference expression */
         child(o, n->a, indent);
         if (n->kind == KP_N_BINARY) child(o, n->b, indent);
         break;
     case KP_N_REFTYPE:
-        puts_(o, op_name(n->op));
+        puts_(o, kp_ast_op_name(n->op));
         puts_(o, "T");
         child(o, n->a, indent);
         break;
     case KP_N_ASSIGN:
-        puts_(o, n->op == KP_OP_NONE ? "=" : op_name(n->op));
+        puts_(o, n->op == KP_OP_NONE ? "=" : kp_ast_op_name(n->op));
         if (n->op != KP_OP_NONE) puts_(o, "=");
         child(o, n->a, indent);
         child(o, n->b, indent);

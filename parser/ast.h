@@ -114,7 +114,12 @@ typedef enum KpOp {
     KP_OP_EQ, KP_OP_NE, KP_OP_LT, KP_OP_LE, KP_OP_GT, KP_OP_GE,
     KP_OP_AND, KP_OP_OR, KP_OP_RANGE, /* `..` */
     KP_OP_NEG, KP_OP_NOT, KP_OP_REF, KP_OP_MUTREF, KP_OP_MOVE,
+    /* bitwise on Int: `land lor lxor lsl lsr asr`, and prefix `lnot` */
+    KP_OP_LAND, KP_OP_LOR, KP_OP_LXOR, KP_OP_LSL, KP_OP_LSR, KP_OP_ASR, KP_OP_LNOT,
 } KpOp;
+
+/* Is op one of the binary bitwise operators (land … asr)? */
+#define KP_OP_IS_BITWISE(op) ((op) >= KP_OP_LAND && (op) <= KP_OP_ASR)
 
 enum {
     KP_F_NAMED = 1u << 0,    /* PARAM written `.name`                      */
@@ -214,6 +219,8 @@ bool kp_ast_push(KpArena *arena, KpNodeList *list, KpNode *item);
 const char *kp_ast_strdup(KpArena *arena, const char *s, size_t len);
 /* Kind name for debugging dumps ("KP_N_CALL" -> "call"). */
 const char *kp_ast_kind_name(KpNodeKind kind);
+/* An operator's spelling ("+", "land"; "neg" for unary minus). */
+const char *kp_ast_op_name(unsigned op);
 /* Prints the tree as an S-expression to stdout (for `--dump-ast`). */
 void kp_ast_dump(const KpNode *node, int indent);
 /* Writes the tree as a one-line S-expression into buf (always

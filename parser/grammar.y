@@ -68,7 +68,8 @@ void kp_grammar_rearm(void *p) {
        PLUS MINUS STAR SLASH PERCENT
        PLUSEQ MINUSEQ STAREQ SLASHEQ PERCENTEQ
        LPAREN RPAREN LBRACKET RBRACKET LBRACE RBRACE
-       COMMA DOT RANGE PIPE AMP MUTREF MOVE ARROW HASHPAREN.
+       COMMA DOT RANGE PIPE AMP MUTREF MOVE ARROW HASHPAREN
+       LAND LOR LXOR LNOT LSL LSR ASR.
 
 /* `x | keep _ with a, b` inside call arguments: the commas belong to the
  * owner list (greedy), as a reader would expect. */
@@ -149,7 +150,8 @@ keep_using(A) ::= USING or_e(E).                { A = E; }
 
 /* ==================================================== expressions */
 /* Precedence, low to high: pipe, or, and, not, comparison, range,
- * + -, * / %, prefix - & $& ~&, postfix call . [] #(). */
+ * + -, * / % land lor lxor, lsl lsr asr, prefix - lnot & $& ~&,
+ * postfix call . [] #().  Every binary level is left-associative. */
 expr(A) ::= pipe(P).                            { A = P; }
 
 pipe(A) ::= or_e(E).                            { A = E; }
@@ -179,13 +181,23 @@ add_e(A) ::= mul_e(E).                          { A = E; }
 add_e(A) ::= add_e(L) PLUS(T) mul_e(R).         { A = kp_pb_binary(ctx, KP_OP_ADD, L, T, R); }
 add_e(A) ::= add_e(L) MINUS(T) mul_e(R).        { A = kp_pb_binary(ctx, KP_OP_SUB, L, T, R); }
 
-mul_e(A) ::= unary(E).                          { A = E; }
-mul_e(A) ::= mul_e(L) STAR(T) unary(R).         { A = kp_pb_binary(ctx, KP_OP_MUL, L, T, R); }
-mul_e(A) ::= mul_e(L) SLASH(T) unary(R).        { A = kp_pb_binary(ctx, KP_OP_DIV, L, T, R); }
-mul_e(A) ::= mul_e(L) PERCENT(T) unary(R).      { A = kp_pb_binary(ctx, KP_OP_MOD, L, T, R); }
+mul_e(A) ::= shift_e(E).                        { A = E; }
+mul_e(A) ::= mul_e(L) STAR(T) shift_e(R).       { A = kp_pb_binary(ctx, KP_OP_MUL, L, T, R); }
+mul_e(A) ::= mul_e(L) SLASH(T) shift_e(R).      { A = kp_pb_binary(ctx, KP_OP_DIV, L, T, R); }
+mul_e(A) ::= mul_e(L) PERCENT(T) shift_e(R).    { A = kp_pb_binary(ctx, KP_OP_MOD, L, T, R); }
+mul_e(A) ::= mul_e(L) LAND(T) shift_e(R).       { A = kp_pb_binary(ctx, KP_OP_LAND, L, T, R); }
+mul_e(A) ::= mul_e(L) LOR(T) shift_e(R).        { A = kp_pb_binary(ctx, KP_OP_LOR, L, T, R); }
+mul_e(A) ::= mul_e(L) LXOR(T) shift_e(R).       { A = kp_pb_binary(ctx, KP_OP_LXOR, L, T, R); }
+
+/* Shifts bind tighter than `*` (as in OCaml), but left-associative. */
+shift_e(A) ::= unary(E).                        { A = E; }
+shift_e(A) ::= shift_e(L) LSL(T) unary(R).      { A = kp_pb_binary(ctx, KP_OP_LSL, L, T, R); }
+shift_e(A) ::= shift_e(L) LSR(T) unary(R).      { A = kp_pb_binary(ctx, KP_OP_LSR, L, T, R); }
+shift_e(A) ::= shift_e(L) ASR(T) unary(R).      { A = kp_pb_binary(ctx, KP_OP_ASR, L, T, R); }
 
 unary(A) ::= postfix(E).                        { A = E; }
 unary(A) ::= MINUS(T) unary(E).                 { A = kp_pb_unary(ctx, KP_OP_NEG, T, E); }
+unary(A) ::= LNOT(T) unary(E).                  { A = kp_pb_unary(ctx, KP_OP_LNOT, T, E); }
 unary(A) ::= AMP(T) unary(E).                   { A = kp_pb_unary(ctx, KP_OP_REF, T, E); }
 unary(A) ::= MUTREF(T) unary(E).                { A = kp_pb_unary(ctx, KP_OP_MUTREF, T, E); }
 unary(A) ::= MOVE(T) unary(E).                  { A = kp_pb_unary(ctx, KP_OP_MOVE, T, E); }

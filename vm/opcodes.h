@@ -38,6 +38,13 @@
     X(LE,       "R(a) := RK(b) <= RK(c)")                                      \
     X(NEG,      "R(a) := -R(b)")                                               \
     X(NOT,      "R(a) := not R(b) (Bool only)")                                \
+    X(BAND,     "R(a) := RK(b) land RK(c) (Int only)")                         \
+    X(BOR,      "R(a) := RK(b) lor RK(c) (Int only)")                          \
+    X(BXOR,     "R(a) := RK(b) lxor RK(c) (Int only)")                         \
+    X(SHL,      "R(a) := RK(b) lsl RK(c) (Int; count 0..63, else an error)")   \
+    X(SHR,      "R(a) := RK(b) lsr RK(c) (logical: zeros shift in)")           \
+    X(ASR,      "R(a) := RK(b) asr RK(c) (arithmetic: the sign shifts in)")    \
+    X(BNOT,     "R(a) := lnot RK(b) (Int only)")                               \
     X(JMP,      "pc += sbx")                                                   \
     X(JMPF,     "if R(a) is false: pc += sbx (R(a) must be Bool)")             \
     X(JMPT,     "if R(a) is true: pc += sbx (R(a) must be Bool)")              \

@@ -1197,6 +1197,54 @@ static bool clear_regs(KpVM *vm, KpValue *from, KpValue *to) {
 
 /* ------------------------------------------------------------ returns */
 
+/* The bitwise instructions' slow path: an operand that is not an Int
+ * (a reference to one is read through), or a shift count outside 0..63.
+ * Computes *r and returns true, or raises the error. */
+static const char *bit_sym(int op) {
+    switch (op) {
+    case KP_BC_BAND: return "land";
+    case KP_BC_BOR: return "lor";
+    case KP_BC_BXOR: return "lxor";
+    case KP_BC_SHL: return "lsl";
+    case KP_BC_SHR: return "lsr";
+    case KP_BC_ASR: return "asr";
+    default: return "lnot";
+    }
+}
+
+static bool bit_calc(KpVM *vm, int op, int64_t a, int64_t b, int64_t *r) {
+    if ((op == KP_BC_SHL || op == KP_BC_SHR || op == KP_BC_ASR) && (b < 0 || b > 63))
+        return kp_vm_error(vm, "shift count %" PRId64 " is out of range 0..63 (in %s)", b, bit_sym(op));
+    switch (op) {
+    case KP_BC_BAND: *r = a & b; break;
+    case KP_BC_BOR: *r = a | b; break;
+    case KP_BC_BXOR: *r = a ^ b; break;
+    case KP_BC_SHL: *r = (int64_t)((uint64_t)a << b); break;
+    case KP_BC_SHR: *r = (int64_t)((uint64_t)a >> b); break;
+    case KP_BC_ASR: *r = a >> b; break; /* GCC and Clang: arithmetic */
+    default: *r = ~a; break;
+    }
+    return true;
+}
+
+static bool bit_slow(KpVM *vm, int op, KpValue *dst, KpValue a, KpValue b) {
+    a = kp_deref(a);
+    b = kp_deref(b);
+    if (a.tag == KP_T_MOVED || a.tag == KP_T_UNSET) return bad_value(vm, a, NULL);
+    if (op != KP_BC_BNOT && (b.tag == KP_T_MOVED || b.tag == KP_T_UNSET)) return bad_value(vm, b, NULL);
+    if (a.tag != KP_T_INT || (op != KP_BC_BNOT && b.tag != KP_T_INT)) {
+        if (op == KP_BC_BNOT) return kp_vm_error(vm, "'lnot' needs an Int, but the value is %s", kp_value_type_name(vm, a));
+        const char *an = kp_value_type_name(vm, a);
+        char abuf[128];
+        snprintf(abuf, sizeof abuf, "%s", an ? an : "?");
+        return kp_vm_error(vm, "'%s' needs Int operands, but they are %s and %s", bit_sym(op), abuf,
+                           kp_value_type_name(vm, b));
+    }
+    int64_t r = 0;
+    if (!bit_calc(vm, op, a.i, b.i, &r)) return false;
+    return set_slot(vm, dst, kp_int(r));
+}
+
 /* The tags KP_IS_PLAIN accepts, as a mask over tags. */
 #define PLAIN_TAGS ((((uint32_t)1 << KP_T_MOVED) - 1) & ~(uint32_t)1)
 #define PLAIN_TAG(t) ((unsigned)(t) < 32 && ((PLAIN_TAGS >> (t)) & 1))
@@ -1244,6 +1292,8 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
             case KP_BC_SETINDEX: case KP_BC_SETG: case KP_BC_DEINIT:
             case KP_BC_LOADI: case KP_BC_LOADBOOL: case KP_BC_LOADUNIT:
             case KP_BC_EQ: case KP_BC_NE: case KP_BC_LT: case KP_BC_LE: case KP_BC_NOT:
+            case KP_BC_BAND: case KP_BC_BOR: case KP_BC_BXOR: case KP_BC_SHL: case KP_BC_SHR:
+            case KP_BC_ASR: case KP_BC_BNOT:
                 break;
             case KP_BC_CHECK: { /* converts in place to the type K(b) */
                 const KpType *ty = i->b < p->nk && p->k[i->b].tag == KP_T_TYPE ? p->k[i->b].p : NULL;
@@ -1755,6 +1805,38 @@ dispatch:
             goto error;
         }
         if (!set_slot(vm, &R[i->a], kp_bool(!v.i))) goto error;
+        NEXT;
+    }
+    /* Bitwise on Int; the shifts' fast path needs a count in 0..63. */
+#define BITOP(NAME, OPC, EXPR_OK)                                                   \
+    CASE(NAME) {                                                                    \
+        KpValue *a = RK(i->b), *b = RK(i->c);                                       \
+        if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT && (EXPR_OK) &&         \
+                   !KP_NEEDS_DROP(R[i->a]))) {                                      \
+            int64_t x = a->i, y = b->i, r = 0;                                      \
+            bit_calc(vm, OPC, x, y, &r);                                            \
+            vset_i(&R[i->a], KP_T_INT, r);                                          \
+            NEXT;                                                                   \
+        }                                                                           \
+        SAVEPC();                                                                   \
+        if (!bit_slow(vm, OPC, &R[i->a], *a, *b)) goto error;                       \
+        NEXT;                                                                       \
+    }
+    BITOP(BAND, KP_BC_BAND, true)
+    BITOP(BOR, KP_BC_BOR, true)
+    BITOP(BXOR, KP_BC_BXOR, true)
+    BITOP(SHL, KP_BC_SHL, (uint64_t)b->i < 64)
+    BITOP(SHR, KP_BC_SHR, (uint64_t)b->i < 64)
+    BITOP(ASR, KP_BC_ASR, (uint64_t)b->i < 64)
+#undef BITOP
+    CASE(BNOT) {
+        KpValue *a = RK(i->b);
+        if (LIKELY(a->tag == KP_T_INT && !KP_NEEDS_DROP(R[i->a]))) {
+            vset_i(&R[i->a], KP_T_INT, ~a->i);
+            NEXT;
+        }
+        SAVEPC();
+        if (!bit_slow(vm, KP_BC_BNOT, &R[i->a], *a, *a)) goto error;
         NEXT;
     }
     CASE(JMP) {

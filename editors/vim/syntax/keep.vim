@@ -8,7 +8,7 @@ endif
 syn keyword keepConditional if else
 syn keyword keepRepeat while for in break continue
 syn keyword keepStatement return
-syn keyword keepOperatorWord and or not
+syn keyword keepOperatorWord and or not land lor lxor lnot lsl lsr asr
 syn keyword keepBoolean true false
 syn keyword keepOwnership keep with using defer
 syn match keepDirective "#\h\w*"
