@@ -690,37 +690,6 @@ static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, u
     pop_block(o, mark, true);
 }
 
-/* The static type of an initializer the types pass leaves unknown but
- * code generation knows: a record literal's anonymous type, a pipe's last
- * call's result. */
-static KpType *guess_type(OP *o, KpNode *v, int depth) {
-    C *c = o->c;
-    if (!v || depth > 16) return NULL;
-    if (v->kind == KP_N_RECORD) {
-        int nf = v->list.count;
-        if (nf > 256) return NULL;
-        const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(nf + 1), 8);
-        for (int i = 0; i < nf; i++) {
-            if (!v->list.items[i]->name) return NULL;
-            names[i] = kp_compile_intern(c, v->list.items[i]->name);
-            for (int j = 0; j < i; j++) if (names[j] == names[i]) return NULL;
-        }
-        return kp_types_anon(c, nf, names, NULL);
-    }
-    if (v->kind == KP_N_PIPE) {
-        if (v->b && v->b->kind == KP_N_KEEP) return guess_type(o, v->a, depth + 1);
-        return guess_type(o, v->b, depth + 1);
-    }
-    if (v->kind == KP_N_CALL && v->a && v->a->kind == KP_N_IDENT && !find(o, v->a->name)) {
-        if (v->bound) return v->bound->ret;
-        const char *name = kp_compile_intern(c, v->a->name);
-        if (kp_resolve_find_type(c, name)) return kp_resolve_find_type(c, name)->type;
-        KpFunc *f = kp_resolve_find_func(c, name);
-        if (f && f->n == 1) return f->ovs[0]->ret;
-    }
-    return NULL;
-}
-
 static void decl(OP *o, KpNode *n) {
     C *c = o->c;
     consume_elem(o, n->b);
@@ -751,7 +720,6 @@ static void decl(OP *o, KpNode *n) {
         t = kp_types_resolve(c, n->a);
         if (d->count != mark && mark <= KP_MAX_DIAGS) { d->count = mark; t = NULL; }
     }
-    if (!t && n->b) t = guess_type(o, n->b, 0);
     OVar *v = add_var(o, name, t, n);
     v->global = top;
     v->decl = n;
