@@ -233,6 +233,22 @@ typedef struct KpCounted {
  * view) and sets `out` to the allocator view (named as inner). */
 void kp_counted_init(KpCounted *c, KpAllocator *inner, size_t granule, KpAccount *acct, KpAllocator *out);
 
+/* ------------------------------------------------------------- class cache */
+
+/* ClassCache (see classes.c): free lists of blocks up to KP_CC_MAX bytes,
+ * in 16-byte classes, in front of `inner`; at most KP_CC_KEEP bytes wait. */
+#define KP_CC_MAX 512
+#define KP_CC_CLASSES (KP_CC_MAX / 16)
+#define KP_CC_KEEP ((size_t)64 << 20)
+typedef struct KpClassCache {
+    KpAllocator *inner;
+    size_t cached; /* bytes on the lists */
+    void *free[KP_CC_CLASSES];
+} KpClassCache;
+
+void kp_class_cache_init(KpClassCache *c, KpAllocator *inner, const char *name, KpAllocator *out);
+void kp_class_cache_deinit(KpClassCache *c);
+
 /* ---------------------------------------------------------------- failing */
 
 /* FailingAllocator, for tests of out-of-memory paths (see failing.c):

@@ -81,6 +81,81 @@ static const KpSrcLoc L5 = {"t.kp", 5, 0};
 static const KpSrcLoc L7 = {"t.kp", 7, 0};
 static const KpSrcLoc L9 = {"t.kp", 9, 2};
 
+/* =========================================================== class cache */
+
+static void test_class_cache_reuses_a_freed_block_of_its_class(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    void *p = kp_alloc(&a, 40, 16, NULL);
+    CHECK(p != NULL && aligned(p, 16));
+    kp_free(&a, p, 40, 16, NULL);
+    CHECK(back.stats.live_count == 1); /* cached, not freed */
+    void *q = kp_alloc(&a, 48, 8, NULL); /* same class (33..48) */
+    CHECK(q == p);
+    CHECK(back.stats.total_allocs == 1);
+    void *r = kp_alloc(&a, 49, 16, NULL); /* the next class: a new block */
+    CHECK(r != NULL && r != p);
+    kp_free(&a, q, 48, 8, NULL);
+    kp_free(&a, r, 49, 16, NULL);
+    CHECK_NO_LEAK(&a);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
+static void test_class_cache_passes_large_and_overaligned_blocks_through(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    void *big = kp_alloc(&a, KP_CC_MAX + 1, 16, NULL);
+    void *al = kp_alloc(&a, 64, 64, NULL);
+    CHECK(big && al && aligned(al, 64));
+    kp_free(&a, big, KP_CC_MAX + 1, 16, NULL);
+    kp_free(&a, al, 64, 64, NULL);
+    CHECK_NO_LEAK(&back); /* nothing was cached */
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
+static void test_class_cache_resizes_in_place_within_a_class(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    unsigned char *p = kp_alloc(&a, 20, 16, NULL);
+    CHECK(p != NULL);
+    memset(p, 7, 20);
+    CHECK(kp_resize(&a, p, 20, 32, 16, NULL));  /* 17..32 */
+    CHECK(!kp_resize(&a, p, 32, 33, 16, NULL)); /* the next class */
+    p = kp_realloc(&a, p, 32, 100, 16, NULL);
+    CHECK(p != NULL && p[19] == 7);
+    p = kp_realloc(&a, p, 100, 1000, 16, NULL); /* out of the classes */
+    CHECK(p != NULL && p[0] == 7);
+    kp_free(&a, p, 1000, 16, NULL);
+    CHECK_NO_LEAK(&a);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
+static void test_class_cache_returns_null_when_inner_fails(void) {
+    KpAllocator back, fail, a;
+    KpFailing f;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_failing_init(&f, &back, 1, &fail);
+    kp_class_cache_init(&cc, &fail, "cache", &a);
+    void *p = kp_alloc(&a, 16, 16, NULL);
+    CHECK(p != NULL);
+    CHECK(kp_alloc(&a, 16, 16, NULL) == NULL);
+    kp_free(&a, p, 16, 16, NULL);
+    CHECK(kp_alloc(&a, 16, 16, NULL) == p); /* from the list: no inner call */
+    kp_free(&a, p, 16, 16, NULL);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
 /* ================================================================ direct */
 
 static void test_direct_alignment_1_to_4096(void) {
@@ -1161,6 +1236,11 @@ int main(void) {
     RUN(test_arena_rewind_to_empty_mark_frees_everything);
     RUN(test_arena_returns_null_when_backing_fails);
     RUN(test_arena_over_page_allocator);
+
+    RUN(test_class_cache_reuses_a_freed_block_of_its_class);
+    RUN(test_class_cache_passes_large_and_overaligned_blocks_through);
+    RUN(test_class_cache_resizes_in_place_within_a_class);
+    RUN(test_class_cache_returns_null_when_inner_fails);
 
     RUN(test_fixed_exhaustion_returns_null);
     RUN(test_fixed_free_last_undoes);
