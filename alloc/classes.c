@@ -28,6 +28,24 @@
  */
 #include "alloc.h"
 
+/* Under AddressSanitizer a cached block is poisoned, so that a use after
+ * free is still caught while it waits on its list. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CC_ASAN 1
+#endif
+#endif
+#ifdef CC_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 static size_t class_of(size_t size) { return size ? (size - 1) >> 4 : 0; }
 static size_t class_size(size_t k) { return (k + 1) << 4; }
 
@@ -37,6 +55,7 @@ static void *cc_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc)
     size_t k = class_of(size);
     void *p = c->free[k];
     if (p) {
+        UNPOISON(p, class_size(k));
         c->free[k] = *(void **)p;
         c->cached -= class_size(k);
         return p;
@@ -65,6 +84,7 @@ static void cc_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrc
     *(void **)ptr = c->free[k];
     c->free[k] = ptr;
     c->cached += class_size(k);
+    POISON(ptr, class_size(k));
 }
 
 static const KpAllocatorVT cc_vt = {cc_alloc, cc_resize, cc_free, NULL};
@@ -83,6 +103,7 @@ void kp_class_cache_deinit(KpClassCache *c) {
     for (size_t k = 0; k < KP_CC_CLASSES; k++) {
         while (c->free[k]) {
             void *p = c->free[k];
+            UNPOISON(p, class_size(k));
             c->free[k] = *(void **)p;
             kp_free(c->inner, p, class_size(k), 16, NULL);
         }
