@@ -140,6 +140,18 @@ KpAllocStats kp_alloc_stats(const KpAllocator *a);
 /* PageAllocator: whole pages from mmap/munmap (see page.c).  Thread-safe.
  * Its state is just the KpAllocator struct. */
 void kp_page_init(KpAllocator *a);
+/* PageAllocator with a cache of freed mappings (see page.c). */
+#define KP_PAGE_CACHE_SPANS 16
+#define KP_PAGE_CACHE_BYTES ((size_t)32 << 20)
+typedef struct KpPageCache {
+    void *span[KP_PAGE_CACHE_SPANS];
+    size_t len[KP_PAGE_CACHE_SPANS];
+    size_t bytes;
+    int n;
+    bool lock;
+} KpPageCache;
+void kp_page_cache_init(KpPageCache *c, KpAllocator *a);
+void kp_page_cache_deinit(KpPageCache *c);
 /* The page size the page allocator rounds to. */
 size_t kp_page_size(void);
 

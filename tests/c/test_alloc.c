@@ -324,6 +324,50 @@ static void test_page_shrink_unmaps_tail_pages(void) {
     CHECK_NO_LEAK(&a);
 }
 
+static void test_page_cache_reuses_a_freed_span_zeroed(void) {
+    KpAllocator a;
+    KpPageCache pc;
+    kp_page_cache_init(&pc, &a);
+    size_t page = kp_page_size();
+    unsigned char *p = kp_alloc(&a, 3 * page, 16, NULL);
+    CHECK(p != NULL);
+    memset(p, 0xAB, 3 * page);
+    kp_free(&a, p, 3 * page, 16, NULL);
+    CHECK(pc.n == 1);
+    unsigned char *q = kp_alloc(&a, 3 * page - 100, 16, NULL); /* the same span */
+    CHECK(q == p);
+    CHECK(pc.n == 0);
+    bool zero = true;
+    for (size_t i = 0; i < 3 * page; i++) zero = zero && q[i] == 0;
+    CHECK(zero);
+    unsigned char *r = kp_alloc(&a, page, 16, NULL); /* another span: mapped */
+    CHECK(r != NULL && r != p);
+    kp_free(&a, q, 3 * page - 100, 16, NULL);
+    kp_free(&a, r, page, 16, NULL);
+    CHECK(pc.n == 2);
+    CHECK_NO_LEAK(&a);
+    kp_page_cache_deinit(&pc);
+    CHECK(pc.n == 0 && pc.bytes == 0);
+}
+
+static void test_page_cache_holds_a_bounded_number_of_spans(void) {
+    KpAllocator a;
+    KpPageCache pc;
+    kp_page_cache_init(&pc, &a);
+    size_t page = kp_page_size();
+    void *p[KP_PAGE_CACHE_SPANS + 4];
+    for (int i = 0; i < KP_PAGE_CACHE_SPANS + 4; i++) CHECK((p[i] = kp_alloc(&a, page, 16, NULL)) != NULL);
+    for (int i = 0; i < KP_PAGE_CACHE_SPANS + 4; i++) kp_free(&a, p[i], page, 16, NULL);
+    CHECK(pc.n == KP_PAGE_CACHE_SPANS);
+    CHECK(pc.bytes == KP_PAGE_CACHE_SPANS * page);
+    void *big = kp_alloc(&a, KP_PAGE_CACHE_BYTES + page, 16, NULL); /* too big to keep */
+    CHECK(big != NULL);
+    kp_free(&a, big, KP_PAGE_CACHE_BYTES + page, 16, NULL);
+    CHECK(pc.n == KP_PAGE_CACHE_SPANS);
+    CHECK_NO_LEAK(&a);
+    kp_page_cache_deinit(&pc);
+}
+
 static void test_page_blocks_are_zeroed(void) {
     KpAllocator a;
     kp_page_init(&a);
@@ -1225,6 +1269,8 @@ int main(void) {
     RUN(test_page_alignment_above_page_trims_extra);
     RUN(test_page_shrink_unmaps_tail_pages);
     RUN(test_page_blocks_are_zeroed);
+    RUN(test_page_cache_reuses_a_freed_span_zeroed);
+    RUN(test_page_cache_holds_a_bounded_number_of_spans);
 
     RUN(test_arena_free_last_undoes);
     RUN(test_arena_free_of_older_block_is_noop);
