@@ -1109,7 +1109,10 @@ static const struct { int64_t lo; int64_t hi; } sized_range[] = {
 
 bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
     *why = NULL;
-    if (t && (t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) && !kp_type_matches(vm, t, *v)) {
+    if (!t) return true;
+    if (t->kind == KP_TK_RECORD) return v->tag == KP_T_RECORD && ((KpRecord *)v->p)->type == t;
+    if ((t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) && kp_type_matches(vm, t, *v)) return true; /* (checked once) */
+    if (t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) {
         /* convert the elements (e.g. Int literals into an Int32 map) */
         if (t->kind == KP_TK_LIST && v->tag == KP_T_LIST && t->elem) {
             KpList *l = v->p;
