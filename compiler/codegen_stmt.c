@@ -147,6 +147,8 @@ static void compile_decl(C *c, KpNode *n) {
     }
     Local *l = kp_resolve_add_local(c, name, top ? g->reg : r, t ? t : st);
     l->global = top;
+    l->decl = n;
+    l->decl_bit = KP_F_DROPS;
     l->far = far;
     l->gidx = gi;
     l->decl_line = n->line;
@@ -468,7 +470,8 @@ static void compile_for(C *c, KpNode *n) {
         push_loop(c);
         kp_own_push_scope(c);
         Local *l = kp_resolve_add_local(c, kp_compile_intern(c, n->name), var, vm->t_int);
-        (void)l;
+        l->decl = n;
+        l->decl_bit = KP_F_DROPS;
         if (n->b) kp_cg_block_body(c, n->b);
         kp_own_pop_scope(c, true);
         uint32_t cont = kp_cg_pc(c);
@@ -501,11 +504,17 @@ static void compile_for(C *c, KpNode *n) {
         push_loop(c);
         kp_own_push_scope(c);
         if (n->name2) {
-            kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, NULL);
+            Local *kv = kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, NULL);
+            kv->decl = n;
+            kv->decl_bit = KP_F_DROPS;
             Local *ev = kp_resolve_add_local(c, kp_compile_intern(c, n->name2), v2, NULL);
+            ev->decl = n;
+            ev->decl_bit = KP_F_DROPS2;
             if (mode == 1) ev->through = 1;
         } else {
             Local *ev = kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, NULL);
+            ev->decl = n;
+            ev->decl_bit = KP_F_DROPS;
             if (mode == 1) ev->through = 1;
         }
         if (n->b) kp_cg_block_body(c, n->b);

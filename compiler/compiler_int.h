@@ -75,6 +75,11 @@ struct Local {
     KpNode *using_node;
     int32_t prev_same;    /* the older local of the same name, or -1 (the
                              chain of Fn.lindex) */
+    KpNode *decl;         /* its declaration (DECL, FOR), whose KP_F_DROPS /
+                             KP_F_DROPS2 bit (decl_bit) is the ownership
+                             pass's plan for the end of its scope; NULL for
+                             parameters and hidden locals */
+    uint32_t decl_bit;
 };
 
 typedef struct TypeBind {
@@ -313,6 +318,7 @@ bool kp_own_mentions_keep_of(KpNode *n, const char *name);
 uint32_t kp_own_pinned(C *c, KpNode *n);
 void kp_own_pop_scope(C *c, bool emit_drops);
 void kp_own_push_scope(C *c);
+bool kp_own_local_drops(C *c, const Local *l);
 uint8_t kp_own_read_flags(int mode, KpNode *container);
 void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
 bool kp_own_param_flows(const KpOverload *ov, int i);

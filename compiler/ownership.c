@@ -37,10 +37,11 @@
  * Which of these is an error — a use after a certain move, a reference
  * that outlives its referent, a value outliving its allocator, a borrow
  * returned, a keep cycle — is decided before code generation, by the
- * ownership pass over each function body (ownpass.c).  What remains here
- * is carried out while code is generated: the functions below emit the
- * drops, defer bodies and keep instructions the rules above call for, and
- * the record of them.
+ * ownership pass over each function body (ownpass.c), and so is which
+ * variables each exit drops (its drop plan, kp_own_local_drops) and which
+ * uses move (KP_F_MOVES).  What remains here is carrying them out while
+ * code is generated: the functions below emit the drops, defer bodies and
+ * keep instructions the plan calls for, and the record of them.
  *
  * The record.  Every instruction that moves, drops, deinitializes, boxes,
  * keeps or releases a value is recorded as it is emitted (kp_own_record,
@@ -57,6 +58,19 @@
  */
 #include "compiler_int.h"
 
+/* Is local l's register dropped when its scope ends?  For a declared
+ * variable, the ownership pass's plan (KP_F_DROPS on its declaration:
+ * ownpass.c plan_drop).  Code generation adds one fact of its own: a
+ * register it made a reference to is dropped too (its generation must
+ * change), in case the plan did not see that borrow.  Hidden locals (keep
+ * boxes, a `using` block's saved allocator, a view's pin) and parameters:
+ * by their static types. */
+bool kp_own_local_drops(C *c, const Local *l) {
+    if (l->global) return false;
+    if (l->decl && (l->decl->flags & KP_F_PLANNED)) return (l->decl->flags & l->decl_bit) || l->addr_taken;
+    return !(kp_types_scalar(c->vm, l->type) && !l->addr_taken);
+}
+
 /* Emits the drops of locals with register >= `floor_reg` declared in
  * scopes deeper than `depth`, interleaving the inline copies of the
  * defers registered deeper than `depth` (newest first).  Does not pop. */
@@ -66,7 +80,7 @@ void kp_own_emit_exit(C *c, int depth, int ndefers_floor) {
      * of the locals (they are allocated in order) */
     uint32_t top = NO_REG, bottom = NO_REG;
     for (int i = f->nlocals - 1; i >= 0 && f->locals[i].depth > depth; i--) {
-        if (f->locals[i].global || (kp_types_scalar(c->vm, f->locals[i].type) && !f->locals[i].addr_taken)) continue;
+        if (!kp_own_local_drops(c, &f->locals[i])) continue;
         if (top == NO_REG) top = f->locals[i].reg + 1;
         bottom = f->locals[i].reg;
     }

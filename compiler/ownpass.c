@@ -49,10 +49,19 @@
  * Code generation no longer decides any of these: it reads the tree the
  * types and ownership passes annotated, and emits the drops, moves and
  * keeps the ownership rules call for (ownership.c).  The pass's decisions
- * it reads so far: which uses of a variable move its value (KP_F_MOVES on
- * the IDENT: from there the variable is moved, and the ownership record
- * lists no drop for it).  Which locals each exit drops, and which defers
- * it runs, are still worked out by ownership.c as the code is emitted.
+ * it reads:
+ *  - which uses of a variable move its value (KP_F_MOVES on the IDENT:
+ *    from there the variable is moved, and the ownership record lists no
+ *    drop for it);
+ *  - the drop plan of every declared variable (KP_F_PLANNED and KP_F_DROPS
+ *    / KP_F_DROPS2 on its DECL or FOR, plan_drop): whether the exits of its
+ *    scope drop its register — when its value may own something, or a
+ *    reference to it is made anywhere in its scope (decided over the whole
+ *    scope, so an exit before the `&x` drops it too).  Each exit (the end of
+ *    a block, break, continue, return) drops the planned variables of the
+ *    scopes it leaves, last declared first, and runs the defers registered
+ *    in those scopes, newest first, interleaved by position — the rule both
+ *    this pass (run_defers) and code generation (kp_own_emit_exit) follow.
  */
 #include "compiler_int.h"
 
@@ -72,6 +81,9 @@ typedef struct OVar {
     bool may_move;
     const char *holds_ref;
     int32_t prev_same;      /* the older variable of the same name, or -1 */
+    KpNode *decl;           /* its declaration (DECL or FOR), or NULL */
+    uint32_t decl_bit;      /* KP_F_DROPS or KP_F_DROPS2 on decl */
+    bool borrowed;          /* a reference to it is made (&x, $&x, a place argument) */
 } OVar;
 
 typedef struct ODefer {
@@ -96,6 +108,8 @@ typedef struct OP {
     int nkedges;
     KpNode *blocks[64];
     bool is_main;
+    KpNode *loop_node;      /* the FOR whose variables body() declares next */
+    bool implicit;          /* place(): an argument of a call resolved at run time */
     int base;               /* code generation's block depth at the start */
     int nouts;              /* named outputs: variables 0.. of the outputs */
     int first_out;
@@ -157,9 +171,22 @@ static OVar *add_var(OP *o, const char *name, KpType *type, KpNode *at) {
     return v;
 }
 
+/* The end of a variable's scope: whether its register is dropped there
+ * (the drop plan code generation carries out, ownership.c): when its value
+ * may own something (its static type is not a scalar, or is unknown), or
+ * a reference to it was made anywhere in its scope (the drop then also
+ * ends the reference's validity, checked references seeing the
+ * register's generation change). */
+static void plan_drop(OP *o, OVar *v) {
+    if (!v->decl) return;
+    v->decl->flags |= KP_F_PLANNED;
+    if (!v->global && (!kp_types_scalar(o->c->vm, v->type) || v->borrowed)) v->decl->flags |= v->decl_bit;
+}
+
 static void pop_to(OP *o, int n) {
     while (o->nvars > n) {
         OVar *v = &o->vars[--o->nvars];
+        plan_drop(o, v);
         int32_t *s = slot(o, v->name, false);
         if (s) *s = v->prev_same;
     }
@@ -417,7 +444,14 @@ static void use_ident(OP *o, KpNode *n, int mode) {
 static void place(OP *o, KpNode *n) {
     if (!n) return;
     switch (n->kind) {
-    case KP_N_IDENT: use_ident(o, n, M_BORROW); break;
+    case KP_N_IDENT: {
+        use_ident(o, n, M_BORROW);
+        OVar *v = find(o, n->name);
+        /* (a scalar passed to a call resolved at run time goes by value:
+         * no reference to it is made) */
+        if (v && !(o->implicit && kp_types_scalar(o->c->vm, v->type))) v->borrowed = true;
+        break;
+    }
     case KP_N_FIELD: place(o, n->a); break;
     case KP_N_INDEX: place(o, n->a); expr(o, n->b, M_BORROW); break;
     case KP_N_HOLE: break;
@@ -425,11 +459,33 @@ static void place(OP *o, KpNode *n) {
     }
 }
 
+/* A consuming use (an initializer, an assigned or returned value, a
+ * by-value argument) of v: moving out of a list or map element is an
+ * error (the types pass marked the INDEX with its container's type). */
+static void consume_elem(OP *o, KpNode *v) {
+    if (!v || v->kind != KP_N_INDEX || !kp_resolve_is_place(v)) return;
+    KpType *ct = v->stype;
+    if (!ct || (ct->kind != KP_TK_LIST && ct->kind != KP_TK_MAP) || !kp_types_movable(ct->elem)) return;
+    C *c = o->c;
+    const char *cn = v->a->kind == KP_N_IDENT ? v->a->name : "xs";
+    kp_compile_error(c, v, "cannot move %s out of a list or map element", kp_a(ct->elem->name));
+    kp_diag_label(c->diags, "the element would be moved out of '%s' here", cn);
+    if (ct->kind == KP_TK_LIST)
+        kp_diag_note(c->diags, "help: borrow it (&%s[i]), copy it (clone(%s[i])), or take it out (pop(%s))", cn, cn, cn);
+    else
+        kp_diag_note(c->diags, "help: borrow it (&%s[k]), copy it (clone(%s[k])), or take it out (remove(%s, k))", cn, cn, cn);
+}
+
 static bool is_ref(KpNode *a) { return a && a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF); }
 
 static void call(OP *o, KpNode *n, KpNode *pipe_first) {
     C *c = o->c;
     KpNode *callee = n->a;
+    if (pipe_first && (pipe_first->flags & KP_F_BYVALUE)) consume_elem(o, pipe_first);
+    for (int i = 0; i < n->list.count; i++) {
+        KpNode *a = n->list.items[i]->kind == KP_N_FIELDINIT ? n->list.items[i]->a : n->list.items[i];
+        if (a && (a->flags & KP_F_BYVALUE)) consume_elem(o, a);
+    }
     kp_sum_check_call(c, n, pipe_first);
     if (callee && callee->kind == KP_N_IDENT && !find(o, callee->name)) {
         const char *name = kp_compile_intern(c, callee->name);
@@ -474,8 +530,11 @@ static void call(OP *o, KpNode *n, KpNode *pipe_first) {
         if (kp_resolve_is_place(a)) {
             if (a->kind == KP_N_IDENT && !find(o, a->name) && !kp_resolve_find_global(c, kp_compile_intern(c, a->name)))
                 expr(o, a, M_VALUE);
-            else
+            else {
+                o->implicit = a->kind == KP_N_IDENT;
                 place(o, a);
+                o->implicit = false;
+            }
         } else if (a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) {
             KpNode *root = kp_resolve_place_root(a); /* a temporary's part: the temporary is made first */
             expr(o, root, M_VALUE);
@@ -497,6 +556,12 @@ static void pipe(OP *o, KpNode *n) {
         call(o, rhs, NULL); /* `T | init(...)`: the output type chooses */
         return;
     }
+    /* the piped value going to a by-value parameter (as the first argument,
+     * or where the `_` is) */
+    bool by_value = (lhs->flags & KP_F_BYVALUE) != 0;
+    for (int i = 0; rhs->kind == KP_N_CALL && i < rhs->list.count; i++)
+        if (rhs->list.items[i]->kind == KP_N_HOLE && (rhs->list.items[i]->flags & KP_F_BYVALUE)) by_value = true;
+    if (by_value) consume_elem(o, lhs);
     if (lhs->kind == KP_N_IDENT) use_ident(o, lhs, M_BORROW);
     else expr(o, lhs, M_VALUE);
     if (rhs->kind == KP_N_CALL) {
@@ -599,11 +664,23 @@ static bool declares(KpNode *b) {
 }
 
 static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, uint8_t through) {
+    KpNode *loop = o->loop_node; /* the FOR declaring v1, v2 */
+    o->loop_node = NULL;
     if (declares(b)) return;
     int mark = o->nvars;
     push_block(o, b && b->kind == KP_N_BLOCK ? b : NULL);
-    if (v1) { OVar *v = add_var(o, kp_compile_intern(o->c, v1), t1, NULL); if (!v2) v->through = through; }
-    if (v2) { OVar *v = add_var(o, kp_compile_intern(o->c, v2), NULL, NULL); v->through = through; }
+    if (v1) {
+        OVar *v = add_var(o, kp_compile_intern(o->c, v1), t1, NULL);
+        if (!v2) v->through = through;
+        v->decl = loop;
+        v->decl_bit = KP_F_DROPS;
+    }
+    if (v2) {
+        OVar *v = add_var(o, kp_compile_intern(o->c, v2), NULL, NULL);
+        v->through = through;
+        v->decl = loop;
+        v->decl_bit = KP_F_DROPS2;
+    }
     if (b && b->kind == KP_N_BLOCK) {
         b->flags |= KP_F_OWNED;
         for (int i = 0; i < b->list.count; i++) stmt(o, b->list.items[i]);
@@ -646,6 +723,7 @@ static KpType *guess_type(OP *o, KpNode *v, int depth) {
 
 static void decl(OP *o, KpNode *n) {
     C *c = o->c;
+    consume_elem(o, n->b);
     const char *name = kp_compile_intern(c, n->name);
     bool top = o->is_main && o->base + o->depth == 0 && c->func_depth == 0;
     if (!top && o->nouts && o->depth == 0) {
@@ -676,12 +754,15 @@ static void decl(OP *o, KpNode *n) {
     if (!t && n->b) t = guess_type(o, n->b, 0);
     OVar *v = add_var(o, name, t, n);
     v->global = top;
+    v->decl = n;
+    v->decl_bit = KP_F_DROPS;
     if (n->b && !top) note_decl_ref(o, v, n->b);
 }
 
 static void assign(OP *o, KpNode *n) {
     C *c = o->c;
     KpNode *target = n->a;
+    if (n->op == KP_OP_NONE) consume_elem(o, n->b);
     if (n->op == KP_OP_NONE) kp_own_check_ref_escape(c, target, n->b, n);
     if (target->kind == KP_N_IDENT) {
         OVar *l = find(o, target->name);
@@ -723,6 +804,7 @@ static void ret(OP *o, KpNode *n) {
     C *c = o->c;
     if (o->is_main && c->func_depth == 0) return; /* code generation reports it */
     const char *fname = c->fn->p->name;
+    consume_elem(o, n->a);
     if (n->a) {
         const char *what = NULL;
         OVar *x = borrowed_local(o, n->a, &what);
@@ -833,6 +915,7 @@ static void stmt(OP *o, KpNode *n) {
         if (it->kind == KP_N_BINARY && it->op == KP_OP_RANGE) {
             expr(o, it->a, M_VALUE);
             expr(o, it->b, M_VALUE);
+            o->loop_node = n;
             loop_body(o, n->b, n->name, o->c->vm->t_int, NULL, 0);
         } else {
             uint8_t through = 0;
@@ -844,6 +927,7 @@ static void stmt(OP *o, KpNode *n) {
                 if (kp_resolve_is_place(src)) place(o, src);
                 else expr(o, src, M_VALUE);
             }
+            o->loop_node = n;
             loop_body(o, n->b, n->name, NULL, n->name2, through);
         }
         pop_block(o, mark, false);
@@ -901,6 +985,8 @@ void kp_own_pass(C *c, KpNode *block) {
         v->decl_line = l->decl_line;
         v->decl_col = l->decl_col;
         v->block = NULL;
+        v->decl = l->decl; /* (an outer variable a late block borrows: its plan grows) */
+        v->decl_bit = l->decl_bit;
         if (f->nouts && f->depth == 2 && l->reg >= f->out_reg && l->reg < f->out_reg + (uint32_t)f->nouts) {
             if (o.first_out < 0) o.first_out = o.nvars - 1;
             o.nouts++;
@@ -910,6 +996,7 @@ void kp_own_pass(C *c, KpNode *block) {
     c->own_pass = &o;
     for (int i = 0; i < block->list.count; i++) stmt(&o, block->list.items[i]);
     run_defers(&o, -1, 0); /* the end of the body (of the chunk) */
+    pop_to(&o, 0);         /* (the drop plans of the body's variables) */
     c->own_pass = outer;
     if (o.vars) kp_free(c->vm->meta, o.vars, sizeof(OVar) * (size_t)o.cap, 16, NULL);
     if (o.defers) kp_free(c->vm->meta, o.defers, sizeof(ODefer) * (size_t)o.dcap, 16, NULL);

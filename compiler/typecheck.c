@@ -244,20 +244,6 @@ static KpType *quiet_expr_type(Tc *t, KpNode *n) {
  * value, a by-value argument): moving out of a list or map element would
  * leave a hole in the container — a compile error when the element's type
  * is known to move. */
-static void check_consume(Tc *t, KpNode *v) {
-    if (!v || v->kind != KP_N_INDEX || !kp_resolve_is_place(v)) return;
-    KpType *ct = quiet_expr_type(t, v->a);
-    if (ct && ct->kind == KP_TK_REF) ct = ct->elem;
-    if (!ct || (ct->kind != KP_TK_LIST && ct->kind != KP_TK_MAP) || !kp_types_movable(ct->elem)) return;
-    const char *cn = v->a->kind == KP_N_IDENT ? v->a->name : "xs";
-    kp_compile_error(t->c, v, "cannot move %s out of a list or map element", kp_a(ct->elem->name));
-    kp_diag_label(t->c->diags, "the element would be moved out of '%s' here", cn);
-    if (ct->kind == KP_TK_LIST)
-        kp_diag_note(t->c->diags, "help: borrow it (&%s[i]), copy it (clone(%s[i])), or take it out (pop(%s))", cn, cn, cn);
-    else
-        kp_diag_note(t->c->diags, "help: borrow it (&%s[k]), copy it (clone(%s[k])), or take it out (remove(%s, k))", cn, cn, cn);
-}
-
 /* ------------------------------------------------------------ calls */
 
 typedef struct Arg {
@@ -553,8 +539,8 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
         }
         return some_ret ? expect : same ? rt : NULL;
     }
-    for (int j = 0; j < npos && j < chosen->nparams; j++)
-        if (chosen->params[j].mode == KP_PM_VALUE) check_consume(t, args[j].node);
+    for (int j = 0; j < npos && j < chosen->nparams && j < 64; j++)
+        if (chosen->params[j].mode == KP_PM_VALUE) args[j].node->flags |= KP_F_BYVALUE;
     /* bound only when the call passes every parameter by position (named
      * arguments and defaults are arranged by the run-time binding), and no
      * argument borrows from a temporary (code generation pins those) */
@@ -710,9 +696,10 @@ static KpType *check_pipe(Tc *t, KpNode *n) {
     t->in_pipe = true;
     KpType *rt = NULL;
     if (rhs->kind == KP_N_CALL) {
-        Arg args[64];
-        int npos = 0;
-        if (rhs->list.count < 63) collect_args(t, rhs, args, 64, &npos, NULL, NULL);
+        /* the call with the piped value as its first argument (or where
+         * the `_` is): checked as any call (the run time binds it) */
+        bool hole = kp_resolve_has_hole(rhs);
+        if (rhs->list.count < 63) rt = check_call(t, rhs, NULL, hole ? NULL : lhs, hole ? NULL : lt);
     } else if (rhs->kind == KP_N_KEEP) {
         for (int i = 0; i < rhs->list.count; i++) expr_type(t, rhs->list.items[i]);
         rt = NULL;
@@ -786,7 +773,10 @@ static KpType *expr_type(Tc *t, KpNode *n) {
         KpType *ct = expr_type(t, n->a);
         expr_type(t, n->b);
         if (ct && ct->kind == KP_TK_REF) ct = ct->elem;
-        if (ct && (ct->kind == KP_TK_LIST || ct->kind == KP_TK_MAP)) return ct->elem;
+        if (ct && (ct->kind == KP_TK_LIST || ct->kind == KP_TK_MAP)) {
+            n->stype = ct; /* (for the ownership pass: moving out of an element) */
+            return ct->elem;
+        }
         if (ct == vm->t_string) return vm->t_int;
         return NULL;
     }
@@ -802,7 +792,6 @@ static void check_decl(Tc *t, KpNode *n) {
     KpType *have = NULL;
     if (n->b) {
         have = n->b->kind == KP_N_CALL ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
-        check_consume(t, n->b);
         if (want && have && fit(t->vm, want, have) == FIT_NO) {
             kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", n->name, want->name, have->name);
             kp_diag_label(t->c->diags, "expected %s, found %s", want->name, have->name);
@@ -823,7 +812,6 @@ static void check_assign(Tc *t, KpNode *n) {
         want = expr_type(t, target);
     }
     KpType *have = n->b->kind == KP_N_CALL && n->op == KP_OP_NONE ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
-    if (n->op == KP_OP_NONE) check_consume(t, n->b);
     if (n->op == KP_OP_NONE && want && have && fit(t->vm, want, have) == FIT_NO) {
         if (target->kind == KP_N_IDENT)
             kp_compile_error(t->c, n->b, "'%s' is declared %s, but the value is %s", target->name, want->name, have->name);
@@ -875,7 +863,7 @@ static void check_stmt(Tc *t, KpNode *n) {
             check_nested(t, n->b, n->name, NULL, n->name2);
         }
         break;
-    case KP_N_RETURN: expr_type(t, n->a); check_consume(t, n->a); break;
+    case KP_N_RETURN: expr_type(t, n->a); break;
     case KP_N_DEFER:
         if (n->a && n->a->kind != KP_N_BLOCK) check_stmt(t, n->a);
         else check_nested(t, n->a, NULL, NULL, NULL);

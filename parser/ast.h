@@ -135,6 +135,16 @@ enum {
                                 use moves the variable's value (a consuming
                                 use of a movable value, deinit's operand):
                                 code generation marks it moved from here  */
+    KP_F_PLANNED = 1u << 7,  /* DECL, FOR: the ownership pass decided what
+                                the end of the variable's scope does      */
+    KP_F_DROPS = 1u << 8,    /* DECL, FOR (its first variable): its
+                                register is dropped (cleared) when its
+                                scope ends: its value may own something,
+                                or a reference to it was made             */
+    KP_F_DROPS2 = 1u << 9,   /* FOR: the same for its second variable     */
+    KP_F_BYVALUE = 1u << 10, /* a call's argument: the types pass is certain
+                                it goes to a by-value parameter (a
+                                consuming use, for the ownership pass)    */
 };
 
 typedef struct KpNode KpNode;
@@ -195,7 +205,9 @@ struct KpNode {
     struct KpOverload *bound;
     uint64_t bound_check;
     /* Set by the types pass on a DECL: the variable's static type (its
-     * annotation, else its value's), or NULL; read by the ownership pass. */
+     * annotation, else its value's), or NULL; on an INDEX of a list or map
+     * whose type it knows: that container type.  Read by the ownership
+     * pass. */
     struct KpType *stype;
 };
 
