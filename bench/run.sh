@@ -1,7 +1,10 @@
 #!/bin/sh
 # Keep vs Lua 5.4 benchmarks.
 #   usage: sh bench/run.sh KEEP_BINARY [LUA_BINARY [EMBED_DIR]]
-# For every bench/NAME.kp with a twin bench/NAME.lua: run each version three
+# For every bench/NAME.kp with a twin bench/NAME.lua, then every
+# bench/awfy/NAME.kp with its twin bench/awfy/NAME.lua (the Are We Fast Yet
+# suite, rows awfy/NAME, summarized by the geometric mean of their ratios
+# at the end): run each version three
 # times, keep the best wall-clock time, check both print the same output, and
 # print a table  name  keep_s  lua_s  ratio  (ratio = keep_s / lua_s; lower is
 # better for Keep).  Always exits 0: a Keep failure is reported as FAILED.
@@ -9,6 +12,8 @@
 # hosts of bench/embed/ (built by `make bench`): embed_keep and embed_lua,
 # each run as `call` (the host calls a script function 1M times: kp_call vs
 # lua_pcall) and `native` (a script calls a C function 10M times).
+# BENCH_ONLY, if set, is a shell pattern of the rows to run ('awfy/*',
+# 'awfy/nbody'); the embedding rows run only when it is unset.
 
 KEEP=${1:-build/keep}
 LUA=${2:-lua5.4}
@@ -73,28 +78,43 @@ fi
 
 printf '%-16s %10s %10s %10s\n' name keep_s lua_s ratio
 RATIOS=""
-for kp in "$DIR"/*.kp; do
-    [ -f "$kp" ] || continue
-    name=$(basename "$kp" .kp)
-    lua_src="$DIR/$name.lua"
-    # a Keep variant may name its Lua twin: `-- lua-twin: binary_trees.lua`
-    twin=$(sed -n 's/^-- lua-twin: *//p' "$kp" | head -1)
-    [ -n "$twin" ] && lua_src="$DIR/$twin"
-    [ -f "$lua_src" ] || continue
-    lua_name=$(basename "$lua_src" .lua)
+AWFY_RATIOS=""
+# run_dir SUBDIR PREFIX: a row for every SUBDIR/NAME.kp with its Lua twin,
+# named PREFIX/NAME; bench/awfy/ is the Are We Fast Yet suite, whose ratios
+# also go to AWFY_RATIOS for their geometric mean
+run_dir() {
+    sub=$1 prefix=$2
+    for kp in "$sub"/*.kp; do
+        [ -f "$kp" ] || continue
+        name=$(basename "$kp" .kp)
+        lua_src="$sub/$name.lua"
+        # a Keep variant may name its Lua twin: `-- lua-twin: binary_trees.lua`
+        twin=$(sed -n 's/^-- lua-twin: *//p' "$kp" | head -1)
+        [ -n "$twin" ] && lua_src="$sub/$twin"
+        [ -f "$lua_src" ] || continue
+        # BENCH_ONLY (a shell pattern, e.g. 'awfy/*') picks the rows to run
+        case "$prefix$name" in ${BENCH_ONLY:-*}) ;; *) continue ;; esac
+        lua_name=$(basename "$lua_src" .lua)
 
-    if [ -f "$TMP/$lua_name.lua.time" ]; then
-        lua_t=$(cat "$TMP/$lua_name.lua.time")
-    else
-        lua_t=$(best_of3 "$TMP/$lua_name.lua.out" "$LUA" "$lua_src")
-        echo "$lua_t" >"$TMP/$lua_name.lua.time"
-    fi
-    keep_t=$(best_of3 "$TMP/$name.keep.out" "$KEEP" "$kp")
-    row "$name" "$TMP/$name.keep.out" "$TMP/$lua_name.lua.out" "$keep_t" "$lua_t"
-done
+        if [ -f "$TMP/$prefix$lua_name.lua.time" ]; then
+            lua_t=$(cat "$TMP/$prefix$lua_name.lua.time")
+        else
+            lua_t=$(best_of3 "$TMP/$prefix$lua_name.lua.out" "$LUA" "$lua_src")
+            echo "$lua_t" >"$TMP/$prefix$lua_name.lua.time"
+        fi
+        keep_t=$(best_of3 "$TMP/$prefix$name.keep.out" "$KEEP" "$kp")
+        row "$prefix$name" "$TMP/$prefix$name.keep.out" "$TMP/$prefix$lua_name.lua.out" "$keep_t" "$lua_t"
+        [ -n "$prefix" ] && AWFY_RATIOS="$AWFY_RATIOS $ratio"
+    done
+}
+mkdir -p "$TMP/awfy"
+run_dir "$DIR" ""
+run_dir "$DIR/awfy" "awfy/"
 # the embedding API: the same C host work through keep.h and through lua.h
 EMBED=${3:-$(dirname "$KEEP")/bench}
-if [ -x "$EMBED/embed_keep" ] && [ -x "$EMBED/embed_lua" ]; then
+if [ -n "$BENCH_ONLY" ]; then
+    :
+elif [ -x "$EMBED/embed_keep" ] && [ -x "$EMBED/embed_lua" ]; then
     for mode in call native; do
         name="embed_$mode"
         lua_t=$(best_of3 "$TMP/$name.lua.out" "$EMBED/embed_lua" "$mode")
@@ -106,4 +126,19 @@ else
 fi
 echo
 printf '%s' "$RATIOS"
+# the Are We Fast Yet summary: every ratio, and their geometric mean over
+# the benchmarks that ran and agreed with Lua
+echo "$AWFY_RATIOS" | awk '{
+    n = 0; failed = 0; s = 0
+    for (i = 1; i <= NF; i++) {
+        if ($i == "FAILED" || $i == "inf" || $i + 0 <= 0) failed++
+        else { n++; s += log($i) }
+    }
+    if (NF == 0) exit
+    printf "awfy ratios:%s\n", $0
+    if (n > 0) printf "awfy geomean keep/lua = %.2f over %d benchmarks", exp(s / n), n
+    else printf "awfy geomean: no benchmark ran"
+    if (failed > 0) printf " (%d FAILED, not counted)", failed
+    printf "\n"
+}'
 exit 0

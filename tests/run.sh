@@ -145,7 +145,8 @@ $(head -c 1500 "$w/cerr")"
 # lexer (tests/editors/check.sh), the programs of docs/tutorial.md
 # (tests/docs/check.sh), --emit=ownership against --trace-ownership on
 # every script (tests/ownership/agree.sh), the hostile inputs made at test
-# time (tests/robustness/hostile.sh)
+# time (tests/robustness/hostile.sh), one iteration of each Are We Fast Yet
+# port of bench/awfy/ (tests/bench/awfy_smoke.sh)
 check_tool() {
   t=$1
   out=$(sh "$t" "$B" 2>&1)
@@ -181,7 +182,7 @@ trap 'rm -rf "$tmp"' EXIT
   for f in examples/*.kp; do [ -f "$f" ] && echo "example $f"; done
   for h in "$B"/embed/*; do [ -x "$h" ] && echo "host $h"; done
   for t in "$B"/tests/test_*; do [ -x "$t" ] && echo "ctest $t"; done
-  for t in tests/fmt/check.sh tests/editors/check.sh tests/docs/check.sh tests/ownership/agree.sh tests/robustness/hostile.sh; do
+  for t in tests/fmt/check.sh tests/editors/check.sh tests/docs/check.sh tests/ownership/agree.sh tests/robustness/hostile.sh tests/bench/awfy_smoke.sh; do
     [ -f "$t" ] && echo "tool $t"
   done
 } | awk '{ print NR, $0 }' >"$tmp/list"
