@@ -99,7 +99,15 @@ static void compile_decl(C *c, KpNode *n) {
     if (n->b) {
         uint32_t target = r;
         if (top && c->repl && !far) target = kp_cg_reg_alloc(c); /* keep the old value until the new one exists */
-        if (n->b->kind == KP_N_CALL) st = kp_cg_call(c, n->b, target, t);
+        /* t := x (or t : &T = x), x a `&T` parameter: t borrows what x
+         * refers to — the reference x holds, or x's own value when the
+         * caller passed a temporary */
+        KpType *rt = n->b->kind == KP_N_IDENT && (!t || t->kind == KP_TK_REF) ? kp_tc_ref_copy_type(c, n->b, c->vm->t_any) : NULL;
+        if (rt && rt != c->vm->t_any) {
+            kp_cg_place_ref(c, n->b, target, 0);
+            Local *src = kp_resolve_find_local(f, kp_compile_intern(c, n->b->name));
+            st = src && src->type ? kp_types_derived(c, KP_TK_REF, src->type, NULL, 1) : NULL;
+        } else if (n->b->kind == KP_N_CALL) st = kp_cg_call(c, n->b, target, t);
         else st = kp_cg_expr(c, n->b, target, M_VALUE);
         if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, target, 0, 0, 0);
         kp_cg_at(c, n);

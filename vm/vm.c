@@ -857,6 +857,14 @@ static bool new_record(KpVM *vm, KpType *t, KpValue *args, KpValue *out) {
                 if (!take_from(vm, ref_slot_err(vm, v), &x, 0, (v.flags & KP_VF_ELEM) != 0, NULL)) goto fail;
                 v = x;
             }
+            if (v.tag == KP_T_REF && t->ftypes[i]->kind == KP_TK_SCALAR) {
+                /* a reference (a `&String` parameter passed on) into a
+                 * String or scalar field: the value is copied */
+                KpValue d = kp_deref(v);
+                if (d.tag == KP_T_STR || KP_IS_PLAIN(d)) {
+                    if (!kp_clone(vm, d, &v)) goto fail;
+                }
+            }
             if (!kp_type_coerce(vm, t->ftypes[i], &v, &why)) {
                 kp_vm_error(vm, "field '%s' of %s is %s, but the value is %s%s%s", t->fnames[i], t->name,
                             t->ftypes[i]->name, kp_value_type_name(vm, v), why ? ": " : "", why ? why : "");
