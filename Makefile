@@ -26,7 +26,7 @@ CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(B)/tests/%)
 EMBED_SRC = $(wildcard examples/embed/*.c)
 EMBED_BIN = $(EMBED_SRC:examples/embed/%.c=$(B)/embed/%)
 
-.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench clean tools install fuzz fuzz-all fuzz-tools print-lib-src
+.PHONY: all test test-asan test-debug test-tsan test-install test-oom run bench profile clean tools install fuzz fuzz-all fuzz-tools print-lib-src
 all: tools $(B)/keep $(B)/libkeep.a $(B)/libkeep.so $(B)/keep.pc $(CTEST_BIN) $(EMBED_BIN)
 
 # ------------------------------------------------------------------ tools
@@ -137,6 +137,19 @@ test-install: all
 
 run: all
 	$(B)/keep examples/tour.kp
+
+# --------------------------------------------------------------- profile
+# make profile P=file.kp: where the instructions go.  perf record/report
+# where perf can sample (not in every container); callgrind otherwise
+# (instruction counts, load-independent: the figures to compare).
+profile: all
+	@test -n "$(P)" || { echo "usage: make profile P=file.kp"; exit 2; }
+	@if command -v perf >/dev/null 2>&1 && perf record -q -o $(B)/perf.data $(B)/keep $(P) >/dev/null 2>$(B)/perf.err; then \
+	  perf report -i $(B)/perf.data --no-children --percent-limit 1 --stdio 2>/dev/null | grep -v '^$$' | head -60; \
+	elif command -v valgrind >/dev/null 2>&1; then \
+	  valgrind --tool=callgrind --callgrind-out-file=$(B)/callgrind.out $(B)/keep $(P) >/dev/null && \
+	  callgrind_annotate $(B)/callgrind.out | head -60; \
+	else echo "profile: neither perf nor valgrind is installed"; exit 1; fi
 
 # ----------------------------------------------------------------- bench
 # The embedding benchmarks (bench/embed/) are two C hosts: one on libkeep.a,

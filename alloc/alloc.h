@@ -140,6 +140,18 @@ KpAllocStats kp_alloc_stats(const KpAllocator *a);
 /* PageAllocator: whole pages from mmap/munmap (see page.c).  Thread-safe.
  * Its state is just the KpAllocator struct. */
 void kp_page_init(KpAllocator *a);
+/* PageAllocator with a cache of freed mappings (see page.c). */
+#define KP_PAGE_CACHE_SPANS 16
+#define KP_PAGE_CACHE_BYTES ((size_t)32 << 20)
+typedef struct KpPageCache {
+    void *span[KP_PAGE_CACHE_SPANS];
+    size_t len[KP_PAGE_CACHE_SPANS];
+    size_t bytes;
+    int n;
+    bool lock;
+} KpPageCache;
+void kp_page_cache_init(KpPageCache *c, KpAllocator *a);
+void kp_page_cache_deinit(KpPageCache *c);
 /* The page size the page allocator rounds to. */
 size_t kp_page_size(void);
 
@@ -232,6 +244,22 @@ typedef struct KpCounted {
 /* Initializes `c` (caller-owned, like inner and acct: all must outlive the
  * view) and sets `out` to the allocator view (named as inner). */
 void kp_counted_init(KpCounted *c, KpAllocator *inner, size_t granule, KpAccount *acct, KpAllocator *out);
+
+/* ------------------------------------------------------------- class cache */
+
+/* ClassCache (see classes.c): free lists of blocks up to KP_CC_MAX bytes,
+ * in 16-byte classes, in front of `inner`; at most KP_CC_KEEP bytes wait. */
+#define KP_CC_MAX 512
+#define KP_CC_CLASSES (KP_CC_MAX / 16)
+#define KP_CC_KEEP ((size_t)64 << 20)
+typedef struct KpClassCache {
+    KpAllocator *inner;
+    size_t cached; /* bytes on the lists */
+    void *free[KP_CC_CLASSES];
+} KpClassCache;
+
+void kp_class_cache_init(KpClassCache *c, KpAllocator *inner, const char *name, KpAllocator *out);
+void kp_class_cache_deinit(KpClassCache *c);
 
 /* ---------------------------------------------------------------- failing */
 

@@ -29,8 +29,8 @@
 #define RELAXED __ATOMIC_RELAXED
 
 static int64_t charge_of(const KpCounted *c, size_t size) {
-    size_t g = c->granule ? c->granule : 1;
-    size_t n = size ? size : 1;
+    size_t g = c->granule, n = size ? size : 1;
+    if (g <= 1) return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n; /* no rounding: no division */
     if (n > (size_t)INT64_MAX - g) return INT64_MAX;
     return (int64_t)((n + g - 1) / g * g);
 }

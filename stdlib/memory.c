@@ -92,7 +92,7 @@ static bool init_page(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpAllocObj *o = new_alloc_obj(vm, KP_AK_PAGE);
     if (!o) return false;
     /* counted against the VM's memory limit, by whole pages */
-    kp_page_init(&o->u.sys.inner);
+    kp_page_cache_init(&o->u.sys.pages, &o->u.sys.inner);
     kp_counted_init(&o->u.sys.counted, &o->u.sys.inner, kp_page_size(), &vm->acct, &o->a);
     return finish(o, out);
 }

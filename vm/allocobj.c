@@ -50,6 +50,7 @@ static void destroy(KpAllocObj *o) {
     KpAllocObj *backing_obj = o->backing_obj;
     switch (o->kind) {
     case KP_AK_ARENA: kp_arena_deinit(&o->u.arena); break;
+    case KP_AK_PAGE: kp_page_cache_deinit(&o->u.sys.pages); break;
     case KP_AK_DEBUG: kp_debug_deinit(&o->u.debug); break;
     case KP_AK_THREADLOCAL: kp_tl_deinit(&o->u.tl); break;
     case KP_AK_FIXED:

@@ -64,6 +64,18 @@ void *kp_obj_new(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
     return o;
 }
 
+/* kp_obj_new without zeroing the body: for the kinds whose constructor
+ * writes every field (strings, lists). */
+static void *obj_new_raw(KpVM *vm, KpAllocator *a, KpTag kind, size_t size) {
+    KpObj *o = kp_alloc(a, size, 16, kp_vm_loc(vm, a));
+    if (!o) {
+        kp_oom_error(vm, a, size);
+        return NULL;
+    }
+    *o = (KpObj){.kind = (uint8_t)kind, .alloc = a};
+    return o;
+}
+
 /* ------------------------------------------------------------ blocks */
 
 _Thread_local KpVM *kp_tls_vm __attribute__((tls_model("initial-exec")));
@@ -207,7 +219,7 @@ KpString *kp_str_new(KpVM *vm, KpAllocator *a, const char *bytes, size_t len) {
         kp_vm_error(vm, "string too long (%zu bytes)", len);
         return NULL;
     }
-    KpString *s = kp_obj_new(vm, a, KP_T_STR, sizeof(KpString) + len + 1);
+    KpString *s = obj_new_raw(vm, a, KP_T_STR, sizeof(KpString) + len + 1);
     if (!s) return NULL;
     s->rc = 1;
     s->len = (uint32_t)len;
@@ -260,8 +272,11 @@ static size_t rec_size(KpRecord *r) {
 /* --------------------------------------------------------------- lists */
 
 KpList *kp_list_new(KpVM *vm, uint32_t cap) {
-    KpList *l = kp_obj_new(vm, vm->ctx, KP_T_LIST, sizeof(KpList));
+    KpList *l = obj_new_raw(vm, vm->ctx, KP_T_LIST, sizeof(KpList));
     if (!l) return NULL;
+    l->elem = NULL;
+    l->items = NULL;
+    l->len = l->cap = 0;
     if (cap) {
         l->items = kp_alloc(vm->ctx, sizeof(KpValue) * cap, 16, kp_vm_loc(vm, vm->ctx));
         if (!l->items) {
@@ -1094,7 +1109,10 @@ static const struct { int64_t lo; int64_t hi; } sized_range[] = {
 
 bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
     *why = NULL;
-    if (t && (t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) && !kp_type_matches(vm, t, *v)) {
+    if (!t) return true;
+    if (t->kind == KP_TK_RECORD) return v->tag == KP_T_RECORD && ((KpRecord *)v->p)->type == t;
+    if ((t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) && kp_type_matches(vm, t, *v)) return true; /* (checked once) */
+    if (t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) {
         /* convert the elements (e.g. Int literals into an Int32 map) */
         if (t->kind == KP_TK_LIST && v->tag == KP_T_LIST && t->elem) {
             KpList *l = v->p;

@@ -208,6 +208,7 @@ typedef struct KpAllocObj {
         struct {             /* page and direct: the system allocator, */
             KpAllocator inner; /* counted against the VM's memory limit */
             KpCounted counted;
+            KpPageCache pages; /* page: its cache of freed mappings */
         } sys;
     } u;
     KpAllocator *backing;  /* NULL for page and direct */

@@ -9,7 +9,10 @@
  * arena over it (`meta`), released at kp_vm_free; script values from the
  * script heap (`heap`), a separate allocator over the host's so that its
  * statistics count script values only — that is what --check-leaks reads —
- * and which becomes a DebugAllocator with --debug-alloc.  The value stack
+ * and which becomes a DebugAllocator with --debug-alloc.  Without it the
+ * heap's small blocks go through a ClassCache (alloc/classes.c): freed ones
+ * wait on size-class free lists for the next request of their size, so
+ * most allocations never reach the host allocator.  The value stack
  * is mapped from the page allocator: its pages are zero (UNSET) and only
  * touched ones cost memory.
  */
@@ -24,8 +27,9 @@ typedef struct KpVMBox {
     KpVM vm;
     KpAllocator host_a;   /* the root: the host's KpAllocFn, or malloc */
     KpAllocator heap_a;   /* script heap: counted (vm->acct) over heap_inner */
-    KpAllocator heap_inner; /* a pass-through view of host_a, or the debug one */
+    KpAllocator heap_inner; /* the class cache over host_a, or the debug one */
     KpDebug debug;
+    KpClassCache classes;
     KpAllocator page_a;
     KpAllocFn host_fn;
     void *host_ud;
@@ -59,18 +63,6 @@ static void hostfn_free(void *ctx, void *ptr, size_t size, size_t align, const K
 }
 static const KpAllocatorVT hostfn_vt = {hostfn_alloc, NULL, hostfn_free, NULL};
 
-/* The script heap: every call passes through to the root; its own stats
- * count script values only (what --check-leaks reads). */
-static void *pass_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
-    return kp_alloc(ctx, size, align, loc);
-}
-static bool pass_resize(void *ctx, void *ptr, size_t o, size_t n, size_t align, const KpSrcLoc *loc) {
-    return kp_resize(ctx, ptr, o, n, align, loc);
-}
-static void pass_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
-    kp_free(ctx, ptr, size, align, loc);
-}
-static const KpAllocatorVT pass_vt = {pass_alloc, pass_resize, pass_free, NULL};
 
 static void write_stdout(void *ud, const char *s, size_t n) {
     (void)ud;
@@ -350,7 +342,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         kp_debug_init(&box->debug, vm->host, NULL, &box->heap_inner);
         box->debug_on = true;
     } else {
-        box->heap_inner = (KpAllocator){&pass_vt, vm->host, "root", 0, -1, {0}, NULL};
+        kp_class_cache_init(&box->classes, vm->host, "root", &box->heap_inner);
     }
     kp_counted_init(&vm->heap_counted, &box->heap_inner, 0, &vm->acct, &box->heap_a);
     kp_counted_init(&vm->rt_counted, vm->host, 0, &vm->acct, &vm->rt_a);
@@ -600,6 +592,7 @@ void kp_vm_free(KpVM *vm) {
     kp_arena_deinit(&vm->names_arena);
     kp_arena_deinit(&vm->lib_arena);
     if (box->debug_on) kp_debug_deinit(&box->debug);
+    else kp_class_cache_deinit(&box->classes);
     KpAllocator boot = box->host_a;
     KpVMBox tmp;
     if (box->host_fn) {

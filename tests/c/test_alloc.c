@@ -81,6 +81,81 @@ static const KpSrcLoc L5 = {"t.kp", 5, 0};
 static const KpSrcLoc L7 = {"t.kp", 7, 0};
 static const KpSrcLoc L9 = {"t.kp", 9, 2};
 
+/* =========================================================== class cache */
+
+static void test_class_cache_reuses_a_freed_block_of_its_class(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    void *p = kp_alloc(&a, 40, 16, NULL);
+    CHECK(p != NULL && aligned(p, 16));
+    kp_free(&a, p, 40, 16, NULL);
+    CHECK(back.stats.live_count == 1); /* cached, not freed */
+    void *q = kp_alloc(&a, 48, 8, NULL); /* same class (33..48) */
+    CHECK(q == p);
+    CHECK(back.stats.total_allocs == 1);
+    void *r = kp_alloc(&a, 49, 16, NULL); /* the next class: a new block */
+    CHECK(r != NULL && r != p);
+    kp_free(&a, q, 48, 8, NULL);
+    kp_free(&a, r, 49, 16, NULL);
+    CHECK_NO_LEAK(&a);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
+static void test_class_cache_passes_large_and_overaligned_blocks_through(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    void *big = kp_alloc(&a, KP_CC_MAX + 1, 16, NULL);
+    void *al = kp_alloc(&a, 64, 64, NULL);
+    CHECK(big && al && aligned(al, 64));
+    kp_free(&a, big, KP_CC_MAX + 1, 16, NULL);
+    kp_free(&a, al, 64, 64, NULL);
+    CHECK_NO_LEAK(&back); /* nothing was cached */
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
+static void test_class_cache_resizes_in_place_within_a_class(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    unsigned char *p = kp_alloc(&a, 20, 16, NULL);
+    CHECK(p != NULL);
+    memset(p, 7, 20);
+    CHECK(kp_resize(&a, p, 20, 32, 16, NULL));  /* 17..32 */
+    CHECK(!kp_resize(&a, p, 32, 33, 16, NULL)); /* the next class */
+    p = kp_realloc(&a, p, 32, 100, 16, NULL);
+    CHECK(p != NULL && p[19] == 7);
+    p = kp_realloc(&a, p, 100, 1000, 16, NULL); /* out of the classes */
+    CHECK(p != NULL && p[0] == 7);
+    kp_free(&a, p, 1000, 16, NULL);
+    CHECK_NO_LEAK(&a);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
+static void test_class_cache_returns_null_when_inner_fails(void) {
+    KpAllocator back, fail, a;
+    KpFailing f;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_failing_init(&f, &back, 1, &fail);
+    kp_class_cache_init(&cc, &fail, "cache", &a);
+    void *p = kp_alloc(&a, 16, 16, NULL);
+    CHECK(p != NULL);
+    CHECK(kp_alloc(&a, 16, 16, NULL) == NULL);
+    kp_free(&a, p, 16, 16, NULL);
+    CHECK(kp_alloc(&a, 16, 16, NULL) == p); /* from the list: no inner call */
+    kp_free(&a, p, 16, 16, NULL);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
 /* ================================================================ direct */
 
 static void test_direct_alignment_1_to_4096(void) {
@@ -247,6 +322,50 @@ static void test_page_shrink_unmaps_tail_pages(void) {
     CHECK(q && q[0] == 42);
     kp_free(&a, q, 5 * ps, 1, NULL);
     CHECK_NO_LEAK(&a);
+}
+
+static void test_page_cache_reuses_a_freed_span_zeroed(void) {
+    KpAllocator a;
+    KpPageCache pc;
+    kp_page_cache_init(&pc, &a);
+    size_t page = kp_page_size();
+    unsigned char *p = kp_alloc(&a, 3 * page, 16, NULL);
+    CHECK(p != NULL);
+    memset(p, 0xAB, 3 * page);
+    kp_free(&a, p, 3 * page, 16, NULL);
+    CHECK(pc.n == 1);
+    unsigned char *q = kp_alloc(&a, 3 * page - 100, 16, NULL); /* the same span */
+    CHECK(q == p);
+    CHECK(pc.n == 0);
+    bool zero = true;
+    for (size_t i = 0; i < 3 * page; i++) zero = zero && q[i] == 0;
+    CHECK(zero);
+    unsigned char *r = kp_alloc(&a, page, 16, NULL); /* another span: mapped */
+    CHECK(r != NULL && r != p);
+    kp_free(&a, q, 3 * page - 100, 16, NULL);
+    kp_free(&a, r, page, 16, NULL);
+    CHECK(pc.n == 2);
+    CHECK_NO_LEAK(&a);
+    kp_page_cache_deinit(&pc);
+    CHECK(pc.n == 0 && pc.bytes == 0);
+}
+
+static void test_page_cache_holds_a_bounded_number_of_spans(void) {
+    KpAllocator a;
+    KpPageCache pc;
+    kp_page_cache_init(&pc, &a);
+    size_t page = kp_page_size();
+    void *p[KP_PAGE_CACHE_SPANS + 4];
+    for (int i = 0; i < KP_PAGE_CACHE_SPANS + 4; i++) CHECK((p[i] = kp_alloc(&a, page, 16, NULL)) != NULL);
+    for (int i = 0; i < KP_PAGE_CACHE_SPANS + 4; i++) kp_free(&a, p[i], page, 16, NULL);
+    CHECK(pc.n == KP_PAGE_CACHE_SPANS);
+    CHECK(pc.bytes == KP_PAGE_CACHE_SPANS * page);
+    void *big = kp_alloc(&a, KP_PAGE_CACHE_BYTES + page, 16, NULL); /* too big to keep */
+    CHECK(big != NULL);
+    kp_free(&a, big, KP_PAGE_CACHE_BYTES + page, 16, NULL);
+    CHECK(pc.n == KP_PAGE_CACHE_SPANS);
+    CHECK_NO_LEAK(&a);
+    kp_page_cache_deinit(&pc);
 }
 
 static void test_page_blocks_are_zeroed(void) {
@@ -1150,6 +1269,8 @@ int main(void) {
     RUN(test_page_alignment_above_page_trims_extra);
     RUN(test_page_shrink_unmaps_tail_pages);
     RUN(test_page_blocks_are_zeroed);
+    RUN(test_page_cache_reuses_a_freed_span_zeroed);
+    RUN(test_page_cache_holds_a_bounded_number_of_spans);
 
     RUN(test_arena_free_last_undoes);
     RUN(test_arena_free_of_older_block_is_noop);
@@ -1161,6 +1282,11 @@ int main(void) {
     RUN(test_arena_rewind_to_empty_mark_frees_everything);
     RUN(test_arena_returns_null_when_backing_fails);
     RUN(test_arena_over_page_allocator);
+
+    RUN(test_class_cache_reuses_a_freed_block_of_its_class);
+    RUN(test_class_cache_passes_large_and_overaligned_blocks_through);
+    RUN(test_class_cache_resizes_in_place_within_a_class);
+    RUN(test_class_cache_returns_null_when_inner_fails);
 
     RUN(test_fixed_exhaustion_returns_null);
     RUN(test_fixed_free_last_undoes);
