@@ -860,10 +860,14 @@ uint8_t kp_cg_view_elem(C *c, KpNode *init, KpNode *decl, bool top) {
     Local *fl = kp_resolve_lookup_var(c, fn, &fglobal, &fg);
     KpFunc *callee = fl || fglobal || kp_resolve_find_type(c, fn) ? NULL : kp_resolve_find_func(c, fn);
     if (!callee || !callee->n || kp_tc_chunk_declares(c, fn)) return 0;
+    /* (the builtin table says how the result's elements read: view_op) */
+    uint8_t vop = callee->ovs[0]->view_op;
     for (uint32_t k = 0; k < callee->n; k++)
-        if (!callee->ovs[k]->native || callee->ovs[k]->host_fn || callee->ovs[k]->ret != c->vm->t_bin[KP_BK_VIEW]) return 0;
+        if (!callee->ovs[k]->native || callee->ovs[k]->host_fn || callee->ovs[k]->ret != c->vm->t_bin[KP_BK_VIEW] ||
+            callee->ovs[k]->view_op != vop)
+            return 0;
     uint8_t elem = 0;
-    if (!strcmp(fn, "view")) {
+    if (vop == 1) {
         KpNode *t = positional_arg(init, 1);
         if (!t || t->kind != KP_N_IDENT) return 0;
         bool global;
@@ -873,7 +877,7 @@ uint8_t kp_cg_view_elem(C *c, KpNode *init, KpNode *decl, bool top) {
         int e = kp_elem_of_type(c->vm, kp_types_resolve(c, t));
         if (e == KP_E_F32 || e == KP_E_F64) elem = 1;
         else if (e >= 0 && e != KP_E_U64) elem = 2;
-    } else if (!strcmp(fn, "transpose") || !strcmp(fn, "slice") || !strcmp(fn, "reshape")) {
+    } else if (vop == 2) {
         KpNode *r = positional_arg(init, 0);
         if (!r || r->kind != KP_N_UNARY || r->op != KP_OP_REF || !r->a || r->a->kind != KP_N_IDENT) return 0;
         bool global;
@@ -933,10 +937,8 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
     /* v[i, j] and v[i, j] = x: the View fast paths of the VM (the same
      * call when they do not apply) */
     int op = KP_BC_CALLS;
-    if (ov->native && !ov->host_fn && ov->func->name[0] == '#') {
-        if (!strcmp(ov->func->name, "#index")) op = KP_BC_VINDEX;
-        else if (!strcmp(ov->func->name, "#setindex")) op = KP_BC_VSETINDEX;
-    }
+    if (ov->native && !ov->host_fn && ov->view_op == 3) op = KP_BC_VINDEX;
+    else if (ov->native && !ov->host_fn && ov->view_op == 4) op = KP_BC_VSETINDEX;
     /* v[i, j] of a variable v with variables or constants i, j: VGET reads
      * the element straight from their registers and skips the general
      * sequence below, which runs when it cannot (vm/vm.c) */

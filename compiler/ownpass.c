@@ -10,7 +10,10 @@
  * order — every branch, loop body, bare block, `using` body and defer body,
  * the ones that never run included (`if false { … }`), but not the nested
  * function declarations, which get a pass of their own — and marks every
- * block it walked (KP_F_OWNED).
+ * block it walked (KP_F_OWNED).  A block that declares functions or types
+ * is walked too, but quietly: it gets a pass of its own when code
+ * generation reaches it (after its declarations are hoisted), which
+ * reports its diagnostics and starts from the moves made before it.
  *
  * It keeps its own table of the variables in scope (OVar): the function's
  * parameters and outputs, then each declaration and loop variable as it is
@@ -109,6 +112,7 @@ typedef struct OP {
     KpNode *blocks[64];
     bool is_main;
     KpNode *loop_node;      /* the FOR whose variables body() declares next */
+    int quiet;              /* inside a block walked again by its own pass: no diagnostics */
     bool implicit;          /* place(): an argument of a call resolved at run time */
     int base;               /* code generation's block depth at the start */
     int nouts;              /* named outputs: variables 0.. of the outputs */
@@ -211,7 +215,7 @@ static int order_key(OP *o, OVar *v) { return v->global ? var_index(o, v) : (1 <
 /* The decisions code generation reads: a use that moves (KP_F_MOVES). */
 
 static void check_not_moved(OP *o, KpNode *n, OVar *v) {
-    if (!v || !v->moved_line || (n->flags & KP_F_OWNERR)) return;
+    if (!v || !v->moved_line || (n->flags & KP_F_OWNERR) || o->quiet) return;
     C *c = o->c;
     n->flags |= KP_F_OWNERR;
     kp_compile_error(c, n, "use of moved value '%s' (moved at line %u:%u)", n->name, v->moved_line, v->moved_col);
@@ -666,7 +670,16 @@ static bool declares(KpNode *b) {
 static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, uint8_t through) {
     KpNode *loop = o->loop_node; /* the FOR declaring v1, v2 */
     o->loop_node = NULL;
-    if (declares(b)) return;
+    /* A block that declares functions or types gets a pass of its own when
+     * code generation reaches it (its calls of them are resolved then).
+     * It is walked here too, quietly — its diagnostics are that pass's —
+     * so the moves in it count after it, and its variables get their drop
+     * plans (a call of a function it declares counts as resolved at run
+     * time here: its places are borrows, not certain moves). */
+    bool late = declares(b);
+    KpDiags *dg = o->c->diags;
+    int dmark = dg->count;
+    if (late) o->quiet++;
     int mark = o->nvars;
     push_block(o, b && b->kind == KP_N_BLOCK ? b : NULL);
     if (v1) {
@@ -682,43 +695,16 @@ static void body(OP *o, KpNode *b, const char *v1, KpType *t1, const char *v2, u
         v->decl_bit = KP_F_DROPS2;
     }
     if (b && b->kind == KP_N_BLOCK) {
-        b->flags |= KP_F_OWNED;
+        if (!late) b->flags |= KP_F_OWNED;
         for (int i = 0; i < b->list.count; i++) stmt(o, b->list.items[i]);
     } else if (b) {
         stmt(o, b);
     }
     pop_block(o, mark, true);
-}
-
-/* The static type of an initializer the types pass leaves unknown but
- * code generation knows: a record literal's anonymous type, a pipe's last
- * call's result. */
-static KpType *guess_type(OP *o, KpNode *v, int depth) {
-    C *c = o->c;
-    if (!v || depth > 16) return NULL;
-    if (v->kind == KP_N_RECORD) {
-        int nf = v->list.count;
-        if (nf > 256) return NULL;
-        const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(nf + 1), 8);
-        for (int i = 0; i < nf; i++) {
-            if (!v->list.items[i]->name) return NULL;
-            names[i] = kp_compile_intern(c, v->list.items[i]->name);
-            for (int j = 0; j < i; j++) if (names[j] == names[i]) return NULL;
-        }
-        return kp_types_anon(c, nf, names, NULL);
+    if (late) {
+        o->quiet--;
+        if (dg->count != dmark && dmark <= KP_MAX_DIAGS) dg->count = dmark;
     }
-    if (v->kind == KP_N_PIPE) {
-        if (v->b && v->b->kind == KP_N_KEEP) return guess_type(o, v->a, depth + 1);
-        return guess_type(o, v->b, depth + 1);
-    }
-    if (v->kind == KP_N_CALL && v->a && v->a->kind == KP_N_IDENT && !find(o, v->a->name)) {
-        if (v->bound) return v->bound->ret;
-        const char *name = kp_compile_intern(c, v->a->name);
-        if (kp_resolve_find_type(c, name)) return kp_resolve_find_type(c, name)->type;
-        KpFunc *f = kp_resolve_find_func(c, name);
-        if (f && f->n == 1) return f->ovs[0]->ret;
-    }
-    return NULL;
 }
 
 static void decl(OP *o, KpNode *n) {
@@ -751,7 +737,6 @@ static void decl(OP *o, KpNode *n) {
         t = kp_types_resolve(c, n->a);
         if (d->count != mark && mark <= KP_MAX_DIAGS) { d->count = mark; t = NULL; }
     }
-    if (!t && n->b) t = guess_type(o, n->b, 0);
     OVar *v = add_var(o, name, t, n);
     v->global = top;
     v->decl = n;
@@ -987,6 +972,9 @@ void kp_own_pass(C *c, KpNode *block) {
         v->block = NULL;
         v->decl = l->decl; /* (an outer variable a late block borrows: its plan grows) */
         v->decl_bit = l->decl_bit;
+        v->moved_line = l->moved_line; /* (moved before a late block: a use in it is an error) */
+        v->moved_col = l->moved_col;
+        v->may_move = l->may_move;
         if (f->nouts && f->depth == 2 && l->reg >= f->out_reg && l->reg < f->out_reg + (uint32_t)f->nouts) {
             if (o.first_out < 0) o.first_out = o.nvars - 1;
             o.nouts++;

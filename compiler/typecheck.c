@@ -746,9 +746,21 @@ static KpType *expr_type(Tc *t, KpNode *n) {
         }
         return same && kt && vt ? kp_types_derived(t->c, KP_TK_MAP, vt, kt, 0) : vm->t_map;
     }
-    case KP_N_RECORD:
-        for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]->a);
-        return NULL;
+    case KP_N_RECORD: {
+        /* (.a = x, .b = y): the anonymous record type of those field names,
+         * its fields untyped — the type code generation builds it with */
+        int nf = n->list.count;
+        for (int i = 0; i < nf; i++) expr_type(t, n->list.items[i]->a);
+        if (nf > 256) return NULL;
+        const char **names = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * (size_t)(nf + 1), 8);
+        if (!names) return NULL;
+        for (int i = 0; i < nf; i++) {
+            if (!n->list.items[i]->name) return NULL;
+            names[i] = kp_compile_intern(t->c, n->list.items[i]->name);
+            for (int j = 0; j < i; j++) if (names[j] == names[i]) return NULL;
+        }
+        return kp_types_anon(t->c, nf, names, NULL);
+    }
     case KP_N_BINARY: {
         KpType *a = expr_type(t, n->a), *b = expr_type(t, n->b);
         if (n->op == KP_OP_RANGE) return NULL;

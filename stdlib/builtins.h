@@ -64,6 +64,16 @@
  *                   the overloads of this row's name that return T (init).
  *   KP_BF_SHOW      the REPL shows the value of a final expression
  *                   statement by a call of this row (#show).
+ *   KP_BF_VIEW_TYPED  the result is a View whose element type is the type
+ *                   named by the second positional argument (view(&buf,
+ *                   Float64, …)): code generation knows how its elements
+ *                   read (VGET, kp_cg_view_elem).
+ *   KP_BF_VIEW_SAME the result is a View with the element type of the
+ *                   View its first argument borrows (transpose, slice,
+ *                   reshape).
+ *   KP_BF_VINDEX    `v[i, …]` of a View: compiled as VINDEX (#index).
+ *   KP_BF_VSETINDEX `v[i, …] = x` of a View: compiled as VSETINDEX
+ *                   (#setindex).
  */
 #ifndef KEEP_STDLIB_BUILTINS_H
 #define KEEP_STDLIB_BUILTINS_H
@@ -83,6 +93,10 @@ enum {
     KP_BF_STORES = 1u << 6,
     KP_BF_CTOR = 1u << 7,
     KP_BF_SHOW = 1u << 8,
+    KP_BF_VIEW_TYPED = 1u << 9,
+    KP_BF_VIEW_SAME = 1u << 10,
+    KP_BF_VINDEX = 1u << 11,
+    KP_BF_VSETINDEX = 1u << 12,
 };
 
 typedef struct KpBuiltin {

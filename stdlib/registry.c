@@ -158,6 +158,8 @@ static bool register_row(KpVM *vm, const KpBuiltin *b) {
         ov->by_result = (b->flags & KP_BF_BY_RESULT) != 0;
         if (b->flags & KP_BF_BORROWS) ov->result_borrows = 1;
         if (b->flags & KP_BF_STORES) ov->stores_arg = 1;
+        ov->view_op = (b->flags & KP_BF_VIEW_TYPED) ? 1 : (b->flags & KP_BF_VIEW_SAME) ? 2 : (b->flags & KP_BF_VINDEX) ? 3
+                      : (b->flags & KP_BF_VSETINDEX) ? 4 : 0;
         ov->ret = runtime_type(vm, b->result, strlen(b->result));
         for (int i = 0; i < fixed; i++) {
             KpParam *p = &ov->params[i];

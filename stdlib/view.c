@@ -464,15 +464,15 @@ bool kp_view_index(KpVM *vm, KpView *v, KpValue idx, KpValue *out, KpValue *newv
 
 const KpBuiltin kp_builtins_view[] = {
     {"view", b_view, "buf: &HeapAllocation|String, t: Type, .shape: List#(Int), .offset: Int = 0, .strides: List#(Int)|() = ()",
-     "View", KP_BF_CTX | KP_BF_BORROWS},
-    {"transpose", b_transpose, "v: &View", "View", KP_BF_CTX | KP_BF_BORROWS},
-    {"slice", b_slice, "v: &View, .dim: Int = 0, .from: Int = 0, .to: Int|() = ()", "View", KP_BF_CTX | KP_BF_BORROWS},
-    {"reshape", b_reshape, "v: &View, shape: List#(Int)", "View", KP_BF_CTX | KP_BF_BORROWS},
+     "View", KP_BF_CTX | KP_BF_BORROWS | KP_BF_VIEW_TYPED},
+    {"transpose", b_transpose, "v: &View", "View", KP_BF_CTX | KP_BF_BORROWS | KP_BF_VIEW_SAME},
+    {"slice", b_slice, "v: &View, .dim: Int = 0, .from: Int = 0, .to: Int|() = ()", "View", KP_BF_CTX | KP_BF_BORROWS | KP_BF_VIEW_SAME},
+    {"reshape", b_reshape, "v: &View, shape: List#(Int)", "View", KP_BF_CTX | KP_BF_BORROWS | KP_BF_VIEW_SAME},
     {"shape", b_shape, "v: &View", "List#(Int)", KP_BF_CTX},
     {"strides", b_strides, "v: &View", "List#(Int)", KP_BF_CTX},
     {"is_contiguous", b_is_contiguous, "v: &View", "Bool", 0},
     /* v[i, j] and v[i, j] = x (the parser writes these calls) */
-    {"#index", b_vindex, "v: &Any, i: Int", "Any", KP_BF_VARIADIC},
-    {"#setindex", b_vsetindex, "v: &Any, value: Any, i: Int", "()", KP_BF_VARIADIC},
+    {"#index", b_vindex, "v: &Any, i: Int", "Any", KP_BF_VARIADIC | KP_BF_VINDEX},
+    {"#setindex", b_vsetindex, "v: &Any, value: Any, i: Int", "()", KP_BF_VARIADIC | KP_BF_VSETINDEX},
     {NULL, NULL, NULL, NULL, 0},
 };

@@ -161,6 +161,10 @@ typedef struct KpOverload {
                                first (push; KP_BF_STORES) */
     uint8_t result_borrows; /* natives: the result borrows the first argument
                           (view, Reader): it may not outlive it */
+    uint8_t view_op;        /* natives (stdlib/builtins.h KP_BF_VIEW_* rows):
+                               1 the result View's element type is the type
+                               argument, 2 the first argument's; 3 #index
+                               (VINDEX), 4 #setindex (VSETINDEX); 0 none */
     /* The function summary (compiler/summary.c), set for script functions
      * whose body the compiler has read: bit i of sum_ret — the value or a
      * reference of parameter i can flow into the result; sum_into[j] (an

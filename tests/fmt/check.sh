@@ -9,7 +9,9 @@
 #  3. the formatted dedented file behaves as the original: same stdout, same
 #     exit code, and the same diagnostics once positions (file:line:col) and
 #     the echoed source lines are taken out — for every file outside
-#     tests/robustness (hostile inputs, deep recursion: formatted, not run);
+#     tests/robustness (hostile inputs, deep recursion: formatted, not run)
+#     and bench/ (benchmarks run for seconds, minutes under the sanitizers:
+#     formatted, not run);
 #  4. the repository's own files are formatted (as .ci/run checks);
 #  5. the command: --check, -w, a file that does not parse.
 # Files that do not parse are not formatted (keep fmt exits 2) and skipped.
@@ -79,7 +81,7 @@ for f in $files; do
   "$KEEP" fmt "$tmp/fd.kp" | cmp -s - "$tmp/fd.kp" && ok || bad "fmt is not idempotent on dedented $f"
   comments "$tmp/fd.kp" >"$tmp/c2"
   cmp -s "$tmp/c0" "$tmp/c2" && ok || bad "fmt changed the comments of dedented $f"
-  case "$f" in tests/robustness/*) continue ;; esac
+  case "$f" in tests/robustness/* | bench/*) continue ;; esac
   cmp -s "$tmp/fd" "$f" && continue # nothing changed: nothing to run
   # behaviour: the original and the formatted dedented copy, same name
   flags=$(sed -n 's/^.*-- flags: //p' "$f" | head -1)
