@@ -147,6 +147,8 @@ typedef struct KpPageCache {
     void *span[KP_PAGE_CACHE_SPANS];
     size_t len[KP_PAGE_CACHE_SPANS];
     size_t bytes;
+    size_t keep;  /* at most this many bytes kept (KP_PAGE_CACHE_BYTES; 0
+                     under a memory limit: every free unmaps) */
     int n;
     bool lock;
 } KpPageCache;
@@ -255,6 +257,8 @@ void kp_counted_init(KpCounted *c, KpAllocator *inner, size_t granule, KpAccount
 typedef struct KpClassCache {
     KpAllocator *inner;
     size_t cached; /* bytes on the lists */
+    size_t keep;   /* at most this many bytes wait (KP_CC_KEEP; 0 under a
+                      memory limit: every free is real) */
     void *free[KP_CC_CLASSES];
 } KpClassCache;
 

@@ -9,8 +9,10 @@
  *     out, so it is likely still in cache) without a call to the inner
  *     allocator.  Larger blocks, and larger alignments, pass through.
  *   - A resize in place succeeds when the new size is in the same class.
- *   - At most KP_CC_KEEP bytes wait on the lists; past that a freed block
- *     goes back to the inner allocator at once.
+ *   - At most `keep` bytes (KP_CC_KEEP unless the owner sets less) wait on
+ *     the lists; past that a freed block goes back to the inner allocator
+ *     at once.  A VM with a memory limit keeps none: the memory it holds
+ *     from its host is then exactly what the limit counts.
  *   - kp_class_cache_deinit hands every cached block back.
  *
  * Design: one singly linked list per class, threaded through the free
@@ -77,7 +79,7 @@ static void cc_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrc
         return;
     }
     size_t k = class_of(size);
-    if (c->cached + class_size(k) > KP_CC_KEEP) {
+    if (c->cached + class_size(k) > c->keep) {
         kp_free(c->inner, ptr, class_size(k), 16, loc);
         return;
     }
@@ -94,6 +96,7 @@ static const KpAllocatorVT cc_vt = {cc_alloc, cc_resize, cc_free, NULL};
 void kp_class_cache_init(KpClassCache *c, KpAllocator *inner, const char *name, KpAllocator *out) {
     c->inner = inner;
     c->cached = 0;
+    c->keep = KP_CC_KEEP;
     for (size_t k = 0; k < KP_CC_CLASSES; k++) c->free[k] = NULL;
     *out = (KpAllocator){&cc_vt, c, name, 0, -1, {0}, NULL};
 }

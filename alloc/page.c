@@ -142,10 +142,10 @@ static void *pc_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc)
 static void pc_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
     KpPageCache *c = ctx;
     size_t len = span(size);
-    if (len && align <= kp_page_size() && len <= KP_PAGE_CACHE_BYTES) {
+    if (len && align <= kp_page_size() && len <= c->keep) {
         cache_lock(c);
         /* full: the oldest span goes, so the cache follows the recent sizes */
-        while (c->n && (c->n == KP_PAGE_CACHE_SPANS || c->bytes + len > KP_PAGE_CACHE_BYTES)) {
+        while (c->n && (c->n == KP_PAGE_CACHE_SPANS || c->bytes + len > c->keep)) {
             munmap(c->span[0], c->len[0]);
             c->bytes -= c->len[0];
             c->n--;
@@ -169,6 +169,7 @@ static const KpAllocatorVT pc_vt = {pc_alloc, page_resize, pc_free, NULL};
 /* An empty page cache; `a` gets its allocator view (a PageAllocator). */
 void kp_page_cache_init(KpPageCache *c, KpAllocator *a) {
     memset(c, 0, sizeof *c);
+    c->keep = KP_PAGE_CACHE_BYTES;
     *a = (KpAllocator){&pc_vt, c, "PageAllocator", KP_ALLOC_THREADSAFE, -1, {0}, NULL};
 }
 

@@ -93,6 +93,7 @@ static bool init_page(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!o) return false;
     /* counted against the VM's memory limit, by whole pages */
     kp_page_cache_init(&o->u.sys.pages, &o->u.sys.inner);
+    if (vm->acct.limit > 0) o->u.sys.pages.keep = 0; /* (the limit counts all it holds) */
     kp_counted_init(&o->u.sys.counted, &o->u.sys.inner, kp_page_size(), &vm->acct, &o->a);
     return finish(o, out);
 }

@@ -343,6 +343,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
         box->debug_on = true;
     } else {
         kp_class_cache_init(&box->classes, vm->host, "root", &box->heap_inner);
+        if (vm->acct.limit > 0) box->classes.keep = 0; /* the limit counts all it holds */
     }
     kp_counted_init(&vm->heap_counted, &box->heap_inner, 0, &vm->acct, &box->heap_a);
     kp_counted_init(&vm->rt_counted, vm->host, 0, &vm->acct, &vm->rt_a);

@@ -104,6 +104,23 @@ static void test_class_cache_reuses_a_freed_block_of_its_class(void) {
     CHECK_NO_LEAK(&back);
 }
 
+/* keep 0 (a VM with a memory limit): nothing waits, every free is real, so
+ * the memory the host sees is what the limit counts */
+static void test_class_cache_keeping_nothing_frees_at_once(void) {
+    KpAllocator back, a;
+    KpClassCache cc;
+    kp_direct_init(&back);
+    kp_class_cache_init(&cc, &back, "cache", &a);
+    cc.keep = 0;
+    void *p = kp_alloc(&a, 40, 16, NULL);
+    CHECK(p != NULL);
+    kp_free(&a, p, 40, 16, NULL);
+    CHECK(back.stats.live_count == 0);
+    CHECK(cc.cached == 0);
+    kp_class_cache_deinit(&cc);
+    CHECK_NO_LEAK(&back);
+}
+
 static void test_class_cache_passes_large_and_overaligned_blocks_through(void) {
     KpAllocator back, a;
     KpClassCache cc;
@@ -1284,6 +1301,7 @@ int main(void) {
     RUN(test_arena_over_page_allocator);
 
     RUN(test_class_cache_reuses_a_freed_block_of_its_class);
+    RUN(test_class_cache_keeping_nothing_frees_at_once);
     RUN(test_class_cache_passes_large_and_overaligned_blocks_through);
     RUN(test_class_cache_resizes_in_place_within_a_class);
     RUN(test_class_cache_returns_null_when_inner_fails);
