@@ -213,6 +213,7 @@ static KpType *stype(S *s, KpNode *n) {
         break;
     case KP_N_UNARY:
         if (n->op == KP_OP_NOT) t = vm->t_bool;
+        else if (n->op == KP_OP_LNOT) t = vm->t_int;
         else if (n->op == KP_OP_NEG || n->op == KP_OP_MOVE) t = stype(s, n->a);
         break;
     case KP_N_CALL:
