@@ -366,6 +366,7 @@ static void layout(Fmt *f, size_t start_off) {
         /* the brackets this line leaves open */
         int line_indent = indent;
         int base_inner = -1;
+        int line_depth = f->depth; /* the depth this line starts at */
         for (int k = i; k < code_end; k++) {
             int kind = f->toks[k].kind;
             if (is_open(kind)) {
@@ -381,6 +382,14 @@ static void layout(Fmt *f, size_t start_off) {
                 f->depth++;
             } else if (is_close(kind) && f->depth > 0) {
                 f->depth--;
+                if (f->depth < line_depth && f->depth < MAX_STACK) {
+                    /* a bracket of an earlier line closed here (the end of
+                     * a parameter list laid over lines): brackets opened
+                     * after it indent from the line that opened it */
+                    line_depth = f->depth;
+                    line_indent = f->stack[f->depth].outer;
+                    base_inner = -1;
+                }
             }
         }
         if (is_code) {
