@@ -235,6 +235,16 @@ uint8_t kp_cg_arith_code(C *c, int op, KpType *ta, KpType *tb) {
     return code;
 }
 
+/* dst := op R(operand) for a unary operator node n (NOT, BNOT). */
+static void emit_unary(C *c, KpNode *n, uint32_t dst, uint8_t op) {
+    uint32_t save = c->fn->freereg;
+    Operand a = kp_cg_operand(c, n->a);
+    kp_cg_at(c, n);
+    kp_cg_emit(c, op, dst, a.r, 0, 0);
+    kp_cg_free_operand(c, &a, true);
+    kp_cg_reg_free_to(c, save);
+}
+
 /* Compiles a place for a borrow: dst := REF(place) with flags. */
 /* GETFIELD/GETINDEX/GETG `d` bits for a reference with value flags. */
 static uint8_t ref_flags(uint8_t vflags) {
@@ -566,25 +576,14 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
                 result = vm->t_int;
                 break;
             }
-            uint32_t save = c->fn->freereg;
-            Operand a = kp_cg_operand(c, n->a);
-            kp_cg_at(c, n);
-            kp_cg_emit(c, KP_BC_BNOT, dst, a.r, 0, 0);
-            kp_cg_free_operand(c, &a, true);
-            kp_cg_reg_free_to(c, save);
+            emit_unary(c, n, dst, KP_BC_BNOT);
             result = vm->t_int;
             break;
         }
-        case KP_OP_NOT: {
-            uint32_t save = c->fn->freereg;
-            Operand a = kp_cg_operand(c, n->a);
-            kp_cg_at(c, n);
-            kp_cg_emit(c, KP_BC_NOT, dst, a.r, 0, 0);
-            kp_cg_free_operand(c, &a, true);
-            kp_cg_reg_free_to(c, save);
+        case KP_OP_NOT:
+            emit_unary(c, n, dst, KP_BC_NOT);
             result = vm->t_bool;
             break;
-        }
         case KP_OP_REF:
         case KP_OP_MUTREF: {
             KpType *t = kp_cg_place_ref(c, n->a, dst, n->op == KP_OP_MUTREF ? KP_VF_MUT : 0);

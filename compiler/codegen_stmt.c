@@ -102,8 +102,7 @@ static void compile_decl(C *c, KpNode *n) {
         /* t := x (or t : &T = x), x a `&T` parameter: t borrows what x
          * refers to — the reference x holds, or x's own value when the
          * caller passed a temporary */
-        KpType *rt = n->b->kind == KP_N_IDENT && (!t || t->kind == KP_TK_REF) ? kp_tc_ref_copy_type(c, n->b, c->vm->t_any) : NULL;
-        if (rt && rt != c->vm->t_any) {
+        if ((!t || t->kind == KP_TK_REF) && kp_tc_names_ref_param(c, n->b)) {
             kp_cg_place_ref(c, n->b, target, 0);
             Local *src = kp_resolve_find_local(f, kp_compile_intern(c, n->b->name));
             st = src && src->type ? kp_types_derived(c, KP_TK_REF, src->type, NULL, 1) : NULL;

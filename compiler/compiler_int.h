@@ -319,7 +319,7 @@ uint32_t kp_own_pinned(C *c, KpNode *n);
 void kp_own_pop_scope(C *c, bool emit_drops);
 void kp_own_push_scope(C *c);
 bool kp_own_local_drops(C *c, const Local *l);
-KpType *kp_tc_ref_copy_type(C *c, KpNode *init, KpType *have);
+bool kp_tc_names_ref_param(C *c, const KpNode *init);
 uint8_t kp_own_read_flags(int mode, KpNode *container);
 void kp_own_scan_keeps(C *c, Fn *f, KpNode *n);
 bool kp_own_param_flows(const KpOverload *ov, int i);

@@ -728,7 +728,7 @@ static void decl(OP *o, KpNode *n) {
     if (n->b) {
         OVar *src = n->b->kind == KP_N_IDENT ? find(o, n->b->name) : NULL;
         if (n->b->kind == KP_N_CALL) call(o, n->b, NULL);
-        else if (src && src->through == 2 && kp_tc_ref_copy_type(c, n->b, src->type) != src->type) place(o, n->b); /* t := x, x a & parameter: a borrow */
+        else if (src && kp_tc_names_ref_param(c, n->b)) place(o, n->b); /* t := x, x a & parameter: a borrow */
         else expr(o, n->b, M_VALUE);
         if (kp_own_mentions_keep_of(n->b, n->name)) add_kedge(o, name, "_", n);
     }

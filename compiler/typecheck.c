@@ -799,16 +799,15 @@ static KpType *expr_type(Tc *t, KpNode *n) {
 
 /* ------------------------------------------------------------ statements */
 
-/* `t := x` where x is a `&T` parameter: t holds the reference, so its type
- * is &T (as if declared `t : &T = x`), not T. */
-KpType *kp_tc_ref_copy_type(C *c, KpNode *init, KpType *have) {
-    if (!init || init->kind != KP_N_IDENT || !have || have->kind == KP_TK_REF) return have;
+/* Is `init` the name of a `&T` parameter of the function being compiled?
+ * Then `t := x` borrows: t holds the reference (its type is &T, as if
+ * declared `t : &T = x`), and x keeps its value. */
+bool kp_tc_names_ref_param(C *c, const KpNode *init) {
+    if (!init || init->kind != KP_N_IDENT) return false;
     bool global;
     struct KpGlobal *g;
     Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, init->name), &global, &g);
-    if (!l || l == (Local *)1 || global || l->through != 2 || kp_resolve_local_index(c->fn, l) >= (int)c->fn->p->nparams)
-        return have;
-    return kp_types_derived(c, KP_TK_REF, have, NULL, 1);
+    return l && l != (Local *)1 && !global && l->through == 2 && kp_resolve_local_index(c->fn, l) < (int)c->fn->p->nparams;
 }
 
 static void check_decl(Tc *t, KpNode *n) {
@@ -822,7 +821,8 @@ static void check_decl(Tc *t, KpNode *n) {
             kp_diag_span(t->c->diags, n->a->line, n->a->col, "'%s' is declared %s here", n->name, want->name);
         }
     }
-    if (!want && have) have = kp_tc_ref_copy_type(t->c, n->b, have);
+    if (!want && have && have->kind != KP_TK_REF && kp_tc_names_ref_param(t->c, n->b))
+        have = kp_types_derived(t->c, KP_TK_REF, have, NULL, 1);
     n->stype = want ? want : have;
     tc_push_var(t, kp_compile_intern(t->c, n->name), want ? want : have);
 }
