@@ -345,7 +345,7 @@ static bool writer_grow(KpVM *vm, KpWriter *w, size_t need) {
 }
 
 static inline unsigned char *writer_room(KpVM *vm, KpWriter *w, size_t n) {
-    if (UNLIKELY(w->cap - w->len < n) && !writer_grow(vm, w, n)) return NULL;
+    if (UNLIKELY(w->cap - w->len < n || !w->data) && !writer_grow(vm, w, n)) return NULL; /* (no buffer yet: even 0 bytes get one, so p is never NULL + 0) */
     unsigned char *p = w->data + w->len;
     w->len += n;
     return p;
