@@ -346,6 +346,12 @@ static KpType *compile_funclit(C *c, KpNode *n, uint32_t dst) {
     uint32_t save = c->fn->freereg;
     uint32_t base = c->fn->freereg;
     for (int i = 0; i < ncap; i++) kp_cg_reg_alloc(c);
+    kp_cg_at(c, n);
+    for (int i = 0; i < ncap; i++) {
+        KpNode *u = n->list2.items[i];
+        KpParam *cp = &ov->params[ov->nparams - ncap + i];
+        kp_own_note_capture(c, u->a->name, cp->type, u->op);
+    }
     for (int i = 0; i < ncap; i++) kp_cg_expr(c, n->list2.items[i], base + (uint32_t)i, M_VALUE);
     kp_cg_at(c, n);
     kp_own_hint(c, NULL, n->stype, "the function literal's value");

@@ -53,6 +53,8 @@ typedef enum KpOwnKind {
     KP_OWN_SUMMARY, /* a function's summary (what = its name, why = which
                        reference parameters reach its result or its $&
                        parameters), at its declaration: nothing runs      */
+    KP_OWN_CAPTURE, /* a function literal captures a variable where it is
+                       made (why: borrowed, borrowed mutably, or taken)    */
     KP_OWN__COUNT
 } KpOwnKind;
 

@@ -341,6 +341,8 @@ void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, con
 void kp_own_hint(C *c, const char *what, KpType *type, const char *why);
 void kp_own_quiet(C *c);
 void kp_own_note_end(C *c);
+/* A function literal captures `name` (op: KP_OP_REF, KP_OP_MUTREF, KP_OP_MOVE). */
+void kp_own_note_capture(C *c, const char *name, KpType *type, int op);
 void kp_own_note_summary(C *c, const KpOverload *ov);
 
 /* codegen.c — bytecode emission, expressions and calls */

@@ -321,16 +321,20 @@ static void cap_walk(CapWalk *w, KpNode *n) {
     switch (n->kind) {
     case KP_N_IDENT: cap_note(w, n->name, KP_OP_REF, n); return;
     case KP_N_UNARY:
-        if (n->op == KP_OP_MOVE && n->a && n->a->kind == KP_N_IDENT &&
-            !cap_bound(w, kp_compile_intern(w->c, n->a->name)) && n->a->name[0] != '#') {
-            /* `~&x` of an outer x: the literal takes x; in the body it
-             * names the taken value (the node becomes the name) */
-            cap_note(w, n->a->name, KP_OP_MOVE, n->a);
-            uint32_t line = n->line, col = n->col;
-            *n = *n->a;
-            n->line = line;
-            n->col = col;
-            return;
+        if (n->op == KP_OP_MOVE && n->a) {
+            /* `~&x` (or `~&x.f`, `~&xs[i]`) of an outer x: the literal
+             * takes x; in the body it names the taken value (the node
+             * becomes its operand: `x`, `x.f`) */
+            KpNode *r = kp_resolve_root_ident(n->a);
+            if (r && r->name[0] != '#' && !cap_bound(w, kp_compile_intern(w->c, r->name))) {
+                cap_note(w, r->name, KP_OP_MOVE, r);
+                uint32_t line = n->line, col = n->col;
+                *n = *n->a;
+                n->line = line;
+                n->col = col;
+                cap_walk(w, n);
+                return;
+            }
         }
         if (n->op == KP_OP_MUTREF) {
             KpNode *r = kp_resolve_root_ident(n->a);
