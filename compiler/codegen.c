@@ -996,7 +996,7 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
             vget_extra = emit_quiet(c, KP_BC_EXTRA, r[2], r[3], 0, 0);
         }
     }
-    KpType **argt = c->own && !ov->proto ? kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(nargs + 1), 8) : NULL;
+    KpType **argt = c->own && ov->native ? kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(nargs + 1), 8) : NULL;
     for (int i = 0; i < nargs; i++) {
         KpNode *a = n->list.items[i];
         uint32_t r = kp_cg_reg_alloc(c);

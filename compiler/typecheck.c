@@ -564,7 +564,9 @@ static KpType *check_call_of(Tc *t, KpNode *n, KpFunc *f, Arg *args, int nargs, 
      * can at best tie with it — a redefinition, which replaces the bound
      * overload's body in place) and no output type asked for */
     if (t->c->repl && (best.inexact || some_ret)) bindable = false;
-    if ((complete || host_single) && bindable && (chosen->proto || chosen->native)) {
+    /* (a script function declared later in the source has no code yet:
+     * CALLS reads the overload's proto when it runs) */
+    if ((complete || host_single) && bindable && (chosen->proto || chosen->native || !chosen->host_fn)) {
         n->bound = chosen;
         n->bound_check = best.check;
     }
