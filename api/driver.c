@@ -96,6 +96,8 @@ static bool run_arena_needed(KpVM *vm, const KpArena *run) {
                 return true;
         }
     }
+    for (uint32_t i = 0; i < vm->nliterals; i++)
+        if (in_run(run, vm->literals[i])) return true; /* its value may be in a global */
     if (in_run(run, vm->types)) return true;
     for (uint32_t i = 0; i < vm->ntypes; i++)
         if (in_run(run, vm->types[i].type) || in_run(run, vm->types[i].generic) || in_run(run, vm->types[i].gen_scope) ||

@@ -599,6 +599,14 @@ KpOverload *kp_types_declare_literal(C *c, KpNode *n, KpType **captypes, const c
     ov->line = n->line;
     ov->literal = (uint16_t)ncap;
     ov->is_literal = 1;
+    if (vm->nliterals == vm->literals_cap) {
+        uint32_t ncap2 = vm->literals_cap ? vm->literals_cap * 2 : 16;
+        KpFunc **q = kp_realloc(vm->meta, vm->literals, sizeof(void *) * vm->literals_cap, sizeof(void *) * ncap2, 8, NULL);
+        if (!q) return NULL;
+        vm->literals = q;
+        vm->literals_cap = ncap2;
+    }
+    vm->literals[vm->nliterals++] = f;
     fill_signature(c, ov, n);
     ov->nparams = (uint16_t)(np + ncap);
     for (int i = 0; i < np; i++)

@@ -289,6 +289,11 @@ struct KpVM {
     /* functions by name (all function declarations are program-wide) */
     KpFunc **funcs;
     uint32_t nfuncs, funcs_cap;
+    /* the function literals compiled (their functions are in no name's
+     * overload set): a run's arena that holds one is kept (api/driver.c),
+     * as a value of it may outlive the run in a top-level variable */
+    KpFunc **literals;
+    uint32_t nliterals, literals_cap;
     /* the library (set by the driver): registers the library's functions
      * named `name`, if any, when the name is first looked up; false when
      * there are none.  Their tables live in lib_arena. */
