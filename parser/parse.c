@@ -1068,7 +1068,7 @@ void kp_pb_syntax_error(KpParseCtx *c, void *parser, int kind, KpTok t) {
     static const struct { int kind; const char *what; } hints[] = {
         {TK_INT, "an expression"}, {TK_LBRACE, "`{`"}, {TK_RPAREN, "`)`"},
         {TK_RBRACKET, "`]`"},      {TK_IDENT, "a name"}, {TK_NEWLINE, "end of line"},
-        {TK_RBRACE, "`}`"},
+        {TK_RBRACE, "`}`"},        {TK_CATCH, "`catch`"},
     };
     const char *exp[2] = {NULL, NULL};
     int ne = 0;
