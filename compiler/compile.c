@@ -141,6 +141,7 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
     fn.p = kp_compile_new_proto(&c, kp_compile_intern(&c, "main"));
     c.fn = &fn;
 
+    kp_mod_rewrite(&c, program);
     kp_own_scan_keeps(&c, &fn, program);
     /* reserve a register for every top-level variable, and one for the box
      * of each that is kept manually (`keep x` with no owner); once

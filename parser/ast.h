@@ -145,6 +145,10 @@ enum {
     KP_F_BYVALUE = 1u << 10, /* a call's argument: the types pass is certain
                                 it goes to a by-value parameter (a
                                 consuming use, for the ownership pass)    */
+    KP_F_REPORTED = 1u << 11, /* IDENT: its error is reported already (an
+                                unknown member of a module, a module used
+                                as a value: compiler/module.c); code
+                                generation says nothing more of it        */
 };
 
 typedef struct KpNode KpNode;
