@@ -404,6 +404,8 @@ void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_nod
  * before every other pass, on the chunk vm->cur_module / cur_aliases
  * describe. */
 void kp_mod_rewrite(C *c, KpNode *program);
+/* The same for one expression of the main script (the REPL's :type). */
+void kp_mod_rewrite_expr(C *c, KpNode *expr);
 /* Is this a function the library (or the host) defines? */
 bool kp_mod_is_library_func(KpVM *vm, const char *name);
 

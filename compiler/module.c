@@ -320,3 +320,13 @@ void kp_mod_rewrite(C *c, KpNode *program) {
     if (w.renamed) kp_free(vm->meta, w.renamed, sizeof *w.renamed * (size_t)w.cap_ren, 16, NULL);
     if (w.locals) kp_free(vm->meta, w.locals, sizeof *w.locals * (size_t)w.cap_locals, 16, NULL);
 }
+
+void kp_mod_rewrite_expr(C *c, KpNode *expr) {
+    MW w;
+    memset(&w, 0, sizeof w);
+    w.c = c;
+    w.system = kp_compile_intern(c, "system");
+    w.import = kp_compile_intern(c, "import");
+    walk(&w, expr);
+    if (w.locals) kp_free(c->vm->meta, w.locals, sizeof *w.locals * (size_t)w.cap_locals, 16, NULL);
+}

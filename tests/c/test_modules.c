@@ -120,10 +120,37 @@ static void test_repl_keeps_import(void) {
     CHECK(kp_vm_eval(vm, "<repl>", l3, strlen(l3), KP_EVAL_REPL) == KP_OK);
     CHECKF(strstr(h.out, "geometry runs\n") && strstr(h.out, "25"), "out: %s", h.out);
     CHECK(h.nasked == 1);
+    /* the REPL's :type sees the imports too */
+    h.nout = 0;
+    h.out[0] = 0;
+    const char *t = "geo.area(&r)";
+    int rc = kp_vm_static_type(vm, t, strlen(t), host_out, &h);
+    CHECKF(rc == KP_OK && !strcmp(h.out, "Int"), "rc %d, out: %s, err: %s", rc, h.out, h.err);
+    end_vm(&h, vm);
+}
+
+static void test_emit_ownership_across_modules(void) {
+    Host h;
+    KpVM *vm = new_vm(&h, loader);
+    const char *src = "geo := import(\"lib/geometry.kp\")\nr := geo.Rect(.w = 1, .h = 2)\nq := r\n";
+    int rc = kp_vm_emit_ownership(vm, "app/main.kp", src, strlen(src), host_out, &h);
+    CHECKF(rc == KP_OK, "rc %d: %s", rc, kp_vm_last_error(vm));
+    const char *m = strstr(h.out, "-- app/lib/geometry.kp: the moves");
+    const char *p = strstr(h.out, "-- app/main.kp: the moves");
+    CHECKF(m && p && m < p, "out: %s", h.out);
+    CHECKF(p && strstr(p, "move r: geometry.Rect"), "out: %s", h.out);
+    CHECK(strstr(h.out, "\ngeometry runs") == NULL); /* nothing ran (the source is echoed) */
+    /* nothing ran, so a run afterwards loads and runs the module */
+    h.nout = 0;
+    h.out[0] = 0;
+    const char *run = "geo := import(\"lib/geometry.kp\")\n";
+    rc = kp_vm_run_string(vm, "app/main.kp", run, strlen(run));
+    CHECKF(rc == KP_OK && !strcmp(h.out, "geometry runs\n"), "rc %d, out: %s", rc, h.out);
     end_vm(&h, vm);
 }
 
 int main(void) {
+    RUN(test_emit_ownership_across_modules);
     RUN(test_loader_serves_module);
     RUN(test_no_loader_refuses);
     RUN(test_loader_says_no);
