@@ -544,6 +544,44 @@ static void compile_for(C *c, KpNode *n) {
     kp_own_forget_moves_since(c, 0);
 }
 
+/* try { body } catch e { handler }: the try block's pc range, its
+ * register watermark and the catch's entry go into the proto's try table,
+ * which the VM's error path reads (vm.c catch_error); the catch variable
+ * is a local of the handler's scope, in the first register above the
+ * try block's, where the VM puts the Error. */
+static void compile_try(C *c, KpNode *n) {
+    Fn *f = c->fn;
+    uint32_t save = f->freereg;
+    GROW(c, f->p->tries, &f->cap_tries, f->p->ntries);
+    uint32_t ti = f->p->ntries++;
+    f->p->tries[ti] = (KpTryInfo){kp_cg_pc(c), 0, 0, save, save, 0, 0};
+    compile_body(c, n->a);
+    kp_own_forget_moves_since(c, 0);
+    kp_cg_at(c, n);
+    uint32_t jend = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+    f->p->tries[ti].end_pc = kp_cg_pc(c);
+    f->p->tries[ti].catch_pc = kp_cg_pc(c);
+    kp_own_push_scope(c);
+    uint32_t er = kp_cg_reg_alloc(c);
+    f->p->tries[ti].err_reg = er;
+    Local *l = kp_resolve_add_local(c, kp_compile_intern(c, n->name ? n->name : "_"), er, c->vm->t_error);
+    l->decl = n;
+    l->decl_bit = KP_F_DROPS;
+    if (n->b) {
+        f->p->tries[ti].line = n->b->line;
+        f->p->tries[ti].col = n->b->col;
+    }
+    if (n->b && n->b->kind == KP_N_BLOCK) {
+        kp_cg_at(c, n->b);
+        kp_own_note_catch(c, l->name);
+        kp_cg_block_body(c, n->b);
+    }
+    kp_own_pop_scope(c, true);
+    kp_cg_patch(c, jend, kp_cg_pc(c));
+    kp_own_forget_moves_since(c, 0);
+    kp_cg_reg_free_to(c, save);
+}
+
 /* Builds the return value of a function with named outputs into r. */
 static void emit_outputs(C *c, uint32_t r) {
     Fn *f = c->fn;
@@ -631,6 +669,7 @@ void kp_cg_stmt(C *c, KpNode *n) {
     case KP_N_FUNC: break; /* hoisted */
     case KP_N_KEEP: kp_own_keep(c, n); break;
     case KP_N_USING: kp_own_using(c, n); break;
+    case KP_N_TRY: compile_try(c, n); break;
     default: {
         uint32_t r = kp_cg_reg_alloc(c);
         KpType *t = kp_cg_expr(c, n, r, M_BORROW);

@@ -108,7 +108,7 @@ typedef struct Loop {
 typedef struct Fn {
     struct Fn *outer;
     KpProto *p;
-    uint32_t cap_code, cap_k, cap_calls, cap_defers, cap_locals;
+    uint32_t cap_code, cap_k, cap_calls, cap_defers, cap_locals, cap_tries;
     Local *locals;
     int nlocals, cap_loc;
     /* name -> index of the newest local of that name (-1: none now), open
@@ -331,6 +331,9 @@ bool kp_own_param_flows(const KpOverload *ov, int i);
  * about (quiet: it owns nothing, such as a register cleared before use). */
 void kp_own_record(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
 void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why);
+/* Records a `catch` of variable `name` at the current position (the
+ * listing shows where errors unwind to). */
+void kp_own_note_catch(C *c, const char *name);
 void kp_own_hint(C *c, const char *what, KpType *type, const char *why);
 void kp_own_quiet(C *c);
 void kp_own_note_end(C *c);

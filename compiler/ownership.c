@@ -395,7 +395,7 @@ bool kp_own_param_flows(const KpOverload *ov, int i) {
 
 /* ------------------------------------------------ the ownership record */
 
-const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release", "summary"};
+const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release", "summary", "catch"};
 
 /* Does a value of static type t own something that must be dropped?
  * 0 never (scalars, strings, references, types, functions), 1 always
@@ -460,6 +460,13 @@ void kp_own_note_summary(C *c, const KpOverload *ov) {
     memcpy(why, buf, len);
     why[len] = 0;
     own_add(c, KP_OWN_SUMMARY, ov->func->name, NULL, false, why, 0);
+}
+
+/* A catch, for the listing (at the catch variable's position). */
+void kp_own_note_catch(C *c, const char *name) {
+    if (!c->own) return;
+    own_add(c, KP_OWN_CATCH, name, c->vm->t_error, false,
+            "a runtime error in the try block unwinds to here, dropping the try block's values", 0);
 }
 
 void kp_own_note(C *c, int kind, const char *what, KpType *type, bool maybe, const char *why) {

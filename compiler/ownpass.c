@@ -943,6 +943,15 @@ static void stmt(OP *o, KpNode *n) {
         }
         break;
     case KP_N_USING: using_block(o, n); break;
+    case KP_N_TRY:
+        /* the try block may stop anywhere: after it (in the catch and
+         * after the statement) its moves are uncertain, as after a branch */
+        body(o, n->a, NULL, NULL, NULL, 0);
+        forget_moves(o);
+        o->loop_node = n; /* the catch variable's drop plan goes on n */
+        body(o, n->b, n->name, o->c->vm->t_error, NULL, 0);
+        forget_moves(o);
+        break;
     default: expr(o, n, M_BORROW); break;
     }
 }

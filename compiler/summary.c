@@ -539,6 +539,11 @@ static void stmt(S *s, KpNode *n) {
         expr(s, n->a);
         stmt(s, n->b);
         break;
+    case KP_N_TRY:
+        stmt(s, n->a);
+        var_add(s, n->name, 0, s->c->vm->t_error);
+        stmt(s, n->b);
+        break;
     default: break; /* nested functions and types, break, continue, keep */
     }
     s->depth--;

@@ -897,6 +897,10 @@ static void check_stmt(Tc *t, KpNode *n) {
         for (int i = 0; i < n->list.count; i++) expr_type(t, n->list.items[i]);
         break;
     case KP_N_USING: expr_type(t, n->a); check_nested(t, n->b, NULL, NULL, NULL); break;
+    case KP_N_TRY: /* the catch variable is an Error */
+        check_nested(t, n->a, NULL, NULL, NULL);
+        check_nested(t, n->b, n->name, t->vm->t_error, NULL);
+        break;
     case KP_N_BLOCK: check_nested(t, n, NULL, NULL, NULL); break;
     case KP_N_TYPEDECL:
     case KP_N_FUNC:

@@ -111,6 +111,7 @@ KpType *kp_types_builtin(C *c, const char *name) {
         if (!strcmp(name, vm->t_bin[k]->name)) return vm->t_bin[k];
     if (!strcmp(name, "Function")) return vm->t_func;
     if (!strcmp(name, "AllocStats")) return vm->t_allocstats;
+    if (!strcmp(name, "Error")) return vm->t_error;
     if (!strcmp(name, "Random")) return vm->t_random;
     for (int k = 0; k < KP_AK__COUNT; k++)
         if (!strcmp(name, vm->t_akind[k]->name)) return vm->t_akind[k];

@@ -27,7 +27,7 @@ if (rules.length < 40) throw new Error('lexer/lexer.re: too few literal rules fo
 
 // how each keyword is highlighted
 const CLASSES = {
-  control: ['if', 'else', 'while', 'for', 'in', 'break', 'continue', 'return'],
+  control: ['if', 'else', 'while', 'for', 'in', 'break', 'continue', 'return', 'try', 'catch'],
   word: ['and', 'or', 'not', 'land', 'lor', 'lxor', 'lnot', 'lsl', 'lsr', 'asr'],
   constant: ['true', 'false'],
   ownership: ['keep', 'with', 'using', 'defer'],
@@ -122,6 +122,7 @@ endif
 syn keyword keepConditional ${CLASSES.control.filter((k) => k === 'if' || k === 'else').join(' ')}
 syn keyword keepRepeat ${CLASSES.control.filter((k) => ['while', 'for', 'in', 'break', 'continue'].includes(k)).join(' ')}
 syn keyword keepStatement ${CLASSES.control.filter((k) => k === 'return').join(' ')}
+syn keyword keepException ${CLASSES.control.filter((k) => k === 'try' || k === 'catch').join(' ')}
 syn keyword keepOperatorWord ${CLASSES.word.join(' ')}
 syn keyword keepBoolean ${CLASSES.constant.join(' ')}
 syn keyword keepOwnership ${CLASSES.ownership.join(' ')}
@@ -140,6 +141,7 @@ syn match keepComment "--.*$" contains=@Spell
 hi def link keepConditional Conditional
 hi def link keepRepeat Repeat
 hi def link keepStatement Statement
+hi def link keepException Exception
 hi def link keepOperatorWord Operator
 hi def link keepBoolean Boolean
 hi def link keepOwnership Keyword

@@ -150,6 +150,8 @@ KpToken kp_lexer_next(KpLexer *lx) {
             "using"       { TOK(TK_USING); }
             "defer"       { TOK(TK_DEFER); }
             "#defer"      { TOK(TK_DEFER); }
+            "try"         { TOK(TK_TRY); }
+            "catch"       { TOK(TK_CATCH); }
             "_"           { TOK(TK_HOLE); }
             ident         { TOK(TK_IDENT); }
             "#" ident     { TOK(TK_IDENT); }

@@ -69,7 +69,7 @@ static const char *const kind_names[KP_N__COUNT] = {
     [KP_N_WHILE] = "while",     [KP_N_FOR] = "for",
     [KP_N_BREAK] = "break",     [KP_N_CONTINUE] = "continue",
     [KP_N_RETURN] = "return",   [KP_N_DEFER] = "defer",
-    [KP_N_KEEP] = "keep",       [KP_N_USING] = "using",
+    [KP_N_KEEP] = "keep",       [KP_N_USING] = "using",      [KP_N_TRY] = "try",
 };
 
 const char *kp_ast_kind_name(KpNodeKind kind) {

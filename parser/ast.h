@@ -105,6 +105,9 @@ typedef enum KpNodeKind {
                      exprs (empty for `keep x` alone), b = `using` allocator
                      expr or NULL.  `keep x with y, z using A`, `#keep ...` */
     KP_N_USING,   /* a = allocator expr, b = block.  `using A { ... }`     */
+    KP_N_TRY,     /* a = try block, name = the catch variable (NULL for
+                     `_`), b = catch block.  `try { ... } catch e { ... }`.
+                     flags: KP_F_PLANNED / KP_F_DROPS for the variable    */
     KP_N__COUNT
 } KpNodeKind;
 

@@ -69,7 +69,8 @@ void kp_grammar_rearm(void *p) {
        PLUSEQ MINUSEQ STAREQ SLASHEQ PERCENTEQ
        LPAREN RPAREN LBRACKET RBRACKET LBRACE RBRACE
        COMMA DOT RANGE PIPE AMP MUTREF MOVE ARROW HASHPAREN
-       LAND LOR LXOR LNOT LSL LSR ASR.
+       LAND LOR LXOR LNOT LSL LSR ASR
+       TRY CATCH.
 
 /* `x | keep _ with a, b` inside call arguments: the commas belong to the
  * owner list (greedy), as a reader would expect. */
@@ -132,6 +133,10 @@ stmt(A) ::= BREAK(K).                           { A = kp_pb_leaf(ctx, KP_N_BREAK
 stmt(A) ::= CONTINUE(K).                        { A = kp_pb_leaf(ctx, KP_N_CONTINUE, K); }
 stmt(A) ::= RETURN(K).                          { A = kp_pb_return(ctx, K, NULL); }
 stmt(A) ::= RETURN(K) expr(E).                  { A = kp_pb_return(ctx, K, E); }
+
+/* ---- try / catch: a runtime error in the try block unwinds to the catch
+ * block, where the loop variable-like name holds the Error record */
+stmt(A) ::= TRY(K) block(B) CATCH loopvar(V) block(C). { A = kp_pb_try(ctx, K, B, V, C); }
 
 /* ---- defer, keep, using */
 stmt(A) ::= DEFER(K) expr(E).                   { A = kp_pb_defer(ctx, K, kp_pb_exprstmt(ctx, E)); }

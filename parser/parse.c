@@ -1030,6 +1030,14 @@ KpNode *kp_pb_keep(KpParseCtx *c, KpTok kw, KpNode *value, KpNode *owners,
     return kp_pb_done(c, n);
 }
 
+KpNode *kp_pb_try(KpParseCtx *c, KpTok kw, KpNode *body, KpTok var, KpNode *handler) {
+    KpNode *n = kp_pb_node(c, KP_N_TRY, kw);
+    n->a = body;
+    n->name = kp_pb_name(c, var);
+    n->b = handler;
+    return kp_pb_done(c, n);
+}
+
 KpNode *kp_pb_using(KpParseCtx *c, KpTok kw, KpNode *alloc, KpNode *body) {
     KpNode *n = kp_pb_node(c, KP_N_USING, kw);
     n->a = alloc;
@@ -1196,7 +1204,7 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
         }
         if (nl_pending) {
             nl_pending = false;
-            if (t.kind != TK_PIPE && t.kind != TK_ELSE) {
+            if (t.kind != TK_PIPE && t.kind != TK_ELSE && t.kind != TK_CATCH) {
                 feed(&c, parser, TK_NEWLINE, nl_tok);
                 prev = TK_NEWLINE;
                 if (parens == 0) kp_grammar_rearm(parser);

@@ -128,6 +128,7 @@ KpNode *kp_pb_defer(KpParseCtx *c, KpTok kw, KpNode *stmt);
 KpNode *kp_pb_keep(KpParseCtx *c, KpTok kw, KpNode *value, KpNode *owners,
                    KpNode *alloc);
 KpNode *kp_pb_using(KpParseCtx *c, KpTok kw, KpNode *alloc, KpNode *body);
+KpNode *kp_pb_try(KpParseCtx *c, KpTok kw, KpNode *body, KpTok var, KpNode *handler);
 void kp_pb_error(KpParseCtx *c, const KpNode *at, const char *msg);
 
 /* Syntax errors and stack overflow, reported from grammar.c. */

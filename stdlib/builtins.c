@@ -133,11 +133,39 @@ static bool b_float(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return kp_vm_error(vm, "float of %s", kp_a(kp_value_type_name(vm, v)));
 }
 
+/* error(message): a runtime error of kind "user"; error(e) of an Error
+ * raises it again as it was — its kind, message, place and trace. */
 static bool b_error(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)n;
     (void)out;
     KpValue v = kp_deref(a[0]);
-    return kp_vm_error(vm, "%s", kp_tostring_msg(vm, v, false));
+    if (v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type == vm->t_error) {
+        KpRecord *r = v.p;
+        KpValue *f = r->f;
+        bool ok = f[0].tag == KP_T_STR && f[1].tag == KP_T_STR && f[2].tag == KP_T_STR && f[3].tag == KP_T_INT &&
+                  f[4].tag == KP_T_INT && f[5].tag == KP_T_LIST;
+        KpList *tl = ok ? f[5].p : NULL;
+        for (uint32_t i = 0; ok && i < tl->len; i++) ok = tl->items[i].tag == KP_T_STR;
+        if (!ok) return kp_vm_error(vm, "error(e): e is an Error with a field moved out or of the wrong type");
+        KpString *kind = f[0].p, *msg = f[1].p, *file = f[2].p;
+        int k = kp_vm_error_kind_of(kind->data, kind->len);
+        if (k < 0 || k == KP_EK_INTERRUPT || k == KP_EK_BUDGET) k = KP_EK_USER;
+        if (vm->status == KP_ERR_RUNTIME && vm->err.len) return false;
+        kp_vm_error_kind(vm, k, "%.*s", (int)msg->len, msg->data);
+        kp_buf_reset(&vm->trace);
+        for (uint32_t i = 0; i < tl->len; i++) {
+            KpString *e = tl->items[i].p;
+            kp_buf_add(vm, &vm->trace, e->data, e->len);
+            kp_buf_add(vm, &vm->trace, "", 1);
+        }
+        vm->ntrace = tl->len;
+        vm->reraise.set = true;
+        vm->reraise.file = kp_intern(vm, file->data, file->len);
+        vm->reraise.line = (uint32_t)f[3].i;
+        vm->reraise.col = (uint32_t)f[4].i;
+        return false;
+    }
+    return kp_vm_error_kind(vm, KP_EK_USER, "%s", kp_tostring_msg(vm, v, false));
 }
 
 static bool b_assert(KpVM *vm, KpValue *a, int n, KpValue *out) {

@@ -103,7 +103,7 @@ static KpType *runtime_type(KpVM *vm, const char *s, size_t n) {
         {"System.Memory", offsetof(KpVM, t_sysmem)}, {"System.Fs", offsetof(KpVM, t_sysfs)},
         {"System.Random", offsetof(KpVM, t_sysrandom)}, {"System.Env", offsetof(KpVM, t_sysenv)},
         {"Random", offsetof(KpVM, t_random)},
-        {"AllocStats", offsetof(KpVM, t_allocstats)}, {"Float32", offsetof(KpVM, t_float32)},
+        {"AllocStats", offsetof(KpVM, t_allocstats)}, {"Error", offsetof(KpVM, t_error)}, {"Float32", offsetof(KpVM, t_float32)},
         {"Writer", offsetof(KpVM, t_bin[1])}, {"Reader", offsetof(KpVM, t_bin[2])},
         {"View", offsetof(KpVM, t_bin[3])}, {"Pin", offsetof(KpVM, t_bin[4])},
     };

@@ -605,6 +605,7 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     vm->in_cfunc++;
     vm->err.len = 0; /* kp_buf_reset, inline */
     if (vm->err.data) vm->err.data[0] = 0;
+    vm->err_kind = KP_EK_HOST; /* unless a script it calls raises its own */
     int rc = fn(vm, nargs, ov->host_ud);
     vm->in_cfunc--;
     int n = vm->api_nslots;
@@ -620,7 +621,9 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
         snprintf(msg, sizeof msg, "%s", vm->err.len ? vm->err.data : "failed");
         kp_buf_reset(&vm->err);
         vm->status = KP_OK;
-        ok = kp_vm_error(vm, "%s: %s", ov->func->name, msg);
+        /* the error keeps its kind: a script's error passed on stays
+         * catchable as what it was, an interrupt stays uncatchable */
+        ok = kp_vm_error_kind(vm, vm->err_kind, "%s: %s", ov->func->name, msg);
     }
     /* the result is slot 0, unless it still holds an argument reference */
     KpValue r = args[0];
@@ -686,7 +689,7 @@ int kp_register(KpVM *vm, const char *name, KpCFunction fn, int nparams, const K
 static bool builtin_type_name(KpVM *vm, const char *name) {
     KpType *const fixed[] = {vm->t_any, vm->t_int, vm->t_float, vm->t_bool, vm->t_string, vm->t_unit, vm->t_type,
                              vm->t_func, vm->t_list, vm->t_map, vm->t_heap, vm->t_allocator, vm->t_system,
-                             vm->t_sysmem, vm->t_sysfs, vm->t_allocstats, vm->t_float32,
+                             vm->t_sysmem, vm->t_sysfs, vm->t_allocstats, vm->t_error, vm->t_float32,
                              vm->t_sysrandom, vm->t_sysenv, vm->t_random};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (fixed[i] && strcmp(fixed[i]->name, name) == 0) return true;
@@ -763,6 +766,7 @@ int kp_error(KpVM *vm, const char *fmt, ...) {
     va_end(ap);
     kp_buf_reset(&vm->err);
     kp_buf_add(vm, &vm->err, buf, strlen(buf));
+    vm->err_kind = KP_EK_HOST; /* the C function's own error */
     return KP_ERR_RUNTIME;
 }
 

@@ -295,6 +295,24 @@ static void make_builtin_types(KpVM *vm) {
         st->defaults[i] = kp_unset();
     }
     vm->t_allocstats = st;
+    /* Error(.kind, .message, .file: String, .line, .col: Int, .trace:
+     * List): the value a `catch` gets (vm.c catch_error) */
+    static const char *ef[] = {"kind", "message", "file", "line", "col", "trace"};
+    KpType *et = mk_type(vm, KP_TK_RECORD, "Error", 0);
+    et->nfields = 6;
+    et->fnames = kp_arena_alloc(&vm->meta_arena, sizeof(char *) * 6, 8);
+    et->ftypes = kp_arena_alloc(&vm->meta_arena, sizeof(KpType *) * 6, 8);
+    et->defaults = kp_arena_alloc(&vm->meta_arena, sizeof(KpValue) * 6, 16);
+    if (vm->init_failed || !et->fnames || !et->ftypes || !et->defaults) {
+        vm->init_failed = true;
+        return;
+    }
+    for (int i = 0; i < 6; i++) {
+        et->fnames[i] = kp_intern(vm, ef[i], strlen(ef[i]));
+        et->ftypes[i] = i < 3 ? vm->t_string : i < 5 ? vm->t_int : vm->t_list;
+        et->defaults[i] = kp_unset();
+    }
+    vm->t_error = et;
     /* binary data (vm/binary.h): Float32 stores a Float rounded to single
      * precision (akind 32); Writer, Reader, View and Pin are KP_T_BIN
      * objects told apart by their kind byte */

@@ -121,17 +121,89 @@ void kp_buf_free(KpVM *vm, KpBuf *b) {
 
 /* ------------------------------------------------------------ errors */
 
-bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
+static const char *const kind_names[KP_EK__COUNT] = {
+    "runtime", "out_of_memory", "bounds", "arithmetic", "type", "moved", "conversion", "io",
+    "key", "assert", "stack_overflow", "user", "host", "interrupt", "budget",
+};
+
+const char *kp_vm_error_kind_name(int kind) { return kind >= 0 && kind < KP_EK__COUNT ? kind_names[kind] : NULL; }
+
+int kp_vm_error_kind_of(const char *name, size_t len) {
+    for (int k = 0; k < KP_EK__COUNT; k++)
+        if (strlen(kind_names[k]) == len && !memcmp(kind_names[k], name, len)) return k;
+    return -1;
+}
+
+/* The kind of a runtime error, from its message: the one place that
+ * classifies them (docs/language.md lists the kinds).  The first row
+ * whose text the message contains decides (a message a C function or a
+ * failed deinit wraps keeps its kind). */
+static int classify(const char *msg) {
+    static const struct { const char *text; uint8_t kind; } rows[] = {
+        {"out of memory", KP_EK_OOM},
+        {"stack overflow", KP_EK_STACK},
+        {"assertion failed", KP_EK_ASSERT},
+        {"parse_int(", KP_EK_CONVERSION},
+        {"parse_float(", KP_EK_CONVERSION},
+        {"division by zero", KP_EK_ARITH},
+        {"overflow", KP_EK_ARITH},
+        {"out of range", KP_EK_BOUNDS},
+        {"of an empty", KP_EK_BOUNDS},
+        {"from an empty", KP_EK_BOUNDS},
+        {"not found", KP_EK_KEY},
+        {"use of moved value", KP_EK_MOVED},
+        {"use of a moved value", KP_EK_MOVED},
+        {"use of a reference to", KP_EK_MOVED},
+        {"which was deinitialized", KP_EK_MOVED},
+        {"use of a value that was", KP_EK_MOVED},
+        {"has no value yet", KP_EK_MOVED},
+        {"cannot open", KP_EK_IO},
+        {"cannot read", KP_EK_IO},
+        {"cannot write", KP_EK_IO},
+        {"cannot remove", KP_EK_IO},
+        {"but the value is", KP_EK_TYPE},
+        {"cannot apply", KP_EK_TYPE},
+        {"cannot compare", KP_EK_TYPE},
+        {"cannot call", KP_EK_TYPE},
+        {"cannot index", KP_EK_TYPE},
+        {"cannot iterate over", KP_EK_TYPE},
+        {"mismatched integer types", KP_EK_TYPE},
+        {"must be an Int", KP_EK_TYPE},
+        {"needs a", KP_EK_TYPE},
+        {"has no field", KP_EK_TYPE},
+        {"no overload", KP_EK_TYPE},
+    };
+    if (!strncmp(msg, "int(", 4)) return KP_EK_CONVERSION;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (strstr(msg, rows[i].text)) return rows[i].kind;
+    return KP_EK_RUNTIME;
+}
+
+static bool verror(KpVM *vm, int kind, const char *fmt, va_list ap) {
     if (vm->status == KP_ERR_RUNTIME && vm->err.len) return false; /* keep the first */
     char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
     kp_buf_reset(&vm->err);
     kp_buf_add(vm, &vm->err, tmp, strlen(tmp));
     vm->status = KP_ERR_RUNTIME;
     vm->err_located = false;
+    vm->err_kind = (uint8_t)(kind >= 0 ? kind : classify(tmp));
+    return false;
+}
+
+bool kp_vm_error(KpVM *vm, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(vm, -1, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool kp_vm_error_kind(KpVM *vm, int kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(vm, kind, fmt, ap);
+    va_end(ap);
     return false;
 }
 
@@ -154,10 +226,65 @@ bool kp_vm_error_unsaid(KpVM *vm) {
     return true;
 }
 
-/* Reports the error once, located at the running instruction with the
- * stack trace, through the diagnostic sink (source.c's kp_diag_emit, the
- * one formatting point); then prefixes "file:line:col: " to the message
- * for kp_vm_last_error. */
+/* The innermost try block of frame f that covers its running
+ * instruction, or NULL. */
+static const KpTryInfo *frame_try(const KpFrame *f) {
+    const KpProto *p = f->proto;
+    if (!p || !p->ntries || !f->pc || f->is_defer) return NULL;
+    uint32_t off = (uint32_t)(f->pc - p->code);
+    if (off) off--;
+    for (uint32_t k = p->ntries; k-- > 0;)
+        if (off >= p->tries[k].start_pc && off < p->tries[k].end_pc) return &p->tries[k];
+    return NULL;
+}
+
+/* Can the error in vm->err be caught by a try block?  Not an interrupt,
+ * an exhausted budget or exit(), and not while an error unwinds (the
+ * deinits and defers that run then cannot catch: the first error is the
+ * one reported). */
+static bool catchable(const KpVM *vm) {
+    return !vm->unwinding && !vm->exiting && vm->err_kind != KP_EK_INTERRUPT && vm->err_kind != KP_EK_BUDGET;
+}
+
+/* The diagnostic of a located error, through the sink (source.c's
+ * kp_diag_emit, the one formatting point). */
+static void report_error(KpVM *vm) {
+    enum { MAX_TRACE = 40 };
+    const char *trace[MAX_TRACE];
+    size_t ntrace = 0, off = 0;
+    for (uint32_t k = 0; k < vm->ntrace && ntrace < MAX_TRACE && vm->trace.data && off < vm->trace.len; k++) {
+        trace[ntrace++] = vm->trace.data + off;
+        off += strlen(vm->trace.data + off) + 1;
+    }
+    const char *msg = vm->err.data ? vm->err.data : "runtime error";
+    if (vm->err_located && vm->err.len >= vm->err_head) msg += vm->err_head;
+    KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
+    kp_diag_emit(&sink, vm->err_src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", vm->err_line, vm->err_col,
+                 msg, NULL, 0, trace, ntrace);
+}
+
+/* The source named `name` of a running function or of a function the
+ * VM knows, or NULL (then the report shows no source line). */
+static const KpSource *source_named(KpVM *vm, const char *name) {
+    for (int i = vm->nframes - 1; i >= 0; i--) {
+        const KpProto *p = vm->frames[i].proto;
+        if (p && p->src && p->src->name && !strcmp(p->src->name, name)) return p->src;
+    }
+    for (uint32_t k = 0; k < vm->nfuncs; k++) {
+        const KpFunc *f = vm->funcs[k];
+        for (uint32_t j = 0; f && j < f->n; j++) {
+            const KpProto *p = f->ovs[j]->proto;
+            if (p && p->src && p->src->name && !strcmp(p->src->name, name)) return p->src;
+        }
+    }
+    return NULL;
+}
+
+/* Locates the error once — at the running instruction, with the stack
+ * trace (or, for error(e) of a caught Error, at e's place with e's trace,
+ * already in vm->trace) — and reports it, unless a try block will catch
+ * it; then prefixes "file:line:col: " to the message for
+ * kp_vm_last_error. */
 static void locate_error(KpVM *vm) {
     if (vm->err_located) return;
     kp_vm_error_unsaid(vm);
@@ -165,40 +292,53 @@ static void locate_error(KpVM *vm) {
     KpFrame *top = vm->nframes ? &vm->frames[vm->nframes - 1] : NULL;
     const KpLineInfo *li = top ? frame_line(top) : NULL;
     const KpSource *src = top && top->proto ? top->proto->src : NULL;
-    /* the stack, most recent call first: NUL-separated entries in trace */
-    enum { MAX_TRACE = 40 };
-    size_t offs[MAX_TRACE];
-    size_t n = 0;
-    kp_buf_reset(&vm->trace);
-    int shown = 0;
-    for (int i = vm->nframes - 1; i >= 0 && n < MAX_TRACE; i--) {
-        KpFrame *f = &vm->frames[i];
-        if (f->is_defer) continue;
-        const KpLineInfo *l = frame_line(f);
-        offs[n++] = vm->trace.len;
-        if (shown == 20 && i > 10) {
-            kp_buf_printf(vm, &vm->trace, "... %d more frames", i - 9);
+    vm->err_line = li ? li->line : 0;
+    vm->err_col = li ? li->col : 0;
+    if (vm->reraise.set) {
+        vm->reraise.set = false;
+        src = source_named(vm, vm->reraise.file);
+        vm->err_line = vm->reraise.line;
+        vm->err_col = vm->reraise.col;
+    } else {
+        /* the stack, most recent call first: NUL-separated entries in trace */
+        enum { MAX_TRACE = 40 };
+        size_t n = 0;
+        kp_buf_reset(&vm->trace);
+        int shown = 0;
+        for (int i = vm->nframes - 1; i >= 0 && n < MAX_TRACE; i--) {
+            KpFrame *f = &vm->frames[i];
+            if (f->is_defer) continue;
+            const KpLineInfo *l = frame_line(f);
+            n++;
+            if (shown == 20 && i > 10) {
+                kp_buf_printf(vm, &vm->trace, "... %d more frames", i - 9);
+                kp_buf_add(vm, &vm->trace, "", 1);
+                i = 10;
+                continue;
+            }
+            shown++;
+            kp_buf_printf(vm, &vm->trace, "%s (%s:%u)", f->proto ? f->proto->name : "?",
+                          f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
             kp_buf_add(vm, &vm->trace, "", 1);
-            i = 10;
-            continue;
         }
-        shown++;
-        kp_buf_printf(vm, &vm->trace, "%s (%s:%u)", f->proto ? f->proto->name : "?",
-                      f->proto && f->proto->src ? f->proto->src->name : "?", l ? l->line : 0);
-        kp_buf_add(vm, &vm->trace, "", 1);
+        vm->ntrace = (uint32_t)n;
     }
-    const char *trace[MAX_TRACE];
-    size_t ntrace = 0;
-    for (size_t k = 0; k < n && vm->trace.data && offs[k] < vm->trace.len; k++) trace[ntrace++] = vm->trace.data + offs[k];
-    /* report now, before the unwinding runs deinits and defers */
+    vm->err_src = src;
     vm->status = KP_ERR_RUNTIME;
-    KpDiagSink sink = {vm->write_err, vm->on_diagnostic, vm->write_ud};
-    kp_diag_emit(&sink, src, KP_SEVERITY_ERROR, KP_ERR_RUNTIME, "runtime error", li ? li->line : 0, li ? li->col : 0,
-                 vm->err.data ? vm->err.data : "runtime error", NULL, 0, trace, ntrace);
+    /* caught: a frame of the stack is in a try block that covers it */
+    vm->err_caught = false;
+    if (catchable(vm))
+        for (int i = vm->nframes - 1; i >= 0 && !vm->err_caught; i--)
+            if (frame_try(&vm->frames[i])) vm->err_caught = true;
+    /* report now, before the unwinding runs deinits and defers */
+    vm->err_head = 0;
+    if (!vm->err_caught) report_error(vm);
     /* last_error: "file:line:col: message" */
     char head[256];
-    snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", li ? li->line : 0, li ? li->col : 0);
+    snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", vm->err_line, vm->err_col);
+    size_t before = vm->err.len;
     kp_buf_prepend(vm, &vm->err, head);
+    vm->err_head = vm->err.len - before;
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -440,6 +580,11 @@ void kp_vm_trace_own(KpVM *vm, const char *kind, KpValue v, const KpValue *slot,
     } else {
         snprintf(buf, sizeof buf, "[own] %s:%u:%u %s %s: %s\n", file, line, col, kind, name ? name : "_",
                  kp_value_type_name(vm, v));
+    }
+    if (vm->catching) { /* not in the listing: the error decided it */
+        size_t n = strlen(buf);
+        if (n) buf[n - 1] = 0;
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (unwinding to a catch)\n");
     }
     vm->write_err(vm->write_ud, buf, strlen(buf));
 }
@@ -1356,7 +1501,8 @@ void kp_proto_finish(KpVM *vm, KpProto *p, const KpOverload *ov) {
     if (!p->ret) p->ret_tags = PLAIN_TAGS;
     else if (p->ret->kind == KP_TK_SCALAR && PLAIN_TAG(p->ret->tag)) p->ret_tags = (uint32_t)1 << p->ret->tag;
     else p->ret_tags = 0;
-    p->own_regs = scan_own_regs(p, ov);
+    /* (the error path writes a catch's Error where no instruction does) */
+    p->own_regs = p->ntries ? ~(uint64_t)0 : scan_own_regs(p, ov);
     p->pfast = ov && !ov->variadic && ov->nparams <= 4;
     for (uint32_t q = 0; p->pfast && q < ov->nparams; q++) {
         const KpParam *pp = &ov->params[q];
@@ -1523,16 +1669,20 @@ static void run_defer(KpVM *vm, KpFrame *f, const KpDeferInfo *d) {
 }
 
 /* Drops the registers of the top frame, running its active defers at
- * their place; `lowest` is the first register to keep. */
-static void unwind_frame(KpVM *vm, uint32_t lowest) {
+ * their place; `lowest` is the first register to keep.  With `t`, only
+ * the try block's: its registers (from its watermark) and the defers
+ * registered inside it. */
+static void unwind_frame(KpVM *vm, uint32_t lowest, const KpTryInfo *t) {
     KpFrame *f = &vm->frames[vm->nframes - 1];
     KpProto *p = f->proto;
     uint32_t off = (uint32_t)(f->pc - p->code);
     if (off) off--;
     uint32_t top = p->nregs;
+    if (t && t->watermark > lowest) lowest = t->watermark;
     for (uint32_t i = p->ndefers; i-- > 0;) {
         const KpDeferInfo *d = &p->defers[i];
         if (off < d->start_pc || (d->end_pc && off >= d->end_pc)) continue;
+        if (t && (d->start_pc < t->start_pc || d->start_pc >= t->end_pc)) continue;
         if (d->watermark < top) {
             clear_regs(vm, f->base + (d->watermark > lowest ? d->watermark : lowest), f->base + top);
             top = d->watermark;
@@ -1540,6 +1690,92 @@ static void unwind_frame(KpVM *vm, uint32_t lowest) {
         run_defer(vm, f, d);
     }
     if (top > lowest) clear_regs(vm, f->base + lowest, f->base + top);
+}
+
+/* The Error record of the located error in vm->err and vm->trace, from
+ * the script heap (not the context allocator, which may be the one that
+ * ran out: it stays free to be reset); false when out of memory. */
+static bool make_error(KpVM *vm, KpValue *out) {
+    KpAllocator *save = vm->ctx;
+    vm->ctx = vm->heap;
+    KpRecord *r = kp_record_new(vm, vm->t_error);
+    KpList *l = r ? kp_list_new(vm, vm->ntrace) : NULL;
+    bool ok = l != NULL;
+    if (r) {
+        for (uint32_t k = 0; k < 6; k++) r->f[k] = kp_unset();
+        r->f[3] = kp_int(vm->err_line);
+        r->f[4] = kp_int(vm->err_col);
+    }
+    if (l) r->f[5] = kp_ptr(KP_T_LIST, l);
+    const char *msg = vm->err.data ? vm->err.data : "";
+    size_t mlen = vm->err.len;
+    if (mlen >= vm->err_head) { msg += vm->err_head; mlen -= vm->err_head; }
+    const char *kind = kp_vm_error_kind_name(vm->err_kind);
+    const char *file = vm->err_src && vm->err_src->name ? vm->err_src->name : "?";
+    const char *strs[3] = {kind, msg, file};
+    size_t lens[3] = {strlen(kind), mlen, strlen(file)};
+    for (int k = 0; k < 3 && ok; k++) {
+        KpString *str = kp_str_new(vm, vm->heap, strs[k], lens[k]);
+        if (!str) ok = false;
+        else r->f[k] = kp_ptr(KP_T_STR, str);
+    }
+    size_t off = 0;
+    for (uint32_t k = 0; k < vm->ntrace && ok && vm->trace.data && off < vm->trace.len; k++) {
+        const char *e = vm->trace.data + off;
+        size_t n = strlen(e);
+        off += n + 1;
+        KpString *str = kp_str_new(vm, vm->heap, e, n);
+        if (!str || !kp_list_push(vm, l, kp_ptr(KP_T_STR, str))) ok = false;
+    }
+    vm->ctx = save;
+    if (!ok) {
+        if (r) kp_drop(vm, kp_ptr(KP_T_RECORD, r));
+        return false;
+    }
+    *out = kp_ptr(KP_T_RECORD, r);
+    return true;
+}
+
+/* The error path's catch: unwinds the frames above frame `depth`, then
+ * the try block `t` of that frame (its defers and registers, as at a
+ * normal exit of its scopes), puts the Error into the catch variable and
+ * sets the frame to continue at the catch.  False, with the error
+ * reported, when the Error cannot be made (out of memory): the error then
+ * goes on unwinding, uncaught. */
+static bool catch_error(KpVM *vm, int depth, const KpTryInfo *t) {
+    bool was = vm->unwinding, was_catching = vm->catching;
+    vm->unwinding = true;
+    vm->catching = true;
+    while (vm->nframes - 1 > depth) {
+        KpFrame *f = &vm->frames[vm->nframes - 1];
+        unwind_frame(vm, f->is_main ? f->globals : 0, NULL);
+        vm->nframes--;
+    }
+    KpFrame *f = &vm->frames[depth];
+    unwind_frame(vm, f->is_main ? f->globals : 0, t);
+    vm->unwinding = was;
+    vm->catching = was_catching;
+    KpValue e;
+    if (!make_error(vm, &e)) {
+        vm->err_caught = false;
+        report_error(vm);
+        return false;
+    }
+    f->base[t->err_reg] = e;
+    f->pc = f->proto->code + t->catch_pc;
+    if (UNLIKELY(vm->trace_own)) {
+        char buf[320];
+        const char *name = reg_name(f, t->err_reg);
+        snprintf(buf, sizeof buf, "[own] %s:%u:%u catch %s: Error\n", f->proto->src ? f->proto->src->name : "?", t->line,
+                 t->col, name ? name : "_");
+        vm->write_err(vm->write_ud, buf, strlen(buf));
+    }
+    vm->status = KP_OK;
+    kp_buf_reset(&vm->err);
+    vm->err_located = false;
+    vm->err_caught = false;
+    vm->err_kind = KP_EK_RUNTIME;
+    return true;
 }
 
 /* deinit(x) through reference r: a dead reference is an error (-1); a
@@ -1580,11 +1816,11 @@ static bool __attribute__((noinline)) attention(KpVM *vm) {
     int a = atomic_load_explicit(&vm->interrupt, memory_order_relaxed);
     if ((a & KP_ATTN_BUDGET) && vm->budget >= 0 && vm->budget-- == 0) {
         vm->budget = 0; /* stays used up until the host sets a new one */
-        return kp_vm_error(vm, "instruction budget exhausted");
+        return kp_vm_error_kind(vm, KP_EK_BUDGET, "instruction budget exhausted");
     }
     if (a & KP_ATTN_INTERRUPT) {
         atomic_fetch_and(&vm->interrupt, ~KP_ATTN_INTERRUPT);
-        return kp_vm_error(vm, "interrupted");
+        return kp_vm_error_kind(vm, KP_EK_INTERRUPT, "interrupted");
     }
     return true;
 }
@@ -2752,12 +2988,26 @@ dispatch:
 error:
     fr->pc = pc;
     if (!vm->err_located) locate_error(vm);
+    if (vm->err_caught && catchable(vm)) {
+        /* the innermost try block of this run's frames that covers the
+         * error (one in a frame below them catches it when this run's
+         * caller, a C function or a deinit, passes the error on) */
+        for (int d = vm->nframes - 1; d >= base_depth; d--) {
+            const KpTryInfo *t = frame_try(&vm->frames[d]);
+            if (!t) continue;
+            if (catch_error(vm, d, t)) {
+                LOADFRAME();
+                NEXT;
+            }
+            break;
+        }
+    }
     {
         bool was = vm->unwinding;
         vm->unwinding = true;
         while (vm->nframes > base_depth) {
             KpFrame *f = &vm->frames[vm->nframes - 1];
-            unwind_frame(vm, f->is_main ? f->globals : 0);
+            unwind_frame(vm, f->is_main ? f->globals : 0, NULL);
             vm->nframes--;
         }
         vm->unwinding = was;

@@ -52,6 +52,18 @@ typedef struct KpDeferInfo {
     uint32_t watermark;        /* registers >= watermark drop before it */
 } KpDeferInfo;
 
+/* A try block: a runtime error raised while the frame's pc is in
+ * [start, end) unwinds to catch_pc — the registers from `watermark` up
+ * are dropped (running the try block's defers), and the Error goes into
+ * err_reg.  The table lists inner try blocks after outer ones. */
+typedef struct KpTryInfo {
+    uint32_t start_pc, end_pc;
+    uint32_t catch_pc;
+    uint32_t watermark;
+    uint32_t err_reg;
+    uint32_t line, col;   /* the catch block's `{` (--trace-ownership) */
+} KpTryInfo;
+
 /* A local variable's name over a pc range (for messages). */
 typedef struct KpLocalInfo {
     const char *name;
@@ -89,6 +101,8 @@ struct KpProto {
     uint32_t ncalls;
     KpDeferInfo *defers;
     uint32_t ndefers;
+    KpTryInfo *tries;     /* try blocks (vm.c's error path) */
+    uint32_t ntries;
     KpLocalInfo *locals;
     uint32_t nlocals;
     uint32_t nregs;       /* registers the frame needs */
@@ -148,6 +162,35 @@ typedef struct KpFrame {
 
 /* The bits of KpVM.interrupt. */
 enum { KP_ATTN_INTERRUPT = 1, KP_ATTN_BUDGET = 2 };
+
+/* The class of a runtime error (KpVM.err_kind): what a script's
+ * `catch` sees as Error.kind (kp_vm_error_kind_name).  kp_vm_error gives
+ * each message its class (vm.c classify, the one place that decides);
+ * error() from a script, the interrupt and the budget set theirs.  The
+ * last two are never caught: a host can always stop a script. */
+typedef enum KpErrKind {
+    KP_EK_RUNTIME,    /* "runtime": any other */
+    KP_EK_OOM,        /* "out_of_memory": an allocator or --mem-limit refused */
+    KP_EK_BOUNDS,     /* "bounds": an index or offset out of range */
+    KP_EK_ARITH,      /* "arithmetic": division by zero, overflow */
+    KP_EK_TYPE,       /* "type": a value of the wrong type */
+    KP_EK_MOVED,      /* "moved": use of a moved, deinitialized or unset value */
+    KP_EK_CONVERSION, /* "conversion": parse_int, parse_float, int(...) */
+    KP_EK_IO,         /* "io": a file could not be opened, read or written */
+    KP_EK_KEY,        /* "key": a map key not found */
+    KP_EK_ASSERT,     /* "assert": assert(...) failed */
+    KP_EK_STACK,      /* "stack_overflow": too many nested calls */
+    KP_EK_USER,       /* "user": error("message") */
+    KP_EK_HOST,       /* "host": a C function reported an error */
+    KP_EK_INTERRUPT,  /* "interrupt": kp_vm_interrupt (never caught) */
+    KP_EK_BUDGET,     /* "budget": the instruction budget ran out (never caught) */
+    KP_EK__COUNT
+} KpErrKind;
+
+/* The name of an error kind ("bounds", ...), or NULL if out of range. */
+const char *kp_vm_error_kind_name(int kind);
+/* The kind named `name`, or -1. */
+int kp_vm_error_kind_of(const char *name, size_t len);
 
 /* Growable byte buffer from the VM's internal allocator. */
 /* Bytes reserved at kp_vm_new for the message of the last error and for
@@ -274,6 +317,7 @@ struct KpVM {
     KpType *t_sized[8]; /* I8 I16 I32 U8 U16 U32 U64 ... by tag - KP_T_I8 */
     KpType *t_akind[KP_AK__COUNT]; /* Allocator, PageAllocator, ... */
     KpType *t_sysmem, *t_sysfs, *t_allocstats;
+    KpType *t_error;         /* Error: what a `catch` gets (vm.c) */
     KpType *t_sysrandom, *t_sysenv; /* System.Random, System.Env (akind 3, 4) */
     KpType *t_random;        /* Random: a generator (stdlib/random.c), a built-in host type */
     /* binary data (vm/binary.h): Float32, Writer, Reader, View, Pin */
@@ -324,6 +368,18 @@ struct KpVM {
     KpBuf trace;             /* stack trace text */
     int status;              /* KP_OK, KP_ERR_RUNTIME, KP_ERR_COMPILE */
     bool err_located;        /* err already has position and trace */
+    uint8_t err_kind;        /* KpErrKind of the error in err */
+    bool err_caught;         /* a try block will catch it: not reported */
+    uint32_t err_line, err_col; /* where it was raised (located) */
+    const KpSource *err_src;
+    size_t err_head;         /* bytes of "file:line:col: " before the message */
+    uint32_t ntrace;         /* entries in trace */
+    struct KpReraise {       /* error(e) of a caught Error: raised again
+                                with e's place and trace */
+        bool set;
+        const char *file;    /* interned */
+        uint32_t line, col;
+    } reraise;
     bool exiting;            /* exit(code) unwinds the frames (stdlib/time.c):
                                 no report; the run returns KP_EXIT */
     int exit_code;           /* exit's code, 0..255 */
@@ -340,6 +396,7 @@ struct KpVM {
     KpValue *native_top;     /* registers in use by a running native */
     KpString *empty_str;
     bool unwinding;
+    bool catching;           /* unwinding to a catch (--trace-ownership says so) */
 
     KpBuf scratch;           /* tostring output */
     KpValueStack dstack;
@@ -449,6 +506,9 @@ bool kp_vm_error_at(KpVM *vm, uint32_t line, uint32_t col, const char *fmt, ...)
  * memory when the host refused a request, else an internal error); true
  * when it did. */
 bool kp_vm_error_unsaid(KpVM *vm);
+/* kp_vm_error with the kind given rather than read from the message. */
+bool kp_vm_error_kind(KpVM *vm, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Runs `proto` as a main chunk: at frame 0, or, called from a C function
  * while a script runs (re-entrant), in a frame above the running ones. */
 int kp_vm_run_main(KpVM *vm, KpProto *proto);

@@ -852,6 +852,70 @@ static void c_function_calls_back_into_scripts(void) {
     HOST_DONE(&h, vm);
 }
 
+/* try_call(f, x): calls f(x) from C; a failure is swallowed, its return
+ * code kept in try_call_rc (the C function itself succeeds) */
+static int try_call_rc;
+static int c_try_call(KpVM *vm, int nargs, void *ud) {
+    (void)nargs;
+    (void)ud;
+    if (kp_slots_ensure(vm, 3) != KP_OK) return KP_ERR_RUNTIME;
+    try_call_rc = kp_call(vm, 0, 1, 1, 2);
+    return kp_set_int(vm, 0, try_call_rc);
+}
+
+static void try_catch_sees_errors_through_c_functions(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    CHECK(kp_register(vm, "apply_twice", c_apply_twice, 2, NULL, NULL) == KP_OK);
+    CHECK(kp_register(vm, "call_global", c_call_global, 1, NULL, NULL) == KP_OK);
+    CHECK(kp_register(vm, "try_call", c_try_call, 2, NULL, NULL) == KP_OK);
+    /* a script error crossing a C function that passes it on is caught
+     * around the call, with its kind; nothing is reported */
+    CHECK(run(vm, "bad (n: Int) -> Int := { error(\"bad \" + str(n)) }\n"
+                  "div (n: Int) -> Int := { return 10 / (n - n) }\n"
+                  "try { print(apply_twice(bad, 1)) } catch e { print(e.kind, e.message) }\n"
+                  "try { print(call_global(\"div\")) } catch e { print(e.kind, e.message) }\n"
+                  "print(\"after\")\n") == KP_OK);
+    CHECK(has(h.out, "host apply_twice: first call failed\n"));
+    CHECK(has(h.out, "arithmetic call_global: test.kp:2:36: division by zero\n"));
+    CHECK(has(h.out, "after\n"));
+    CHECK(h.err_len == 0);
+    /* kp_call inside the C function still returns the error as a code:
+     * a C function that handles it leaves the script nothing to catch */
+    clear_output(&h);
+    try_call_rc = -1;
+    CHECK(run(vm, "try { print(try_call(bad, 2)) } catch e { print(\"caught\") }\nprint(\"on\")\n") == KP_OK);
+    CHECK(try_call_rc == KP_ERR_RUNTIME);
+    CHECK(!has(h.out, "caught") && has(h.out, "on\n"));
+    /* the host's own kp_call of a function with a try block in it */
+    clear_output(&h);
+    CHECK(run(vm, "safe (n: Int) -> Int := { try { return bad(n) } catch e { return -1 } }\n") == KP_OK);
+    CHECK(kp_slots_ensure(vm, 3) == KP_OK);
+    CHECK(kp_get_global(vm, "safe", 0) == KP_OK && kp_set_int(vm, 1, 5) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 1, 2) == KP_OK);
+    int64_t i = 0;
+    CHECK(kp_get_int(vm, 2, &i) == KP_OK && i == -1);
+    /* and of one without: the error comes back as a code, as before */
+    CHECK(kp_get_global(vm, "bad", 0) == KP_OK && kp_call(vm, 0, 1, 1, 2) == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "bad 5"));
+    CHECK(has(h.err, "bad 5"));
+    HOST_DONE(&h, vm);
+}
+
+static void try_catch_does_not_catch_the_budget(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    kp_vm_set_budget(vm, 1000);
+    CHECK(run(vm, "spin () := { while true { } }\n"
+                  "try { spin() } catch e { print(\"caught\", e.kind) }\nprint(\"went on\")\n") == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "instruction budget exhausted"));
+    CHECK(!has(h.out, "caught") && !has(h.out, "went on"));
+    kp_vm_set_budget(vm, -1);
+    CHECK(run(vm, "try { error(\"x\") } catch e { print(\"caught\", e.kind) }\n") == KP_OK);
+    CHECK(has(h.out, "caught user\n"));
+    HOST_DONE(&h, vm);
+}
+
 /* ------------------------------------------------------------ handles */
 
 static void handles_keep_values_alive_across_runs(void) {
@@ -1132,6 +1196,14 @@ static void interrupt_from_another_thread_stops_the_script(void) {
     pthread_join(t, NULL);
     CHECK(rc == KP_ERR_RUNTIME && has(kp_vm_last_error(vm), "interrupted"));
     CHECK(run(vm, "print(\"alive\")\n") == KP_OK && has(h.out, "alive\n"));
+    /* a try block does not catch an interrupt: the host can always stop it */
+    atomic_store(&it.done, 0);
+    CHECK(pthread_create(&t, NULL, interrupter, &it) == 0);
+    rc = run(vm, "try { while true { } } catch e { print(\"caught\") }\nprint(\"went on\")\n");
+    atomic_store(&it.done, 1);
+    pthread_join(t, NULL);
+    CHECK(rc == KP_ERR_RUNTIME && has(kp_vm_last_error(vm), "interrupted"));
+    CHECK(!has(h.out, "caught") && !has(h.out, "went on"));
     HOST_DONE(&h, vm);
 }
 
@@ -1565,6 +1637,8 @@ int main(void) {
     RUN(c_function_errors_become_runtime_errors_naming_it);
     RUN(register_rejects_bad_names);
     RUN(c_function_calls_back_into_scripts);
+    RUN(try_catch_sees_errors_through_c_functions);
+    RUN(try_catch_does_not_catch_the_budget);
     RUN(handles_keep_values_alive_across_runs);
     RUN(a_reference_from_a_released_handle_reads_as_empty);
     RUN(calling_a_non_function_frees_its_arguments);

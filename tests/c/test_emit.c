@@ -226,6 +226,27 @@ static void test_moves(void) {
     host_done(&h);
 }
 
+/* try / catch: the listing shows the catch, the catch variable's drop,
+ * and the try block's own drops on its normal exit */
+static void test_try_catch(void) {
+    Host h = {0};
+    int rc = emit(&h,
+                  "V : Type = ( .name : String )\n"
+                  "f () -> () := {\n"
+                  "    try {\n"
+                  "        a := V(.name = \"a\")\n"
+                  "        print(a.name)\n"
+                  "    } catch e {\n"
+                  "        print(e.message)\n"
+                  "    }\n"
+                  "}\n");
+    CHECK(rc == KP_OK);
+    CHECK(h.out && has_event(h.out, "6:15 catch e: Error -- a runtime error in the try block unwinds to here"));
+    CHECK(h.out && has_kind_of(h.out, "drop", "e"));
+    CHECK(h.out && has_kind_of(h.out, "drop", "a"));
+    host_done(&h);
+}
+
 /* `return v` of a local: its value moves to the caller (not dropped) */
 static void test_return_moves(void) {
     Host h = {0};
@@ -418,6 +439,7 @@ static void test_out_of_memory(void) {
 
 int main(void) {
     RUN(test_drops);
+    RUN(test_try_catch);
     RUN(test_parse_error_sets_last_error);
     RUN(test_typed_declarations);
     RUN(test_moves);

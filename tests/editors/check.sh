@@ -43,7 +43,7 @@ if command -v vim >/dev/null 2>&1; then
   if [ -s "$tmp/syn" ]; then
     add "$(awk '
       { want = "" }
-      $2 == "keyword"   { ok = $3 ~ /^keep(Conditional|Repeat|Statement|OperatorWord|Ownership)$/ }
+      $2 == "keyword"   { ok = $3 ~ /^keep(Conditional|Repeat|Statement|Exception|OperatorWord|Ownership)$/ }
       $2 == "constant"  { ok = $3 == "keepBoolean" }
       $2 == "directive" { ok = $3 == "keepDirective" }
       $2 == "string"    { ok = $3 == "keepString" }

@@ -8,6 +8,7 @@ endif
 syn keyword keepConditional if else
 syn keyword keepRepeat while for in break continue
 syn keyword keepStatement return
+syn keyword keepException try catch
 syn keyword keepOperatorWord and or not land lor lxor lnot lsl lsr asr
 syn keyword keepBoolean true false
 syn keyword keepOwnership keep with using defer
@@ -26,6 +27,7 @@ syn match keepComment "--.*$" contains=@Spell
 hi def link keepConditional Conditional
 hi def link keepRepeat Repeat
 hi def link keepStatement Statement
+hi def link keepException Exception
 hi def link keepOperatorWord Operator
 hi def link keepBoolean Boolean
 hi def link keepOwnership Keyword
