@@ -326,6 +326,40 @@ KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
     }
 }
 
+/* A function literal: its body compiled once, as a function of its own
+ * (codegen_stmt.c kp_cg_function) whose last parameters are the captures;
+ * the value made where the literal is: the function itself when it
+ * captures nothing, else a record of its closure type holding each
+ * capture — a reference for `&x` and `$&x`, the value moved in for `~&x`
+ * (NEWREC; the types pass declared the overload and the type). */
+static KpType *compile_funclit(C *c, KpNode *n, uint32_t dst) {
+    KpVM *vm = c->vm;
+    if (!n->bound) kp_tc_expr_type(c, n);
+    KpOverload *ov = n->bound;
+    if (!ov) return NULL;
+    if (!ov->proto) kp_cg_function(c, n, ov);
+    int ncap = n->list2.count;
+    if (!ncap || !n->stype) {
+        emit_loadk(c, dst, kp_ptr(KP_T_FUNC, ov->func));
+        return vm->t_func;
+    }
+    uint32_t save = c->fn->freereg;
+    uint32_t base = c->fn->freereg;
+    for (int i = 0; i < ncap; i++) kp_cg_reg_alloc(c);
+    kp_cg_at(c, n);
+    for (int i = 0; i < ncap; i++) {
+        KpNode *u = n->list2.items[i];
+        KpParam *cp = &ov->params[ov->nparams - ncap + i];
+        kp_own_note_capture(c, u->a->name, cp->type, u->op);
+    }
+    for (int i = 0; i < ncap; i++) kp_cg_expr(c, n->list2.items[i], base + (uint32_t)i, M_VALUE);
+    kp_cg_at(c, n);
+    kp_own_hint(c, NULL, n->stype, "the function literal's value");
+    kp_cg_emit(c, KP_BC_NEWREC, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, n->stype)), base, 0);
+    kp_cg_reg_free_to(c, save);
+    return n->stype;
+}
+
 static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
     KpVM *vm = c->vm;
     const char *name = kp_compile_intern(c, n->name);
@@ -341,7 +375,8 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
             /* a kept variable or a $& parameter: read through it */
             kp_cg_emit(c, KP_BC_COPY, dst, l->reg, 0, 0);
             kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0);
-        } else if (mode == M_BORROW && (!l->type || kp_types_movable(l->type)))
+        } else if (mode == M_BORROW && (!l->type || kp_types_movable(l->type) || l->type->kind == KP_TK_FUNC))
+            /* (a Function may be a function literal's value, which moves) */
             kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, KP_VF_PLACE);
         else if (l->reg != dst) {
             kp_cg_emit(c, KP_BC_MOVE, dst, l->reg, 0, 0);
@@ -474,6 +509,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         result = vm->t_map;
         break;
     }
+    case KP_N_FUNCLIT: result = compile_funclit(c, n, dst); break;
     case KP_N_RECORD: {
         int nf = n->list.count;
         if (nf > 256) { kp_compile_error(c, n, "too many fields"); break; }
@@ -1023,8 +1059,17 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     bool pins = c->npinned > pin_mark;
     uint32_t base = (!pins && dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : kp_cg_reg_alloc(c);
     if (base == dst && dst != save - 1) base = kp_cg_reg_alloc(c);
+    uint32_t callee_tmp = NO_REG;
     if (f) emit_loadk(c, base, kp_ptr(KP_T_FUNC, f));
-    else kp_cg_expr(c, callee, base, M_BORROW);
+    else if (callee->kind != KP_N_IDENT && callee->kind != KP_N_FIELD && callee->kind != KP_N_INDEX) {
+        /* a callee that is a temporary (a call's result, a function
+         * literal called where it is made): held below the call, which
+         * borrows it, and dropped after it */
+        callee_tmp = base;
+        kp_cg_expr(c, callee, callee_tmp, M_VALUE);
+        base = kp_cg_reg_alloc(c);
+        kp_cg_emit(c, KP_BC_REF, base, callee_tmp, 0, 0);
+    } else kp_cg_expr(c, callee, base, M_BORROW);
     int nargs = 0, nnamed = 0;
     const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(n->list.count + 1), 8);
     /* the arguments' static types, [0] the piped value's (for the record) */
@@ -1055,6 +1100,10 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     note_arg_moves(c, f, n, pipe_first, argt);
     uint32_t desc = (nnamed || expect) ? add_calldesc(c, nnamed, names, expect) : 0;
     kp_cg_emit(c, KP_BC_CALL, base, (uint32_t)nargs, desc, 0);
+    if (callee_tmp != NO_REG) {
+        kp_own_hint(c, NULL, NULL, "the function called, a temporary");
+        kp_cg_emit(c, KP_BC_DROP, callee_tmp, 1, 0, 0);
+    }
     if (base != dst) kp_cg_emit(c, KP_BC_MOVE, dst, base, 0, 0);
     if (pins) {
         /* the borrowed temporaries die after the call */

@@ -245,6 +245,11 @@ static void compile_assign(C *c, KpNode *n) {
     KpNode *target = n->a;
     uint32_t save = c->fn->freereg;
     kp_cg_at(c, n);
+    if (target->kind == KP_N_UNARY) {
+        kp_compile_error(c, target, "cannot assign to ~&%s here: `~&x` names a taken capture only inside a function literal",
+                         target->a && target->a->name ? target->a->name : "?");
+        return;
+    }
     if (target->kind == KP_N_IDENT) {
         const char *name = kp_compile_intern(c, target->name);
         bool global;

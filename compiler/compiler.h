@@ -53,6 +53,8 @@ typedef enum KpOwnKind {
     KP_OWN_SUMMARY, /* a function's summary (what = its name, why = which
                        reference parameters reach its result or its $&
                        parameters), at its declaration: nothing runs      */
+    KP_OWN_CAPTURE, /* a function literal captures a variable where it is
+                       made (why: borrowed, borrowed mutably, or taken)    */
     KP_OWN_CATCH,   /* a `catch` (what = its variable): where a runtime
                        error in the try block unwinds to, dropping the
                        try block's values; the variable gets an Error     */

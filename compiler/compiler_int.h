@@ -285,12 +285,19 @@ Local *kp_resolve_lookup_var(C *c, const char *name, bool *global, struct KpGlob
 void kp_resolve_note_local_info(C *c, Local *l);
 KpNode *kp_resolve_place_root(KpNode *n);
 KpNode *kp_resolve_root_ident(KpNode *n);
+/* Finds the captures of function literal `lit` (once): its list2, one
+ * KP_N_UNARY (& / $& / ~&) of a KP_N_IDENT per outer name its body uses. */
+void kp_resolve_captures(C *c, KpNode *lit);
 
 /* types.c — static types, signatures, constant folding */
 KpType *kp_types_anon(C *c, int n, const char **names, KpType **types);
 KpType *kp_types_builtin(C *c, const char *name);
 KpFunc *kp_types_ctor_func(C *c);
 KpOverload *kp_types_declare_function(C *c, KpNode *n);
+/* The overload of function literal n (its captures found, their static
+ * types in captypes, NULL = unknown), and its closure type in n->stype
+ * when it captures; `name` is what its values print. */
+KpOverload *kp_types_declare_literal(C *c, KpNode *n, KpType **captypes, const char *name);
 KpType *kp_types_derived(C *c, KpTypeKind kind, KpType *elem, KpType *key, int refmode);
 void kp_types_fill_record(C *c, KpType *t, KpNode *decl);
 bool kp_types_fits_i32(int64_t v);
@@ -337,6 +344,8 @@ void kp_own_note_catch(C *c, const char *name);
 void kp_own_hint(C *c, const char *what, KpType *type, const char *why);
 void kp_own_quiet(C *c);
 void kp_own_note_end(C *c);
+/* A function literal captures `name` (op: KP_OP_REF, KP_OP_MUTREF, KP_OP_MOVE). */
+void kp_own_note_capture(C *c, const char *name, KpType *type, int op);
 void kp_own_note_summary(C *c, const KpOverload *ov);
 
 /* codegen.c — bytecode emission, expressions and calls */

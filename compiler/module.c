@@ -28,8 +28,8 @@
  * use the capabilities its caller passes it as parameters.
  *
  * The walk keeps a stack of the locals that could hide a renamed name
- * (parameters, declarations inside blocks, loop variables, generic
- * parameters); only names that matter are pushed, so the stack stays
+ * (parameters of functions and function literals, declarations inside
+ * blocks, loop and catch variables, generic parameters); only names that matter are pushed, so the stack stays
  * small and the walk linear in the program.
  */
 #include "compiler_int.h"
@@ -227,7 +227,8 @@ static void walk(MW *w, KpNode *n) {
         walk(w, n->b);
         push_local(w, n->name); /* (top-level ones were renamed: never a hit) */
         break;
-    case KP_N_FUNC: walk_func(w, n); break;
+    case KP_N_FUNC:
+    case KP_N_FUNCLIT: walk_func(w, n); break;
     case KP_N_TYPEDECL: {
         int mark = w->nlocals;
         for (int i = 0; i < n->list2.count; i++) {
@@ -245,6 +246,14 @@ static void walk(MW *w, KpNode *n) {
         int mark = w->nlocals;
         if (n->name) push_local(w, n->name);
         if (n->name2) push_local(w, n->name2);
+        walk(w, n->b);
+        w->nlocals = mark;
+        break;
+    }
+    case KP_N_TRY: {
+        walk(w, n->a);
+        int mark = w->nlocals;
+        if (n->name) push_local(w, n->name); /* the catch variable */
         walk(w, n->b);
         w->nlocals = mark;
         break;

@@ -395,7 +395,7 @@ bool kp_own_param_flows(const KpOverload *ov, int i) {
 
 /* ------------------------------------------------ the ownership record */
 
-const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release", "summary", "catch"};
+const char *const kp_own_kind_names[KP_OWN__COUNT] = {"move", "drop", "deinit", "box", "keep", "release", "summary", "capture", "catch"};
 
 /* Does a value of static type t own something that must be dropped?
  * 0 never (scalars, strings, references, types, functions), 1 always
@@ -406,8 +406,8 @@ static int type_owns(KpType *t) {
     switch (t->kind) {
     case KP_TK_SCALAR:
     case KP_TK_REF:
-    case KP_TK_TYPE:
-    case KP_TK_FUNC: return 0;
+    case KP_TK_TYPE: return 0;
+    case KP_TK_FUNC: return t->closure ? 1 : 2; /* a capturing literal's value; a Function may be one */
     case KP_TK_RECORD:
     case KP_TK_LIST:
     case KP_TK_MAP:
@@ -460,6 +460,15 @@ void kp_own_note_summary(C *c, const KpOverload *ov) {
     memcpy(why, buf, len);
     why[len] = 0;
     own_add(c, KP_OWN_SUMMARY, ov->func->name, NULL, false, why, 0);
+}
+
+void kp_own_note_capture(C *c, const char *name, KpType *type, int op) {
+    if (!c->own || c->own_dead) return;
+    own_add(c, KP_OWN_CAPTURE, name, type, false,
+            op == KP_OP_MOVE     ? "taken (~&): moved into the function value, which owns it"
+            : op == KP_OP_MUTREF ? "borrowed mutably ($&): the function value may not outlive it"
+                                 : "borrowed (&): the function value may not outlive it",
+            0);
 }
 
 /* A catch, for the listing (at the catch variable's position). */

@@ -240,8 +240,26 @@ static OVar *plain_local(OP *o, KpNode *root) {
     return x;
 }
 
-/* The local a borrowing call's result borrows (view(&buf, ...)), or NULL. */
+/* A function literal's first borrowed capture of a local of this
+ * function (not of a reference parameter's referent), or NULL. */
+static KpNode *borrowed_capture(OP *o, KpNode *lit) {
+    if (!lit || lit->kind != KP_N_FUNCLIT) return NULL;
+    for (int i = 0; i < lit->list2.count; i++) {
+        KpNode *u = lit->list2.items[i];
+        if (u->op != KP_OP_REF && u->op != KP_OP_MUTREF) continue;
+        if (plain_local(o, u->a)) return u->a;
+    }
+    return NULL;
+}
+
+/* The local a borrowing call's result borrows (view(&buf, ...)), or a
+ * function literal's borrowed capture, or NULL. */
 static OVar *borrowed_local(OP *o, KpNode *value, const char **what) {
+    KpNode *cap = borrowed_capture(o, value);
+    if (cap) {
+        if (what) *what = "capture";
+        return plain_local(o, cap);
+    }
     KpNode *arg = kp_own_borrowed_arg(o->c, value, what);
     return arg ? plain_local(o, kp_resolve_root_ident(arg)) : NULL;
 }
@@ -256,7 +274,10 @@ void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_nod
     const char *what = NULL;
     KpNode *referent = NULL;
     if (value && value->kind == KP_N_UNARY && (value->op == KP_OP_REF || value->op == KP_OP_MUTREF)) referent = value->a;
-    else referent = kp_own_borrowed_arg(c, value, &what);
+    else if (value && value->kind == KP_N_FUNCLIT) {
+        referent = borrowed_capture(o, value);
+        what = "capture";
+    } else referent = kp_own_borrowed_arg(c, value, &what);
     if (!referent) return;
     KpNode *xr = kp_resolve_root_ident(referent), *tr = kp_resolve_root_ident(target);
     if (!xr || !tr) return;
@@ -615,6 +636,11 @@ static void expr(OP *o, KpNode *n, int mode) {
     case KP_N_KEEP:
         for (int i = 0; i < n->list.count; i++) place(o, n->list.items[i]);
         break;
+    case KP_N_FUNCLIT:
+        /* its captures, as the literal is made: `&x` and `$&x` borrow,
+         * `~&x` moves x in; its body gets a pass of its own */
+        for (int i = 0; i < n->list2.count; i++) expr(o, n->list2.items[i], M_VALUE);
+        break;
     default: break;
     }
 }
@@ -795,6 +821,13 @@ static void ret(OP *o, KpNode *n) {
     if (n->a) {
         const char *what = NULL;
         OVar *x = borrowed_local(o, n->a, &what);
+        if (x && n->a->kind == KP_N_FUNCLIT) {
+            kp_compile_error(c, n->a, "'%s' does not live long enough: the function literal borrows it and is returned", x->name);
+            kp_diag_note(c->diags, "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets the function\n"
+                         "    = hint: let the function own it: write ~&%s in the literal's body (it is moved in when the literal is made)",
+                         x->name, x->decl_line, fname, x->name);
+            return;
+        }
         if (x) {
             kp_compile_error(c, n->a, "'%s' does not live long enough: a %s of it is returned", x->name, what);
             kp_diag_note(c->diags, "note: '%s' is declared at line %u and deinitialized when '%s' returns, but the caller gets the %s\n"

@@ -254,3 +254,170 @@ bool kp_resolve_has_hole(KpNode *n) {
         if (kp_resolve_has_hole(n->list.items[i])) return true;
     return false;
 }
+
+/* ------------------------------------------------ function literal captures
+ *
+ * The captures of a function literal are the names its body uses that it
+ * does not declare itself (its parameters, its locals, its loop variables,
+ * the parameters of literals nested in it): a syntactic walk with a stack
+ * of the names in scope.  How the literal captures each one is decided by
+ * how the body uses it, in this order: `~&x` anywhere takes x (the
+ * function value owns it from then on; `~&x` in the body names that value,
+ * it does not move it out at each call); an assignment to x (or to a field
+ * or element of it) or `$&x` borrows it mutably; any other use borrows it
+ * read-only.  Which of those names are variables of the enclosing function
+ * — the only ones captured; top-level variables, functions and types are
+ * reached as from any function — the types pass decides, and it removes
+ * the others (typecheck.c). */
+
+typedef struct CapWalk {
+    C *c;
+    const char **scope;
+    int n, cap;
+    struct { const char *name; int op; KpNode *at; } *found;
+    int nfound, capfound;
+} CapWalk;
+
+static void cap_push(CapWalk *w, const char *name) {
+    if (!name) return;
+    IGROW(w->c, w->scope, w->n, w->cap);
+    if (w->scope) w->scope[w->n++] = name;
+}
+
+static bool cap_bound(CapWalk *w, const char *name) {
+    for (int i = w->n - 1; i >= 0; i--)
+        if (w->scope[i] == name) return true;
+    return false;
+}
+
+/* op strength: REF < MUTREF < MOVE */
+static int cap_rank(int op) { return op == KP_OP_MOVE ? 3 : op == KP_OP_MUTREF ? 2 : 1; }
+
+static void cap_note(CapWalk *w, const char *raw, int op, KpNode *at) {
+    if (!raw || raw[0] == '#' || !strcmp(raw, "...") || !strcmp(raw, "_")) return;
+    const char *name = kp_compile_intern(w->c, raw);
+    if (cap_bound(w, name)) return;
+    for (int i = 0; i < w->nfound; i++)
+        if (w->found[i].name == name) {
+            if (cap_rank(op) > cap_rank(w->found[i].op)) w->found[i].op = op;
+            return;
+        }
+    IGROW(w->c, w->found, w->nfound, w->capfound);
+    if (!w->found) return;
+    w->found[w->nfound].name = name;
+    w->found[w->nfound].op = op;
+    w->found[w->nfound++].at = at;
+}
+
+static void cap_walk(CapWalk *w, KpNode *n);
+
+static void cap_list(CapWalk *w, KpNodeList *l) {
+    for (int i = 0; i < l->count; i++) cap_walk(w, l->items[i]);
+}
+
+static void cap_walk(CapWalk *w, KpNode *n) {
+    if (!n) return;
+    int mark = w->n;
+    switch (n->kind) {
+    case KP_N_IDENT: cap_note(w, n->name, KP_OP_REF, n); return;
+    case KP_N_UNARY:
+        if (n->op == KP_OP_MOVE && n->a) {
+            /* `~&x` (or `~&x.f`, `~&xs[i]`) of an outer x: the literal
+             * takes x; in the body it names the taken value (the node
+             * becomes its operand: `x`, `x.f`) */
+            KpNode *r = kp_resolve_root_ident(n->a);
+            if (r && r->name[0] != '#' && !cap_bound(w, kp_compile_intern(w->c, r->name))) {
+                cap_note(w, r->name, KP_OP_MOVE, r);
+                uint32_t line = n->line, col = n->col;
+                *n = *n->a;
+                n->line = line;
+                n->col = col;
+                cap_walk(w, n);
+                return;
+            }
+        }
+        if (n->op == KP_OP_MUTREF) {
+            KpNode *r = kp_resolve_root_ident(n->a);
+            if (r) cap_note(w, r->name, KP_OP_MUTREF, r);
+        }
+        cap_walk(w, n->a);
+        return;
+    case KP_N_ASSIGN: {
+        KpNode *r = kp_resolve_root_ident(n->a);
+        if (r) cap_note(w, r->name, KP_OP_MUTREF, r);
+        cap_walk(w, n->a);
+        cap_walk(w, n->b);
+        return;
+    }
+    case KP_N_FIELD: cap_walk(w, n->a); return;
+    case KP_N_FIELDINIT: cap_walk(w, n->a); return;
+    case KP_N_PARAM: cap_walk(w, n->b); return;
+    case KP_N_REFTYPE: return;
+    case KP_N_FUNC:
+    case KP_N_TYPEDECL: return; /* named functions capture nothing */
+    case KP_N_DECL:
+        cap_walk(w, n->b);
+        cap_push(w, kp_compile_intern(w->c, n->name));
+        return; /* in scope to the end of the enclosing block */
+    case KP_N_BLOCK:
+        cap_list(w, &n->list);
+        w->n = mark;
+        return;
+    case KP_N_FOR:
+        cap_walk(w, n->a);
+        if (n->name) cap_push(w, kp_compile_intern(w->c, n->name));
+        if (n->name2) cap_push(w, kp_compile_intern(w->c, n->name2));
+        cap_walk(w, n->b);
+        w->n = mark;
+        return;
+    case KP_N_FUNCLIT:
+        /* a nested literal: its own captures first; those it needs from
+         * outside this literal are this literal's too */
+        kp_resolve_captures(w->c, n);
+        for (int i = 0; i < n->list2.count; i++) {
+            KpNode *u = n->list2.items[i];
+            cap_note(w, u->a->name, u->op, u->a);
+        }
+        return;
+    default:
+        cap_walk(w, n->a);
+        cap_walk(w, n->b);
+        cap_walk(w, n->c);
+        cap_list(w, &n->list);
+        cap_list(w, &n->list2);
+        return;
+    }
+}
+
+void kp_resolve_captures(C *c, KpNode *lit) {
+    if (lit->flags & KP_F_CAPTURED) return;
+    lit->flags |= KP_F_CAPTURED;
+    CapWalk w;
+    memset(&w, 0, sizeof w);
+    w.c = c;
+    for (int i = 0; i < lit->list.count; i++)
+        if (lit->list.items[i]->kind == KP_N_PARAM) {
+            cap_walk(&w, lit->list.items[i]->b);
+            if (lit->list.items[i]->name) cap_push(&w, kp_compile_intern(c, lit->list.items[i]->name));
+        }
+    if (lit->a && lit->a->kind == KP_N_OUTPUTS)
+        for (int i = 0; i < lit->a->list.count; i++)
+            if (lit->a->list.items[i]->name) cap_push(&w, kp_compile_intern(c, lit->a->list.items[i]->name));
+    if (lit->b) cap_list(&w, &lit->b->list);
+    lit->list2.count = 0;
+    lit->list2.items = NULL;
+    for (int i = 0; i < w.nfound; i++) {
+        KpNode *at = w.found[i].at;
+        KpNode *id = kp_ast_new(&c->vm->meta_arena, KP_N_IDENT, at->line, at->col);
+        KpNode *u = kp_ast_new(&c->vm->meta_arena, KP_N_UNARY, at->line, at->col);
+        if (!id || !u) break;
+        id->name = w.found[i].name;
+        id->depth = 1;
+        u->op = (uint16_t)w.found[i].op;
+        u->a = id;
+        u->depth = 2;
+        kp_ast_push(&c->vm->meta_arena, &lit->list2, u);
+    }
+    if (w.scope) kp_free(c->vm->meta, w.scope, sizeof(char *) * (size_t)w.cap, 16, NULL);
+    if (w.found) kp_free(c->vm->meta, w.found, sizeof *w.found * (size_t)w.capfound, 16, NULL);
+}

@@ -66,6 +66,7 @@ typedef enum Fit { FIT_NO = 0, FIT_MAYBE = 1, FIT_YES = 2 } Fit;
 typedef struct TcVar {
     const char *name;
     KpType *type;
+    bool global;  /* a top-level variable of the main chunk */
 } TcVar;
 
 typedef struct Tc {
@@ -75,6 +76,7 @@ typedef struct Tc {
     int nvars, cap;
     KpType *hole; /* static type of `_` in the pipe being checked */
     bool in_pipe;
+    int depth;    /* nested blocks checked in this walk */
 } Tc;
 
 /* ------------------------------------------------ declarations count */
@@ -198,7 +200,9 @@ static void tc_push_var(Tc *t, const char *name, KpType *type) {
         t->vars = q;
         t->cap = ncap;
     }
-    t->vars[t->nvars++] = (TcVar){name, type};
+    C *c = t->c;
+    bool global = t->depth == 0 && c->fn->is_main && c->fn->depth == 0 && c->func_depth == 0;
+    t->vars[t->nvars++] = (TcVar){name, type, global};
 }
 
 /* The static type of variable `name`, and whether it is a variable. */
@@ -710,6 +714,47 @@ static KpType *check_pipe(Tc *t, KpNode *n) {
 }
 
 /* The static type of expression n (NULL: unknown), checking it. */
+/* A function literal: its captures are the outer names its body uses
+ * (resolve.c) that are variables of the enclosing function, not top-level
+ * variables (reached as from any function); its overload is declared here
+ * with the captures' static types, its body is checked when it is
+ * compiled (as a function's).  Its type: Function when it captures
+ * nothing, else its closure type (a value that moves). */
+static KpType *funclit_type(Tc *t, KpNode *n) {
+    C *c = t->c;
+    if (n->bound) return n->stype ? n->stype : t->vm->t_func;
+    kp_resolve_captures(c, n);
+    int k = 0;
+    KpType *types[64];
+    for (int i = 0; i < n->list2.count; i++) {
+        KpNode *u = n->list2.items[i];
+        const char *name = kp_compile_intern(c, u->a->name);
+        bool keep = false;
+        KpType *ty = NULL;
+        int j = t->nvars - 1;
+        while (j >= 0 && t->vars[j].name != name) j--;
+        if (j >= 0) {
+            keep = !t->vars[j].global;
+            ty = t->vars[j].type;
+        } else {
+            bool global;
+            struct KpGlobal *g;
+            Local *l = kp_resolve_lookup_var(c, name, &global, &g);
+            if (l && l != (Local *)1 && !global) {
+                keep = true;
+                ty = l->type;
+            }
+        }
+        if (!keep) continue;
+        if (k < 64) types[k] = ty;
+        n->list2.items[k++] = u;
+    }
+    n->list2.count = k;
+    n->bound = kp_types_declare_literal(c, n, types, n->name ? kp_compile_intern(c, n->name) : kp_compile_intern(c, "anonymous"));
+    if (!n->bound) return NULL;
+    return n->stype ? n->stype : t->vm->t_func;
+}
+
 static KpType *expr_type(Tc *t, KpNode *n) {
     KpVM *vm = t->vm;
     if (!n) return NULL;
@@ -725,6 +770,7 @@ static KpType *expr_type(Tc *t, KpNode *n) {
         return is_var ? ty : NULL;
     }
     case KP_N_HOLE: return t->in_pipe ? t->hole : NULL;
+    case KP_N_FUNCLIT: return funclit_type(t, n);
     case KP_N_LIST: { /* List#(T) when every element is a known T */
         if (n->packed) return kp_types_derived(t->c, KP_TK_LIST, n->packed->kind == KP_N_INT ? vm->t_int : vm->t_float, NULL, 0);
         KpType *et = NULL;
@@ -812,6 +858,7 @@ bool kp_tc_names_ref_param(C *c, const KpNode *init) {
 
 static void check_decl(Tc *t, KpNode *n) {
     KpType *want = n->a ? quiet_type(t, n->a) : NULL;
+    if (n->b && n->b->kind == KP_N_FUNCLIT && !n->b->name) n->b->name = n->name; /* what it prints */
     KpType *have = NULL;
     if (n->b) {
         have = n->b->kind == KP_N_CALL ? check_call(t, n->b, want, NULL, NULL) : expr_type(t, n->b);
@@ -860,10 +907,12 @@ static void check_nested(Tc *t, KpNode *b, const char *v1, KpType *t1, const cha
         if (b->list.items[i] && (b->list.items[i]->kind == KP_N_FUNC || b->list.items[i]->kind == KP_N_TYPEDECL)) return;
     b->flags |= KP_F_TYPED;
     int mark = t->nvars;
+    t->depth++;
     if (v1) tc_push_var(t, kp_compile_intern(t->c, v1), t1);
     if (v2) tc_push_var(t, kp_compile_intern(t->c, v2), NULL);
     for (int i = 0; i < b->list.count; i++) check_stmt(t, b->list.items[i]);
     t->nvars = mark;
+    t->depth--;
 }
 
 static void check_stmt(Tc *t, KpNode *n) {

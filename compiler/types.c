@@ -314,24 +314,9 @@ static KpType *instantiate(C *c, TypeBind *tb, KpNode *use) {
     return t;
 }
 
-KpOverload *kp_types_declare_function(C *c, KpNode *n) {
-    KpVM *vm = c->vm;
-    const char *name = kp_compile_intern(c, n->name);
-    KpFunc *f = kp_func_get(vm, name, true);
-    if (!f) return NULL;
-    if (kp_func_host_owner(f)) { /* see kp_register_ex in include/keep.h */
-        kp_compile_error(c, n, "'%s' is a C function registered by the host (kp_register); a script function of "
-                         "that name would overload it: rename it (or the host registers it with KP_REG_OVERLOAD)",
-                         n->name);
-        return NULL;
-    }
-    KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
-    memset(ov, 0, sizeof *ov);
-    ov->func = f;
-    ov->nparams = (uint16_t)n->list.count;
-    ov->params = kp_arena_alloc(&vm->meta_arena, sizeof(KpParam) * (size_t)(n->list.count + 1), 16);
-    ov->file = c->src->name;
-    ov->line = n->line;
+/* The parameters (n->list) and the output type (n->a) of function
+ * declaration or literal n into ov (its params array allocated). */
+static void fill_signature(C *c, KpOverload *ov, KpNode *n) {
     for (int i = 0; i < n->list.count; i++) {
         KpNode *pn = n->list.items[i];
         KpParam *p = &ov->params[i];
@@ -380,6 +365,27 @@ KpOverload *kp_types_declare_function(C *c, KpNode *n) {
             ov->ret = kp_types_resolve(c, n->a);
         }
     }
+}
+
+KpOverload *kp_types_declare_function(C *c, KpNode *n) {
+    KpVM *vm = c->vm;
+    const char *name = kp_compile_intern(c, n->name);
+    KpFunc *f = kp_func_get(vm, name, true);
+    if (!f) return NULL;
+    if (kp_func_host_owner(f)) { /* see kp_register_ex in include/keep.h */
+        kp_compile_error(c, n, "'%s' is a C function registered by the host (kp_register); a script function of "
+                         "that name would overload it: rename it (or the host registers it with KP_REG_OVERLOAD)",
+                         n->name);
+        return NULL;
+    }
+    KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
+    memset(ov, 0, sizeof *ov);
+    ov->func = f;
+    ov->nparams = (uint16_t)n->list.count;
+    ov->params = kp_arena_alloc(&vm->meta_arena, sizeof(KpParam) * (size_t)(n->list.count + 1), 16);
+    ov->file = c->src->name;
+    ov->line = n->line;
+    fill_signature(c, ov, n);
     /* a second overload with the same parameter types is an error */
     for (uint32_t i = 0; i < f->n; i++) {
         KpOverload *o = f->ovs[i];
@@ -435,7 +441,8 @@ KpFunc *kp_types_ctor_func(C *c) {
 bool kp_types_is_num(KpVM *vm, KpType *t) { return t == vm->t_int || t == vm->t_float; }
 
 bool kp_types_movable(KpType *t) {
-    return t && (t->kind == KP_TK_RECORD || t->kind == KP_TK_LIST || t->kind == KP_TK_MAP);
+    return t && (t->kind == KP_TK_RECORD || t->kind == KP_TK_LIST || t->kind == KP_TK_MAP ||
+                 (t->kind == KP_TK_FUNC && t->closure));
 }
 
 bool kp_types_scalar(KpVM *vm, KpType *t) {
@@ -562,4 +569,73 @@ bool kp_types_fold_binary(C *c, KpNode *n, KpValue *out) {
 bool kp_types_same_static(C *c, KpType *want, KpType *have) {
     (void)c;
     return want && have && want == have && want->kind == KP_TK_SCALAR;
+}
+
+/* A function literal's overload and, when it captures, its type: a
+ * KP_TK_FUNC type whose "fields" are the captures (the value is a record
+ * of that type, vm/vm.c), so that a literal that owns or borrows what it
+ * captures moves like a record.  The overload's parameters are the
+ * literal's, then one per capture: `&T` for a `&` capture, `$&T` for a
+ * `$&` one and for a taken one (the call passes a reference to the value
+ * the function owns).  Its function is not in any name's overload set. */
+KpOverload *kp_types_declare_literal(C *c, KpNode *n, KpType **captypes, const char *name) {
+    KpVM *vm = c->vm;
+    int ncap = n->list2.count;
+    KpFunc *f = kp_arena_alloc(&vm->meta_arena, sizeof(KpFunc), 16);
+    KpOverload *ov = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload), 16);
+    KpOverload **ovs = kp_arena_alloc(&vm->meta_arena, sizeof(KpOverload *), 8);
+    if (!f || !ov || !ovs) return NULL;
+    memset(f, 0, sizeof *f);
+    memset(ov, 0, sizeof *ov);
+    f->name = name;
+    f->n = f->cap = 1;
+    f->ovs = ovs;
+    ovs[0] = ov;
+    ov->func = f;
+    int np = n->list.count;
+    ov->nparams = (uint16_t)(np + ncap);
+    ov->params = kp_arena_alloc(&vm->meta_arena, sizeof(KpParam) * (size_t)(np + ncap + 1), 16);
+    ov->file = c->src->name;
+    ov->line = n->line;
+    ov->literal = (uint16_t)ncap;
+    ov->is_literal = 1;
+    fill_signature(c, ov, n);
+    ov->nparams = (uint16_t)(np + ncap);
+    for (int i = 0; i < np; i++)
+        if (n->list.items[i]->kind == KP_N_PARAM && !n->list.items[i]->a)
+            kp_compile_error(c, n->list.items[i], "a function literal's parameter needs a type: `%s: T`",
+                             n->list.items[i]->name ? n->list.items[i]->name : "_");
+    uint64_t take = 0;
+    const char **names = ncap ? kp_arena_alloc(&vm->meta_arena, sizeof(char *) * (size_t)ncap, 8) : NULL;
+    for (int j = 0; j < ncap; j++) {
+        KpNode *u = n->list2.items[j];
+        KpParam *p = &ov->params[np + j];
+        memset(p, 0, sizeof *p);
+        p->def = kp_unset();
+        p->name = kp_compile_intern(c, u->a->name);
+        p->mode = u->op == KP_OP_REF ? KP_PM_REF : KP_PM_MUTREF;
+        KpType *ct = captypes ? captypes[j] : NULL;
+        if (ct && ct->kind == KP_TK_REF) ct = ct->elem;
+        if (ct && ct->kind == KP_TK_ANY) ct = NULL;
+        p->type = ct;
+        p->fast_tag = !ct ? 0 : (ct->kind == KP_TK_SCALAR ? ct->tag : 255);
+        if (u->op == KP_OP_MOVE && j < 64) take |= 1ull << j;
+        if (names) names[j] = p->name;
+    }
+    if (ncap > 64) kp_compile_error(c, n, "a function literal captures %d variables (64 at most)", ncap);
+    if (ncap) {
+        KpType *t = kp_types_new(c, KP_TK_FUNC, vm->t_func->name);
+        t->nfields = (uint32_t)ncap;
+        t->fnames = names;
+        t->ftypes = kp_arena_alloc(&vm->meta_arena, sizeof(KpType *) * (size_t)(ncap + 1), 8);
+        t->defaults = kp_arena_alloc(&vm->meta_arena, sizeof(KpValue) * (size_t)(ncap + 1), 16);
+        for (int j = 0; j < ncap; j++) {
+            t->ftypes[j] = NULL;
+            t->defaults[j] = kp_unset();
+        }
+        t->closure = ov;
+        t->closure_take = take;
+        n->stype = t;
+    }
+    return ov;
 }

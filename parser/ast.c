@@ -60,7 +60,7 @@ static const char *const kind_names[KP_N__COUNT] = {
     [KP_N_BINARY] = "binary",   [KP_N_UNARY] = "unary",
     [KP_N_CALL] = "call",       [KP_N_FIELD] = "field",
     [KP_N_INDEX] = "index",     [KP_N_GENERIC] = "generic",
-    [KP_N_PIPE] = "pipe",       [KP_N_REFTYPE] = "reftype",
+    [KP_N_PIPE] = "pipe",       [KP_N_FUNCLIT] = "funclit",       [KP_N_REFTYPE] = "reftype",
     [KP_N_BLOCK] = "block",     [KP_N_DECL] = "decl",
     [KP_N_ASSIGN] = "assign",   [KP_N_EXPRSTMT] = "exprstmt",
     [KP_N_FUNC] = "func",       [KP_N_OUTPUTS] = "outputs",
@@ -249,8 +249,9 @@ static void node(Out *o, const KpNode *n, int indent) {
         child(o, n->a, indent);
         child(o, n->b, indent);
         break;
+    case KP_N_FUNCLIT:
     case KP_N_FUNC:
-        puts_(o, "func ");
+        puts_(o, n->kind == KP_N_FUNC ? "func " : "funclit ");
         name_or_dash(o, n->name);
         group(o, &n->list, indent);
         child(o, n->a, indent);

@@ -55,6 +55,14 @@ typedef enum KpNodeKind {
                      follows the bar: a KP_N_CALL (`f(_, 1)`, `f(1)`), a bare
                      callee (KP_N_IDENT `deinit`, KP_N_FIELD `m.f`), or a
                      KP_N_KEEP (`keep _ with r`).                          */
+    KP_N_FUNCLIT, /* a function literal: list = params (KP_N_PARAM), a =
+                     return spec (as KP_N_FUNC's), b = body, list2 = its
+                     captures, found by the compiler (resolve.c
+                     kp_resolve_captures): one KP_N_UNARY per captured
+                     variable, op KP_OP_REF (`&x`), KP_OP_MUTREF (`$&x`)
+                     or KP_OP_MOVE (`~&x`: taken), a = a KP_N_IDENT;
+                     bound = its overload, stype = its type (set by the
+                     types pass).  `(a: &P, b: &P) -> Bool := { ... }`  */
     KP_N_REFTYPE, /* op (KP_OP_REF/KP_OP_MUTREF/KP_OP_MOVE), a = type expr.
                      Only in type position: `x: &Point`, `-> $&T`         */
 
@@ -148,7 +156,8 @@ enum {
     KP_F_BYVALUE = 1u << 10, /* a call's argument: the types pass is certain
                                 it goes to a by-value parameter (a
                                 consuming use, for the ownership pass)    */
-    KP_F_REPORTED = 1u << 11, /* IDENT: its error is reported already (an
+    KP_F_CAPTURED = 1u << 11,/* FUNCLIT: its captures are found (list2)   */
+    KP_F_REPORTED = 1u << 12, /* IDENT: its error is reported already (an
                                 unknown member of a module, a module used
                                 as a value: compiler/module.c); code
                                 generation says nothing more of it        */

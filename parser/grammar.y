@@ -76,6 +76,11 @@ void kp_grammar_rearm(void *p) {
  * owner list (greedy), as a reader would expect. */
 %left WITH.
 %left COMMA.
+/* `( items ) ->` is a function literal's head: `(a: Int) -> Int := { … }`.
+ * A parenthesized expression followed by `->` is nothing else (a
+ * signature's head is `name (params)`), so the shift wins. */
+%nonassoc PARENS.
+%nonassoc ARROW.
 
 /* ======================================================== program */
 program ::= top_open.
@@ -222,10 +227,13 @@ primary(A) ::= STRING(T).                       { A = kp_pb_string(ctx, T); }
 primary(A) ::= TRUE(T).                         { A = kp_pb_bool(ctx, T, true); }
 primary(A) ::= FALSE(T).                        { A = kp_pb_bool(ctx, T, false); }
 primary(A) ::= HOLE(T).                         { A = kp_pb_leaf(ctx, KP_N_HOLE, T); }
-primary(A) ::= LPAREN(T) RPAREN.                { A = kp_pb_leaf(ctx, KP_N_UNIT, T); }
+primary(A) ::= LPAREN(T) RPAREN. [PARENS]       { A = kp_pb_leaf(ctx, KP_N_UNIT, T); }
 primary(A) ::= LPAREN(T) ASSIGN RPAREN.         { A = kp_pb_leaf(ctx, KP_N_MAP, T); }
-primary(A) ::= LPAREN(T) items_ne(I) RPAREN.    { A = kp_pb_parens(ctx, T, I); }
+primary(A) ::= LPAREN(T) items_ne(I) RPAREN. [PARENS] { A = kp_pb_parens(ctx, T, I); }
 primary(A) ::= LBRACKET(T) items(I) RBRACKET.   { A = kp_pb_list(ctx, T, I); }
+/* A function literal: `(a: Int, b: Int) -> Int := { return a + b }`. */
+primary(A) ::= LPAREN(T) items_ne(I) RPAREN ARROW rettype(R) DECLARE block(B). { A = kp_pb_funclit(ctx, T, I, R, B); }
+primary(A) ::= LPAREN(T) RPAREN ARROW rettype(R) DECLARE block(B). { A = kp_pb_funclit(ctx, T, NULL, R, B); }
 
 /* ========================================================== items */
 /* Comma- or newline-separated, trailing separator allowed.  A trailing

@@ -789,6 +789,19 @@ static void to_params(KpParseCtx *c, KpNodeList *l) {
     }
 }
 
+KpNode *kp_pb_funclit(KpParseCtx *c, KpTok lp, KpNode *items, KpNode *ret, KpNode *body) {
+    KpNode *n = kp_pb_node(c, KP_N_FUNCLIT, lp);
+    if (items) {
+        unpack(c, items);
+        n->list = items->list;
+        for (int i = 0; i < n->list.count; i++) consume(n->list.items[i]);
+        to_params(c, &n->list);
+    }
+    n->a = ret;
+    n->b = body;
+    return kp_pb_done(c, n);
+}
+
 /* A call `name (params)` read as a function head; NULL if it is not one. */
 static KpNode *func_head(KpParseCtx *c, KpNode *lhs) {
     if (lhs->kind != KP_N_CALL || lhs->a->kind != KP_N_IDENT ||
@@ -970,6 +983,11 @@ KpNode *kp_pb_assign(KpParseCtx *c, KpNode *target, KpTok eq, KpOp op,
     switch (target->kind) {
     case KP_N_IDENT: case KP_N_FIELD: case KP_N_INDEX:
         break;
+    case KP_N_UNARY:
+        /* `~&n += 1` inside a function literal: n is taken by the literal
+         * (the compiler turns the target into n; elsewhere it is an error) */
+        if (target->op == KP_OP_MOVE && target->a && target->a->kind == KP_N_IDENT) break;
+        /* fallthrough */
     default:
         kp_pb_error(c, target, "cannot assign to this expression");
         kp_diag_note(c->diags, "hint: assign to a variable, a field `p.x` or an element `xs[i]`");

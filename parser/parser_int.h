@@ -92,6 +92,8 @@ KpNode *kp_pb_call(KpParseCtx *c, KpNode *callee, KpTok lp, KpNode *items);
 KpNode *kp_pb_generic(KpParseCtx *c, KpNode *base, KpTok hp, KpNode *items);
 KpNode *kp_pb_parens(KpParseCtx *c, KpTok lp, KpNode *items);
 KpNode *kp_pb_list(KpParseCtx *c, KpTok lb, KpNode *items);
+/* `(params) -> R := { body }`: a function literal (items NULL: no params). */
+KpNode *kp_pb_funclit(KpParseCtx *c, KpTok lp, KpNode *items, KpNode *ret, KpNode *body);
 
 /* Item lists (a temporary KP_N_LIST node holding the items). */
 KpNode *kp_pb_items(KpParseCtx *c, KpNode *first);

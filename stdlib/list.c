@@ -402,7 +402,7 @@ static bool b_sort_by(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpList *l = kp_lib_list(vm, "sort", a, 0, true);
     if (!l) return false;
     KpValue f = kp_deref(a[1]);
-    if (f.tag != KP_T_FUNC)
+    if (f.tag != KP_T_FUNC && !(f.tag == KP_T_RECORD && ((KpRecord *)f.p)->type->closure))
         return kp_vm_error(vm, "argument 2 of 'sort' must be a less function, but it is %s", kp_value_type_name(vm, f));
     *out = kp_unit();
     return do_sort(vm, l, f);

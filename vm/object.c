@@ -929,9 +929,21 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         if (v.flags & KP_VF_PLACE) return tostring_rec(vm, *(KpValue *)v.p, quoted, depth);
         if (!add(vm, v.flags & KP_VF_MUT ? "$&" : "&")) return false;
         return tostring_rec(vm, *(KpValue *)v.p, true, depth + 1);
-    case KP_T_FUNC:
-        snprintf(buf, sizeof buf, "<function %.40s>", ((KpFunc *)v.p)->name);
+    case KP_T_FUNC: {
+        /* <function name (file:line)> for a script function of one
+         * overload (a function literal's included), else <function name> */
+        KpFunc *f = v.p;
+        const KpOverload *ov = f->n == 1 ? f->ovs[0] : NULL;
+        if (ov && ov->proto && ov->file) {
+            const char *base = strrchr(ov->file, '/');
+            char fb[160];
+            snprintf(fb, sizeof fb, "<function %.40s (%.60s:%u)>", f->name, base ? base + 1 : ov->file, ov->line);
+            return add(vm, fb);
+        } else {
+            snprintf(buf, sizeof buf, "<function %.40s>", f->name);
+        }
         return add(vm, buf);
+    }
     case KP_T_TYPE: return add(vm, kp_type_name(v.p));
     case KP_T_SYSTEM: return add(vm, "<system>");
     case KP_T_STR:
@@ -939,6 +951,7 @@ static bool tostring_rec(KpVM *vm, KpValue v, bool quoted, int depth) {
         return kp_buf_add(vm, &vm->scratch, ((KpString *)v.p)->data, ((KpString *)v.p)->len);
     case KP_T_RECORD: {
         KpRecord *r = v.p;
+        if (r->type->closure) return tostring_rec(vm, kp_ptr(KP_T_FUNC, r->type->closure->func), quoted, depth);
         if (r->type->host) return add(vm, "<") && add(vm, r->type->name) && add(vm, ">");
         if (!r->type->anon && !add(vm, r->type->name)) return false;
         if (!add(vm, "(")) return false;
@@ -1067,7 +1080,9 @@ bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v) {
         if (t->tag == KP_T_SYSTEM) return v.aux == (uint32_t)(t->akind);
         return true;
     case KP_TK_TYPE: return v.tag == KP_T_TYPE;
-    case KP_TK_FUNC: return v.tag == KP_T_FUNC;
+    case KP_TK_FUNC: /* a function, or a function literal's value (a record of its closure type) */
+        if (t->closure) return v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type == t;
+        return v.tag == KP_T_FUNC || (v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type->closure);
     case KP_TK_RECORD: return v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type == t;
     case KP_TK_LIST: {
         if (v.tag != KP_T_LIST) return false;

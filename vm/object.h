@@ -118,6 +118,11 @@ struct KpType {
     void *host_ud;
     size_t host_size;
     bool host;
+    /* FUNC: the type of a function literal that captures (its values are
+     * records of it: the captures are its fields); the overload, and bit
+     * i set when capture i is taken (owned) rather than borrowed */
+    struct KpOverload *closure;
+    uint64_t closure_take;
 };
 
 /* The host's payload of a record of a host type (16-aligned). */
@@ -177,6 +182,10 @@ typedef struct KpOverload {
     void *host_ud;
     uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
                               add overloads of the same name */
+    uint16_t literal;  /* a function literal's: how many of the last
+                          parameters are its captures (passed by the call,
+                          never by the caller); 0 otherwise */
+    uint8_t is_literal;/* a function literal's overload */
 } KpOverload;
 
 /* The first host function of f registered without KP_REG_OVERLOAD, which a

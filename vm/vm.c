@@ -1090,6 +1090,40 @@ static bool ret_compatible(const KpType *ret, const KpType *expect) {
     return (ret->kind == KP_TK_LIST || ret->kind == KP_TK_MAP) && ret->kind == expect->kind && !ret->elem && !ret->key;
 }
 
+/* The value of a function literal that captures is a record of its
+ * closure type (compiler/types.c kp_types_declare_literal): is v one? */
+static inline KpRecord *as_closure(KpValue v) {
+    return v.tag == KP_T_RECORD && ((KpRecord *)v.p)->type->closure ? v.p : NULL;
+}
+
+/* A call of function literal value `cr` with nargs arguments at args: its
+ * captures are appended as its last parameters' arguments — the
+ * reference a borrowed capture holds (checked here: the variable may have
+ * gone out of scope), a $& reference to the value a taken one owns. */
+static bool __attribute__((noinline)) closure_args(KpVM *vm, KpRecord *cr, KpValue *args, int *pnargs, KpCallDesc *desc) {
+    KpType *t = cr->type;
+    KpOverload *ov = t->closure;
+    int nargs = *pnargs, np = ov->nparams - ov->literal;
+    if (desc && desc->nnamed)
+        return kp_vm_error(vm, "'%s' is a function literal: it takes its arguments by position", ov->func->name);
+    if (nargs != np)
+        return kp_vm_error(vm, "'%s' takes %d argument%s, but %d were given", ov->func->name, np, np == 1 ? "" : "s", nargs);
+    if (args + nargs + t->nfields + 1 >= vm->stack_end) return kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
+    for (uint32_t k = 0; k < t->nfields; k++) {
+        KpValue *slot = &cr->f[k];
+        if (k < 64 && (t->closure_take >> k & 1)) {
+            args[nargs + (int)k] = kp_make_ref(vm, slot, &cr->h, KP_VF_MUT);
+            continue;
+        }
+        if (slot->tag == KP_T_REF && !kp_ref_ok(*slot))
+            return kp_vm_error(vm, "'%s' borrows '%s', which went out of scope: a function literal that borrows a "
+                               "variable may not outlive it", ov->func->name, t->fnames[k]);
+        args[nargs + (int)k] = *slot;
+    }
+    *pnargs = nargs + (int)t->nfields;
+    return true;
+}
+
 static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs, KpCallDesc *desc) {
     int npos = nargs - (desc ? desc->nnamed : 0);
     KpOverload *best = NULL;
@@ -1576,6 +1610,20 @@ static KpValue *stack_top(KpVM *vm) {
 
 bool kp_vm_call_value(KpVM *vm, KpValue fn, KpValue *in, int nargs, KpValue *out) {
     KpValue *top = stack_top(vm);
+    KpRecord *cr = as_closure(kp_deref(fn));
+    if (cr && top + nargs + 2 < vm->stack_end) {
+        /* a function literal's value: its captures follow the arguments */
+        for (int i = 0; i < nargs; i++) top[1 + i] = in[i];
+        if (!closure_args(vm, cr, top + 1, &nargs, NULL)) {
+            for (int i = 0; i < nargs; i++) {
+                if (top[1 + i].tag != KP_T_REF && KP_NEEDS_DROP(top[1 + i])) kp_drop(vm, top[1 + i]);
+                top[1 + i] = kp_unset();
+            }
+            return false;
+        }
+        top[0] = kp_ptr(KP_T_FUNC, cr->type->closure->func);
+        return kp_vm_call_at(vm, top, nargs, out);
+    }
     if (top + nargs + 2 >= vm->stack_end || fn.tag != KP_T_FUNC) {
         /* the arguments are the call's: given back as a failed bind does */
         if (top + nargs + 2 >= vm->stack_end) kp_vm_error(vm, "stack overflow");
@@ -2540,13 +2588,19 @@ dispatch:
             *fv = out;
             NEXT;
         }
+        KpOverload *ov;
         if (UNLIKELY(fval.tag != KP_T_FUNC)) {
+            KpRecord *cr = as_closure(fval);
+            if (cr) {
+                if (!closure_args(vm, cr, fv + 1, &nargs, desc)) goto error;
+                ov = cr->type->closure;
+                goto bind;
+            }
             if (fval.tag == KP_T_MOVED || fval.tag == KP_T_UNSET) bad_value(vm, fval, NULL);
             else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fval)));
             goto error;
         }
         KpFunc *f = fval.p;
-        KpOverload *ov;
         if (LIKELY(f->n == 1 && !desc)) {
             ov = f->ovs[0];
             if (LIKELY(ov->proto && nargs == ov->nparams)) {
@@ -2577,7 +2631,8 @@ dispatch:
                 }
             }
         } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
-        if (!bind_args(vm, ov, fv + 1, &nargs, desc, POS)) goto error;
+    bind:
+        if (!bind_args(vm, ov, fv + 1, &nargs, ov->literal ? NULL : desc, POS)) goto error;
         if (ov->native) {
             KpValue r = kp_unit();
             KpValue *save = vm->native_top;
@@ -2775,6 +2830,14 @@ dispatch:
                 kp_vm_error(vm, "'%s' returns a reference to its own local variable, which is deinitialized on return",
                             p->name);
                 goto error;
+            }
+        }
+        if (ret_v.tag == KP_T_REF && p->ret && p->ret->kind == KP_TK_SCALAR && kp_ref_ok(ret_v)) {
+            /* `return n` of a `$&Int` (or `&String`) parameter from a
+             * function returning Int (String): the value is copied */
+            KpValue d = *(KpValue *)ret_v.p;
+            if (d.tag == KP_T_STR || KP_IS_PLAIN(d)) {
+                if (!kp_clone(vm, d, &ret_v)) goto error;
             }
         }
         if (p->ret && !(p->ret->kind == KP_TK_SCALAR && p->ret->tag == ret_v.tag)) {

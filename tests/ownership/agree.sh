@@ -7,9 +7,11 @@
 # must appear, at that line:column and with that kind, in the script's
 # --emit=ownership listing (the top-level variables dropped when the
 # program ends: by name).  The listing must show nothing for values that
-# own nothing (scalars, strings, references).  Prints one line per
-# disagreement (what the VM drops while an error unwinds to a catch is
-# not in the listing: the error decided it), then "agree: N scripts, M events traced, K failed" and
+# own nothing (scalars, strings, references; a capture line says how a
+# function literal captures a variable, whatever it holds).  Prints one
+# line per disagreement (what the VM drops while an error unwinds to a
+# catch is not in the listing: the error decided it), then
+# "agree: N scripts, M events traced, K failed" and
 # "P passed, K failed" (tests/run.sh reads the last line).
 B=${1:-build}
 KEEP=$B/keep
@@ -44,7 +46,7 @@ for f in ${KP_TESTS:-$(find tests -name '*.kp' -not -path 'tests/todo/*' | sort)
       if ($1 == "|" && $2 ~ /^[0-9]+:[0-9]+$/) {
         have[$2 " " $3] = 1
         t = $0; sub(/^[^:]*:[0-9]+ [a-z]+ [^:]*: /, "", t); sub(/ .*/, "", t)
-        if ($3 != "box" && $3 != "keep" && $3 != "release" && t ~ /^(Int|Float|Bool|String|Int8|Int16|Int32|Int64|UInt8|UInt16|UInt32|UInt64|Byte|Float32|Float64|\(\)|&.*|\$&.*)$/)
+        if ($3 != "box" && $3 != "keep" && $3 != "release" && $3 != "capture" && t ~ /^(Int|Float|Bool|String|Int8|Int16|Int32|Int64|UInt8|UInt16|UInt32|UInt64|Byte|Float32|Float64|\(\)|&.*|\$&.*)$/)
           print "agree: " file ": the listing shows " $3 " of a value that owns nothing: " $0
       } else if ($1 == "|" && $2 == "end") {
         w = $4; sub(/:$/, "", w); have["end " $3 " " w] = 1
