@@ -63,7 +63,7 @@ int kp_vm_static_type(KpVM *vm, const char *text, size_t len, KpWriteFn out, voi
 
 static const char *const keywords[] = {
     "if", "else", "while", "for", "in", "break", "continue", "return", "and", "or", "not",
-    "true", "false", "keep", "with", "using", "defer", "deinit", "Type", "system", NULL,
+    "true", "false", "keep", "with", "using", "defer", "try", "catch", "deinit", "Type", "system", NULL,
 };
 
 static const char *const builtin_types[] = {

@@ -16,7 +16,8 @@
  *        8 | b := a
  *          |   8:6 move a: V
  *
- * `KIND WHAT: TYPE`, KIND one of move, drop, deinit, box, keep, release
+ * `KIND WHAT: TYPE`, KIND one of move, drop, deinit, box, keep, release,
+ * catch (where a try block's errors unwind to)
  * (and `summary NAME: …`, a function's summary at its declaration);
  * WHAT `_` for a temporary; TYPE `?` when the static type is unknown.  An
  * event marked "(at run time ...)" is one the compiler emits but whose

@@ -1086,8 +1086,10 @@ void kp_pb_syntax_error(KpParseCtx *c, void *parser, int kind, KpTok t) {
     static const struct { int kind; const char *what; } hints[] = {
         {TK_INT, "an expression"}, {TK_LBRACE, "`{`"}, {TK_RPAREN, "`)`"},
         {TK_RBRACKET, "`]`"},      {TK_IDENT, "a name"}, {TK_NEWLINE, "end of line"},
-        {TK_RBRACE, "`}`"},
+        {TK_RBRACE, "`}`"},        {TK_CATCH, "`catch`"},
     };
+    /* the input ends after a try block: the REPL asks for its catch */
+    if (kind == TK_NEWLINE && c->last_newline && kp_grammar_accepts(parser, TK_CATCH)) c->wants_catch = true;
     const char *exp[2] = {NULL, NULL};
     int ne = 0;
     for (size_t i = 0; i < sizeof hints / sizeof hints[0] && ne < 2; i++) {
@@ -1223,7 +1225,9 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
         if (nl_pending) {
             nl_pending = false;
             if (t.kind != TK_PIPE && t.kind != TK_ELSE && t.kind != TK_CATCH) {
+                c.last_newline = t.kind == KP_TOK_EOF;
                 feed(&c, parser, TK_NEWLINE, nl_tok);
+                c.last_newline = false;
                 prev = TK_NEWLINE;
                 if (parens == 0) kp_grammar_rearm(parser);
                 if (c.stop) break;
@@ -1243,6 +1247,7 @@ KpNode *kp_parse(KpSource *src, KpArena *arena, KpDiags *diags) {
                 if ((parens > 0 || braces > 0) && diags->count > errors_before_end)
                     diags->count = errors_before_end;
             }
+            if (c.wants_catch && errors_before_end == 1) diags->incomplete = true;
             break;
         }
         if (t.err) {

@@ -45,6 +45,8 @@ typedef struct KpParseCtx {
     KpNode *program;      /* top-level block, filled as statements reduce */
     KpPending *pending;
     bool stop;            /* fatal (too deep, out of memory): stop feeding */
+    bool last_newline;    /* the newline being fed is the input's last token */
+    bool wants_catch;     /* the input ended after a try block: incomplete */
     bool depth_reported;
     bool oom;
     KpTok last;           /* the token being fed (for overflow errors) */

@@ -146,7 +146,7 @@ static bool b_error(KpVM *vm, KpValue *a, int n, KpValue *out) {
                   f[4].tag == KP_T_INT && f[5].tag == KP_T_LIST;
         KpList *tl = ok ? f[5].p : NULL;
         for (uint32_t i = 0; ok && i < tl->len; i++) ok = tl->items[i].tag == KP_T_STR;
-        if (!ok) return kp_vm_error(vm, "error(e): e is an Error with a field moved out or of the wrong type");
+        if (!ok) return kp_vm_error_kind(vm, KP_EK_TYPE, "error(e): e is an Error with a field moved out or of the wrong type");
         KpString *kind = f[0].p, *msg = f[1].p, *file = f[2].p;
         int k = kp_vm_error_kind_of(kind->data, kind->len);
         if (k < 0 || k == KP_EK_INTERRUPT || k == KP_EK_BUDGET) k = KP_EK_USER;

@@ -3102,6 +3102,7 @@ int kp_vm_run_main(KpVM *vm, KpProto *proto) {
     vm->status = KP_OK;
     kp_buf_reset(&vm->err);
     vm->err_located = false;
+    vm->reraise.set = false;
     if (!depth) {
         atomic_fetch_and(&vm->interrupt, ~KP_ATTN_INTERRUPT);
         vm->exiting = false;

@@ -1424,8 +1424,14 @@ static void eval_repl_mode_prints_values_and_reports_incomplete_input(void) {
     clear_output(&h);
     CHECK(kp_vm_eval(vm, "<repl>", "print(f())\n", 11, KP_EVAL_REPL) == KP_OK);
     CHECK(has(h.out, "2\n"));
+    /* a try block at the end of the input waits for its catch */
+    CHECK(kp_vm_eval(vm, "<repl>", "try { print(1) }\n", 17, KP_EVAL_REPL) == KP_ERR_INCOMPLETE);
+    clear_output(&h);
+    CHECK(kp_vm_eval(vm, "<repl>", "try { error(\"e\") }\ncatch e { print(e.kind) }\n", 45, KP_EVAL_REPL) == KP_OK);
+    CHECK(has(h.out, "user\n"));
     /* without the flag it is kp_vm_run_string */
     CHECK(kp_vm_eval(vm, "<x>", "x := (1 +\n", 10, 0) == KP_ERR_COMPILE);
+    CHECK(kp_vm_eval(vm, "<x>", "try { print(1) }\n", 17, 0) == KP_ERR_COMPILE);
     HOST_DONE(&h, vm);
 }
 
