@@ -106,6 +106,8 @@ static bool run_arena_needed(KpVM *vm, const KpArena *run) {
     if (types_in_run(run, vm->derived, vm->nderived) || types_in_run(run, vm->anon, vm->nanon) ||
         types_in_run(run, vm->inst, vm->ninst))
         return true;
+    for (uint32_t i = 0; i < vm->nmodules; i++)
+        if (in_run(run, vm->modules[i]->main)) return true; /* compiled, not yet run */
     if (in_run(run, vm->globals)) return true;
     for (uint32_t i = 0; i < vm->nglobals; i++)
         if (in_run(run, vm->globals[i].type)) return true;
@@ -202,6 +204,299 @@ static void drop_pending_globals(KpVM *vm) {
     kp_vm_globals_truncate(vm, n);
 }
 
+/* ------------------------------------------------------------ modules */
+
+/*
+ * Imports.  Before a chunk compiles, its top-level `name := import("p")`
+ * declarations are loaded, depth first: the file's name is resolved
+ * against the importing file's (module_name), a module already compiled
+ * in this VM is reused, otherwise KpConfig.load_module gives its text,
+ * which is parsed, its own imports loaded, and compiled as a chunk of its
+ * own with vm->cur_module set (compiler/module.c gives it its namespace).
+ * Each module's diagnostics are its own file's.  The chain of files being
+ * loaded finds cycles.  A module's top-level statements run once: the
+ * modules compiled but not yet run run, in the order they finished
+ * compiling, just before the chunk that imported them first (so nothing
+ * runs when anything fails to compile).
+ */
+#define KP_MAX_IMPORT_DEPTH 64
+
+typedef struct ImportChain {
+    const char *names[KP_MAX_IMPORT_DEPTH + 1];
+    struct KpModule *mods[KP_MAX_IMPORT_DEPTH + 1];
+    int n;
+    bool failed;    /* a module failed to compile (its errors are printed) */
+    KpWriteFn emit; /* --emit=ownership: each module's record, or NULL */
+    void *emit_ud;
+} ImportChain;
+
+/* `path` joined to the directory of `importer`, with "." and "dir/.."
+ * folded (interned). */
+static const char *module_name(KpVM *vm, const char *importer, const char *path, size_t plen) {
+    KpBuf in = {0}, out = {0};
+    size_t dl = 0;
+    if (plen == 0 || path[0] != '/') {
+        const char *slash = importer && importer[0] != '<' ? strrchr(importer, '/') : NULL;
+        if (slash) dl = (size_t)(slash - importer) + 1;
+    }
+    if (dl) kp_buf_add(vm, &in, importer, dl);
+    kp_buf_add(vm, &in, path, plen);
+    kp_buf_add(vm, &in, "", 1);
+    const char *s = in.data ? in.data : "";
+    bool abs = s[0] == '/';
+    if (abs) kp_buf_add(vm, &out, "/", 1);
+    size_t keep_ups = 0; /* leading ".." kept */
+    while (*s) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 0 || (n == 1 && s[0] == '.')) {
+            /* nothing */
+        } else if (n == 2 && s[0] == '.' && s[1] == '.' && out.len > (abs ? 1u : 0u) + keep_ups * 3) {
+            size_t l = out.len - 1; /* drop the last component and its '/' */
+            while (l > (abs ? 1u : 0u) && out.data[l - 1] != '/') l--;
+            out.len = l;
+        } else {
+            if (n == 2 && s[0] == '.' && s[1] == '.') keep_ups++;
+            kp_buf_add(vm, &out, s, n);
+            if (e) kp_buf_add(vm, &out, "/", 1);
+        }
+        s += n;
+        if (*s == '/') s++;
+    }
+    while (out.len > 1 && out.data[out.len - 1] == '/') out.len--;
+    const char *r = kp_intern(vm, out.data ? out.data : "", out.len);
+    kp_buf_free(vm, &in);
+    kp_buf_free(vm, &out);
+    return r;
+}
+
+/* A prefix no other module has: the file name without directory and
+ * ".kp", then a number if that is taken. */
+static const char *module_prefix(KpVM *vm, const char *name, const ImportChain *ch) {
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    size_t n = strlen(base);
+    if (n > 3 && !strcmp(base + n - 3, ".kp")) n -= 3;
+    if (n > 200) n = 200;
+    char buf[224];
+    for (unsigned k = 1;; k++) {
+        if (k == 1) snprintf(buf, sizeof buf, "%.*s.", (int)n, base);
+        else snprintf(buf, sizeof buf, "%.*s%u.", (int)n, base, k);
+        const char *p = kp_intern(vm, buf, strlen(buf));
+        bool taken = false;
+        for (uint32_t i = 0; i < vm->nmodules && !taken; i++) taken = vm->modules[i]->prefix == p;
+        for (int i = 0; i < ch->n && !taken; i++) taken = ch->mods[i] && ch->mods[i]->prefix == p;
+        /* (a failed import's declarations were taken back, but a name
+         * left by --emit=ownership may remain) */
+        if (!taken && kp_func_get(vm, p, false)) taken = true;
+        if (!taken) return p;
+    }
+}
+
+/* Grows a names_arena array to hold element n (they last with the VM). */
+static void *grow_lasting(KpVM *vm, void *arr, uint32_t *cap, uint32_t n, size_t elem) {
+    if (n < *cap) return arr;
+    uint32_t ncap = *cap ? *cap * 2 : 8;
+    void *q = kp_arena_alloc(&vm->names_arena, elem * ncap, 16);
+    if (!q) return NULL;
+    if (arr) memcpy(q, arr, elem * *cap);
+    *cap = ncap;
+    return q;
+}
+
+typedef struct LoadSink {
+    KpVM *vm;
+    KpBuf b;
+    bool oom, too_big;
+} LoadSink;
+
+static void load_write(void *ud, const char *bytes, size_t len) {
+    LoadSink *s = ud;
+    if (s->oom || s->too_big || !len) return;
+    if (s->b.len + len > s->vm->max_source) {
+        s->too_big = true;
+        return;
+    }
+    if (!kp_buf_add(s->vm, &s->b, bytes, len)) s->oom = true;
+}
+
+static bool load_imports(KpVM *vm, const KpSource *src, KpNode *prog, KpDiags *diags, struct KpModAlias **al,
+                         uint32_t *nal, uint32_t *cap, ImportChain *ch);
+
+/* The module `name`, imported at node `at` of the importer (whose
+ * diagnostics are `diags`): found, or loaded and compiled; NULL on an
+ * error (reported). */
+static struct KpModule *import_module(KpVM *vm, const char *name, KpNode *at, KpDiags *diags, ImportChain *ch) {
+    for (int i = 0; i < ch->n; i++) {
+        if (ch->names[i] != name) continue;
+        KpBuf b = {0};
+        for (int k = i; k < ch->n; k++) {
+            kp_buf_add(vm, &b, ch->names[k], strlen(ch->names[k]));
+            kp_buf_add(vm, &b, " -> ", 4);
+        }
+        kp_buf_add(vm, &b, name, strlen(name));
+        kp_diag_add(diags, at->line, at->col, "import cycle: %.*s", (int)b.len, b.data ? b.data : "");
+        kp_buf_free(vm, &b);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < vm->nmodules; i++)
+        if (vm->modules[i]->name == name) return vm->modules[i];
+    if (ch->n >= KP_MAX_IMPORT_DEPTH) {
+        kp_diag_add(diags, at->line, at->col, "cannot import '%s': imports nested more than %d deep", name,
+                    KP_MAX_IMPORT_DEPTH);
+        return NULL;
+    }
+    if (!vm->load_module) {
+        kp_diag_add(diags, at->line, at->col,
+                    "cannot import '%s': this host loads no modules (it set no KpConfig.load_module)", name);
+        return NULL;
+    }
+    LoadSink sink = {vm, {0}, false, false};
+    const char *why = NULL;
+    bool found = vm->load_module(vm->write_ud, name, load_write, &sink, &why);
+    if (!found || sink.oom || sink.too_big) {
+        if (sink.too_big)
+            kp_diag_add(diags, at->line, at->col, "cannot import '%s': more than the limit of %zu bytes", name,
+                        vm->max_source);
+        else if (sink.oom) kp_diag_add(diags, at->line, at->col, "cannot import '%s': out of memory", name);
+        else kp_diag_add(diags, at->line, at->col, "cannot import '%s': %s", name, why ? why : "no such module");
+        kp_buf_free(vm, &sink.b);
+        return NULL;
+    }
+    KpSource *src = kp_arena_alloc(&vm->meta_arena, sizeof(KpSource), 8);
+    char *copy = kp_arena_alloc(&vm->meta_arena, sink.b.len + 1, 1);
+    if (!src || !copy) {
+        kp_buf_free(vm, &sink.b);
+        kp_diag_add(diags, at->line, at->col, "cannot import '%s': out of memory", name);
+        return NULL;
+    }
+    if (sink.b.len) memcpy(copy, sink.b.data, sink.b.len);
+    copy[sink.b.len] = 0;
+    src->name = name;
+    src->text = copy;
+    src->len = sink.b.len;
+    kp_buf_free(vm, &sink.b);
+
+    struct KpModule *mod = kp_arena_alloc(&vm->names_arena, sizeof *mod, 16);
+    if (!mod) {
+        kp_diag_add(diags, at->line, at->col, "cannot import '%s': out of memory", name);
+        return NULL;
+    }
+    memset(mod, 0, sizeof *mod);
+    mod->name = name;
+    mod->prefix = module_prefix(vm, name, ch);
+    mod->loading = true;
+
+    KpArena diag_arena;
+    kp_arena_init(&diag_arena, vm->host, NULL);
+    KpDiags md;
+    kp_diags_init(&md, &diag_arena);
+    KpNode *prog = kp_parse(src, &vm->meta_arena, &md);
+    ch->names[ch->n] = name;
+    ch->mods[ch->n] = mod;
+    ch->n++;
+    if (prog && md.count == 0) load_imports(vm, src, prog, &md, &mod->aliases, &mod->naliases, &mod->cap_aliases, ch);
+    ch->n--;
+    KpProto *proto = NULL;
+    KpOwnLog log = {0};
+    if (prog && md.count == 0 && !ch->failed) {
+        struct KpModule *save_mod = vm->cur_module;
+        struct KpModAlias *save_al = vm->cur_aliases;
+        uint32_t save_nal = vm->ncur_aliases;
+        vm->cur_module = mod;
+        vm->cur_aliases = mod->aliases;
+        vm->ncur_aliases = mod->naliases;
+        proto = kp_compile_own(vm, src, prog, &md, false, ch->emit ? &log : NULL);
+        vm->cur_module = save_mod;
+        vm->cur_aliases = save_al;
+        vm->ncur_aliases = save_nal;
+    }
+    mod->loading = false;
+    if (!proto || md.count) {
+        if (md.count == 0 && !ch->failed) kp_diag_add(&md, 1, 1, "out of memory");
+        if (md.count) {
+            kp_diags_print(&md, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
+            set_compile_error(vm, &md, src);
+        }
+        kp_arena_deinit(&diag_arena);
+        drop_pending_globals(vm);
+        ch->failed = true;
+        return NULL;
+    }
+    kp_arena_deinit(&diag_arena);
+    if (ch->emit) kp_emit_ownership(vm, src, &log, ch->emit, ch->emit_ud);
+    vm->modules = grow_lasting(vm, vm->modules, &vm->cap_modules, vm->nmodules, sizeof *vm->modules);
+    if (!vm->modules) {
+        kp_diag_add(diags, at->line, at->col, "cannot import '%s': out of memory", name);
+        return NULL;
+    }
+    mod->main = proto;
+    vm->modules[vm->nmodules++] = mod;
+    return mod;
+}
+
+/* Loads the modules of the chunk's top-level imports, appending their
+ * aliases to *al; false when any failed (reported). */
+static bool load_imports(KpVM *vm, const KpSource *src, KpNode *prog, KpDiags *diags, struct KpModAlias **al,
+                         uint32_t *nal, uint32_t *cap, ImportChain *ch) {
+    bool ok = true;
+    for (int i = 0; i < prog->list.count && !ch->failed; i++) {
+        KpNode *s = prog->list.items[i];
+        if (!kp_mod_is_import(s)) continue;
+        KpNode *call = s->b;
+        KpNode *arg = call->list.count == 1 ? call->list.items[0] : NULL;
+        if (!arg || arg->kind != KP_N_STRING) {
+            kp_diag_add(diags, arg ? arg->line : call->line, arg ? arg->col : call->col,
+                        "import takes one string literal, the module's path: import(\"lib/geometry.kp\")");
+            ok = false;
+            continue;
+        }
+        const char *name = module_name(vm, src->name, arg->str, arg->str_len);
+        struct KpModule *mod = import_module(vm, name, arg, diags, ch);
+        if (!mod) {
+            ok = false;
+            continue;
+        }
+        *al = grow_lasting(vm, *al, cap, *nal, sizeof **al);
+        if (!*al) {
+            kp_diag_add(diags, s->line, s->col, "out of memory");
+            return false;
+        }
+        (*al)[(*nal)++] = (struct KpModAlias){kp_intern(vm, s->name, strlen(s->name)), mod, s->line, s->col};
+    }
+    return ok && !ch->failed;
+}
+
+/* Before a main chunk compiles: its imports.  false: an error, reported
+ * in diags or (a module's own errors) printed; *mod_failed says which. */
+static bool main_imports(KpVM *vm, const KpSource *src, KpNode *prog, KpDiags *diags, bool *mod_failed,
+                         KpWriteFn emit, void *emit_ud) {
+    ImportChain ch;
+    memset(&ch, 0, sizeof ch);
+    ch.emit = emit;
+    ch.emit_ud = emit_ud;
+    ch.names[0] = module_name(vm, "", src->name, strlen(src->name));
+    ch.n = 1;
+    bool ok = load_imports(vm, src, prog, diags, &vm->aliases, &vm->naliases, &vm->cap_aliases, &ch);
+    *mod_failed = ch.failed;
+    vm->cur_module = NULL;
+    vm->cur_aliases = vm->aliases;
+    vm->ncur_aliases = vm->naliases;
+    return ok;
+}
+
+/* The modules compiled and not yet run run, dependencies first. */
+static int run_modules(KpVM *vm) {
+    for (uint32_t i = 0; i < vm->nmodules; i++) {
+        KpProto *p = vm->modules[i]->main;
+        if (!p) continue;
+        vm->modules[i]->main = NULL; /* once, even when it fails */
+        int rc = kp_vm_run_main(vm, p);
+        if (rc != KP_OK) return rc;
+    }
+    return KP_OK;
+}
+
 static int run_source_in(KpVM *vm, const char *name, const char *text, size_t len, bool repl) {
     kp_tls_vm = vm;
     vm->status = KP_OK;
@@ -225,18 +520,27 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
     kp_diags_init(&diags, &diag_arena);
     KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
     KpProto *proto = NULL;
+    uint32_t naliases = vm->naliases;
+    bool mod_failed = false;
     if (prog && diags.count == 0 && vm->nframes > 0) nested_room(vm, prog, &diags);
-    if (prog && diags.count == 0) proto = kp_compile_ex(vm, src, prog, &diags, repl);
+    if (prog && diags.count == 0) main_imports(vm, src, prog, &diags, &mod_failed, NULL, NULL);
+    if (prog && diags.count == 0 && !mod_failed) proto = kp_compile_ex(vm, src, prog, &diags, repl);
+    vm->cur_aliases = NULL;
+    vm->ncur_aliases = 0;
     if (!proto || diags.count) {
-        if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
+        vm->naliases = naliases; /* the chunk's imports name nothing */
+        if (diags.count == 0 && !mod_failed) kp_diag_add(&diags, 1, 1, "out of memory");
         if (repl && diags.incomplete) {
             kp_arena_deinit(&diag_arena);
             drop_pending_globals(vm);
             vm->status = KP_ERR_INCOMPLETE;
             return KP_ERR_INCOMPLETE;
         }
-        kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
-        set_compile_error(vm, &diags, src);
+        if (diags.count) {
+            kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
+            if (!mod_failed) set_compile_error(vm, &diags, src);
+        }
+        vm->status = KP_ERR_COMPILE;
         vm->incomplete = diags.incomplete;
         kp_arena_deinit(&diag_arena);
         /* reserved globals of a failed chunk are released */
@@ -244,6 +548,8 @@ static int run_source_in(KpVM *vm, const char *name, const char *text, size_t le
         return KP_ERR_COMPILE;
     }
     kp_arena_deinit(&diag_arena);
+    int rc = run_modules(vm);
+    if (rc != KP_OK) return rc;
     return kp_vm_run_main(vm, proto);
 }
 
@@ -346,17 +652,28 @@ static int emit_in(KpVM *vm, const char *name, const char *text, size_t len, boo
     KpNode *prog = kp_parse(src, &vm->meta_arena, &diags);
     KpOwnLog log = {0};
     KpProto *proto = NULL;
+    uint32_t nmodules = vm->nmodules, naliases = vm->naliases;
+    bool mod_failed = false;
     if (prog && diags.count == 0 && vm->nframes > 0) nested_room(vm, prog, &diags);
-    if (prog && diags.count == 0) proto = kp_compile_own(vm, src, prog, &diags, repl, &log);
+    if (prog && diags.count == 0) main_imports(vm, src, prog, &diags, &mod_failed, out, ud);
+    if (prog && diags.count == 0 && !mod_failed) proto = kp_compile_own(vm, src, prog, &diags, repl, &log);
+    vm->cur_aliases = NULL;
+    vm->ncur_aliases = 0;
     int rc = KP_OK;
     if (!proto || diags.count) {
-        if (diags.count == 0) kp_diag_add(&diags, 1, 1, "out of memory");
-        kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
-        set_compile_error(vm, &diags, src);
+        if (diags.count == 0 && !mod_failed) kp_diag_add(&diags, 1, 1, "out of memory");
+        if (diags.count) {
+            kp_diags_print(&diags, src, &(KpDiagSink){vm->write_err, vm->on_diagnostic, vm->write_ud});
+            if (!mod_failed) set_compile_error(vm, &diags, src);
+        }
+        vm->status = KP_ERR_COMPILE;
         rc = KP_ERR_COMPILE;
     } else {
         kp_emit_ownership(vm, src, &log, out, ud);
     }
+    /* nothing ran: the modules this emit compiled are not loaded */
+    vm->nmodules = nmodules;
+    vm->naliases = naliases;
     kp_arena_deinit(&diag_arena);
     /* nothing ran: the chunk's top-level variables do not exist */
     kp_vm_globals_truncate(vm, nglobals);

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include "keep.h"
 #include "cli.h"
@@ -147,6 +149,34 @@ static int run_script(KpVM *vm, const char *path) {
     return rc;
 }
 
+/* KpConfig.load_module for the command line: a module is the file of its
+ * name (resolved by the VM against the importing file's directory, or
+ * the current directory for the REPL and -e), read in pieces. */
+static bool load_module_file(void *ud, const char *name, KpWriteFn write, void *sink, const char **why) {
+    (void)ud;
+    struct stat st;
+    if (stat(name, &st) != 0) {
+        *why = strerror(errno);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *why = "not a regular file";
+        return false;
+    }
+    FILE *f = fopen(name, "rb");
+    if (!f) {
+        *why = strerror(errno);
+        return false;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) write(sink, buf, n);
+    bool err = ferror(f);
+    fclose(f);
+    if (err) *why = "read error";
+    return !err;
+}
+
 #define MAX_E 64
 
 int main(int argc, char **argv) {
@@ -155,6 +185,7 @@ int main(int argc, char **argv) {
     cfg.allow_fs = true; /* the command line grants scripts the file system, */
     cfg.allow_random = true; /* the system's random numbers */
     cfg.allow_env = true;    /* and the environment variables */
+    cfg.load_module = load_module_file; /* imports: files */
     bool check_leaks = false, dump = false, interactive = false, emit = false, show_version = false;
     const char *file = NULL;
     const char *code[MAX_E];

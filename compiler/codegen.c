@@ -416,6 +416,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         kp_compile_error(c, n, "'...' is a placeholder and cannot run");
         return NULL;
     }
+    if (n->flags & KP_F_REPORTED) return NULL;
     kp_compile_error(c, n, "unknown name '%s'", n->name);
     kp_diag_label(c->diags, "not found in this scope");
     KpSimilar s;
@@ -1155,6 +1156,7 @@ static KpType *compile_call_with(C *c, KpNode *n, uint32_t dst, KpType *expect, 
                     kp_compile_error(c, callee, "%s cannot be called; use int(), float() or str() to convert", name);
                     return NULL;
                 }
+                if (callee->flags & KP_F_REPORTED) return NULL;
                 kp_compile_error(c, callee, "unknown function '%s'", callee->name);
                 kp_diag_label(c->diags, "not found in this scope");
                 KpSimilar s;

@@ -141,6 +141,7 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
     fn.p = kp_compile_new_proto(&c, kp_compile_intern(&c, "main"));
     c.fn = &fn;
 
+    kp_mod_rewrite(&c, program);
     kp_own_scan_keeps(&c, &fn, program);
     /* reserve a register for every top-level variable, and one for the box
      * of each that is kept manually (`keep x` with no owner); once
@@ -247,6 +248,14 @@ KpType *kp_compile_static_type(KpVM *vm, const KpSource *src, KpNode *expr, KpDi
     /* the types pass first, as for a line that runs (it binds calls), and
      * its type when it knows one: it follows element types (List#(Int)),
      * where code generation knows only the kind of value */
+    /* `geo.area(…)`: the names of the main script's imports */
+    struct KpModAlias *al = vm->cur_aliases;
+    uint32_t nal = vm->ncur_aliases;
+    vm->cur_aliases = vm->aliases;
+    vm->ncur_aliases = vm->naliases;
+    kp_mod_rewrite_expr(&c, expr);
+    vm->cur_aliases = al;
+    vm->ncur_aliases = nal;
     KpType *tt = kp_tc_expr_type(&c, expr);
     uint32_t dst = kp_cg_reg_alloc(&c);
     KpType *t = kp_cg_expr(&c, expr, dst, M_VALUE);

@@ -89,4 +89,9 @@ struct KpProto *kp_compile_own(KpVM *vm, const KpSource *src, struct KpNode *pro
  * source line that has events, followed by them (docs/ownership.md). */
 void kp_emit_ownership(KpVM *vm, const KpSource *src, const KpOwnLog *log, KpWriteFn write, void *ud);
 
+/* Is `s` a top-level `name := import(...)` declaration (compiler/module.c)?
+ * The driver loads such modules before compiling the chunk, and sets
+ * vm->cur_module and vm->cur_aliases for the chunk's compile. */
+bool kp_mod_is_import(const struct KpNode *s);
+
 #endif

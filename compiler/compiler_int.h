@@ -409,6 +409,18 @@ void kp_own_pass(C *c, KpNode *block);
  * when target outlives x (the pass running decides). */
 void kp_own_check_ref_escape(C *c, KpNode *target, KpNode *value, KpNode *at_node);
 
+/* module.c — modules' names (see its essay): renames a module's
+ * top-level names to its prefix and an importer's `alias.member` to the
+ * member's name, refuses `system` in a module, and empties the top-level
+ * `name := import(...)` declarations (the driver has loaded them); run
+ * before every other pass, on the chunk vm->cur_module / cur_aliases
+ * describe. */
+void kp_mod_rewrite(C *c, KpNode *program);
+/* The same for one expression of the main script (the REPL's :type). */
+void kp_mod_rewrite_expr(C *c, KpNode *expr);
+/* Is this a function the library (or the host) defines? */
+bool kp_mod_is_library_func(KpVM *vm, const char *name);
+
 /* typecheck.c — the types pass */
 void kp_tc_block(C *c, KpNode *block);
 void kp_tc_count_decls(C *c, KpNode *n);

@@ -126,6 +126,25 @@ typedef struct KpDiagnostic {
 /* Receives each diagnostic; `ud` is KpConfig.ud. */
 typedef void (*KpDiagnosticFn)(void *ud, const KpDiagnostic *d);
 
+/* Finds the source text of a module a script imports.  `name` is the
+ * import's path joined to the directory of the importing file's name
+ * ("lib/geometry.kp" imported by "app/main.kp" is "app/lib/geometry.kp";
+ * a path starting with '/' is kept; "./" and "dir/.." are folded; from a
+ * name with no directory, such as "<repl>" or a kp_vm_run_string chunk,
+ * the path as written).  It is also the module's name in diagnostics,
+ * and the key under which the module is compiled once per VM.  `ud` is
+ * KpConfig.ud.
+ *
+ * The loader hands the text over by calling write(sink, bytes, len) any
+ * number of times (the pieces are joined; the VM copies them during the
+ * call, so the host keeps ownership of its bytes) and returns true; or it
+ * returns false when there is no such module, setting *why to a short
+ * reason ("No such file or directory"), a NUL-terminated string the host
+ * keeps valid until the callback returns (or leaving it NULL).  The text
+ * may be at most KpConfig.max_source_bytes; more, or no loader at all, is
+ * a compile error at the import.  The loader may not call into the VM. */
+typedef bool (*KpLoadModuleFn)(void *ud, const char *name, KpWriteFn write, void *sink, const char **why);
+
 typedef struct KpConfig {
     KpAllocFn alloc;       /* NULL: the C library's malloc                  */
     void *alloc_ud;
@@ -173,6 +192,9 @@ typedef struct KpConfig {
                               copied.  `keep --trace-ownership`; the
                               events are those `--emit=ownership` lists
                               (docs/ownership.md)                           */
+    KpLoadModuleFn load_module; /* the source of `name := import("file.kp")`
+                              (see KpLoadModuleFn); NULL: every import is
+                              refused with a compile error                  */
 } KpConfig;
 
 /* ------------------------------------------------------------ lifetime */

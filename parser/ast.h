@@ -157,6 +157,10 @@ enum {
                                 it goes to a by-value parameter (a
                                 consuming use, for the ownership pass)    */
     KP_F_CAPTURED = 1u << 11,/* FUNCLIT: its captures are found (list2)   */
+    KP_F_REPORTED = 1u << 12, /* IDENT: its error is reported already (an
+                                unknown member of a module, a module used
+                                as a value: compiler/module.c); code
+                                generation says nothing more of it        */
 };
 
 typedef struct KpNode KpNode;

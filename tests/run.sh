@@ -18,7 +18,8 @@
 # The checks run $KEEP_TEST_JOBS at a time (default: the machine's cores),
 # each in a scratch directory of its own; the failures are reported in the
 # order of the list, then "N passed, M failed".  KP_TESTS, if set, is the
-# list of scripts to run instead of every tests/**/*.kp.
+# list of scripts to run instead of every tests/**/*.kp (tests/modules/lib/
+# holds the modules those tests import: not scripts of their own).
 B=${1:-build}
 KEEP=$B/keep
 
@@ -178,7 +179,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 {
-  for f in ${KP_TESTS:-$(find tests -name '*.kp' -not -path 'tests/todo/*' | sort)}; do echo "script $f"; done
+  for f in ${KP_TESTS:-$(find tests -name '*.kp' -not -path 'tests/todo/*' -not -path 'tests/modules/lib/*' | sort)}; do echo "script $f"; done
   for f in examples/*.kp; do [ -f "$f" ] && echo "example $f"; done
   for h in "$B"/embed/*; do [ -x "$h" ] && echo "host $h"; done
   for t in "$B"/tests/test_*; do [ -x "$t" ] && echo "ctest $t"; done

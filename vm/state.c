@@ -422,6 +422,7 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->write_err = cfg && cfg->write_err ? cfg->write_err : write_stderr;
     vm->write_ud = cfg ? cfg->ud : NULL;
     vm->on_diagnostic = cfg ? cfg->on_diagnostic : NULL;
+    vm->load_module = cfg ? cfg->load_module : NULL;
     vm->budget = -1;
     vm->native_top = vm->stack;
     make_builtin_types(vm);

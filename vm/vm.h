@@ -410,6 +410,34 @@ struct KpVM {
     void *write_ud;
     KpDiagnosticFn on_diagnostic; /* structured diagnostics, or NULL */
 
+    /* Modules (api/driver.c loads them, compiler/module.c rewrites names):
+     * every file imported, once per VM, in the order they finished
+     * compiling (a module after the modules it imports).  Tables and
+     * structs live in names_arena (they last as long as the VM). */
+    KpLoadModuleFn load_module; /* KpConfig.load_module, or NULL */
+    struct KpModule {
+        const char *name;        /* the resolved file name (interned): key */
+        const char *prefix;      /* its members' names are prefix + name,
+                                    "geometry." (interned) */
+        struct KpProto *main;    /* its top-level statements, until they run */
+        bool loading;            /* being compiled: importing it is a cycle */
+        struct KpModAlias *aliases; /* its own imports */
+        uint32_t naliases, cap_aliases;
+    } **modules;
+    uint32_t nmodules, cap_modules;
+    /* `geo := import("…")` of the main script (and of earlier REPL lines) */
+    struct KpModAlias {
+        const char *alias;       /* interned */
+        struct KpModule *mod;
+        uint32_t line, col;
+    } *aliases;
+    uint32_t naliases, cap_aliases;
+    /* what the chunk being compiled sees: the module it is (NULL: the main
+     * script), and its aliases */
+    struct KpModule *cur_module;
+    struct KpModAlias *cur_aliases;
+    uint32_t ncur_aliases;
+
     const KpSource **sources; /* every source compiled, freed at the end */
     uint32_t nsources, sources_cap;
 
