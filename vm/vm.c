@@ -2601,12 +2601,26 @@ dispatch:
             goto error;
         }
         KpFunc *f = fval.p;
-        if (LIKELY(f->n == 1 && !desc)) {
+        if (LIKELY(f->n == 1 && (!desc || (!desc->nnamed && !f->ovs[0]->by_result)))) {
+            /* one overload: nothing to select (an expected output type
+             * only chooses among overloads; the result is checked after) */
             ov = f->ovs[0];
             if (LIKELY(ov->proto && nargs == ov->nparams)) {
-                /* fast path: every argument already has its parameter's exact scalar type */
+                /* fast path: every argument already has its parameter's
+                 * exact scalar type, or is an implicit borrow of a place
+                 * holding one (a call through a function value passes
+                 * variables so): by value, the scalar is copied */
                 int j = 0;
-                while (j < nargs && fv[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
+                for (; j < nargs; j++) {
+                    KpValue *av = &fv[1 + j];
+                    const KpParam *pp = &ov->params[j];
+                    if (pp->mode != KP_PM_VALUE) break;
+                    if (av->tag == pp->fast_tag) continue;
+                    if (av->tag != KP_T_REF || !(av->flags & KP_VF_PLACE) || !pp->fast_tag) break;
+                    const KpValue *pv = av->p;
+                    if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
+                    *av = *pv;
+                }
                 if (j == nargs) {
                     KpValue *nb = fv + 1;
                     if (UNLIKELY(vm->nframes >= KP_CALL_LIMIT || nb + ov->proto->nregs >= vm->call_limit)) {
