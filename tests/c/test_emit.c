@@ -247,6 +247,26 @@ static void test_try_catch(void) {
     host_done(&h);
 }
 
+/* function literals: each capture is listed where the literal is made,
+ * with how it is captured; the value that owns a capture is dropped */
+static void test_captures(void) {
+    Host h = {0};
+    int rc = emit(&h,
+                  "V : Type = ( .name : String )\n"
+                  "f () -> () := {\n"
+                  "    v := V(.name = \"a\")\n"
+                  "    n := 0\n"
+                  "    g := () -> () := { n += 1; print(v.name) }\n"
+                  "    k := () -> String := { return ~&v.name }\n"
+                  "}\n");
+    CHECK(rc == KP_OK);
+    CHECK(h.out && has_event(h.out, "5:10 capture n: Int -- borrowed mutably ($&): the function value may not outlive it"));
+    CHECK(h.out && has_event(h.out, "5:10 capture v: V -- borrowed (&): the function value may not outlive it"));
+    CHECK(h.out && has_event(h.out, "6:10 capture v: V -- taken (~&): moved into the function value, which owns it"));
+    CHECK(h.out && has_kind_of(h.out, "drop", "k"));
+    host_done(&h);
+}
+
 /* `return v` of a local: its value moves to the caller (not dropped) */
 static void test_return_moves(void) {
     Host h = {0};
@@ -440,6 +460,7 @@ static void test_out_of_memory(void) {
 int main(void) {
     RUN(test_drops);
     RUN(test_try_catch);
+    RUN(test_captures);
     RUN(test_parse_error_sets_last_error);
     RUN(test_typed_declarations);
     RUN(test_moves);
