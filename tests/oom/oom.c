@@ -6,7 +6,9 @@
  *
  * (-v: a line per script; -max: the most allocations a script may make,
  * 5000 by default, since the runs grow with its square — bigger ones fail,
- * or with -skip-big are skipped.)
+ * or with -skip-big are skipped; so are scripts that run the REPL after
+ * themselves (`-- flags: -i`), which this driver cannot give: the REPL's
+ * lines are chunks like a host's, covered by the embedding API's runs.)
  *
  * For each script: a clean run on a counting host allocator gives the
  * reference (its output, its result, and T, the number of allocation
@@ -99,6 +101,7 @@ typedef struct Script {
     size_t len;
     KpConfig base; /* from its -- flags: line */
     bool dump_bytecode; /* --dump-bytecode */
+    bool repl;          /* -i: the REPL after the script (skipped)   */
     bool catches;       /* has a try/catch: it may catch the refusal */
 } Script;
 
@@ -132,6 +135,7 @@ static bool parse_flags(Script *s) {
         else if (!strcmp(t, "--debug-alloc")) s->base.debug_alloc = true;
         else if (!strcmp(t, "--stats")) s->base.stats = true;
         else if (!strcmp(t, "--dump-bytecode")) s->dump_bytecode = true;
+        else if (!strcmp(t, "-i")) s->repl = true;
         else if (!strcmp(t, "--mem-limit")) {
             char *v = strtok(NULL, " \t");
             if (!v) return false;
@@ -366,7 +370,7 @@ static void check_script(Script *s) {
 /* kp_vm_new refused at each of its requests: NULL and nothing kept, or a
  * VM that works. */
 static void check_vm_new(void) {
-    Script s = {"new.kp", (char *)"", 0, {0}, false};
+    Script s = {"new.kp", (char *)"", 0, {0}, false, false, false};
     Host h = {0};
     KpVM *vm = new_vm(&h, &s);
     long needed = h.mem.requests;
@@ -425,10 +429,15 @@ int main(int argc, char **argv) {
     if (show) sscanf(show, "%ld:%d", &show_n, &show_mode);
     check_vm_new();
     for (int i = first; i < argc; i++) {
-        Script s = {argv[i], NULL, 0, {0}, false};
+        Script s = {argv[i], NULL, 0, {0}, false, false, false};
         s.text = read_file(argv[i], &s.len);
         if (!s.text) { fprintf(stderr, "FAIL: cannot read %s\n", argv[i]); failures++; continue; }
         if (!parse_flags(&s)) { fprintf(stderr, "FAIL: %s: flags the driver cannot give\n", argv[i]); failures++; free(s.text); continue; }
+        if (s.repl) {
+            printf("%-50s REPL script (-i), skipped\n", argv[i]);
+            free(s.text);
+            continue;
+        }
         s.catches = strstr(s.text, "catch") != NULL;
         check_script(&s);
         nscripts++;
