@@ -598,7 +598,6 @@ KpOverload *kp_types_declare_literal(C *c, KpNode *n, KpType **captypes, const c
     ov->file = c->src->name;
     ov->line = n->line;
     ov->literal = (uint16_t)ncap;
-    ov->is_literal = 1;
     if (vm->nliterals == vm->literals_cap) {
         uint32_t ncap2 = vm->literals_cap ? vm->literals_cap * 2 : 16;
         KpFunc **q = kp_realloc(vm->meta, vm->literals, sizeof(void *) * vm->literals_cap, sizeof(void *) * ncap2, 8, NULL);

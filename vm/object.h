@@ -185,7 +185,6 @@ typedef struct KpOverload {
     uint16_t literal;  /* a function literal's: how many of the last
                           parameters are its captures (passed by the call,
                           never by the caller); 0 otherwise */
-    uint8_t is_literal;/* a function literal's overload */
 } KpOverload;
 
 /* The first host function of f registered without KP_REG_OVERLOAD, which a
