@@ -2544,10 +2544,16 @@ dispatch:
         NEXT;
     }
     CASE(GETG) {
-        SAVEPC();
         const struct KpGlobal *g = &vm->globals[(uint32_t)i->b | (uint32_t)i->c << 16];
+        KpValue *gs = &vm->stack[g->reg];
+        if (LIKELY(i->d == 0 && KP_IS_PLAIN(*gs) && !KP_NEEDS_DROP(R[i->a]))) {
+            /* a plain value read: copied (read_place's case) */
+            vcopy(&R[i->a], gs);
+            NEXT;
+        }
+        SAVEPC();
         KpValue out;
-        if (!read_place(vm, &vm->stack[g->reg], i->d, POS, false, &out, g->name, NULL)) goto error;
+        if (!read_place(vm, gs, i->d, POS, false, &out, g->name, NULL)) goto error;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
@@ -3107,6 +3113,18 @@ dispatch:
         KpValue *a = &R[i->a];
         KpObj *o = a[1].p;
         uint32_t idx = a[1].aux;
+        if (LIKELY(o->kind == KP_T_LIST && !(i->d & 7))) {
+            /* one variable, by value, over a list: a plain element is
+             * copied (the general case below does the same) */
+            KpList *l = (KpList *)o;
+            if (LIKELY(idx < l->len && KP_IS_PLAIN(l->items[idx]) && !KP_NEEDS_DROP(a[2]))) {
+                a[1].aux = idx + 1;
+                vcopy(&a[2], &l->items[idx]);
+                CHECK_INTERRUPT();
+                pc += i->sbx;
+                NEXT;
+            }
+        }
         uint8_t mode = i->d & 3;
         bool two = (i->d & 4) != 0;
         KpValue *e = NULL, key = kp_unset();
