@@ -182,6 +182,11 @@ typedef struct KpOverload {
     void *host_ud;
     uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
                               add overloads of the same name */
+    /* compiler/parcheck.c: the first top-level variable the function
+     * writes (interned; NULL: none known), where, and the function it
+     * calls that writes it (NULL: its own body does) */
+    const char *par_writes, *par_via;
+    uint32_t par_line, par_col;
     uint16_t literal;  /* a function literal's: how many of the last
                           parameters are its captures (passed by the call,
                           never by the caller); 0 otherwise */
