@@ -2,6 +2,7 @@
  * parallel.c — parallel_map and parallel_for: data parallelism.
  *
  *   parallel_map(&xs, f)      -> the list of f(&x) for every x of xs, in order
+ *   parallel_map(a..b, f)     -> the list of f(i) for every i of a..b
  *   parallel_for(a..b, f)     -> f(i) for every i of a..b (also (a, b, f))
  *   parallel_for($&xs, f)     -> f($&x) — or f(i, $&x) — for every element
  *   parallel_for(~&xs, f)     -> the same, then xs is the result (a pipe
@@ -56,6 +57,29 @@ static bool b_parallel_map(KpVM *vm, KpValue *a, int n, KpValue *out) {
     return true;
 }
 
+/* parallel_map(a..b, f): the list of f(i) */
+static bool b_parallel_map_range(KpVM *vm, KpValue *a, int n, KpValue *out) {
+    (void)n;
+    KpValue lo = kp_deref(a[0]), hi = kp_deref(a[1]), fn;
+    if (lo.tag != KP_T_INT || hi.tag != KP_T_INT) return kp_vm_error(vm, "parallel_map: a range needs Int bounds");
+    if (!fn_arg(vm, "parallel_map", a, 2, &fn)) return false;
+    int64_t len = hi.i > lo.i ? hi.i - lo.i : 0;
+    if (len > UINT32_MAX / 2) return kp_vm_error(vm, "parallel_map: a range of %lld indices is too long", (long long)len);
+    KpList *ys = kp_list_new(vm, (uint32_t)len);
+    if (!ys) return false;
+    for (int64_t i = 0; i < len; i++) ys->items[i] = kp_unset();
+    ys->len = (uint32_t)len;
+    KpType *rt = fn_ret(fn);
+    if (rt && rt != vm->t_any && rt->kind != KP_TK_REF) ys->elem = rt;
+    KpParJob job = {KP_PAR_RANGE, lo.i, lo.i + len, fn, NULL, ys, "parallel_map"};
+    if (!kp_par_run(vm, &job)) {
+        kp_drop(vm, kp_ptr(KP_T_LIST, ys));
+        return false;
+    }
+    *out = kp_ptr(KP_T_LIST, ys);
+    return true;
+}
+
 static bool b_parallel_range(KpVM *vm, KpValue *a, int n, KpValue *out) {
     (void)n;
     KpValue lo = kp_deref(a[0]), hi = kp_deref(a[1]), fn;
@@ -99,6 +123,7 @@ static bool b_parallel_each_owned(KpVM *vm, KpValue *a, int n, KpValue *out) {
 
 const KpBuiltin kp_builtins_parallel[] = {
     {"parallel_map", b_parallel_map, "xs: &List#(T), f: &Function", "List", KP_BF_CTX},
+    {"parallel_map", b_parallel_map_range, "from: Int, to: Int, f: &Function", "List", KP_BF_CTX},
     {"parallel_for", b_parallel_range, "from: Int, to: Int, f: &Function", "()", 0},
     {"parallel_for", b_parallel_each, "xs: $&List#(T), f: &Function", "()", 0},
     {"parallel_for", b_parallel_each_owned, "xs: List#(T), f: &Function", "List#(T)", 0},

@@ -133,6 +133,13 @@ void kp_par_free(KpVM *vm) {
     vm->pstate = NULL;
 }
 
+void kp_par_release(KpVM *vm) {
+    struct KpParState *ps = vm->pstate;
+    if (!ps || !ps->tl_ok || __atomic_load_n(&ps->tl_a.stats.live_count, __ATOMIC_RELAXED) != 0) return;
+    kp_tl_deinit(&ps->tl);
+    ps->tl_ok = false;
+}
+
 KpAllocator *kp_par_allocator(KpVM *vm, const char *who) {
     KpAllocator *ctx = vm->ctx;
     if (vm->par) return ctx; /* inside a worker: its own */
@@ -221,7 +228,7 @@ static bool run_item(Worker *w, int64_t k) {
     }
     if (vm->status == KP_ERR_RUNTIME) return false; /* kp_make_ref failed */
     if (!kp_vm_call_value(vm, j->fn, args, nargs, &out)) return false;
-    if (j->kind == KP_PAR_MAP) j->dst->items[k - j->from] = out;
+    if (j->dst) j->dst->items[k - j->from] = out;
     else if (!kp_drop(vm, out)) return false;
     return true;
 }
@@ -344,7 +351,7 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
             }
             if (vm->status == KP_ERR_RUNTIME) return false;
             if (!kp_vm_call_value(vm, job->fn, args, nargs, &out)) return false;
-            if (job->kind == KP_PAR_MAP) job->dst->items[k - job->from] = out;
+            if (job->dst) job->dst->items[k - job->from] = out;
             else if (!kp_drop(vm, out)) return false;
         }
         return true;

@@ -14,7 +14,7 @@
 /* What one parallel call does with each index k of [from, to). */
 typedef enum KpParKind {
     KP_PAR_MAP,   /* dst[k] = f(&src[k]) (f(src[k]) when f takes a scalar by value) */
-    KP_PAR_RANGE, /* f(k) */
+    KP_PAR_RANGE, /* f(k); with dst: dst[k - from] = f(k) */
     KP_PAR_EACH,  /* f($&src[k]), or f(k, $&src[k]) when f has two parameters */
 } KpParKind;
 
@@ -23,7 +23,8 @@ typedef struct KpParJob {
     int64_t from, to;      /* the indices, from <= to */
     KpValue fn;            /* the function (a KP_T_FUNC or a closure record), borrowed */
     KpList *src;           /* MAP, EACH: the list, borrowed */
-    KpList *dst;           /* MAP: the results, len == to - from, every item UNSET */
+    KpList *dst;           /* MAP (and RANGE, for parallel_map(a..b, f)): the
+                              results, len == to - from, every item UNSET */
     const char *who;       /* "parallel_map" ... for messages */
 } KpParJob;
 
@@ -46,6 +47,10 @@ bool kp_par_run(KpVM *vm, KpParJob *job);
  * else NULL with the error set (an arena, a fixed buffer...). */
 KpAllocator *kp_par_allocator(KpVM *vm, const char *who);
 
+/* Gives the workers' allocator's memory back to the root when nothing
+ * allocated from it is alive (kp_vm_finish: before the leak check); the
+ * next parallel call makes it again. */
+void kp_par_release(KpVM *vm);
 /* Frees what parallel calls keep for the VM's life (the worker allocator
  * and its lock); vm/state.c calls it once every script value is gone. */
 void kp_par_free(KpVM *vm);

@@ -585,6 +585,7 @@ int kp_vm_finish(KpVM *vm) {
         }
     }
     if (!kp_keep_report(vm)) ok = false;
+    kp_par_release(vm); /* the workers' allocator gives its slabs back */
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }
