@@ -45,6 +45,7 @@
  */
 #include "parallel.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -274,7 +275,11 @@ static void *worker_main(void *arg) {
 static bool worker_init(Worker *w, KpVM *vm, Section *s, KpValue *lo, KpValue *hi, KpAllocator *alloc) {
     struct KpParState *ps = vm->pstate;
     KpVM *c = &w->vm;
-    memcpy(c, vm, sizeof *c);
+    /* everything but the interrupt word, which another thread may be
+     * writing (kp_vm_interrupt): the worker starts with its own */
+    size_t at = offsetof(KpVM, interrupt), after = at + sizeof vm->interrupt;
+    memcpy(c, vm, at);
+    memcpy((char *)c + after, (const char *)vm + after, sizeof *c - after);
     w->sec = s;
     c->par = &ps->shared;
     c->frames = kp_alloc(vm->host, sizeof(KpFrame) * KP_MAX_FRAMES, 16, NULL);
