@@ -856,10 +856,14 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr,
  * constant: an inline cache), so a field read in a loop costs one
  * comparison instead of a scan of the names. */
 static inline int32_t field_cached(const KpType *t, KpValue *k) {
-    uint32_t s = k->aux;
+    /* (relaxed atomics: parallel workers share the constant) */
+    uint32_t s = __atomic_load_n(&k->aux, __ATOMIC_RELAXED);
     if (LIKELY(s < t->nfields && t->fnames[s] == k->p)) return (int32_t)s;
     for (uint32_t fi = 0; fi < t->nfields; fi++)
-        if (t->fnames[fi] == k->p) { k->aux = fi; return (int32_t)fi; }
+        if (t->fnames[fi] == k->p) {
+            __atomic_store_n(&k->aux, fi, __ATOMIC_RELAXED);
+            return (int32_t)fi;
+        }
     return -1;
 }
 
@@ -1353,7 +1357,7 @@ static bool __attribute__((noinline)) bind_bound_arg(KpVM *vm, KpOverload *ov, i
  * (desc->fast is 1, so nargs <= 4)? */
 static inline bool call_tags_ok(const KpCallDesc *desc, const KpValue *args, int nargs) {
     for (int q = 0; q < nargs; q++)
-        if (!((desc->fmask[q] >> args[q].tag) & 1)) return false;
+        if (!((__atomic_load_n(&desc->fmask[q], __ATOMIC_RELAXED) >> args[q].tag) & 1)) return false;
     return true;
 }
 
@@ -1362,18 +1366,22 @@ static inline bool call_tags_ok(const KpCallDesc *desc, const KpValue *args, int
 static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc, KpValue *args, int nargs, uint32_t pos) {
     KpOverload *ov = desc->ov;
     uint64_t chk = desc->check;
-    if (!desc->fast) {
+    if (!__atomic_load_n(&desc->fast, __ATOMIC_ACQUIRE)) {
+        /* (parallel workers may run this at once: each computes the same
+         * masks, published before `fast`) */
         uint8_t fast = nargs <= 4 ? 1 : 2;
+        uint32_t mask[4] = {0, 0, 0, 0};
         for (int q = 0; q < nargs && fast == 1; q++) {
-            desc->fmask[q] = ~(uint32_t)0;
+            mask[q] = ~(uint32_t)0;
             if (!((chk >> q) & 1)) continue;
             const KpParam *pp = q < ov->nparams ? &ov->params[q] : NULL;
             if (!pp || pp->mode != KP_PM_VALUE) fast = 2;
-            else if (!pp->type) desc->fmask[q] = ~((uint32_t)1 << KP_T_REF); /* see below: only a reference is bound */
+            else if (!pp->type) mask[q] = ~((uint32_t)1 << KP_T_REF); /* see below: only a reference is bound */
             else if (pp->fast_tag == 0 || pp->fast_tag >= KP_T_MOVED) fast = 2;
-            else desc->fmask[q] = (uint32_t)1 << pp->fast_tag;
+            else mask[q] = (uint32_t)1 << pp->fast_tag;
         }
-        desc->fast = fast;
+        for (int q = 0; q < 4 && q < nargs && fast == 1; q++) __atomic_store_n(&desc->fmask[q], mask[q], __ATOMIC_RELAXED);
+        __atomic_store_n(&desc->fast, fast, __ATOMIC_RELEASE);
     }
     /* the arguments of the set bits (bit 63 also stands for the rest) */
     uint64_t m = nargs < 64 ? chk & (((uint64_t)1 << nargs) - 1) : chk & ~((uint64_t)1 << 63);
@@ -2770,7 +2778,7 @@ dispatch:
         if (desc->check) {
             /* arguments of their by-value parameters' exact scalar types:
              * one tag test each (call_tags_ok); anything else is bound */
-            if (UNLIKELY(desc->fast != 1) || UNLIKELY(!call_tags_ok(desc, fv + 1, nargs)))
+            if (UNLIKELY(__atomic_load_n(&desc->fast, __ATOMIC_ACQUIRE) != 1) || UNLIKELY(!call_tags_ok(desc, fv + 1, nargs)))
                 if (!bind_bound_args(vm, desc, fv + 1, nargs, POS)) goto error;
         }
         if (LIKELY(!ov->native)) {
