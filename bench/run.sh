@@ -12,6 +12,9 @@
 # hosts of bench/embed/ (built by `make bench`): embed_keep and embed_lua,
 # each run as `call` (the host calls a script function 1M times: kp_call vs
 # lua_pcall) and `native` (a script calls a C function 10M times).
+# Then every bench/parallel/NAME.kp runs with --threads 1 and --threads 2:
+# the speed-up of its parallel calls on two cores (no Lua twin: Lua has no
+# threads inside one interpreter).
 # BENCH_ONLY, if set, is a shell pattern of the rows to run ('awfy/*',
 # 'awfy/nbody'); the embedding rows run only when it is unset.
 
@@ -124,6 +127,23 @@ elif [ -x "$EMBED/embed_keep" ] && [ -x "$EMBED/embed_lua" ]; then
 else
     echo "bench: no embedding hosts in $EMBED (make bench builds them)"
 fi
+# parallel calls (bench/parallel/): the same program with one worker and
+# with two, its speed-up (t1 / t2; higher is better), the outputs equal
+PAR=""
+for kp in "$DIR"/parallel/*.kp; do
+    [ -f "$kp" ] || continue
+    name=parallel/$(basename "$kp" .kp)
+    case "$name" in ${BENCH_ONLY:-*}) ;; *) continue ;; esac
+    t1=$(best_of3 "$TMP/p1.out" "$KEEP" --threads 1 "$kp")
+    t2=$(best_of3 "$TMP/p2.out" "$KEEP" --threads 2 "$kp")
+    if [ "$t1" = FAILED ] || [ "$t2" = FAILED ]; then sp=FAILED
+    elif ! cmp -s "$TMP/p1.out" "$TMP/p2.out"; then sp="FAILED (outputs differ)"
+    else sp=$(awk -v a="$t1" -v b="$t2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'); fi
+    [ -z "$PAR" ] && PAR=$(printf '%-24s %10s %10s %10s' name threads_1 threads_2 speed-up)
+    PAR="$PAR
+$(printf '%-24s %10s %10s %10s' "$name" "$t1" "$t2" "$sp")"
+done
+[ -n "$PAR" ] && printf '\n%s\n' "$PAR"
 echo
 printf '%s' "$RATIOS"
 # the Are We Fast Yet summary: every ratio, and their geometric mean over

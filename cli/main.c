@@ -50,6 +50,7 @@ static void usage(FILE *out) {
             "  --debug-alloc     run on a debug root allocator (redzones, quarantine, leak report)\n"
             "  --mem-limit N     cap the script heap at N bytes (suffix K, M or G)\n"
             "  --stats           report every allocator's statistics at exit\n"
+            "  --threads N       parallel calls use at most N worker threads (default: the cores)\n"
             "  --collect-cycles  deinitialize unreachable keep cycles (default: report them)\n"
             "  --dump-bytecode   print the compiled bytecode to stderr\n"
             "  --emit=ownership  print the script with the moves, drops and keeps the compiler\n"
@@ -217,6 +218,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "keep: --mem-limit needs a size such as 64M\n");
                 return KP_ERR_USAGE;
             }
+        } else if (!strcmp(a, "--threads")) {
+            char *endp = NULL;
+            long n = i + 1 < argc ? strtol(argv[++i], &endp, 10) : 0;
+            if (!endp || *endp || n < 1 || n > 64) {
+                fprintf(stderr, "keep: --threads needs a number of workers from 1 to 64\n");
+                return KP_ERR_USAGE;
+            }
+            cfg.threads = (int)n;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;

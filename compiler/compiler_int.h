@@ -288,6 +288,21 @@ KpNode *kp_resolve_root_ident(KpNode *n);
 /* Finds the captures of function literal `lit` (once): its list2, one
  * KP_N_UNARY (& / $& / ~&) of a KP_N_IDENT per outer name its body uses. */
 void kp_resolve_captures(C *c, KpNode *lit);
+/* Calls use() once per name function fn (a FUNC or FUNCLIT node) uses
+ * without declaring it, with how it uses it at the strongest (KP_OP_REF:
+ * read, KP_OP_MUTREF: assigned or `$&`, KP_OP_MOVE: `~&`) and one place;
+ * the same walk as kp_resolve_captures, rewriting nothing. */
+void kp_resolve_outer_uses(C *c, KpNode *fn, void (*use)(void *ud, const char *name, int op, KpNode *at), void *ud);
+
+/* parcheck.c — what a parallel call's worker function may touch */
+/* After kp_sum_block: works out, for each function of the block, the
+ * top-level variable it writes, directly or through the functions it
+ * calls (KpOverload.par_writes). */
+void kp_parcheck_block(C *c, KpNode **fns, KpOverload **ovs, int n);
+/* A call of parallel_map / parallel_for: compile errors for a worker
+ * function (its last argument) that writes a captured variable or a
+ * top-level one (docs/language.md §15). */
+void kp_parcheck_call(C *c, KpNode *call, const char *who);
 
 /* types.c — static types, signatures, constant folding */
 KpType *kp_types_anon(C *c, int n, const char **names, KpType **types);

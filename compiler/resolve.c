@@ -276,6 +276,7 @@ typedef struct CapWalk {
     int n, cap;
     struct { const char *name; int op; KpNode *at; } *found;
     int nfound, capfound;
+    bool inspect; /* kp_resolve_outer_uses: find the uses, rewrite nothing */
 } CapWalk;
 
 static void cap_push(CapWalk *w, const char *name) {
@@ -326,6 +327,11 @@ static void cap_walk(CapWalk *w, KpNode *n) {
              * takes x; in the body it names the taken value (the node
              * becomes its operand: `x`, `x.f`) */
             KpNode *r = kp_resolve_root_ident(n->a);
+            if (r && w->inspect) {
+                cap_note(w, r->name, KP_OP_MOVE, r);
+                cap_walk(w, n->a);
+                return;
+            }
             if (r && r->name[0] != '#' && !cap_bound(w, kp_compile_intern(w->c, r->name))) {
                 cap_note(w, r->name, KP_OP_MOVE, r);
                 uint32_t line = n->line, col = n->col;
@@ -387,6 +393,33 @@ static void cap_walk(CapWalk *w, KpNode *n) {
         cap_list(w, &n->list2);
         return;
     }
+}
+
+static void cap_params(CapWalk *w, KpNode *lit) {
+    C *c = w->c;
+    for (int i = 0; i < lit->list.count; i++)
+        if (lit->list.items[i]->kind == KP_N_PARAM) {
+            cap_walk(w, lit->list.items[i]->b);
+            if (lit->list.items[i]->name) cap_push(w, kp_compile_intern(c, lit->list.items[i]->name));
+        }
+    if (lit->a && lit->a->kind == KP_N_OUTPUTS)
+        for (int i = 0; i < lit->a->list.count; i++)
+            if (lit->a->list.items[i]->name) cap_push(w, kp_compile_intern(c, lit->a->list.items[i]->name));
+}
+
+void kp_resolve_outer_uses(C *c, KpNode *fn, void (*use)(void *ud, const char *name, int op, KpNode *at), void *ud) {
+    CapWalk w;
+    memset(&w, 0, sizeof w);
+    w.c = c;
+    w.inspect = true;
+    cap_params(&w, fn);
+    if (fn->b) {
+        if (fn->b->kind == KP_N_BLOCK) cap_list(&w, &fn->b->list);
+        else cap_walk(&w, fn->b);
+    }
+    for (int i = 0; i < w.nfound; i++) use(ud, w.found[i].name, w.found[i].op, w.found[i].at);
+    if (w.scope) kp_free(c->vm->meta, w.scope, sizeof(char *) * (size_t)w.cap, 16, NULL);
+    if (w.found) kp_free(c->vm->meta, w.found, sizeof *w.found * (size_t)w.capfound, 16, NULL);
 }
 
 void kp_resolve_captures(C *c, KpNode *lit) {

@@ -632,6 +632,7 @@ void kp_sum_block(C *c, KpNodeList *stmts, KpOverload **ovs, int novs) {
         }
         if (!grew) break;
     }
+    kp_parcheck_block(c, fns, ovs, nfns);
     if (fns) kp_free(c->vm->meta, fns, sizeof(KpNode *) * (size_t)cap, 16, NULL);
 }
 

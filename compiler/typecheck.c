@@ -600,6 +600,26 @@ static int collect_args(Tc *t, KpNode *n, Arg *args, int max, int *npos, KpNode 
     return na;
 }
 
+/* parallel_map(&xs, f) / parallel_for(…, f): f may not write what the
+ * workers share (parcheck.c); parallel_map's result is List#(R) when f's
+ * output type R is known. */
+static KpType *parallel_call(Tc *t, KpNode *n, const char *name, KpType *rt) {
+    kp_parcheck_call(t->c, n, name);
+    if (strcmp(name, "parallel_map") || !n->list.count) return rt;
+    KpNode *f = n->list.items[n->list.count - 1];
+    KpOverload *ov = NULL;
+    if (f->kind == KP_N_FUNCLIT) ov = f->bound;
+    else if (f->kind == KP_N_IDENT) {
+        bool is_var;
+        const char *fname = kp_compile_intern(t->c, f->name);
+        var_type(t, fname, &is_var);
+        KpFunc *ff = is_var ? NULL : kp_resolve_find_func(t->c, fname);
+        if (ff && ff->n == 1) ov = ff->ovs[0];
+    }
+    if (!ov || !ov->ret || ov->ret == t->vm->t_any || ov->ret->kind == KP_TK_REF) return rt;
+    return kp_types_derived(t->c, KP_TK_LIST, ov->ret, NULL, 0);
+}
+
 static KpType *check_call(Tc *t, KpNode *n, KpType *expect, KpNode *first, KpType *first_type) {
     KpNode *callee = n->a;
     Arg args[64];
@@ -645,7 +665,10 @@ static KpType *check_call(Tc *t, KpNode *n, KpType *expect, KpNode *first, KpTyp
         return bt;
     }
     if (!f) return NULL;
-    return check_call_of(t, n, f, args, na, npos, expect, first == NULL);
+    KpType *rt = check_call_of(t, n, f, args, na, npos, expect, first == NULL);
+    if (name[0] == 'p' && (!strcmp(name, "parallel_map") || !strcmp(name, "parallel_for")) && f->n && f->ovs[0]->native)
+        rt = parallel_call(t, n, name, rt);
+    return rt;
 }
 
 /* ------------------------------------------------------------ expressions */

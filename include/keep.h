@@ -192,6 +192,10 @@ typedef struct KpConfig {
                               copied.  `keep --trace-ownership`; the
                               events are those `--emit=ownership` lists
                               (docs/ownership.md)                           */
+    int threads;           /* the most worker threads one parallel call
+                              (parallel_map, parallel_for) uses; 1: every
+                              call runs on the calling thread; <= 0: the
+                              machine's online cores (at most 64)          */
     KpLoadModuleFn load_module; /* the source of `name := import("file.kp")`
                               (see KpLoadModuleFn); NULL: every import is
                               refused with a compile error                  */

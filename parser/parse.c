@@ -578,6 +578,16 @@ KpNode *kp_pb_call(KpParseCtx *c, KpNode *callee, KpTok lp, KpNode *items) {
     unpack(c, items);
     KpNode *n = kp_pb_node(c, KP_N_CALL, lp);
     n->a = callee;
+    if (callee && callee->kind == KP_N_IDENT && callee->name && (!strcmp(callee->name, "parallel_for") || !strcmp(callee->name, "parallel_map")) &&
+        items->list.count >= 1 && items->list.items[0]->kind == KP_N_BINARY && items->list.items[0]->op == KP_OP_RANGE) {
+        /* parallel_for(a..b, f) is parallel_for(a, b, f): a range is no
+         * value, it only ever names the indices of a loop */
+        KpNode *r = items->list.items[0];
+        KpNode *split = kp_pb_items(c, r->a);
+        kp_pb_items_push(c, split, r->b);
+        for (int i = 1; i < items->list.count; i++) kp_pb_items_push(c, split, items->list.items[i]);
+        items->list = split->list;
+    }
     n->list = items->list;
     reject_non_args(c, items, "arguments");
     for (int i = 0; i < n->list.count; i++) {

@@ -141,6 +141,7 @@ extern const KpBuiltin kp_builtins_time[];   /* stdlib/time.c */
 extern const KpBuiltin kp_builtins_random[]; /* stdlib/random.c */
 extern const KpBuiltin kp_builtins_binary[]; /* stdlib/binary.c */
 extern const KpBuiltin kp_builtins_view[];   /* stdlib/view.c */
+extern const KpBuiltin kp_builtins_parallel[]; /* stdlib/parallel.c */
 extern const KpBuiltin *const kp_builtin_modules[];
 
 /* The constants of the language that are not literals (math.c): pi, e,

@@ -29,6 +29,7 @@ const KpBuiltin *const kp_builtin_modules[] = {
     kp_builtins_random,
     kp_builtins_binary,
     kp_builtins_view,
+    kp_builtins_parallel,
     NULL,
 };
 

@@ -590,6 +590,8 @@ void kp_handle_release(KpVM *vm, KpHandle *h) {
 
 static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
     KpOverload *ov = vm->cur_native;
+    if (vm->par) /* its slots and handles are the VM's, not a worker's */
+        return kp_vm_error(vm, "%s is a host function: it cannot run in a parallel worker", ov->func->name);
     KpCFunction fn = (KpCFunction)ov->host_fn;
     KpValue *save_slots = vm->api_slots;
     int save_n = vm->api_nslots;

@@ -102,7 +102,17 @@ static KpKeepLink *links_of(KpVM *vm, KpObj *o) {
 
 /* ------------------------------------------------------------ boxes */
 
+/* keep's tables are the VM's, shared by parallel workers: a worker
+ * keeps nothing (docs/language.md §15). */
+static bool refuse_in_worker(KpVM *vm) {
+    return kp_vm_error(vm, "keep is not available in a parallel worker: a worker shares its data only as & borrows");
+}
+
 bool kp_box_new(KpVM *vm, KpAllocator *a, KpValue v, const char *name, KpValue *out) {
+    if (vm->par) {
+        kp_drop(vm, v);
+        return refuse_in_worker(vm);
+    }
     KpBox *b = kp_obj_new(vm, a, KP_T_BOX, sizeof(KpBox));
     if (!b) {
         kp_drop(vm, v);
@@ -168,6 +178,7 @@ void kp_box_free(KpVM *vm, KpBox *b) { box_free(vm, b); }
 static bool is_owner_kind(KpValue v) { return v.tag == KP_T_RECORD || v.tag == KP_T_LIST || v.tag == KP_T_MAP; }
 
 bool kp_keep(KpVM *vm, KpBox *b, KpValue *owners, int n, const char *file, uint32_t line) {
+    if (vm->par) return refuse_in_worker(vm);
     b->file = file;
     b->line = line;
     if (n == 0) {
@@ -443,6 +454,7 @@ static void mark_reported(KpVM *vm, KpBox *parent, KpBox *child, void *ud) {
  * Out of memory for its work lists, the check cannot tell: it leaves every
  * box alive and a candidate still, and returns -1. */
 int kp_check_cycles(KpVM *vm, bool collect) {
+    if (vm->par) return 0; /* (no box can be made in a worker) */
     BoxSet set = {0}, todo = {0};
     bool ok = true;
     for (KpBox *b = vm->boxes; b; b = b->next_all) {

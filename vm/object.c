@@ -83,7 +83,26 @@ _Thread_local KpVM *kp_tls_vm __attribute__((tls_model("initial-exec")));
 /* Freed ids are reused last-in first-out, which keeps the table's hot
  * entries in cache; where each block died is kept in a small ring (the
  * graveyard) for the error message of a stale reference. */
+_Thread_local bool kp_tls_par __attribute__((tls_model("initial-exec")));
+
+static uint32_t block_new_in(KpVM *vm);
+
+/* In a parallel worker (vm/parallel.c) the block table is the running
+ * VM's, shared by every worker: taken under the lock.  The table does not
+ * move then — it was grown before the workers started and a worker's
+ * copy of the VM sees all of it (nblocks = cap_blocks, the entries not in
+ * use zero: dead) — so the checks that read it need no lock. */
 static uint32_t block_new(KpVM *vm) {
+    if (!vm->par) return block_new_in(vm);
+    KpVM *root = vm->par->root;
+    pthread_mutex_lock(&vm->par->lock);
+    uint32_t id = 0;
+    if (root->free_block || root->nblocks < root->cap_blocks) id = block_new_in(root);
+    pthread_mutex_unlock(&vm->par->lock);
+    return id;
+}
+
+static uint32_t block_new_in(KpVM *vm) {
     if (vm->free_block) {
         uint32_t id = vm->free_block;
         vm->free_block = vm->blocks[id].next_free;
@@ -114,7 +133,19 @@ static uint32_t here(KpVM *vm) {
     return KP_POS_PACK(f->proto->lines[off].line, f->proto->lines[off].col);
 }
 
+static void block_end_in(KpVM *vm, KpVM *here_vm, uint32_t id, const char *what);
+
 static void block_end(KpVM *vm, uint32_t id, const char *what) {
+    if (!vm->par) {
+        block_end_in(vm, vm, id, what);
+        return;
+    }
+    pthread_mutex_lock(&vm->par->lock);
+    block_end_in(vm->par->root, vm, id, what);
+    pthread_mutex_unlock(&vm->par->lock);
+}
+
+static void block_end_in(KpVM *vm, KpVM *here_vm, uint32_t id, const char *what) {
     if (!id || id >= vm->nblocks) return;
     struct KpBlock *b = &vm->blocks[id];
     if (!vm->graves && (vm->graves = kp_alloc(vm->host, sizeof(struct KpGrave) * KP_GRAVES, 8, NULL)))
@@ -123,7 +154,7 @@ static void block_end(KpVM *vm, uint32_t id, const char *what) {
         struct KpGrave *g = &vm->graves[vm->next_grave++ & (KP_GRAVES - 1)];
         g->id = id;
         g->gen = b->gen;
-        g->pos = here(vm);
+        g->pos = here(here_vm);
         g->what = what;
     }
     b->alive = 0;
@@ -160,15 +191,49 @@ static const char *obj_what(KpObj *o) {
     }
 }
 
+/* A worker's first reference into an object: another worker may be
+ * making one into the same (shared) object, so the object's entry is
+ * given under the lock, once. */
+static uint32_t block_of_shared(KpVM *vm, KpObj *owner) {
+    uint32_t id = __atomic_load_n(&owner->block, __ATOMIC_ACQUIRE);
+    if (id) return id;
+    KpVM *root = vm->par->root;
+    pthread_mutex_lock(&vm->par->lock);
+    id = owner->block;
+    if (!id && (root->free_block || root->nblocks < root->cap_blocks)) {
+        id = block_new_in(root);
+        __atomic_store_n(&owner->block, id, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&vm->par->lock);
+    return id;
+}
+
+bool kp_blocks_reserve(KpVM *vm, uint32_t spare) {
+    if (vm->nblocks == 0) {
+        if (!block_new_in(vm)) return false; /* entry 0 (none) exists */
+        block_end_in(vm, vm, 1, NULL);
+    }
+    if (vm->cap_blocks - vm->nblocks >= spare) return true;
+    uint32_t ncap = vm->nblocks + spare;
+    struct KpBlock *n = kp_realloc(vm->rt, vm->blocks, sizeof(struct KpBlock) * vm->cap_blocks,
+                                   sizeof(struct KpBlock) * ncap, 16, NULL);
+    if (!n) return false;
+    memset(n + vm->cap_blocks, 0, sizeof(struct KpBlock) * (ncap - vm->cap_blocks));
+    vm->blocks = n;
+    vm->cap_blocks = ncap;
+    return true;
+}
+
 KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags) {
     KpValue r = kp_ptr(KP_T_REF, slot);
     r.flags = (uint8_t)(flags & ~(KP_VF_HEAP | KP_VF_STATIC));
     if (slot >= vm->stack && slot < vm->stack_end) {
         r.aux = vm->reg_gen[slot - vm->stack];
-    } else if (owner && (owner->block || (owner->block = block_new(vm)))) {
+    } else if (owner && (vm->par ? (r.aux = block_of_shared(vm, owner)) != 0
+                                 : (owner->block || (owner->block = block_new(vm))))) {
         r.flags |= KP_VF_HEAP;
-        r.aux = owner->block;
-        r.x = vm->blocks[owner->block].gen;
+        if (!vm->par) r.aux = owner->block;
+        r.x = vm->blocks[r.aux].gen;
     } else if (owner) {
         /* out of memory for the block table: an unchecked reference could
          * outlive its owner, so there is none */
@@ -566,7 +631,7 @@ static bool drop_one(KpVM *vm, KpValue x) {
     switch (x.tag) {
     case KP_T_STR: {
         KpString *s = x.p;
-        if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0)
+        if (!(s->h.flags & KP_OF_IMMORTAL) && kp_str_decref(s))
             obj_free(&s->h, str_size(s));
         break;
     }
@@ -634,9 +699,9 @@ static bool drop_one(KpVM *vm, KpValue x) {
     case KP_T_ITER:
         if (((KpObj *)x.p)->kind == KP_T_STR) { /* a loop over a string holds a count of it */
             KpString *s = x.p;
-            if (!(s->h.flags & KP_OF_IMMORTAL) && --s->rc == 0) obj_free(&s->h, str_size(s));
+            if (!(s->h.flags & KP_OF_IMMORTAL) && kp_str_decref(s)) obj_free(&s->h, str_size(s));
         } else {
-            ((KpObj *)x.p)->lock--;
+            kp_obj_lock_add(x.p, -1);
         }
         break;
     case KP_T_BOX:
@@ -653,7 +718,7 @@ bool kp_drop(KpVM *vm, KpValue v) {
     if (v.tag == KP_T_STR) {
         KpString *s = v.p;
         if (s->h.flags & KP_OF_IMMORTAL) return true;
-        if (--s->rc == 0) obj_free(&s->h, str_size(s));
+        if (kp_str_decref(s)) obj_free(&s->h, str_size(s));
         return true;
     }
     DropStack *d = dstack(vm);

@@ -182,6 +182,11 @@ typedef struct KpOverload {
     void *host_ud;
     uint8_t host_overload; /* registered with KP_REG_OVERLOAD: scripts may
                               add overloads of the same name */
+    /* compiler/parcheck.c: the first top-level variable the function
+     * writes (interned; NULL: none known), where, and the function it
+     * calls that writes it (NULL: its own body does) */
+    const char *par_writes, *par_via;
+    uint32_t par_line, par_col;
     uint16_t literal;  /* a function literal's: how many of the last
                           parameters are its captures (passed by the call,
                           never by the caller); 0 otherwise */
@@ -311,8 +316,29 @@ uint32_t kp_hash_bytes(const char *s, size_t len);
 /* The length in bytes of the UTF-8 character at byte offset i < s->len
  * (1 for a byte that does not start a valid sequence). */
 int kp_str_char_len(const KpString *s, uint32_t i);
+/* True on a parallel worker's thread (vm/parallel.c).  Values shared
+ * with the other workers are only read there, but reading a string can
+ * still count it: refcounts and loop locks then change with atomic
+ * operations (the calling thread waits meanwhile, so outside a parallel
+ * call the plain ones are enough). */
+extern _Thread_local bool kp_tls_par __attribute__((tls_model("initial-exec")));
+
 static inline void kp_str_incref(KpString *s) {
-    if (!(s->h.flags & KP_OF_IMMORTAL)) s->rc++;
+    if (s->h.flags & KP_OF_IMMORTAL) return;
+    if (__builtin_expect(kp_tls_par, 0)) __atomic_add_fetch(&s->rc, 1, __ATOMIC_RELAXED);
+    else s->rc++;
+}
+
+/* Counts a string down; true when that was its last count. */
+static inline bool kp_str_decref(KpString *s) {
+    if (__builtin_expect(kp_tls_par, 0)) return __atomic_sub_fetch(&s->rc, 1, __ATOMIC_ACQ_REL) == 0;
+    return --s->rc == 0;
+}
+
+/* A for-loop starts (d = 1) or ends (d = -1) over o: see KpObj.lock. */
+static inline void kp_obj_lock_add(KpObj *o, int d) {
+    if (__builtin_expect(kp_tls_par, 0)) __atomic_add_fetch(&o->lock, (uint16_t)d, __ATOMIC_RELAXED);
+    else o->lock = (uint16_t)(o->lock + d);
 }
 
 /* Allocates a zero-filled object of `size` bytes from `a`, header set.
@@ -374,6 +400,9 @@ static inline KpValue *kp_ref_slot(KpValue r);
  * register, or lives as long as every use of the reference).  Out of
  * memory to track it, an UNSET value with the error set (check the tag). */
 KpValue kp_make_ref(KpVM *vm, KpValue *slot, KpObj *owner, uint8_t flags);
+/* Grows the block table so that `spare` more entries fit without moving
+ * it (vm/parallel.c, before workers start).  False when out of memory. */
+bool kp_blocks_reserve(KpVM *vm, uint32_t spare);
 /* A reference that keeps the checking information of `from` but points at
  * another slot of the same storage. */
 /* Gives `o` a new block (invalidating references into its old storage),

@@ -19,8 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vm.h"
+#include "parallel.h"
 #include "binary.h"
 
 typedef struct KpVMBox {
@@ -378,6 +380,12 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     vm->max_source = cfg && cfg->max_source_bytes ? cfg->max_source_bytes : (size_t)256 << 20;
     vm->collect_cycles = cfg && cfg->collect_cycles;
     vm->trace_own = cfg && cfg->trace_ownership;
+    if (cfg && cfg->threads > 0) vm->threads = cfg->threads;
+    else {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        vm->threads = n > 0 ? (int)n : 1;
+    }
+    if (vm->threads > KP_MAX_THREADS) vm->threads = KP_MAX_THREADS;
     box->stack_values = cfg && cfg->stack_values ? cfg->stack_values : KP_STACK_VALUES;
     if (box->stack_values < 4096 + 65536 + 1024) box->stack_values = 4096 + 65536 + 1024;
     size_t stack_bytes = sizeof(KpValue) * box->stack_values;
@@ -577,6 +585,7 @@ int kp_vm_finish(KpVM *vm) {
         }
     }
     if (!kp_keep_report(vm)) ok = false;
+    kp_par_release(vm); /* the workers' allocator gives its slabs back */
     if (vm->stats_report) kp_vm_report_stats(vm);
     return ok ? KP_OK : KP_ERR_RUNTIME;
 }
@@ -590,6 +599,7 @@ void kp_vm_free(KpVM *vm) {
     kp_pins_shutdown(vm); /* host pins left: reported, then ended */
     kp_keep_shutdown(vm);
     kp_drop_stack_free(vm);
+    kp_par_free(vm); /* the workers' allocator: every script value is gone */
     if (vm->stack) {
         if (box->stack_from_host) kp_free(vm->host, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);
         else kp_free(&box->page_a, vm->stack, sizeof(KpValue) * box->stack_values, 16, NULL);

@@ -330,15 +330,42 @@ static void locate_error(KpVM *vm) {
     if (catchable(vm))
         for (int i = vm->nframes - 1; i >= 0 && !vm->err_caught; i--)
             if (frame_try(&vm->frames[i])) vm->err_caught = true;
-    /* report now, before the unwinding runs deinits and defers */
+    /* report now, before the unwinding runs deinits and defers — but a
+     * parallel worker's error is the calling thread's to report, once
+     * every worker has stopped (kp_vm_adopt_error) */
     vm->err_head = 0;
-    if (!vm->err_caught) report_error(vm);
+    if (vm->par) vm->err_caught = false;
+    else if (!vm->err_caught) report_error(vm);
     /* last_error: "file:line:col: message" */
     char head[256];
     snprintf(head, sizeof head, "%s:%u:%u: ", src ? src->name : "?", vm->err_line, vm->err_col);
     size_t before = vm->err.len;
     kp_buf_prepend(vm, &vm->err, head);
     vm->err_head = vm->err.len - before;
+}
+
+void kp_vm_adopt_error(KpVM *vm, KpVM *from) {
+    kp_buf_reset(&vm->err);
+    kp_buf_add(vm, &vm->err, from->err.data ? from->err.data : "", from->err.len);
+    kp_buf_reset(&vm->trace);
+    if (from->trace.len) kp_buf_add(vm, &vm->trace, from->trace.data, from->trace.len);
+    vm->ntrace = from->ntrace;
+    vm->err_kind = from->err_kind;
+    vm->err_line = from->err_line;
+    vm->err_col = from->err_col;
+    vm->err_src = from->err_src;
+    vm->err_head = from->err_head;
+    vm->status = KP_ERR_RUNTIME;
+    vm->err_located = true;
+    if (from->exiting) {
+        vm->exiting = true;
+        vm->exit_code = from->exit_code;
+    }
+    vm->err_caught = false;
+    if (catchable(vm))
+        for (int i = vm->nframes - 1; i >= 0 && !vm->err_caught; i--)
+            if (frame_try(&vm->frames[i])) vm->err_caught = true;
+    if (!vm->err_caught && !vm->exiting) report_error(vm);
 }
 
 /* Name of the variable in register `reg` of frame `f` at its pc. */
@@ -849,10 +876,14 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr,
  * constant: an inline cache), so a field read in a loop costs one
  * comparison instead of a scan of the names. */
 static inline int32_t field_cached(const KpType *t, KpValue *k) {
-    uint32_t s = k->aux;
+    /* (relaxed atomics: parallel workers share the constant) */
+    uint32_t s = __atomic_load_n(&k->aux, __ATOMIC_RELAXED);
     if (LIKELY(s < t->nfields && t->fnames[s] == k->p)) return (int32_t)s;
     for (uint32_t fi = 0; fi < t->nfields; fi++)
-        if (t->fnames[fi] == k->p) { k->aux = fi; return (int32_t)fi; }
+        if (t->fnames[fi] == k->p) {
+            __atomic_store_n(&k->aux, fi, __ATOMIC_RELAXED);
+            return (int32_t)fi;
+        }
     return -1;
 }
 
@@ -1080,6 +1111,11 @@ static bool param_accepts(KpVM *vm, const KpParam *p, KpValue arg, int *score) {
     KpValue v = kp_deref(arg);
     if (v.tag == KP_T_UNSET || v.tag == KP_T_MOVED) return false;
     if (p->mode == KP_PM_MUTREF && arg.tag == KP_T_REF && !(arg.flags & (KP_VF_MUT | KP_VF_PLACE))) return false;
+    /* overloads that differ only in a parameter's mode (parallel_for($&xs, f)
+     * and parallel_for(~&xs, f)): a `$&` borrow picks the `$&` one, a
+     * value moved in the by-value one */
+    if (p->mode == KP_PM_MUTREF && arg.tag == KP_T_REF && (arg.flags & KP_VF_MUT)) *score += 1;
+    else if (p->mode == KP_PM_VALUE && arg.tag != KP_T_REF && KP_NEEDS_DROP(arg)) *score += 1;
     if (!p->type) { *score += 1; return true; }
     if (p->type->kind == KP_TK_ABSTRACT) { *score += 2; return true; }
     if (p->type->kind == KP_TK_SCALAR && KP_IS_SIZED_INT(p->type->tag) && v.tag == KP_T_INT) { *score += 2; return true; }
@@ -1428,7 +1464,7 @@ static bool __attribute__((noinline)) bind_bound_arg(KpVM *vm, KpOverload *ov, i
  * (desc->fast is 1, so nargs <= 4)? */
 static inline bool call_tags_ok(const KpCallDesc *desc, const KpValue *args, int nargs) {
     for (int q = 0; q < nargs; q++)
-        if (!((desc->fmask[q] >> args[q].tag) & 1)) return false;
+        if (!((__atomic_load_n(&desc->fmask[q], __ATOMIC_RELAXED) >> args[q].tag) & 1)) return false;
     return true;
 }
 
@@ -1437,18 +1473,22 @@ static inline bool call_tags_ok(const KpCallDesc *desc, const KpValue *args, int
 static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc, KpValue *args, int nargs, uint32_t pos) {
     KpOverload *ov = desc->ov;
     uint64_t chk = desc->check;
-    if (!desc->fast) {
+    if (!__atomic_load_n(&desc->fast, __ATOMIC_ACQUIRE)) {
+        /* (parallel workers may run this at once: each computes the same
+         * masks, published before `fast`) */
         uint8_t fast = nargs <= 4 ? 1 : 2;
+        uint32_t mask[4] = {0, 0, 0, 0};
         for (int q = 0; q < nargs && fast == 1; q++) {
-            desc->fmask[q] = ~(uint32_t)0;
+            mask[q] = ~(uint32_t)0;
             if (!((chk >> q) & 1)) continue;
             const KpParam *pp = q < ov->nparams ? &ov->params[q] : NULL;
             if (!pp || pp->mode != KP_PM_VALUE) fast = 2;
-            else if (!pp->type) desc->fmask[q] = ~((uint32_t)1 << KP_T_REF); /* see below: only a reference is bound */
+            else if (!pp->type) mask[q] = ~((uint32_t)1 << KP_T_REF); /* see below: only a reference is bound */
             else if (pp->fast_tag == 0 || pp->fast_tag >= KP_T_MOVED) fast = 2;
-            else desc->fmask[q] = (uint32_t)1 << pp->fast_tag;
+            else mask[q] = (uint32_t)1 << pp->fast_tag;
         }
-        desc->fast = fast;
+        for (int q = 0; q < 4 && q < nargs && fast == 1; q++) __atomic_store_n(&desc->fmask[q], mask[q], __ATOMIC_RELAXED);
+        __atomic_store_n(&desc->fast, fast, __ATOMIC_RELEASE);
     }
     /* the arguments of the set bits (bit 63 also stands for the rest) */
     uint64_t m = nargs < 64 ? chk & (((uint64_t)1 << nargs) - 1) : chk & ~((uint64_t)1 << 63);
@@ -1978,6 +2018,8 @@ static bool __attribute__((noinline)) attention(KpVM *vm) {
         atomic_fetch_and(&vm->interrupt, ~KP_ATTN_INTERRUPT);
         return kp_vm_error_kind(vm, KP_EK_INTERRUPT, "interrupted");
     }
+    if (a & KP_ATTN_STOP) /* (a parallel worker: another one failed; stays set) */
+        return kp_vm_error_kind(vm, KP_EK_INTERRUPT, "stopped: another worker of the parallel call failed");
     return true;
 }
 
@@ -2559,6 +2601,13 @@ dispatch:
     }
     CASE(SETG) {
         SAVEPC();
+        if (UNLIKELY(vm->par)) {
+            /* the compiler refuses the direct writes (compiler/parcheck.c);
+             * this is for those through a function value */
+            kp_vm_error(vm, "a parallel worker cannot write the top-level variable '%s': workers only read what they share",
+                        vm->globals[(uint32_t)i->b | (uint32_t)i->c << 16].name);
+            goto error;
+        }
         KpValue *s = &vm->stack[vm->globals[(uint32_t)i->b | (uint32_t)i->c << 16].reg];
         KpValue v = kp_unset();
         if (i->d == 2) { /* its value went on (KEEP took the box) */
@@ -2860,7 +2909,7 @@ dispatch:
         if (desc->check) {
             /* arguments of their by-value parameters' exact scalar types:
              * one tag test each (call_tags_ok); anything else is bound */
-            if (UNLIKELY(desc->fast != 1) || UNLIKELY(!call_tags_ok(desc, fv + 1, nargs)))
+            if (UNLIKELY(__atomic_load_n(&desc->fast, __ATOMIC_ACQUIRE) != 1) || UNLIKELY(!call_tags_ok(desc, fv + 1, nargs)))
                 if (!bind_bound_args(vm, desc, fv + 1, nargs, POS)) goto error;
         }
         if (LIKELY(!ov->native)) {
@@ -3102,8 +3151,11 @@ dispatch:
             R[i->a + 1] = it;
             NEXT;
         }
-        if (o->lock == UINT16_MAX) { kp_vm_error(vm, "too many nested loops over one value"); goto error; }
-        o->lock++;
+        if (__atomic_load_n(&o->lock, __ATOMIC_RELAXED) == UINT16_MAX) {
+            kp_vm_error(vm, "too many nested loops over one value");
+            goto error;
+        }
+        kp_obj_lock_add(o, 1);
         KpValue it = kp_ptr(KP_T_ITER, o);
         it.aux = 0;
         R[i->a + 1] = it;

@@ -16,6 +16,7 @@
 #ifndef KP_VM_H
 #define KP_VM_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -161,7 +162,8 @@ typedef struct KpFrame {
 #define KP_MAX_FRAMES 20000
 
 /* The bits of KpVM.interrupt. */
-enum { KP_ATTN_INTERRUPT = 1, KP_ATTN_BUDGET = 2 };
+/* KP_ATTN_STOP: a parallel worker is told to stop (another one failed). */
+enum { KP_ATTN_INTERRUPT = 1, KP_ATTN_BUDGET = 2, KP_ATTN_STOP = 4 };
 
 /* The class of a runtime error (KpVM.err_kind): what a script's
  * `catch` sees as Error.kind (kp_vm_error_kind_name).  kp_vm_error gives
@@ -452,6 +454,18 @@ struct KpVM {
     const char *trace_file;  /* the last main chunk's source name, for it */
     bool ran_since_finish;   /* a chunk ran after kp_vm_finish: its globals
                                 are dropped by the next finish (or free) */
+
+    /* Parallel calls (vm/parallel.c).  `threads`: the most workers a call
+     * uses (KpConfig.threads; 1: every call runs on the calling thread).
+     * `pstate`: what they keep for the VM's life, made at the first call
+     * that needs it.  `par`: set in a worker's copy of the VM only — the
+     * running VM it was copied from, and the lock of what they share. */
+    int threads;
+    struct KpParState *pstate;
+    struct KpParShared {
+        KpVM *root;
+        pthread_mutex_t lock;
+    } *par;
 };
 
 /* --trace-ownership: writes to write_err one line for an ownership
@@ -514,6 +528,10 @@ bool kp_vm_error_unsaid(KpVM *vm);
 /* kp_vm_error with the kind given rather than read from the message. */
 bool kp_vm_error_kind(KpVM *vm, int kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Makes the located error of `from` (a parallel worker's copy of vm)
+ * vm's own — message, position, trace, kind — and reports it unless a
+ * try block of vm's frames will catch it. */
+void kp_vm_adopt_error(KpVM *vm, KpVM *from);
 /* Runs `proto` as a main chunk: at frame 0, or, called from a C function
  * while a script runs (re-entrant), in a frame above the running ones. */
 int kp_vm_run_main(KpVM *vm, KpProto *proto);

@@ -33,4 +33,18 @@ for kp in bench/awfy/*.kp; do
     fi
     pass=$((pass + 1))
 done
+# the parallel benchmarks (bench/parallel/): a small size with one worker
+# and with two, the same output, no leak
+for kp in bench/parallel/*.kp; do
+    [ -f "$kp" ] || continue
+    case $(basename "$kp") in mandelbrot.kp) arg=500 ;; *) arg=2000 ;; esac
+    if ! timeout 60 "$KEEP" --check-leaks --threads 1 "$kp" $arg >"$tmp/t1" 2>"$tmp/err" ||
+        ! timeout 60 "$KEEP" --check-leaks --threads 2 "$kp" $arg >"$tmp/t2" 2>>"$tmp/err" ||
+        [ -s "$tmp/err" ] || ! cmp -s "$tmp/t1" "$tmp/t2" || ! [ -s "$tmp/t1" ]; then
+        echo "FAIL $kp: $(head -c 300 "$tmp/t1") / $(head -c 300 "$tmp/t2") $(head -c 500 "$tmp/err")"
+        fail=$((fail + 1))
+        continue
+    fi
+    pass=$((pass + 1))
+done
 echo "$pass passed, $fail failed"

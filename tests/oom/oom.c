@@ -36,7 +36,8 @@
  * Everything runs in this one process (a VM per N, freed at once), so a
  * crash stops the run: the handler names the script, N and mode first.
  * A script's `-- flags:` line is honoured for --collect-cycles,
- * --debug-alloc and --mem-limit; scripts with other flags are refused.
+ * --debug-alloc, --mem-limit and --threads (parallel calls run with one
+ * worker otherwise); scripts with other flags are refused.
  *
  * Prints one line per failure (the first few per script in full), then
  * "test-oom: S scripts, R runs (A allocation points), F failures".
@@ -121,6 +122,10 @@ static char *read_file(const char *path, size_t *len) {
 
 static bool parse_flags(Script *s) {
     memset(&s->base, 0, sizeof s->base);
+    /* one worker unless the script asks for more: the run's allocation
+     * requests come in the same order every time (with several workers
+     * they interleave differently from run to run) */
+    s->base.threads = 1;
     s->dump_bytecode = false;
     const char *f = strstr(s->text, "-- flags: ");
     if (!f) return true;
@@ -136,7 +141,11 @@ static bool parse_flags(Script *s) {
         else if (!strcmp(t, "--stats")) s->base.stats = true;
         else if (!strcmp(t, "--dump-bytecode")) s->dump_bytecode = true;
         else if (!strcmp(t, "-i")) s->repl = true;
-        else if (!strcmp(t, "--mem-limit")) {
+        else if (!strcmp(t, "--threads")) {
+            char *v = strtok(NULL, " \t");
+            if (!v || atoi(v) < 1) return false;
+            s->base.threads = atoi(v);
+        } else if (!strcmp(t, "--mem-limit")) {
             char *v = strtok(NULL, " \t");
             if (!v) return false;
             char *end;
