@@ -920,6 +920,32 @@ static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem,
     return true;
 }
 
+/* GETFIELD's second path: a field of a record reached through at most
+ * two live references, its slot from the name constant's cache, holding
+ * a value (not UNSET or MOVED) — read as the general path reads it
+ * (read_place: a reference to it, a move, a copy), without the general
+ * path's name scan and dereferences.  Returns 1 when done, 0 when the
+ * general path must decide (nothing changed), -1 after an error. */
+static int __attribute__((noinline)) getfield_record(KpVM *vm, KpFrame *fr, const KpInstr *i, KpValue *R, KpValue *K,
+                                                     uint32_t pos) {
+    const KpValue *ov = &R[i->b];
+    if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
+        ov = ov->p;
+        if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
+    }
+    if (ov->tag != KP_T_RECORD) return 0;
+    KpRecord *rec = ov->p;
+    int32_t fi = field_cached(rec->type, &K[i->c]);
+    if (fi < 0) return 0;
+    KpValue *s = &rec->f[fi];
+    if (s->tag == KP_T_UNSET || s->tag == KP_T_MOVED) return 0;
+    KpValue out;
+    if (!read_place(vm, s, i->d, pos, false, &out, K[i->c].p, (KpObj *)rec)) return -1;
+    /* (d 32: see GETFIELD) */
+    if (UNLIKELY((i->d & 32) && !KP_IS_PLAIN(out))) fr->refd = true;
+    return set_slot(vm, &R[i->a], out) ? 1 : -1;
+}
+
 static bool index_slot(KpVM *vm, KpValue obj, KpValue idx, KpValue **slot, KpValue *strbyte, bool create,
                        KpValue *newval) {
     KpValue c = kp_deref(obj);
@@ -2403,6 +2429,11 @@ dispatch:
             }
         }
         SAVEPC();
+        {
+            int done = getfield_record(vm, fr, i, R, K, POS);
+            if (done < 0) goto error;
+            if (done) NEXT;
+        }
         const char *name = K[i->c].p;
         KpValue obj = R[i->b];
         if (obj.tag == KP_T_MOVED || obj.tag == KP_T_UNSET) { bad_value(vm, obj, reg_name(fr, i->b)); goto error; }
