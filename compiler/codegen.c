@@ -174,6 +174,17 @@ Operand kp_cg_operand(C *c, KpNode *n) {
             o.type = l->type;
             return o;
         }
+        if (global && g && !l && kp_types_scalar(vm, g->type) && !(c->fn->is_main && c->func_depth == 0 && g->pending)) {
+            /* a top-level variable of a scalar type: its value is read
+             * (GETG d=0 copies it; nothing to drop), not a reference to
+             * it made */
+            o.r = kp_cg_reg_alloc(c);
+            o.temp = true;
+            kp_cg_at(c, n);
+            kp_cg_getg(c, o.r, g, 0);
+            o.type = g->type;
+            return o;
+        }
     }
     o.r = kp_cg_reg_alloc(c);
     o.temp = true;

@@ -524,7 +524,9 @@ static void compile_for(C *c, KpNode *n) {
             ev->decl_bit = KP_F_DROPS2;
             if (mode == 1) ev->through = 1;
         } else {
-            Local *ev = kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, NULL);
+            /* n->stype: the element type when the types pass knows it is
+             * a scalar the loop copies into v1 */
+            Local *ev = kp_resolve_add_local(c, kp_compile_intern(c, n->name), v1, mode == 1 ? NULL : n->stype);
             ev->decl = n;
             ev->decl_bit = KP_F_DROPS;
             if (mode == 1) ev->through = 1;

@@ -125,6 +125,107 @@ KpProto *kp_compile_own(KpVM *vm, const KpSource *src, KpNode *program, KpDiags 
     return p;
 }
 
+/* ------------------------------------------- early types of globals */
+
+/* The type of a top-level variable's initializer when it is evident from
+ * the text alone: an Int, Float or Bool literal, a negated number, or + -
+ * * of numbers of one kind that folds (so code generation gives the
+ * declaration the same type); else NULL. */
+static KpType *literal_type(C *c, KpNode *n) {
+    KpVM *vm = c->vm;
+    switch (n->kind) {
+    case KP_N_INT: return vm->t_int;
+    case KP_N_FLOAT: return vm->t_float;
+    case KP_N_BOOL: return vm->t_bool;
+    case KP_N_UNARY:
+        if (n->op != KP_OP_NEG) return NULL;
+        {
+            KpType *t = literal_type(c, n->a);
+            KpValue v;
+            return t != vm->t_bool && kp_types_fold_number(n, &v) ? t : NULL;
+        }
+    case KP_N_BINARY: {
+        if (n->op != KP_OP_ADD && n->op != KP_OP_SUB && n->op != KP_OP_MUL) return NULL;
+        KpType *a = literal_type(c, n->a), *b = literal_type(c, n->b);
+        KpValue v;
+        return a && a == b && a != vm->t_bool && kp_types_fold_number(n, &v) ? a : NULL;
+    }
+    default: return NULL;
+    }
+}
+
+/* Marks in mut[] the globals reserved by this chunk that n changes where
+ * their static type is not checked today: assigned inside a function
+ * body (in_func), or borrowed mutably or taken anywhere; *all when a
+ * mutable borrow's root is not a name (`$&_`). */
+static void mark_mutated(C *c, KpNode *n, bool in_func, uint8_t *mut, uint32_t from, bool *all) {
+    if (!n || *all) return;
+    if (n->kind == KP_N_FUNC || n->kind == KP_N_FUNCLIT) in_func = true;
+    KpNode *target = NULL;
+    if (n->kind == KP_N_ASSIGN && in_func) target = n->a;
+    if (n->kind == KP_N_UNARY && (n->op == KP_OP_MUTREF || n->op == KP_OP_MOVE)) target = n->a;
+    if (target) {
+        KpNode *r = kp_resolve_root_ident(target);
+        if (!r || !r->name) {
+            *all = true;
+            return;
+        }
+        struct KpGlobal *g = kp_resolve_find_pending_global(c, kp_compile_intern(c, r->name));
+        if (g && (uint32_t)(g - c->vm->globals) >= from) mut[g - c->vm->globals - from] = 1;
+    }
+    mark_mutated(c, n->a, in_func, mut, from, all);
+    mark_mutated(c, n->b, in_func, mut, from, all);
+    mark_mutated(c, n->c, in_func, mut, from, all);
+    for (int i = 0; i < n->list.count; i++) mark_mutated(c, n->list.items[i], in_func, mut, from, all);
+    for (int i = 0; i < n->list2.count; i++) mark_mutated(c, n->list2.items[i], in_func, mut, from, all);
+}
+
+/* The builtin scalar type a declaration's annotation names (`x : Int`),
+ * or NULL. */
+static KpType *annotation_type(C *c, KpNode *a) {
+    KpVM *vm = c->vm;
+    if (a->kind != KP_N_IDENT || !a->name) return NULL;
+    KpType *t = kp_types_builtin(c, a->name);
+    return t == vm->t_int || t == vm->t_float || t == vm->t_bool ? t : NULL;
+}
+
+/* Function bodies are compiled before the top-level statements (they are
+ * hoisted), so a top-level variable has no static type yet where they
+ * read it, and every read is dynamic (a comparison with it borrows it and
+ * drops the temporary).  Here each global this chunk reserves gets its
+ * static type at once when that type is evident (literal_type) and
+ * nothing can give it a value of another type before the declaration is
+ * compiled: declared once in the chunk, never assigned inside a function
+ * body (those assignments are checked only against a known type), never
+ * borrowed mutably or taken.  The declaration later sets the same type. */
+static void early_global_types(C *c, KpNode *program, uint32_t from) {
+    KpVM *vm = c->vm;
+    uint32_t n = vm->nglobals - from;
+    if (!n) return;
+    uint8_t *mut = kp_arena_alloc(&vm->meta_arena, 2 * (size_t)n, 1); /* by global index - from */
+    if (!mut) return;
+    memset(mut, 0, 2 * (size_t)n);
+    uint8_t *decls = mut + n;
+    bool all = false;
+    mark_mutated(c, program, false, mut, from, &all);
+    if (all) return;
+    for (int i = 0; i < program->list.count; i++) {
+        KpNode *s = program->list.items[i];
+        if (!s || s->kind != KP_N_DECL) continue;
+        struct KpGlobal *g = kp_resolve_find_pending_global(c, kp_compile_intern(c, s->name));
+        if (g && (uint32_t)(g - vm->globals) >= from && decls[g - vm->globals - from] < 2) decls[g - vm->globals - from]++;
+    }
+    for (int i = 0; i < program->list.count; i++) {
+        KpNode *s = program->list.items[i];
+        if (!s || s->kind != KP_N_DECL) continue;
+        struct KpGlobal *g = kp_resolve_find_pending_global(c, kp_compile_intern(c, s->name));
+        if (!g || (uint32_t)(g - vm->globals) < from || g->type) continue;
+        uint32_t k = (uint32_t)(g - vm->globals) - from;
+        if (decls[k] != 1 || mut[k]) continue;
+        g->type = s->a ? annotation_type(c, s->a) : s->b ? literal_type(c, s->b) : NULL;
+    }
+}
+
 static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, KpDiags *diags, bool repl,
                               KpOwnLog *log) {
     C c;
@@ -199,6 +300,7 @@ static KpProto *compile_chunk(KpVM *vm, const KpSource *src, KpNode *program, Kp
             }
         }
     }
+    early_global_types(&c, program, nglobals0);
     kp_tc_count_decls(&c, program);
     kp_cg_block_body(&c, program);
     /* top-level function bodies compiled in hoist_block; now the end */

@@ -948,7 +948,7 @@ static void stmt(OP *o, KpNode *n) {
                 else expr(o, src, M_VALUE);
             }
             o->loop_node = n;
-            loop_body(o, n->b, n->name, NULL, n->name2, through);
+            loop_body(o, n->b, n->name, n->stype, n->name2, through); /* (stype: the types pass's element type) */
         }
         pop_block(o, mark, false);
         forget_moves(o);

@@ -940,6 +940,30 @@ static void check_nested(Tc *t, KpNode *b, const char *v1, KpType *t1, const cha
     t->depth--;
 }
 
+/* Does n assign variable `name` (or a place rooted at it), borrow it
+ * mutably or take it (`$&name`, `~&name`)?  Also true for a mutable
+ * borrow or take of something that is not a named place (`$&_`), and for
+ * a variable of that name declared inside (a cheap, conservative test:
+ * a loop variable typed by its list's elements is given no type where
+ * the body may give it a value of another type). */
+static bool changes_name(KpNode *n, const char *name) {
+    if (!n) return false;
+    KpNode *target = NULL;
+    if (n->kind == KP_N_ASSIGN) target = n->a;
+    if (n->kind == KP_N_UNARY && (n->op == KP_OP_MUTREF || n->op == KP_OP_MOVE)) target = n->a;
+    if (target) {
+        KpNode *r = kp_resolve_root_ident(target);
+        if (!r || !r->name || !strcmp(r->name, name)) return true;
+    }
+    if ((n->kind == KP_N_DECL || n->kind == KP_N_FOR) && n->name && !strcmp(n->name, name)) return true;
+    if (changes_name(n->a, name) || changes_name(n->b, name) || changes_name(n->c, name)) return true;
+    for (int i = 0; i < n->list.count; i++)
+        if (changes_name(n->list.items[i], name)) return true;
+    for (int i = 0; i < n->list2.count; i++)
+        if (changes_name(n->list2.items[i], name)) return true;
+    return false;
+}
+
 static void check_stmt(Tc *t, KpNode *n) {
     if (!n) return;
     switch (n->kind) {
@@ -958,8 +982,17 @@ static void check_stmt(Tc *t, KpNode *n) {
             expr_type(t, n->a->b);
             check_nested(t, n->b, n->name, t->vm->t_int, NULL);
         } else {
-            expr_type(t, n->a && n->a->kind == KP_N_UNARY ? n->a->a : n->a);
-            check_nested(t, n->b, n->name, NULL, n->name2);
+            KpType *ct = expr_type(t, n->a && n->a->kind == KP_N_UNARY ? n->a->a : n->a);
+            /* one variable over a list of a scalar type, not `$&xs`: the
+             * variable holds each element's value (the VM's ITERNEXT
+             * copies a plain element), so it has the element's type
+             * (n->stype, for the ownership pass and code generation) */
+            bool mut = n->a && n->a->kind == KP_N_UNARY && n->a->op == KP_OP_MUTREF;
+            if (ct && ct->kind == KP_TK_REF) ct = ct->elem;
+            KpType *et = !mut && !n->name2 && ct && ct->kind == KP_TK_LIST && kp_types_scalar(t->vm, ct->elem) &&
+                                 !changes_name(n->b, n->name) ? ct->elem : NULL;
+            n->stype = et;
+            check_nested(t, n->b, n->name, et, n->name2);
         }
         break;
     case KP_N_RETURN: expr_type(t, n->a); break;

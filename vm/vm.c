@@ -455,6 +455,26 @@ static const char *tag_name(uint8_t t) {
     return KP_IS_SIZED_INT(t) ? n[t - KP_T_I8] : "Int";
 }
 
+/* The arithmetic instructions' common case after both operands Int or
+ * both Float: an Int read through a live reference (a & capture or
+ * parameter; one level, as kp_deref follows it) with an Int.  Sets *dst
+ * (which owns nothing) and returns true; false, changing nothing, where
+ * arith_slow must decide (a chain, a conversion, an overflow, an error). */
+static bool __attribute__((noinline)) arith_ref_int(const KpVM *vm, int op, KpValue *dst, const KpValue *a, const KpValue *b) {
+    if (a->tag == KP_T_REF && kp_ref_ok_in(vm, *a)) a = a->p;
+    if (b->tag == KP_T_REF && kp_ref_ok_in(vm, *b)) b = b->p;
+    if (a->tag != KP_T_INT || b->tag != KP_T_INT) return false;
+    int64_t r;
+    switch (op) {
+    case KP_BC_ADD: if (__builtin_add_overflow(a->i, b->i, &r)) return false; break;
+    case KP_BC_SUB: if (__builtin_sub_overflow(a->i, b->i, &r)) return false; break;
+    case KP_BC_MUL: if (__builtin_mul_overflow(a->i, b->i, &r)) return false; break;
+    default: return false;
+    }
+    *dst = kp_int(r);
+    return true;
+}
+
 static bool arith_slow(KpVM *vm, int op, KpValue *dst, KpValue a, KpValue b) {
     a = kp_deref(a);
     b = kp_deref(b);
@@ -1135,8 +1155,14 @@ static inline KpRecord *as_closure(KpValue v) {
 /* A call of function literal value `cr` with nargs arguments at args: its
  * captures are appended as its last parameters' arguments — the
  * reference a borrowed capture holds (checked here: the variable may have
- * gone out of scope), a $& reference to the value a taken one owns. */
-static bool __attribute__((noinline)) closure_args(KpVM *vm, KpRecord *cr, KpValue *args, int *pnargs, KpCallDesc *desc) {
+ * gone out of scope), a $& reference to the value a taken one owns.
+ * Returns 0 after raising an error; 1 when every capture is bound as it
+ * is: its referent is live, not moved, and of its parameter's type (what
+ * bind_one would check; the types pass made the parameter the variable's
+ * type, so this holds but for a variable moved away at run time), so the
+ * caller binds only the first nargs arguments; 2 when the captures must go
+ * through bind_args with the others (its checks raise the errors). */
+static int __attribute__((noinline)) closure_args(KpVM *vm, KpRecord *cr, KpValue *args, int *pnargs, KpCallDesc *desc) {
     KpType *t = cr->type;
     KpOverload *ov = t->closure;
     int nargs = *pnargs, np = ov->nparams - ov->literal;
@@ -1145,18 +1171,99 @@ static bool __attribute__((noinline)) closure_args(KpVM *vm, KpRecord *cr, KpVal
     if (nargs != np)
         return kp_vm_error(vm, "'%s' takes %d argument%s, but %d were given", ov->func->name, np, np == 1 ? "" : "s", nargs);
     if (args + nargs + t->nfields + 1 >= vm->stack_end) return kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
+    int ready = 1;
     for (uint32_t k = 0; k < t->nfields; k++) {
         KpValue *slot = &cr->f[k];
+        const KpParam *pp = &ov->params[np + (int)k];
+        KpValue *target;
         if (k < 64 && (t->closure_take >> k & 1)) {
-            args[nargs + (int)k] = kp_make_ref(vm, slot, &cr->h, KP_VF_MUT);
-            continue;
+            KpValue r = kp_make_ref(vm, slot, &cr->h, KP_VF_MUT);
+            args[nargs + (int)k] = r;
+            if (r.tag != KP_T_REF) { ready = 2; continue; } /* (bind_one reports it) */
+            target = slot;
+        } else {
+            if (slot->tag == KP_T_REF && !kp_ref_ok_in(vm, *slot))
+                return kp_vm_error(vm, "'%s' borrows '%s', which went out of scope: a function literal that borrows a "
+                                   "variable may not outlive it", ov->func->name, t->fnames[k]);
+            args[nargs + (int)k] = *slot;
+            if (slot->tag != KP_T_REF || (slot->flags & KP_VF_PLACE) ||
+                (pp->mode == KP_PM_MUTREF && !(slot->flags & KP_VF_MUT))) { ready = 2; continue; }
+            target = slot->p;
         }
-        if (slot->tag == KP_T_REF && !kp_ref_ok(*slot))
-            return kp_vm_error(vm, "'%s' borrows '%s', which went out of scope: a function literal that borrows a "
-                               "variable may not outlive it", ov->func->name, t->fnames[k]);
-        args[nargs + (int)k] = *slot;
+        /* bind_one's checks of a reference passed to a & or $& parameter */
+        uint8_t tag = target->tag;
+        if (tag == KP_T_REF || tag == KP_T_MOVED || tag == KP_T_UNSET) ready = 2;
+        else if (!pp->type || tag == pp->fast_tag) continue;
+        else if (pp->fast_tag != 255 || !kp_type_matches(vm, pp->type, *target)) ready = 2;
     }
     *pnargs = nargs + (int)t->nfields;
+    return ready;
+}
+
+/* Is reference v, passed to the & or $& parameter pp, bound as it is:
+ * not an implicit borrow, live, mutable for $&, and to a value of pp's
+ * type (a scalar's exact tag, a record of pp's record type; for an
+ * untyped pp any value)?  Exactly when bind_one would leave it unchanged
+ * and raise nothing; false sends it there. */
+static inline __attribute__((always_inline)) bool ref_arg_ready(const KpVM *vm, const KpParam *pp, KpValue v) {
+    if (v.tag != KP_T_REF || (v.flags & KP_VF_PLACE) || !kp_ref_ok_in(vm, v)) return false;
+    if (pp->mode == KP_PM_MUTREF && !(v.flags & KP_VF_MUT)) return false;
+    const KpValue *target = v.p;
+    if (target->tag == pp->fast_tag && target->tag) return true; /* (0: UNSET, and an untyped parameter) */
+    if (!pp->type) return target->tag != KP_T_REF && target->tag != KP_T_MOVED && target->tag != KP_T_UNSET;
+    return pp->type->kind == KP_TK_RECORD && target->tag == KP_T_RECORD && ((const KpRecord *)target->p)->type == pp->type;
+}
+
+/* CALL's fast path from argument j on, where the first of them is for a
+ * & or $& parameter: a reference bound as it is (ref_arg_ready), or an
+ * implicit borrow of a place, which is the reference that place holds, or
+ * else the reference to the place (bind_one's two cases); a by-value
+ * scalar as CALL's loop takes it.  Returns the index of the first
+ * argument it could not bind (n when all are), which sends the call to
+ * bind_args; the arguments before it are bound. */
+static int __attribute__((noinline)) args_bind_fast(const KpVM *vm, const KpOverload *ov, KpValue *args, int j, int n) {
+    for (; j < n; j++) {
+        const KpParam *pp = &ov->params[j];
+        KpValue r = args[j];
+        if (pp->mode == KP_PM_VALUE) {
+            if (r.tag == pp->fast_tag) continue;
+            if (r.tag != KP_T_REF || !(r.flags & KP_VF_PLACE) || !pp->fast_tag) break;
+            const KpValue *pv = r.p;
+            if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
+            args[j] = *pv;
+            continue;
+        }
+        if (r.tag == KP_T_REF && (r.flags & KP_VF_PLACE)) {
+            if (!kp_ref_ok_in(vm, r)) break;
+            const KpValue *src = r.p;
+            if (src->tag == KP_T_REF) r = *src;
+            else r.flags = (uint8_t)((r.flags & (KP_VF_ELEM | KP_VF_HEAP | KP_VF_STATIC | KP_VF_BOXED)) |
+                                     (pp->mode == KP_PM_MUTREF ? KP_VF_MUT : 0));
+        }
+        if (!ref_arg_ready(vm, pp, r)) break;
+        args[j] = r;
+    }
+    return j;
+}
+
+/* closure_args' common case, inline in CALL: every capture borrowed, its
+ * reference live and to a value of its parameter's type (a scalar's exact
+ * tag, or a record of the parameter's record type; an untyped parameter:
+ * any value); a literal that took a value makes a reference to it
+ * (kp_make_ref), in closure_args.  Then the captures are appended and true returned; false
+ * when closure_args must decide (nothing changed but the slots above the
+ * arguments, which it writes again). */
+static inline __attribute__((always_inline)) bool closure_args_borrowed(KpVM *vm, KpRecord *cr, KpValue *args, int nargs) {
+    const KpType *t = cr->type;
+    const KpOverload *ov = t->closure;
+    int np = ov->nparams - ov->literal;
+    if (t->closure_take || nargs != np || args + nargs + t->nfields + 1 >= vm->stack_end) return false;
+    const KpParam *pp = ov->params + np;
+    for (uint32_t k = 0; k < t->nfields; k++, pp++) {
+        KpValue v = cr->f[k];
+        if (!ref_arg_ready(vm, pp, v)) return false;
+        args[nargs + (int)k] = v;
+    }
     return true;
 }
 
@@ -1683,14 +1790,15 @@ bool kp_vm_call_at(KpVM *vm, KpValue *top, int nargs, KpValue *out) {
     bool ok;
     if (LIKELY(f->n == 1) && f->ovs[0]->proto && nargs == f->ovs[0]->nparams) {
         /* one script overload and every argument of its parameter's exact
-         * scalar type (CALL's fast path): nothing to select or bind */
+         * scalar type, or a reference bound as it is (CALL's fast path):
+         * nothing to select or bind */
         ov = f->ovs[0];
         const KpProto *op = ov->proto;
         int j = 0;
         if (op->pfast)
             while (j < nargs && top[1 + j].tag == op->ptags[j]) j++;
-        else
-            while (j < nargs && top[1 + j].tag == ov->params[j].fast_tag && ov->params[j].mode == KP_PM_VALUE) j++;
+        else /* (& and $& parameters: sort's less function, a literal's captures) */
+            j = args_bind_fast(vm, ov, top + 1, 0, nargs);
         if (j < nargs) ov = NULL;
     }
     if (ov) ok = true;
@@ -2045,6 +2153,9 @@ dispatch:
                    !KP_NEEDS_DROP(R[i->a])) {                                       \
             double x = a->f, y = b->f, r = OPC == KP_BC_ADD ? x + y : OPC == KP_BC_SUB ? x - y : OPC == KP_BC_MUL ? x * y : x / y; \
             vset_f(&R[i->a], r);                                                    \
+            NEXT;                                                                   \
+        } else if ((a->tag == KP_T_REF || b->tag == KP_T_REF) && !KP_NEEDS_DROP(R[i->a]) && \
+                   arith_ref_int(vm, OPC, &R[i->a], a, b)) {                        \
             NEXT;                                                                   \
         }                                                                           \
         SAVEPC();                                                                   \
@@ -2475,10 +2586,16 @@ dispatch:
         NEXT;
     }
     CASE(GETG) {
-        SAVEPC();
         const struct KpGlobal *g = &vm->globals[(uint32_t)i->b | (uint32_t)i->c << 16];
+        KpValue *gs = &vm->stack[g->reg];
+        if (LIKELY(i->d == 0 && KP_IS_PLAIN(*gs) && !KP_NEEDS_DROP(R[i->a]))) {
+            /* a plain value read: copied (read_place's case) */
+            vcopy(&R[i->a], gs);
+            NEXT;
+        }
+        SAVEPC();
         KpValue out;
-        if (!read_place(vm, &vm->stack[g->reg], i->d, POS, false, &out, g->name, NULL)) goto error;
+        if (!read_place(vm, gs, i->d, POS, false, &out, g->name, NULL)) goto error;
         if (!set_slot(vm, &R[i->a], out)) goto error;
         NEXT;
     }
@@ -2641,9 +2758,18 @@ dispatch:
         if (UNLIKELY(fval.tag != KP_T_FUNC)) {
             KpRecord *cr = as_closure(fval);
             if (cr) {
-                if (!closure_args(vm, cr, fv + 1, &nargs, desc)) goto error;
                 ov = cr->type->closure;
-                goto bind;
+                if (LIKELY(ov->proto && (!desc || !desc->nnamed) && closure_args_borrowed(vm, cr, fv + 1, nargs))) {
+                    goto fast_args; /* (nargs: the caller's arguments) */
+                }
+                int ready = closure_args(vm, cr, fv + 1, &nargs, desc);
+                if (!ready) goto error;
+                ov = cr->type->closure;
+                if (ready != 1 || !ov->proto) goto bind;
+                /* the captures are bound: the caller's arguments take
+                 * the fast path of a function of one overload */
+                nargs -= ov->literal;
+                goto fast_args;
             }
             if (fval.tag == KP_T_MOVED || fval.tag == KP_T_UNSET) bad_value(vm, fval, NULL);
             else kp_vm_error(vm, "cannot call %s", kp_a(kp_value_type_name(vm, fval)));
@@ -2655,6 +2781,9 @@ dispatch:
              * only chooses among overloads; the result is checked after) */
             ov = f->ovs[0];
             if (LIKELY(ov->proto && nargs == ov->nparams)) {
+            fast_args:;
+                /* (for a function literal, nargs counts the caller's
+                 * arguments: the captures after them are bound) */
                 /* fast path: every argument already has its parameter's
                  * exact scalar type, or is an implicit borrow of a place
                  * holding one (a call through a function value passes
@@ -2670,6 +2799,7 @@ dispatch:
                     if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
                     *av = *pv;
                 }
+                if (j < nargs && ov->params[j].mode != KP_PM_VALUE) j = args_bind_fast(vm, ov, fv + 1, j, nargs);
                 if (j == nargs) {
                     KpValue *nb = fv + 1;
                     if (UNLIKELY(vm->nframes >= KP_CALL_LIMIT || nb + ov->proto->nregs >= vm->call_limit)) {
@@ -2692,6 +2822,7 @@ dispatch:
                     K = p->k;
                     NEXT;
                 }
+                nargs += ov->literal; /* (a literal's captures are bound again) */
             }
         } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
     bind:
@@ -3034,6 +3165,18 @@ dispatch:
         KpValue *a = &R[i->a];
         KpObj *o = a[1].p;
         uint32_t idx = a[1].aux;
+        if (LIKELY(o->kind == KP_T_LIST && !(i->d & 7))) {
+            /* one variable, by value, over a list: a plain element is
+             * copied (the general case below does the same) */
+            KpList *l = (KpList *)o;
+            if (LIKELY(idx < l->len && KP_IS_PLAIN(l->items[idx]) && !KP_NEEDS_DROP(a[2]))) {
+                a[1].aux = idx + 1;
+                vcopy(&a[2], &l->items[idx]);
+                CHECK_INTERRUPT();
+                pc += i->sbx;
+                NEXT;
+            }
+        }
         uint8_t mode = i->d & 3;
         bool two = (i->d & 4) != 0;
         KpValue *e = NULL, key = kp_unset();
