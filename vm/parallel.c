@@ -334,8 +334,13 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
     if ((int64_t)nw > n) nw = (int)n;
     if ((int64_t)nw > room / KP_PAR_MIN_WINDOW) nw = (int)(room / KP_PAR_MIN_WINDOW);
     if (nw < 1) return kp_vm_error(vm, "stack overflow: no room for the worker of %s", job->who);
-    /* the block table is grown now: workers never move it */
-    if (!kp_blocks_reserve(vm, 65536)) return kp_vm_error(vm, "out of memory: no room to track references in %s", job->who);
+    /* the block table is grown now: workers never move it.  Room for the
+     * blocks of what the workers make (recycled as it dies) and for a few
+     * per shared element — a reference into an element (`&p.name`) gives
+     * it an entry, kept while it lives, as on one thread */
+    int64_t spare = 65536 + 4 * n;
+    if (spare > ((int64_t)1 << 26)) spare = (int64_t)1 << 26;
+    if (!kp_blocks_reserve(vm, (uint32_t)spare)) return kp_vm_error(vm, "out of memory: no room to track references in %s", job->who);
     if (job->src && !kp_make_ref(vm, &job->src->items[0], &job->src->h, 0).p) return false; /* its block, made here */
     Worker *ws = kp_alloc(vm->host, sizeof(Worker) * (size_t)nw, 16, NULL);
     if (!ws) return kp_vm_error(vm, "out of memory: no room for the workers of %s", job->who);
