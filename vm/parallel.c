@@ -218,7 +218,9 @@ static void run_worker(Worker *w) {
     }
     kp_tls_vm = prev;
     kp_tls_par = prev_par;
-    kp_alloc_serial = prev_serial;
+    /* a worker thread keeps the lock to its end: its ThreadLocalAllocator
+     * caches are orphaned at its exit, giving slabs back to the root */
+    if (!w->started) kp_alloc_serial = prev_serial;
     pthread_mutex_lock(&s->mu);
     if (!w->ok && s->failed < 0) {
         s->failed = w->idx;
@@ -371,11 +373,9 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
         run_worker(&ws[0]);
     } else {
         for (int i = 0; i < nw; i++) {
-            if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) == 0) {
-                ws[i].started = true;
-                continue;
-            }
-            /* no thread: the calling thread runs it after the others started */
+            ws[i].started = true; /* (read by the thread: set before it starts) */
+            if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0)
+                ws[i].started = false; /* no thread: the calling thread runs it after the others started */
         }
         for (int i = 0; i < nw; i++)
             if (!ws[i].started) run_worker(&ws[i]);
