@@ -264,6 +264,7 @@ static bool worker_init(Worker *w, KpVM *vm, Section *s, KpValue *lo, KpValue *h
     c->budget = -1;
     c->status = KP_OK;
     c->err_located = false;
+    c->err_head = 0;
     c->err_caught = false;
     c->reraise.set = false;
     c->unwinding = c->catching = c->exiting = false;
@@ -401,7 +402,20 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
             if (ws[i].started) pthread_join(ws[i].th, NULL);
     }
     ok = s.failed < 0;
-    if (!ok) kp_vm_adopt_error(vm, &ws[s.failed].vm);
+    if (!ok) {
+        KpVM *fw = &ws[s.failed].vm;
+        if (fw->err_located) kp_vm_adopt_error(vm, fw);
+        else {
+            /* failed before running any of f (binding its arguments): the
+             * error is the call's, located here as any other */
+            if (!fw->err.len) kp_vm_error_unsaid(fw);
+            kp_vm_error_kind(vm, fw->err_kind, "%s", fw->err.data ? fw->err.data : "");
+            if (fw->exiting) {
+                vm->exiting = true;
+                vm->exit_code = fw->exit_code;
+            }
+        }
+    }
     for (int i = 0; i < nw; i++) worker_free(&ws[i], vm, views);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
