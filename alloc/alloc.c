@@ -41,6 +41,13 @@ static int64_t atomic_reserve(KpAllocator *a, int64_t n) {
     return live;
 }
 
+_Thread_local pthread_mutex_t *kp_alloc_serial;
+
+static void *alloc_plain(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc);
+static void free_plain(KpAllocator *a, void *ptr, size_t size, size_t align, const KpSrcLoc *loc);
+static bool resize_plain(KpAllocator *a, void *ptr, size_t old_size, size_t new_size, size_t align,
+                         const KpSrcLoc *loc);
+
 /* Allocates through a->vt after the limit check; counts on success. */
 void *kp_alloc(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc) {
     if (size > (size_t)INT64_MAX) return NULL;
@@ -57,6 +64,15 @@ void *kp_alloc(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc) {
         __atomic_add_fetch(&a->stats.total_allocs, 1, RELAXED);
         return p;
     }
+    pthread_mutex_t *m = kp_alloc_serial;
+    if (!m) return alloc_plain(a, size, align, loc);
+    pthread_mutex_lock(m);
+    void *p = alloc_plain(a, size, align, loc);
+    pthread_mutex_unlock(m);
+    return p;
+}
+
+static void *alloc_plain(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc) {
     if (a->limit >= 0 && a->stats.live_bytes + (int64_t)size > a->limit)
         return NULL;
     void *p = a->vt->alloc(a->ctx, size, align, loc);
@@ -73,15 +89,25 @@ void *kp_alloc(KpAllocator *a, size_t size, size_t align, const KpSrcLoc *loc) {
 void kp_free(KpAllocator *a, void *ptr, size_t size, size_t align,
              const KpSrcLoc *loc) {
     if (!ptr) return;
+    if (!threadsafe(a)) {
+        pthread_mutex_t *m = kp_alloc_serial;
+        if (m) pthread_mutex_lock(m);
+        free_plain(a, ptr, size, align, loc);
+        if (m) pthread_mutex_unlock(m);
+        return;
+    }
     a->vt->free(a->ctx, ptr, size, align, loc);
-    if (threadsafe(a)) {
+    {
         __atomic_sub_fetch(&a->stats.live_bytes, (int64_t)size, RELAXED);
         int64_t left = __atomic_sub_fetch(&a->stats.live_count, 1, RELAXED);
         __atomic_add_fetch(&a->stats.total_frees, 1, RELAXED);
         if ((a->flags & KP_ALLOC_ZOMBIE) && left == 0 && a->on_empty)
             a->on_empty(a);
-        return;
     }
+}
+
+static void free_plain(KpAllocator *a, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
+    a->vt->free(a->ctx, ptr, size, align, loc);
     a->stats.live_bytes -= (int64_t)size;
     a->stats.live_count--;
     a->stats.total_frees++;
@@ -107,6 +133,17 @@ bool kp_resize(KpAllocator *a, void *ptr, size_t old_size, size_t new_size,
         if (delta < 0) __atomic_add_fetch(&a->stats.live_bytes, delta, RELAXED);
         return true;
     }
+    pthread_mutex_t *m = kp_alloc_serial;
+    if (!m) return resize_plain(a, ptr, old_size, new_size, align, loc);
+    pthread_mutex_lock(m);
+    bool ok = resize_plain(a, ptr, old_size, new_size, align, loc);
+    pthread_mutex_unlock(m);
+    return ok;
+}
+
+static bool resize_plain(KpAllocator *a, void *ptr, size_t old_size, size_t new_size, size_t align,
+                         const KpSrcLoc *loc) {
+    int64_t delta = (int64_t)new_size - (int64_t)old_size;
     if (delta > 0 && a->limit >= 0 && a->stats.live_bytes + delta > a->limit)
         return false;
     if (!a->vt->resize(a->ctx, ptr, old_size, new_size, align, loc))

@@ -97,6 +97,13 @@ struct KpAllocator {
     void (*on_empty)(KpAllocator *a);
 };
 
+/* Set on a thread that shares allocators that are not thread-safe with
+ * other threads (a parallel worker of the VM: vm/parallel.c): each call of
+ * kp_alloc, kp_free and kp_resize on an allocator without
+ * KP_ALLOC_THREADSAFE holds this mutex (a recursive one: an allocator's
+ * backing is called inside).  NULL (the default): no lock, the plain path. */
+extern _Thread_local pthread_mutex_t *kp_alloc_serial;
+
 /* Allocates `size` bytes (size may be 0: returns a unique non-NULL pointer
  * only if the backend does; callers in Keep never ask for 0).  Returns NULL
  * when exhausted or when the allocator's limit would be passed. */

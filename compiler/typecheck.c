@@ -605,9 +605,23 @@ static int collect_args(Tc *t, KpNode *n, Arg *args, int max, int *npos, KpNode 
  * output type R is known. */
 static KpType *parallel_call(Tc *t, KpNode *n, const char *name, KpType *rt) {
     kp_parcheck_call(t->c, n, name);
-    if (strcmp(name, "parallel_map") || !n->list.count) return rt;
+    if (!n->list.count) return rt;
     KpNode *f = n->list.items[n->list.count - 1];
     KpOverload *ov = NULL;
+    if (f->kind == KP_N_FUNCLIT && f->bound) {
+        /* the parameters the workers pass: the element (or index), and for
+         * parallel_for over a list, optionally the index before it */
+        int np = f->bound->nparams - f->bound->literal;
+        bool each = !strcmp(name, "parallel_for") && n->list.count == 2;
+        if (np != 1 && !(each && np == 2)) {
+            kp_compile_error(t->c, f, "%s calls its function with %s, but this one takes %d parameter%s", name,
+                             each ? "one argument ($&element) or two (index, $&element)"
+                                  : (n->list.count == 3 ? "one argument (the index)" : "one argument (the element)"),
+                             np, np == 1 ? "" : "s");
+            return rt;
+        }
+    }
+    if (strcmp(name, "parallel_map")) return rt;
     if (f->kind == KP_N_FUNCLIT) ov = f->bound;
     else if (f->kind == KP_N_IDENT) {
         bool is_var;

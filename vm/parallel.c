@@ -17,7 +17,8 @@
  *     globals, the callers' registers and the references into them stay
  *     where they are — its own frames (the caller's, copied, then its
  *     own: a worker's trace shows where the parallel call was made), its
- *     own error buffers, drop work stack and interrupt word.  The compiled
+ *     own error buffers, drop work stack and interrupt word.  There is no
+ *     global interpreter lock: workers run bytecode at once.  The compiled
  *     code, the types and the globals are shared, read-only.
  *   - Memory: a worker allocates from a thread-safe allocator
  *     (kp_par_allocator): the VM's own ThreadLocalAllocator over the root,
@@ -25,11 +26,15 @@
  *     script's thread-safe context allocator.  What a worker returns stays
  *     where it was allocated: moving it to the caller is moving the value,
  *     no copy.
- *   - What the VM shares between workers under one lock (KpParState.lock):
- *     the block table of checked references (object.c; grown before the
- *     workers start, so readers need no lock), and the host and runtime-
- *     table allocators (locked views).  Strings' refcounts and loop locks
- *     count atomically on a worker's thread (object.h kp_tls_par).
+ *   - What the VM shares between workers under one lock (KpParState.lock,
+ *     recursive): the block table of checked references (object.c; grown
+ *     before the workers start, so readers need no lock), and every
+ *     allocator that is not thread-safe — the host's, the runtime tables',
+ *     the root, a script's arena a shared list was made in, which a worker
+ *     calls when it grows an element it was given — as alloc.c takes the
+ *     lock around them on a worker's thread (kp_alloc_serial).  Strings'
+ *     refcounts and loop locks count atomically on a worker's thread
+ *     (object.h kp_tls_par).
  *   - Stopping: the calling thread waits; the first worker that fails
  *     sets every other worker's KP_ATTN_STOP (seen at their next call or
  *     backward jump, where interrupts are seen), an interrupt of the VM is
@@ -52,57 +57,9 @@
 
 #include "../alloc/alloc.h"
 
-/* ------------------------------------------------------- locked views */
-
-/* An allocator view that calls `inner` under `lock`: what workers use of
- * allocators that are not thread-safe (the host, the runtime tables, the
- * root under the worker allocator). */
-typedef struct Locked {
-    KpAllocator *inner;
-    pthread_mutex_t *lock;
-} Locked;
-
-static void *locked_alloc(void *ctx, size_t size, size_t align, const KpSrcLoc *loc) {
-    Locked *l = ctx;
-    pthread_mutex_lock(l->lock);
-    void *p = kp_alloc(l->inner, size, align, loc);
-    pthread_mutex_unlock(l->lock);
-    return p;
-}
-
-static bool locked_resize(void *ctx, void *ptr, size_t old_size, size_t new_size, size_t align, const KpSrcLoc *loc) {
-    Locked *l = ctx;
-    pthread_mutex_lock(l->lock);
-    bool ok = kp_resize(l->inner, ptr, old_size, new_size, align, loc);
-    pthread_mutex_unlock(l->lock);
-    return ok;
-}
-
-static void locked_free(void *ctx, void *ptr, size_t size, size_t align, const KpSrcLoc *loc) {
-    Locked *l = ctx;
-    pthread_mutex_lock(l->lock);
-    kp_free(l->inner, ptr, size, align, loc);
-    pthread_mutex_unlock(l->lock);
-}
-
-static const KpAllocatorVT locked_vt = {locked_alloc, locked_resize, locked_free, NULL};
-
-static void locked_init(Locked *l, KpAllocator *inner, pthread_mutex_t *lock, KpAllocator *out) {
-    l->inner = inner;
-    l->lock = lock;
-    memset(out, 0, sizeof *out);
-    out->vt = &locked_vt;
-    out->ctx = l;
-    out->name = inner->name;
-    out->flags = KP_ALLOC_THREADSAFE | (inner->flags & KP_ALLOC_FREE_IS_NOOP);
-    out->limit = -1;
-}
-
 /* What parallel calls keep for the VM's life. */
 struct KpParState {
     struct KpParShared shared; /* root and the lock: a worker's vm->par */
-    Locked heap_l, host_l, rt_l;
-    KpAllocator heap_la, host_la, rt_la;
     KpThreadLocal tl;          /* the worker allocator over the root */
     KpAllocator tl_a;
     bool tl_ok;
@@ -116,11 +73,14 @@ static struct KpParState *par_state(KpVM *vm) {
         return NULL;
     }
     memset(ps, 0, sizeof *ps);
-    pthread_mutex_init(&ps->shared.lock, NULL);
+    /* recursive: an allocator called under it calls its backing, and the
+     * block table's functions may allocate (alloc.h kp_alloc_serial) */
+    pthread_mutexattr_t at;
+    pthread_mutexattr_init(&at);
+    pthread_mutexattr_settype(&at, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&ps->shared.lock, &at);
+    pthread_mutexattr_destroy(&at);
     ps->shared.root = vm;
-    locked_init(&ps->heap_l, vm->heap, &ps->shared.lock, &ps->heap_la);
-    locked_init(&ps->host_l, vm->host, &ps->shared.lock, &ps->host_la);
-    locked_init(&ps->rt_l, vm->rt, &ps->shared.lock, &ps->rt_la);
     vm->pstate = ps;
     return ps;
 }
@@ -148,7 +108,7 @@ KpAllocator *kp_par_allocator(KpVM *vm, const char *who) {
         struct KpParState *ps = par_state(vm);
         if (!ps) return NULL;
         if (!ps->tl_ok) {
-            if (!kp_tl_init(&ps->tl, &ps->heap_la, &ps->tl_a)) {
+            if (!kp_tl_init(&ps->tl, vm->heap, &ps->tl_a)) {
                 kp_vm_error(vm, "out of memory: no room for the workers' allocator of %s", who);
                 return NULL;
             }
@@ -245,8 +205,10 @@ static void run_worker(Worker *w) {
     KpParJob *j = s->job;
     KpVM *prev = kp_tls_vm;
     bool prev_par = kp_tls_par;
+    pthread_mutex_t *prev_serial = kp_alloc_serial;
     kp_tls_vm = &w->vm;
     kp_tls_par = true;
+    kp_alloc_serial = &w->vm.par->lock;
     w->ok = true;
     while (w->ok && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         int64_t k0 = atomic_fetch_add(&s->next, s->chunk);
@@ -256,6 +218,9 @@ static void run_worker(Worker *w) {
     }
     kp_tls_vm = prev;
     kp_tls_par = prev_par;
+    /* a worker thread keeps the lock to its end: its ThreadLocalAllocator
+     * caches are orphaned at its exit, giving slabs back to the root */
+    if (!w->started) kp_alloc_serial = prev_serial;
     pthread_mutex_lock(&s->mu);
     if (!w->ok && s->failed < 0) {
         s->failed = w->idx;
@@ -287,8 +252,6 @@ static bool worker_init(Worker *w, KpVM *vm, Section *s, KpValue *lo, KpValue *h
     c->trace = (KpBuf){0};
     c->scratch = (KpBuf){0};
     c->dstack = (KpValueStack){0};
-    c->host = &ps->host_la;
-    c->rt = &ps->rt_la;
     if (!c->frames || !kp_buf_reserve(c, &c->err, KP_ERR_RESERVE) || !kp_buf_reserve(c, &c->trace, KP_TRACE_RESERVE))
         return false;
     memcpy(c->frames, vm->frames, sizeof(KpFrame) * (size_t)vm->nframes);
@@ -301,6 +264,7 @@ static bool worker_init(Worker *w, KpVM *vm, Section *s, KpValue *lo, KpValue *h
     c->budget = -1;
     c->status = KP_OK;
     c->err_located = false;
+    c->err_head = 0;
     c->err_caught = false;
     c->reraise.set = false;
     c->unwinding = c->catching = c->exiting = false;
@@ -373,8 +337,13 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
     if ((int64_t)nw > n) nw = (int)n;
     if ((int64_t)nw > room / KP_PAR_MIN_WINDOW) nw = (int)(room / KP_PAR_MIN_WINDOW);
     if (nw < 1) return kp_vm_error(vm, "stack overflow: no room for the worker of %s", job->who);
-    /* the block table is grown now: workers never move it */
-    if (!kp_blocks_reserve(vm, 65536)) return kp_vm_error(vm, "out of memory: no room to track references in %s", job->who);
+    /* the block table is grown now: workers never move it.  Room for the
+     * blocks of what the workers make (recycled as it dies) and for a few
+     * per shared element — a reference into an element (`&p.name`) gives
+     * it an entry, kept while it lives, as on one thread */
+    int64_t spare = 65536 + 4 * n;
+    if (spare > ((int64_t)1 << 26)) spare = (int64_t)1 << 26;
+    if (!kp_blocks_reserve(vm, (uint32_t)spare)) return kp_vm_error(vm, "out of memory: no room to track references in %s", job->who);
     if (job->src && !kp_make_ref(vm, &job->src->items[0], &job->src->h, 0).p) return false; /* its block, made here */
     Worker *ws = kp_alloc(vm->host, sizeof(Worker) * (size_t)nw, 16, NULL);
     if (!ws) return kp_vm_error(vm, "out of memory: no room for the workers of %s", job->who);
@@ -405,11 +374,9 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
         run_worker(&ws[0]);
     } else {
         for (int i = 0; i < nw; i++) {
-            if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) == 0) {
-                ws[i].started = true;
-                continue;
-            }
-            /* no thread: the calling thread runs it after the others started */
+            ws[i].started = true; /* (read by the thread: set before it starts) */
+            if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0)
+                ws[i].started = false; /* no thread: the calling thread runs it after the others started */
         }
         for (int i = 0; i < nw; i++)
             if (!ws[i].started) run_worker(&ws[i]);
@@ -435,7 +402,20 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
             if (ws[i].started) pthread_join(ws[i].th, NULL);
     }
     ok = s.failed < 0;
-    if (!ok) kp_vm_adopt_error(vm, &ws[s.failed].vm);
+    if (!ok) {
+        KpVM *fw = &ws[s.failed].vm;
+        if (fw->err_located) kp_vm_adopt_error(vm, fw);
+        else {
+            /* failed before running any of f (binding its arguments): the
+             * error is the call's, located here as any other */
+            if (!fw->err.len) kp_vm_error_unsaid(fw);
+            kp_vm_error_kind(vm, fw->err_kind, "%s", fw->err.data ? fw->err.data : "");
+            if (fw->exiting) {
+                vm->exiting = true;
+                vm->exit_code = fw->exit_code;
+            }
+        }
+    }
     for (int i = 0; i < nw; i++) worker_free(&ws[i], vm, views);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);

@@ -349,6 +349,10 @@ KpVM *kp_vm_create(const KpConfig *cfg) {
     box->host_ud = tmp.host_ud;
     box->host_a = boot;
     if (box->host_fn) box->host_a.ctx = box;
+    /* the C library's malloc is thread-safe: with atomic statistics, the
+     * host is one parallel workers call without the lock (vm/parallel.c);
+     * a host's KpAllocFn is not assumed to be */
+    else box->host_a.flags |= KP_ALLOC_THREADSAFE;
     KpVM *vm = &box->vm;
     vm->host = &box->host_a;
     kp_arena_init(&vm->meta_arena, vm->host, &vm->meta_view);

@@ -90,7 +90,10 @@ for f in tests/parallel/*.kp; do
         ok=1
         [ "$out" = "$want" ] || ok=0
         if [ "$rc" = 66 ] || grep -q "ThreadSanitizer" "$B/err"; then ok=0; fi
-        if [ -n "$errs" ]; then
+        want_exit=$(sed -n 's/^.*-- expect-exit: //p' "$f" | head -1)
+        if [ -n "$want_exit" ]; then
+            [ "$rc" = "$want_exit" ] || ok=0
+        elif [ -n "$errs" ]; then
             [ "$rc" != 0 ] || ok=0
             echo "$errs" | while IFS= read -r e; do grep -qF -- "$e" "$B/err" || exit 1; done || ok=0
         elif [ "$rc" != 0 ]; then ok=0; fi
