@@ -140,6 +140,52 @@ static void call_use(void *ud, const char *name, int op, KpNode *at) {
     }
 }
 
+/* `~&p` (or `~&p.f`) of a `&` parameter p of the worker literal: a move
+ * out of data the workers share. */
+static KpNode *move_of_shared(C *c, KpNode *n, const char **names, int nnames) {
+    if (!n || n->kind == KP_N_FUNCLIT || n->kind == KP_N_FUNC) return NULL;
+    if (n->kind == KP_N_UNARY && n->op == KP_OP_MOVE && n->a) {
+        KpNode *r = kp_resolve_root_ident(n->a);
+        if (r && r->name)
+            for (int i = 0; i < nnames; i++)
+                if (kp_compile_intern(c, r->name) == names[i]) return r;
+    }
+    KpNode *kids[3] = {n->a, n->b, n->c};
+    for (int i = 0; i < 3; i++) {
+        KpNode *f = move_of_shared(c, kids[i], names, nnames);
+        if (f) return f;
+    }
+    for (int i = 0; i < n->list.count; i++) {
+        KpNode *f = move_of_shared(c, n->list.items[i], names, nnames);
+        if (f) return f;
+    }
+    for (int i = 0; i < n->list2.count; i++) {
+        KpNode *f = move_of_shared(c, n->list2.items[i], names, nnames);
+        if (f) return f;
+    }
+    return NULL;
+}
+
+static void check_shared_params(CallWalk *w, KpNode *lit) {
+    const char *names[64];
+    int k = 0;
+    for (int i = 0; i < lit->list.count && k < 64; i++) {
+        KpNode *p = lit->list.items[i];
+        if (p->kind != KP_N_PARAM || !p->name || !p->a) continue;
+        KpNode *t = p->a;
+        bool shared = (t->kind == KP_N_REFTYPE && t->op == KP_OP_REF) || (t->kind == KP_N_UNARY && t->op == KP_OP_REF);
+        if (shared) names[k++] = kp_compile_intern(w->c, p->name);
+    }
+    if (!k || !lit->b) return;
+    KpNode *at = move_of_shared(w->c, lit->b, names, k);
+    if (!at) return;
+    kp_compile_error(w->c, at, "%s: the worker function '%s' moves out of '%s', which the workers share (&)", w->who,
+                     w->fname, at->name);
+    kp_diag_label(w->c->diags, "moved out of shared data");
+    call_note(w);
+    w->failed = true;
+}
+
 void kp_parcheck_call(C *c, KpNode *call, const char *who) {
     if (!call->list.count) return;
     KpNode *f = call->list.items[call->list.count - 1];
@@ -156,6 +202,7 @@ void kp_parcheck_call(C *c, KpNode *call, const char *who) {
             if (u->op == KP_OP_MOVE) call_use(&w, u->a->name, KP_OP_MOVE, u->a);
         }
         if (!w.failed) kp_resolve_outer_uses(c, f, call_use, &w);
+        if (!w.failed) check_shared_params(&w, f);
         return;
     }
     if (f->kind != KP_N_IDENT) return;
