@@ -28,10 +28,27 @@ static bool fn_arg(KpVM *vm, const char *who, KpValue *a, int i, KpValue *fn) {
     return true;
 }
 
-/* The declared output type of f's one overload, or NULL. */
-static KpType *fn_ret(KpValue fn) {
-    KpFunc *f = fn.tag == KP_T_FUNC ? fn.p : ((KpRecord *)fn.p)->type->closure->func;
-    return f->n == 1 ? f->ovs[0]->ret : NULL;
+/* A list of len UNSET items for the results of fn, typed by fn's
+ * declared output type when it has one; NULL when out of memory. */
+static KpList *results_for(KpVM *vm, uint32_t len, KpValue fn) {
+    KpList *ys = kp_list_new(vm, len);
+    if (!ys) return NULL;
+    for (uint32_t i = 0; i < len; i++) ys->items[i] = kp_unset();
+    ys->len = len;
+    KpOverload *ov = kp_par_fn_overload(fn);
+    KpType *rt = ov ? ov->ret : NULL;
+    if (rt && rt != vm->t_any && rt->kind != KP_TK_REF) ys->elem = rt;
+    return ys;
+}
+
+/* Runs a job whose results go to ys: ys becomes *out, or is dropped. */
+static bool run_into(KpVM *vm, KpParJob *job, KpList *ys, KpValue *out) {
+    if (!kp_par_run(vm, job)) {
+        kp_drop(vm, kp_ptr(KP_T_LIST, ys)); /* the results made so far */
+        return false;
+    }
+    *out = kp_ptr(KP_T_LIST, ys);
+    return true;
 }
 
 static bool b_parallel_map(KpVM *vm, KpValue *a, int n, KpValue *out) {
@@ -39,22 +56,12 @@ static bool b_parallel_map(KpVM *vm, KpValue *a, int n, KpValue *out) {
     KpList *xs = kp_lib_list(vm, "parallel_map", a, 0, false);
     KpValue fn;
     if (!xs || !fn_arg(vm, "parallel_map", a, 1, &fn)) return false;
-    uint32_t len = xs->len;
-    KpList *ys = kp_list_new(vm, len);
+    KpList *ys = results_for(vm, xs->len, fn);
     if (!ys) return false;
-    for (uint32_t i = 0; i < len; i++) ys->items[i] = kp_unset();
-    ys->len = len;
-    KpType *rt = fn_ret(fn);
-    if (rt && rt != vm->t_any && rt->kind != KP_TK_REF) ys->elem = rt;
     /* xs cannot change meanwhile: the caller holds it borrowed, and the
      * workers only read it */
-    KpParJob job = {KP_PAR_MAP, 0, len, fn, xs, ys, "parallel_map"};
-    if (!kp_par_run(vm, &job)) {
-        kp_drop(vm, kp_ptr(KP_T_LIST, ys)); /* the results made so far */
-        return false;
-    }
-    *out = kp_ptr(KP_T_LIST, ys);
-    return true;
+    KpParJob job = {KP_PAR_MAP, 0, xs->len, fn, xs, ys, "parallel_map"};
+    return run_into(vm, &job, ys, out);
 }
 
 /* parallel_map(a..b, f): the list of f(i) */
@@ -65,19 +72,10 @@ static bool b_parallel_map_range(KpVM *vm, KpValue *a, int n, KpValue *out) {
     if (!fn_arg(vm, "parallel_map", a, 2, &fn)) return false;
     int64_t len = hi.i > lo.i ? hi.i - lo.i : 0;
     if (len > UINT32_MAX / 2) return kp_vm_error(vm, "parallel_map: a range of %lld indices is too long", (long long)len);
-    KpList *ys = kp_list_new(vm, (uint32_t)len);
+    KpList *ys = results_for(vm, (uint32_t)len, fn);
     if (!ys) return false;
-    for (int64_t i = 0; i < len; i++) ys->items[i] = kp_unset();
-    ys->len = (uint32_t)len;
-    KpType *rt = fn_ret(fn);
-    if (rt && rt != vm->t_any && rt->kind != KP_TK_REF) ys->elem = rt;
     KpParJob job = {KP_PAR_RANGE, lo.i, lo.i + len, fn, NULL, ys, "parallel_map"};
-    if (!kp_par_run(vm, &job)) {
-        kp_drop(vm, kp_ptr(KP_T_LIST, ys));
-        return false;
-    }
-    *out = kp_ptr(KP_T_LIST, ys);
-    return true;
+    return run_into(vm, &job, ys, out);
 }
 
 static bool b_parallel_range(KpVM *vm, KpValue *a, int n, KpValue *out) {

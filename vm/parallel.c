@@ -152,8 +152,7 @@ struct Section {
     int arity;             /* EACH: f's parameters (1: $&x, 2: i, $&x) */
 };
 
-/* f's one overload (script functions and function literals), or NULL. */
-static KpOverload *fn_overload(KpValue fn) {
+KpOverload *kp_par_fn_overload(KpValue fn) {
     KpFunc *f = NULL;
     if (fn.tag == KP_T_FUNC) f = fn.p;
     else if (fn.tag == KP_T_RECORD && ((KpRecord *)fn.p)->type->closure)
@@ -161,33 +160,25 @@ static KpOverload *fn_overload(KpValue fn) {
     return f && f->n == 1 ? f->ovs[0] : NULL;
 }
 
-static bool run_item(Worker *w, int64_t k) {
-    KpVM *vm = &w->vm;
-    Section *s = w->sec;
-    KpParJob *j = s->job;
+/* Calls f for index k on vm (a worker, or the worker a nested call runs
+ * on).  False with vm's error set. */
+static bool run_item(KpVM *vm, const Section *s, int64_t k) {
+    const KpParJob *j = s->job;
     KpValue args[2], out = kp_unit();
     int nargs = 1;
-    switch (j->kind) {
-    case KP_PAR_MAP: {
+    if (j->kind == KP_PAR_RANGE) {
+        args[0] = kp_int(k);
+    } else {
         KpValue *slot = &j->src->items[k];
-        if (s->by_value && slot->tag != KP_T_REF && !KP_NEEDS_DROP(*slot)) args[0] = *slot;
-        else args[0] = kp_make_ref(vm, slot, &j->src->h, 0);
-        break;
-    }
-    case KP_PAR_RANGE: args[0] = kp_int(k); break;
-    case KP_PAR_EACH: {
-        KpValue r = kp_make_ref(vm, &j->src->items[k], &j->src->h, KP_VF_MUT);
-        if (s->arity == 2) {
+        if (j->kind == KP_PAR_MAP && s->by_value && slot->tag != KP_T_REF && !KP_NEEDS_DROP(*slot)) args[0] = *slot;
+        else args[0] = kp_make_ref(vm, slot, &j->src->h, j->kind == KP_PAR_EACH ? KP_VF_MUT : 0);
+        if (args[0].tag == KP_T_UNSET) return false; /* kp_make_ref failed (the error is set) */
+        if (j->kind == KP_PAR_EACH && s->arity == 2) {
+            args[1] = args[0];
             args[0] = kp_int(k);
-            args[1] = r;
             nargs = 2;
-        } else {
-            args[0] = r;
         }
-        break;
     }
-    }
-    if (vm->status == KP_ERR_RUNTIME) return false; /* kp_make_ref failed */
     if (!kp_vm_call_value(vm, j->fn, args, nargs, &out)) return false;
     if (j->dst) j->dst->items[k - j->from] = out;
     else if (!kp_drop(vm, out)) return false;
@@ -214,7 +205,7 @@ static void run_worker(Worker *w) {
         int64_t k0 = atomic_fetch_add(&s->next, s->chunk);
         if (k0 >= j->to) break;
         int64_t k1 = k0 + s->chunk < j->to ? k0 + s->chunk : j->to;
-        for (int64_t k = k0; k < k1 && w->ok; k++) w->ok = run_item(w, k);
+        for (int64_t k = k0; k < k1 && w->ok; k++) w->ok = run_item(&w->vm, s, k);
     }
     kp_tls_vm = prev;
     kp_tls_par = prev_par;
@@ -293,7 +284,7 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
     memset(&s, 0, sizeof s);
     s.job = job;
     s.failed = -1;
-    KpOverload *ov = fn_overload(job->fn);
+    KpOverload *ov = kp_par_fn_overload(job->fn);
     s.by_value = ov && ov->nparams - ov->literal >= 1 && ov->params[0].mode == KP_PM_VALUE;
     s.arity = ov ? ov->nparams - ov->literal : 1;
     if (job->kind == KP_PAR_EACH && s.arity != 1 && s.arity != 2)
@@ -302,27 +293,8 @@ bool kp_par_run(KpVM *vm, KpParJob *job) {
     int64_t n = job->to - job->from;
     if (vm->par) {
         /* a parallel call in a worker: on that worker, in order */
-        for (int64_t k = job->from; k < job->to; k++) {
-            /* run_item on vm itself: the worker it runs on */
-            KpValue args[2], out = kp_unit();
-            int nargs = 1;
-            if (job->kind == KP_PAR_RANGE) args[0] = kp_int(k);
-            else {
-                KpValue *slot = &job->src->items[k];
-                if (job->kind == KP_PAR_MAP && s.by_value && slot->tag != KP_T_REF && !KP_NEEDS_DROP(*slot))
-                    args[0] = *slot;
-                else args[0] = kp_make_ref(vm, slot, &job->src->h, job->kind == KP_PAR_EACH ? KP_VF_MUT : 0);
-                if (job->kind == KP_PAR_EACH && s.arity == 2) {
-                    args[1] = args[0];
-                    args[0] = kp_int(k);
-                    nargs = 2;
-                }
-            }
-            if (vm->status == KP_ERR_RUNTIME) return false;
-            if (!kp_vm_call_value(vm, job->fn, args, nargs, &out)) return false;
-            if (job->dst) job->dst->items[k - job->from] = out;
-            else if (!kp_drop(vm, out)) return false;
-        }
+        for (int64_t k = job->from; k < job->to; k++)
+            if (!run_item(vm, &s, k)) return false;
         return true;
     }
     KpAllocator *alloc = kp_par_allocator(vm, job->who);

@@ -55,11 +55,9 @@ void kp_par_release(KpVM *vm);
  * and its lock); vm/state.c calls it once every script value is gone. */
 void kp_par_free(KpVM *vm);
 
-/* The lock that serializes, between workers, what they share of the
- * running VM (the block table, the runtime-table and host allocators),
- * or NULL outside a worker. */
-static inline pthread_mutex_t *kp_par_lock(const KpVM *vm) {
-    return vm->par ? &vm->par->lock : NULL;
-}
+/* The one overload of fn — a function value (KP_T_FUNC) or a function
+ * literal's closure record — or NULL when it has several or is no
+ * function.  Borrowed: the overload lives as long as the VM. */
+KpOverload *kp_par_fn_overload(KpValue fn);
 
 #endif
