@@ -334,6 +334,16 @@ static void accept_arg(Tc *t, KpFunc *f, int idx, const KpParam *p, const Arg *a
     else if (is_sized(want) && have == vm->t_int) { r = FIT_YES; s = 2; needs = true; }
     else if (want->kind == KP_TK_SCALAR && want->tag == KP_T_FLOAT && have == vm->t_int) { r = FIT_YES; s = 1; needs = true; }
     else if (want == vm->t_int && is_sized(have)) { r = FIT_YES; s = 1; needs = true; }
+    /* a List or HashMap parameter without element types (a builtin's
+     * `List#(T)`) takes every list or map as it is: nothing to bind —
+     * when that cannot make two overloads tie (the only overload, or the
+     * argument's explicit & or $& is the parameter's mode); otherwise the
+     * run time keeps choosing by mode */
+    else if ((want->kind == KP_TK_LIST || want->kind == KP_TK_MAP) && !want->elem && !want->key &&
+             have->kind == want->kind && (f->n == 1 || (p->mode != KP_PM_VALUE && a->ref == p->mode))) {
+        r = FIT_YES;
+        s = 3;
+    }
     else { r = fit(vm, want, have); s = 3; needs = true; if (r == FIT_YES) r = FIT_MAYBE; }
     if (r == FIT_NO) {
         if (m->fit != FIT_NO)

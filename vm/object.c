@@ -1190,6 +1190,9 @@ static const struct { int64_t lo; int64_t hi; } sized_range[] = {
 bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why) {
     *why = NULL;
     if (!t) return true;
+    /* the common case first: a scalar of exactly the type (a Float32 place
+     * still rounds its Float below) */
+    if (t->kind == KP_TK_SCALAR && v->tag == t->tag && t->akind != 32) return true;
     if (t->kind == KP_TK_RECORD) return v->tag == KP_T_RECORD && ((KpRecord *)v->p)->type == t;
     if ((t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) && kp_type_matches(vm, t, *v)) return true; /* (checked once) */
     if (t->kind == KP_TK_LIST || t->kind == KP_TK_MAP) {

@@ -736,13 +736,17 @@ __attribute__((always_inline)) static inline bool vget_fast(const KpVM *vm, cons
     return true;
 }
 
-static bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
-    if (KP_NEEDS_DROP(*dst)) {
-        KpValue old = *dst;
-        if (UNLIKELY(vm->trace_own) && TRACED(old)) kp_vm_trace_own(vm, old.tag == KP_T_BOX ? "release" : "drop", old, dst, 0);
-        *dst = v;
-        return kp_drop(vm, old);
-    }
+static bool __attribute__((noinline)) set_slot_drop(KpVM *vm, KpValue *dst, KpValue v) {
+    KpValue old = *dst;
+    if (UNLIKELY(vm->trace_own) && TRACED(old)) kp_vm_trace_own(vm, old.tag == KP_T_BOX ? "release" : "drop", old, dst, 0);
+    *dst = v;
+    return kp_drop(vm, old);
+}
+
+/* Stores v in *dst, dropping what *dst owned (the drop is out of line:
+ * most stores replace a scalar). */
+static inline bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
+    if (UNLIKELY(KP_NEEDS_DROP(*dst))) return set_slot_drop(vm, dst, v);
     *dst = v;
     return true;
 }
@@ -2518,6 +2522,27 @@ dispatch:
         NEXT;
     }
     CASE(GETINDEX) {
+        if (LIKELY(!(i->d & 2))) {
+            /* fast path: a scalar element of a list, or of a list behind a
+             * reference or two, at an Int index in range, read by value
+             * (a consuming read, d & 1, of a scalar is a copy too) */
+            const KpValue *ov = &R[i->b];
+            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
+                ov = ov->p;
+                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
+            }
+            const KpValue *ix = RK(i->c);
+            if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT)) {
+                const KpList *l = ov->p;
+                if (LIKELY((uint64_t)ix->i < l->len)) {
+                    const KpValue *ep = &l->items[ix->i];
+                    if (LIKELY(KP_IS_PLAIN(*ep) && !KP_NEEDS_DROP(R[i->a]))) {
+                        vcopy(&R[i->a], ep);
+                        NEXT;
+                    }
+                }
+            }
+        }
         SAVEPC();
         KpValue obj = R[i->b];
         KpValue *s = NULL, byte;
@@ -2530,6 +2555,34 @@ dispatch:
         NEXT;
     }
     CASE(SETINDEX) {
+        {
+            /* fast path: a scalar into a scalar element of a list (itself,
+             * or behind one or two live writable references) at an Int
+             * index in range, when the list's element type takes the value
+             * as it is (no conversion): what the general path below does,
+             * without its checks that cannot fail here */
+            const KpValue *ov = &R[i->a];
+            if (ov->tag == KP_T_REF && (ov->flags & (KP_VF_MUT | KP_VF_PLACE)) && kp_ref_ok_in(vm, *ov)) {
+                ov = ov->p;
+                if (ov->tag == KP_T_REF && (ov->flags & (KP_VF_MUT | KP_VF_PLACE)) && kp_ref_ok_in(vm, *ov)) ov = ov->p;
+            }
+            const KpValue *ix = RK(i->b);
+            KpValue *vp = &R[i->c];
+            if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT && KP_IS_PLAIN(*vp))) {
+                KpList *l = ov->p;
+                const KpType *et = l->elem;
+                if (LIKELY((uint64_t)ix->i < l->len &&
+                           (!et || (et->kind == KP_TK_SCALAR && et->tag == vp->tag &&
+                                    !(et->akind == 32 && vp->tag == KP_T_FLOAT))))) {
+                    KpValue *s = &l->items[ix->i];
+                    if (LIKELY(!KP_NEEDS_DROP(*s))) {
+                        vcopy(s, vp);
+                        *vp = kp_unset();
+                        NEXT;
+                    }
+                }
+            }
+        }
         SAVEPC();
         KpValue obj = R[i->a];
         if (!writable(obj)) {
