@@ -288,6 +288,7 @@ static void compile_assign(C *c, KpNode *n) {
         }
         if (!global) {
             KpType *st;
+            bool checked = false;
             if (n->op != KP_OP_NONE) {
                 /* x op= v: compute straight into x */
                 Operand b = kp_cg_operand(c, n->b);
@@ -309,8 +310,9 @@ static void compile_assign(C *c, KpNode *n) {
                 kp_own_hint(c, NULL, NULL, "assignment"); /* the old value is dropped */
                 kp_cg_emit(c, KP_BC_MOVE, l->reg, t, 0, 0);
                 st = vt;
+                checked = true; /* (the value was checked before the move) */
             }
-            if (vt && !kp_types_same_static(c, vt, st)) {
+            if (vt && !checked && !kp_types_same_static(c, vt, st)) {
                 kp_cg_at(c, n);
                 emit_check(c, l->reg, vt, target->name);
             }

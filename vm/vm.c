@@ -743,6 +743,25 @@ static bool __attribute__((noinline)) set_slot_drop(KpVM *vm, KpValue *dst, KpVa
     return kp_drop(vm, old);
 }
 
+/* `x == ()` or `() == x` (a or b is Unit): true when x, through live
+ * references, is Unit — what kp_equal_checked answers, as one tag test.
+ * False when neither is Unit. */
+static inline bool unit_cmp(const KpVM *vm, const KpValue *a, const KpValue *b, bool *eq) {
+    const KpValue *o;
+    if (a->tag == KP_T_UNIT) o = b;
+    else if (b->tag == KP_T_UNIT) o = a;
+    else return false;
+    while (o->tag == KP_T_REF) {
+        if (!(o->flags & KP_VF_STATIC) && !kp_ref_ok_in(vm, *o)) {
+            *eq = false; /* a dead reference: kp_deref's marker is no Unit */
+            return true;
+        }
+        o = o->p;
+    }
+    *eq = o->tag == KP_T_UNIT;
+    return true;
+}
+
 /* Stores v in *dst, dropping what *dst owned (the drop is out of line:
  * most stores replace a scalar). */
 static inline bool set_slot(KpVM *vm, KpValue *dst, KpValue v) {
@@ -2221,7 +2240,8 @@ dispatch:
         bool r;
         SAVEPC();
         if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i == b->i;
-        else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
+        else if (unit_cmp(vm, a, b, &r)) {
+        } else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
         NEXT;
     }
@@ -2230,6 +2250,7 @@ dispatch:
         bool r;
         SAVEPC();
         if (a->tag == KP_T_INT && b->tag == KP_T_INT) r = a->i != b->i;
+        else if (unit_cmp(vm, a, b, &r)) r = !r;
         else if (!kp_equal_checked(vm, *a, *b, &r)) goto error;
         else r = !r;
         if (!set_slot(vm, &R[i->a], kp_bool(r))) goto error;
@@ -2392,7 +2413,8 @@ dispatch:
         KpValue *a = RK(i->a), *b = RK(i->b);
         bool eq;
         if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
-        else {
+        else if (unit_cmp(vm, a, b, &eq)) {
+        } else {
             SAVEPC();
             if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
         }
@@ -2403,7 +2425,8 @@ dispatch:
         KpValue *a = RK(i->a), *b = RK(i->b);
         bool eq;
         if (a->tag == KP_T_INT && b->tag == KP_T_INT) eq = a->i == b->i;
-        else {
+        else if (unit_cmp(vm, a, b, &eq)) {
+        } else {
             SAVEPC();
             if (!kp_equal_checked(vm, *a, *b, &eq)) goto error;
         }
@@ -2411,10 +2434,10 @@ dispatch:
         NEXT;
     }
     CASE(GETFIELD) {
-        if (LIKELY(!(i->d & 3))) {
-            /* fast path: a scalar field of a record, or of a record behind
-             * a reference or two, read by value; the field's slot comes
-             * from the name constant's cache (field_cached) */
+        {
+            /* fast paths: a field of a record, or of a record behind a
+             * reference or two, its slot from the name constant's cache
+             * (field_cached) */
             const KpValue *ov = &R[i->b];
             if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
                 ov = ov->p;
@@ -2423,10 +2446,27 @@ dispatch:
             if (LIKELY(ov->tag == KP_T_RECORD)) {
                 KpRecord *rec = ov->p;
                 int32_t fi = field_cached(rec->type, &K[i->c]);
-                if (LIKELY(fi >= 0)) {
+                if (LIKELY(fi >= 0 && !KP_NEEDS_DROP(R[i->a]))) {
                     const KpValue *fp = &rec->f[fi];
-                    if (LIKELY(KP_IS_PLAIN(*fp) && !KP_NEEDS_DROP(R[i->a]))) {
+                    /* a scalar read by value (or taken: a copy) */
+                    if (LIKELY(!(i->d & 2) && KP_IS_PLAIN(*fp))) {
                         vcopy(&R[i->a], fp);
+                        NEXT;
+                    }
+                    /* a reference to the field (d 2, `&r.f`, `$&r.f` with
+                     * d 4), or an implicit borrow of a record or container
+                     * field (d 8 alone: a comparison's operand, a &
+                     * argument), its record already in the block table:
+                     * the reference read_place would make */
+                    uint8_t dk = i->d & (uint8_t)~(4 | 32);
+                    if ((dk == 2 || (dk == 8 && !(i->d & 4) && KP_IS_MOVABLE(*fp))) && fp->tag != KP_T_UNSET &&
+                        fp->tag != KP_T_MOVED && rec->h.block && !vm->par) {
+                        KpValue r = kp_ptr(KP_T_REF, (void *)fp);
+                        r.flags = (uint8_t)(KP_VF_HEAP | (dk == 8 ? KP_VF_PLACE : 0) | ((i->d & 4) ? KP_VF_MUT : 0));
+                        r.aux = rec->h.block;
+                        r.x = vm->blocks[r.aux].gen;
+                        R[i->a] = r;
+                        if (i->d & 32) fr->refd = true;
                         NEXT;
                     }
                 }
@@ -3178,6 +3218,12 @@ dispatch:
         KpValue *v = &R[i->a];
         const char *why;
         if (LIKELY(t->kind == KP_TK_SCALAR && v->tag == t->tag && t != vm->t_float32)) NEXT; /* an exact scalar (Float32 rounds) */
+        /* a live reference to a record of the type (`x : &T = ...`) */
+        if (t->kind == KP_TK_REF && v->tag == KP_T_REF && (t->refmode != 2 || (v->flags & KP_VF_MUT)) &&
+            t->elem && t->elem->kind == KP_TK_RECORD && kp_ref_ok_in(vm, *v)) {
+            const KpValue *tv = v->p;
+            if (tv->tag == KP_T_RECORD && ((KpRecord *)tv->p)->type == t->elem) NEXT;
+        }
         if (LIKELY(kp_type_coerce(vm, t, v, &why))) NEXT;
         SAVEPC();
         if (v->tag == KP_T_MOVED || v->tag == KP_T_UNSET) { bad_value(vm, *v, NULL); goto error; }
