@@ -627,9 +627,11 @@ static bool host_trampoline(KpVM *vm, KpValue *args, int nargs, KpValue *out) {
          * catchable as what it was, an interrupt stays uncatchable */
         ok = kp_vm_error_kind(vm, vm->err_kind, "%s: %s", ov->func->name, msg);
     }
-    /* the result is slot 0, unless it still holds an argument reference */
+    /* the result is slot 0, unless it still holds an argument reference;
+     * after a failure there is none, and what slot 0 holds stays there for
+     * the caller's cleanup of the arguments to drop */
     KpValue r = args[0];
-    if (r.tag == KP_T_REF || r.tag == KP_T_UNSET || r.tag == KP_T_MOVED) r = kp_unit();
+    if (!ok || r.tag == KP_T_REF || r.tag == KP_T_UNSET || r.tag == KP_T_MOVED) r = kp_unit();
     else args[0] = kp_unset();
     *out = r;
     /* slots the function added above its arguments */

@@ -1005,6 +1005,28 @@ static void calling_a_non_function_frees_its_arguments(void) {
     HOST_DONE(&h, vm);
 }
 
+/* Found by tests/fuzz/fuzz_api.c: kp_call of a C function whose parameter
+ * is $&, given a string, when the function fails: the string the call
+ * took is given back (it leaked). */
+static int fails_on_its_mutref(KpVM *vm, int nargs, void *ud) {
+    (void)nargs, (void)ud;
+    return kp_error(vm, "not what I take");
+}
+static void a_failing_native_frees_a_string_passed_to_its_mutref(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    static const KpMode mut[] = {KP_MODE_MUTREF};
+    CHECK(kp_register(vm, "fails", fails_on_its_mutref, 1, mut, NULL) == KP_OK);
+    CHECK(kp_slots_ensure(vm, 4) == KP_OK);
+    CHECK(kp_get_global(vm, "fails", 0) == KP_OK);
+    CHECK(kp_set_string(vm, 1, "", 0) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 1, 3) == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "not what I take"));
+    CHECK(kp_set_string(vm, 1, "a longer string argument", 24) == KP_OK);
+    CHECK(kp_call(vm, 0, 1, 1, 3) == KP_ERR_RUNTIME);
+    HOST_DONE(&h, vm);
+}
+
 /* Top-level variables past main's registers go to the far region (vm.h
  * KpVM.globals): 100,000 of them over five chunks compile and run, and
  * the host reads, writes and references a far one in place. */
@@ -1648,6 +1670,7 @@ int main(void) {
     RUN(handles_keep_values_alive_across_runs);
     RUN(a_reference_from_a_released_handle_reads_as_empty);
     RUN(calling_a_non_function_frees_its_arguments);
+    RUN(a_failing_native_frees_a_string_passed_to_its_mutref);
     RUN(far_globals_work_across_chunks_and_from_the_host);
     RUN(far_globals_in_repl_lines);
     RUN(too_many_globals_for_the_stack_is_a_compile_error);
