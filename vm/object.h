@@ -196,11 +196,31 @@ typedef struct KpOverload {
  * script function of the same name would silently overload; or NULL. */
 KpOverload *kp_func_host_owner(KpFunc *f);
 
+/* A function's dispatch cache (vm/vm.c select_cached): the overloads the
+ * run time chose for the argument shapes seen last — an inline cache kept
+ * per function rather than per call site, since the calls that stay
+ * dynamic are mostly one polymorphic site (Richards' run_fn over four task
+ * kinds).  Valid while the function has `n` overloads; it lives in the
+ * VM's lib_arena, as long as the VM. */
+#define KP_DISPATCH_WAYS 8
+typedef struct KpDispatchCache {
+    uint32_t n;     /* f->n when filled */
+    uint32_t next;  /* the way to replace next (round robin) */
+    struct {
+        KpOverload *ov; /* NULL: empty */
+        uint64_t hash;  /* of nargs, the shapes and expect: compared first */
+        const struct KpType *expect; /* the output type the call asks for */
+        int nargs;
+        uint64_t shape[4][2];
+    } way[KP_DISPATCH_WAYS];
+} KpDispatchCache;
+
 struct KpFunc {
     const char *name;
     uint32_t n, cap;
     KpOverload **ovs;
     uint8_t special; /* built-ins compiled as special forms (deinit) */
+    KpDispatchCache *dispatch; /* made at the first dynamic choice (meta arena) */
 };
 
 /* ---------------------------------------------------------- allocators */

@@ -1372,6 +1372,75 @@ static KpOverload *select_overload(KpVM *vm, KpFunc *f, KpValue *args, int nargs
     return best;
 }
 
+/* The shape of an argument, as far as select_overload looks at it (its
+ * tag, its reference flags and depth, the tag and record type it refers
+ * to), in two words; false when the choice may depend on more than that
+ * (a list's elements, an allocator's kind, a dead reference...): such a
+ * call is not cached. */
+static inline bool arg_shape(const KpVM *vm, KpValue a, uint64_t out[2]) {
+    const KpValue *v = &a;
+    int depth = 0;
+    while (v->tag == KP_T_REF) {
+        if (depth == 2 || !((v->flags & KP_VF_STATIC) || kp_ref_ok_in(vm, *v))) return false;
+        v = v->p;
+        depth++;
+    }
+    const void *type = NULL;
+    if (v->tag == KP_T_RECORD) type = ((const KpRecord *)v->p)->type;
+    else if (!KP_IS_PLAIN(*v) && v->tag != KP_T_STR) return false;
+    out[0] = (uint64_t)a.tag | (uint64_t)(a.flags & (KP_VF_MUT | KP_VF_PLACE)) << 8 | (uint64_t)depth << 16 |
+             (uint64_t)v->tag << 24;
+    out[1] = (uint64_t)(uintptr_t)type;
+    return true;
+}
+
+/* select_overload for CALL, through f's dispatch cache when the call has
+ * at most four positional arguments of cacheable shapes (arg_shape); the
+ * output type the call asks for is part of the key.
+ * Parallel workers only read the cache: it is filled on the main thread,
+ * while no worker runs. */
+static KpOverload *select_cached(KpVM *vm, KpFunc *f, KpValue *args, int nargs, KpCallDesc *desc) {
+    uint64_t sh[4][2];
+    bool cacheable = nargs <= 4 && (!desc || !desc->nnamed);
+    const KpType *expect = desc ? desc->expect : NULL;
+    uint64_t hash = (uint64_t)nargs ^ (uint64_t)(uintptr_t)expect;
+    for (int j = 0; j < nargs && cacheable; j++) {
+        cacheable = arg_shape(vm, args[j], sh[j]);
+        hash = (hash ^ sh[j][0] ^ (sh[j][1] >> 4)) * 0x9e3779b97f4a7c15ull;
+    }
+    KpDispatchCache *dc = f->dispatch;
+    if (cacheable && dc && dc->n == f->n) {
+        for (int w = 0; w < KP_DISPATCH_WAYS; w++) {
+            if (dc->way[w].hash != hash || !dc->way[w].ov || dc->way[w].nargs != nargs || dc->way[w].expect != expect)
+                continue;
+            int j = 0;
+            while (j < nargs && dc->way[w].shape[j][0] == sh[j][0] && dc->way[w].shape[j][1] == sh[j][1]) j++;
+            if (j == nargs) return dc->way[w].ov;
+        }
+    }
+    KpOverload *ov = select_overload(vm, f, args, nargs, desc);
+    if (!ov || !cacheable || vm->par || vm->lib_loading) return ov;
+    if (!dc) {
+        /* (from the lasting lib_arena: the meta arena of a run is scratch,
+         * api/driver.c run_in_arena) */
+        dc = kp_arena_alloc(&vm->lib_arena, sizeof *dc, 16);
+        if (!dc) return ov; /* no cache: still a choice */
+        memset(dc, 0, sizeof *dc);
+        f->dispatch = dc;
+    }
+    if (dc->n != f->n) {
+        memset(dc, 0, sizeof *dc);
+        dc->n = f->n;
+    }
+    uint32_t w = dc->next++ % KP_DISPATCH_WAYS;
+    dc->way[w].ov = ov;
+    dc->way[w].hash = hash;
+    dc->way[w].expect = expect;
+    dc->way[w].nargs = nargs;
+    memcpy(dc->way[w].shape, sh, sizeof(uint64_t) * 2 * (size_t)nargs);
+    return ov;
+}
+
 /* Binds one argument slot to parameter p (mode and type). */
 static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *slot, uint32_t pos) {
     KpValue v = *slot;
@@ -2454,18 +2523,32 @@ dispatch:
                         NEXT;
                     }
                     /* a reference to the field (d 2, `&r.f`, `$&r.f` with
-                     * d 4), or an implicit borrow of a record or container
-                     * field (d 8 alone: a comparison's operand, a &
-                     * argument), its record already in the block table:
-                     * the reference read_place would make */
+                     * d 4; with d 8, a place passed on: the borrow of a
+                     * `&`/`$&` argument), or an implicit borrow of a record
+                     * or container field (d 8 alone: a comparison's
+                     * operand), its record already in the block table: the
+                     * reference read_place would make (a field that holds
+                     * a reference passes it on: the general path) */
                     uint8_t dk = i->d & (uint8_t)~(4 | 32);
-                    if ((dk == 2 || (dk == 8 && !(i->d & 4) && KP_IS_MOVABLE(*fp))) && fp->tag != KP_T_UNSET &&
-                        fp->tag != KP_T_MOVED && rec->h.block && !vm->par) {
+                    if ((dk == 2 || (dk == 10 && fp->tag != KP_T_REF) || (dk == 8 && !(i->d & 4) && KP_IS_MOVABLE(*fp))) &&
+                        fp->tag != KP_T_UNSET && fp->tag != KP_T_MOVED && rec->h.block && !vm->par) {
                         KpValue r = kp_ptr(KP_T_REF, (void *)fp);
-                        r.flags = (uint8_t)(KP_VF_HEAP | (dk == 8 ? KP_VF_PLACE : 0) | ((i->d & 4) ? KP_VF_MUT : 0));
+                        r.flags = (uint8_t)(KP_VF_HEAP | ((i->d & 8) ? KP_VF_PLACE : 0) |
+                                            ((i->d & 2) && (i->d & 4) ? KP_VF_MUT : 0));
                         r.aux = rec->h.block;
                         r.x = vm->blocks[r.aux].gen;
                         R[i->a] = r;
+                        if (i->d & 32) fr->refd = true;
+                        NEXT;
+                    }
+                    /* a record field moved out (d 1: `x := r.f`, an
+                     * argument by value): take_from's move */
+                    if ((i->d & (uint8_t)~(16 | 32)) == 1 && fp->tag == KP_T_RECORD && !vm->trace_own) {
+                        KpValue *sp = (KpValue *)fp;
+                        R[i->a] = *sp;
+                        sp->tag = KP_T_MOVED;
+                        sp->aux = POS;
+                        sp->p = NULL;
                         if (i->d & 32) fr->refd = true;
                         NEXT;
                     }
@@ -2948,7 +3031,7 @@ dispatch:
                 }
                 nargs += ov->literal; /* (a literal's captures are bound again) */
             }
-        } else if (!(ov = select_overload(vm, f, fv + 1, nargs, desc))) goto error;
+        } else if (!(ov = select_cached(vm, f, fv + 1, nargs, desc))) goto error;
     bind:
         if (!bind_args(vm, ov, fv + 1, &nargs, ov->literal ? NULL : desc, POS)) goto error;
         if (ov->native) {

@@ -1093,6 +1093,25 @@ static void far_globals_in_repl_lines(void) {
     HOST_DONE(&h, vm);
 }
 
+/* A call that stays dynamic is chosen through its function's dispatch
+ * cache (vm/vm.c select_cached): an overload declared on a later REPL
+ * line that fits the arguments better is chosen from then on. */
+static void a_later_overload_replaces_a_cached_choice(void) {
+    Host h;
+    KpVM *vm = host_vm(&h, NULL);
+    const char *lines[] = {
+        "A : Type = (.x : Int)\nf (v: &Any) -> String := { return \"any\" }\nf (n: &Int) -> String := { return \"Int\" }\n",
+        "g (v: Any) -> String := { return f(&v) }\n",
+        "print(g(A(.x = 1)), g(2), g(A(.x = 3)))\n",
+        "f (a: &A) -> String := { return \"A\" }\n",
+        "print(g(A(.x = 1)), g(2), g(A(.x = 3)))\n",
+    };
+    clear_output(&h);
+    for (int i = 0; i < 5; i++) CHECK(kp_vm_eval(vm, "<repl>", lines[i], strlen(lines[i]), KP_EVAL_REPL) == KP_OK);
+    CHECK(!strcmp(h.out, "any Int any\nA Int A\n"));
+    HOST_DONE(&h, vm);
+}
+
 /* With a small value stack there is no room for far globals: the chunk
  * that would need one gets a clean compile error, on write_err too, and
  * the VM goes on. */
@@ -1671,6 +1690,7 @@ int main(void) {
     RUN(a_reference_from_a_released_handle_reads_as_empty);
     RUN(calling_a_non_function_frees_its_arguments);
     RUN(a_failing_native_frees_a_string_passed_to_its_mutref);
+    RUN(a_later_overload_replaces_a_cached_choice);
     RUN(far_globals_work_across_chunks_and_from_the_host);
     RUN(far_globals_in_repl_lines);
     RUN(too_many_globals_for_the_stack_is_a_compile_error);
