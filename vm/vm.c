@@ -2590,11 +2590,13 @@ dispatch:
     }
     CASE(SETFIELD) {
         {
-            /* fast path: an Int, Float or Bool stored into a field of that
-             * exact type (or untyped) that holds no owned value, through
-             * writable references */
+            /* fast path: a scalar, a string or a record stored into a
+             * field that takes it as it is (untyped, Any, the scalar's
+             * exact type, the record's type), through writable references;
+             * the old value, if owned and not iterated over, is dropped */
             KpValue *vp = &R[i->c];
-            if (vp->tag == KP_T_INT || vp->tag == KP_T_FLOAT || vp->tag == KP_T_BOOL) {
+            if (vp->tag == KP_T_INT || vp->tag == KP_T_FLOAT || vp->tag == KP_T_BOOL || vp->tag == KP_T_UNIT ||
+                vp->tag == KP_T_STR || vp->tag == KP_T_RECORD) {
                 const KpValue *ov = &R[i->a];
                 bool ok = true;
                 for (int k = 0; k < 3 && ov->tag == KP_T_REF; k++) {
@@ -2607,10 +2609,22 @@ dispatch:
                     if (LIKELY(fi >= 0)) {
                         KpType *ft = rec->type->ftypes[fi];
                         KpValue *s = &rec->f[fi];
-                        if ((!ft || (ft->kind == KP_TK_SCALAR && ft->tag == vp->tag && !ft->akind)) && !KP_NEEDS_DROP(*s)) {
-                            vcopy(s, vp);
-                            vp->tag = KP_T_UNSET;
-                            NEXT;
+                        bool fits = !ft || ft->kind == KP_TK_ANY ||
+                                    (vp->tag == KP_T_RECORD ? ft->kind == KP_TK_RECORD && ((KpRecord *)vp->p)->type == ft
+                                                            : ft->kind == KP_TK_SCALAR && ft->tag == vp->tag && !ft->akind);
+                        if (fits) {
+                            if (LIKELY(!KP_NEEDS_DROP(*s))) {
+                                vcopy(s, vp);
+                                vp->tag = KP_T_UNSET;
+                                NEXT;
+                            }
+                            if (!is_locked(*s)) {
+                                SAVEPC();
+                                KpValue v = *vp;
+                                *vp = kp_unset();
+                                if (!set_slot(vm, s, v)) goto error;
+                                NEXT;
+                            }
                         }
                     }
                 }
@@ -2645,7 +2659,34 @@ dispatch:
         NEXT;
     }
     CASE(GETINDEX) {
-        if (LIKELY(!(i->d & 2))) {
+        if (i->d & 2) {
+            /* fast path: a reference to an element of a list (&xs[i],
+             * $&xs[i], d 4; with d 8, a place passed on), the list itself
+             * or behind a reference or two and already in the block table,
+             * at an Int index in range: the reference read_place makes */
+            const KpValue *ov = &R[i->b];
+            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
+                ov = ov->p;
+                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
+            }
+            const KpValue *ix = RK(i->c);
+            if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT && !KP_NEEDS_DROP(R[i->a]) && !vm->par)) {
+                KpList *l = ov->p;
+                if (LIKELY((uint64_t)ix->i < l->len && l->h.block)) {
+                    KpValue *ep = &l->items[ix->i];
+                    uint8_t dk = i->d & (uint8_t)~(4 | 32);
+                    if ((dk == 2 || (dk == 10 && ep->tag != KP_T_REF)) && ep->tag != KP_T_UNSET && ep->tag != KP_T_MOVED) {
+                        KpValue r = kp_ptr(KP_T_REF, ep);
+                        r.flags = (uint8_t)(KP_VF_HEAP | KP_VF_ELEM | ((i->d & 8) ? KP_VF_PLACE : 0) |
+                                            ((i->d & 4) ? KP_VF_MUT : 0));
+                        r.aux = l->h.block;
+                        r.x = vm->blocks[r.aux].gen;
+                        R[i->a] = r;
+                        NEXT;
+                    }
+                }
+            }
+        } else {
             /* fast path: a scalar element of a list, or of a list behind a
              * reference or two, at an Int index in range, read by value
              * (a consuming read, d & 1, of a scalar is a copy too) */
