@@ -2957,12 +2957,26 @@ dispatch:
             dst->p = s;
             NEXT;
         }
+        if ((i->d & 16) && s->tag == KP_T_REF && !KP_NEEDS_DROP(R[i->a])) {
+            /* fast path of the case below: the variable's reference to a
+             * live value that is no reference, passed on */
+            KpValue r = *s;
+            if ((r.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, r)) {
+                const KpValue *t = r.p;
+                if (t->tag != KP_T_REF && t->tag != KP_T_MOVED && t->tag != KP_T_UNSET) {
+                    r.flags = (uint8_t)((r.flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
+                                        ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) |
+                                        (i->d & KP_VF_PLACE));
+                    R[i->a] = r;
+                    NEXT;
+                }
+            }
+        }
         SAVEPC();
-        KpValue r = kp_make_ref(vm, s, NULL, i->d & 0x0f);
         if ((i->d & 16) && s->tag == KP_T_REF) {
             /* a variable that holds a reference ($& parameter, kept
              * variable): & of it is that reference */
-            r = *s;
+            KpValue r = *s;
             /* a reference to a place that itself holds a reference (a
              * field `.t : &T`, a copied & parameter) is that reference:
              * there are no references to references */
@@ -2986,6 +3000,7 @@ dispatch:
             bad_value(vm, *s, reg_name(fr, i->b));
             goto error;
         }
+        KpValue r = kp_make_ref(vm, s, NULL, i->d & 0x0f);
         if (!set_slot(vm, &R[i->a], r)) goto error;
         NEXT;
     }
