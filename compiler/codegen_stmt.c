@@ -335,12 +335,12 @@ static void compile_assign(C *c, KpNode *n) {
             struct KpGlobal *g;
             Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, target->a->name), &global, &g);
             if (l && l != (Local *)1 && !global) {
-                /* x.f = v on a local: SETFIELD works on x's register itself
-                 * (a record, or the reference a $& parameter holds); no
-                 * reference to the register, so the frame's registers need
-                 * no new generation on return */
-                if (target->kind == KP_N_FIELD) obj = l->reg;
-                else kp_cg_emit(c, KP_BC_REF, obj = kp_cg_reg_alloc(c), l->reg, 0, KP_VF_PLACE | KP_VF_MUT);
+                /* x.f = v and x[i] = v on a local: SETFIELD and SETINDEX
+                 * work on x's register itself (a record or container, or
+                 * the reference a $& parameter or a kept variable holds);
+                 * no reference to the register, so the frame's registers
+                 * need no new generation on return */
+                obj = l->reg;
             }
             else kp_cg_place_ref(c, target->a, obj = kp_cg_reg_alloc(c), KP_VF_PLACE | KP_VF_MUT);
         } else {
