@@ -1615,6 +1615,18 @@ static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc
         int q = __builtin_ctzll(m);
         /* an argument of its by-value parameter's exact scalar type: one test */
         if (q < np && args[q].tag == ov->params[q].fast_tag && ov->params[q].mode == KP_PM_VALUE) continue;
+        /* a & or $& record parameter given an explicit live reference to a
+         * record of its type (`f(&e.next)` of an Any field): what bind_one
+         * would check, nothing to change */
+        if (q < np && args[q].tag == KP_T_REF && !(args[q].flags & KP_VF_PLACE) && ov->params[q].mode != KP_PM_VALUE) {
+            const KpParam *pp = &ov->params[q];
+            KpValue a = args[q];
+            if ((pp->mode != KP_PM_MUTREF || (a.flags & KP_VF_MUT)) && pp->type && pp->type->kind == KP_TK_RECORD &&
+                ((a.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, a))) {
+                const KpValue *t = a.p;
+                if (t->tag == KP_T_RECORD && ((const KpRecord *)t->p)->type == pp->type) continue;
+            }
+        }
         /* an untyped by-value parameter (a host function's): the binding
          * has nothing to do unless a reference was passed */
         if (q < np && !ov->params[q].type && ov->params[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
