@@ -421,6 +421,19 @@ static uint32_t compile_cond_jump(C *c, KpNode *cond) {
         (void)vm;
         return j;
     }
+    if (cond->kind == KP_N_IDENT) {
+        /* a variable: JMPF tests its register (through a reference) */
+        Operand a = kp_cg_operand(c, cond);
+        if (!(a.r & KP_RK_CONST)) {
+            kp_cg_at(c, cond);
+            uint32_t j = kp_cg_emit_sbx(c, KP_BC_JMPF, a.r, 0);
+            kp_cg_free_operand(c, &a, true);
+            kp_cg_reg_free_to(c, save);
+            return j;
+        }
+        kp_cg_free_operand(c, &a, true);
+        kp_cg_reg_free_to(c, save);
+    }
     uint32_t r = kp_cg_reg_alloc(c);
     kp_cg_expr(c, cond, r, M_VALUE);
     kp_cg_at(c, cond);
@@ -428,6 +441,35 @@ static uint32_t compile_cond_jump(C *c, KpNode *cond) {
     kp_cg_reg_free_to(c, save);
     return j;
 }
+
+/* The jumps taken when `cond` is false, appended to js (at most lim - n
+ * of them; n < lim): `a and b` is a's jumps, then b's — no Bool value is
+ * made, and a comparison is one compare-and-jump.  As `a and b` computed
+ * as a value checks b with CHECK ('and' / 'or' need Bool operands) and a
+ * with its JMPF, `checked` says this operand is a right one: anything but
+ * a comparison (whose result is a Bool) gets that CHECK.  Returns the new
+ * count. */
+static int compile_cond_jumps(C *c, KpNode *cond, bool checked, uint32_t *js, int n, int lim) {
+    if (cond->kind == KP_N_BINARY && cond->op == KP_OP_AND && lim - n >= 2) {
+        n = compile_cond_jumps(c, cond->a, false, js, n, lim - 1);
+        return compile_cond_jumps(c, cond->b, true, js, n, lim);
+    }
+    bool cmp = cond->kind == KP_N_BINARY && cond->op >= KP_OP_EQ && cond->op <= KP_OP_GE;
+    if (checked && !cmp) {
+        uint32_t save = c->fn->freereg;
+        uint32_t r = kp_cg_reg_alloc(c);
+        kp_cg_expr(c, cond, r, M_VALUE);
+        kp_cg_at(c, cond);
+        kp_cg_emit(c, KP_BC_CHECK, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, c->vm->t_bool)), 0, 1);
+        js[n++] = kp_cg_emit_sbx(c, KP_BC_JMPF, r, 0);
+        kp_cg_reg_free_to(c, save);
+        return n;
+    }
+    js[n++] = compile_cond_jump(c, cond);
+    return n;
+}
+
+#define KP_COND_JUMPS 16
 
 /* A jump emitted after a DROP of the condition temp would need the drop on
  * both paths; conditions are Bool scalars, so nothing is owned. */
@@ -440,28 +482,30 @@ static void compile_body(C *c, KpNode *block) {
 }
 
 static void compile_if(C *c, KpNode *n) {
-    uint32_t jf = compile_cond_jump(c, n->a);
+    uint32_t jf[KP_COND_JUMPS];
+    int nj = compile_cond_jumps(c, n->a, false, jf, 0, KP_COND_JUMPS);
     compile_body(c, n->b);
     if (n->c) {
         uint32_t jend = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
-        kp_cg_patch(c, jf, kp_cg_pc(c));
+        for (int k = 0; k < nj; k++) kp_cg_patch(c, jf[k], kp_cg_pc(c));
         if (n->c->kind == KP_N_IF) compile_if(c, n->c);
         else compile_body(c, n->c);
         kp_cg_patch(c, jend, kp_cg_pc(c));
     } else {
-        kp_cg_patch(c, jf, kp_cg_pc(c));
+        for (int k = 0; k < nj; k++) kp_cg_patch(c, jf[k], kp_cg_pc(c));
     }
 }
 
 static void compile_while(C *c, KpNode *n) {
     uint32_t top = kp_cg_pc(c);
-    uint32_t jf = compile_cond_jump(c, n->a);
+    uint32_t jf[KP_COND_JUMPS];
+    int nj = compile_cond_jumps(c, n->a, false, jf, 0, KP_COND_JUMPS);
     push_loop(c);
     compile_body(c, n->b);
     kp_cg_at(c, n);
     uint32_t back = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
     kp_cg_patch(c, back, top);
-    kp_cg_patch(c, jf, kp_cg_pc(c));
+    for (int k = 0; k < nj; k++) kp_cg_patch(c, jf[k], kp_cg_pc(c));
     pop_loop(c, kp_cg_pc(c), top);
     kp_own_forget_moves_since(c, 0);
 }
