@@ -546,9 +546,10 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
             kp_cg_expr(c, n->a, dst, M_VALUE);
             kp_cg_at(c, n);
             uint32_t j = kp_cg_emit_sbx(c, n->op == KP_OP_AND ? KP_BC_JMPF : KP_BC_JMPT, dst, 0);
-            kp_cg_expr(c, n->b, dst, M_VALUE);
+            KpType *bt = kp_cg_expr(c, n->b, dst, M_VALUE);
             kp_cg_at(c, n);
-            kp_cg_emit(c, KP_BC_CHECK, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, vm->t_bool)), 0, 1);
+            /* (a right operand known to be a Bool needs no check) */
+            if (bt != vm->t_bool) kp_cg_emit(c, KP_BC_CHECK, dst, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, vm->t_bool)), 0, 1);
             kp_cg_patch(c, j, kp_cg_pc(c));
             result = vm->t_bool;
             break;

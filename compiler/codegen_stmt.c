@@ -458,9 +458,9 @@ static int compile_cond_jumps(C *c, KpNode *cond, bool checked, uint32_t *js, in
     if (checked && !cmp) {
         uint32_t save = c->fn->freereg;
         uint32_t r = kp_cg_reg_alloc(c);
-        kp_cg_expr(c, cond, r, M_VALUE);
+        KpType *t = kp_cg_expr(c, cond, r, M_VALUE);
         kp_cg_at(c, cond);
-        kp_cg_emit(c, KP_BC_CHECK, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, c->vm->t_bool)), 0, 1);
+        if (t != c->vm->t_bool) kp_cg_emit(c, KP_BC_CHECK, r, kp_cg_add_k(c, kp_ptr(KP_T_TYPE, c->vm->t_bool)), 0, 1);
         js[n++] = kp_cg_emit_sbx(c, KP_BC_JMPF, r, 0);
         kp_cg_reg_free_to(c, save);
         return n;
