@@ -159,6 +159,11 @@ Operand kp_cg_operand(C *c, KpNode *n) {
         o.type = vm->t_float;
         return o;
     }
+    if (n->kind == KP_N_UNIT) { /* `x == ()`: a constant operand, no LOADUNIT */
+        o.r = kp_cg_add_k(c, kp_unit()) | KP_RK_CONST;
+        o.type = vm->t_unit;
+        return o;
+    }
     KpValue folded;
     if ((n->kind == KP_N_BINARY || n->kind == KP_N_UNARY) && kp_types_fold_number(n, &folded)) {
         o.r = kp_cg_add_k(c, folded) | KP_RK_CONST;

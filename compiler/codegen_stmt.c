@@ -450,6 +450,12 @@ static uint32_t compile_cond_jump(C *c, KpNode *cond) {
  * a comparison (whose result is a Bool) gets that CHECK.  Returns the new
  * count. */
 static int compile_cond_jumps(C *c, KpNode *cond, bool checked, uint32_t *js, int n, int lim) {
+    if (cond->kind == KP_N_BOOL) { /* `while true`: no test; `false`: a jump */
+        if (cond->ival) return n;
+        kp_cg_at(c, cond);
+        js[n++] = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+        return n;
+    }
     if (cond->kind == KP_N_BINARY && cond->op == KP_OP_AND && lim - n >= 2) {
         n = compile_cond_jumps(c, cond->a, false, js, n, lim - 1);
         return compile_cond_jumps(c, cond->b, true, js, n, lim);
