@@ -1441,6 +1441,11 @@ static KpOverload *select_cached(KpVM *vm, KpFunc *f, KpValue *args, int nargs, 
     return ov;
 }
 
+/* Is reference r live (kp_ref_ok with vm at hand)? */
+static inline bool ref_live(const KpVM *vm, KpValue r) {
+    return (r.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, r);
+}
+
 /* Binds one argument slot to parameter p (mode and type). */
 static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *slot, uint32_t pos) {
     KpValue v = *slot;
@@ -1481,6 +1486,30 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
         return true;
     }
     /* & and $& */
+    if (v.tag == KP_T_REF && p->type && p->type->kind == KP_TK_RECORD && ref_live(vm, v)) {
+        /* the common case first: a live reference to a record of the
+         * parameter's type — given explicitly, or as the implicit borrow
+         * of a place holding the record or a reference to it (what the
+         * general code below does, without its rechecks) */
+        KpValue r = v;
+        const KpValue *t = v.p;
+        if (v.flags & KP_VF_PLACE) {
+            if (t->tag == KP_T_REF) {
+                r = *t;
+                if (!ref_live(vm, r)) goto general;
+                t = r.p;
+            } else {
+                r.flags = (uint8_t)((v.flags & (KP_VF_ELEM | KP_VF_HEAP | KP_VF_STATIC | KP_VF_BOXED)) |
+                                    (p->mode == KP_PM_MUTREF ? KP_VF_MUT : 0));
+            }
+        }
+        if ((p->mode != KP_PM_MUTREF || (r.flags & KP_VF_MUT)) && t->tag == KP_T_RECORD &&
+            ((const KpRecord *)t->p)->type == p->type) {
+            *slot = r;
+            return true;
+        }
+    }
+general:
     if (v.tag == KP_T_REF) {
         if (v.flags & KP_VF_PLACE) {
             KpValue *src = ref_slot_err(vm, v);
@@ -2976,9 +3005,11 @@ dispatch:
             if ((r.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, r)) {
                 const KpValue *t = r.p;
                 if (t->tag != KP_T_REF && t->tag != KP_T_MOVED && t->tag != KP_T_UNSET) {
+                    /* (a read-only reference passed on stays one: not a
+                     * place a $& or by-value parameter could take over) */
                     r.flags = (uint8_t)((r.flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
                                         ((i->d & KP_VF_MUT) && (s->flags & KP_VF_MUT) ? KP_VF_MUT : 0) |
-                                        (i->d & KP_VF_PLACE));
+                                        ((s->flags & KP_VF_MUT) ? (i->d & KP_VF_PLACE) : 0));
                     R[i->a] = r;
                     NEXT;
                 }
@@ -3000,7 +3031,7 @@ dispatch:
                 if (!(r.flags & KP_VF_MUT)) mut = false;
             }
             r.flags = (uint8_t)((r.flags & (KP_VF_ELEM | KP_VF_BOXED | KP_VF_HEAP | KP_VF_STATIC)) |
-                                ((i->d & KP_VF_MUT) && mut ? KP_VF_MUT : 0) | (i->d & KP_VF_PLACE));
+                                ((i->d & KP_VF_MUT) && mut ? KP_VF_MUT : 0) | (mut ? (i->d & KP_VF_PLACE) : 0));
             /* a reference whose referent is gone is reported where it is
              * passed on (as the run-time binding of an argument does) */
             KpValue target = kp_deref(r);
