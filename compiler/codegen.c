@@ -1077,6 +1077,7 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     uint32_t base = (!pins && dst == save - 1 && dst >= c->fn->freereg - 1) ? dst : kp_cg_reg_alloc(c);
     if (base == dst && dst != save - 1) base = kp_cg_reg_alloc(c);
     uint32_t callee_tmp = NO_REG;
+    KpType *callee_t = NULL; /* a function value's static type */
     if (f) emit_loadk(c, base, kp_ptr(KP_T_FUNC, f));
     else if (callee->kind != KP_N_IDENT && callee->kind != KP_N_FIELD && callee->kind != KP_N_INDEX) {
         /* a callee that is a temporary (a call's result, a function
@@ -1086,7 +1087,7 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
         kp_cg_expr(c, callee, callee_tmp, M_VALUE);
         base = kp_cg_reg_alloc(c);
         kp_cg_emit(c, KP_BC_REF, base, callee_tmp, 0, 0);
-    } else kp_cg_expr(c, callee, base, M_BORROW);
+    } else callee_t = kp_cg_expr(c, callee, base, M_BORROW);
     int nargs = 0, nnamed = 0;
     const char **names = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(n->list.count + 1), 8);
     /* the arguments' static types, [0] the piped value's (for the record) */
@@ -1131,6 +1132,9 @@ static KpType *compile_call_general(C *c, KpNode *n, KpNode *callee, KpFunc *f, 
     kp_cg_reg_free_to(c, save);
     KpType *rt = NULL;
     if (f && f->n == 1) rt = f->ovs[0]->ret;
+    /* a function literal that captures: its closure type knows its one
+     * overload, whose RET checks the declared result */
+    if (!f && callee_t && callee_t->kind == KP_TK_FUNC && callee_t->closure) rt = callee_t->closure->ret;
     /* the expected output type is the result's only when an overload
      * returning it exists (then the run time selects among those) */
     for (uint32_t i = 0; expect && f && i < f->n; i++)
