@@ -442,6 +442,10 @@ static uint32_t compile_cond_jump(C *c, KpNode *cond) {
     return j;
 }
 
+/* At most this many jumps for one if/while condition: a longer chain of
+ * `and`s compiles its tail as one value. */
+#define KP_COND_JUMPS 16
+
 /* The jumps taken when `cond` is false, appended to js (at most lim - n
  * of them; n < lim): `a and b` is a's jumps, then b's — no Bool value is
  * made, and a comparison is one compare-and-jump.  As `a and b` computed
@@ -474,8 +478,6 @@ static int compile_cond_jumps(C *c, KpNode *cond, bool checked, uint32_t *js, in
     js[n++] = compile_cond_jump(c, cond);
     return n;
 }
-
-#define KP_COND_JUMPS 16
 
 /* A jump emitted after a DROP of the condition temp would need the drop on
  * both paths; conditions are Bool scalars, so nothing is owned. */

@@ -220,7 +220,7 @@ struct KpFunc {
     uint32_t n, cap;
     KpOverload **ovs;
     uint8_t special; /* built-ins compiled as special forms (deinit) */
-    KpDispatchCache *dispatch; /* made at the first dynamic choice (meta arena) */
+    KpDispatchCache *dispatch; /* made at the first dynamic choice (lib_arena) */
 };
 
 /* ---------------------------------------------------------- allocators */

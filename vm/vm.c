@@ -743,6 +743,35 @@ static bool __attribute__((noinline)) set_slot_drop(KpVM *vm, KpValue *dst, KpVa
     return kp_drop(vm, old);
 }
 
+/* Is reference r live (kp_ref_ok with vm at hand)? */
+static inline bool ref_live(const KpVM *vm, KpValue r) {
+    return (r.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, r);
+}
+
+/* The fast paths' operand: v itself, or what it refers to through one or
+ * two live references (a $& parameter's reference to a caller's variable
+ * that holds one); `need` are the flags each reference must have one of
+ * (KP_VF_MUT | KP_VF_PLACE for a write, 0 for a read).  Anything else — a
+ * dead reference, a longer chain — is left as a reference, which no fast
+ * path takes: the general path reports it. */
+static inline const KpValue *through_refs(const KpVM *vm, const KpValue *v, uint8_t need) {
+    if (v->tag == KP_T_REF && (!need || (v->flags & need)) && kp_ref_ok_in(vm, *v)) {
+        v = v->p;
+        if (v->tag == KP_T_REF && (!need || (v->flags & need)) && kp_ref_ok_in(vm, *v)) v = v->p;
+    }
+    return v;
+}
+
+/* A reference to `slot` inside heap object `owner`, which already has its
+ * block (owner->block != 0): kp_make_ref's heap case, inline. */
+static inline KpValue heap_ref(const KpVM *vm, const KpValue *slot, const KpObj *owner, uint8_t flags) {
+    KpValue r = kp_ptr(KP_T_REF, (void *)slot);
+    r.flags = (uint8_t)(flags | KP_VF_HEAP);
+    r.aux = owner->block;
+    r.x = vm->blocks[r.aux].gen;
+    return r;
+}
+
 /* `x == ()` or `() == x` (a or b is Unit): true when x, through live
  * references, is Unit — what kp_equal_checked answers, as one tag test.
  * False when neither is Unit. */
@@ -752,7 +781,7 @@ static inline bool unit_cmp(const KpVM *vm, const KpValue *a, const KpValue *b, 
     else if (b->tag == KP_T_UNIT) o = a;
     else return false;
     while (o->tag == KP_T_REF) {
-        if (!(o->flags & KP_VF_STATIC) && !kp_ref_ok_in(vm, *o)) {
+        if (!ref_live(vm, *o)) {
             *eq = false; /* a dead reference: kp_deref's marker is no Unit */
             return true;
         }
@@ -951,11 +980,7 @@ static bool read_place(KpVM *vm, KpValue *s, uint8_t d, uint32_t pos, bool elem,
  * general path must decide (nothing changed), -1 after an error. */
 static int __attribute__((noinline)) getfield_record(KpVM *vm, KpFrame *fr, const KpInstr *i, KpValue *R, KpValue *K,
                                                      uint32_t pos) {
-    const KpValue *ov = &R[i->b];
-    if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
-        ov = ov->p;
-        if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
-    }
+    const KpValue *ov = through_refs(vm, &R[i->b], 0);
     if (ov->tag != KP_T_RECORD) return 0;
     KpRecord *rec = ov->p;
     int32_t fi = field_cached(rec->type, &K[i->c]);
@@ -1381,7 +1406,7 @@ static inline bool arg_shape(const KpVM *vm, KpValue a, uint64_t out[2]) {
     const KpValue *v = &a;
     int depth = 0;
     while (v->tag == KP_T_REF) {
-        if (depth == 2 || !((v->flags & KP_VF_STATIC) || kp_ref_ok_in(vm, *v))) return false;
+        if (depth == 2 || !ref_live(vm, *v)) return false;
         v = v->p;
         depth++;
     }
@@ -1441,9 +1466,14 @@ static KpOverload *select_cached(KpVM *vm, KpFunc *f, KpValue *args, int nargs, 
     return ov;
 }
 
-/* Is reference r live (kp_ref_ok with vm at hand)? */
-static inline bool ref_live(const KpVM *vm, KpValue r) {
-    return (r.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, r);
+/* Does & or $& record parameter p (p->type a record type) take live
+ * reference r, which is no implicit borrow, as it is: r refers to a record
+ * of p's type, and is mutable if p is $&?  (bind_one's common case, also
+ * tested by bind_bound_args before it calls bind_one.) */
+static inline bool record_ref_fits(const KpParam *p, KpValue r) {
+    const KpValue *t = r.p;
+    return (p->mode != KP_PM_MUTREF || (r.flags & KP_VF_MUT)) && t->tag == KP_T_RECORD &&
+           ((const KpRecord *)t->p)->type == p->type;
 }
 
 /* Binds one argument slot to parameter p (mode and type). */
@@ -1492,19 +1522,17 @@ static bool bind_one(KpVM *vm, KpFunc *f, int idx, const KpParam *p, KpValue *sl
          * of a place holding the record or a reference to it (what the
          * general code below does, without its rechecks) */
         KpValue r = v;
-        const KpValue *t = v.p;
         if (v.flags & KP_VF_PLACE) {
+            const KpValue *t = v.p;
             if (t->tag == KP_T_REF) {
                 r = *t;
                 if (!ref_live(vm, r)) goto general;
-                t = r.p;
             } else {
                 r.flags = (uint8_t)((v.flags & (KP_VF_ELEM | KP_VF_HEAP | KP_VF_STATIC | KP_VF_BOXED)) |
                                     (p->mode == KP_PM_MUTREF ? KP_VF_MUT : 0));
             }
         }
-        if ((p->mode != KP_PM_MUTREF || (r.flags & KP_VF_MUT)) && t->tag == KP_T_RECORD &&
-            ((const KpRecord *)t->p)->type == p->type) {
+        if (record_ref_fits(p, r)) {
             *slot = r;
             return true;
         }
@@ -1644,18 +1672,12 @@ static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc
         int q = __builtin_ctzll(m);
         /* an argument of its by-value parameter's exact scalar type: one test */
         if (q < np && args[q].tag == ov->params[q].fast_tag && ov->params[q].mode == KP_PM_VALUE) continue;
-        /* a & or $& record parameter given an explicit live reference to a
-         * record of its type (`f(&e.next)` of an Any field): what bind_one
-         * would check, nothing to change */
-        if (q < np && args[q].tag == KP_T_REF && !(args[q].flags & KP_VF_PLACE) && ov->params[q].mode != KP_PM_VALUE) {
-            const KpParam *pp = &ov->params[q];
-            KpValue a = args[q];
-            if ((pp->mode != KP_PM_MUTREF || (a.flags & KP_VF_MUT)) && pp->type && pp->type->kind == KP_TK_RECORD &&
-                ((a.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, a))) {
-                const KpValue *t = a.p;
-                if (t->tag == KP_T_RECORD && ((const KpRecord *)t->p)->type == pp->type) continue;
-            }
-        }
+        /* an explicit live reference to a record of a & or $& record
+         * parameter's type (`f(&e.next)` of an Any field): nothing to bind */
+        if (q < np && args[q].tag == KP_T_REF && !(args[q].flags & KP_VF_PLACE) && ov->params[q].mode != KP_PM_VALUE &&
+            ov->params[q].type && ov->params[q].type->kind == KP_TK_RECORD && ref_live(vm, args[q]) &&
+            record_ref_fits(&ov->params[q], args[q]))
+            continue;
         /* an untyped by-value parameter (a host function's): the binding
          * has nothing to do unless a reference was passed */
         if (q < np && !ov->params[q].type && ov->params[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
@@ -2548,11 +2570,7 @@ dispatch:
             /* fast paths: a field of a record, or of a record behind a
              * reference or two, its slot from the name constant's cache
              * (field_cached) */
-            const KpValue *ov = &R[i->b];
-            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
-                ov = ov->p;
-                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
-            }
+            const KpValue *ov = through_refs(vm, &R[i->b], 0);
             if (LIKELY(ov->tag == KP_T_RECORD)) {
                 KpRecord *rec = ov->p;
                 int32_t fi = field_cached(rec->type, &K[i->c]);
@@ -2573,12 +2591,9 @@ dispatch:
                     uint8_t dk = i->d & (uint8_t)~(4 | 32);
                     if ((dk == 2 || (dk == 10 && fp->tag != KP_T_REF) || (dk == 8 && !(i->d & 4) && KP_IS_MOVABLE(*fp))) &&
                         fp->tag != KP_T_UNSET && fp->tag != KP_T_MOVED && rec->h.block && !vm->par) {
-                        KpValue r = kp_ptr(KP_T_REF, (void *)fp);
-                        r.flags = (uint8_t)(KP_VF_HEAP | ((i->d & 8) ? KP_VF_PLACE : 0) |
-                                            ((i->d & 2) && (i->d & 4) ? KP_VF_MUT : 0));
-                        r.aux = rec->h.block;
-                        r.x = vm->blocks[r.aux].gen;
-                        R[i->a] = r;
+                        R[i->a] = heap_ref(vm, fp, &rec->h,
+                                           (uint8_t)(((i->d & 8) ? KP_VF_PLACE : 0) |
+                                                     ((i->d & 2) && (i->d & 4) ? KP_VF_MUT : 0)));
                         if (i->d & 32) fr->refd = true;
                         NEXT;
                     }
@@ -2700,49 +2715,30 @@ dispatch:
         NEXT;
     }
     CASE(GETINDEX) {
-        if (i->d & 2) {
-            /* fast path: a reference to an element of a list (&xs[i],
-             * $&xs[i], d 4; with d 8, a place passed on), the list itself
-             * or behind a reference or two and already in the block table,
-             * at an Int index in range: the reference read_place makes */
-            const KpValue *ov = &R[i->b];
-            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
-                ov = ov->p;
-                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
-            }
+        {
+            /* fast paths: an element of a list, or of a list behind a
+             * reference or two, at an Int index in range */
+            const KpValue *ov = through_refs(vm, &R[i->b], 0);
             const KpValue *ix = RK(i->c);
-            if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT && !KP_NEEDS_DROP(R[i->a]) && !vm->par)) {
+            if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT && !KP_NEEDS_DROP(R[i->a]))) {
                 KpList *l = ov->p;
-                if (LIKELY((uint64_t)ix->i < l->len && l->h.block)) {
+                if (LIKELY((uint64_t)ix->i < l->len)) {
                     KpValue *ep = &l->items[ix->i];
-                    uint8_t dk = i->d & (uint8_t)~(4 | 32);
-                    if ((dk == 2 || (dk == 10 && ep->tag != KP_T_REF)) && ep->tag != KP_T_UNSET && ep->tag != KP_T_MOVED) {
-                        KpValue r = kp_ptr(KP_T_REF, ep);
-                        r.flags = (uint8_t)(KP_VF_HEAP | KP_VF_ELEM | ((i->d & 8) ? KP_VF_PLACE : 0) |
-                                            ((i->d & 4) ? KP_VF_MUT : 0));
-                        r.aux = l->h.block;
-                        r.x = vm->blocks[r.aux].gen;
-                        R[i->a] = r;
+                    /* a scalar read by value (a consuming read, d 1, of a
+                     * scalar is a copy too) */
+                    if (LIKELY(!(i->d & 2) && KP_IS_PLAIN(*ep))) {
+                        vcopy(&R[i->a], ep);
                         NEXT;
                     }
-                }
-            }
-        } else {
-            /* fast path: a scalar element of a list, or of a list behind a
-             * reference or two, at an Int index in range, read by value
-             * (a consuming read, d & 1, of a scalar is a copy too) */
-            const KpValue *ov = &R[i->b];
-            if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) {
-                ov = ov->p;
-                if (ov->tag == KP_T_REF && kp_ref_ok_in(vm, *ov)) ov = ov->p;
-            }
-            const KpValue *ix = RK(i->c);
-            if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT)) {
-                const KpList *l = ov->p;
-                if (LIKELY((uint64_t)ix->i < l->len)) {
-                    const KpValue *ep = &l->items[ix->i];
-                    if (LIKELY(KP_IS_PLAIN(*ep) && !KP_NEEDS_DROP(R[i->a]))) {
-                        vcopy(&R[i->a], ep);
+                    /* a reference to the element (&xs[i], $&xs[i] with d 4;
+                     * with d 8, a place passed on), the list already in the
+                     * block table: the reference read_place makes */
+                    uint8_t dk = i->d & (uint8_t)~(4 | 32);
+                    if ((dk == 2 || (dk == 10 && ep->tag != KP_T_REF)) && ep->tag != KP_T_UNSET && ep->tag != KP_T_MOVED &&
+                        l->h.block && !vm->par) {
+                        R[i->a] = heap_ref(vm, ep, &l->h,
+                                           (uint8_t)(KP_VF_ELEM | ((i->d & 8) ? KP_VF_PLACE : 0) |
+                                                     ((i->d & 4) ? KP_VF_MUT : 0)));
                         NEXT;
                     }
                 }
@@ -2766,11 +2762,7 @@ dispatch:
              * index in range, when the list's element type takes the value
              * as it is (no conversion): what the general path below does,
              * without its checks that cannot fail here */
-            const KpValue *ov = &R[i->a];
-            if (ov->tag == KP_T_REF && (ov->flags & (KP_VF_MUT | KP_VF_PLACE)) && kp_ref_ok_in(vm, *ov)) {
-                ov = ov->p;
-                if (ov->tag == KP_T_REF && (ov->flags & (KP_VF_MUT | KP_VF_PLACE)) && kp_ref_ok_in(vm, *ov)) ov = ov->p;
-            }
+            const KpValue *ov = through_refs(vm, &R[i->a], KP_VF_MUT | KP_VF_PLACE);
             const KpValue *ix = RK(i->b);
             KpValue *vp = &R[i->c];
             if (LIKELY(ov->tag == KP_T_LIST && ix->tag == KP_T_INT && KP_IS_PLAIN(*vp))) {
@@ -3002,7 +2994,7 @@ dispatch:
             /* fast path of the case below: the variable's reference to a
              * live value that is no reference, passed on */
             KpValue r = *s;
-            if ((r.flags & KP_VF_STATIC) || kp_ref_ok_in(vm, r)) {
+            if (ref_live(vm, r)) {
                 const KpValue *t = r.p;
                 if (t->tag != KP_T_REF && t->tag != KP_T_MOVED && t->tag != KP_T_UNSET) {
                     /* (a read-only reference passed on stays one: not a
