@@ -763,7 +763,10 @@ static inline const KpValue *through_refs(const KpVM *vm, const KpValue *v, uint
 }
 
 /* A reference to `slot` inside heap object `owner`, which already has its
- * block (owner->block != 0): kp_make_ref's heap case, inline. */
+ * block (owner->block != 0): kp_make_ref's heap case, inline.  Not on a
+ * parallel worker: there another worker may be giving owner its block
+ * (object.c block_of_shared), so callers test vm->par before they read
+ * owner->block. */
 static inline KpValue heap_ref(const KpVM *vm, const KpValue *slot, const KpObj *owner, uint8_t flags) {
     KpValue r = kp_ptr(KP_T_REF, (void *)slot);
     r.flags = (uint8_t)(flags | KP_VF_HEAP);
@@ -2590,7 +2593,7 @@ dispatch:
                      * a reference passes it on: the general path) */
                     uint8_t dk = i->d & (uint8_t)~(4 | 32);
                     if ((dk == 2 || (dk == 10 && fp->tag != KP_T_REF) || (dk == 8 && !(i->d & 4) && KP_IS_MOVABLE(*fp))) &&
-                        fp->tag != KP_T_UNSET && fp->tag != KP_T_MOVED && rec->h.block && !vm->par) {
+                        fp->tag != KP_T_UNSET && fp->tag != KP_T_MOVED && !vm->par && rec->h.block) {
                         R[i->a] = heap_ref(vm, fp, &rec->h,
                                            (uint8_t)(((i->d & 8) ? KP_VF_PLACE : 0) |
                                                      ((i->d & 2) && (i->d & 4) ? KP_VF_MUT : 0)));
@@ -2735,7 +2738,7 @@ dispatch:
                      * block table: the reference read_place makes */
                     uint8_t dk = i->d & (uint8_t)~(4 | 32);
                     if ((dk == 2 || (dk == 10 && ep->tag != KP_T_REF)) && ep->tag != KP_T_UNSET && ep->tag != KP_T_MOVED &&
-                        l->h.block && !vm->par) {
+                        !vm->par && l->h.block) {
                         R[i->a] = heap_ref(vm, ep, &l->h,
                                            (uint8_t)(KP_VF_ELEM | ((i->d & 8) ? KP_VF_PLACE : 0) |
                                                      ((i->d & 4) ? KP_VF_MUT : 0)));
