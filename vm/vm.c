@@ -1291,23 +1291,42 @@ static inline __attribute__((always_inline)) bool ref_arg_ready(const KpVM *vm, 
     return pp->type->kind == KP_TK_RECORD && target->tag == KP_T_RECORD && ((const KpRecord *)target->p)->type == pp->type;
 }
 
-/* CALL's fast path from argument j on, where the first of them is for a
- * & or $& parameter: a reference bound as it is (ref_arg_ready), or an
- * implicit borrow of a place, which is the reference that place holds, or
- * else the reference to the place (bind_one's two cases); a by-value
- * scalar as CALL's loop takes it.  Returns the index of the first
- * argument it could not bind (n when all are), which sends the call to
- * bind_args; the arguments before it are bound. */
-static int __attribute__((noinline)) args_bind_fast(const KpVM *vm, const KpOverload *ov, KpValue *args, int j, int n) {
+/* CALL's fast path from argument j on: for a & or $& parameter, a
+ * reference bound as it is (ref_arg_ready), or an implicit borrow of a
+ * place, which is the reference that place holds, or else the reference
+ * to the place (bind_one's two cases); for a by-value parameter, a scalar
+ * as CALL's loop takes it, and the implicit borrow of a place given to
+ * an untyped or record parameter: a scalar copied, a record of the
+ * parameter's type moved out (MOVED at `pos` left behind, bind_one's
+ * take_from; not from a list or map element, and not while ownership is
+ * traced).  Returns the index of the first argument it could not bind
+ * (n when all are), which sends the call to bind_args; the arguments
+ * before it are bound. */
+static int __attribute__((noinline)) args_bind_fast(const KpVM *vm, const KpOverload *ov, KpValue *args, int j, int n,
+                                                    uint32_t pos) {
     for (; j < n; j++) {
         const KpParam *pp = &ov->params[j];
         KpValue r = args[j];
         if (pp->mode == KP_PM_VALUE) {
             if (r.tag == pp->fast_tag) continue;
-            if (r.tag != KP_T_REF || !(r.flags & KP_VF_PLACE) || !pp->fast_tag) break;
-            const KpValue *pv = r.p;
-            if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
+            if (r.tag != KP_T_REF || !(r.flags & KP_VF_PLACE)) break;
+            KpValue *pv = r.p;
+            if (pp->fast_tag && pp->fast_tag != 255) { /* a scalar type */
+                if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
+                args[j] = *pv;
+                continue;
+            }
+            if (!kp_ref_ok_in(vm, r)) break;
+            if (!pp->type && KP_IS_PLAIN(*pv)) {
+                args[j] = *pv;
+                continue;
+            }
+            if (pv->tag != KP_T_RECORD || (r.flags & KP_VF_ELEM) || vm->trace_own) break;
+            if (pp->type && ((const KpRecord *)pv->p)->type != pp->type) break;
             args[j] = *pv;
+            pv->tag = KP_T_MOVED;
+            pv->aux = pos;
+            pv->p = NULL;
             continue;
         }
         if (r.tag == KP_T_REF && (r.flags & KP_VF_PLACE)) {
@@ -1982,7 +2001,7 @@ bool kp_vm_call_at(KpVM *vm, KpValue *top, int nargs, KpValue *out) {
         if (op->pfast)
             while (j < nargs && top[1 + j].tag == op->ptags[j]) j++;
         else /* (& and $& parameters: sort's less function, a literal's captures) */
-            j = args_bind_fast(vm, ov, top + 1, 0, nargs);
+            j = args_bind_fast(vm, ov, top + 1, 0, nargs, 0);
         if (j < nargs) ov = NULL;
     }
     if (ov) ok = true;
@@ -2983,10 +3002,12 @@ dispatch:
     }
     CASE(REF) {
         KpValue *s = &R[i->b];
-        fr->refd = true;
+        /* (refd only where a reference to one of this frame's registers
+         * is made: a reference passed on was counted where it was made) */
         if (LIKELY(!((i->d & 16) && s->tag == KP_T_REF) && s->tag != KP_T_MOVED && s->tag != KP_T_UNSET &&
                    !KP_NEEDS_DROP(R[i->a]))) {
             /* a reference to a live register: kp_make_ref's stack case */
+            fr->refd = true;
             KpValue *dst = &R[i->a];
             uint64_t h = KP_T_REF | (uint64_t)(i->d & 0x0f) << 8 | (uint64_t)vm->reg_gen[s - vm->stack] << 32;
             memcpy(dst, &h, 8);
@@ -3034,6 +3055,7 @@ dispatch:
             if (!set_slot(vm, &R[i->a], r)) goto error;
             NEXT;
         }
+        fr->refd = true;
         if (s->tag == KP_T_MOVED || (s->tag == KP_T_UNSET && !(i->d & KP_VF_PLACE))) {
             bad_value(vm, *s, reg_name(fr, i->b));
             goto error;
@@ -3100,8 +3122,9 @@ dispatch:
                     if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
                     *av = *pv;
                 }
-                if (j < nargs && ov->params[j].mode != KP_PM_VALUE) j = args_bind_fast(vm, ov, fv + 1, j, nargs);
+                if (j < nargs) j = args_bind_fast(vm, ov, fv + 1, j, nargs, POS);
                 if (j == nargs) {
+                push_fast:;
                     KpValue *nb = fv + 1;
                     if (UNLIKELY(vm->nframes >= KP_CALL_LIMIT || nb + ov->proto->nregs >= vm->call_limit)) {
                         kp_vm_error(vm, "stack overflow (%d nested calls)", vm->nframes);
@@ -3125,7 +3148,13 @@ dispatch:
                 }
                 nargs += ov->literal; /* (a literal's captures are bound again) */
             }
-        } else if (!(ov = select_cached(vm, f, fv + 1, nargs, desc))) goto error;
+        } else if (!(ov = select_cached(vm, f, fv + 1, nargs, desc))) {
+            goto error;
+        } else if (ov->proto && nargs == ov->nparams && !ov->literal && (!desc || !desc->nnamed)) {
+            /* the overload chosen: its arguments bound as in the fast path
+             * of a function of one overload, when they can be */
+            if (args_bind_fast(vm, ov, fv + 1, 0, nargs, POS) == nargs) goto push_fast;
+        }
     bind:
         if (!bind_args(vm, ov, fv + 1, &nargs, ov->literal ? NULL : desc, POS)) goto error;
         if (ov->native) {

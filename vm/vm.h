@@ -485,13 +485,14 @@ KpString *kp_vm_const_str(KpVM *vm, const char *s, size_t len);
 /* Is reference r still valid in vm?  The check of a checked reference: a
  * register's generation, or a heap object's block generation. */
 static inline bool kp_ref_ok_in(const KpVM *vm, KpValue r) {
+    /* The flags first: a heap reference is one generation compare (a
+     * block's generation changes when it ends, so an equal one is alive;
+     * a retired block keeps 0xffff, which no reference was made with);
+     * a static one needs nothing; only the rest test the stack's range. */
+    if (r.flags & KP_VF_HEAP) return r.aux < vm->nblocks && vm->blocks[r.aux].gen == r.x;
+    if (r.flags & KP_VF_STATIC) return true;
     KpValue *p = r.p;
-    if (p >= vm->stack && p < vm->stack_end) return (r.flags & KP_VF_STATIC) || vm->reg_gen[p - vm->stack] == r.aux;
-    if (r.flags & KP_VF_HEAP) {
-        if (r.aux >= vm->nblocks) return false;
-        struct KpBlock *b = &vm->blocks[r.aux];
-        return b->alive && b->gen == r.x;
-    }
+    if (p >= vm->stack && p < vm->stack_end) return vm->reg_gen[p - vm->stack] == r.aux;
     return true;
 }
 
