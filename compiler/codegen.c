@@ -58,6 +58,15 @@ uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx) {
     return i;
 }
 
+void kp_cg_take(C *c, uint32_t r) {
+    const KpProto *p = c->fn->p;
+    if (p->ncode) {
+        const KpInstr *last = &p->code[p->ncode - 1];
+        if ((last->op == KP_BC_GETFIELD || last->op == KP_BC_GETINDEX) && last->a == r && (last->d & 3) == 1) return;
+    }
+    kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
+}
+
 uint32_t kp_cg_getg(C *c, uint32_t dst, const struct KpGlobal *g, uint8_t d) {
     uint32_t gi = (uint32_t)(g - c->vm->globals);
     return kp_cg_emit(c, KP_BC_GETG, dst, gi & 0xffff, gi >> 16, d);
@@ -205,6 +214,31 @@ void kp_cg_free_operand(C *c, Operand *o, bool may_own) {
     }
 }
 
+/* The type a field or element read sees through: t without its
+ * references (`&T`, `$&T` are read through to T). */
+static KpType *through_ref_types(KpType *t) {
+    for (int guard = 0; t && t->kind == KP_TK_REF && guard < 8; guard++) t = t->elem;
+    return t;
+}
+
+/* The static type of field `name` (an interned name) of a value of type
+ * ct, read through references; NULL when ct is no record type or has no
+ * such field (the types pass reports an unknown field). */
+static KpType *field_static_type(KpType *ct, const char *name) {
+    ct = through_ref_types(ct);
+    if (!ct || ct->kind != KP_TK_RECORD) return NULL;
+    for (uint32_t i = 0; i < ct->nfields; i++)
+        if (ct->fnames[i] == name) return ct->ftypes[i];
+    return NULL;
+}
+
+/* The static type of an element of a value of type ct (a list or map,
+ * read through references), or NULL. */
+static KpType *elem_static_type(KpType *ct) {
+    ct = through_ref_types(ct);
+    return ct && (ct->kind == KP_TK_LIST || ct->kind == KP_TK_MAP) ? ct->elem : NULL;
+}
+
 /* The container of a field or element read: a variable's own register, or
  * a temporary holding the container (borrowed when it is a place). */
 static Operand container_operand(C *c, KpNode *n) {
@@ -322,18 +356,23 @@ KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags) {
         } else {
             o.r = kp_cg_reg_alloc(c);
             o.temp = true;
-            kp_cg_place_ref(c, n->a, o.r, KP_VF_PLACE | (flags & KP_VF_MUT));
+            o.type = kp_cg_place_ref(c, n->a, o.r, KP_VF_PLACE | (flags & KP_VF_MUT));
         }
         uint8_t d = ref_flags(flags);
+        KpType *t;
         if (n->kind == KP_N_FIELD) {
             kp_cg_emit(c, KP_BC_GETFIELD, dst, o.r, kp_cg_k_name(c, n->name), d);
+            t = field_static_type(o.type, kp_compile_intern(c, n->name));
         } else {
             Operand idx = kp_cg_operand(c, n->b);
             kp_cg_emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, d);
             kp_cg_free_operand(c, &idx, true);
+            t = elem_static_type(o.type);
         }
         kp_cg_reg_free_to(c, save);
-        return NULL;
+        /* the place's static type (a field that holds a reference passes
+         * it on, a reference of its own type: left unknown) */
+        return t && t->kind != KP_TK_REF ? t : NULL;
     }
     default:
         if (flags & KP_VF_PLACE) return kp_cg_expr(c, n, dst, M_VALUE);
@@ -390,7 +429,7 @@ static KpType *compile_ident(C *c, KpNode *n, uint32_t dst, int mode) {
         if (l->through == 1 && mode == M_VALUE && l->reg != dst) {
             /* a kept variable or a $& parameter: read through it */
             kp_cg_emit(c, KP_BC_COPY, dst, l->reg, 0, 0);
-            kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0);
+            kp_cg_take(c, dst);
         } else if (mode == M_BORROW && (!l->type || kp_types_movable(l->type) || l->type->kind == KP_TK_FUNC))
             /* (a Function may be a function literal's value, which moves) */
             kp_cg_emit(c, KP_BC_REF, dst, l->reg, 0, KP_VF_PLACE);
@@ -485,7 +524,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         PipeVal *pv = &c->pipe[c->npipe - 1];
         if (pv->global) kp_cg_getg(c, dst, &c->vm->globals[pv->reg], mode == M_BORROW ? 2 | 8 : 1);
         else if (mode == M_BORROW) kp_cg_emit(c, KP_BC_REF, dst, pv->reg, 0, KP_VF_PLACE);
-        else if (pv->boxed) { kp_cg_emit(c, KP_BC_COPY, dst, pv->reg, 0, 0); kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0); }
+        else if (pv->boxed) { kp_cg_emit(c, KP_BC_COPY, dst, pv->reg, 0, 0); kp_cg_take(c, dst); }
         else kp_cg_emit(c, KP_BC_MOVE, dst, pv->reg, 0, 0);
         break;
     }
@@ -646,7 +685,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         }
         case KP_OP_MOVE:
             result = kp_cg_expr(c, n->a, dst, M_VALUE);
-            if (n->a->kind == KP_N_FIELD || n->a->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, dst, 0, 0, 0);
+            if (n->a->kind == KP_N_FIELD || n->a->kind == KP_N_INDEX) kp_cg_take(c, dst);
             break;
         }
         break;
@@ -661,14 +700,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         uint32_t save = c->fn->freereg;
         Operand o = container_operand(c, n->a);
         kp_cg_at(c, n);
-        KpType *ft = NULL;
-        if (o.type && o.type->kind == KP_TK_RECORD) {
-            const char *fname = kp_compile_intern(c, n->name);
-            bool found = false;
-            for (uint32_t i = 0; i < o.type->nfields; i++)
-                if (o.type->fnames[i] == fname) { ft = o.type->ftypes[i]; found = true; }
-            (void)found; /* an unknown field is reported by the types pass */
-        }
+        KpType *ft = field_static_type(o.type, kp_compile_intern(c, n->name));
         /* d 32: the field's static type is an exact plain scalar, so the
          * result is a plain value (the RET scan needs no drop for it) */
         uint8_t plain = ft && ft->kind == KP_TK_SCALAR && ft->tag >= KP_T_UNIT && ft->tag < KP_T_MOVED ? 32 : 0;
@@ -687,8 +719,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         kp_cg_free_operand(c, &idx, true);
         kp_cg_free_operand(c, &o, true);
         kp_cg_reg_free_to(c, save);
-        if (o.type && o.type->kind == KP_TK_LIST) result = o.type->elem;
-        else if (o.type && o.type->kind == KP_TK_MAP) result = o.type->elem;
+        result = elem_static_type(o.type);
         break;
     }
     case KP_N_GENERIC: {
@@ -1023,7 +1054,7 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
         if (mode == KP_PM_VALUE) {
             KpType *at = kp_cg_expr(c, a, r, M_VALUE);
             if (argt) argt[i] = at ? at : c->vm->t_any; /* moved in, dropped unless kept */
-            if (a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
+            if (a->kind == KP_N_FIELD || a->kind == KP_N_INDEX) kp_cg_take(c, r);
         } else if (a->kind == KP_N_UNARY && (a->op == KP_OP_REF || a->op == KP_OP_MUTREF)) {
             kp_cg_expr(c, a, r, M_VALUE);
         } else if (kp_resolve_is_place(a)) {

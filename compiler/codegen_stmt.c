@@ -41,7 +41,7 @@ static void compile_decl(C *c, KpNode *n) {
             if (n->b) {
                 uint32_t tmp = kp_cg_reg_alloc(c);
                 KpType *st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, tmp, t) : kp_cg_expr(c, n->b, tmp, M_VALUE);
-                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, tmp, 0, 0, 0);
+                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_take(c, tmp);
                 kp_cg_at(c, n);
                 if (t && !kp_types_same_static(c, t, st)) emit_check(c, tmp, t, n->name);
                 kp_cg_emit(c, KP_BC_MOVE, o->reg, tmp, 0, 0);
@@ -108,7 +108,7 @@ static void compile_decl(C *c, KpNode *n) {
             st = src && src->type ? kp_types_derived(c, KP_TK_REF, src->type, NULL, 1) : NULL;
         } else if (n->b->kind == KP_N_CALL) st = kp_cg_call(c, n->b, target, t);
         else st = kp_cg_expr(c, n->b, target, M_VALUE);
-        if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, target, 0, 0, 0);
+        if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_take(c, target);
         kp_cg_at(c, n);
         if (t && !kp_types_same_static(c, t, st)) emit_check(c, target, t, n->name);
         if (target != r) {
@@ -218,7 +218,7 @@ static KpType *assigned_value(C *c, KpNode *n, uint32_t t, uint32_t cur, KpType 
         return NULL;
     }
     KpType *st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, t, expect) : kp_cg_expr(c, n->b, t, M_VALUE);
-    if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, t, 0, 0, 0);
+    if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_take(c, t);
     return st;
 }
 
@@ -304,7 +304,7 @@ static void compile_assign(C *c, KpNode *n) {
             } else {
                 uint32_t t = kp_cg_reg_alloc(c);
                 st = n->b->kind == KP_N_CALL ? kp_cg_call(c, n->b, t, vt) : kp_cg_expr(c, n->b, t, M_VALUE);
-                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, t, 0, 0, 0);
+                if (n->b->kind == KP_N_FIELD || n->b->kind == KP_N_INDEX) kp_cg_take(c, t);
                 kp_cg_at(c, n);
                 if (vt && !kp_types_same_static(c, vt, st)) emit_check(c, t, vt, target->name);
                 kp_own_hint(c, NULL, NULL, "assignment"); /* the old value is dropped */
@@ -674,7 +674,7 @@ static void compile_return(C *c, KpNode *n) {
     if (n->a) {
         if (n->a->kind == KP_N_CALL) kp_cg_call(c, n->a, r, f->ret);
         else kp_cg_expr(c, n->a, r, M_VALUE);
-        if (n->a->kind == KP_N_FIELD || n->a->kind == KP_N_INDEX) kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
+        if (n->a->kind == KP_N_FIELD || n->a->kind == KP_N_INDEX) kp_cg_take(c, r);
     } else if (f->nouts) {
         kp_cg_at(c, n);
         emit_outputs(c, r);
