@@ -157,7 +157,7 @@ static void emit_loadk(C *c, uint32_t dst, KpValue v) {
  * (no copy), or a temporary. */
 Operand kp_cg_operand(C *c, KpNode *n) {
     KpVM *vm = c->vm;
-    Operand o = {0, false, NULL};
+    Operand o = {0, false, NULL, false};
     if (n->kind == KP_N_INT) {
         o.r = kp_cg_add_k(c, kp_int(n->ival)) | KP_RK_CONST;
         o.type = vm->t_int;
@@ -207,7 +207,7 @@ Operand kp_cg_operand(C *c, KpNode *n) {
 }
 
 void kp_cg_free_operand(C *c, Operand *o, bool may_own) {
-    if (!o->temp) return;
+    if (!o->temp || o->borrowed) return;
     if (may_own && !kp_types_scalar(c->vm, o->type)) {
         kp_own_hint(c, NULL, o->type, "a temporary");
         kp_cg_emit(c, KP_BC_DROP, o->r, 1, 0, 0);
@@ -243,8 +243,14 @@ static KpType *elem_static_type(KpType *ct) {
  * a temporary holding the container (borrowed when it is a place). */
 static Operand container_operand(C *c, KpNode *n) {
     if (n->kind == KP_N_IDENT) return kp_cg_operand(c, n);
-    Operand o = {kp_cg_reg_alloc(c), true, NULL};
+    Operand o = {kp_cg_reg_alloc(c), true, NULL, false};
     o.type = kp_cg_expr(c, n, o.r, M_BORROW);
+    /* a field or element of a variable read in borrow mode (GETFIELD d 8)
+     * is an implicit borrow when its static type is a record, list or
+     * map: the read makes a reference to it, owning nothing */
+    if ((n->kind == KP_N_FIELD || n->kind == KP_N_INDEX) && kp_resolve_is_place(n->a) && o.type &&
+        (o.type->kind == KP_TK_RECORD || o.type->kind == KP_TK_LIST || o.type->kind == KP_TK_MAP))
+        o.borrowed = true;
     return o;
 }
 

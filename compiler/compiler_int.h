@@ -228,6 +228,10 @@ typedef struct Operand {
     uint32_t r;        /* register, or constant | KP_RK_CONST */
     bool temp;         /* a temporary this expression allocated */
     KpType *type;
+    bool borrowed;     /* the temporary holds an implicit borrow (a field
+                          or element of a variable, of a record, list or
+                          map type, read for its container): it owns
+                          nothing, so it needs no DROP */
 } Operand;
 
 /* ------------------------------------------------------------ helpers */
