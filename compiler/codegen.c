@@ -83,7 +83,7 @@ void kp_cg_patch(C *c, uint32_t j, uint32_t target) {
     int32_t off = (int32_t)target - (int32_t)(j + 1);
     switch (i->op) {
     case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
-    case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI:
+    case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI: case KP_BC_JFUNIT:
         if (off < -(1 << 23) || off >= (1 << 23)) {
             kp_compile_error(c, NULL, "function too large (a jump spans over 8 million instructions)");
             return;
@@ -1006,9 +1006,7 @@ static bool vget_operand(C *c, KpNode *n, bool is_view, uint32_t *out) {
     return true;
 }
 
-/* Emits an instruction with no ownership record (VGET, EXTRA: they move
- * and drop nothing; the sequence after them records what it does). */
-static uint32_t emit_quiet(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
+uint32_t kp_cg_emit_quiet(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d) {
     __typeof__(c->hint) hint = c->hint;
     uint32_t at = kp_cg_emit(c, op, a, b, cc, d);
     c->hint = hint;
@@ -1047,8 +1045,8 @@ static KpType *compile_call_bound(C *c, KpNode *n, KpOverload *ov, uint32_t dst,
         if (ok && dst < KP_RK_CONST) {
             kp_cg_at(c, n);
             bool k = (r[1] | r[2]) & KP_RK_CONST;
-            emit_quiet(c, k ? KP_BC_VGETK : KP_BC_VGET, dst, r[0], r[1], (uint8_t)((nargs - 1) | elem << 4));
-            vget_extra = emit_quiet(c, KP_BC_EXTRA, r[2], r[3], 0, 0);
+            kp_cg_emit_quiet(c, k ? KP_BC_VGETK : KP_BC_VGET, dst, r[0], r[1], (uint8_t)((nargs - 1) | elem << 4));
+            vget_extra = kp_cg_emit_quiet(c, KP_BC_EXTRA, r[2], r[3], 0, 0);
         }
     }
     KpType **argt = c->own && ov->native ? kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(nargs + 1), 8) : NULL;

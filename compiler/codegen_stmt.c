@@ -465,6 +465,30 @@ static int compile_cond_jumps(C *c, KpNode *cond, bool checked, uint32_t *js, in
         return compile_cond_jumps(c, cond->b, true, js, n, lim);
     }
     bool cmp = cond->kind == KP_N_BINARY && cond->op >= KP_OP_EQ && cond->op <= KP_OP_GE;
+    if (cmp && (cond->op == KP_OP_EQ || cond->op == KP_OP_NE) && lim - n >= 2) {
+        /* `v.f == ()` / `v.f != ()` of a local variable v: JFUNIT decides
+         * it from the field's tag, in front of the general sequence (a
+         * field read, a compare-and-jump, a drop), which runs when
+         * JFUNIT cannot decide.  Both jumps go where the condition fails. */
+        KpNode *f = cond->a->kind == KP_N_UNIT ? cond->b : cond->b->kind == KP_N_UNIT ? cond->a : NULL;
+        if (f && f->kind == KP_N_FIELD && f->a->kind == KP_N_IDENT) {
+            KpProto *p = c->fn->p;
+            kp_cg_at(c, cond);
+            uint32_t fj = kp_cg_emit_quiet(c, KP_BC_JFUNIT, 0, cond->op == KP_OP_NE, 0, 0);
+            uint32_t start = kp_cg_pc(c);
+            js[n++] = compile_cond_jump(c, cond);
+            uint32_t len = kp_cg_pc(c) - start;
+            /* (the sequence must begin with the field read of the
+             * variable's register: a global's GETG comes first) */
+            if (p->code && len <= 0xffff && p->code[start].op == KP_BC_GETFIELD) {
+                p->code[fj].a = (uint16_t)len;
+                js[n++] = fj;
+            } else if (p->code) {
+                p->code[fj].op = KP_BC_NOP;
+            }
+            return n;
+        }
+    }
     if (checked && !cmp) {
         uint32_t save = c->fn->freereg;
         uint32_t r = kp_cg_reg_alloc(c);

@@ -382,6 +382,10 @@ KpType *kp_cg_call(C *c, KpNode *n, uint32_t dst, KpType *expect);
 KpType *kp_cg_place_ref(C *c, KpNode *n, uint32_t dst, uint8_t flags);
 uint32_t kp_cg_emit(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
 uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx);
+/* Emits an instruction with no ownership record (VGET, EXTRA, JFUNIT:
+ * they move and drop nothing; the general sequence after them records
+ * what it does), leaving the pending hint to that sequence. */
+uint32_t kp_cg_emit_quiet(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc, uint8_t d);
 /* Moves the value of a field or element read into register r out of its
  * place (TAKE r), unless the read just emitted already took it: a
  * GETFIELD/GETINDEX into r in take mode (d & 3 == 1) leaves a value, no

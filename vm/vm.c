@@ -1824,7 +1824,7 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
             /* no register gets anything but UNSET, MOVED or a plain value */
             case KP_BC_NOP: case KP_BC_EXTRA: case KP_BC_JMP: case KP_BC_JMPF: case KP_BC_JMPT:
             case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
-            case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI:
+            case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI: case KP_BC_JFUNIT:
             case KP_BC_RET: case KP_BC_RET0: case KP_BC_DROP: case KP_BC_SETFIELD:
             case KP_BC_SETINDEX: case KP_BC_SETG: case KP_BC_DEINIT:
             case KP_BC_LOADI: case KP_BC_LOADBOOL: case KP_BC_LOADUNIT:
@@ -2586,6 +2586,23 @@ dispatch:
         }
         if (eq) pc += JOFF(i);
         NEXT;
+    }
+    CASE(JFUNIT) {
+        /* the field read of the sequence that follows (pc: its GETFIELD) */
+        const KpValue *ov = through_refs(vm, &R[pc->b], 0);
+        if (LIKELY(ov->tag == KP_T_RECORD)) {
+            const KpRecord *rec = ov->p;
+            int32_t fi = field_cached(rec->type, &K[pc->c]);
+            if (LIKELY(fi >= 0)) {
+                uint8_t t = rec->f[fi].tag;
+                if (LIKELY(t != KP_T_REF && t != KP_T_UNSET && t != KP_T_MOVED)) {
+                    if ((t == KP_T_UNIT) != (i->b != 0)) pc += i->a; /* holds: past the sequence */
+                    else pc += JOFF(i);
+                    NEXT;
+                }
+            }
+        }
+        NEXT; /* the sequence decides, and reports what it finds */
     }
     CASE(GETFIELD) {
         {
