@@ -767,7 +767,7 @@ static inline const KpValue *through_refs(const KpVM *vm, const KpValue *v, uint
  * parallel worker: there another worker may be giving owner its block
  * (object.c block_of_shared), so callers test vm->par before they read
  * owner->block. */
-static inline KpValue heap_ref(const KpVM *vm, const KpValue *slot, const KpObj *owner, uint8_t flags) {
+static inline __attribute__((always_inline)) KpValue heap_ref(const KpVM *vm, const KpValue *slot, const KpObj *owner, uint8_t flags) {
     KpValue r = kp_ptr(KP_T_REF, (void *)slot);
     r.flags = (uint8_t)(flags | KP_VF_HEAP);
     r.aux = owner->block;
@@ -1291,6 +1291,13 @@ static inline __attribute__((always_inline)) bool ref_arg_ready(const KpVM *vm, 
     return pp->type->kind == KP_TK_RECORD && target->tag == KP_T_RECORD && ((const KpRecord *)target->p)->type == pp->type;
 }
 
+/* A by-value argument bound without bind_one where its tags decide: a
+ * value of the parameter's exact scalar type, a record of its record
+ * type (of any type for an untyped parameter), or the implicit borrow of
+ * a place holding one, which is copied (a scalar) or moved out (a record:
+ * MOVED at `pos` left behind, bind_one's take_from; not from a list or
+ * map element, and not while ownership is traced).  False leaves *arg as
+ * it was, for bind_one. */
 /* CALL's fast path from argument j on: for a & or $& parameter, a
  * reference bound as it is (ref_arg_ready), or an implicit borrow of a
  * place, which is the reference that place holds, or else the reference
@@ -1302,31 +1309,39 @@ static inline __attribute__((always_inline)) bool ref_arg_ready(const KpVM *vm, 
  * traced).  Returns the index of the first argument it could not bind
  * (n when all are), which sends the call to bind_args; the arguments
  * before it are bound. */
+static inline __attribute__((always_inline)) bool value_arg_fast(const KpVM *vm, const KpParam *pp, KpValue *arg,
+                                                                  uint32_t pos) {
+    KpValue r = *arg;
+    if (r.tag == pp->fast_tag) return true;
+    if (r.tag == KP_T_RECORD) return !pp->type || ((const KpRecord *)r.p)->type == pp->type;
+    if (r.tag != KP_T_REF || !(r.flags & KP_VF_PLACE)) return false;
+    KpValue *pv = r.p;
+    if (pp->fast_tag && pp->fast_tag != 255) { /* a scalar type */
+        if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) return false;
+        *arg = *pv;
+        return true;
+    }
+    if (!kp_ref_ok_in(vm, r)) return false;
+    if (!pp->type && KP_IS_PLAIN(*pv)) {
+        *arg = *pv;
+        return true;
+    }
+    if (pv->tag != KP_T_RECORD || (r.flags & KP_VF_ELEM) || vm->trace_own) return false;
+    if (pp->type && ((const KpRecord *)pv->p)->type != pp->type) return false;
+    *arg = *pv;
+    pv->tag = KP_T_MOVED;
+    pv->aux = pos;
+    pv->p = NULL;
+    return true;
+}
+
 static int __attribute__((noinline)) args_bind_fast(const KpVM *vm, const KpOverload *ov, KpValue *args, int j, int n,
                                                     uint32_t pos) {
     for (; j < n; j++) {
         const KpParam *pp = &ov->params[j];
         KpValue r = args[j];
         if (pp->mode == KP_PM_VALUE) {
-            if (r.tag == pp->fast_tag) continue;
-            if (r.tag != KP_T_REF || !(r.flags & KP_VF_PLACE)) break;
-            KpValue *pv = r.p;
-            if (pp->fast_tag && pp->fast_tag != 255) { /* a scalar type */
-                if (pv->tag != pp->fast_tag || !KP_IS_PLAIN(*pv)) break;
-                args[j] = *pv;
-                continue;
-            }
-            if (!kp_ref_ok_in(vm, r)) break;
-            if (!pp->type && KP_IS_PLAIN(*pv)) {
-                args[j] = *pv;
-                continue;
-            }
-            if (pv->tag != KP_T_RECORD || (r.flags & KP_VF_ELEM) || vm->trace_own) break;
-            if (pp->type && ((const KpRecord *)pv->p)->type != pp->type) break;
-            args[j] = *pv;
-            pv->tag = KP_T_MOVED;
-            pv->aux = pos;
-            pv->p = NULL;
+            if (!value_arg_fast(vm, pp, &args[j], pos)) break;
             continue;
         }
         if (r.tag == KP_T_REF && (r.flags & KP_VF_PLACE)) {
@@ -1692,14 +1707,12 @@ static bool __attribute__((noinline)) bind_bound_args(KpVM *vm, KpCallDesc *desc
     int np = ov->nparams;
     for (; m; m &= m - 1) {
         int q = __builtin_ctzll(m);
-        /* an argument of its by-value parameter's exact scalar type: one test */
-        if (q < np && args[q].tag == ov->params[q].fast_tag && ov->params[q].mode == KP_PM_VALUE) continue;
-        /* an explicit live reference to a record of a & or $& record
-         * parameter's type (`f(&e.next)` of an Any field): nothing to bind */
-        if (q < np && args[q].tag == KP_T_REF && !(args[q].flags & KP_VF_PLACE) && ov->params[q].mode != KP_PM_VALUE &&
-            ov->params[q].type && ov->params[q].type->kind == KP_TK_RECORD && ref_live(vm, args[q]) &&
-            record_ref_fits(&ov->params[q], args[q]))
-            continue;
+        /* a by-value argument its tags decide (an exact scalar, a record
+         * of the parameter's type, a place holding one) */
+        if (q < np && ov->params[q].mode == KP_PM_VALUE && value_arg_fast(vm, &ov->params[q], &args[q], pos)) continue;
+        /* an explicit live reference a & or $& parameter takes as it is
+         * (`f(&e.next)` of an Any field, `len(s.xs)`): nothing to bind */
+        if (q < np && ov->params[q].mode != KP_PM_VALUE && ref_arg_ready(vm, &ov->params[q], args[q])) continue;
         /* an untyped by-value parameter (a host function's): the binding
          * has nothing to do unless a reference was passed */
         if (q < np && !ov->params[q].type && ov->params[q].mode == KP_PM_VALUE && args[q].tag != KP_T_REF) continue;
