@@ -222,6 +222,20 @@ static KpType *assigned_value(C *c, KpNode *n, uint32_t t, uint32_t cur, KpType 
     return st;
 }
 
+/* The local variable n names when it is one of a plain scalar type (Unit,
+ * Bool, Int, Float, a sized integer) held in its own register (not a
+ * reference, not kept, not a global), else NULL: a store may copy from
+ * its register. */
+static Local *plain_local(C *c, KpNode *n) {
+    if (n->kind != KP_N_IDENT) return NULL;
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->name), &global, &g);
+    if (!l || l == (Local *)1 || global || l->through || !l->type) return NULL;
+    const KpType *t = l->type;
+    return t->kind == KP_TK_SCALAR && t->tag >= KP_T_UNIT && t->tag < KP_T_MOVED ? l : NULL;
+}
+
 /* The static type of a field `a.f` or element `a[i]` of a variable `a`,
  * or NULL (for the ownership record: the old value an assignment drops). */
 static KpType *place_type(C *c, KpNode *target) {
@@ -348,17 +362,20 @@ static void compile_assign(C *c, KpNode *n) {
         }
         Operand idx = {0};
         if (target->kind == KP_N_INDEX) idx = kp_cg_operand(c, target->b);
-        uint32_t v = kp_cg_reg_alloc(c);
+        /* `x.f = v` of a local v of a plain scalar type: the store copies
+         * from v's register (d 1), no MOVE into a temporary first */
+        Local *src = n->op == KP_OP_NONE ? plain_local(c, n->b) : NULL;
+        uint32_t v = src ? src->reg : kp_cg_reg_alloc(c);
         if (n->op != KP_OP_NONE) {
             kp_cg_at(c, target);
             if (target->kind == KP_N_FIELD) kp_cg_emit(c, KP_BC_GETFIELD, v, obj, kp_cg_k_name(c, target->name), 0);
             else kp_cg_emit(c, KP_BC_GETINDEX, v, obj, idx.r, 0);
         }
-        assigned_value(c, n, v, v, NULL);
+        if (!src) assigned_value(c, n, v, v, NULL);
         kp_cg_at(c, n);
         kp_own_hint(c, target->kind == KP_N_FIELD ? target->name : NULL, place_type(c, target), NULL);
-        if (target->kind == KP_N_FIELD) kp_cg_emit(c, KP_BC_SETFIELD, obj, kp_cg_k_name(c, target->name), v, 0);
-        else kp_cg_emit(c, KP_BC_SETINDEX, obj, idx.r, v, 0);
+        if (target->kind == KP_N_FIELD) kp_cg_emit(c, KP_BC_SETFIELD, obj, kp_cg_k_name(c, target->name), v, src ? 1 : 0);
+        else kp_cg_emit(c, KP_BC_SETINDEX, obj, idx.r, v, src ? 1 : 0);
         kp_cg_free_operand(c, &idx, true);
         kp_cg_reg_free_to(c, save);
         return;

@@ -22,14 +22,14 @@ static bool bad_arg(KpVM *vm, const char *fn, int i, const char *want, KpValue v
 }
 
 KpString *kp_lib_str(KpVM *vm, const char *fn, KpValue *a, int i) {
-    KpValue v = kp_deref(a[i]);
+    KpValue v = kp_deref_in(vm, a[i]);
     if (v.tag == KP_T_STR) return v.p;
     bad_arg(vm, fn, i, "String", v);
     return NULL;
 }
 
 bool kp_lib_int(KpVM *vm, const char *fn, KpValue *a, int i, int64_t *out) {
-    KpValue v = kp_deref(a[i]);
+    KpValue v = kp_deref_in(vm, a[i]);
     if (v.tag == KP_T_INT || KP_IS_SIZED_INT(v.tag)) {
         *out = v.i;
         return true;
@@ -38,14 +38,14 @@ bool kp_lib_int(KpVM *vm, const char *fn, KpValue *a, int i, int64_t *out) {
 }
 
 bool kp_lib_num(KpVM *vm, const char *fn, KpValue *a, int i, double *d, bool *is_int) {
-    KpValue v = kp_deref(a[i]);
+    KpValue v = kp_deref_in(vm, a[i]);
     if (v.tag == KP_T_INT || KP_IS_SIZED_INT(v.tag)) { *d = (double)v.i; *is_int = true; return true; }
     if (v.tag == KP_T_FLOAT) { *d = v.f; *is_int = false; return true; }
     return bad_arg(vm, fn, i, "a number (Int or Float)", v);
 }
 
-KpList *kp_lib_list(KpVM *vm, const char *fn, KpValue *a, int i, bool mut) {
-    KpValue l = kp_deref(a[i]);
+KpList *kp_lib_list_slow(KpVM *vm, const char *fn, KpValue *a, int i, bool mut) {
+    KpValue l = kp_deref_in(vm, a[i]);
     if (l.tag != KP_T_LIST) {
         bad_arg(vm, fn, i, "a List", l);
         return NULL;
@@ -58,7 +58,7 @@ KpList *kp_lib_list(KpVM *vm, const char *fn, KpValue *a, int i, bool mut) {
 }
 
 KpMap *kp_lib_map(KpVM *vm, const char *fn, KpValue *a, int i, bool mut) {
-    KpValue m = kp_deref(a[i]);
+    KpValue m = kp_deref_in(vm, a[i]);
     if (m.tag != KP_T_MAP) {
         bad_arg(vm, fn, i, "a HashMap", m);
         return NULL;

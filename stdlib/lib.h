@@ -30,7 +30,15 @@ bool kp_lib_int(KpVM *vm, const char *fn, KpValue *a, int i, int64_t *out);
 bool kp_lib_num(KpVM *vm, const char *fn, KpValue *a, int i, double *d, bool *is_int);
 /* The list argument a[i]; `mut`: it is about to change length (an error
  * while a for loop iterates over it). */
-KpList *kp_lib_list(KpVM *vm, const char *fn, KpValue *a, int i, bool mut);
+KpList *kp_lib_list_slow(KpVM *vm, const char *fn, KpValue *a, int i, bool mut);
+static inline KpList *kp_lib_list(KpVM *vm, const char *fn, KpValue *a, int i, bool mut) {
+    /* the common case inline: a list, or a live reference to one, not
+     * locked; the rest (deeper references, the errors) out of line */
+    const KpValue *v = &a[i];
+    if (v->tag == KP_T_REF && kp_ref_ok_in(vm, *v)) v = v->p;
+    if (v->tag == KP_T_LIST && !(mut && ((const KpObj *)v->p)->lock)) return v->p;
+    return kp_lib_list_slow(vm, fn, a, i, mut);
+}
 KpMap *kp_lib_map(KpVM *vm, const char *fn, KpValue *a, int i, bool mut);
 /* A new empty list value (context allocator). */
 KpList *kp_lib_new_list(KpVM *vm, uint32_t cap, KpValue *out);

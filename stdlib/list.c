@@ -23,8 +23,8 @@
 
 #include "lib.h"
 
-static bool check_elem(KpVM *vm, const char *fn, KpList *l, KpValue *v) {
-    if (l->elem) {
+static inline bool check_elem(KpVM *vm, const char *fn, KpList *l, KpValue *v) {
+    if (l->elem && !kp_type_fits(l->elem, v)) {
         const char *why;
         if (!kp_type_coerce(vm, l->elem, v, &why))
             return kp_vm_error(vm, "%s: the list holds %s, but the value is %s", fn, l->elem->name, kp_value_type_name(vm, *v));

@@ -454,5 +454,13 @@ bool kp_type_matches(KpVM *vm, const KpType *t, KpValue v);
 /* Checks v against t, converting Int to a sized int type (range-checked);
  * returns false with *why set on mismatch. */
 bool kp_type_coerce(KpVM *vm, const KpType *t, KpValue *v, const char **why);
+/* kp_type_coerce's common cases, inline: is *v of type t as it is (a
+ * scalar of exactly the type, not rounded into a Float32; a record of the
+ * record type), so that kp_type_coerce would leave it unchanged and
+ * succeed?  False says nothing: kp_type_coerce decides. */
+static inline bool kp_type_fits(const KpType *t, const KpValue *v) {
+    if (t->kind == KP_TK_SCALAR) return v->tag == t->tag && t->akind != 32;
+    return t->kind == KP_TK_RECORD && v->tag == KP_T_RECORD && ((const KpRecord *)v->p)->type == t;
+}
 
 #endif

@@ -59,9 +59,9 @@
     X(JFUNIT,   "a field compared with (): x is the GETFIELD next (R(x.b).K(x.c)), the first of the general sequence (GETFIELD, JEQ or JNE, DROP) of a jump taken when the comparison is false; b 0: ==, 1: !=. Decided here when the field is of a record (through live references) and holds a value that is no reference: pc += a (past the sequence) when the comparison holds, else pc += offset in c:d; otherwise the sequence runs") \
     X(ADDI,     "R(a) := R(b) + (int16)c (SUB of a small constant too)")      \
     X(GETFIELD, "R(a) := R(b).K(c); d: 1 take, 2 reference, 4 mutable, 8 implicit borrow, 16 from a temporary") \
-    X(SETFIELD, "R(a).K(b) := R(c) (moved in; the old value dropped)")        \
+    X(SETFIELD, "R(a).K(b) := R(c) (moved in; the old value dropped); d 1: R(c) is a variable of a plain type, a plain value copied (left in it)") \
     X(GETINDEX, "R(a) := R(b)[RK(c)]; d as GETFIELD")                         \
-    X(SETINDEX, "R(a)[RK(b)] := R(c) (moved in)")                             \
+    X(SETINDEX, "R(a)[RK(b)] := R(c) (moved in); d as SETFIELD")              \
     X(NEWLIST,  "R(a) := [] with capacity b")                                  \
     X(NEWLISTK, "R(a) := a new list, a copy of the constant list K(sbx) (a long literal of Int or Float literals)") \
     X(LISTPUSH, "append R(b) to list R(a) (moved in)")                        \

@@ -2723,7 +2723,7 @@ dispatch:
                         if (fits) {
                             if (LIKELY(!KP_NEEDS_DROP(*s))) {
                                 vcopy(s, vp);
-                                vp->tag = KP_T_UNSET;
+                                if (!(i->d & 1)) vp->tag = KP_T_UNSET; /* (d 1: a plain variable's, a copy) */
                                 NEXT;
                             }
                             if (!is_locked(*s)) {
@@ -2752,7 +2752,7 @@ dispatch:
         KpValue *s = field_slot(vm, obj, name, fr, i->a);
         if (!s) goto error;
         KpValue v = R[i->c];
-        R[i->c] = kp_unset();
+        if (!((i->d & 1) && KP_IS_PLAIN(v))) R[i->c] = kp_unset();
         KpType *ft = field_type(obj, name);
         if (ft) {
             const char *why;
@@ -2826,7 +2826,7 @@ dispatch:
                     KpValue *s = &l->items[ix->i];
                     if (LIKELY(!KP_NEEDS_DROP(*s))) {
                         vcopy(s, vp);
-                        *vp = kp_unset();
+                        if (!(i->d & 1)) *vp = kp_unset(); /* (d 1: a plain variable's, a copy) */
                         NEXT;
                     }
                 }
@@ -2840,7 +2840,7 @@ dispatch:
         }
         KpValue c = kp_deref(obj);
         KpValue v = R[i->c];
-        R[i->c] = kp_unset();
+        if (!((i->d & 1) && KP_IS_PLAIN(v))) R[i->c] = kp_unset();
         if (!check_stored_ref(vm, v, "a list or map")) goto error;
         KpType *et = c.tag == KP_T_LIST ? ((KpList *)c.p)->elem : c.tag == KP_T_MAP ? ((KpMap *)c.p)->vtype : NULL;
         if (et) {

@@ -513,6 +513,16 @@ static inline KpValue kp_deref(KpValue v) {
     return v;
 }
 
+/* kp_deref with the VM given (no thread-local read): v through live
+ * references, or the dead marker of the first stale one. */
+static inline KpValue kp_deref_in(const KpVM *vm, KpValue v) {
+    while (v.tag == KP_T_REF) {
+        if (!kp_ref_ok_in(vm, v)) return kp_ref_dead(v);
+        v = *(KpValue *)v.p;
+    }
+    return v;
+}
+
 /* ---------------------------------------------------------- internals */
 
 const char *kp_intern(KpVM *vm, const char *s, size_t len);
