@@ -131,7 +131,9 @@ uint32_t kp_cg_packed_k(C *c, const KpPacked *pk) {
 }
 
 uint32_t kp_cg_k_name(C *c, const char *name) {
-    return kp_cg_add_k(c, kp_ptr(KP_T_NAME, (void *)kp_intern(c->vm, name, strlen(name))));
+    KpValue k = kp_ptr(KP_T_NAME, (void *)kp_intern(c->vm, name, strlen(name)));
+    k.aux = ~(uint32_t)0; /* the field cache (vm.c field_cached): empty */
+    return kp_cg_add_k(c, k);
 }
 
 uint32_t kp_cg_reg_alloc(C *c) {

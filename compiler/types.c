@@ -242,6 +242,7 @@ static bool const_eval(C *c, KpNode *n, KpValue *out) {
 void kp_types_fill_record(C *c, KpType *t, KpNode *decl) {
     int n = decl->list.count;
     t->nfields = 0;
+    t->cid = 0; /* (fields laid out again: no field cache may keep its slots) */
     t->fnames = kp_arena_alloc(&c->vm->meta_arena, sizeof(char *) * (size_t)(n + 1), 8);
     t->ftypes = kp_arena_alloc(&c->vm->meta_arena, sizeof(KpType *) * (size_t)(n + 1), 8);
     t->defaults = kp_arena_alloc(&c->vm->meta_arena, sizeof(KpValue) * (size_t)(n + 1), 16);

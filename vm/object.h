@@ -100,6 +100,9 @@ struct KpType {
     uint8_t refmode; /* REF: 1 = &, 2 = $& */
     uint8_t anon;    /* RECORD: anonymous (named outputs, literals) */
     uint8_t akind;   /* OPAQUE allocator types: KpAllocKind, 0 = any */
+    uint16_t cid;    /* RECORD: its number in field-name caches (vm.c
+                        field_cached), given at its first field lookup;
+                        0: none yet */
     const char *name;
     /* RECORD */
     uint32_t nfields;

@@ -927,19 +927,31 @@ static KpValue *field_slot(KpVM *vm, KpValue obj, const char *name, KpFrame *fr,
 }
 
 /* The slot of field K (a name constant) in records of type t, or -1.  The
- * constant's aux caches the slot last found (one per instruction's name
- * constant: an inline cache), so a field read in a loop costs one
- * comparison instead of a scan of the names. */
-static inline int32_t field_cached(const KpType *t, KpValue *k) {
-    /* (relaxed atomics: parallel workers share the constant) */
-    uint32_t s = __atomic_load_n(&k->aux, __ATOMIC_RELAXED);
-    if (LIKELY(s < t->nfields && t->fnames[s] == k->p)) return (int32_t)s;
+ * constant's aux caches the slot last found with the number of the type
+ * it was found in (KpType.cid << 16 | slot: one per instruction's name
+ * constant, an inline cache), so a field read in a loop costs one
+ * comparison instead of a scan of the names.  An empty cache is ~0 (no
+ * type is numbered 0xffff); a type gets its number at its first lookup,
+ * on the main thread (parallel workers share types and constants: they
+ * use the numbers, relaxed atomics, and give none). */
+static int32_t __attribute__((noinline)) field_lookup(KpVM *vm, KpType *t, KpValue *k) {
     for (uint32_t fi = 0; fi < t->nfields; fi++)
         if (t->fnames[fi] == k->p) {
-            __atomic_store_n(&k->aux, fi, __ATOMIC_RELAXED);
+            uint16_t cid = __atomic_load_n(&t->cid, __ATOMIC_RELAXED);
+            if (!cid && !vm->par && vm->next_cid < 0xfffe) {
+                cid = ++vm->next_cid;
+                __atomic_store_n(&t->cid, cid, __ATOMIC_RELAXED);
+            }
+            if (cid && fi <= 0xffff) __atomic_store_n(&k->aux, (uint32_t)cid << 16 | fi, __ATOMIC_RELAXED);
             return (int32_t)fi;
         }
     return -1;
+}
+
+static inline int32_t field_cached(KpVM *vm, const KpType *t, KpValue *k) {
+    uint32_t a = __atomic_load_n(&k->aux, __ATOMIC_RELAXED);
+    if (LIKELY(a >> 16 == __atomic_load_n(&t->cid, __ATOMIC_RELAXED))) return (int32_t)(a & 0xffff);
+    return field_lookup(vm, (KpType *)t, k);
 }
 
 static KpType *field_type(KpValue obj, const char *name) {
@@ -986,7 +998,7 @@ static int __attribute__((noinline)) getfield_record(KpVM *vm, KpFrame *fr, cons
     const KpValue *ov = through_refs(vm, &R[i->b], 0);
     if (ov->tag != KP_T_RECORD) return 0;
     KpRecord *rec = ov->p;
-    int32_t fi = field_cached(rec->type, &K[i->c]);
+    int32_t fi = field_cached(vm, rec->type, &K[i->c]);
     if (fi < 0) return 0;
     KpValue *s = &rec->f[fi];
     if (s->tag == KP_T_UNSET || s->tag == KP_T_MOVED) return 0;
@@ -2605,7 +2617,7 @@ dispatch:
         const KpValue *ov = through_refs(vm, &R[pc->b], 0);
         if (LIKELY(ov->tag == KP_T_RECORD)) {
             const KpRecord *rec = ov->p;
-            int32_t fi = field_cached(rec->type, &K[pc->c]);
+            int32_t fi = field_cached(vm, rec->type, &K[pc->c]);
             if (LIKELY(fi >= 0)) {
                 uint8_t t = rec->f[fi].tag;
                 if (LIKELY(t != KP_T_REF && t != KP_T_UNSET && t != KP_T_MOVED)) {
@@ -2625,7 +2637,7 @@ dispatch:
             const KpValue *ov = through_refs(vm, &R[i->b], 0);
             if (LIKELY(ov->tag == KP_T_RECORD)) {
                 KpRecord *rec = ov->p;
-                int32_t fi = field_cached(rec->type, &K[i->c]);
+                int32_t fi = field_cached(vm, rec->type, &K[i->c]);
                 if (LIKELY(fi >= 0 && !KP_NEEDS_DROP(R[i->a]))) {
                     const KpValue *fp = &rec->f[fi];
                     /* a scalar read by value (or taken: a copy) */
@@ -2713,7 +2725,7 @@ dispatch:
                 }
                 if (LIKELY(ok && ov->tag == KP_T_RECORD)) {
                     KpRecord *rec = ov->p;
-                    int32_t fi = field_cached(rec->type, &K[i->b]);
+                    int32_t fi = field_cached(vm, rec->type, &K[i->b]);
                     if (LIKELY(fi >= 0)) {
                         KpType *ft = rec->type->ftypes[fi];
                         KpValue *s = &rec->f[fi];

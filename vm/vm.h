@@ -233,6 +233,7 @@ struct KpVM {
         uint32_t next_free;  /* free list */
     } *blocks;
     uint32_t nblocks, cap_blocks, free_block;
+    uint16_t next_cid;       /* the last KpType.cid given (field_cached) */
     /* the last KP_GRAVES deaths, for the messages of stale references */
 #define KP_GRAVES 1024
     struct KpGrave {
