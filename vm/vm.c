@@ -1879,7 +1879,9 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
                 break;
             }
             /* a value of any kind into R(a) */
-            case KP_BC_CALL: case KP_BC_VINDEX: case KP_BC_VSETINDEX: case KP_BC_REF:
+            case KP_BC_REF: /* a reference (an error leaves UNSET): nothing to drop */
+                break;
+            case KP_BC_CALL: case KP_BC_VINDEX: case KP_BC_VSETINDEX:
             case KP_BC_GETINDEX: case KP_BC_NEWLIST: case KP_BC_NEWMAP:
             case KP_BC_NEWREC: case KP_BC_DEFAULT: case KP_BC_GETG: case KP_BC_BOXNEW:
             case KP_BC_GETFIELD: /* d 32: a plain field by its static type (else refd is set) */
