@@ -545,17 +545,66 @@ static void compile_if(C *c, KpNode *n) {
     }
 }
 
+/* An operand of a loop test that compiles to no code and is an Int: a
+ * local variable of type Int in its own register, or an Int literal. */
+static bool int_leaf(C *c, KpNode *x) {
+    if (x->kind == KP_N_INT) return true;
+    if (x->kind != KP_N_IDENT) return false;
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, x->name), &global, &g);
+    return l && l != (Local *)1 && !global && !l->through && l->type == c->vm->t_int;
+}
+
+/* `while a < b` (<=, >, >=) of Int operands that compile to no code: the
+ * test again at the bottom of the loop, jumping back to the body while it
+ * holds (loop inversion: one instruction per iteration instead of a test
+ * at the top and a JMP back).  JLT and JLE jump when their comparison is
+ * false, and for Ints (no NaN) `a < b` is `not (b <= a)`: the jump back
+ * for `a < b` is JLE b, a.  Returns false (nothing emitted) for any other
+ * test. */
+static bool while_bottom_test(C *c, KpNode *cond, uint32_t body) {
+    if (cond->kind != KP_N_BINARY || cond->op < KP_OP_LT || cond->op > KP_OP_GE || !int_leaf(c, cond->a) ||
+        !int_leaf(c, cond->b))
+        return false;
+    uint32_t save = c->fn->freereg;
+    Operand a = kp_cg_operand(c, cond->a);
+    Operand b = kp_cg_operand(c, cond->b);
+    /* continue while the test holds: jump when `not X` is false, with X
+     * the test's negation as JLT/JLE spell it */
+    uint8_t op;
+    uint32_t x, y;
+    switch (cond->op) {
+    case KP_OP_LT: op = KP_BC_JLE; x = b.r; y = a.r; break; /* not (b <= a) */
+    case KP_OP_LE: op = KP_BC_JLT; x = b.r; y = a.r; break; /* not (b < a) */
+    case KP_OP_GT: op = KP_BC_JLE; x = a.r; y = b.r; break; /* not (a <= b) */
+    default: op = KP_BC_JLT; x = a.r; y = b.r; break;       /* >=: not (a < b) */
+    }
+    kp_cg_at(c, cond);
+    uint32_t j = kp_cg_emit(c, op, x, y, 0, 0);
+    kp_cg_patch(c, j, body);
+    kp_cg_free_operand(c, &b, true);
+    kp_cg_free_operand(c, &a, true);
+    kp_cg_reg_free_to(c, save);
+    return true;
+}
+
 static void compile_while(C *c, KpNode *n) {
     uint32_t top = kp_cg_pc(c);
     uint32_t jf[KP_COND_JUMPS];
     int nj = compile_cond_jumps(c, n->a, false, jf, 0, KP_COND_JUMPS);
+    uint32_t body = kp_cg_pc(c);
     push_loop(c);
     compile_body(c, n->b);
-    kp_cg_at(c, n);
-    uint32_t back = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
-    kp_cg_patch(c, back, top);
+    uint32_t cont = kp_cg_pc(c);
+    if (!while_bottom_test(c, n->a, body)) {
+        cont = top;
+        kp_cg_at(c, n);
+        uint32_t back = kp_cg_emit_sbx(c, KP_BC_JMP, 0, 0);
+        kp_cg_patch(c, back, top);
+    }
     for (int k = 0; k < nj; k++) kp_cg_patch(c, jf[k], kp_cg_pc(c));
-    pop_loop(c, kp_cg_pc(c), top);
+    pop_loop(c, kp_cg_pc(c), cont);
     kp_own_forget_moves_since(c, 0);
 }
 

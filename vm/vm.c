@@ -2542,17 +2542,27 @@ dispatch:
         goto error;
     }
 #define JOFF(i) ((int32_t)(((uint32_t)(i)->d << 16 | (i)->c) << 8) >> 8)
+/* (a jump back is a while loop's test at its bottom: it looks for an
+ * interrupt, as JMP back does) */
 #define JCMP(NAME, INTCMP, CMPOK)                                            \
     CASE(NAME) {                                                             \
         KpValue *a = RK(i->a), *b = RK(i->b);                                \
         if (LIKELY(a->tag == KP_T_INT && b->tag == KP_T_INT)) {              \
-            if (!(INTCMP)) pc += JOFF(i);                                    \
+            if (!(INTCMP)) {                                                 \
+                int32_t off = JOFF(i);                                       \
+                if (off < 0) CHECK_INTERRUPT();                              \
+                pc += off;                                                   \
+            }                                                                \
             NEXT;                                                            \
         }                                                                    \
         SAVEPC();                                                            \
         int c = compare(vm, *a, *b, KP_BC_LT);                               \
         if (c == -2) goto error;                                             \
-        if (!(CMPOK)) pc += JOFF(i);                                         \
+        if (!(CMPOK)) {                                                      \
+            int32_t off = JOFF(i);                                           \
+            if (off < 0) CHECK_INTERRUPT();                                  \
+            pc += off;                                                       \
+        }                                                                    \
         NEXT;                                                                \
     }
     JCMP(JLT, a->i < b->i, c == -1)

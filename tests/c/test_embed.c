@@ -1161,6 +1161,11 @@ static void budget_stops_a_runaway_script_and_the_vm_recovers(void) {
     CHECK(run(vm, "n := 0\nspin () := { while true { n += 1 } }\nspin()\n") == KP_ERR_RUNTIME);
     CHECK(has(kp_vm_last_error(vm), "instruction budget exhausted"));
     CHECK(has(h.err, "instruction budget exhausted"));
+    /* a while loop whose Int test is also at its bottom (the jump back)
+     * counts its steps as well */
+    kp_vm_set_budget(vm, 1000);
+    CHECK(run(vm, "spin_int () := {\n i := 0\n while i < 1 { i = 0 }\n}\nspin_int()\n") == KP_ERR_RUNTIME);
+    CHECK(has(kp_vm_last_error(vm), "instruction budget exhausted"));
     /* the budget is spent: even a small loop stops now */
     CHECK(run(vm, "for i in 0..10 { }\n") == KP_ERR_RUNTIME);
     /* a new budget lets scripts run, and it is counted in steps */
