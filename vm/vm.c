@@ -1914,6 +1914,12 @@ void kp_proto_finish(KpVM *vm, KpProto *p, const KpOverload *ov) {
     else p->ret_tags = 0;
     /* (the error path writes a catch's Error where no instruction does) */
     p->own_regs = p->ntries ? ~(uint64_t)0 : scan_own_regs(p, ov);
+    /* RET looks at the registers that may own one by one (about 5
+     * instructions each), or at all of them two at a time (about 1.5
+     * each): where more than half may own, bit 63 asks for the second (for fewer
+     * than 63 registers it names none: ret_clear drops only the others) */
+    if (p->own_regs != ~(uint64_t)0 && p->nregs < 63 && (unsigned)__builtin_popcountll(p->own_regs) * 2 > p->nregs)
+        p->own_regs |= (uint64_t)1 << 63;
     p->pfast = ov && !ov->variadic && ov->nparams <= 4;
     for (uint32_t q = 0; p->pfast && q < ov->nparams; q++) {
         const KpParam *pp = &ov->params[q];

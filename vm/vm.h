@@ -117,7 +117,9 @@ struct KpProto {
     uint32_t ret_tags;    /* bit t: a plain value of tag t is returned as
                              it is (nothing to check, take or convert) */
     uint64_t own_regs;    /* registers that may hold a value to drop when
-                             the frame returns (bit 63: any from 63 up);
+                             the frame returns (bit 63: any from 63 up;
+                             in a frame of fewer registers, "look at
+                             all of them": kp_proto_finish);
                              the others hold only plain values, references
                              and other non-owning tags, left as they are */
     uint8_t ptags[4];     /* pfast: the exact tag of each parameter */
