@@ -720,6 +720,15 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
     }
     case KP_N_INDEX: {
         uint32_t save = c->fn->freereg;
+        /* `v.f[i]` of a local v: GETFX in front of the general sequence
+         * (the field read, the element read, a drop) reads a plain element
+         * straight from the list field when it can */
+        uint32_t fx = NO_REG, start = 0;
+        if (n->a->kind == KP_N_FIELD && n->a->a->kind == KP_N_IDENT && (n->b->kind == KP_N_INT || n->b->kind == KP_N_IDENT)) {
+            kp_cg_at(c, n);
+            fx = kp_cg_emit_quiet(c, KP_BC_GETFX, 0, 0, 0, 0);
+            start = kp_cg_pc(c);
+        }
         Operand o = container_operand(c, n->a);
         Operand idx = kp_cg_operand(c, n->b);
         kp_cg_at(c, n);
@@ -727,6 +736,17 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         kp_cg_free_operand(c, &idx, true);
         kp_cg_free_operand(c, &o, true);
         kp_cg_reg_free_to(c, save);
+        if (fx != NO_REG && c->fn->p->code) {
+            /* (only the two reads, one after the other: a global's GETG,
+             * an index that is computed, sends it away) */
+            KpInstr *code = c->fn->p->code;
+            uint32_t len = kp_cg_pc(c) - start;
+            if (len >= 2 && len <= 0xffff && code[start].op == KP_BC_GETFIELD && code[start + 1].op == KP_BC_GETINDEX &&
+                code[start + 1].b == code[start].a && code[start + 1].a == dst)
+                code[fx].a = (uint16_t)len;
+            else
+                code[fx].op = KP_BC_NOP;
+        }
         result = elem_static_type(o.type);
         break;
     }

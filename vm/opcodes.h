@@ -56,6 +56,7 @@
     X(JLEI,     "if not (R(a) <= (int16)b): pc += offset")                     \
     X(JGTI,     "if not (R(a) > (int16)b): pc += offset")                      \
     X(JGEI,     "if not (R(a) >= (int16)b): pc += offset")                     \
+    X(GETFX,    "an element of a list field, R(x.b).K(x.c)[RK(y.c)]: x is the GETFIELD next and y the GETINDEX after it (into R(y.a)), the start of the general sequence of a = the sequence's length. Done here when the field is a record's (through live references), holds a list, and the element at an Int index in range is a plain value read by value: pc += a; otherwise the sequence runs") \
     X(JFUNIT,   "a field compared with (): x is the GETFIELD next (R(x.b).K(x.c)), the first of the general sequence (GETFIELD, JEQ or JNE, DROP) of a jump taken when the comparison is false; b 0: ==, 1: !=. Decided here when the field is of a record (through live references) and holds a value that is no reference: pc += a (past the sequence) when the comparison holds, else pc += offset in c:d; otherwise the sequence runs") \
     X(ADDI,     "R(a) := R(b) + (int16)c (SUB of a small constant too)")      \
     X(GETFIELD, "R(a) := R(b).K(c); d: 1 take, 2 reference, 4 mutable, 8 implicit borrow, 16 from a temporary") \
