@@ -67,6 +67,21 @@ void kp_cg_take(C *c, uint32_t r) {
     kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
 }
 
+static Local *reg_local(C *c, KpNode *x) {
+    if (x->kind != KP_N_IDENT) return NULL;
+    bool global;
+    struct KpGlobal *g;
+    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, x->name), &global, &g);
+    return l && l != (Local *)1 && !global ? l : NULL;
+}
+
+bool kp_cg_is_local(C *c, KpNode *x) {
+    Local *l = reg_local(c, x);
+    return l && !l->through;
+}
+
+bool kp_cg_is_local_var(C *c, KpNode *x) { return reg_local(c, x) != NULL; }
+
 uint32_t kp_cg_getg(C *c, uint32_t dst, const struct KpGlobal *g, uint8_t d) {
     uint32_t gi = (uint32_t)(g - c->vm->globals);
     return kp_cg_emit(c, KP_BC_GETG, dst, gi & 0xffff, gi >> 16, d);
@@ -724,7 +739,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
          * (the field read, the element read, a drop) reads a plain element
          * straight from the list field when it can */
         uint32_t fx = NO_REG, start = 0;
-        if (n->a->kind == KP_N_FIELD && n->a->a->kind == KP_N_IDENT && (n->b->kind == KP_N_INT || n->b->kind == KP_N_IDENT)) {
+        if (n->a->kind == KP_N_FIELD && kp_cg_is_local_var(c, n->a->a) && (n->b->kind == KP_N_INT || kp_cg_is_local(c, n->b))) {
             kp_cg_at(c, n);
             fx = kp_cg_emit_quiet(c, KP_BC_GETFX, 0, 0, 0, 0);
             start = kp_cg_pc(c);

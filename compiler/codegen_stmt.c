@@ -343,6 +343,18 @@ static void compile_assign(C *c, KpNode *n) {
         return;
     }
     if (target->kind == KP_N_FIELD || target->kind == KP_N_INDEX) {
+        /* `v.f[i] = x` of a local v: SETFX in front of the general
+         * sequence stores a plain value straight into the list field when
+         * it can (the sequence must be the field's reference and the
+         * store, one after the other: kept only if it is) */
+        uint32_t fx = NO_REG, fx_start = 0;
+        if (target->kind == KP_N_INDEX && n->op == KP_OP_NONE && target->a->kind == KP_N_FIELD &&
+            kp_cg_is_local_var(c, target->a->a) && plain_local(c, n->b) &&
+            (target->b->kind == KP_N_INT || kp_cg_is_local(c, target->b))) {
+            kp_cg_at(c, n);
+            fx = kp_cg_emit_quiet(c, KP_BC_SETFX, 0, 0, 0, 0);
+            fx_start = kp_cg_pc(c);
+        }
         uint32_t obj;
         if (target->a->kind == KP_N_IDENT) {
             bool global;
@@ -378,6 +390,15 @@ static void compile_assign(C *c, KpNode *n) {
         else kp_cg_emit(c, KP_BC_SETINDEX, obj, idx.r, v, src ? 1 : 0);
         kp_cg_free_operand(c, &idx, true);
         kp_cg_reg_free_to(c, save);
+        if (fx != NO_REG && c->fn->p->code) {
+            KpInstr *code = c->fn->p->code;
+            uint32_t len = kp_cg_pc(c) - fx_start;
+            if (len == 2 && code[fx_start].op == KP_BC_GETFIELD && code[fx_start + 1].op == KP_BC_SETINDEX &&
+                code[fx_start + 1].a == code[fx_start].a)
+                code[fx].a = (uint16_t)len;
+            else
+                code[fx].op = KP_BC_NOP;
+        }
         return;
     }
     (void)vm;

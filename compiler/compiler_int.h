@@ -391,6 +391,12 @@ uint32_t kp_cg_emit_quiet(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc,
  * GETFIELD/GETINDEX into r in take mode (d & 3 == 1) leaves a value, no
  * implicit borrow, so its TAKE would do nothing. */
 void kp_cg_take(C *c, uint32_t r);
+/* Is x a local variable held in its own register (not a global, not a
+ * reference or kept variable) — an operand that compiles to no code? */
+bool kp_cg_is_local(C *c, KpNode *x);
+/* The same, or one that holds a reference ($& parameter, kept variable):
+ * a field read of it starts with its GETFIELD. */
+bool kp_cg_is_local_var(C *c, KpNode *x);
 /* GETG: R(dst) := global g (d as GETFIELD); SETG: global g := R(src)
  * (d=1: global g is dropped, src unused).  The global's index is a 32-bit
  * operand in b:c. */

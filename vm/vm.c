@@ -1849,7 +1849,7 @@ static uint64_t scan_own_regs(const KpProto *p, const KpOverload *ov) {
             /* no register gets anything but UNSET, MOVED or a plain value */
             case KP_BC_NOP: case KP_BC_EXTRA: case KP_BC_JMP: case KP_BC_JMPF: case KP_BC_JMPT:
             case KP_BC_JLT: case KP_BC_JLE: case KP_BC_JEQ: case KP_BC_JNE:
-            case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI: case KP_BC_JFUNIT: case KP_BC_GETFX:
+            case KP_BC_JLTI: case KP_BC_JLEI: case KP_BC_JGTI: case KP_BC_JGEI: case KP_BC_JFUNIT: case KP_BC_GETFX: case KP_BC_SETFX:
             case KP_BC_RET: case KP_BC_RET0: case KP_BC_DROP: case KP_BC_SETFIELD:
             case KP_BC_SETINDEX: case KP_BC_SETG: case KP_BC_DEINIT:
             case KP_BC_LOADI: case KP_BC_LOADBOOL: case KP_BC_LOADUNIT:
@@ -2649,6 +2649,30 @@ dispatch:
             }
         }
         NEXT; /* the sequence reads it, and reports what it finds */
+    }
+    CASE(SETFX) {
+        /* the field's reference and the store that follow (pc, pc + 1) */
+        const KpInstr *g = pc, *x = pc + 1;
+        const KpValue *ov = through_refs(vm, &R[g->b], KP_VF_MUT | KP_VF_PLACE);
+        if (LIKELY(ov->tag == KP_T_RECORD)) {
+            const KpRecord *rec = ov->p;
+            int32_t fi = field_cached(vm, rec->type, &K[g->c]);
+            const KpValue *ix = RK(x->b);
+            KpValue *vp = &R[x->c];
+            if (LIKELY(fi >= 0 && rec->f[fi].tag == KP_T_LIST && ix->tag == KP_T_INT && KP_IS_PLAIN(*vp))) {
+                KpList *l = rec->f[fi].p;
+                const KpType *et = l->elem;
+                if (LIKELY((uint64_t)ix->i < l->len && !KP_NEEDS_DROP(l->items[ix->i]) &&
+                           (!et || (et->kind == KP_TK_SCALAR && et->tag == vp->tag &&
+                                    !(et->akind == 32 && vp->tag == KP_T_FLOAT))))) {
+                    vcopy(&l->items[ix->i], vp);
+                    if (!(x->d & 1)) *vp = kp_unset(); /* (SETINDEX's d 1: a plain variable's, a copy) */
+                    pc += i->a;
+                    NEXT;
+                }
+            }
+        }
+        NEXT; /* the sequence stores it, and reports what it finds */
     }
     CASE(JFUNIT) {
         /* the field read of the sequence that follows (pc: its GETFIELD) */
