@@ -82,6 +82,16 @@ bool kp_cg_is_local(C *c, KpNode *x) {
 
 bool kp_cg_is_local_var(C *c, KpNode *x) { return reg_local(c, x) != NULL; }
 
+bool kp_cg_pure_int(C *c, KpNode *x, int depth) {
+    if (x->kind == KP_N_INT) return true;
+    if (x->kind == KP_N_IDENT) {
+        Local *l = reg_local(c, x);
+        return l && !l->through && l->type == c->vm->t_int;
+    }
+    return depth > 0 && x->kind == KP_N_BINARY && (x->op == KP_OP_ADD || x->op == KP_OP_SUB) &&
+           kp_cg_pure_int(c, x->a, depth - 1) && kp_cg_pure_int(c, x->b, depth - 1);
+}
+
 uint32_t kp_cg_getg(C *c, uint32_t dst, const struct KpGlobal *g, uint8_t d) {
     uint32_t gi = (uint32_t)(g - c->vm->globals);
     return kp_cg_emit(c, KP_BC_GETG, dst, gi & 0xffff, gi >> 16, d);
@@ -739,13 +749,23 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
          * (the field read, the element read, a drop) reads a plain element
          * straight from the list field when it can */
         uint32_t fx = NO_REG, start = 0;
-        if (n->a->kind == KP_N_FIELD && kp_cg_is_local_var(c, n->a->a) && (n->b->kind == KP_N_INT || kp_cg_is_local(c, n->b))) {
+        bool early = false; /* the index computed first (see below) */
+        Operand idx = {0};
+        if (n->a->kind == KP_N_FIELD && kp_cg_is_local_var(c, n->a->a) && kp_cg_pure_int(c, n->b, 3)) {
+            /* an index of Int arithmetic on Int locals (`c - r + 7`) is
+             * computed before the field is read, so that the two reads are
+             * next to each other (it calls nothing and moves nothing; only
+             * which of two errors is reported first could change) */
+            if (n->b->kind != KP_N_INT && !kp_cg_is_local(c, n->b)) {
+                idx = kp_cg_operand(c, n->b);
+                early = true;
+            }
             kp_cg_at(c, n);
             fx = kp_cg_emit_quiet(c, KP_BC_GETFX, 0, 0, 0, 0);
             start = kp_cg_pc(c);
         }
         Operand o = container_operand(c, n->a);
-        Operand idx = kp_cg_operand(c, n->b);
+        if (!early) idx = kp_cg_operand(c, n->b);
         kp_cg_at(c, n);
         kp_cg_emit(c, KP_BC_GETINDEX, dst, o.r, idx.r, kp_own_read_flags(mode, n->a));
         kp_cg_free_operand(c, &idx, true);

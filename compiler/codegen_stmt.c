@@ -348,9 +348,14 @@ static void compile_assign(C *c, KpNode *n) {
          * it can (the sequence must be the field's reference and the
          * store, one after the other: kept only if it is) */
         uint32_t fx = NO_REG, fx_start = 0;
+        Operand idx = {0};
+        bool early = false; /* the index computed first, as GETFX's (codegen.c) */
         if (target->kind == KP_N_INDEX && n->op == KP_OP_NONE && target->a->kind == KP_N_FIELD &&
-            kp_cg_is_local_var(c, target->a->a) && plain_local(c, n->b) &&
-            (target->b->kind == KP_N_INT || kp_cg_is_local(c, target->b))) {
+            kp_cg_is_local_var(c, target->a->a) && plain_local(c, n->b) && kp_cg_pure_int(c, target->b, 3)) {
+            if (target->b->kind != KP_N_INT && !kp_cg_is_local(c, target->b)) {
+                idx = kp_cg_operand(c, target->b);
+                early = true;
+            }
             kp_cg_at(c, n);
             fx = kp_cg_emit_quiet(c, KP_BC_SETFX, 0, 0, 0, 0);
             fx_start = kp_cg_pc(c);
@@ -372,8 +377,7 @@ static void compile_assign(C *c, KpNode *n) {
         } else {
             kp_cg_place_ref(c, target->a, obj = kp_cg_reg_alloc(c), KP_VF_PLACE | KP_VF_MUT);
         }
-        Operand idx = {0};
-        if (target->kind == KP_N_INDEX) idx = kp_cg_operand(c, target->b);
+        if (target->kind == KP_N_INDEX && !early) idx = kp_cg_operand(c, target->b);
         /* `x.f = v` of a local v of a plain scalar type: the store copies
          * from v's register (d 1), no MOVE into a temporary first */
         Local *src = n->op == KP_OP_NONE ? plain_local(c, n->b) : NULL;

@@ -397,6 +397,9 @@ bool kp_cg_is_local(C *c, KpNode *x);
 /* The same, or one that holds a reference ($& parameter, kept variable):
  * a field read of it starts with its GETFIELD. */
 bool kp_cg_is_local_var(C *c, KpNode *x);
+/* Is x Int arithmetic that calls nothing: an Int literal, an Int local
+ * (kp_cg_is_local), or + and - of such, at most `depth` levels deep? */
+bool kp_cg_pure_int(C *c, KpNode *x, int depth);
 /* GETG: R(dst) := global g (d as GETFIELD); SETG: global g := R(src)
  * (d=1: global g is dropped, src unused).  The global's index is a 32-bit
  * operand in b:c. */
