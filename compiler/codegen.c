@@ -58,6 +58,29 @@ uint32_t kp_cg_emit_sbx(C *c, uint8_t op, uint32_t a, int32_t sbx) {
     return i;
 }
 
+uint32_t kp_cg_fused_begin(C *c, KpNode *at, uint8_t op, KpNode *index, Operand *idx) {
+    /* an index of Int arithmetic on Int locals (`c - r + 7`) is computed
+     * before the field is read, so that the two reads are next to each
+     * other (it calls nothing and moves nothing; only which of two errors
+     * is reported first could change) */
+    if (!kp_cg_pure_int(c, index, 0)) *idx = kp_cg_operand(c, index);
+    kp_cg_at(c, at);
+    return kp_cg_emit_quiet(c, op, 0, 0, 0, 0);
+}
+
+void kp_cg_fused_done(C *c, uint32_t fx, uint8_t second) {
+    KpInstr *code = c->fn->p->code;
+    if (!code) return;
+    uint32_t start = fx + 1, len = kp_cg_pc(c) - start;
+    const KpInstr *g = &code[start], *x = &code[start + 1];
+    /* (GETINDEX reads its container from b, SETINDEX from a) */
+    if (len >= 2 && len <= 0xffff && g->op == KP_BC_GETFIELD && x->op == second &&
+        (second == KP_BC_GETINDEX ? x->b : x->a) == g->a)
+        code[fx].a = (uint16_t)len;
+    else
+        code[fx].op = KP_BC_NOP;
+}
+
 void kp_cg_take(C *c, uint32_t r) {
     const KpProto *p = c->fn->p;
     if (p->ncode) {
@@ -67,7 +90,7 @@ void kp_cg_take(C *c, uint32_t r) {
     kp_cg_emit(c, KP_BC_TAKE, r, 0, 0, 0);
 }
 
-static Local *reg_local(C *c, KpNode *x) {
+Local *kp_cg_reg_local(C *c, KpNode *x) {
     if (x->kind != KP_N_IDENT) return NULL;
     bool global;
     struct KpGlobal *g;
@@ -75,17 +98,10 @@ static Local *reg_local(C *c, KpNode *x) {
     return l && l != (Local *)1 && !global ? l : NULL;
 }
 
-bool kp_cg_is_local(C *c, KpNode *x) {
-    Local *l = reg_local(c, x);
-    return l && !l->through;
-}
-
-bool kp_cg_is_local_var(C *c, KpNode *x) { return reg_local(c, x) != NULL; }
-
 bool kp_cg_pure_int(C *c, KpNode *x, int depth) {
     if (x->kind == KP_N_INT) return true;
     if (x->kind == KP_N_IDENT) {
-        Local *l = reg_local(c, x);
+        Local *l = kp_cg_reg_local(c, x);
         return l && !l->through && l->type == c->vm->t_int;
     }
     return depth > 0 && x->kind == KP_N_BINARY && (x->op == KP_OP_ADD || x->op == KP_OP_SUB) &&
@@ -748,22 +764,11 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         /* `v.f[i]` of a local v: GETFX in front of the general sequence
          * (the field read, the element read, a drop) reads a plain element
          * straight from the list field when it can */
-        uint32_t fx = NO_REG, start = 0;
-        bool early = false; /* the index computed first (see below) */
-        Operand idx = {0};
-        if (n->a->kind == KP_N_FIELD && kp_cg_is_local_var(c, n->a->a) && kp_cg_pure_int(c, n->b, 3)) {
-            /* an index of Int arithmetic on Int locals (`c - r + 7`) is
-             * computed before the field is read, so that the two reads are
-             * next to each other (it calls nothing and moves nothing; only
-             * which of two errors is reported first could change) */
-            if (n->b->kind != KP_N_INT && !kp_cg_is_local(c, n->b)) {
-                idx = kp_cg_operand(c, n->b);
-                early = true;
-            }
-            kp_cg_at(c, n);
-            fx = kp_cg_emit_quiet(c, KP_BC_GETFX, 0, 0, 0, 0);
-            start = kp_cg_pc(c);
-        }
+        uint32_t fx = NO_REG;
+        Operand idx = {0, false, NULL, false};
+        if (n->a->kind == KP_N_FIELD && kp_cg_reg_local(c, n->a->a) && kp_cg_pure_int(c, n->b, 3))
+            fx = kp_cg_fused_begin(c, n, KP_BC_GETFX, n->b, &idx);
+        bool early = fx != NO_REG && !kp_cg_pure_int(c, n->b, 0); /* (computed first) */
         Operand o = container_operand(c, n->a);
         if (!early) idx = kp_cg_operand(c, n->b);
         kp_cg_at(c, n);
@@ -771,17 +776,7 @@ KpType *kp_cg_expr(C *c, KpNode *n, uint32_t dst, int mode) {
         kp_cg_free_operand(c, &idx, true);
         kp_cg_free_operand(c, &o, true);
         kp_cg_reg_free_to(c, save);
-        if (fx != NO_REG && c->fn->p->code) {
-            /* (only the two reads, one after the other: a global's GETG,
-             * an index that is computed, sends it away) */
-            KpInstr *code = c->fn->p->code;
-            uint32_t len = kp_cg_pc(c) - start;
-            if (len >= 2 && len <= 0xffff && code[start].op == KP_BC_GETFIELD && code[start + 1].op == KP_BC_GETINDEX &&
-                code[start + 1].b == code[start].a && code[start + 1].a == dst)
-                code[fx].a = (uint16_t)len;
-            else
-                code[fx].op = KP_BC_NOP;
-        }
+        if (fx != NO_REG) kp_cg_fused_done(c, fx, KP_BC_GETINDEX);
         result = elem_static_type(o.type);
         break;
     }

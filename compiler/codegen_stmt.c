@@ -227,11 +227,8 @@ static KpType *assigned_value(C *c, KpNode *n, uint32_t t, uint32_t cur, KpType 
  * reference, not kept, not a global), else NULL: a store may copy from
  * its register. */
 static Local *plain_local(C *c, KpNode *n) {
-    if (n->kind != KP_N_IDENT) return NULL;
-    bool global;
-    struct KpGlobal *g;
-    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, n->name), &global, &g);
-    if (!l || l == (Local *)1 || global || l->through || !l->type) return NULL;
+    Local *l = kp_cg_reg_local(c, n);
+    if (!l || l->through || !l->type) return NULL;
     const KpType *t = l->type;
     return t->kind == KP_TK_SCALAR && t->tag >= KP_T_UNIT && t->tag < KP_T_MOVED ? l : NULL;
 }
@@ -347,19 +344,12 @@ static void compile_assign(C *c, KpNode *n) {
          * sequence stores a plain value straight into the list field when
          * it can (the sequence must be the field's reference and the
          * store, one after the other: kept only if it is) */
-        uint32_t fx = NO_REG, fx_start = 0;
-        Operand idx = {0};
-        bool early = false; /* the index computed first, as GETFX's (codegen.c) */
+        uint32_t fx = NO_REG;
+        Operand idx = {0, false, NULL, false};
         if (target->kind == KP_N_INDEX && n->op == KP_OP_NONE && target->a->kind == KP_N_FIELD &&
-            kp_cg_is_local_var(c, target->a->a) && plain_local(c, n->b) && kp_cg_pure_int(c, target->b, 3)) {
-            if (target->b->kind != KP_N_INT && !kp_cg_is_local(c, target->b)) {
-                idx = kp_cg_operand(c, target->b);
-                early = true;
-            }
-            kp_cg_at(c, n);
-            fx = kp_cg_emit_quiet(c, KP_BC_SETFX, 0, 0, 0, 0);
-            fx_start = kp_cg_pc(c);
-        }
+            kp_cg_reg_local(c, target->a->a) && plain_local(c, n->b) && kp_cg_pure_int(c, target->b, 3))
+            fx = kp_cg_fused_begin(c, n, KP_BC_SETFX, target->b, &idx);
+        bool early = fx != NO_REG && !kp_cg_pure_int(c, target->b, 0); /* (computed first) */
         uint32_t obj;
         if (target->a->kind == KP_N_IDENT) {
             bool global;
@@ -394,15 +384,7 @@ static void compile_assign(C *c, KpNode *n) {
         else kp_cg_emit(c, KP_BC_SETINDEX, obj, idx.r, v, src ? 1 : 0);
         kp_cg_free_operand(c, &idx, true);
         kp_cg_reg_free_to(c, save);
-        if (fx != NO_REG && c->fn->p->code) {
-            KpInstr *code = c->fn->p->code;
-            uint32_t len = kp_cg_pc(c) - fx_start;
-            if (len == 2 && code[fx_start].op == KP_BC_GETFIELD && code[fx_start + 1].op == KP_BC_SETINDEX &&
-                code[fx_start + 1].a == code[fx_start].a)
-                code[fx].a = (uint16_t)len;
-            else
-                code[fx].op = KP_BC_NOP;
-        }
+        if (fx != NO_REG) kp_cg_fused_done(c, fx, KP_BC_SETINDEX);
         return;
     }
     (void)vm;
@@ -570,17 +552,6 @@ static void compile_if(C *c, KpNode *n) {
     }
 }
 
-/* An operand of a loop test that compiles to no code and is an Int: a
- * local variable of type Int in its own register, or an Int literal. */
-static bool int_leaf(C *c, KpNode *x) {
-    if (x->kind == KP_N_INT) return true;
-    if (x->kind != KP_N_IDENT) return false;
-    bool global;
-    struct KpGlobal *g;
-    Local *l = kp_resolve_lookup_var(c, kp_compile_intern(c, x->name), &global, &g);
-    return l && l != (Local *)1 && !global && !l->through && l->type == c->vm->t_int;
-}
-
 /* `while a < b` (<=, >, >=) of Int operands that compile to no code: the
  * test again at the bottom of the loop, jumping back to the body while it
  * holds (loop inversion: one instruction per iteration instead of a test
@@ -589,8 +560,8 @@ static bool int_leaf(C *c, KpNode *x) {
  * for `a < b` is JLE b, a.  Returns false (nothing emitted) for any other
  * test. */
 static bool while_bottom_test(C *c, KpNode *cond, uint32_t body) {
-    if (cond->kind != KP_N_BINARY || cond->op < KP_OP_LT || cond->op > KP_OP_GE || !int_leaf(c, cond->a) ||
-        !int_leaf(c, cond->b))
+    if (cond->kind != KP_N_BINARY || cond->op < KP_OP_LT || cond->op > KP_OP_GE || !kp_cg_pure_int(c, cond->a, 0) ||
+        !kp_cg_pure_int(c, cond->b, 0))
         return false;
     uint32_t save = c->fn->freereg;
     Operand a = kp_cg_operand(c, cond->a);

@@ -391,15 +391,26 @@ uint32_t kp_cg_emit_quiet(C *c, uint8_t op, uint32_t a, uint32_t b, uint32_t cc,
  * GETFIELD/GETINDEX into r in take mode (d & 3 == 1) leaves a value, no
  * implicit borrow, so its TAKE would do nothing. */
 void kp_cg_take(C *c, uint32_t r);
-/* Is x a local variable held in its own register (not a global, not a
- * reference or kept variable) — an operand that compiles to no code? */
-bool kp_cg_is_local(C *c, KpNode *x);
-/* The same, or one that holds a reference ($& parameter, kept variable):
- * a field read of it starts with its GETFIELD. */
-bool kp_cg_is_local_var(C *c, KpNode *x);
-/* Is x Int arithmetic that calls nothing: an Int literal, an Int local
- * (kp_cg_is_local), or + and - of such, at most `depth` levels deep? */
+/* The local variable x names, held in a register of this frame (its
+ * value, or the reference a $& parameter or kept variable holds:
+ * Local.through), or NULL (not a variable, a global, an enclosing
+ * function's). */
+Local *kp_cg_reg_local(C *c, KpNode *x);
+/* Is x Int arithmetic that compiles to nothing or to arithmetic only: an
+ * Int literal, an Int local in its own register (depth 0), or + and - of
+ * such, at most `depth` levels deep?  It calls nothing and moves nothing. */
 bool kp_cg_pure_int(C *c, KpNode *x, int depth);
+/* A fused instruction (GETFX, SETFX: vm/opcodes.h) for the field-then-
+ * element access `v.f[index]` at node `at`: computes an index that is
+ * arithmetic into a temporary first (*idx, left as it is for a literal or
+ * a local), then emits `op` with no ownership record and returns its
+ * position, for kp_cg_fused_done once the general sequence follows it. */
+uint32_t kp_cg_fused_begin(C *c, KpNode *at, uint8_t op, KpNode *index, Operand *idx);
+/* Ends the fused instruction at fx: kept, with a = the length of the
+ * general sequence after it, when that sequence begins with a GETFIELD
+ * and then `second` (GETINDEX, SETINDEX) on its result, which is what the
+ * VM reads; otherwise made a NOP. */
+void kp_cg_fused_done(C *c, uint32_t fx, uint8_t second);
 /* GETG: R(dst) := global g (d as GETFIELD); SETG: global g := R(src)
  * (d=1: global g is dropped, src unused).  The global's index is a 32-bit
  * operand in b:c. */

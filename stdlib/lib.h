@@ -28,9 +28,11 @@ KpString *kp_lib_str(KpVM *vm, const char *fn, KpValue *a, int i);
 bool kp_lib_int(KpVM *vm, const char *fn, KpValue *a, int i, int64_t *out);
 /* A number argument as a double; *is_int tells whether it was an Int. */
 bool kp_lib_num(KpVM *vm, const char *fn, KpValue *a, int i, double *d, bool *is_int);
-/* The list argument a[i]; `mut`: it is about to change length (an error
- * while a for loop iterates over it). */
+/* kp_lib_list's out-of-line part: deeper references, and the errors. */
 KpList *kp_lib_list_slow(KpVM *vm, const char *fn, KpValue *a, int i, bool mut);
+/* The list argument a[i] (a list, or a reference to one); `mut`: it is
+ * about to change length (an error while a for loop iterates over it).
+ * NULL with the error set ("argument N of 'fn' must be a List..."). */
 static inline KpList *kp_lib_list(KpVM *vm, const char *fn, KpValue *a, int i, bool mut) {
     /* the common case inline: a list, or a live reference to one, not
      * locked; the rest (deeper references, the errors) out of line */

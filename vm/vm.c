@@ -954,6 +954,18 @@ static inline int32_t field_cached(KpVM *vm, const KpType *t, KpValue *k) {
     return field_lookup(vm, (KpType *)t, k);
 }
 
+/* The fused instructions' field (GETFX, SETFX, JFUNIT): the slot of
+ * field K(k) of the record *obj is, itself or through one or two live
+ * references (`need` as through_refs), or NULL when it is no record or
+ * has no such field — the general sequence after them then decides. */
+static inline KpValue *fused_field(KpVM *vm, const KpValue *obj, KpValue *k, uint8_t need) {
+    const KpValue *ov = through_refs(vm, obj, need);
+    if (ov->tag != KP_T_RECORD) return NULL;
+    KpRecord *rec = ov->p;
+    int32_t fi = field_cached(vm, rec->type, k);
+    return fi >= 0 ? &rec->f[fi] : NULL;
+}
+
 static KpType *field_type(KpValue obj, const char *name) {
     KpValue v = kp_deref(obj);
     if (v.tag != KP_T_RECORD) return NULL;
@@ -1310,17 +1322,6 @@ static inline __attribute__((always_inline)) bool ref_arg_ready(const KpVM *vm, 
  * MOVED at `pos` left behind, bind_one's take_from; not from a list or
  * map element, and not while ownership is traced).  False leaves *arg as
  * it was, for bind_one. */
-/* CALL's fast path from argument j on: for a & or $& parameter, a
- * reference bound as it is (ref_arg_ready), or an implicit borrow of a
- * place, which is the reference that place holds, or else the reference
- * to the place (bind_one's two cases); for a by-value parameter, a scalar
- * as CALL's loop takes it, and the implicit borrow of a place given to
- * an untyped or record parameter: a scalar copied, a record of the
- * parameter's type moved out (MOVED at `pos` left behind, bind_one's
- * take_from; not from a list or map element, and not while ownership is
- * traced).  Returns the index of the first argument it could not bind
- * (n when all are), which sends the call to bind_args; the arguments
- * before it are bound. */
 static inline __attribute__((always_inline)) bool value_arg_fast(const KpVM *vm, const KpParam *pp, KpValue *arg,
                                                                   uint32_t pos) {
     KpValue r = *arg;
@@ -1347,6 +1348,13 @@ static inline __attribute__((always_inline)) bool value_arg_fast(const KpVM *vm,
     return true;
 }
 
+/* CALL's fast path from argument j on: for a & or $& parameter, a
+ * reference bound as it is (ref_arg_ready), or an implicit borrow of a
+ * place, which is the reference that place holds, or else the reference
+ * to the place (bind_one's two cases); for a by-value parameter,
+ * value_arg_fast.  Returns the index of the first argument it could not
+ * bind (n when all are), which sends the call to bind_args; the
+ * arguments before it are bound. */
 static int __attribute__((noinline)) args_bind_fast(const KpVM *vm, const KpOverload *ov, KpValue *args, int j, int n,
                                                     uint32_t pos) {
     for (; j < n; j++) {
@@ -2633,19 +2641,14 @@ dispatch:
     CASE(GETFX) {
         /* the field read and the element read that follow (pc, pc + 1) */
         const KpInstr *g = pc, *x = pc + 1;
-        const KpValue *ov = through_refs(vm, &R[g->b], 0);
-        if (LIKELY(ov->tag == KP_T_RECORD)) {
-            const KpRecord *rec = ov->p;
-            int32_t fi = field_cached(vm, rec->type, &K[g->c]);
-            const KpValue *ix = RK(x->c);
-            if (LIKELY(fi >= 0 && rec->f[fi].tag == KP_T_LIST && ix->tag == KP_T_INT && !(x->d & 2) &&
-                       !KP_NEEDS_DROP(R[x->a]))) {
-                const KpList *l = rec->f[fi].p;
-                if (LIKELY((uint64_t)ix->i < l->len && KP_IS_PLAIN(l->items[ix->i]))) {
-                    vcopy(&R[x->a], &l->items[ix->i]);
-                    pc += i->a;
-                    NEXT;
-                }
+        const KpValue *fp = fused_field(vm, &R[g->b], &K[g->c], 0);
+        const KpValue *ix = RK(x->c);
+        if (LIKELY(fp && fp->tag == KP_T_LIST && ix->tag == KP_T_INT && !(x->d & 2) && !KP_NEEDS_DROP(R[x->a]))) {
+            const KpList *l = fp->p;
+            if (LIKELY((uint64_t)ix->i < l->len && KP_IS_PLAIN(l->items[ix->i]))) {
+                vcopy(&R[x->a], &l->items[ix->i]);
+                pc += i->a;
+                NEXT;
             }
         }
         NEXT; /* the sequence reads it, and reports what it finds */
@@ -2653,41 +2656,27 @@ dispatch:
     CASE(SETFX) {
         /* the field's reference and the store that follow (pc, pc + 1) */
         const KpInstr *g = pc, *x = pc + 1;
-        const KpValue *ov = through_refs(vm, &R[g->b], KP_VF_MUT | KP_VF_PLACE);
-        if (LIKELY(ov->tag == KP_T_RECORD)) {
-            const KpRecord *rec = ov->p;
-            int32_t fi = field_cached(vm, rec->type, &K[g->c]);
-            const KpValue *ix = RK(x->b);
-            KpValue *vp = &R[x->c];
-            if (LIKELY(fi >= 0 && rec->f[fi].tag == KP_T_LIST && ix->tag == KP_T_INT && KP_IS_PLAIN(*vp))) {
-                KpList *l = rec->f[fi].p;
-                const KpType *et = l->elem;
-                if (LIKELY((uint64_t)ix->i < l->len && !KP_NEEDS_DROP(l->items[ix->i]) &&
-                           (!et || (et->kind == KP_TK_SCALAR && et->tag == vp->tag &&
-                                    !(et->akind == 32 && vp->tag == KP_T_FLOAT))))) {
-                    vcopy(&l->items[ix->i], vp);
-                    if (!(x->d & 1)) *vp = kp_unset(); /* (SETINDEX's d 1: a plain variable's, a copy) */
-                    pc += i->a;
-                    NEXT;
-                }
+        const KpValue *fp = fused_field(vm, &R[g->b], &K[g->c], KP_VF_MUT | KP_VF_PLACE);
+        const KpValue *ix = RK(x->b);
+        KpValue *vp = &R[x->c];
+        if (LIKELY(fp && fp->tag == KP_T_LIST && ix->tag == KP_T_INT && KP_IS_PLAIN(*vp))) {
+            KpList *l = fp->p;
+            if (LIKELY((uint64_t)ix->i < l->len && !KP_NEEDS_DROP(l->items[ix->i]) && (!l->elem || kp_type_fits(l->elem, vp)))) {
+                vcopy(&l->items[ix->i], vp);
+                if (!(x->d & 1)) *vp = kp_unset(); /* (SETINDEX's d 1: a plain variable's, a copy) */
+                pc += i->a;
+                NEXT;
             }
         }
         NEXT; /* the sequence stores it, and reports what it finds */
     }
     CASE(JFUNIT) {
         /* the field read of the sequence that follows (pc: its GETFIELD) */
-        const KpValue *ov = through_refs(vm, &R[pc->b], 0);
-        if (LIKELY(ov->tag == KP_T_RECORD)) {
-            const KpRecord *rec = ov->p;
-            int32_t fi = field_cached(vm, rec->type, &K[pc->c]);
-            if (LIKELY(fi >= 0)) {
-                uint8_t t = rec->f[fi].tag;
-                if (LIKELY(t != KP_T_REF && t != KP_T_UNSET && t != KP_T_MOVED)) {
-                    if ((t == KP_T_UNIT) != (i->b != 0)) pc += i->a; /* holds: past the sequence */
-                    else pc += JOFF(i);
-                    NEXT;
-                }
-            }
+        const KpValue *fp = fused_field(vm, &R[pc->b], &K[pc->c], 0);
+        if (LIKELY(fp && fp->tag != KP_T_REF && fp->tag != KP_T_UNSET && fp->tag != KP_T_MOVED)) {
+            if ((fp->tag == KP_T_UNIT) != (i->b != 0)) pc += i->a; /* holds: past the sequence */
+            else pc += JOFF(i);
+            NEXT;
         }
         NEXT; /* the sequence decides, and reports what it finds */
     }
